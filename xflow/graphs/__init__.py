@@ -1,0 +1,29 @@
+"""ONNX graph IR: load/validate with clear errors, shapes, hashing, constant folding,
+conversion to PyTorch Geometric, graphviz rendering, toy-graph builders and the model zoo.
+
+Names are imported lazily so ``import xflow.graphs`` stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "load_model": "xflow.graphs.model",
+    "Graph": "xflow.graphs.model",
+    "TensorInfo": "xflow.graphs.model",
+    "model_hash": "xflow.graphs.hashing",
+    "fold_constants": "xflow.graphs.folding",
+    "to_pyg": "xflow.graphs.pyg",
+    "render": "xflow.graphs.render",
+    "zoo": "xflow.graphs.zoo",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'xflow.graphs' has no attribute {name!r}")
+    mod = importlib.import_module(_EXPORTS[name])
+    return mod if name == "zoo" else getattr(mod, name)
