@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = [
     "xflow.runtime.cli",     # latency
     "xflow.notebooks",       # notebooks
     "xflow.rewrites.cli",    # rewrite
+    "xflow.envs.cli",        # rl
     "xflow.sparsify.cli",    # sparsify
     "xflow.autobatch.cli",   # autobatch
     "xflow.algsel.cli",      # algsel
