@@ -21,6 +21,7 @@ __all__ = [
     "UnknownName",
     "GraphvizMissing",
     "DeviceUnavailable",
+    "ExportError",
 ]
 
 
@@ -85,3 +86,7 @@ class GraphvizMissing(XflowError):
 
 class DeviceUnavailable(XflowError):
     """A requested device (e.g. ``cuda``) is not available here."""
+
+
+class ExportError(XflowError):
+    """A torch model could not be exported to ONNX, or the export disagrees with torch."""
