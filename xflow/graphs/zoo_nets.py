@@ -1,0 +1,129 @@
+"""Plain-torch networks of the model zoo that torchvision does not provide.
+
+* :class:`BertEncoder` — a BERT-style Transformer encoder with *separate* Q/K/V projections
+  (three ``MatMul``s on the same input per layer: the pattern TASO-style "merge sibling matmuls"
+  rewrites look for).
+* :class:`NASRNN` — the NASNet recurrent cell (Zoph & Le, 2017) as used in the TASO/TENSAT
+  benchmarks, unrolled over a sequence: per step 16 small ``MatMul``s and a tree of elementwise ops.
+
+Both use only static shapes (sizes come from the constructor, never from ``x.shape``) so the
+exported ONNX graph has no ``Shape``/``Gather`` shape arithmetic.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["BertEncoder", "BertLayer", "NASRNN", "NASCell"]
+
+
+class BertLayer(nn.Module):
+    r"""One post-LayerNorm Transformer encoder layer (BERT).
+
+    .. math::
+        A &= \mathrm{softmax}\big(Q K^\top / \sqrt{d_h}\big) V,\quad Q = XW_q, K = XW_k, V = XW_v \\
+        H &= \mathrm{LN}(X + A W_o),\qquad Y = \mathrm{LN}\big(H + \mathrm{GELU}(H W_1) W_2\big)
+
+    Args:
+        hidden (int): model width :math:`d`.
+        heads (int): attention heads (``hidden % heads == 0``), :math:`d_h = d / heads`.
+        ffn (int): inner width of the feed-forward block.
+        seq (int): sequence length (static, used for reshapes).
+
+    Shapes:
+        input / output: ``(batch, seq, hidden)``.
+    """
+
+    def __init__(self, hidden: int, heads: int, ffn: int, seq: int) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
+        self.hidden, self.heads, self.seq, self.dh = hidden, heads, seq, hidden // heads
+        self.q = nn.Linear(hidden, hidden)
+        self.k = nn.Linear(hidden, hidden)
+        self.v = nn.Linear(hidden, hidden)
+        self.o = nn.Linear(hidden, hidden)
+        self.ln1 = nn.LayerNorm(hidden)
+        self.ff1 = nn.Linear(hidden, ffn)
+        self.ff2 = nn.Linear(ffn, hidden)
+        self.ln2 = nn.LayerNorm(hidden)
+
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(-1, self.seq, self.heads, self.dh).transpose(1, 2)  # (b, h, s, dh)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._split(self.q(x)), self._split(self.k(x)), self._split(self.v(x))
+        att = torch.softmax(q @ k.transpose(-2, -1) * (1.0 / math.sqrt(self.dh)), dim=-1)
+        ctx = (att @ v).transpose(1, 2).reshape(-1, self.seq, self.hidden)
+        h = self.ln1(x + self.o(ctx))
+        return self.ln2(h + self.ff2(torch.nn.functional.gelu(self.ff1(h))))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.hidden}, heads={self.heads})"
+
+
+class BertEncoder(nn.Module):
+    """A stack of :class:`BertLayer` on already-embedded tokens (``(batch, seq, hidden)`` floats).
+
+    BERT-base is ``layers=12, hidden=768, heads=12, ffn=3072, seq=128``; the zoo default is smaller.
+    """
+
+    def __init__(self, layers: int = 2, hidden: int = 256, heads: int = 4, ffn: int | None = None,
+                 seq: int = 64) -> None:
+        super().__init__()
+        ffn = ffn or 4 * hidden
+        self.layers = nn.ModuleList(BertLayer(hidden, heads, ffn, seq) for _ in range(layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class NASCell(nn.Module):
+    r"""The NASNet RNN cell: 8 gates :math:`t_i = x W_i + h U_i`, combined by a fixed tree.
+
+    .. math::
+        m_0 &= \mathrm{relu}(t_0) + \sigma(t_3),\quad m_1 = \sigma(t_1) + \tanh(t_2),\quad
+        m_2 = \sigma(t_4)\,\tanh(t_5),\quad m_3 = \sigma(t_6)\,\mathrm{relu}(t_7) \\
+        m_4 &= \sigma(m_1) + \tanh(m_2),\quad m_5 = \tanh(m_0)\tanh(m_3),\quad
+        h' = \tanh\big(\tanh(m_4)\tanh(m_5)\big)
+
+    (the TASO ``nasrnn`` benchmark's node; 16 ``MatMul`` of ``(b, d) × (d, d)`` per step).
+    """
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.wx = nn.ModuleList(nn.Linear(hidden, hidden, bias=False) for _ in range(8))
+        self.wh = nn.ModuleList(nn.Linear(hidden, hidden, bias=False) for _ in range(8))
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        t = [wx(x) + wh(h) for wx, wh in zip(self.wx, self.wh)]
+        m0 = torch.relu(t[0]) + torch.sigmoid(t[3])
+        m1 = torch.sigmoid(t[1]) + torch.tanh(t[2])
+        m2 = torch.sigmoid(t[4]) * torch.tanh(t[5])
+        m3 = torch.sigmoid(t[6]) * torch.relu(t[7])
+        m4 = torch.sigmoid(m1) + torch.tanh(m2)
+        m5 = torch.tanh(m0) * torch.tanh(m3)
+        return torch.tanh(torch.tanh(m4) * torch.tanh(m5))
+
+
+class NASRNN(nn.Module):
+    """:class:`NASCell` unrolled over ``seq`` steps; input ``(batch, seq, hidden)``, output the last state.
+
+    The initial state is a learned ``(1, hidden)`` parameter (as in TASO), broadcast over the batch.
+    """
+
+    def __init__(self, hidden: int = 512, seq: int = 5) -> None:
+        super().__init__()
+        self.seq = seq
+        self.cell = NASCell(hidden)
+        self.h0 = nn.Parameter(torch.randn(1, hidden) * 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.h0
+        for step in torch.unbind(x, dim=1)[: self.seq]:
+            h = self.cell(step, h)
+        return h

@@ -1,0 +1,203 @@
+"""ONNX Runtime session factory and random graph inputs.
+
+One place decides how xflow runs a model: provider (CPU, or CUDA when ORT has it), graph
+optimization level (``disable`` | ``basic`` | ``extended`` | ``all``), intra-/inter-op threads and
+execution mode. Every latency and equivalence check goes through :func:`make_session`, so two numbers
+taken with the same arguments are comparable.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from xflow.errors import (
+    DeviceUnavailable,
+    DynamicShapeError,
+    EmptyModelFile,
+    InvalidModel,
+    MalformedModel,
+    ModelFileNotFound,
+    UnknownName,
+)
+
+__all__ = ["LEVELS", "ModelLike", "make_session", "model_bytes", "as_model_proto", "random_inputs",
+           "available_devices"]
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("disable", "basic", "extended", "all")
+"""ORT graph optimization levels, weakest first."""
+
+ModelLike = Any  # onnx.ModelProto | bytes | str | Path | xflow.graphs.Graph (anything with ``.model``)
+
+
+def _ort_level(level: str):
+    import onnxruntime as ort
+
+    table = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    try:
+        return table[level]
+    except KeyError:
+        raise UnknownName(f"unknown optimization level {level!r}; use one of {', '.join(LEVELS)}") from None
+
+
+def model_bytes(model: ModelLike) -> bytes:
+    """Serialized ONNX bytes of ``model`` (ModelProto, bytes, path or an object with ``.model``).
+
+    Raises :class:`~xflow.errors.ModelFileNotFound` / :class:`~xflow.errors.EmptyModelFile` for a bad path.
+    """
+    if hasattr(model, "model") and not isinstance(model, (bytes, str, Path)):
+        model = model.model
+    if isinstance(model, (bytes, bytearray)):
+        data = bytes(model)
+    elif isinstance(model, (str, Path)):
+        p = Path(model)
+        if not p.is_file():
+            raise ModelFileNotFound(f"model file not found: {p}")
+        data = p.read_bytes()
+    elif hasattr(model, "SerializeToString"):
+        data = model.SerializeToString()
+    else:
+        raise InvalidModel(f"expected an ONNX ModelProto, bytes or a path, got {type(model).__name__}")
+    if not data:
+        raise EmptyModelFile("the model is empty (0 bytes)")
+    return data
+
+
+def as_model_proto(model: ModelLike):
+    """``model`` as an ``onnx.ModelProto`` (parsed, not validated)."""
+    import onnx
+
+    if hasattr(model, "model") and not isinstance(model, (bytes, str, Path)):
+        model = model.model
+    if isinstance(model, onnx.ModelProto):
+        return model
+    data = model_bytes(model)
+    try:
+        proto = onnx.load_from_string(data)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises a zoo of types
+        raise MalformedModel(f"not an ONNX model (could not parse {len(data)} bytes): {exc}") from None
+    if not proto.graph.node and not proto.graph.output:
+        raise MalformedModel("not an ONNX model (parsed to an empty graph)")
+    return proto
+
+
+def available_devices() -> list[str]:
+    """Devices ORT can run on here: ``['cpu']`` plus ``'cuda'`` when the CUDA provider is present."""
+    import onnxruntime as ort
+
+    devs = ["cpu"]
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        devs.append("cuda")
+    return devs
+
+
+def make_session(
+    model: ModelLike,
+    *,
+    level: str = "all",
+    intra_threads: int = 1,
+    inter_threads: int = 1,
+    mode: str = "sequential",
+    device: str = "cpu",
+    options: dict[str, str] | None = None,
+):
+    """An ``onnxruntime.InferenceSession`` for ``model`` with the given settings.
+
+    Args:
+        model: ``onnx.ModelProto``, serialized bytes, a path, or a graph object with ``.model``.
+        level: graph optimization level, one of :data:`LEVELS`.
+        intra_threads: intra-op threads (``0`` = ORT default, all cores).
+        inter_threads: inter-op threads (used by ``mode='parallel'`` only).
+        mode: ``'sequential'`` or ``'parallel'`` execution mode.
+        device: ``'cpu'`` or ``'cuda'`` (raises :class:`~xflow.errors.DeviceUnavailable` if ORT has no
+            CUDA provider here).
+        options: extra session config entries (``SessionOptions.add_session_config_entry``).
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = _ort_level(level)
+    opts.intra_op_num_threads = int(intra_threads)
+    opts.inter_op_num_threads = int(inter_threads)
+    if mode not in ("sequential", "parallel"):
+        raise UnknownName(f"unknown execution mode {mode!r}; use 'sequential' or 'parallel'")
+    opts.execution_mode = (ort.ExecutionMode.ORT_SEQUENTIAL if mode == "sequential"
+                           else ort.ExecutionMode.ORT_PARALLEL)
+    opts.log_severity_level = 3
+    for k, v in (options or {}).items():
+        opts.add_session_config_entry(k, str(v))
+    if device == "cpu":
+        providers = ["CPUExecutionProvider"]
+    elif device == "cuda":
+        if "cuda" not in available_devices():
+            raise DeviceUnavailable(
+                "device 'cuda' requested but ONNX Runtime has no CUDAExecutionProvider here "
+                "(install onnxruntime-gpu on a machine with an NVIDIA GPU, or use --device cpu)"
+            )
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    else:
+        raise UnknownName(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+    data = model_bytes(model)
+    try:
+        return ort.InferenceSession(data, opts, providers=providers)
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/... types
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "Protobuf parsing failed" in str(exc) or "parse" in msg.lower():
+            raise MalformedModel(f"not an ONNX model: ONNX Runtime could not parse it ({msg})") from None
+        raise InvalidModel(f"ONNX Runtime rejected the model: {msg}") from None
+
+
+def _np_dtype(elem_type: int):
+    import numpy as np
+    import onnx
+
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    except Exception:  # noqa: BLE001
+        raise InvalidModel(f"graph input has unsupported element type {elem_type}") from None
+
+
+def random_inputs(model: ModelLike, *, seed: int = 0) -> dict[str, Any]:
+    """Seeded random arrays for every graph input (initializers excluded), from declared types/shapes.
+
+    Floats are standard normal, integers uniform in ``[0, 2)`` (safe as indices), bools uniform.
+    Raises :class:`~xflow.errors.DynamicShapeError` naming an input with a symbolic dimension.
+    """
+    import numpy as np
+
+    proto = as_model_proto(model)
+    inits = {t.name for t in proto.graph.initializer}
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for vi in proto.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        shape = []
+        for i, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                shape.append(d.dim_value)
+            else:
+                sym = d.dim_param or "?"
+                raise DynamicShapeError(
+                    f"input {vi.name!r} has a dynamic dimension {i} ({sym!r}); fix its shape, e.g. with "
+                    f"onnx.tools.update_model_dims or by re-exporting with a static batch size"
+                )
+        dtype = _np_dtype(tt.elem_type)
+        if dtype.kind == "f":
+            arr = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind in "iu":
+            arr = rng.integers(0, 2, size=shape).astype(dtype)
+        elif dtype.kind == "b":
+            arr = rng.integers(0, 2, size=shape).astype(bool)
+        else:
+            raise InvalidModel(f"cannot make random values for input {vi.name!r} of dtype {dtype}")
+        out[vi.name] = arr
+    return out
