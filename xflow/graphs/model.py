@@ -1,0 +1,493 @@
+"""Load and validate an ONNX model into a :class:`Graph`, with clear errors for bad input.
+
+:func:`load_model` accepts a path, raw bytes or an ``onnx.ModelProto`` and runs, in order:
+
+1. **read/parse** — missing file (:class:`~xflow.errors.ModelFileNotFound`), empty file or
+   bytes (:class:`~xflow.errors.EmptyModelFile`), random or truncated bytes
+   (:class:`~xflow.errors.MalformedModel`);
+2. **opset** — default-domain opset older than 7 is converted with
+   ``onnx.version_converter`` (to ``convert_to``, default 17); if conversion fails, or the
+   opset is newer than the installed ``onnx`` knows, :class:`~xflow.errors.UnsupportedOpset`
+   names it;
+3. **operators** — a node in an unknown domain, or an op the default domain does not define,
+   raises :class:`~xflow.errors.UnsupportedOperator` naming node, op and domain;
+4. **inputs** — initializers listed as graph inputs (IR ≥ 4) are treated as constants;
+   ``input_shapes`` fixes input dimensions; any symbolic/unknown input dimension left raises
+   :class:`~xflow.errors.DynamicShapeError` naming the input and suggesting a fixed shape;
+5. **checker + shape inference** (strict) — failures raise :class:`~xflow.errors.InvalidModel`;
+6. **naming** — unnamed or duplicate node names become ``<OpType>_<index>`` so every node
+   can be addressed by name (PyG mapping, rendering, rewrites);
+7. **constant folding** (:func:`xflow.graphs.folding.fold_constants`), then shape inference again.
+
+The result is a :class:`Graph`: a read-only index (nodes, typed tensors, initializers,
+producers/consumers, content hash) over the final ``ModelProto``.
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from xflow.errors import (
+    DynamicShapeError,
+    EmptyModelFile,
+    InvalidModel,
+    MalformedModel,
+    ModelFileNotFound,
+    ModelLoadError,
+    ShapeMismatch,
+    UnknownName,
+    UnsupportedOperator,
+    UnsupportedOpset,
+)
+
+__all__ = [
+    "Graph",
+    "TensorInfo",
+    "load_model",
+    "read_model",
+    "KNOWN_DOMAINS",
+    "MIN_OPSET",
+]
+
+log = logging.getLogger(__name__)
+
+#: Operator domains xflow accepts (ONNX, ONNX-ML, training preview, ONNX Runtime contrib ops).
+KNOWN_DOMAINS = frozenset(
+    {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "com.microsoft",
+     "com.microsoft.nchwc", "org.pytorch.aten"}
+)
+#: Oldest default-domain opset accepted without conversion.
+MIN_OPSET = 7
+
+ModelSource = str | os.PathLike | bytes | bytearray | onnx.ModelProto
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Name, shape and element type of one tensor.
+
+    ``shape`` is ``None`` when the rank is unknown; a dimension is an ``int`` when static and
+    a ``str`` (the symbolic name, or ``"?"``) when not. ``dtype`` is ``None`` for non-tensor or
+    untyped values.
+    """
+
+    name: str
+    shape: tuple[int | str, ...] | None
+    dtype: np.dtype | None
+
+    @property
+    def is_static(self) -> bool:
+        """True when the rank and every dimension are known integers."""
+        return self.shape is not None and all(isinstance(d, int) for d in self.shape)
+
+    @property
+    def numel(self) -> int | None:
+        """Number of elements, or ``None`` when the shape is not static."""
+        return int(np.prod(self.shape, dtype=np.int64)) if self.is_static else None
+
+
+def _np_dtype(elem_type: int) -> np.dtype | None:
+    if not elem_type:
+        return None
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    except Exception:  # exotic types (e.g. float8 without ml_dtypes)
+        return None
+
+
+def _info_from_value(vi: onnx.ValueInfoProto) -> TensorInfo:
+    if not vi.type.HasField("tensor_type"):
+        return TensorInfo(vi.name, None, None)
+    tt = vi.type.tensor_type
+    shape: tuple[int | str, ...] | None = None
+    if tt.HasField("shape"):
+        shape = tuple(
+            int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in tt.shape.dim
+        )
+    return TensorInfo(vi.name, shape, _np_dtype(tt.elem_type))
+
+
+class Graph:
+    """A read-only index over an ONNX model.
+
+    Build one with :func:`load_model` (validated, folded) or ``Graph(model)`` for a model you
+    already trust. Treat it as immutable: after changing ``model``, build a new ``Graph``.
+
+    Attributes:
+        model: the ``onnx.ModelProto``.
+        nodes: its nodes in (topological) graph order.
+        tensors: ``name -> TensorInfo`` for inputs, outputs, intermediates and initializers.
+        inputs: graph input names, excluding initializers.
+        outputs: graph output names.
+    """
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.model = model
+        g = model.graph
+        self.nodes: list[onnx.NodeProto] = list(g.node)
+        init_names = {t.name for t in g.initializer}
+        self.inputs: list[str] = [v.name for v in g.input if v.name not in init_names]
+        self.outputs: list[str] = [v.name for v in g.output]
+        tensors: dict[str, TensorInfo] = {}
+        for vi in list(g.value_info) + list(g.input) + list(g.output):
+            tensors[vi.name] = _info_from_value(vi)
+        for t in g.initializer:
+            tensors[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), _np_dtype(t.data_type))
+        self.tensors: dict[str, TensorInfo] = tensors
+        self._producer: dict[str, onnx.NodeProto] = {}
+        self._consumers: dict[str, list[onnx.NodeProto]] = {}
+        self._by_name: dict[str, onnx.NodeProto] = {}
+        for node in self.nodes:
+            if node.name:
+                self._by_name.setdefault(node.name, node)
+            for o in node.output:
+                if o:
+                    self._producer[o] = node
+            for i in dict.fromkeys(node.input):
+                if i:
+                    self._consumers.setdefault(i, []).append(node)
+
+    # -- lookups -----------------------------------------------------------------------
+    @cached_property
+    def initializers(self) -> dict[str, np.ndarray]:
+        """``name -> numpy array`` of every initializer (converted on first access)."""
+        return {t.name: numpy_helper.to_array(t) for t in self.model.graph.initializer}
+
+    @cached_property
+    def content_hash(self) -> str:
+        """Stable hash of the computation (:func:`xflow.graphs.hashing.model_hash`)."""
+        from xflow.graphs.hashing import model_hash
+
+        return model_hash(self.model)
+
+    @property
+    def opset(self) -> int:
+        """The default-domain (``ai.onnx``) opset version."""
+        return _default_opset(self.model) or 0
+
+    def producer(self, tensor: str) -> onnx.NodeProto | None:
+        """The node that outputs ``tensor`` (``None`` for inputs and initializers)."""
+        return self._producer.get(tensor)
+
+    def consumers(self, tensor: str) -> list[onnx.NodeProto]:
+        """Nodes that read ``tensor`` (each once, in graph order)."""
+        return list(self._consumers.get(tensor, ()))
+
+    def node(self, name: str) -> onnx.NodeProto:
+        """The node called ``name``; :class:`~xflow.errors.UnknownName` with suggestions if none."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._by_name), n=3)
+            hint = f"; did you mean {close}?" if close else ""
+            raise UnknownName(f"no node named {name!r} in graph {self.model.graph.name!r}{hint}") from None
+
+    def predecessors(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
+        """Distinct producer nodes of ``node``'s inputs."""
+        out = {}
+        for i in node.input:
+            p = self._producer.get(i)
+            if p is not None:
+                out[id(p)] = p
+        return list(out.values())
+
+    def successors(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
+        """Distinct consumer nodes of ``node``'s outputs."""
+        out = {}
+        for o in node.output:
+            for c in self._consumers.get(o, ()):
+                out[id(c)] = c
+        return list(out.values())
+
+    def is_constant(self, tensor: str) -> bool:
+        """True when ``tensor`` is an initializer."""
+        return tensor in self._init_names
+
+    @cached_property
+    def _init_names(self) -> frozenset[str]:
+        return frozenset(t.name for t in self.model.graph.initializer)
+
+    def op_counts(self) -> Counter:
+        """How many nodes of each op type."""
+        return Counter(n.op_type for n in self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __repr__(self) -> str:
+        return (f"Graph({self.model.graph.name!r}, nodes={len(self.nodes)}, "
+                f"inputs={self.inputs}, outputs={self.outputs}, opset={self.opset})")
+
+
+# ---------------------------------------------------------------------------------------
+# loading steps
+# ---------------------------------------------------------------------------------------
+def _default_opset(model: onnx.ModelProto) -> int | None:
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            return int(o.version)
+    return None
+
+
+def read_model(src: ModelSource) -> onnx.ModelProto:
+    """Parse ``src`` into a fresh ``ModelProto`` (no validation beyond "is it an ONNX model").
+
+    Raises:
+        ModelFileNotFound, EmptyModelFile, MalformedModel, ModelLoadError.
+    """
+    if isinstance(src, onnx.ModelProto):
+        m = onnx.ModelProto()
+        m.CopyFrom(src)
+        return m
+    where = "the model bytes"
+    base_dir: Path | None = None
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+    elif isinstance(src, (str, os.PathLike)):
+        path = Path(src).expanduser()
+        where = f"model file '{path}'"
+        if not path.exists():
+            raise ModelFileNotFound(f"{where} does not exist; check the path "
+                                    f"(cwd is '{Path.cwd()}')")
+        if path.is_dir():
+            raise ModelLoadError(f"{where} is a directory, not an .onnx file")
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise ModelLoadError(f"cannot read {where}: {e}") from e
+        base_dir = path.parent
+    else:
+        raise ModelLoadError(
+            f"cannot load a model from {type(src).__name__}; pass a path, bytes or onnx.ModelProto"
+        )
+    if not data:
+        raise EmptyModelFile(f"{where} is empty (0 bytes); re-export or re-download it")
+    try:
+        model = onnx.ModelProto.FromString(data)
+    except Exception as e:  # google.protobuf.message.DecodeError and friends
+        raise MalformedModel(
+            f"{where} ({len(data)} bytes) is not a valid ONNX protobuf — the file is "
+            f"truncated or not an ONNX model ({type(e).__name__}: {e}); re-export it"
+        ) from e
+    if not model.HasField("graph") or not model.graph.output or model.ir_version <= 0:
+        raise MalformedModel(
+            f"{where} ({len(data)} bytes) parsed but holds no ONNX graph "
+            f"(ir_version={model.ir_version}, outputs={len(model.graph.output)}); the file is "
+            "truncated or not an ONNX model"
+        )
+    if base_dir is not None and any(
+        t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer
+    ):
+        try:
+            onnx.external_data_helper.load_external_data_for_model(model, str(base_dir))
+        except Exception as e:
+            raise ModelLoadError(f"{where} refers to external data that cannot be read: {e}") from e
+    return model
+
+
+def _check_opset(model: onnx.ModelProto, convert_to: int) -> onnx.ModelProto:
+    version = _default_opset(model)
+    if version is None:
+        if any(n.domain in ("", "ai.onnx") for n in model.graph.node):
+            raise InvalidModel("model has default-domain nodes but no 'ai.onnx' opset_import")
+        return model
+    newest = onnx.defs.onnx_opset_version()
+    if version > newest:
+        raise UnsupportedOpset(
+            f"model uses opset {version}, newer than the installed onnx {onnx.__version__} "
+            f"supports (≤ {newest}); upgrade onnx or re-export with opset ≤ {newest}"
+        )
+    if version >= MIN_OPSET:
+        return model
+    from onnx import version_converter
+
+    try:
+        converted = version_converter.convert_version(model, convert_to)
+        onnx.checker.check_model(converted)
+    except Exception as e:
+        raise UnsupportedOpset(
+            f"model uses opset {version} (older than {MIN_OPSET}) and onnx.version_converter "
+            f"could not convert it to opset {convert_to} ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+            f"re-export the model with opset ≥ {MIN_OPSET}"
+        ) from e
+    log.info("converted model from opset %d to %d", version, convert_to)
+    return converted
+
+
+def _check_operators(model: onnx.ModelProto, allowed_domains: Iterable[str]) -> None:
+    allowed = set(allowed_domains) | {f.domain for f in model.functions}
+    local_fns = {(f.domain, f.name) for f in model.functions}
+    opsets = {o.domain or "": o.version for o in model.opset_import}
+    for i, node in enumerate(model.graph.node):
+        label = f"node {node.name or f'#{i}'!r} ({node.op_type})"
+        if node.domain not in allowed:
+            raise UnsupportedOperator(
+                f"{label} is in unknown operator domain {node.domain!r}; xflow handles "
+                f"{sorted(d or 'ai.onnx' for d in allowed)} — replace the custom op or pass "
+                "allowed_domains= if your runtime registers it"
+            )
+        if node.domain in ("", "ai.onnx") and (node.domain, node.op_type) not in local_fns:
+            version = opsets.get("", opsets.get("ai.onnx", onnx.defs.onnx_opset_version()))
+            try:
+                onnx.defs.get_schema(node.op_type, version, "")
+            except Exception:
+                raise UnsupportedOperator(
+                    f"{label}: operator {node.op_type!r} is not defined in ONNX opset {version}; "
+                    "check the op name or re-export with a newer opset"
+                ) from None
+
+
+def _strip_initializer_inputs(model: onnx.ModelProto) -> None:
+    if model.ir_version < 4:
+        return
+    inits = {t.name for t in model.graph.initializer}
+    keep = [v for v in model.graph.input if v.name not in inits]
+    if len(keep) != len(model.graph.input):
+        del model.graph.input[:]
+        model.graph.input.extend(keep)
+
+
+def _apply_input_shapes(model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]]) -> None:
+    by_name = {v.name: v for v in model.graph.input}
+    for name, shape in input_shapes.items():
+        if name not in by_name:
+            close = difflib.get_close_matches(name, list(by_name), n=3)
+            raise UnknownName(
+                f"input_shapes names {name!r}, which is not a graph input; inputs are "
+                f"{list(by_name)}" + (f" (did you mean {close}?)" if close else "")
+            )
+        tt = by_name[name].type.tensor_type
+        shape = tuple(int(d) for d in shape)
+        if any(d <= 0 for d in shape):
+            raise ShapeMismatch(f"input_shapes[{name!r}] = {shape} must have positive dimensions")
+        if tt.HasField("shape"):
+            dims = tt.shape.dim
+            if len(dims) != len(shape):
+                raise ShapeMismatch(
+                    f"input_shapes[{name!r}] = {shape} has rank {len(shape)} but input {name!r} "
+                    f"has rank {len(dims)} ({_fmt_dims(dims)})"
+                )
+            for axis, (d, s) in enumerate(zip(dims, shape)):
+                if d.HasField("dim_value") and d.dim_value != s:
+                    raise ShapeMismatch(
+                        f"input_shapes[{name!r}] = {shape} conflicts with the model's fixed "
+                        f"dimension {d.dim_value} at axis {axis} ({_fmt_dims(dims)})"
+                    )
+        tt.ClearField("shape")
+        for s in shape:
+            tt.shape.dim.add().dim_value = s
+    # old symbolic dims in value_info may now be stale; let shape inference recompute them
+    model.graph.ClearField("value_info")
+
+
+def _fmt_dims(dims) -> str:
+    return "(" + ", ".join(
+        str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims
+    ) + ")"
+
+
+def _check_static_inputs(model: onnx.ModelProto) -> None:
+    for v in model.graph.input:
+        if not v.type.HasField("tensor_type"):
+            continue
+        tt = v.type.tensor_type
+        if not tt.HasField("shape"):
+            raise DynamicShapeError(
+                f"input {v.name!r} has no shape (unknown rank); fix it with "
+                f"load_model(..., input_shapes={{{v.name!r}: (...)}})"
+            )
+        dims = tt.shape.dim
+        bad = [(i, d.dim_param or "?") for i, d in enumerate(dims) if not d.HasField("dim_value")]
+        if bad:
+            suggestion = tuple(int(d.dim_value) if d.HasField("dim_value") else 1 for d in dims)
+            where = ", ".join(f"{p!r} at axis {i}" for i, p in bad)
+            raise DynamicShapeError(
+                f"input {v.name!r} has dynamic dimension(s) {where} in shape {_fmt_dims(dims)}; "
+                f"xflow needs static shapes — fix them with "
+                f"load_model(..., input_shapes={{{v.name!r}: {suggestion}}}) "
+                "(or re-export with a fixed batch size)"
+            )
+
+
+def _validate(model: onnx.ModelProto, *, context: str = "") -> onnx.ModelProto:
+    try:
+        onnx.checker.check_model(model)
+    except Exception as e:
+        raise InvalidModel(f"model fails onnx.checker{context}: {_first_lines(e)}") from e
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True,
+                                                 data_prop=True)
+    except Exception as e:
+        raise InvalidModel(f"model fails ONNX shape inference{context}: {_first_lines(e)}") from e
+
+
+def _first_lines(e: Exception, n: int = 3) -> str:
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    return " ".join(lines[:n]) if lines else type(e).__name__
+
+
+def _name_nodes(model: onnx.ModelProto) -> None:
+    seen: set[str] = set()
+    for i, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            base = f"{node.op_type}_{i}"
+            name, k = base, 1
+            while name in seen:
+                name, k = f"{base}_{k}", k + 1
+            node.name = name
+        seen.add(node.name)
+
+
+def load_model(
+    src: ModelSource,
+    *,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    fold: bool = True,
+    allow_dynamic: bool = False,
+    allowed_domains: Iterable[str] = KNOWN_DOMAINS,
+    convert_to: int = 17,
+) -> Graph:
+    """Load, validate, shape-infer and constant-fold an ONNX model (see module docstring).
+
+    Args:
+        src: path, bytes or ``onnx.ModelProto`` (never modified).
+        input_shapes: ``{input name: fixed shape}`` overriding symbolic input dimensions.
+        fold: fold constant subgraphs into initializers.
+        allow_dynamic: accept symbolic input dimensions instead of raising.
+        allowed_domains: operator domains accepted (default :data:`KNOWN_DOMAINS`).
+        convert_to: target opset when converting models older than :data:`MIN_OPSET`.
+
+    Raises:
+        ModelFileNotFound, EmptyModelFile, MalformedModel, InvalidModel, UnsupportedOpset,
+        UnsupportedOperator, DynamicShapeError, ShapeMismatch, UnknownName.
+    """
+    model = read_model(src)
+    model = _check_opset(model, convert_to)
+    _check_operators(model, allowed_domains)
+    _strip_initializer_inputs(model)
+    context = ""
+    if input_shapes:
+        _apply_input_shapes(model, input_shapes)
+        context = f" after fixing input shapes {dict(input_shapes)}"
+    if not allow_dynamic:
+        _check_static_inputs(model)
+    model = _validate(model, context=context)
+    _name_nodes(model)
+    if fold:
+        from xflow.graphs.folding import fold_constants
+
+        model = fold_constants(model)
+        model.graph.ClearField("value_info")
+        model = _validate(model, context=" after constant folding")
+    return Graph(model)
