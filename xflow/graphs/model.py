@@ -312,17 +312,21 @@ def _check_opset(model: onnx.ModelProto, convert_to: int) -> onnx.ModelProto:
         return model
     from onnx import version_converter
 
-    try:
-        converted = version_converter.convert_version(model, convert_to)
-        onnx.checker.check_model(converted)
-    except Exception as e:
-        raise UnsupportedOpset(
-            f"model uses opset {version} (older than {MIN_OPSET}) and onnx.version_converter "
-            f"could not convert it to opset {convert_to} ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-            f"re-export the model with opset ≥ {MIN_OPSET}"
-        ) from e
-    log.info("converted model from opset %d to %d", version, convert_to)
-    return converted
+    first_error: Exception | None = None
+    for target in dict.fromkeys((convert_to, 11, MIN_OPSET)):  # newest first, then fall back
+        try:
+            converted = version_converter.convert_version(model, target)
+            onnx.checker.check_model(converted)
+        except Exception as e:
+            first_error = first_error or e
+            continue
+        log.info("converted model from opset %d to %d", version, target)
+        return converted
+    raise UnsupportedOpset(
+        f"model uses opset {version} (older than {MIN_OPSET}) and onnx.version_converter "
+        f"could not convert it to opset {convert_to} ({_first_lines(first_error, 1)}); "
+        f"re-export the model with opset ≥ {MIN_OPSET}"
+    ) from first_error
 
 
 def _check_operators(model: onnx.ModelProto, allowed_domains: Iterable[str]) -> None:
