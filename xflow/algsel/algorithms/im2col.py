@@ -1,0 +1,34 @@
+r"""``im2col``: unfold the input into a column matrix, then one GEMM per group.
+
+.. math::
+    X_{col} = \mathrm{unfold}(x) \in \mathbb{R}^{N \times (C k_h k_w) \times (H_o W_o)},\qquad
+    Y = W_{(O \times C k_h k_w)}\, X_{col}
+
+The classic Caffe lowering: one large, efficient GEMM at the price of a buffer
+:math:`k_h k_w` times the input. Every configuration is supported.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from xflow.algsel.algorithms._base import ConvAlgorithm, add_bias, out_size
+
+__all__ = ["Im2col"]
+
+
+class Im2col(ConvAlgorithm):
+    """Materialised im2col (``F.unfold``) followed by a (grouped) matrix multiply."""
+
+    name = "im2col"
+    tolerance = 1e-5
+    summary = "unfold + GEMM (materialised column buffer)"
+
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
+        n, c, h, w = x.shape
+        o, cg, kh, kw = weight.shape
+        ho, wo = out_size(h, kh, stride[0], padding[0], dilation[0]), out_size(w, kw, stride[1], padding[1], dilation[1])
+        cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)
+        cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
+        y = torch.matmul(weight.reshape(groups, o // groups, cg * kh * kw), cols)
+        return add_bias(y.reshape(n, o, ho, wo), bias)
