@@ -1,0 +1,67 @@
+"""Shared helpers for the Conv rule families: normalised Conv attributes and constant weights."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from xflow.rewrites._graph import GraphView, attrs_of
+
+__all__ = ["ConvInfo", "conv_info", "conv_attrs"]
+
+
+@dataclass(frozen=True)
+class ConvInfo:
+    """A Conv node with constant weights, its attributes normalised (defaults filled in)."""
+
+    node: onnx.NodeProto
+    x: str
+    w: np.ndarray
+    b: np.ndarray | None
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    pads: tuple[int, ...]
+    dilations: tuple[int, ...]
+    group: int
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.w.shape[0])
+
+    def signature(self) -> tuple:
+        """What must be identical for two convs on one input to be merged."""
+        return (self.kernel, self.strides, self.pads, self.dilations, self.group, self.w.dtype.str)
+
+    def bias_or_zeros(self) -> np.ndarray:
+        return self.b if self.b is not None else np.zeros(self.out_channels, dtype=self.w.dtype)
+
+
+def conv_info(view: GraphView, node: onnx.NodeProto) -> ConvInfo | str:
+    """Normalised :class:`ConvInfo` of a Conv node, or the reason it cannot be used by a rule."""
+    if node.op_type != "Conv" or node.domain not in ("", "ai.onnx"):
+        return f"{node.name} is not an ONNX Conv"
+    a = attrs_of(node)
+    if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        return f"{node.name} uses auto_pad={a['auto_pad']} (explicit pads needed)"
+    w = view.const(node.input[1])
+    if w is None:
+        return f"{node.name} has non-constant weights"
+    b = None
+    if len(node.input) > 2 and node.input[2]:
+        b = view.const(node.input[2])
+        if b is None:
+            return f"{node.name} has a non-constant bias"
+    nd = w.ndim - 2
+    kernel = tuple(int(k) for k in a.get("kernel_shape", w.shape[2:]))
+    strides = tuple(int(s) for s in a.get("strides", (1,) * nd))
+    pads = tuple(int(p) for p in a.get("pads", (0,) * (2 * nd)))
+    dilations = tuple(int(d) for d in a.get("dilations", (1,) * nd))
+    return ConvInfo(node, node.input[0], w, b, kernel, strides, pads, dilations, int(a.get("group", 1)))
+
+
+def conv_attrs(ci: ConvInfo, **override) -> dict:
+    """Attribute dict for a new Conv node equal to ``ci``'s (with overrides)."""
+    d = dict(kernel_shape=ci.kernel, strides=ci.strides, pads=ci.pads, dilations=ci.dilations, group=ci.group)
+    d.update(override)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

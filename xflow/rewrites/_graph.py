@@ -1,0 +1,355 @@
+"""Read-only graph view and a copy-on-write editor that rules use to match and rewrite ONNX.
+
+:class:`GraphView` wraps a shape-inferred copy of a model with producer/consumer maps, static
+shapes and constant values (initializers and ``Constant`` nodes). :class:`Editor` collects node
+removals/additions, new initializers and use-replacements, then ``finish()`` returns a new
+model: topologically sorted, dead nodes and unused initializers dropped, shapes re-inferred.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GraphView", "Editor", "ensure_node_names", "attrs_of", "UNARY_ELEMENTWISE"]
+
+#: Elementwise unary ops f with f(concat(x, y)) == concat(f(x), f(y)) (attributes allowed).
+UNARY_ELEMENTWISE = frozenset({
+    "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Celu", "Exp", "Log", "Neg", "Abs",
+    "Sqrt", "Reciprocal", "Erf", "Softplus", "Softsign", "HardSigmoid", "HardSwish", "Gelu",
+    "Mish", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "ThresholdedRelu", "Identity", "Clip",
+})
+
+
+def ensure_node_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` whose nodes all have unique names (deterministic ``Op_i`` fill-ins)."""
+    model = copy.deepcopy(model)
+    seen: set[str] = set()
+    for i, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            base = f"{node.op_type}_{i}"
+            name, k = base, 0
+            while name in seen:
+                k += 1
+                name = f"{base}_{k}"
+            node.name = name
+        seen.add(node.name)
+    return model
+
+
+def attrs_of(node: onnx.NodeProto) -> dict[str, Any]:
+    """The node's attributes as plain Python values (lists turned into tuples)."""
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode()
+        if isinstance(v, list):
+            v = tuple(x.decode() if isinstance(x, bytes) else x for x in v)
+        out[a.name] = v
+    return out
+
+
+class GraphView:
+    """Shape-inferred, indexed, read-only view of a model (built once per match/apply call)."""
+
+    def __init__(self, model: onnx.ModelProto):
+        model = ensure_node_names(model)
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        except Exception as exc:  # noqa: BLE001 - fall back to uninferred shapes
+            log.debug("shape inference failed: %s", exc)
+            inferred = model
+        self.model = model
+        g = inferred.graph
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+        self.nodes: list[onnx.NodeProto] = list(model.graph.node)
+        self.node_by_name = {n.name: n for n in self.nodes}
+        self.node_index = {n.name: i for i, n in enumerate(self.nodes)}
+        self.producer: dict[str, onnx.NodeProto] = {}
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for n in self.nodes:
+            for o in n.output:
+                if o:
+                    self.producer[o] = n
+            for i in n.input:
+                if i:
+                    self.consumers.setdefault(i, []).append(n)
+        self.initializers = {t.name: t for t in model.graph.initializer}
+        self.graph_outputs = [o.name for o in model.graph.output]
+        self.graph_inputs = [i.name for i in model.graph.input if i.name not in self.initializers]
+        self._types: dict[str, onnx.TypeProto] = {}
+        for vi in list(g.input) + list(g.value_info) + list(g.output):
+            self._types[vi.name] = vi.type
+        self._const_cache: dict[str, np.ndarray | None] = {}
+
+    @classmethod
+    def of(cls, model: "onnx.ModelProto | GraphView") -> "GraphView":
+        """Return ``model`` if it is already a view, else build one."""
+        if isinstance(model, GraphView):
+            return model
+        if not isinstance(model, onnx.ModelProto):
+            from xflow.errors import InvalidModel
+
+            raise InvalidModel(f"expected an onnx.ModelProto, got {type(model).__name__}")
+        return cls(model)
+
+    # -- tensors ---------------------------------------------------------------------------
+    def const(self, name: str) -> np.ndarray | None:
+        """The value of ``name`` if it is an initializer or a ``Constant`` node output, else None."""
+        if name in self._const_cache:
+            return self._const_cache[name]
+        val = None
+        if name in self.initializers:
+            val = numpy_helper.to_array(self.initializers[name])
+        else:
+            p = self.producer.get(name)
+            if p is not None and p.op_type == "Constant":
+                for a in p.attribute:
+                    if a.name == "value":
+                        val = numpy_helper.to_array(a.t)
+                    elif a.name == "value_float":
+                        val = np.array(a.f, dtype=np.float32)
+                    elif a.name == "value_floats":
+                        val = np.array(list(a.floats), dtype=np.float32)
+                    elif a.name == "value_int":
+                        val = np.array(a.i, dtype=np.int64)
+                    elif a.name == "value_ints":
+                        val = np.array(list(a.ints), dtype=np.int64)
+        self._const_cache[name] = val
+        return val
+
+    def is_const(self, name: str) -> bool:
+        return self.const(name) is not None
+
+    def shape(self, name: str) -> tuple[int, ...] | None:
+        """Static shape of ``name`` (None if unknown or any dimension is symbolic)."""
+        c = self.const(name)
+        if c is not None:
+            return tuple(c.shape)
+        t = self._types.get(name)
+        if t is None or not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
+            return None
+        dims = []
+        for d in t.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                return None
+            dims.append(d.dim_value)
+        return tuple(dims)
+
+    def elem_type(self, name: str) -> int | None:
+        """ONNX element type of ``name`` (TensorProto.FLOAT, …) or None if unknown."""
+        if name in self.initializers:
+            return self.initializers[name].data_type
+        t = self._types.get(name)
+        if t is None or not t.HasField("tensor_type"):
+            c = self.const(name)
+            return None if c is None else helper.np_dtype_to_tensor_dtype(c.dtype)
+        return t.tensor_type.elem_type
+
+    def uses(self, name: str) -> list[onnx.NodeProto]:
+        return self.consumers.get(name, [])
+
+    def is_graph_output(self, name: str) -> bool:
+        return name in self.graph_outputs
+
+    def sole_consumer(self, name: str) -> onnx.NodeProto | None:
+        """The only node reading ``name`` (None if several, none, or it is a graph output)."""
+        users = self.uses(name)
+        if len(users) != 1 or self.is_graph_output(name):
+            return None
+        return users[0]
+
+    def node(self, name: str) -> onnx.NodeProto:
+        return self.node_by_name[name]
+
+    def split_sizes(self, node: onnx.NodeProto) -> list[int] | None:
+        """Static section sizes of a ``Split`` node (attribute, input or equal split)."""
+        attrs = attrs_of(node)
+        if "split" in attrs:
+            return [int(s) for s in attrs["split"]]
+        if len(node.input) > 1 and node.input[1]:
+            c = self.const(node.input[1])
+            return None if c is None else [int(s) for s in c.reshape(-1)]
+        shp = self.shape(node.input[0])
+        if shp is None:
+            return None
+        axis = int(attrs.get("axis", 0)) % len(shp)
+        n = len(node.output)
+        total = shp[axis]
+        if total % n == 0:
+            return [total // n] * n
+        chunk = -(-total // n)
+        return [chunk] * (n - 1) + [total - chunk * (n - 1)]
+
+
+class Editor:
+    """Copy-on-write edits to a :class:`GraphView`'s model; ``finish()`` returns the new model."""
+
+    def __init__(self, view: GraphView, tag: str = "rw"):
+        self.view = view
+        self.tag = tag
+        self._removed: set[str] = set()
+        self._added: list[onnx.NodeProto] = []
+        self._inits: list[onnx.TensorProto] = []
+        self._rename: dict[str, str] = {}
+        self._taken: set[str] = set(view.node_by_name) | set(view.initializers) | set(view.producer)
+        self._taken |= set(view.graph_inputs) | set(view.graph_outputs)
+
+    def fresh(self, base: str) -> str:
+        """A tensor/node name not used anywhere in the graph yet (deterministic)."""
+        base = base or self.tag
+        name, k = base, 0
+        while name in self._taken:
+            k += 1
+            name = f"{base}_{k}"
+        self._taken.add(name)
+        return name
+
+    def remove(self, *nodes: onnx.NodeProto | str) -> None:
+        for n in nodes:
+            self._removed.add(n if isinstance(n, str) else n.name)
+
+    def add_node(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str], *,
+                 name: str | None = None, **attrs: Any) -> onnx.NodeProto:
+        """Add a node (name made unique); ``None`` attribute values are skipped."""
+        attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in attrs.items() if v is not None}
+        node = helper.make_node(op_type, list(inputs), list(outputs),
+                                name=self.fresh(name or f"{self.tag}/{op_type}"), **attrs)
+        self._added.append(node)
+        return node
+
+    def copy_node(self, node: onnx.NodeProto, inputs: Sequence[str], outputs: Sequence[str],
+                  *, name: str | None = None) -> onnx.NodeProto:
+        """Add a node with ``node``'s op type, domain and attributes but new inputs/outputs."""
+        new = onnx.NodeProto()
+        new.CopyFrom(node)
+        del new.input[:]
+        del new.output[:]
+        new.input.extend(inputs)
+        new.output.extend(outputs)
+        new.name = self.fresh(name or f"{node.name}/{self.tag}")
+        self._added.append(new)
+        return new
+
+    def add_initializer(self, base: str, array: np.ndarray) -> str:
+        """Add a constant tensor; returns its (fresh) name."""
+        name = self.fresh(base)
+        self._inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def add_int64(self, base: str, values: Iterable[int]) -> str:
+        return self.add_initializer(base, np.asarray(list(values), dtype=np.int64))
+
+    def replace_uses(self, old: str, new: str) -> None:
+        """Make every reader of tensor ``old`` read ``new`` instead (graph outputs keep their name)."""
+        self._rename[old] = new
+
+    def split(self, x: str, axis: int, sizes: Sequence[int], outputs: Sequence[str], *,
+              name: str | None = None) -> onnx.NodeProto:
+        """Add an opset-appropriate ``Split`` of ``x`` into ``outputs`` with static ``sizes``."""
+        if self.view.opset >= 13:
+            s = self.add_int64(f"{self.tag}/split_sizes", sizes)
+            return self.add_node("Split", [x, s], outputs, name=name, axis=axis)
+        return self.add_node("Split", [x], outputs, name=name, axis=axis, split=list(sizes))
+
+    def finish(self) -> onnx.ModelProto:
+        """Build the edited model: rename uses, toposort, drop dead nodes/initializers, infer shapes."""
+        src = self.view.model
+        model = onnx.ModelProto()
+        model.CopyFrom(src)
+        g = model.graph
+        nodes = []
+        for n in list(src.graph.node) + self._added:
+            if n.name in self._removed:
+                continue
+            c = onnx.NodeProto()
+            c.CopyFrom(n)  # never touch the view's nodes (views are reused across applies)
+            nodes.append(c)
+
+        def resolve(t: str) -> str:
+            seen = set()
+            while t in self._rename and t not in seen:
+                seen.add(t)
+                t = self._rename[t]
+            return t
+
+        for n in nodes:
+            for i, t in enumerate(n.input):
+                if t in self._rename:
+                    n.input[i] = resolve(t)
+        # graph outputs keep their names: bridge renamed ones with Identity
+        produced = {o for n in nodes for o in n.output}
+        for out in [o.name for o in g.output]:
+            target = resolve(out)
+            if target != out and out not in produced:
+                nodes.append(helper.make_node("Identity", [target], [out], name=self.fresh(f"{out}/identity")))
+        del g.initializer[:]
+        g.initializer.extend(list(src.graph.initializer) + self._inits)
+        nodes = _toposort(nodes, {i.name for i in g.input} | {t.name for t in g.initializer})
+        nodes = _dead_code_elimination(nodes, {o.name for o in g.output})
+        used = {t for n in nodes for t in n.input} | {o.name for o in g.output}
+        inits = [t for t in g.initializer if t.name in used]
+        del g.initializer[:]
+        g.initializer.extend(inits)
+        # drop graph inputs that merely mirror removed initializers (IR < 4 style)
+        init_names = {t.name for t in src.graph.initializer}
+        keep_inputs = [i for i in g.input if i.name not in init_names or i.name in used]
+        del g.input[:]
+        g.input.extend(keep_inputs)
+        del g.node[:]
+        g.node.extend(nodes)
+        del g.value_info[:]
+        try:
+            model = onnx.shape_inference.infer_shapes(model)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("shape inference after rewrite failed: %s", exc)
+        return model
+
+
+def _toposort(nodes: list[onnx.NodeProto], available: set[str]) -> list[onnx.NodeProto]:
+    """Stable topological order (Kahn's algorithm keeping the original order among ready nodes)."""
+    import heapq
+
+    producers = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+    deps: list[set[int]] = []
+    users: dict[int, list[int]] = {}
+    for i, n in enumerate(nodes):
+        d = {producers[t] for t in n.input if t and t not in available and t in producers}
+        d.discard(i)
+        deps.append(d)
+        for j in d:
+            users.setdefault(j, []).append(i)
+    ready = [i for i, d in enumerate(deps) if not d]
+    heapq.heapify(ready)
+    order = []
+    remaining = [len(d) for d in deps]
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for u in users.get(i, []):
+            remaining[u] -= 1
+            if remaining[u] == 0:
+                heapq.heappush(ready, u)
+    if len(order) != len(nodes):  # a cycle: should never happen; keep the rest in order
+        left = [i for i in range(len(nodes)) if i not in set(order)]
+        log.warning("graph has a cycle after rewrite (%d nodes unsorted)", len(left))
+        order += left
+    return [nodes[i] for i in order]
+
+
+def _dead_code_elimination(nodes: list[onnx.NodeProto], outputs: set[str]) -> list[onnx.NodeProto]:
+    """Drop nodes none of whose outputs is used (transitively) by a graph output."""
+    live = set(outputs)
+    keep = []
+    for n in reversed(nodes):
+        if any(o in live for o in n.output if o):
+            keep.append(n)
+            live.update(t for t in n.input if t)
+    return list(reversed(keep))
