@@ -15,7 +15,10 @@ _EXPORTS = {
     "model_hash": "xflow.graphs.hashing",
     "fold_constants": "xflow.graphs.folding",
     "to_pyg": "xflow.graphs.pyg",
-    "render": "xflow.graphs.render",
+    "render": "xflow.graphs.rendering",
+    "to_dot": "xflow.graphs.rendering",
+    "read_model": "xflow.graphs.model",
+    "builders": "xflow.graphs.builders",
     "zoo": "xflow.graphs.zoo",
 }
 
@@ -26,4 +29,6 @@ def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'xflow.graphs' has no attribute {name!r}")
     mod = importlib.import_module(_EXPORTS[name])
-    return mod if name == "zoo" else getattr(mod, name)
+    value = mod if name in ("zoo", "builders") else getattr(mod, name)
+    globals()[name] = value  # cache; also wins over a same-named submodule attribute
+    return value
