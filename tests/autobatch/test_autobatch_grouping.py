@@ -1,0 +1,105 @@
+"""Grouping decisions of each strategy on small hand-made graphs."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from xflow import autobatch as ab
+from xflow.errors import UnknownName
+
+
+def _two_chains(strategy):
+    """Chain A: x→tanh→tanh→tanh→affine(W); chain B: y→tanh→affine(W)."""
+    W = torch.randn(3, 3)
+    b = torch.randn(3)
+    with ab.Graph(strategy=strategy) as g:
+        a = ab.inp(torch.randn(3))
+        for _ in range(3):
+            a = ab.tanh(a)
+        out_a = ab.affine(b, W, a)
+        c = ab.tanh(ab.inp(torch.randn(3)))
+        out_b = ab.affine(b, W, c)
+        g.forward()
+    return g, out_a, out_b
+
+
+def _ops(g, plan):
+    return [(g.op[grp[0]], len(grp)) for grp in plan]
+
+
+def test_none_runs_one_node_per_group():
+    g, _, _ = _two_chains("none")
+    assert [len(grp) for grp in g.last_plan] == [1] * 6
+
+
+def test_depth_groups_by_level_and_cannot_merge_affines_of_different_depth():
+    g, out_a, out_b = _two_chains("depth")
+    assert _ops(g, g.last_plan) == [("tanh", 2), ("tanh", 1), ("affine", 1), ("tanh", 1), ("affine", 1)]
+
+
+def test_agenda_runs_low_average_depth_first_and_merges_the_affines():
+    g, out_a, out_b = _two_chains("agenda")
+    assert _ops(g, g.last_plan) == [("tanh", 2), ("tanh", 1), ("tanh", 1), ("affine", 2)]
+    groups = g.groups_of()
+    assert groups[out_a.node] == groups[out_b.node]
+
+
+def test_signature_includes_parameter_identity_and_shapes():
+    W1, W2 = torch.randn(3, 3), torch.randn(3, 3)
+    W3 = torch.randn(3, 4)
+    with ab.Graph("agenda") as g:
+        x, y, z = ab.inp(torch.randn(3)), ab.inp(torch.randn(3)), ab.inp(torch.randn(4))
+        e1, e2 = ab.linear(W1, x), ab.linear(W1, y)  # same weight: one batch
+        e3 = ab.linear(W2, x)  # another weight of the same shape: separate
+        e4 = ab.linear(W3, z)  # another shape: separate
+        g.forward()
+    assert g.sig[e1.node] == g.sig[e2.node]
+    assert len({g.sig[e1.node], g.sig[e3.node], g.sig[e4.node]}) == 3
+    assert sorted(len(grp) for grp in g.last_plan) == [1, 1, 2]
+
+
+def test_slices_with_different_bounds_do_not_batch_but_picks_with_different_indices_do():
+    with ab.Graph("depth") as g:
+        x = ab.inp(torch.arange(6.0))
+        s1, s2, s3 = x[0:3], x[3:6], x[0:3]
+        p1, p2 = ab.pick(x, 1), ab.pick(x, 4)
+        g.forward()
+    assert g.sig[s1.node] == g.sig[s3.node] != g.sig[s2.node]
+    assert g.sig[p1.node] == g.sig[p2.node]
+    assert g.groups_of()[p1.node] == g.groups_of()[p2.node]
+    assert p2.value().item() == 4.0 and s2.value().tolist() == [3.0, 4.0, 5.0]
+
+
+def test_agenda_batches_lstm_steps_across_sentences_of_different_lengths():
+    H, d = 4, 3
+    w = ab.LSTMWeights(torch.randn(4 * H, d), torch.randn(4 * H, H), torch.randn(4 * H), torch.randn(4 * H))
+    lengths = [2, 5, 3]
+    with ab.Graph("agenda") as g:
+        for n in lengths:
+            ab.lstm_sequence(w, [ab.inp(torch.randn(d)) for _ in range(n)])
+        g.forward()
+    affines = [len(grp) for grp in g.last_plan if g.op[grp[0]] == "affine"]
+    # step t runs for every sentence longer than t: 3, 3, 2, 1, 1
+    assert affines == [3, 3, 2, 1, 1]
+
+
+def test_planned_groups_are_valid_for_every_strategy():
+    for s in ab.STRATEGIES:
+        g, _, _ = _two_chains(s)
+        ab.validate_plan(g, [n for grp in g.last_plan for n in grp], g.last_plan)
+
+
+def test_unknown_strategy_is_a_typed_error():
+    with pytest.raises(UnknownName, match="agenda"):
+        ab.Graph(strategy="fastest")
+
+
+def test_gather_uses_views_when_rows_are_contiguous():
+    W = torch.randn(3, 3)
+    with ab.Graph("agenda") as g:
+        xs = [ab.inp(torch.randn(3)) for _ in range(4)]
+        ys = [ab.linear(W, x) for x in xs]
+        g.forward()
+        stacked = g.forward_batch(ys)
+    out = g.src[ys[0].node]
+    assert stacked.data_ptr() == out.data_ptr()  # a slice of the group's output, not a copy

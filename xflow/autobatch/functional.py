@@ -1,0 +1,167 @@
+"""Recording functions: the per-example vocabulary of the lazy graph.
+
+Each function records one node in the graph of its operands (leaf makers such as :func:`lookup`
+and :func:`inp` use the innermost active ``with Graph():``) and returns an :class:`Expr`. Shapes are
+*per example* (no batch dimension); shape errors are raised here, at record time.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from xflow.errors import ShapeMismatch
+
+from .graph import Expr, Graph, current_graph
+
+__all__ = [
+    "inp", "param", "lookup", "affine", "linear", "add", "sub", "mul", "scale", "neg",
+    "tanh", "sigmoid", "relu", "concat", "slice_", "pick", "esum", "sum_elems",
+    "softmax", "log_softmax", "cross_entropy",
+]
+
+
+def _graph_of(xs: Sequence[Expr], op: str) -> Graph:
+    for x in xs:
+        if isinstance(x, Expr):
+            return x.graph
+    if xs:
+        raise ShapeMismatch(f"{op}: operands must be autobatch Exprs, got {[type(x).__name__ for x in xs]}")
+    return current_graph()
+
+
+def inp(value: Any, requires_grad: bool = False) -> Expr:
+    """A constant input leaf in the current graph (tensor or nested numbers)."""
+    return current_graph().input(value, requires_grad=requires_grad)
+
+
+def param(p: torch.Tensor) -> Expr:
+    """A parameter tensor as an expression operand (e.g. a learned initial state)."""
+    return current_graph().param(p)
+
+
+def lookup(table: torch.Tensor, index: int) -> Expr:
+    """Row ``index`` of an embedding ``table (V, d)`` → ``(d,)``. Batches into one ``F.embedding``."""
+    index = int(index)
+    if not 0 <= index < table.shape[0]:
+        from .graph import _creation_site
+
+        raise ShapeMismatch(f"lookup: index {index} is out of range for a table of shape "
+                            f"{tuple(table.shape)} (created at {_creation_site()})")
+    return current_graph().record("lookup", (), (table,), (), index)
+
+
+def affine(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> Expr:
+    """``bias + W_1 x_1 + W_2 x_2 + …`` (DyNet's ``affine_transform``): ``affine(b, W1, x1, W2, x2)``.
+
+    Weights and bias are shared parameter tensors (part of the signature, so nodes using the same
+    weights batch into one ``addmm``); the ``x_k`` are vector expressions. ``bias`` may be a tuple
+    of vectors that are summed (PyTorch's ``b_ih + b_hh``) or ``None``.
+    """
+    if len(pairs) % 2 or not pairs:
+        raise ShapeMismatch("affine: expects affine(bias, W1, x1[, W2, x2 ...]) with matching W/x pairs")
+    weights = pairs[0::2]
+    xs = pairs[1::2]
+    g = _graph_of(xs, "affine")
+    biases = () if bias is None else ((bias,) if isinstance(bias, torch.Tensor) else tuple(bias))
+    return g.record("affine", xs, biases + tuple(weights), (len(biases),))
+
+
+def linear(W: torch.Tensor, x: Expr) -> Expr:
+    """``W x`` for a shared weight matrix ``W (out, in)`` and a vector ``x (in,)``."""
+    return affine(None, W, x)
+
+
+def add(a: Expr, b: Expr) -> Expr:
+    """Elementwise ``a + b`` (equal shapes)."""
+    return _graph_of((a, b), "add").record("add", (a, b))
+
+
+def sub(a: Expr, b: Expr) -> Expr:
+    """Elementwise ``a - b`` (equal shapes)."""
+    return _graph_of((a, b), "sub").record("sub", (a, b))
+
+
+def mul(a: Expr, b: Expr) -> Expr:
+    """Elementwise ``a * b`` (equal shapes)."""
+    return _graph_of((a, b), "mul").record("mul", (a, b))
+
+
+def scale(x: Expr, c: float) -> Expr:
+    """``c * x`` for a Python constant ``c`` (part of the signature)."""
+    return _graph_of((x,), "scale").record("scale", (x,), attrs=(float(c),))
+
+
+def neg(x: Expr) -> Expr:
+    """``-x``."""
+    return _graph_of((x,), "neg").record("neg", (x,))
+
+
+def tanh(x: Expr) -> Expr:
+    """Elementwise ``tanh``."""
+    return _graph_of((x,), "tanh").record("tanh", (x,))
+
+
+def sigmoid(x: Expr) -> Expr:
+    """Elementwise logistic sigmoid."""
+    return _graph_of((x,), "sigmoid").record("sigmoid", (x,))
+
+
+def relu(x: Expr) -> Expr:
+    """Elementwise ``max(x, 0)``."""
+    return _graph_of((x,), "relu").record("relu", (x,))
+
+
+def concat(xs: Sequence[Expr]) -> Expr:
+    """Concatenate vectors ``(n_1,) … (n_k,)`` → ``(Σ n_i,)``."""
+    xs = tuple(xs)
+    return _graph_of(xs, "concat").record("concat", xs)
+
+
+def slice_(x: Expr, start: int, stop: int) -> Expr:
+    """``x[start:stop]`` of a vector (the bounds are part of the signature)."""
+    return _graph_of((x,), "slice").record("slice", (x,), attrs=(int(start), int(stop)))
+
+
+def pick(x: Expr, index: int) -> Expr:
+    """Element ``index`` of a vector → scalar ``()``; the index is per-node data (batches)."""
+    index = int(index)
+    if len(x.shape) == 1 and not 0 <= index < x.shape[0]:
+        from .graph import _creation_site
+
+        raise ShapeMismatch(f"pick: index {index} is out of range for shape {x.shape} "
+                            f"(created at {_creation_site()})")
+    return _graph_of((x,), "pick").record("pick", (x,), data=int(index))
+
+
+def esum(xs: Sequence[Expr]) -> Expr:
+    """Elementwise sum of equally shaped expressions."""
+    xs = tuple(xs)
+    return _graph_of(xs, "esum").record("esum", xs)
+
+
+def sum_elems(x: Expr) -> Expr:
+    """Sum of all elements → scalar ``()``."""
+    return _graph_of((x,), "sum_elems").record("sum_elems", (x,))
+
+
+def softmax(x: Expr) -> Expr:
+    """Softmax of a vector."""
+    return _graph_of((x,), "softmax").record("softmax", (x,))
+
+
+def log_softmax(x: Expr) -> Expr:
+    """Log-softmax of a vector."""
+    return _graph_of((x,), "log_softmax").record("log_softmax", (x,))
+
+
+def cross_entropy(logits: Expr, label: int) -> Expr:
+    """``-log softmax(logits)[label]`` → scalar (DyNet's ``pickneglogsoftmax``)."""
+    label = int(label)
+    if len(logits.shape) == 1 and not 0 <= label < logits.shape[0]:
+        from .graph import _creation_site
+
+        raise ShapeMismatch(f"cross_entropy: label {label} is out of range for logits of shape "
+                            f"{logits.shape} (created at {_creation_site()})")
+    return _graph_of((logits,), "cross_entropy").record("cross_entropy", (logits,), data=label)
