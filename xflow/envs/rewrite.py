@@ -1,0 +1,395 @@
+"""The graph-rewrite environment ``xflow/GraphRewrite-v0`` (after X-RLflow, MLSys 2023)."""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import onnx
+from gymnasium import spaces
+from gymnasium.spaces import GraphInstance
+
+from xflow.errors import XflowError
+from xflow.envs.cost_models import CostModel, graph_hash, make_cost_model
+from xflow.envs.features import featurize, graph_space
+from xflow.envs.models import register_model, resolve_model
+from xflow.envs.rewards import Reward, make_reward
+from xflow.envs.state import EpisodeState, StateValidation
+
+__all__ = ["RewriteEnv", "Candidate", "StepRecord"]
+
+log = logging.getLogger(__name__)
+
+Obs = dict[str, Any]
+
+
+class Candidate(NamedTuple):
+    """One action: applying ``rule`` at ``location`` gives ``model`` (graph hash ``hash``)."""
+
+    rule: Any
+    location: Any
+    model: onnx.ModelProto
+    hash: str
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step of the current episode, for trajectories in notebooks and reports."""
+
+    step: int
+    action: int
+    rule: str | None
+    location: str | None
+    hash: str
+    cost: float
+    reward: float
+
+
+def _rule_name(rule: Any) -> str:
+    return str(getattr(rule, "name", rule))
+
+
+def _enumerate_candidates(model: onnx.ModelProto, rules: Any, max_candidates: int,
+                          verify: bool) -> list[Candidate]:
+    """All (rule × location) rewrites of ``model``, deduplicated by hash, at most ``max_candidates``."""
+    try:
+        from xflow.rewrites.candidates import candidates as _candidates
+    except ImportError:  # rewrites package without the candidates helper: enumerate here
+        _candidates = None
+    if _candidates is not None:
+        found = _candidates(model, rules=rules, max_candidates=max_candidates, verify=verify)
+        return [Candidate(c.rule, c.location, c.model, c.hash) for c in found]
+    if rules is None or any(isinstance(r, str) for r in rules):
+        from xflow.rewrites import RULES, get_rule  # type: ignore[attr-defined]
+
+        rule_objs = [get_rule(r) if isinstance(r, str) else r for r in (rules or RULES)]
+    else:
+        rule_objs = list(rules)
+    own = graph_hash(model)
+    seen = {own}
+    out: list[Candidate] = []
+    for rule in rule_objs:
+        for loc in rule.match(model):
+            new = rule.apply(model, loc)
+            h = graph_hash(new)
+            if h in seen:
+                continue
+            seen.add(h)
+            out.append(Candidate(rule, loc, new, h))
+            if len(out) >= max_candidates:
+                return out
+    return out
+
+
+class RewriteEnv(gym.Env[Obs, int]):
+    """
+    ## Description
+
+    Optimize an ONNX tensor graph by applying verified subgraph substitutions one at a time, as
+    in X-RLflow (He, Parker, Yoneki, MLSys 2023). At each step the agent sees the current graph
+    and every graph one rewrite away, and picks one of them or stops. Unlike greedy search it
+    may accept a temporarily worse graph to reach a better one.
+
+    ## Action Space
+
+    ``Discrete(max_candidates + 1)``. Action ``i < max_candidates`` applies candidate ``i`` (the
+    (rule × location) rewrites of the current graph, deduplicated by graph hash, in rule-registry
+    then graph order); action ``max_candidates`` (:attr:`stop_action`) ends the episode. Only the
+    first ``n_candidates`` indices and the stop action are legal: ``info["action_mask"]`` is a
+    boolean vector of length ``max_candidates + 1``. An illegal action leaves the graph unchanged
+    (reward 0, ``info["invalid_action"] = True``).
+
+    ## Observation Space
+
+    ``Dict`` with
+
+    | key            | space                                  | content                               |
+    |----------------|----------------------------------------|---------------------------------------|
+    | ``graph``      | ``Graph(Box(0, 64, (NODE_DIM,)), Box(0, 64, (EDGE_DIM,)))`` | current graph |
+    | ``candidates`` | ``Sequence(Graph(...), stack=False)``   | the candidate graphs, action order    |
+
+    Nodes carry an op-type one-hot plus attributes, edges tensor-shape features
+    (:mod:`xflow.envs.features`); each ``GraphInstance`` converts to a PyG ``Data`` with
+    :func:`xflow.nn.batching.to_data`.
+
+    ## Rewards
+
+    A reward object (:mod:`xflow.envs.rewards`): by default the cost-model delta
+    ``(c(prev) − c(new)) / c(initial) × 100``; ``reward="measured"`` uses real ONNX Runtime
+    latency every ``measure_every`` steps and at episode end; ``"hybrid"`` adds to the dense
+    cost-model reward a measured correction at those checkpoints.
+
+    ## Starting State
+
+    The graph named by ``model`` (a model id such as ``builder:inception_like`` or
+    ``zoo:squeezenet1_1``, or an ``onnx.ModelProto``), or ``reset(options={"model": id})``.
+    The start is deterministic; the seed only seeds :attr:`np_random` (unused by the dynamics).
+
+    ## Episode End
+
+    Terminated when the stop action is taken or no rewrite applies; truncated after
+    ``horizon`` steps.
+
+    ## Arguments
+
+    ``gymnasium.make("xflow/GraphRewrite-v0", model="builder:inception_like",
+    max_candidates=500, horizon=100, reward="cost", cost_model="analytic", measure_every=10,
+    rules=None, verify=False)``
+
+    * ``rules``: rule names (default: every registered rule).
+    * ``verify``: numerically verify every candidate with ONNX Runtime (slow; the rules only
+      match where they preserve outputs, this is a second safety net).
+    * ``cost_model``: ``"analytic"`` (roofline calibrated on this device), ``"nominal"`` or
+      ``"measured"``, or a :class:`~xflow.envs.cost_models.CostModel`.
+
+    The state replays exactly: :attr:`state` is an
+    :class:`~xflow.envs.state.EpisodeState` ``(model_id, actions)``; :meth:`apply` replays one
+    and :meth:`validate` checks a replay reaches the same graphs.
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, model: str | onnx.ModelProto = "builder:inception_like", *,
+                 max_candidates: int = 500, horizon: int = 100, reward: str | Reward = "cost",
+                 cost_model: str | CostModel = "analytic", measure_every: int = 10,
+                 rules: list[str] | None = None, verify: bool = False, device: str = "cpu",
+                 threads: int = 1, render_mode: str | None = None, cache_size: int = 256) -> None:
+        if max_candidates < 1 or horizon < 1:
+            raise XflowError(f"max_candidates ({max_candidates}) and horizon ({horizon}) must be >= 1")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise XflowError(f"render_mode {render_mode!r} not supported; use one of "
+                             f"{self.metadata['render_modes']} or None")
+        if isinstance(model, onnx.ModelProto):
+            model = register_model(graph_hash(model)[:16], model)
+        self._kwargs = dict(model=model, max_candidates=max_candidates, horizon=horizon,
+                            reward=reward, cost_model=cost_model, measure_every=measure_every,
+                            rules=list(rules) if rules is not None else None, verify=verify,
+                            device=device, threads=threads, render_mode=render_mode,
+                            cache_size=cache_size)
+        self.model_id: str = model
+        self.max_candidates = int(max_candidates)
+        self.horizon = int(horizon)
+        self.rules = list(rules) if rules is not None else None
+        self.verify = bool(verify)
+        self.render_mode = render_mode
+        self.cost_model: CostModel = make_cost_model(cost_model, device=device, threads=threads)
+        self.reward_fn: Reward = make_reward(reward, cost_model=self.cost_model,
+                                             measure_every=measure_every)
+        self.action_space = spaces.Discrete(self.max_candidates + 1)
+        self.observation_space = spaces.Dict({
+            "graph": graph_space(),
+            "candidates": spaces.Sequence(graph_space(), stack=False),
+        })
+        self._cache_size = int(cache_size)
+        self._cand_cache: OrderedDict[str, list[Candidate]] = OrderedDict()
+        self._feat_cache: OrderedDict[str, GraphInstance] = OrderedDict()
+        self._models: dict[str, onnx.ModelProto] = {}
+        self._reset_fields()
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _reset_fields(self) -> None:
+        self.model: onnx.ModelProto | None = None
+        self.initial_model: onnx.ModelProto | None = None
+        self.hash: str = ""
+        self.candidates: list[Candidate] = []
+        self.actions: list[int] = []
+        self.hashes: list[str] = []
+        self.trajectory: list[StepRecord] = []
+        self.episode_reward = 0.0
+        self.initial_cost = 0.0
+        self.steps = 0
+        self._t0 = time.perf_counter()
+        self._done = False
+
+    @property
+    def stop_action(self) -> int:
+        """Index of the stop action (``max_candidates``)."""
+        return self.max_candidates
+
+    def _lru_get(self, cache: OrderedDict, key: str):
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        return None
+
+    def _lru_put(self, cache: OrderedDict, key: str, value: Any, size: int) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > size:
+            cache.popitem(last=False)
+
+    def _candidates_of(self, model: onnx.ModelProto, key: str) -> list[Candidate]:
+        hit = self._lru_get(self._cand_cache, key)
+        if hit is None:
+            hit = _enumerate_candidates(model, self.rules, self.max_candidates, self.verify)
+            self._lru_put(self._cand_cache, key, hit, self._cache_size)
+        return hit
+
+    def _features(self, model: onnx.ModelProto, key: str) -> GraphInstance:
+        g = self._lru_get(self._feat_cache, key)
+        if g is None:
+            g = featurize(model)
+            self._lru_put(self._feat_cache, key, g, 16 * self._cache_size)
+        return GraphInstance(g.nodes.copy(), g.edges.copy(), g.edge_links.copy())
+
+    def _load(self, model_id: str) -> onnx.ModelProto:
+        if model_id not in self._models:
+            self._models[model_id] = resolve_model(model_id)
+        return self._models[model_id]
+
+    def _obs(self) -> Obs:
+        return {
+            "graph": self._features(self.model, self.hash),
+            "candidates": tuple(self._features(c.model, c.hash) for c in self.candidates),
+        }
+
+    def action_mask(self) -> np.ndarray:
+        """Legal actions now: the first ``len(candidates)`` indices and the stop action."""
+        mask = np.zeros(self.max_candidates + 1, dtype=bool)
+        mask[: len(self.candidates)] = True
+        mask[self.stop_action] = True
+        return mask
+
+    def _info(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "action_mask": self.action_mask(),
+            "n_candidates": len(self.candidates),
+            "cost": self.cost_model.cost(self.model, self.hash),
+            "initial_cost": self.initial_cost,
+            "step": self.steps,
+            "hash": self.hash,
+            **extra,
+        }
+
+    # -- Gymnasium API ------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[Obs, dict[str, Any]]:
+        """Start an episode on the configured graph (``options={"model": id}`` switches it)."""
+        super().reset(seed=seed)
+        if options and options.get("model"):
+            model = options["model"]
+            if isinstance(model, onnx.ModelProto):
+                model = register_model(graph_hash(model)[:16], model)
+            self.model_id = model
+        self._reset_fields()
+        self.initial_model = self._load(self.model_id)
+        self.model = self.initial_model
+        self.hash = graph_hash(self.model)
+        self.candidates = self._candidates_of(self.model, self.hash)
+        self.initial_cost = self.cost_model.cost(self.model, self.hash)
+        self.reward_fn.reset(self.model, self.hash)
+        return self._obs(), self._info()
+
+    def step(self, action: int) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
+        """Apply candidate ``action`` (or stop); see the class docstring."""
+        if self.model is None:
+            raise XflowError("call reset() before step()")
+        if self._done:
+            raise XflowError("the episode is over (stop, no rewrite left or horizon reached); "
+                             "call reset() before step()")
+        action = int(action)
+        prev, prev_key = self.model, self.hash
+        stop = action == self.stop_action
+        invalid = not stop and not (0 <= action < len(self.candidates))
+        rule = loc = None
+        if not stop and not invalid:
+            cand = self.candidates[action]
+            rule, loc = _rule_name(cand.rule), str(cand.location)
+            self.model, self.hash = cand.model, cand.hash
+            self.candidates = self._candidates_of(self.model, self.hash)
+        self.steps += 1
+        self.actions.append(action)
+        self.hashes.append(self.hash)
+        terminated = stop or not self.candidates
+        truncated = not terminated and self.steps >= self.horizon
+        reward = self.reward_fn.update(prev, self.model, prev_key=prev_key, new_key=self.hash,
+                                       step=self.steps, done=terminated or truncated)
+        self.episode_reward += reward
+        self._done = terminated or truncated
+        cost = self.cost_model.cost(self.model, self.hash)
+        self.trajectory.append(StepRecord(self.steps, action, rule, loc, self.hash, cost, reward))
+        info = self._info(rule=rule, location=loc, invalid_action=invalid)
+        return self._obs(), float(reward), bool(terminated), bool(truncated), info
+
+    def render(self) -> str | None:
+        """``ansi``: one line per step so far (rule, location, cost)."""
+        if self.render_mode != "ansi":
+            return None
+        lines = [f"{self.model_id}: initial cost {self.initial_cost:.4f} ms"]
+        for r in self.trajectory:
+            lines.append(f"  {r.step:3d} {r.rule or 'stop/noop':<28} {r.location or '':<40} "
+                         f"cost {r.cost:.4f} ms  reward {r.reward:+.3f}")
+        return "\n".join(lines)
+
+    # -- replay (after CompilerGym's CompilerEnvState) ----------------------------------------
+    @property
+    def state(self) -> EpisodeState:
+        """The replayable state of the current episode."""
+        return EpisodeState(model_id=self.model_id, actions=tuple(self.actions),
+                            hashes=tuple(self.hashes), reward=self.episode_reward,
+                            walltime=time.perf_counter() - self._t0,
+                            config={"max_candidates": self.max_candidates,
+                                    "rules": None if self.rules is None
+                                    else [_rule_name(r) for r in self.rules]})
+
+    def apply(self, state: EpisodeState) -> tuple[Obs, dict[str, Any]]:
+        """Reset to ``state.model_id`` and replay ``state.actions``; returns the last (obs, info).
+
+        Raises :class:`~xflow.errors.XflowError` if an action is illegal at its step (the state
+        was recorded with other rules or ``max_candidates``).
+        """
+        obs, info = self.reset(options={"model": state.model_id})
+        for i, a in enumerate(state.actions):
+            legal = 0 <= a < len(info["action_mask"]) and bool(info["action_mask"][a])
+            if not legal:
+                raise XflowError(f"replay of {state.model_id}: action {a} at step {i + 1} is not "
+                                 f"legal ({info['n_candidates']} candidates); was the state "
+                                 f"recorded with other settings ({state.config})?")
+            obs, _, term, trunc, info = self.step(a)
+            if (term or trunc) and i + 1 < len(state.actions):
+                raise XflowError(f"replay of {state.model_id}: episode ended at step {i + 1} of "
+                                 f"{len(state.actions)}")
+        return obs, info
+
+    def fork(self) -> "RewriteEnv":
+        """A new environment with the same settings, sharing the candidate and feature caches."""
+        kwargs = dict(self._kwargs)
+        kwargs["model"] = self.model_id
+        if isinstance(kwargs["reward"], Reward):
+            kwargs["reward"] = copy.deepcopy(kwargs["reward"])
+        other = RewriteEnv(**kwargs)
+        other._cand_cache, other._feat_cache, other._models = (
+            self._cand_cache, self._feat_cache, self._models)
+        return other
+
+    def validate(self, state: EpisodeState) -> StateValidation:
+        """Replay ``state`` in a fork and check it reaches the recorded graphs (and reward)."""
+        errors: list[str] = []
+        other = self.fork()
+        try:
+            other.apply(state)
+        except XflowError as exc:
+            return StateValidation(ok=False, errors=(str(exc),))
+        if state.hashes and tuple(other.hashes) != tuple(state.hashes):
+            first = next(i for i, (a, b) in enumerate(zip(other.hashes, state.hashes)) if a != b) \
+                if any(a != b for a, b in zip(other.hashes, state.hashes)) else len(other.hashes)
+            errors.append(f"graph hash differs from the recorded one at step {first + 1}")
+        if state.reward is not None and not self.reward_fn.measured and \
+                not np.isclose(other.episode_reward, state.reward, rtol=1e-6, atol=1e-9):
+            errors.append(f"reward {other.episode_reward:.6g} != recorded {state.reward:.6g}")
+        return StateValidation(ok=not errors, errors=tuple(errors), reward=other.episode_reward,
+                               final_hash=other.hash)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cand_cache"], state["_feat_cache"] = OrderedDict(), OrderedDict()
+        return state
