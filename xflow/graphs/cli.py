@@ -57,9 +57,8 @@ def _cmd_zoo_export(args: argparse.Namespace) -> Report:
 
 def _cmd_render(args: argparse.Namespace) -> Report:
     try:
-        from xflow.graphs.model import load_model
-        from xflow.graphs.render import render
-    except ModuleNotFoundError as exc:  # pragma: no cover - graph core not in this checkout
+        from xflow.graphs import load_model, render
+    except (ImportError, ModuleNotFoundError) as exc:  # pragma: no cover - graph core not in this checkout
         raise XflowError(f"rendering is not available in this checkout ({exc})") from None
 
     g = load_model(args.model)
