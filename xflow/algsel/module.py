@@ -52,7 +52,7 @@ def resolve_algorithm(
             f"to fall back to 'default'"
         )
     msg = f"{where}: {reason}; falling back to 'default'"
-    warnings.warn(msg, AlgorithmFallbackWarning, stacklevel=3)
+    warnings.warn(msg, AlgorithmFallbackWarning, stacklevel=5)
     log.info(msg)
     return get_algorithm("default"), reason
 
