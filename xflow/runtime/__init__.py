@@ -14,6 +14,7 @@ from xflow.runtime.equivalence import (
     assert_equivalent,
     compare_outputs,
     outputs_close,
+    tolerances_for,
 )
 from xflow.runtime.latency import (
     LatencyComparison,
@@ -45,4 +46,5 @@ __all__ = [
     "compare_outputs",
     "outputs_close",
     "assert_equivalent",
+    "tolerances_for",
 ]

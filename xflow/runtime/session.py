@@ -149,7 +149,7 @@ def make_session(
         return ort.InferenceSession(data, opts, providers=providers)
     except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/... types
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "Protobuf parsing failed" in str(exc) or "parse" in msg.lower():
+        if "invalid_protobuf" in msg.lower() or "protobuf parsing failed" in msg.lower():
             raise MalformedModel(f"not an ONNX model: ONNX Runtime could not parse it ({msg})") from None
         raise InvalidModel(f"ONNX Runtime rejected the model: {msg}") from None
 

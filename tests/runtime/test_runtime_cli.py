@@ -1,0 +1,67 @@
+"""CLI: `xflow zoo list|export`, `xflow latency`, `xflow render` with --json and clean errors."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from xflow.cli import main
+
+
+def _json(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    return json.loads(out)
+
+
+def test_zoo_list_json(capsys):
+    data = _json(capsys, "zoo", "list", "--json")
+    names = [m["name"] for m in data["models"]]
+    assert "resnet18" in names and "bert_encoder" in names
+
+
+@pytest.fixture
+def tiny_onnx(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XFLOW_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "m.onnx"
+    data = _json(capsys, "zoo", "export", "nasrnn", "--batch", "2", "--cfg", "hidden=16", "--cfg", "seq=2",
+                 "-o", str(out), "--json")
+    assert data["path"] == str(out) and out.stat().st_size == data["bytes"]
+    assert data["config"]["hidden"] == 16
+    return out
+
+
+def test_latency_json(tiny_onnx, capsys):
+    data = _json(capsys, "latency", str(tiny_onnx), "--level", "disable", "--level", "all",
+                 "--repeats", "3", "--warmup", "1", "--json")
+    assert set(data["levels"]) == {"disable", "all"}
+    s = data["levels"]["all"]
+    assert s["min_ms"] <= s["median_ms"] <= s["max_ms"] and s["repeats"] == 3
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz dot missing")
+def test_render_json(tiny_onnx, tmp_path, capsys):
+    svg = tmp_path / "m.svg"
+    data = _json(capsys, "render", str(tiny_onnx), "-o", str(svg), "--json")
+    assert svg.exists() and svg.read_text().lstrip().startswith(("<?xml", "<svg")) and data["nodes"] > 0
+
+
+@pytest.mark.parametrize("content", [None, b"", "random"])
+def test_bad_model_file_is_a_clean_error(tmp_path, capsys, content):
+    p = tmp_path / "bad.onnx"
+    if content == "random":
+        p.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif content is not None:
+        p.write_bytes(content)
+    rc = main(["latency", str(p)])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "Traceback" not in err and "xflow latency: error:" in err
+
+
+def test_unknown_zoo_model_is_a_clean_error(capsys):
+    rc = main(["zoo", "export", "nope", "-o", "x.onnx"])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "unknown zoo model" in err
