@@ -1,0 +1,196 @@
+"""Move elementwise unary ops (Relu, Sigmoid, Tanh, …) across Concat and Split.
+
+For an elementwise ``u`` (same op, same attributes, same constant extra inputs such as Clip's
+bounds), ``u`` commutes with concatenation and slicing::
+
+    Concat(u(x1), …, u(xk))  ->  u(Concat(x1, …, xk))       (k activations become one)
+    u(Concat(x1, …, xk))     ->  Concat(u(x1), …, u(xk))
+    Split(u(x))[i]           ->  u(Split(x)[i])
+    u(Split(x)[1]), …, u(Split(x)[k]) ->  Split(u(x))[i]     (k activations become one)
+
+Each ``u(xi)`` being moved must have the Concat (or Split) as its only consumer, so no work is
+duplicated behind the search's back.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import onnx
+
+from xflow.rewrites._base import Location, Rule
+from xflow.rewrites._graph import UNARY_ELEMENTWISE, Editor, GraphView, attrs_of
+
+__all__ = [
+    "UnaryAfterConcat", "UnaryBeforeConcat", "UnaryAfterSplit", "UnaryBeforeSplit",
+    "unary_after_concat_rule", "unary_before_concat_rule", "unary_after_split_rule",
+    "unary_before_split_rule",
+]
+
+
+def _unary_key(view: GraphView, node: onnx.NodeProto | None) -> tuple | str:
+    """Identity of an elementwise unary op (op, attrs, constant extra inputs) or a reason."""
+    if node is None:
+        return "input is not produced by a node"
+    if node.op_type not in UNARY_ELEMENTWISE or node.domain not in ("", "ai.onnx"):
+        return f"{node.name} ({node.op_type}) is not an elementwise unary op"
+    extra = []
+    for t in list(node.input)[1:]:
+        if not t:
+            extra.append(None)
+            continue
+        c = view.const(t)
+        if c is None:
+            return f"{node.name} has a non-constant operand {t!r}"
+        extra.append((c.dtype.str, c.shape, c.tobytes()))
+    return (node.op_type, tuple(sorted(attrs_of(node).items())), tuple(extra))
+
+
+def _same_unary(view: GraphView, nodes: list) -> str | None:
+    keys = [_unary_key(view, n) for n in nodes]
+    for k in keys:
+        if isinstance(k, str):
+            return k
+    if len(set(keys)) != 1:
+        return "inputs come from different unary ops or attributes"
+    return None
+
+
+class UnaryAfterConcat(Rule):
+    """``Concat(u(x1), …, u(xk)) -> u(Concat(x1, …, xk))``. Location: ``(concat,)``."""
+
+    name = "unary_after_concat"
+
+    def _sites(self, view: GraphView) -> Iterable[Location]:
+        for n in view.nodes:
+            if n.op_type == "Concat":
+                p = view.producer.get(n.input[0])
+                if p is not None and p.op_type in UNARY_ELEMENTWISE:
+                    yield Location.of((n.name,))
+
+    def _check(self, view: GraphView, loc: Location) -> str | None:
+        concat = view.node(loc.nodes[0])
+        prods = [view.producer.get(t) for t in concat.input]
+        reason = _same_unary(view, prods)
+        if reason:
+            return reason
+        for t, p in zip(concat.input, prods):
+            if view.sole_consumer(t) is not concat or list(concat.input).count(t) > 1:
+                return f"{p.name}'s output has other consumers than the Concat"
+        return None
+
+    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+        concat = view.node(loc.nodes[0])
+        prods = [view.producer[t] for t in concat.input]
+        cat = ed.fresh(f"{concat.name}/pre")
+        ed.copy_node(concat, [p.input[0] for p in prods], [cat], name=concat.name)
+        ed.copy_node(prods[0], [cat] + list(prods[0].input)[1:], [concat.output[0]],
+                     name=f"{concat.name}/{prods[0].op_type}")
+        ed.remove(concat, *prods)
+
+
+class UnaryBeforeConcat(Rule):
+    """``u(Concat(x1, …, xk)) -> Concat(u(x1), …, u(xk))``. Location: ``(concat, unary)``."""
+
+    name = "unary_before_concat"
+
+    def _sites(self, view: GraphView) -> Iterable[Location]:
+        for n in view.nodes:
+            if n.op_type in UNARY_ELEMENTWISE:
+                p = view.producer.get(n.input[0])
+                if p is not None and p.op_type == "Concat":
+                    yield Location.of((p.name, n.name))
+
+    def _check(self, view: GraphView, loc: Location) -> str | None:
+        concat, u = view.node(loc.nodes[0]), view.node(loc.nodes[1])
+        k = _unary_key(view, u)
+        if isinstance(k, str):
+            return k
+        if view.sole_consumer(concat.output[0]) is not u:
+            return "Concat output has other consumers (the unary op would be duplicated)"
+        return None
+
+    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+        concat, u = view.node(loc.nodes[0]), view.node(loc.nodes[1])
+        outs = []
+        for i, t in enumerate(concat.input):
+            o = ed.fresh(f"{u.name}/part{i}")
+            ed.copy_node(u, [t] + list(u.input)[1:], [o], name=f"{u.name}/part{i}")
+            outs.append(o)
+        ed.copy_node(concat, outs, [u.output[0]], name=concat.name)
+        ed.remove(concat, u)
+
+
+class UnaryAfterSplit(Rule):
+    """``Split(u(x))[i] -> u(Split(x)[i])``. Location: ``(unary, split)``."""
+
+    name = "unary_after_split"
+
+    def _sites(self, view: GraphView) -> Iterable[Location]:
+        for n in view.nodes:
+            if n.op_type == "Split":
+                p = view.producer.get(n.input[0])
+                if p is not None and p.op_type in UNARY_ELEMENTWISE:
+                    yield Location.of((p.name, n.name))
+
+    def _check(self, view: GraphView, loc: Location) -> str | None:
+        u, split = view.node(loc.nodes[0]), view.node(loc.nodes[1])
+        k = _unary_key(view, u)
+        if isinstance(k, str):
+            return k
+        if view.sole_consumer(u.output[0]) is not split:
+            return "unary output has other consumers than the Split"
+        return None
+
+    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+        u, split = view.node(loc.nodes[0]), view.node(loc.nodes[1])
+        parts = []
+        for i, o in enumerate(split.output):
+            if not o:
+                parts.append("")
+                continue
+            pre = ed.fresh(f"{o}/pre")
+            parts.append(pre)
+            ed.copy_node(u, [pre] + list(u.input)[1:], [o], name=f"{u.name}/part{i}")
+        ed.copy_node(split, [u.input[0]] + list(split.input)[1:], parts, name=split.name)
+        ed.remove(u, split)
+
+
+class UnaryBeforeSplit(Rule):
+    """``u(Split(x)[1]), …, u(Split(x)[k]) -> Split(u(x))``. Location: ``(split,)``."""
+
+    name = "unary_before_split"
+
+    def _sites(self, view: GraphView) -> Iterable[Location]:
+        for n in view.nodes:
+            if n.op_type == "Split" and n.output[0]:
+                users = view.uses(n.output[0])
+                if users and users[0].op_type in UNARY_ELEMENTWISE:
+                    yield Location.of((n.name,))
+
+    def _check(self, view: GraphView, loc: Location) -> str | None:
+        split = view.node(loc.nodes[0])
+        us = []
+        for o in split.output:
+            if not o:
+                return "Split has an unused output"
+            u = view.sole_consumer(o)
+            if u is None:
+                return f"Split output {o!r} does not feed exactly one node"
+            if u.input[0] != o:
+                return f"{u.name} does not read the Split output as its first input"
+            us.append(u)
+        return _same_unary(view, us)
+
+    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+        split = view.node(loc.nodes[0])
+        us = [view.sole_consumer(o) for o in split.output]
+        act = ed.fresh(f"{split.name}/pre")
+        ed.copy_node(us[0], [split.input[0]] + list(us[0].input)[1:], [act], name=f"{split.name}/{us[0].op_type}")
+        ed.copy_node(split, [act] + list(split.input)[1:], [u.output[0] for u in us], name=split.name)
+        ed.remove(split, *us)
+
+
+unary_after_concat_rule = UnaryAfterConcat()
+unary_before_concat_rule = UnaryBeforeConcat()
+unary_after_split_rule = UnaryAfterSplit()
+unary_before_split_rule = UnaryBeforeSplit()
