@@ -24,7 +24,8 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
     ``levels`` (``['disable', 'all']``), ``threads`` (intra-op, 1), ``device`` (``'cpu'``),
     ``warmup`` (3), ``repeats`` (20). Returns one record per (level, metric) with metrics
     ``latency_median_ms``, ``latency_iqr_ms``, ``latency_min_ms`` and ``speedup_vs_disable``
-    (median at ``disable`` / median at this level, when ``disable`` is among the levels).
+    (median at ``disable`` / median at this level, when ``disable`` is among the levels). The device
+    is in ``device_kind`` (``device`` is left to :func:`xflow.results.write_records`' machine label).
     """
     from xflow.graphs import zoo
     from xflow.runtime.latency import measure_interleaved
@@ -43,8 +44,8 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     base = stats["disable"].median_ms if "disable" in stats else None
     for lv, s in stats.items():
-        common = {"model": name, "batch": batch, "level": lv, "threads": threads, "device": device,
-                  "repeats": s.repeats}
+        common = {"model": name, "batch": batch, "level": lv, "threads": threads,
+                  "device_kind": device, "repeats": s.repeats}
         records += [
             {**common, "metric": "latency_median_ms", "value": s.median_ms},
             {**common, "metric": "latency_iqr_ms", "value": s.iqr_ms},
