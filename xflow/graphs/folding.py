@@ -61,13 +61,17 @@ def _subgraph_references(graph: onnx.GraphProto) -> set[str]:
     return refs
 
 
-def _static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
-    """Fully static shapes of every tensor that shape inference can resolve."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception as e:  # folding still works without Shape/Size folding
-        log.debug("shape inference failed during folding: %s", e)
-        inferred = model
+def _static_shapes(model: onnx.ModelProto, infer: bool = True) -> dict[str, tuple[int, ...]]:
+    """Fully static shapes of every tensor that shape inference can resolve.
+
+    With ``infer=False`` the model's existing ``value_info`` is trusted (already inferred).
+    """
+    inferred = model
+    if infer:
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        except Exception as e:  # folding still works without Shape/Size folding
+            log.debug("shape inference failed during folding: %s", e)
     g = inferred.graph
     out: dict[str, tuple[int, ...]] = {}
     for vi in list(g.input) + list(g.value_info) + list(g.output):
@@ -95,19 +99,23 @@ def _evaluate(node: onnx.NodeProto, values: list[np.ndarray | None], opset: int)
     return [np.asarray(r) for r in res]
 
 
-def fold_constants(model: onnx.ModelProto, *, max_elements: int = 1 << 22) -> onnx.ModelProto:
+def fold_constants(
+    model: onnx.ModelProto, *, max_elements: int = 1 << 22, infer_shapes: bool = True
+) -> onnx.ModelProto:
     """Return a copy of ``model`` with constant subgraphs folded into initializers.
 
     Args:
         model: the model; it is not modified.
         max_elements: largest folded result (in elements) allowed when the result is also
             larger than the node's inputs; bigger expansions are left as nodes.
+        infer_shapes: run shape inference to find static ``Shape``/``Size`` inputs; pass
+            ``False`` when ``model`` is already shape-inferred.
     """
     opset = next((o.version for o in model.opset_import if o.domain in _DEFAULT_DOMAINS), 17)
     graph = model.graph
     input_names = {v.name for v in graph.input}
     init_protos = {t.name: t for t in graph.initializer if t.name not in input_names}
-    shapes = _static_shapes(model)
+    shapes = _static_shapes(model, infer=infer_shapes)
 
     const: dict[str, np.ndarray] = {}
 

@@ -491,7 +491,17 @@ def load_model(
     if fold:
         from xflow.graphs.folding import fold_constants
 
-        model = fold_constants(model)
-        model.graph.ClearField("value_info")
-        model = _validate(model, context=" after constant folding")
+        n_before = len(model.graph.node)
+        model = fold_constants(model, infer_shapes=False)
+        if len(model.graph.node) != n_before:
+            # folded values may make more shapes static (e.g. a Reshape target); the
+            # rewrite is correct by construction, so shape inference alone suffices
+            model.graph.ClearField("value_info")
+            try:
+                model = onnx.shape_inference.infer_shapes(model, check_type=True, data_prop=True)
+            except Exception as e:
+                raise InvalidModel(
+                    f"shape inference failed after constant folding: {_first_lines(e)}; "
+                    "load with fold=False"
+                ) from e
     return Graph(model)
