@@ -1,0 +1,115 @@
+"""Public entry point: ``compile_model`` (ONNX → plan → generated module) and its result."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xflow.parallel.codegen import BACKENDS, generate, load_generated
+from xflow.parallel.cost import analytic_costs, apply_costs, measured_costs
+from xflow.parallel.dataflow import DataflowGraph, from_onnx
+from xflow.parallel.planner import PlanConfig, make_plan
+from xflow.parallel.record import load_record, plan_from_record, plan_record, save_record
+from xflow.parallel.schedule import Plan
+
+__all__ = ["CompileResult", "compile_model", "replay", "COST_MODELS"]
+
+log = logging.getLogger(__name__)
+
+COST_MODELS = ("measured", "analytic")
+
+
+@dataclass
+class CompileResult:
+    """The outcome of :func:`compile_model`: graph, plan, generated source and the JSON record."""
+
+    graph: DataflowGraph
+    plan: Plan
+    source: str
+    backend: str
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers (for the CLI and notebooks)."""
+        p = self.plan
+        return {
+            "nodes": len(self.graph.nodes),
+            "stages": len(p.stages),
+            "parallel_stages": sum(1 for s in p.stages if s.kind == "parallel"),
+            "clusters": sum(len(s.clusters) for s in p.stages if s.kind == "parallel"),
+            "cloned_nodes": p.n_clones,
+            "const_nodes_folded": self.graph.pass_stats.get("const_nodes_folded", 0),
+            "dead_nodes_removed": self.graph.pass_stats.get("dead_nodes_removed", 0),
+            "predicted_us": round(p.predicted_us, 1),
+            "serial_predicted_us": round(p.serial_predicted_us, 1),
+            "predicted_speedup": round(p.predicted_speedup, 3),
+            "fallback": p.fallback,
+            "mode": p.mode,
+            "workers": p.workers,
+            "backend": self.backend,
+        }
+
+    def write(self, path: str | Path) -> dict[str, Path]:
+        """Write ``path`` (.py), the cleaned model next to it (.onnx) and the record (.json)."""
+        import onnx
+
+        py = Path(path)
+        onnx_path = py.with_suffix(".onnx")
+        src = self.source.replace("'model.onnx'", repr(onnx_path.name))
+        py.write_text(src)
+        onnx.save(self.graph.model, str(onnx_path))
+        rec = save_record(self.record, py.with_suffix(".json"))
+        return {"module": py, "weights": onnx_path, "record": rec}
+
+    def load(self):
+        """Import the generated module and return a ready ``Model`` instance."""
+        return load_generated(self.source, self.graph)[1]
+
+
+def _costs(g: DataflowGraph, cost: str, workers: int) -> None:
+    threads = sorted({1, workers})
+    if cost == "measured":
+        apply_costs(g, measured_costs(g, threads))
+    elif cost == "analytic":
+        apply_costs(g, analytic_costs(g, threads))
+    else:
+        from xflow.errors import UnknownName
+
+        raise UnknownName(f"unknown cost model {cost!r}; choose one of {', '.join(COST_MODELS)}")
+
+
+def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: str = "threads",
+                  cost: str = "measured", config: PlanConfig | None = None,
+                  graph: DataflowGraph | None = None, source_name: str | None = None) -> CompileResult:
+    """Parallelize an ONNX model (path, bytes or ModelProto) and generate its Python module.
+
+    Steps: load + constant propagation + DCE → per-op costs (``measured`` profile, cached, or
+    ``analytic``) → regions, linear clustering, merging to ``workers``, cloning → per-region hybrid
+    decision and safety valve (``mode``) → code generation for ``backend`` → JSON record.
+    Pass ``graph`` to reuse an already built (and costed) dataflow graph.
+    """
+    if backend not in BACKENDS:
+        from xflow.errors import UnknownName
+
+        raise UnknownName(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    g = graph if graph is not None else from_onnx(src)
+    if not all(n.cost for n in g.nodes):
+        _costs(g, cost, workers)
+    cfg = config or PlanConfig(workers=workers, mode=mode)
+    plan = make_plan(g, cfg)
+    name = source_name or (str(src) if isinstance(src, (str, Path)) else None)
+    code = generate(g, plan, backend=backend, source=name)
+    rec = plan_record(g, plan, config={**cfg.__dict__, "cost": cost, "backend": backend},
+                      extra={"source": name})
+    return CompileResult(graph=g, plan=plan, source=code, backend=backend, record=rec)
+
+
+def replay(record: dict[str, Any] | str | Path, src: Any, *, backend: str | None = None) -> CompileResult:
+    """Regenerate the module of a recorded compilation (same plan, same costs) for model ``src``."""
+    rec = load_record(record) if isinstance(record, (str, Path)) else record
+    g = from_onnx(src)
+    plan = plan_from_record(g, rec)
+    be = backend or rec.get("config", {}).get("backend", "threads")
+    code = generate(g, plan, backend=be, source=rec.get("source"))
+    return CompileResult(graph=g, plan=plan, source=code, backend=be, record=rec)

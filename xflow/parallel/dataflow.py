@@ -1,0 +1,316 @@
+"""The dataflow graph the parallelizer works on, built from an ONNX model or a ``torch.fx`` trace.
+
+A :class:`DataflowGraph` is a DAG of operator nodes (``DFNode``) connected by the tensors they
+exchange. Weights (initializers) are not nodes. Every node carries a cost per intra-op thread count
+(microseconds), filled in by :mod:`xflow.parallel.cost`. For ONNX models the graph keeps what code
+generation needs (attributes, constant inputs, static shapes); ``torch.fx`` graphs support analysis
+(clustering, predicted makespan) but not code generation.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xflow.errors import (DynamicShapeError, EmptyModelFile, InvalidModel, MalformedModel,
+                          ModelFileNotFound)
+
+__all__ = ["DFNode", "DataflowGraph", "load_onnx", "from_onnx", "from_fx"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DFNode:
+    """One operator of the dataflow graph.
+
+    Attributes:
+        id: position in the (topologically sorted) node list.
+        name: unique node name.
+        op: operator type (ONNX op type, or the fx target name).
+        inputs / outputs: tensor names read / written (``""`` = omitted optional input).
+        attrs: decoded attributes.
+        domain: ONNX domain (``""`` for the default one).
+        cost: microseconds per intra-op thread count, e.g. ``{1: 120.0, 2: 70.0}``.
+        clone_of: name of the original node when this node is a clone made by the clusterer.
+    """
+
+    id: int
+    name: str
+    op: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    domain: str = ""
+    cost: dict[int, float] = field(default_factory=dict)
+    clone_of: str | None = None
+    flops: float = 0.0
+    out_bytes: float = 0.0
+
+    def cost_at(self, threads: int) -> float:
+        """Cost in µs at ``threads`` intra-op threads (nearest measured count, else 1-thread cost)."""
+        if threads in self.cost:
+            return self.cost[threads]
+        if not self.cost:
+            return 1.0
+        best = min(self.cost, key=lambda t: abs(t - threads))
+        return self.cost[best]
+
+
+@dataclass
+class DataflowGraph:
+    """A DAG of operators (topologically ordered) plus what code generation needs.
+
+    Attributes:
+        nodes: operator nodes in topological order (``nodes[i].id == i``).
+        inputs / outputs: graph input / output tensor names.
+        initializers: constant tensors (weights) by name.
+        shapes: static tensor shapes by name (from ONNX shape inference or fx metadata).
+        model: the cleaned ONNX model (``None`` for fx graphs).
+        source: ``"onnx"`` or ``"fx"``.
+        pass_stats: what constant propagation / DCE removed (``PassStats.as_dict()``).
+    """
+
+    nodes: list[DFNode]
+    inputs: list[str]
+    outputs: list[str]
+    initializers: dict[str, np.ndarray] = field(default_factory=dict)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    dtypes: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+    source: str = "onnx"
+    pass_stats: dict[str, int] = field(default_factory=dict)
+    content_hash: str = ""
+
+    def __post_init__(self) -> None:
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Recompute ids, producer map and predecessor/successor lists (after editing ``nodes``)."""
+        for i, n in enumerate(self.nodes):
+            n.id = i
+        self.producer: dict[str, int] = {}
+        for n in self.nodes:
+            for o in n.outputs:
+                if o:
+                    self.producer[o] = n.id
+        self.preds: list[list[int]] = []
+        self.succs: list[list[int]] = [[] for _ in self.nodes]
+        for n in self.nodes:
+            ps = sorted({self.producer[i] for i in n.inputs if i in self.producer})
+            self.preds.append(ps)
+            for p in ps:
+                self.succs[p].append(n.id)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def op_counts(self) -> dict[str, int]:
+        """Number of nodes per operator type."""
+        out: dict[str, int] = {}
+        for n in self.nodes:
+            out[n.op] = out.get(n.op, 0) + 1
+        return out
+
+    def total_cost(self, threads: int = 1) -> float:
+        """Sum of node costs (µs) at ``threads`` intra-op threads: the serial execution time."""
+        return sum(n.cost_at(threads) for n in self.nodes)
+
+
+def load_onnx(src: Any):
+    """Load an ONNX model from a path, bytes or ``ModelProto``; check it; infer shapes.
+
+    Raises :class:`ModelFileNotFound`, :class:`EmptyModelFile`, :class:`MalformedModel` or
+    :class:`InvalidModel` with what went wrong.
+    """
+    import onnx
+
+    if isinstance(src, onnx.ModelProto):
+        model = src
+    else:
+        if isinstance(src, (str, Path)):
+            p = Path(src)
+            if not p.exists():
+                raise ModelFileNotFound(f"ONNX model file not found: {p}")
+            data = p.read_bytes()
+        elif isinstance(src, (bytes, bytearray)):
+            data = bytes(src)
+        else:
+            raise MalformedModel(f"cannot load an ONNX model from a {type(src).__name__}; "
+                                 "pass a path, bytes or onnx.ModelProto")
+        if not data:
+            raise EmptyModelFile(f"the ONNX model {'file ' + str(src) if not isinstance(src, bytes) else 'bytes'} is empty")
+        try:
+            model = onnx.load_from_string(data)
+        except Exception as exc:  # noqa: BLE001
+            raise MalformedModel(f"not a parseable ONNX model ({exc}); re-export it") from exc
+        if not model.graph.node and not model.graph.output:
+            raise MalformedModel("the bytes parse as an empty ONNX model (no nodes, no outputs); "
+                                 "is this really an .onnx file?")
+    try:
+        onnx.checker.check_model(model)
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidModel(f"ONNX checker/shape inference rejected the model: {exc}") from exc
+    return model
+
+
+def _attr_dict(node) -> dict[str, Any]:
+    from onnx import helper
+
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, list):
+            v = [x.decode() if isinstance(x, bytes) else x for x in v]
+        out[a.name] = v
+    return out
+
+
+def _shape_dtype_maps(model) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
+    from onnx import helper
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, Any] = {}
+    g = model.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        t = vi.type.tensor_type
+        if t.elem_type:
+            dtypes[vi.name] = helper.tensor_dtype_to_np_dtype(t.elem_type)
+        if t.HasField("shape"):
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+            if all(d is not None and d > 0 or d == 0 for d in dims):
+                shapes[vi.name] = tuple(int(d) for d in dims)
+    return shapes, dtypes
+
+
+def _flops(op: str, attrs: dict, in_shapes: list, out_shapes: list) -> float:
+    out = out_shapes[0] if out_shapes and out_shapes[0] is not None else None
+    n_out = float(np.prod(out)) if out is not None else 0.0
+    if op == "Conv" and len(in_shapes) > 1 and in_shapes[1] is not None:
+        w = in_shapes[1]
+        return 2.0 * n_out * float(np.prod(w[1:]))
+    if op in ("Gemm", "MatMul") and in_shapes and in_shapes[0] is not None:
+        k = in_shapes[0][-1] if not attrs.get("transA") else in_shapes[0][0]
+        return 2.0 * n_out * float(k)
+    if op in ("MaxPool", "AveragePool"):
+        return n_out * float(np.prod(attrs.get("kernel_shape", [1])))
+    if in_shapes and in_shapes[0] is not None:
+        return float(np.prod(in_shapes[0]))
+    return n_out
+
+
+def from_onnx(src: Any, *, optimize: bool = True) -> DataflowGraph:
+    """Build the dataflow graph of an ONNX model.
+
+    Loads and checks the model (:func:`load_onnx`), then — with ``optimize`` — runs constant
+    propagation and dead-code elimination (counts in ``graph.pass_stats``). All graph inputs must have
+    static shapes (batch size included): code generation emits literal shapes.
+    """
+    import hashlib
+
+    import onnx
+    from onnx import numpy_helper
+
+    from xflow.parallel.passes import PassStats, eliminate_dead_code, propagate_constants
+
+    model = load_onnx(src)
+    stats = PassStats()
+    if optimize:
+        model, stats.const_nodes_folded = propagate_constants(model)
+        model, stats.dead_nodes_removed, stats.dead_initializers_removed = eliminate_dead_code(model)
+        model = onnx.shape_inference.infer_shapes(model)
+    g = model.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    inputs = [i.name for i in g.input if i.name not in inits]
+    shapes, dtypes = _shape_dtype_maps(model)
+    for name in inputs:
+        if name not in shapes:
+            raise DynamicShapeError(
+                f"graph input {name!r} has a dynamic or unknown shape; export with a fixed batch "
+                "size and image size (no dynamic_axes)")
+    for k, v in inits.items():
+        shapes[k] = tuple(v.shape)
+        dtypes[k] = v.dtype
+    nodes: list[DFNode] = []
+    seen: set[str] = set()
+    for i, nd in enumerate(g.node):
+        name = nd.name or f"{nd.op_type}_{i}"
+        while name in seen:
+            name += "_"
+        seen.add(name)
+        attrs = _attr_dict(nd)
+        ins = list(nd.input)
+        in_shapes = [shapes.get(x) for x in ins]
+        out_shapes = [shapes.get(x) for x in nd.output]
+        itemsize = 4
+        ob = sum(float(np.prod(s)) * itemsize for s in out_shapes if s is not None)
+        nodes.append(DFNode(id=i, name=name, op=nd.op_type, inputs=ins, outputs=list(nd.output),
+                            attrs=attrs, domain=nd.domain,
+                            flops=_flops(nd.op_type, attrs, in_shapes, out_shapes), out_bytes=ob))
+    h = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()[:16]
+    dg = DataflowGraph(nodes=nodes, inputs=inputs, outputs=[o.name for o in g.output],
+                       initializers=inits, shapes=shapes, dtypes=dtypes, model=model, source="onnx",
+                       pass_stats=stats.as_dict(), content_hash=h)
+    return dg
+
+
+def from_fx(module: Any, example_inputs: tuple) -> DataflowGraph:
+    """Build a dataflow graph from a ``torch.fx`` trace of ``module`` (analysis only).
+
+    Every ``call_module`` / ``call_function`` / ``call_method`` node becomes a :class:`DFNode`
+    (``op`` = the submodule class or function name); shapes come from ``ShapeProp``. Costs can be
+    filled with the analytic model; code generation needs the ONNX path.
+    """
+    import torch
+    from torch.fx import symbolic_trace
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    gm = symbolic_trace(module)
+    ShapeProp(gm).propagate(*example_inputs)
+    nodes: list[DFNode] = []
+    shapes: dict[str, tuple[int, ...]] = {}
+    inputs: list[str] = []
+    outputs: list[str] = []
+    for fxn in gm.graph.nodes:
+        meta = fxn.meta.get("tensor_meta")
+        if meta is not None and hasattr(meta, "shape"):
+            shapes[fxn.name] = tuple(int(d) for d in meta.shape)
+        if fxn.op == "placeholder":
+            inputs.append(fxn.name)
+            continue
+        if fxn.op == "output":
+            outputs = [a.name for a in torch.fx.node.map_arg(fxn.args, lambda a: a).__iter__()
+                       if isinstance(a, torch.fx.Node)] if isinstance(fxn.args[0], (tuple, list)) \
+                else [fxn.args[0].name]
+            continue
+        if fxn.op == "get_attr":
+            continue
+        if fxn.op == "call_module":
+            op = type(gm.get_submodule(fxn.target)).__name__
+        elif fxn.op == "call_function":
+            op = getattr(fxn.target, "__name__", str(fxn.target))
+        else:
+            op = str(fxn.target)
+        ins = [a.name for a in fxn.all_input_nodes if a.op != "get_attr"]
+        in_shapes = [shapes.get(a) for a in ins]
+        flops = 0.0
+        if fxn.op == "call_module":
+            sub = gm.get_submodule(fxn.target)
+            out = shapes.get(fxn.name)
+            if isinstance(sub, torch.nn.Conv2d) and out is not None:
+                flops = 2.0 * float(np.prod(out)) * float(np.prod(sub.weight.shape[1:]))
+            elif isinstance(sub, torch.nn.Linear) and out is not None:
+                flops = 2.0 * float(np.prod(out)) * sub.in_features
+        if not flops and in_shapes and in_shapes[0] is not None:
+            flops = float(np.prod(in_shapes[0]))
+        out_b = float(np.prod(shapes[fxn.name])) * 4 if fxn.name in shapes else 0.0
+        nodes.append(DFNode(id=len(nodes), name=fxn.name, op=op, inputs=ins, outputs=[fxn.name],
+                            attrs={"target": str(fxn.target)}, flops=flops, out_bytes=out_b))
+    return DataflowGraph(nodes=nodes, inputs=inputs, outputs=outputs, shapes=shapes, source="fx",
+                         content_hash=f"fx-{type(module).__name__}-{len(nodes)}")
