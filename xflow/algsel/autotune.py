@@ -215,7 +215,8 @@ def autotune(
     if use_cache and new_entries:
         _save_cache(new_entries, cache_path)
     choices = {r["layer"]: r["choice"] for r in rows}
-    tuned = swap_conv2d(model, choices)
+    # layers that keep ``default`` stay plain nn.Conv2d: no wrapper overhead at all
+    tuned = swap_conv2d(model, {k: v for k, v in choices.items() if v != "default"})
     model.train(model_was_training)
     tuned.train(model_was_training)
     frame_rows = []

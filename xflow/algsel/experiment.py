@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 DEFAULTS: dict[str, Any] = {
     "model": "tiny", "batch": 1, "image": 32, "device": "cpu", "algorithms": None,
     "repeats": 5, "tune_repeats": 3, "seed": 0, "uniform": True, "layer_errors": True,
-    "use_cache": True, "prune_factor": 10.0,
+    "use_cache": True, "prune_factor": 10.0, "threads": 1,
 }
 
 
@@ -43,15 +43,28 @@ def run(config: dict) -> list[dict]:
     Config keys (see :data:`DEFAULTS`): ``model``, ``batch``, ``image``, ``device``,
     ``algorithms`` (None = all registered), ``repeats`` (end-to-end rounds), ``tune_repeats``,
     ``seed``, ``uniform`` (time uniform variants), ``layer_errors``, ``use_cache`` (autotune cache),
-    ``prune_factor`` (stop repeating variants this many times slower than torch).
+    ``prune_factor`` (stop repeating variants this many times slower than torch), ``threads``
+    (torch intra-op threads while measuring; 1 keeps timings stable on a shared machine, 0 leaves
+    torch's setting).
     """
     cfg = {**DEFAULTS, **config}
+    before = torch.get_num_threads()
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+    try:
+        return _run(cfg)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(cfg: dict) -> list[dict]:
     device = cfg["device"]
     algos = [get_algorithm(a).name for a in (cfg["algorithms"] or list_algorithms())]
     model = build_model(cfg["model"], seed=cfg["seed"]).to(device)
     gen = torch.Generator().manual_seed(cfg["seed"])
     x = torch.randn(cfg["batch"], 3, cfg["image"], cfg["image"], generator=gen).to(device)
-    common = {"model": cfg["model"], "batch": cfg["batch"], "image": cfg["image"], "device_kind": device}
+    common = {"model": cfg["model"], "batch": cfg["batch"], "image": cfg["image"], "device_kind": device,
+              "threads": torch.get_num_threads()}
     records: list[dict] = []
 
     tune = autotune(model, x, device, candidates=algos, repeats=cfg["tune_repeats"],
