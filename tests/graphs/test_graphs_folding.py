@@ -32,7 +32,9 @@ def test_constant_identity_weight_becomes_initializer():
     g = load_model(m)
     assert [n.op_type for n in g.nodes] == ["Conv", "Add", "Relu"]
     w_const = numpy_helper.to_array(m.graph.node[0].attribute[0].t)
-    np.testing.assert_array_equal(g.initializers["w"], w_const)
+    w_name = g.node("conv").input[1]
+    assert w_name == "w_const"  # Identity is resolved by name: the Conv reads the folded Constant
+    np.testing.assert_array_equal(g.initializers[w_name], w_const)
     np.testing.assert_allclose(g.initializers["bias"], np.full((1, 4, 1, 1), 0.5, np.float32))
     x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
     (before,), (after,) = _run(m, {"x": x}), _run(g.model, {"x": x})
@@ -113,3 +115,23 @@ def test_large_expansions_are_kept(max_elements):
     assert [n.op_type for n in kept.graph.node] == ["ConstantOfShape", "Add"]
     folded = fold_constants(m)
     assert [n.op_type for n in folded.graph.node] == ["Add"]
+
+
+def test_identity_shared_weights_are_not_duplicated():
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 2])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 2])
+    w_out = helper.make_tensor_value_info("w_copy", onnx.TensorProto.FLOAT, [2, 2])
+    w = numpy_helper.from_array(np.eye(2, dtype=np.float32) * 3, "W")
+    nodes = [helper.make_node("Identity", ["W"], ["w1"], name="id1"),
+             helper.make_node("Identity", ["w1"], ["w2"], name="id2"),
+             helper.make_node("Identity", ["W"], ["w_copy"], name="id3"),
+             helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"),
+             helper.make_node("MatMul", ["h", "w2"], ["y"], name="mm2")]
+    m = _model(nodes, [x], [y, w_out], [w])
+    g = load_model(m)
+    assert list(g.initializers) == ["W"]
+    assert [n.op_type for n in g.nodes] == ["Identity", "MatMul", "MatMul"]  # w_copy still output
+    assert g.node("mm2").input[1] == "W"
+    xv = np.ones((2, 2), np.float32)
+    for a, b in zip(_run(g.model, {"x": xv}), _run(m, {"x": xv})):
+        np.testing.assert_array_equal(a, b)

@@ -12,8 +12,9 @@ topological order and folds a node when
 
 and the node is deterministic (no ``Random*``/``Multinomial``/``Bernoulli``), in the default
 ONNX domain, and carries no subgraph (``If``/``Loop``/``Scan`` are left alone).
-Values are computed with ``onnx.reference.ReferenceEvaluator`` (numpy), with fast paths for
-``Constant`` and ``Identity``. A node whose result would be larger than ``max_elements``
+Values are computed with ``onnx.reference.ReferenceEvaluator`` (numpy), with a fast path for
+``Constant``; an ``Identity`` of a constant is resolved by *name* (its consumers read the
+source initializer directly), so weights shared through ``Identity`` are never duplicated. A node whose result would be larger than ``max_elements``
 *and* larger than its inputs (e.g. ``Expand`` of a scalar to an activation-sized tensor) is
 kept, so folding never blows up the model. Folded tensors that are graph outputs are
 re-emitted as ``Constant`` nodes (ONNX outputs must be produced by a node). Initializers no
@@ -59,6 +60,16 @@ def _subgraph_references(graph: onnx.GraphProto) -> set[str]:
 
     walk(graph)
     return refs
+
+
+def _rename_inputs(graph: onnx.GraphProto, mapping: dict[str, str]) -> None:
+    """In place: replace node inputs (also inside subgraphs) according to ``mapping``."""
+    for node in graph.node:
+        if any(i in mapping for i in node.input):
+            node.input[:] = [mapping.get(i, i) for i in node.input]
+        for a in node.attribute:
+            for sg in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                _rename_inputs(sg, mapping)
 
 
 def _static_shapes(model: onnx.ModelProto, infer: bool = True) -> dict[str, tuple[int, ...]]:
@@ -119,13 +130,16 @@ def fold_constants(
 
     const: dict[str, np.ndarray] = {}
 
+    alias: dict[str, str] = {}  # Identity(constant) output -> the constant it forwards
+
     def value(name: str) -> np.ndarray:
+        name = alias.get(name, name)
         if name not in const:
             const[name] = numpy_helper.to_array(init_protos[name])
         return const[name]
 
     def is_const(name: str) -> bool:
-        return name == "" or name in const or name in init_protos
+        return name == "" or name in const or name in init_protos or name in alias
 
     folded_outputs: dict[str, np.ndarray] = {}
     kept_nodes: list[onnx.NodeProto] = []
@@ -138,6 +152,11 @@ def fold_constants(
             and len(node.output) > 0
         )
         results: list[np.ndarray] | None = None
+        if foldable and node.op_type == "Identity" and node.input[0] and is_const(node.input[0]):
+            # forward by name instead of copying the tensor (exporters share weights this way)
+            alias[node.output[0]] = alias.get(node.input[0], node.input[0])
+            n_folded += 1
+            continue
         if foldable and node.op_type in ("Shape", "Size") and node.input[0] in shapes:
             shp = shapes[node.input[0]]
             if node.op_type == "Size":
@@ -173,29 +192,45 @@ def fold_constants(
         out.CopyFrom(model)
         return out
 
-    used: set[str] = set()
-    for node in kept_nodes:
-        used.update(node.input)
-    used |= _subgraph_references(graph)
-    graph_outputs = [o.name for o in graph.output]
-
-    new_inits = [t for t in graph.initializer if t.name in used or t.name in input_names]
-    new_inits += [numpy_helper.from_array(np.asarray(folded_outputs[n]), n)
-                  for n in folded_outputs if n in used]
-    emitted = [
-        helper.make_node("Constant", [], [n], name=f"{n}_folded_constant",
-                         value=numpy_helper.from_array(np.asarray(folded_outputs[n]), f"{n}_value"))
-        for n in graph_outputs if n in folded_outputs
-    ]
-
     out = onnx.ModelProto()
     out.CopyFrom(model)
     g = out.graph
     del g.node[:]
-    g.node.extend(emitted + kept_nodes)
+    g.node.extend(kept_nodes)
+    if alias:
+        _rename_inputs(g, alias)
+    graph_outputs = [o.name for o in graph.output]
+    taken = {n.name for n in graph.node}
+
+    def fresh(base: str) -> str:
+        name, k = base, 1
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        taken.add(name)
+        return name
+
+    emitted = [
+        helper.make_node("Constant", [], [n], name=fresh(f"{n}_folded_constant"),
+                         value=numpy_helper.from_array(np.asarray(folded_outputs[n]), f"{n}_value"))
+        for n in graph_outputs if n in folded_outputs
+    ]
+    emitted += [helper.make_node("Identity", [alias[n]], [n], name=fresh(f"{n}_identity"))
+                for n in graph_outputs if n in alias]
+    if emitted:
+        kept = list(g.node)
+        del g.node[:]
+        g.node.extend(emitted + kept)
+    used: set[str] = set()
+    for node in g.node:
+        used.update(node.input)
+    used |= _subgraph_references(g)
+
+    new_inits = [t for t in graph.initializer if t.name in used or t.name in input_names]
+    new_inits += [numpy_helper.from_array(np.asarray(folded_outputs[n]), n)
+                  for n in folded_outputs if n in used]
     del g.initializer[:]
     g.initializer.extend(new_inits)
-    keep_vi = [vi for vi in g.value_info if vi.name not in folded_outputs]
+    keep_vi = [vi for vi in g.value_info if vi.name not in folded_outputs and vi.name not in alias]
     del g.value_info[:]
     g.value_info.extend(keep_vi)
     log.info("folded %d constant node(s); %d remain", n_folded, len(g.node))
