@@ -57,33 +57,10 @@ def _rule_name(rule: Any) -> str:
 def _enumerate_candidates(model: onnx.ModelProto, rules: Any, max_candidates: int,
                           verify: bool) -> list[Candidate]:
     """All (rule × location) rewrites of ``model``, deduplicated by hash, at most ``max_candidates``."""
-    try:
-        from xflow.rewrites.candidates import candidates as _candidates
-    except ImportError:  # rewrites package without the candidates helper: enumerate here
-        _candidates = None
-    if _candidates is not None:
-        found = _candidates(model, rules=rules, max_candidates=max_candidates, verify=verify)
-        return [Candidate(c.rule, c.location, c.model, c.hash) for c in found]
-    if rules is None or any(isinstance(r, str) for r in rules):
-        from xflow.rewrites import RULES, get_rule  # type: ignore[attr-defined]
+    from xflow.rewrites.candidates import candidates
 
-        rule_objs = [get_rule(r) if isinstance(r, str) else r for r in (rules or RULES)]
-    else:
-        rule_objs = list(rules)
-    own = graph_hash(model)
-    seen = {own}
-    out: list[Candidate] = []
-    for rule in rule_objs:
-        for loc in rule.match(model):
-            new = rule.apply(model, loc)
-            h = graph_hash(new)
-            if h in seen:
-                continue
-            seen.add(h)
-            out.append(Candidate(rule, loc, new, h))
-            if len(out) >= max_candidates:
-                return out
-    return out
+    found = candidates(model, rules=rules, max_candidates=max_candidates, verify=verify)
+    return [Candidate(c.rule, c.location, c.model, c.hash) for c in found]
 
 
 class RewriteEnv(gym.Env[Obs, int]):
