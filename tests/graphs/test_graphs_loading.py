@@ -67,6 +67,12 @@ def test_truncated_model(tmp_path):
     assert "cut.onnx" in str(e.value)
 
 
+def test_parseable_bytes_without_graph():
+    # b"\x08\x07" is a valid ModelProto wire encoding (ir_version=7) with no graph at all
+    with pytest.raises(MalformedModel, match="holds no ONNX graph"):
+        load_model(b"\x08\x07")
+
+
 def test_text_is_not_a_model():
     with pytest.raises(ModelLoadError, match="truncated or not an ONNX model"):
         load_model(b"hello, I am not an ONNX model\n" * 10)
