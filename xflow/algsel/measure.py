@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-__all__ = ["sync", "interleaved_times", "median_ms", "iqr_ms"]
+__all__ = ["sync", "interleaved_times", "median_ms", "iqr_ms", "min_ms"]
 
 
 def sync(device: str | torch.device) -> None:
@@ -71,3 +71,9 @@ def iqr_ms(times: list[float]) -> float:
         return 0.0
     q = statistics.quantiles(times, n=4, method="inclusive")
     return 1e3 * (q[2] - q[0])
+
+
+def min_ms(times: list[float]) -> float:
+    """Fastest of ``times`` (seconds) in milliseconds: on a shared machine noise only ever adds
+    time, so the minimum estimates a kernel's own cost best (used to *choose*; medians are reported)."""
+    return 1e3 * min(times) if times else float("nan")
