@@ -314,9 +314,17 @@ class RewriteEnv(gym.Env[Obs, int]):
         return EpisodeState(model_id=self.model_id, actions=tuple(self.actions),
                             hashes=tuple(self.hashes), reward=self.episode_reward,
                             walltime=time.perf_counter() - self._t0,
-                            config={"max_candidates": self.max_candidates,
-                                    "rules": None if self.rules is None
-                                    else [_rule_name(r) for r in self.rules]})
+                            config=self.replay_config())
+
+    def replay_config(self) -> dict[str, Any]:
+        """The settings a replay needs (they determine the candidates and the episode end)."""
+        cfg = {"max_candidates": self.max_candidates, "horizon": self.horizon,
+               "verify": self.verify,
+               "rules": None if self.rules is None else [_rule_name(r) for r in self.rules]}
+        for k in ("reward", "cost_model"):
+            if isinstance(self._kwargs[k], str):
+                cfg[k] = self._kwargs[k]
+        return cfg
 
     def apply(self, state: EpisodeState) -> tuple[Obs, dict[str, Any]]:
         """Reset to ``state.model_id`` and replay ``state.actions``; returns the last (obs, info).
@@ -337,10 +345,12 @@ class RewriteEnv(gym.Env[Obs, int]):
                                  f"{len(state.actions)}")
         return obs, info
 
-    def fork(self) -> "RewriteEnv":
-        """A new environment with the same settings, sharing the candidate and feature caches."""
+    def fork(self, **overrides: Any) -> "RewriteEnv":
+        """A new environment with the same settings (``overrides`` replace some), sharing the
+        candidate and feature caches."""
         kwargs = dict(self._kwargs)
         kwargs["model"] = self.model_id
+        kwargs.update(overrides)
         if isinstance(kwargs["reward"], Reward):
             kwargs["reward"] = copy.deepcopy(kwargs["reward"])
         other = RewriteEnv(**kwargs)
@@ -348,10 +358,13 @@ class RewriteEnv(gym.Env[Obs, int]):
             self._cand_cache, self._feat_cache, self._models)
         return other
 
-    def validate(self, state: EpisodeState) -> StateValidation:
-        """Replay ``state`` in a fork and check it reaches the recorded graphs (and reward)."""
+    def validate(self, state: EpisodeState, *, check_reward: bool = True) -> StateValidation:
+        """Replay ``state`` in a fork (with the state's recorded settings) and check it reaches
+        the recorded graphs and, unless the reward is measured or ``check_reward=False``, the
+        recorded reward."""
         errors: list[str] = []
-        other = self.fork()
+        overrides = {k: v for k, v in state.config.items() if k in self._kwargs}
+        other = self.fork(**overrides)
         try:
             other.apply(state)
         except XflowError as exc:
@@ -360,7 +373,7 @@ class RewriteEnv(gym.Env[Obs, int]):
             first = next(i for i, (a, b) in enumerate(zip(other.hashes, state.hashes)) if a != b) \
                 if any(a != b for a, b in zip(other.hashes, state.hashes)) else len(other.hashes)
             errors.append(f"graph hash differs from the recorded one at step {first + 1}")
-        if state.reward is not None and not self.reward_fn.measured and \
+        if check_reward and state.reward is not None and not other.reward_fn.measured and \
                 not np.isclose(other.episode_reward, state.reward, rtol=1e-6, atol=1e-9):
             errors.append(f"reward {other.episode_reward:.6g} != recorded {state.reward:.6g}")
         return StateValidation(ok=not errors, errors=tuple(errors), reward=other.episode_reward,

@@ -101,16 +101,25 @@ class GraphActorCritic(nn.Module):
     @classmethod
     def load(cls, path: str | Path) -> "GraphActorCritic":
         """Inverse of :meth:`save` (weights only, so ``weights_only=True`` loading)."""
-        from xflow.errors import ModelFileNotFound
+        return cls.load_with_extra(path)[0]
+
+    @classmethod
+    def load_with_extra(cls, path: str | Path) -> tuple["GraphActorCritic", dict[str, Any]]:
+        """The agent and the ``extra`` metadata given to :meth:`save` (e.g. training args)."""
+        from xflow.errors import ModelFileNotFound, ModelLoadError
 
         path = Path(path)
         if not path.exists():
             raise ModelFileNotFound(f"checkpoint {path} does not exist; train one with "
                                     "`xflow rl train` or xflow.agents.ppo.train")
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        agent = cls(**blob["config"])
-        agent.load_state_dict(blob["state_dict"])
-        return agent
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            agent = cls(**blob["config"])
+            agent.load_state_dict(blob["state_dict"])
+        except Exception as exc:  # noqa: BLE001 - any corrupt file becomes one typed error
+            raise ModelLoadError(f"{path} is not a GraphActorCritic checkpoint ({exc}); "
+                                 "re-train with `xflow rl train`") from exc
+        return agent, dict(blob.get("extra", {}))
 
     def __repr__(self) -> str:
         c = self.config

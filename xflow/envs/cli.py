@@ -1,0 +1,143 @@
+"""``xflow rl``: train and evaluate the PPO rewrite agent, validate recorded episodes.
+
+* ``xflow rl train --model builder:inception_like --total-timesteps 2048 [--seed 1] …``
+* ``xflow rl eval --checkpoint runs/RUN/agent.pt [--model zoo:squeezenet1_1]`` — the agent vs
+  greedy and random search on the same environment settings
+* ``xflow rl validate runs/RUN/episodes.csv`` — replay recorded episodes and check they reach
+  the same graphs
+
+torch and the environment are imported inside the handlers so ``xflow --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from xflow.clitools import Report, add_command
+
+__all__ = ["register"]
+
+
+def _env_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-candidates", type=int, default=None, help="candidate actions (default: 64, or the checkpoint's)")
+    p.add_argument("--horizon", type=int, default=None, help="episode length limit (default: 20, or the checkpoint's)")
+    p.add_argument("--reward", choices=["cost", "measured", "hybrid"], default=None, help="reward object")
+    p.add_argument("--cost-model", choices=["analytic", "nominal", "measured"], default=None,
+                   help="cost model of the reward (analytic = roofline calibrated on this device)")
+
+
+def _train(args: argparse.Namespace) -> Report:
+    from xflow.agents.ppo import Args, train
+
+    a = Args(model=args.model, seed=args.seed, total_timesteps=args.total_timesteps,
+             num_steps=args.num_steps, runs_dir=args.runs_dir, exp_name=args.exp_name,
+             write_results=args.write_results)
+    for k in ("max_candidates", "horizon", "reward", "cost_model"):
+        if getattr(args, k) is not None:
+            setattr(a, k, getattr(args, k))
+    res = train(a)
+    _, rets = res.curve()
+    data = {"run_name": res.run_name, "run_dir": str(res.run_dir),
+            "checkpoint": str(res.run_dir / "agent.pt") if a.save_model else None,
+            "episodes": len(rets), "last_return": float(rets[-1]) if len(rets) else None,
+            "best_return": float(rets.max()) if len(rets) else None}
+    text = (f"trained PPO on {a.model} for {a.total_timesteps} steps ({len(rets)} episodes)\n"
+            f"run dir: {res.run_dir}\n"
+            + (f"episodic return: last {rets[-1]:.3f}, best {rets.max():.3f} (% of initial cost)"
+               if len(rets) else "no episode finished; raise --total-timesteps"))
+    return Report(data=data, text=text)
+
+
+def _eval(args: argparse.Namespace) -> Report:
+    import torch
+
+    from xflow.agents.evaluation import evaluate_agent, greedy_episode, random_episode
+    from xflow.agents.ppo import Args, make_env
+    from xflow.nn import GraphActorCritic
+
+    torch.set_num_threads(1)
+    agent, extra = GraphActorCritic.load_with_extra(args.checkpoint)
+    saved = extra.get("args", {})
+    a = Args(**{k: v for k, v in saved.items() if k in Args.__dataclass_fields__})
+    for k in ("max_candidates", "horizon", "reward", "cost_model"):
+        if getattr(args, k) is not None:
+            setattr(a, k, getattr(args, k))
+    a.max_candidates = agent.num_actions - 1
+    models = args.model or [a.model]
+    rows, lines = [], []
+    for m in models:
+        env = make_env(a, model=m)
+        res = {"rl": evaluate_agent(agent, env, seed=args.seed)[0],
+               "greedy": greedy_episode(env, seed=args.seed),
+               "random": random_episode(env, seed=args.seed)}
+        for name, r in res.items():
+            rows.append({"model": m, "search": name, "return": r["episodic_return"],
+                         "steps": r["episodic_length"], "cost_ratio": r["final_cost_ratio"],
+                         "rules": r["rules"]})
+            lines.append(f"{m:<32} {name:<7} return {r['episodic_return']:+8.3f}  "
+                         f"cost x{r['final_cost_ratio']:.4f}  steps {r['episodic_length']}")
+    return Report(data={"checkpoint": args.checkpoint, "results": rows}, text="\n".join(lines))
+
+
+def _validate(args: argparse.Namespace) -> Report:
+    import gymnasium as gym
+
+    import xflow.envs  # noqa: F401
+    from xflow.envs.state import read_states_csv
+
+    states = read_states_csv(args.states)
+    rows, ok_all = [], True
+    envs: dict = {}
+    for i, s in enumerate(states):
+        key = (s.model_id, json.dumps(s.config, sort_keys=True))
+        if key not in envs:
+            envs[key] = gym.make("xflow/GraphRewrite-v0", model=s.model_id,
+                                 **s.config).unwrapped
+        v = envs[key].validate(s, check_reward=args.check_reward)
+        ok_all &= v.ok
+        rows.append({"index": i, "model_id": s.model_id, "ok": v.ok, "errors": list(v.errors)})
+    text = "\n".join(f"{r['index']:4d} {r['model_id']:<32} {'ok' if r['ok'] else 'FAIL ' + '; '.join(r['errors'])}"
+                     for r in rows)
+    if not ok_all:
+        from xflow.errors import XflowError
+
+        raise XflowError(f"{sum(not r['ok'] for r in rows)} of {len(rows)} episodes did not "
+                         f"replay:\n{text}")
+    return Report(data={"states": len(rows), "ok": ok_all, "results": rows},
+                  text=text + f"\n{len(rows)} episode(s) replayed exactly")
+
+
+def _need_subcommand(args: argparse.Namespace) -> Report:
+    from xflow.errors import XflowError
+
+    raise XflowError("choose a subcommand: xflow rl {train,eval,validate} (see xflow rl --help)")
+
+
+def register(subparsers: "argparse._SubParsersAction") -> None:
+    """Add ``xflow rl {train,eval,validate}``."""
+    rl = add_command(subparsers, "rl", None, help="reinforcement-learning graph rewriting (X-RLflow)")
+    sub = rl.add_subparsers(dest="rl_command", metavar="SUBCOMMAND")
+    rl.set_defaults(func=_need_subcommand)
+
+    p = add_command(sub, "train", _train, help="train the PPO agent on one graph")
+    p.add_argument("--model", default="builder:inception_like",
+                   help="model id: builder:NAME, zoo:NAME or file:PATH (default: builder:inception_like)")
+    p.add_argument("--total-timesteps", type=int, default=2048)
+    p.add_argument("--num-steps", type=int, default=128, help="rollout length per PPO iteration")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--runs-dir", default="runs", help="where runs/{run_name} goes")
+    p.add_argument("--exp-name", default="ppo")
+    p.add_argument("--write-results", action="store_true", help="also write results/rl_ppo_train records")
+    _env_args(p)
+
+    p = add_command(sub, "eval", _eval, help="evaluate a checkpoint against greedy and random search")
+    p.add_argument("--checkpoint", required=True, help="agent.pt written by `xflow rl train`")
+    p.add_argument("--model", action="append", default=None,
+                   help="model id to evaluate on (repeatable; default: the training model)")
+    p.add_argument("--seed", type=int, default=0)
+    _env_args(p)
+
+    p = add_command(sub, "validate", _validate, help="replay recorded episodes (episodes.csv) exactly")
+    p.add_argument("states", help="CSV of EpisodeState rows (runs/RUN/episodes.csv)")
+    p.add_argument("--check-reward", action="store_true",
+                   help="also require the recorded reward (same cost-model calibration)")
