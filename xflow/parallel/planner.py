@@ -6,13 +6,14 @@ Modes:
 ``intra``   everything on the calling thread with ``workers`` intra-op threads.
 ``branch``  regions with independent branches run their clusters on ``workers`` threads with 1
             intra-op thread each (Ramiel); the rest runs serially on 1 thread.
-``hybrid``  per region, the faster of branch parallelism (1 thread per worker) and running the
-            region serially with ``workers`` intra-op threads, using the per-thread-count costs
-            (MEASUREMENTS.md: intra-op threading already gives 1.5–1.8× on 2 cores).
+``hybrid``  per region, the fastest of branch parallelism (1 thread per worker) and running the
+            region serially with 1 or ``workers`` intra-op threads; serial segments also get the
+            faster thread count. Uses the per-thread-count costs (MEASUREMENTS.md: intra-op
+            threading alone gives 1.5–1.8× on 2 idle cores, but little on small feature maps).
 
-Safety valve: when the predicted gain over the mode's serial baseline (1 thread for ``branch``,
-``workers`` threads for ``hybrid``) is below ``min_gain``, the serial baseline plan is emitted
-instead (``plan.fallback = True``).
+Safety valve: when the predicted gain over the mode's serial baseline (1 thread for ``branch``;
+the faster of 1 and ``workers`` threads for ``hybrid``) is below ``min_gain``, that serial
+baseline plan is emitted instead (``plan.fallback = True``).
 """
 from __future__ import annotations
 
@@ -93,10 +94,17 @@ def make_plan(g: DataflowGraph, cfg: PlanConfig | None = None) -> Plan:
         return _serial_plan(g, cfg, 1, cfg.mode, False, info)
     if cfg.mode == "intra":
         return _serial_plan(g, cfg, W, cfg.mode, False, info)
-    ser_threads = W if cfg.mode == "hybrid" else 1
+    hybrid = cfg.mode == "hybrid"
+
+    def best_threads(ids: list[int]) -> int:
+        if not hybrid:
+            return 1
+        return min((1, W), key=lambda t: sum(g.nodes[v].cost_at(t) for v in ids))
+
     stages: list[Stage] = []
     n_regions = n_par = 0
     for kind, ids in find_regions(g):
+        ser_threads = best_threads(ids)
         if kind == "cut":
             stages.append(_serial_stage(g, ids, ser_threads))
             continue
@@ -125,14 +133,16 @@ def make_plan(g: DataflowGraph, cfg: PlanConfig | None = None) -> Plan:
     stages = _merge_serial(stages)
     total = sum(s.predicted_us for s in stages)
     info.update({"regions": n_regions, "parallel_regions": n_par})
-    base = g.total_cost(ser_threads)
+    base_threads = min((1, W), key=g.total_cost) if hybrid else 1
+    base = g.total_cost(base_threads)
     info["baseline_us"] = base
+    info["baseline_threads"] = base_threads
     info["predicted_gain"] = base / total - 1.0 if total > 0 else 0.0
     if n_par == 0 or base / total < 1.0 + cfg.min_gain:
         log.info("safety valve: predicted gain %.3f < %.3f, emitting the serial schedule",
                  info["predicted_gain"], cfg.min_gain)
         info["safety_valve"] = True
-        return _serial_plan(g, cfg, ser_threads, cfg.mode, True, info)
+        return _serial_plan(g, cfg, base_threads, cfg.mode, True, info)
     info["safety_valve"] = False
     return Plan(stages=stages, workers=W, mode=cfg.mode, predicted_us=total,
                 serial_predicted_us=g.total_cost(1), info=info)

@@ -1,0 +1,79 @@
+"""``xflow parallel`` subcommands: ``compile`` (ONNX → parallel Python module) and ``bench``."""
+from __future__ import annotations
+
+import argparse
+
+from xflow.clitools import Report, add_command
+
+__all__ = ["register"]
+
+
+def _compile(args: argparse.Namespace) -> Report:
+    from xflow.parallel.api import compile_model
+    from xflow.parallel.planner import PlanConfig
+
+    cfg = PlanConfig(workers=args.workers, mode=args.mode, min_gain=args.min_gain,
+                     cloning=not args.no_cloning)
+    res = compile_model(args.model, workers=args.workers, mode=args.mode, backend=args.backend,
+                        cost=args.cost, config=cfg)
+    paths = res.write(args.output)
+    s = res.summary()
+    g, plan = res.graph, res.plan
+    lines = [f"{args.model} -> {paths['module']} (+ {paths['weights'].name}, {paths['record'].name})",
+             f"nodes {s['nodes']}; constant-folded {s['const_nodes_folded']}; dead removed "
+             f"{s['dead_nodes_removed']}; cloned {s['cloned_nodes']}",
+             f"mode {plan.mode}, backend {res.backend}, workers {plan.workers}"
+             + ("  [safety valve: serial schedule emitted]" if plan.fallback else "")]
+    for si, st in enumerate(plan.stages):
+        if st.kind == "parallel":
+            cl = ", ".join(f"c{ci}: {len(c.nodes)} nodes/{c.cost(g, 1):.0f}us"
+                           + (f" (+{len(c.clones)} cloned: {', '.join(g.nodes[v].name for v in c.clones)})"
+                              if c.clones else "")
+                           for ci, c in enumerate(st.clusters))
+            lines.append(f"  stage {si}: parallel  {cl}")
+        else:
+            lines.append(f"  stage {si}: serial    {len(st.clusters[0].nodes)} nodes @ {st.threads} thread(s)")
+    lines.append(f"predicted {s['predicted_us'] / 1e3:.2f} ms vs serial {s['serial_predicted_us'] / 1e3:.2f} ms "
+                 f"-> x{s['predicted_speedup']:.2f}")
+    data = {**s, "module": str(paths["module"]), "weights": str(paths["weights"]),
+            "record": str(paths["record"])}
+    return Report(data=data, text="\n".join(lines))
+
+
+def _bench(args: argparse.Namespace) -> Report:
+    from xflow.parallel.bench import measure, variants_for
+
+    fns, info = variants_for(args.model, workers=args.workers, cost=args.cost,
+                             backends=tuple(args.backends.split(",")))
+    stats = measure(fns, warmup=args.warmup, repeats=args.repeats)
+    base = stats["gen_serial"]["median_ms"]
+    rows = {k: {**v, "speedup_vs_gen_serial": base / v["median_ms"]} for k, v in stats.items()}
+    lines = [f"{'variant':26s} {'median ms':>10s} {'IQR ms':>8s} {'vs gen_serial':>14s}"]
+    for k, v in rows.items():
+        lines.append(f"{k:26s} {v['median_ms']:10.2f} {v['iqr_ms']:8.2f} {v['speedup_vs_gen_serial']:13.2f}x")
+    return Report(data={"model": str(args.model), "workers": args.workers, "variants": rows},
+                  text="\n".join(lines))
+
+
+def register(subparsers: "argparse._SubParsersAction") -> None:
+    """Add ``xflow parallel compile|bench``."""
+    p = add_command(subparsers, "parallel", None, help="dataflow-graph parallelization with code generation")
+    sub = p.add_subparsers(dest="parallel_command", metavar="SUBCOMMAND")
+    c = add_command(sub, "compile", _compile,
+                    help="generate a parallel Python module from an ONNX model")
+    c.add_argument("model", help="ONNX file (static input shapes)")
+    c.add_argument("-o", "--output", required=True, help="generated module path (.py); .onnx and .json go next to it")
+    c.add_argument("--workers", type=int, default=2)
+    c.add_argument("--mode", default="hybrid", choices=["serial", "intra", "branch", "hybrid"])
+    c.add_argument("--backend", default="threads", choices=["threads", "torchscript"])
+    c.add_argument("--cost", default="measured", choices=["measured", "analytic"])
+    c.add_argument("--min-gain", type=float, default=0.05, help="safety valve threshold (fraction)")
+    c.add_argument("--no-cloning", action="store_true")
+    b = add_command(sub, "bench", _bench,
+                    help="interleaved latency: generated serial/parallel code vs ONNX Runtime")
+    b.add_argument("model", help="ONNX file")
+    b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--repeats", type=int, default=10)
+    b.add_argument("--warmup", type=int, default=3)
+    b.add_argument("--cost", default="measured", choices=["measured", "analytic"])
+    b.add_argument("--backends", default="threads,torchscript")
