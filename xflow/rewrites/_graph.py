@@ -28,7 +28,10 @@ UNARY_ELEMENTWISE = frozenset({
 
 
 def ensure_node_names(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of ``model`` whose nodes all have unique names (deterministic ``Op_i`` fill-ins)."""
+    """``model`` itself if its nodes have unique names, else a copy with deterministic ``Op_i`` fill-ins."""
+    names = [n.name for n in model.graph.node]
+    if all(names) and len(set(names)) == len(names):
+        return model
     model = copy.deepcopy(model)
     seen: set[str] = set()
     for i, node in enumerate(model.graph.node):
@@ -41,6 +44,41 @@ def ensure_node_names(model: onnx.ModelProto) -> onnx.ModelProto:
             node.name = name
         seen.add(node.name)
     return model
+
+
+def _copy_fields(dst: Any, src: Any, skip: tuple[str, ...]) -> None:
+    """Copy every set protobuf field of ``src`` into ``dst`` except those named in ``skip``."""
+    for fd, value in src.ListFields():
+        if fd.name in skip:
+            continue
+        target = getattr(dst, fd.name)
+        if hasattr(value, "extend") and hasattr(target, "extend"):
+            target.extend(value)
+        elif hasattr(value, "CopyFrom"):
+            target.CopyFrom(value)
+        else:
+            setattr(dst, fd.name, value)
+
+
+def _infer_shapes_light(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Shape inference on a copy whose large initializers are replaced by typed graph inputs.
+
+    Inference only needs the shapes of big weights, not their bytes; small constants (shape
+    operands, split sizes) stay so data propagation still works.
+    """
+    light = onnx.ModelProto()
+    _copy_fields(light, model, skip=("graph",))
+    g, src = light.graph, model.graph
+    _copy_fields(g, src, skip=("initializer", "node"))
+    g.node.extend(src.node)
+    declared = {i.name for i in src.input}
+    for t in src.initializer:
+        if int(np.prod(t.dims)) > 64 and t.data_location != onnx.TensorProto.EXTERNAL:
+            if t.name not in declared:
+                g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        else:
+            g.initializer.append(t)
+    return onnx.shape_inference.infer_shapes(light, data_prop=True)
 
 
 def attrs_of(node: onnx.NodeProto) -> dict[str, Any]:
@@ -62,7 +100,7 @@ class GraphView:
     def __init__(self, model: onnx.ModelProto):
         model = ensure_node_names(model)
         try:
-            inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+            inferred = _infer_shapes_light(model)
         except Exception as exc:  # noqa: BLE001 - fall back to uninferred shapes
             log.debug("shape inference failed: %s", exc)
             inferred = model
@@ -102,7 +140,7 @@ class GraphView:
 
     # -- tensors ---------------------------------------------------------------------------
     def const(self, name: str) -> np.ndarray | None:
-        """The value of ``name`` if it is an initializer or a ``Constant`` node output, else None."""
+        """The value of ``name`` if it is an initializer, a ``Constant`` output or an Identity of one; else None."""
         if name in self._const_cache:
             return self._const_cache[name]
         val = None
@@ -110,7 +148,9 @@ class GraphView:
             val = numpy_helper.to_array(self.initializers[name])
         else:
             p = self.producer.get(name)
-            if p is not None and p.op_type == "Constant":
+            if p is not None and p.op_type == "Identity" and p.input[0] != name:
+                val = self.const(p.input[0])  # exporters route weights through Identity
+            elif p is not None and p.op_type == "Constant":
                 for a in p.attribute:
                     if a.name == "value":
                         val = numpy_helper.to_array(a.t)
@@ -262,9 +302,6 @@ class Editor:
     def finish(self) -> onnx.ModelProto:
         """Build the edited model: rename uses, toposort, drop dead nodes/initializers, infer shapes."""
         src = self.view.model
-        model = onnx.ModelProto()
-        model.CopyFrom(src)
-        g = model.graph
         nodes = []
         for n in list(src.graph.node) + self._added:
             if n.name in self._removed:
@@ -286,30 +323,27 @@ class Editor:
                     n.input[i] = resolve(t)
         # graph outputs keep their names: bridge renamed ones with Identity
         produced = {o for n in nodes for o in n.output}
-        for out in [o.name for o in g.output]:
+        for out in self.view.graph_outputs:
             target = resolve(out)
             if target != out and out not in produced:
                 nodes.append(helper.make_node("Identity", [target], [out], name=self.fresh(f"{out}/identity")))
-        del g.initializer[:]
-        g.initializer.extend(list(src.graph.initializer) + self._inits)
-        nodes = _toposort(nodes, {i.name for i in g.input} | {t.name for t in g.initializer})
-        nodes = _dead_code_elimination(nodes, {o.name for o in g.output})
-        used = {t for n in nodes for t in n.input} | {o.name for o in g.output}
-        inits = [t for t in g.initializer if t.name in used]
-        del g.initializer[:]
-        g.initializer.extend(inits)
-        # drop graph inputs that merely mirror removed initializers (IR < 4 style)
-        init_names = {t.name for t in src.graph.initializer}
-        keep_inputs = [i for i in g.input if i.name not in init_names or i.name in used]
-        del g.input[:]
-        g.input.extend(keep_inputs)
-        del g.node[:]
+        available = set(self.view.graph_inputs) | set(self.view.initializers) | {t.name for t in self._inits}
+        nodes = _toposort(nodes, available)
+        nodes = _dead_code_elimination(nodes, set(self.view.graph_outputs))
+        used = {t for n in nodes for t in n.input} | set(self.view.graph_outputs)
+        # build the new model field by field: one copy of the (possibly large) initializers
+        model = onnx.ModelProto()
+        _copy_fields(model, src, skip=("graph",))
+        g, sg = model.graph, src.graph
+        g.name = sg.name
+        g.doc_string = sg.doc_string
+        init_names = set(self.view.initializers)
+        g.input.extend([i for i in sg.input if i.name not in init_names or i.name in used])
+        g.output.extend(sg.output)
+        g.sparse_initializer.extend(sg.sparse_initializer)
+        g.initializer.extend([t for t in sg.initializer if t.name in used])
+        g.initializer.extend([t for t in self._inits if t.name in used])
         g.node.extend(nodes)
-        del g.value_info[:]
-        try:
-            model = onnx.shape_inference.infer_shapes(model)
-        except Exception as exc:  # noqa: BLE001
-            log.debug("shape inference after rewrite failed: %s", exc)
         return model
 
 

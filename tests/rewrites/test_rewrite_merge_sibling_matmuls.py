@@ -1,0 +1,47 @@
+import numpy as np
+
+from xflow.graphs.builders import make_qkv_matmuls
+from xflow.rewrites import get_rule
+
+from .toy import assert_negative, assert_positive, count_ops, model, node, w
+
+MERGE = get_rule("merge_sibling_matmuls")
+SPLIT = get_rule("split_matmul")
+
+
+def test_merge_qkv_with_bias():
+    (new,) = assert_positive(MERGE, make_qkv_matmuls(), 1)
+    assert count_ops(new, "MatMul") == 3  # one merged projection + the two attention products
+    assert count_ops(new, "Split") == 1
+
+
+def test_merge_gemm_with_transb_alpha_beta():
+    m = model([node("Gemm", ["x", "w1", "c1"], ["a"], transB=1, alpha=0.5, beta=2.0),
+               node("MatMul", ["x", "w2"], ["b"])],
+              {"x": (3, 4)}, ["a", "b"], {"w1": w(5, 4), "c1": w(5), "w2": w(4, 6)})
+    (new,) = assert_positive(MERGE, m, 1)
+    assert count_ops(new, "Gemm") == 0
+
+
+def test_merge_rejects_dynamic_right_operand():
+    m = model([node("MatMul", ["x", "y"], ["a"]), node("MatMul", ["x", "w1"], ["b"])],
+              {"x": (2, 4), "y": (4, 4)}, ["a", "b"], {"w1": w(4, 4)})
+    assert_negative(MERGE, m, "not constant")
+
+
+def test_split_matmul_round_trip():
+    (merged,) = assert_positive(MERGE, make_qkv_matmuls(), 1)
+    # the merged MatMul feeds an Add (bias), so split_matmul does not apply there
+    assert SPLIT.match(merged) == []
+    m = model([node("MatMul", ["x", "w1"], ["a"]), node("MatMul", ["x", "w2"], ["b"])],
+              {"x": (2, 4)}, ["a", "b"], {"w1": w(4, 3), "w2": w(4, 5)})
+    (merged,) = assert_positive(MERGE, m, 1)
+    (back,) = assert_positive(SPLIT, merged, 1)
+    assert count_ops(back, "Split") == 0 and count_ops(back, "MatMul") == 2
+
+
+def test_split_matmul_rejects_shared_output():
+    m = model([node("MatMul", ["x", "w1"], ["h"]),
+               node("Split", ["h", "s"], ["a", "b"], axis=-1), node("Relu", ["h"], ["r"])],
+              {"x": (2, 4)}, ["a", "b", "r"], {"w1": w(4, 6), "s": np.array([3, 3], np.int64)})
+    assert_negative(SPLIT, m, "other consumers")
