@@ -139,3 +139,18 @@ def test_torchvision_model_with_non_conv_layers():
     with torch.no_grad():
         new = swap_conv2d(m, "im2col")
         assert _rel(new(x), m(x)) < 1e-4
+
+
+@pytest.mark.parametrize("name", ["fft", "winograd_4x4"])
+def test_cached_weight_transform_follows_weight_updates(tiny, x, name):
+    new = swap_conv2d(tiny, {"features.0": name, "features.11": name}, share_weights=False)
+    with torch.no_grad():
+        first = new(x)
+        assert new.features[0]._state  # transform cached in inference
+        assert torch.equal(new(x), first)
+        new.features[0].weight.mul_(-1.0)  # in-place update bumps the version counter
+        ref = swap_conv2d(new, "default")(x)
+        assert _rel(new(x), ref) < 1e-4 and not torch.allclose(new(x), first)
+    out = new(x)  # with autograd on, the transform is recomputed and differentiable
+    out.sum().backward()
+    assert new.features[0].weight.grad is not None

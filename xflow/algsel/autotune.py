@@ -196,8 +196,9 @@ def autotune(
                     xin = torch.nn.functional.pad(xin, conv._reversed_padding_repeated_twice,
                                                   mode="constant" if conv.padding_mode == "zeros" else conv.padding_mode)
                 w, b = conv.weight.detach(), None if conv.bias is None else conv.bias.detach()
-                fns = {c: (lambda a=get_algorithm(c): a.conv2d(xin, w, b, cfg.stride, cfg.padding,
-                                                               cfg.dilation, cfg.groups)) for c in applicable}
+                # each candidate with its own state: timed as deployed (weight transforms cached)
+                fns = {c: (lambda a=get_algorithm(c), st={}: a.conv2d(
+                    xin, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups, st)) for c in applicable}
                 with torch.no_grad():
                     times = interleaved_times(fns, repeats=repeats, warmup=warmup, device=device,
                                               prune_factor=prune_factor, baseline="default")

@@ -103,6 +103,7 @@ class AlgoConv2d(nn.Conv2d):
         new.config = ConvConfig.from_module(conv)
         new._selector = None
         new._by_shape = {}
+        new._state = {}  # per-layer scratch: cached weight transforms (inference only)
         new.algorithm, new.requested, new.fallback_reason = None, "", None
         if callable(algorithm) and not isinstance(algorithm, (str, ConvAlgorithm)):
             new._selector = algorithm
@@ -136,7 +137,7 @@ class AlgoConv2d(nn.Conv2d):
             padding = tuple(self.padding)
         algo = self._algorithm_for(tuple(x.shape))
         return algo.conv2d(x, self.weight, self.bias, tuple(self.stride), padding,
-                           tuple(self.dilation), self.groups)
+                           tuple(self.dilation), self.groups, self._state)
 
     def extra_repr(self) -> str:
         name = self.algorithm.name if self.algorithm is not None else "<per-shape selector>"

@@ -7,6 +7,12 @@ which has exactly the semantics of :func:`torch.nn.functional.conv2d` with *nume
 padding (the wrapping module turns string padding and non-zero padding modes into an explicit
 ``F.pad`` first). Every algorithm is written with differentiable torch operations, so the backward
 pass comes from autograd.
+
+``conv2d`` also takes an optional per-layer ``state`` dict owned by the caller
+(:class:`~xflow.algsel.module.AlgoConv2d`): algorithms whose weight transform is costly (FFT,
+Winograd) keep it there via :func:`cached_transform` while gradients are off — the standard
+inference-time precomputation of filter transforms. It is recomputed whenever the weight tensor,
+its storage or its version counter changes, and never used while autograd records.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["ConvConfig", "ConvAlgorithm", "out_size"]
+__all__ = ["ConvConfig", "ConvAlgorithm", "out_size", "add_bias", "cached_transform"]
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -105,14 +111,16 @@ class ConvAlgorithm:
         padding: tuple[int, int],
         dilation: tuple[int, int],
         groups: int,
+        state: dict | None = None,
     ) -> torch.Tensor:
         """Cross-correlate ``x`` (N, C, H, W) with ``weight`` (O, C/groups, kh, kw), add ``bias``."""
         raise NotImplementedError
 
-    def __call__(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    def __call__(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
+                 state=None):
         """Shorthand for :meth:`conv2d` with ``F.conv2d``-like defaults (ints are broadcast to pairs)."""
         pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
-        return self.conv2d(x, weight, bias, pair(stride), pair(padding), pair(dilation), groups)
+        return self.conv2d(x, weight, bias, pair(stride), pair(padding), pair(dilation), groups, state)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -121,3 +129,18 @@ class ConvAlgorithm:
 def add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``y + bias`` broadcast over (N, ·, H, W), or ``y`` when there is no bias."""
     return y if bias is None else y + bias.view(1, -1, 1, 1)
+
+
+def cached_transform(state: dict | None, key: Any, weight: torch.Tensor, fn) -> torch.Tensor:
+    """``fn()`` (a transform of ``weight``), memoised in ``state[key]`` when autograd is not
+    recording through ``weight``; the memo is invalidated when the weight object, its storage
+    (device moves) or its in-place version counter change."""
+    if state is None or (torch.is_grad_enabled() and weight.requires_grad):
+        return fn()
+    stamp = (weight._version, weight.data_ptr(), weight.dtype, weight.device)
+    hit = state.get(key)
+    if hit is not None and hit[0] is weight and hit[1] == stamp:
+        return hit[2]
+    value = fn()
+    state[key] = (weight, stamp, value)
+    return value

@@ -20,5 +20,5 @@ class Default(ConvAlgorithm):
     tolerance = 1e-6
     summary = "framework convolution (oneDNN / cuDNN)"
 
-    def conv2d(self, x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups)

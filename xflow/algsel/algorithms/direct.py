@@ -26,7 +26,7 @@ class Direct(ConvAlgorithm):
     tolerance = 1e-5
     summary = "sum over kernel offsets of shifted-window GEMMs"
 
-    def conv2d(self, x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
         n, c, h, w = x.shape
         o, cg, kh, kw = weight.shape
         (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from xflow.algsel.algorithms._base import ConvAlgorithm, add_bias, out_size
+from xflow.algsel.algorithms._base import ConvAlgorithm, add_bias, cached_transform, out_size
 
 __all__ = ["FFT"]
 
@@ -28,21 +28,28 @@ class FFT(ConvAlgorithm):
     tolerance = 1e-4
     summary = "FFT convolution (rfft2, complex GEMM per frequency, irfft2)"
 
-    def conv2d(self, x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
         n, c, h, w = x.shape
         o, cg, kh, kw = weight.shape
         (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
         ho, wo = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
         xp = F.pad(x, (pw, pw, ph, ph)) if (ph or pw) else x
         hp, wp = xp.shape[-2:]
-        if (dh, dw) != (1, 1):  # dilate the kernel by inserting zeros
-            kd = weight.new_zeros(o, cg, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-            kd[:, :, ::dh, ::dw] = weight
-            weight = kd
-        xf = torch.fft.rfft2(xp, s=(hp, wp)).reshape(n, groups, cg, hp, wp // 2 + 1)
-        kf = torch.fft.rfft2(weight, s=(hp, wp)).conj().reshape(groups, o // groups, cg, hp, wp // 2 + 1)
-        # per frequency: (n, cg) x (cg, o/g) complex GEMM
-        yf = torch.einsum("ngchw,gochw->ngohw", xf, kf).reshape(n, o, hp, wp // 2 + 1)
+        wf = wp // 2 + 1
+        og = o // groups
+
+        def kernel_spectrum() -> torch.Tensor:
+            k = weight
+            if (dh, dw) != (1, 1):  # dilate the kernel by inserting zeros
+                k = weight.new_zeros(o, cg, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+                k[:, :, ::dh, ::dw] = weight
+            kf = torch.fft.rfft2(k, s=(hp, wp)).conj().reshape(groups, og, cg, hp * wf)
+            return kf.permute(0, 3, 2, 1).contiguous()  # (g, freq, cg, og)
+
+        kf = cached_transform(state, ("fft", hp, wp, dh, dw), weight, kernel_spectrum)
+        xf = torch.fft.rfft2(xp).reshape(n, groups, cg, hp * wf).permute(1, 3, 0, 2)  # (g, freq, n, cg)
+        yf = torch.matmul(xf.contiguous(), kf)  # one (n × cg)·(cg × og) complex GEMM per frequency
+        yf = yf.permute(2, 0, 3, 1).reshape(n, o, hp, wf)
         y = torch.fft.irfft2(yf, s=(hp, wp))
         y = y[:, :, : sh * (ho - 1) + 1: sh, : sw * (wo - 1) + 1: sw]
         return add_bias(y.contiguous(), bias)

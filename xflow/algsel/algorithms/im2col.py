@@ -24,7 +24,7 @@ class Im2col(ConvAlgorithm):
     tolerance = 1e-5
     summary = "unfold + GEMM (materialised column buffer)"
 
-    def conv2d(self, x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
         n, c, h, w = x.shape
         o, cg, kh, kw = weight.shape
         ho, wo = out_size(h, kh, stride[0], padding[0], dilation[0]), out_size(w, kw, stride[1], padding[1], dilation[1])

@@ -27,7 +27,7 @@ class ImplicitGemm(ConvAlgorithm):
     def __init__(self, tile_elements: int = 1 << 20) -> None:
         self.tile_elements = int(tile_elements)
 
-    def conv2d(self, x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
         n, c, h, w = x.shape
         o, cg, kh, kw = weight.shape
         (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation

@@ -20,7 +20,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from xflow.algsel.algorithms._base import ConvAlgorithm, ConvConfig, add_bias, out_size
+from xflow.algsel.algorithms._base import ConvAlgorithm, ConvConfig, add_bias, cached_transform, out_size
 
 __all__ = ["Winograd2x2", "Winograd4x4", "WinogradBase"]
 
@@ -57,7 +57,7 @@ class WinogradBase(ConvAlgorithm):
         return [torch.tensor(self.matrices[k], dtype=torch.float64).to(ref.dtype).to(ref.device)
                 for k in ("BT", "G", "AT")]
 
-    def conv2d(self, x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
         reason = self.supports(ConvConfig(x.shape[1], weight.shape[0], tuple(weight.shape[2:]),
                                           tuple(stride), tuple(padding), tuple(dilation), groups))
         if reason:
@@ -75,7 +75,8 @@ class WinogradBase(ConvAlgorithm):
         BT, G, AT = self._mats(x)
         d = F.unfold(xp, (a, a), stride=(m, m)).reshape(n, g, cg, a, a, th * tw)
         v = torch.einsum("ai,ngcijt,bj->abgcnt", BT, d, BT).reshape(a * a, g, cg, n * th * tw)
-        u = torch.einsum("ai,ocij,bj->aboc", G, weight, G).reshape(a * a, g, og, cg)
+        u = cached_transform(state, ("winograd", m), weight, lambda: torch.einsum(
+            "ai,ocij,bj->aboc", G, weight, G).reshape(a * a, g, og, cg).contiguous())
         mm = torch.matmul(u, v).reshape(a, a, g, og, n, th, tw)
         y = torch.einsum("pa,abgonyx,qb->ngoypxq", AT, mm, AT).reshape(n, o, th * m, tw * m)
         return add_bias(y[:, :, :ho, :wo], bias)
