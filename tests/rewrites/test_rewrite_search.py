@@ -1,0 +1,49 @@
+import pytest
+
+from xflow.errors import UnknownName
+from xflow.graphs.builders import make_inception_like, make_matmul_chain, make_sibling_convs
+from xflow.rewrites import apply_actions, graph_hash
+from xflow.rewrites.cost import AnalyticCost, DeviceProfile, node_costs
+from xflow.rewrites.search import beam_search, greedy_search, random_search, search
+from xflow.rewrites.verify import verify_rewrite
+
+
+def test_analytic_cost_counts_flops_and_nodes():
+    m = make_matmul_chain(batch=4, dims=(16, 32, 8))
+    rows = node_costs(m)
+    assert [r["flops"] for r in rows] == [2 * 4 * 16 * 32, 2 * 4 * 32 * 8]
+    slow = AnalyticCost(DeviceProfile("slow", 0.01, 0.01, 0.0))
+    assert slow(m) > AnalyticCost("cpu")(m) > 0
+
+
+def test_greedy_improves_and_replays():
+    m = make_inception_like()
+    cost = AnalyticCost()
+    res = greedy_search(m, cost, budget=5)
+    assert res.cost < res.initial_cost and res.actions
+    assert res.trace == sorted(res.trace, reverse=True)
+    assert graph_hash(apply_actions(m, res.actions)) == graph_hash(res.model)
+    verify_rewrite(m, res.model)
+
+
+def test_beam_relaxation_reaches_enlarge_then_merge():
+    # a 1x1 beside a 3x3: merging needs a temporarily worse step (enlarge), greedy cannot take it
+    m = make_sibling_convs(kernels=(3, 1), out_channels=(8, 8), size=4, relu=True)
+    cost = AnalyticCost(DeviceProfile("launch-bound", 1e6, 1e6, 50.0))  # node count dominates
+    g = greedy_search(m, cost, budget=5)
+    b = beam_search(m, cost, alpha=2.0, budget=10)
+    assert g.actions == [] and g.cost == g.initial_cost
+    assert [a["rule"] for a in b.actions][:2] == ["enlarge_conv_kernel", "merge_sibling_convs"]
+    assert b.cost < b.initial_cost
+
+
+def test_random_search_is_seeded():
+    m = make_inception_like()
+    a = random_search(m, AnalyticCost(), n_walks=2, walk_length=3, seed=1)
+    b = random_search(m, AnalyticCost(), n_walks=2, walk_length=3, seed=1)
+    assert a.actions == b.actions and a.cost <= a.initial_cost
+
+
+def test_search_dispatch_rejects_unknown_method():
+    with pytest.raises(UnknownName, match="greedy"):
+        search(make_inception_like(), "annealing")

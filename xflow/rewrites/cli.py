@@ -1,0 +1,152 @@
+"""``xflow rewrite …``: list the rules, apply one, or search for a cheaper equivalent graph.
+
+* ``xflow rewrite list`` (alias ``rules``) — every registered rule with its substitution;
+* ``xflow rewrite apply FILE.onnx --rule NAME [--all] [--index I] -o OUT.onnx`` — apply a rule at
+  its first (``--index``-th) match, or repeatedly until it no longer matches (``--all``);
+* ``xflow rewrite search FILE.onnx --method greedy|beam|random --budget N [-o OUT.onnx]`` — run a
+  search baseline over the analytic (or calibrated / measured) cost and report the cost and the
+  measured ORT latency (ORT_ENABLE_ALL, interleaved repeats) before and after.
+
+Every written model is verified against the input (ORT, optimizations off, random inputs); a
+model whose outputs differ is never written. ``search -o`` writes the input unchanged when the
+rewritten graph measures slower ("never slower").
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from xflow.clitools import Report, add_command
+
+__all__ = ["register"]
+
+
+def _load(path: str):
+    from xflow.graphs.model import load_model
+
+    return load_model(path).model
+
+
+def _save(model, path: str) -> str:
+    import onnx
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    return str(out)
+
+
+def _cmd_list(args: argparse.Namespace) -> Report:
+    from xflow.rewrites import RULES
+
+    rows = []
+    for r in RULES:
+        doc = (type(r).__doc__ or "").strip().splitlines()[0].replace("``", "")
+        doc = doc.split(" Location:")[0]
+        rows.append({"name": r.name, "module": type(r).__module__.rsplit(".", 1)[-1], "rewrite": doc})
+    width = max(len(r["name"]) for r in rows)
+    text = "\n".join(f"{r['name']:<{width}}  {r['rewrite']}" for r in rows)
+    return Report({"rules": rows}, text)
+
+
+def _cmd_apply(args: argparse.Namespace) -> Report:
+    from xflow.errors import XflowError
+    from xflow.rewrites import get_rule
+    from xflow.rewrites.verify import verify_rewrite
+
+    rule = get_rule(args.rule)
+    original = _load(args.model)
+    model = original
+    applied = []
+    while True:
+        locs = rule.match(model)
+        if not locs:
+            break
+        if args.index >= len(locs):
+            raise XflowError(f"--index {args.index} but rule {rule.name!r} matches {len(locs)} time(s)")
+        loc = locs[0 if args.all else args.index]
+        model = rule.apply(model, loc)
+        applied.append(loc.to_json())
+        if not args.all or len(applied) >= args.max_steps:
+            break
+    if not applied:
+        reasons = [f"{loc}: {why}" for loc, why in rule.explain(original)][:10]
+        raise XflowError(f"rule {rule.name!r} does not match {args.model}"
+                         + ("; near misses:\n  " + "\n  ".join(reasons) if reasons else ""))
+    err = verify_rewrite(original, model, n_trials=2)
+    out = _save(model, args.output)
+    data = {"model": args.model, "rule": rule.name, "applied": applied, "output": out,
+            "nodes_before": len(original.graph.node), "nodes_after": len(model.graph.node), "max_abs_err": err}
+    text = (f"applied {rule.name} {len(applied)}x to {args.model}: {data['nodes_before']} -> "
+            f"{data['nodes_after']} nodes (max |err| {err:.2e}); wrote {out}")
+    return Report(data, text)
+
+
+def _cost_fn(name: str, threads: int):
+    from xflow.errors import UnknownName
+    from xflow.rewrites.cost import AnalyticCost, MeasuredCost, calibrate
+
+    if name == "analytic":
+        return AnalyticCost()
+    if name == "calibrated":
+        return AnalyticCost(calibrate("cpu", intra_threads=threads))
+    if name == "measured":
+        return MeasuredCost(intra_threads=threads, repeats=5, warmup=2)
+    raise UnknownName(f"unknown cost {name!r}; use analytic, calibrated or measured")
+
+
+def _cmd_search(args: argparse.Namespace) -> Report:
+    from xflow.rewrites.search import pick_fastest, search
+
+    original = _load(args.model)
+    kwargs = dict(budget=args.budget, time_budget_s=args.time_budget_s, max_candidates=args.max_candidates)
+    if args.method == "beam":
+        kwargs["alpha"] = args.alpha
+    if args.method == "random":
+        kwargs["seed"] = args.seed
+    res = search(original, args.method, _cost_fn(args.cost, args.threads), **kwargs)
+    data = {"model": args.model, **res.summary(), "actions": res.actions}
+    best = res.model
+    if args.repeats > 0 and res.actions:
+        best, meas = pick_fastest(original, res.model, intra_threads=args.threads, repeats=args.repeats)
+        data.update(meas)
+    if args.output:
+        data["output"] = _save(best, args.output)
+    lines = [f"{args.method} search on {args.model}: {len(res.actions)} rewrite(s) "
+             f"[{', '.join(a['rule'] for a in res.actions) or 'none'}] in {res.time_s:.1f} s",
+             f"  cost ({args.cost}): {res.initial_cost:.4f} -> {res.cost:.4f} "
+             f"(predicted speed-up {res.predicted_speedup:.3f}x)"]
+    if "measured_speedup" in data:
+        lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL): {data['original_ms']:.3f} ms -> "
+                     f"{data['rewritten_ms']:.3f} ms (measured speed-up {data['measured_speedup']:.3f}x); "
+                     f"kept the {data['kept']} graph")
+    if args.output:
+        lines.append(f"  wrote {data['output']}")
+    return Report(data, "\n".join(lines))
+
+
+def register(subparsers: "argparse._SubParsersAction") -> None:
+    """Add ``xflow rewrite {list,rules,apply,search}``."""
+    p = add_command(subparsers, "rewrite", None, help="verified graph rewrite rules and search baselines")
+    sub = p.add_subparsers(dest="rewrite_command", metavar="ACTION", required=True)
+    add_command(sub, "list", _cmd_list, help="list the rewrite rules")
+    add_command(sub, "rules", _cmd_list, help="list the rewrite rules (alias of list)")
+    a = add_command(sub, "apply", _cmd_apply, help="apply one rule to an ONNX file")
+    a.add_argument("model", help="input .onnx file")
+    a.add_argument("--rule", required=True, help="rule name (see `xflow rewrite list`)")
+    a.add_argument("--all", action="store_true", help="apply repeatedly until the rule no longer matches")
+    a.add_argument("--index", type=int, default=0, help="which match to apply (default: the first)")
+    a.add_argument("--max-steps", type=int, default=1000, help="cap on --all applications")
+    a.add_argument("-o", "--output", required=True, help="output .onnx file")
+    s = add_command(sub, "search", _cmd_search, help="search rewrite sequences for a cheaper graph")
+    s.add_argument("model", help="input .onnx file")
+    s.add_argument("--method", choices=["greedy", "beam", "random"], default="greedy")
+    s.add_argument("--budget", type=int, default=20, help="steps (greedy/random) or expansions (beam)")
+    s.add_argument("--time-budget-s", type=float, default=None, help="stop after this many seconds")
+    s.add_argument("--cost", choices=["analytic", "calibrated", "measured"], default="analytic")
+    s.add_argument("--alpha", type=float, default=1.05, help="beam relaxation (accept cost < alpha * best)")
+    s.add_argument("--seed", type=int, default=0, help="random-walk seed")
+    s.add_argument("--max-candidates", type=int, default=500)
+    s.add_argument("--threads", type=int, default=1, help="ORT intra-op threads for the measurement")
+    s.add_argument("--repeats", type=int, default=20, help="measurement repeats (0: do not measure)")
+    s.add_argument("-o", "--output", default=None, help="write the faster of input / result here")
