@@ -1,0 +1,58 @@
+"""``xflow rl`` subcommands (registered through xflow.envs.cli.register)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from xflow.envs.cli import register
+from xflow.errors import XflowError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xflow")
+    register(p.add_subparsers(dest="command"))
+    return p
+
+
+def test_train_eval_validate(tmp_path):
+    p = _parser()
+    args = p.parse_args(["rl", "train", "--model", "builder:split_concat", "--total-timesteps", "8",
+                         "--num-steps", "8", "--runs-dir", str(tmp_path), "--max-candidates", "4",
+                         "--horizon", "3", "--cost-model", "nominal"])
+    rep = args.func(args)
+    assert rep.data["episodes"] >= 1 and "run dir" in rep.text
+    ckpt = rep.data["checkpoint"]
+    args = p.parse_args(["rl", "eval", "--checkpoint", ckpt, "--model", "builder:split_concat",
+                         "--model", "builder:transpose_chain"])
+    rep = args.func(args)
+    searches = {(r["model"], r["search"]) for r in rep.data["results"]}
+    assert ("builder:transpose_chain", "greedy") in searches and len(searches) == 6
+    json.dumps(rep.data, default=str)
+    episodes = f"{rep.data['checkpoint'].rsplit('/', 1)[0]}/episodes.csv"
+    args = p.parse_args(["rl", "validate", episodes, "--check-reward"])
+    assert args.func(args).data["ok"]
+
+
+def test_validate_fails_on_a_tampered_file(tmp_path):
+    from xflow.envs.state import EpisodeState, write_states_csv
+
+    path = write_states_csv([EpisodeState("builder:split_concat", (3,), ("x",),
+                                          config={"max_candidates": 4, "horizon": 3})],
+                            tmp_path / "e.csv")
+    args = _parser().parse_args(["rl", "validate", str(path)])
+    with pytest.raises(XflowError, match="did not replay"):
+        args.func(args)
+
+
+def test_eval_missing_checkpoint(tmp_path):
+    args = _parser().parse_args(["rl", "eval", "--checkpoint", str(tmp_path / "none.pt")])
+    with pytest.raises(XflowError, match="does not exist"):
+        args.func(args)
+
+
+def test_rl_without_subcommand_is_a_user_error():
+    args = _parser().parse_args(["rl"])
+    with pytest.raises(XflowError, match="subcommand"):
+        args.func(args)
