@@ -69,3 +69,10 @@ def test_random_inputs_follow_declared_types_and_are_seeded():
 def test_random_inputs_name_a_dynamic_dimension():
     with pytest.raises(DynamicShapeError, match="'x'.*'batch'"):
         random_inputs(_add_model(shape=("batch", 3)))
+
+
+def test_random_inputs_from_a_session_match_the_model():
+    m = make_conv_bn_relu()
+    a = random_inputs(m, seed=2)
+    b = random_inputs(make_session(m), seed=2)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

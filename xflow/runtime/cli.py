@@ -1,7 +1,7 @@
 """``xflow latency FILE.onnx``: median/IQR latency of a model in ONNX Runtime.
 
 The file is validated with :func:`xflow.graphs.load_model` first (clean typed errors for missing,
-empty, random-byte or invalid files), then the file as given is timed.
+empty, random-byte or invalid files; ``--no-validate`` only parses it), then the file as given is timed.
 """
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from xflow.clitools import Report, add_command
 __all__ = ["register"]
 
 
-def _validate(path: str) -> None:
+def _validate(path: str, full: bool = True) -> None:
+    if not full:
+        from xflow.graphs.model import read_model
+
+        read_model(path)
+        return
     try:
         from xflow.graphs.model import load_model
     except ModuleNotFoundError:  # pragma: no cover - graph core not in this checkout
@@ -26,17 +31,16 @@ def _validate(path: str) -> None:
 def _cmd_latency(args: argparse.Namespace) -> Report:
     from xflow.runtime.device import describe_device
     from xflow.runtime.latency import measure_interleaved
-    from xflow.runtime.session import model_bytes
 
     from xflow.errors import XflowError
 
     if args.repeats < 1 or args.warmup < 0 or args.threads < 0:
         raise XflowError("--repeats must be >= 1, --warmup and --threads >= 0")
-    _validate(args.model)
-    data_bytes = model_bytes(args.model)
+    _validate(args.model, full=not args.no_validate)
+    model = args.model
     levels = args.level or ["all"]
     variants = {
-        lv: (data_bytes, dict(level=lv, intra_threads=args.threads, inter_threads=1, mode=args.mode,
+        lv: (model, dict(level=lv, intra_threads=args.threads, inter_threads=1, mode=args.mode,
                               device=args.device))
         for lv in dict.fromkeys(levels)
     }
@@ -71,3 +75,6 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="execution provider")
     p.add_argument("--repeats", type=int, default=30, help="timed runs (default 30)")
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs (default 5)")
+    p.add_argument("--no-validate", action="store_true",
+                   help="only parse the file instead of the full xflow.graphs.load_model check "
+                        "(checker, shape inference, folding: slow for very large models)")

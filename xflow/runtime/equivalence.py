@@ -110,7 +110,7 @@ def compare_outputs(
     if len(names_a) != len(names_b):
         return [OutputDiff(-1, "*", 0, False, float("inf"),
                            f"{len(names_a)} outputs vs {len(names_b)} in the reference")]
-    feeds = [dict(inputs)] if inputs is not None else [random_inputs(b, seed=seed + t) for t in range(n_trials)]
+    feeds = [dict(inputs)] if inputs is not None else [random_inputs(sb, seed=seed + t) for t in range(n_trials)]
     in_a = {i.name for i in sa.get_inputs()}
     diffs: list[OutputDiff] = []
     for t, feed in enumerate(feeds):

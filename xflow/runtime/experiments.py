@@ -37,8 +37,7 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
     threads = int(config.get("threads", 1))
     device = config.get("device", "cpu")
     path = zoo.export(name, batch, **cfg)
-    data = path.read_bytes()
-    variants = {lv: (data, dict(level=lv, intra_threads=threads, device=device)) for lv in levels}
+    variants = {lv: (path, dict(level=lv, intra_threads=threads, device=device)) for lv in levels}
     stats = measure_interleaved(variants, warmup=int(config.get("warmup", 3)),
                                 repeats=int(config.get("repeats", 20)))
     records: list[dict[str, Any]] = []

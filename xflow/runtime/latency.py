@@ -108,7 +108,7 @@ def measure_interleaved(
     sessions, feeds = {}, {}
     for label, (model, settings) in variants.items():
         sessions[label] = make_session(model, **_session_kwargs(settings))
-        feeds[label] = dict((inputs or {}).get(label) or random_inputs(model, seed=seed))
+        feeds[label] = dict((inputs or {}).get(label) or random_inputs(sessions[label], seed=seed))
     for label, sess in sessions.items():
         for _ in range(max(0, warmup)):
             sess.run(None, feeds[label])

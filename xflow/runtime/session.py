@@ -144,9 +144,17 @@ def make_session(
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
     else:
         raise UnknownName(f"unknown device {device!r}; use 'cpu' or 'cuda'")
-    data = model_bytes(model)
+    if isinstance(model, (str, Path)):  # let ORT read the file (resolves external data next to it)
+        p = Path(model)
+        if not p.is_file():
+            raise ModelFileNotFound(f"model file not found: {p}")
+        if p.stat().st_size == 0:
+            raise EmptyModelFile(f"model file {p} is empty (0 bytes)")
+        src: Any = str(p)
+    else:
+        src = model_bytes(model)
     try:
-        return ort.InferenceSession(data, opts, providers=providers)
+        return ort.InferenceSession(src, opts, providers=providers)
     except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/... types
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "invalid_protobuf" in msg.lower() or "protobuf parsing failed" in msg.lower():
@@ -164,33 +172,54 @@ def _np_dtype(elem_type: int):
         raise InvalidModel(f"graph input has unsupported element type {elem_type}") from None
 
 
+def _input_specs(model: ModelLike) -> list[tuple[str, list[Any], Any]]:
+    """``(name, dims, numpy dtype)`` of each real graph input; dims hold ints or symbolic names."""
+    import numpy as np
+
+    if hasattr(model, "get_inputs") and hasattr(model, "run"):  # an InferenceSession
+        specs = []
+        for i in model.get_inputs():
+            t = i.type.removeprefix("tensor(").removesuffix(")")
+            t = {"float": "float32", "double": "float64", "float16": "float16"}.get(t, t)
+            try:
+                dtype = np.dtype(t)
+            except TypeError:
+                raise InvalidModel(f"graph input {i.name!r} has unsupported type {i.type}") from None
+            specs.append((i.name, list(i.shape), dtype))
+        return specs
+    proto = as_model_proto(model)
+    inits = {t.name for t in proto.graph.initializer}
+    specs = []
+    for vi in proto.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?")
+                for d in tt.shape.dim]
+        specs.append((vi.name, dims, _np_dtype(tt.elem_type)))
+    return specs
+
+
 def random_inputs(model: ModelLike, *, seed: int = 0) -> dict[str, Any]:
     """Seeded random arrays for every graph input (initializers excluded), from declared types/shapes.
 
+    ``model`` may also be an ``onnxruntime.InferenceSession`` (no re-parsing of the model).
     Floats are standard normal, integers uniform in ``[0, 2)`` (safe as indices), bools uniform.
     Raises :class:`~xflow.errors.DynamicShapeError` naming an input with a symbolic dimension.
     """
     import numpy as np
 
-    proto = as_model_proto(model)
-    inits = {t.name for t in proto.graph.initializer}
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {}
-    for vi in proto.graph.input:
-        if vi.name in inits:
-            continue
-        tt = vi.type.tensor_type
+    for name, dims, dtype in _input_specs(model):
         shape = []
-        for i, d in enumerate(tt.shape.dim):
-            if d.HasField("dim_value") and d.dim_value > 0:
-                shape.append(d.dim_value)
-            else:
-                sym = d.dim_param or "?"
+        for i, d in enumerate(dims):
+            if not isinstance(d, int) or d <= 0:
                 raise DynamicShapeError(
-                    f"input {vi.name!r} has a dynamic dimension {i} ({sym!r}); fix its shape, e.g. with "
+                    f"input {name!r} has a dynamic dimension {i} ({d!r}); fix its shape, e.g. with "
                     f"onnx.tools.update_model_dims or by re-exporting with a static batch size"
                 )
-        dtype = _np_dtype(tt.elem_type)
+            shape.append(d)
         if dtype.kind == "f":
             arr = rng.standard_normal(shape).astype(dtype)
         elif dtype.kind in "iu":
@@ -198,6 +227,6 @@ def random_inputs(model: ModelLike, *, seed: int = 0) -> dict[str, Any]:
         elif dtype.kind == "b":
             arr = rng.integers(0, 2, size=shape).astype(bool)
         else:
-            raise InvalidModel(f"cannot make random values for input {vi.name!r} of dtype {dtype}")
-        out[vi.name] = arr
+            raise InvalidModel(f"cannot make random values for input {name!r} of dtype {dtype}")
+        out[name] = arr
     return out
