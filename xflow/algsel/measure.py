@@ -1,10 +1,12 @@
 """Interleaved wall-clock timing of several callables on one device (medians and IQR).
 
-Interleaving (every round calls each candidate once, in a rotated order) spreads the drift of a
-shared, noisy machine over all candidates instead of biasing whichever ran last.
+Interleaving (every round calls each candidate once, in a fresh seeded random order) spreads the
+drift of a shared, noisy machine over all candidates instead of biasing whichever ran last, and
+keeps any candidate from always following the same neighbour (e.g. a cache-thrashing FFT).
 """
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +38,7 @@ def interleaved_times(
     device: str = "cpu",
     prune_factor: float | None = None,
     baseline: str | None = None,
+    seed: int = 0,
 ) -> dict[str, list[float]]:
     """Seconds per call of each ``fns[name]``, ``repeats`` interleaved rounds after ``warmup``.
 
@@ -50,8 +53,10 @@ def interleaved_times(
     sync(device)
     out: dict[str, list[float]] = {n: [] for n in names}
     active = list(names)
+    rng = random.Random(seed)
     for r in range(repeats):
-        order = active[r % len(active):] + active[: r % len(active)]
+        order = list(active)
+        rng.shuffle(order)
         for n in order:
             out[n].append(_once(fns[n], device))
         if r == 0 and prune_factor and baseline in out:
