@@ -147,10 +147,11 @@ def clone_nodes(g: DataflowGraph, clusters: list[Cluster], *, max_cost_us: float
                 threads: int = 1, sync_us: float = 20.0, fork_us: float = 30.0) -> list[Cluster]:
     """Clone cheap producers into the clusters that read them when that removes a hand-over.
 
-    For each cross-cluster edge ``u → v`` (``u`` owned by cluster A, ``v`` in cluster B), ``u`` is
-    cloned into B when its cost is at most ``max_cost_us`` and each of its predecessors inside the
-    stage is already computed in B. Repeats to a fixed point; a clone is kept only if the simulated
-    makespan does not grow. Returns new clusters (``Cluster.clones`` lists the copies).
+    For each cross-cluster edge ``u → v`` (``u`` computed by another cluster, ``v`` in cluster B),
+    the candidate is ``u`` together with its ancestors inside the stage that B does not compute
+    yet; it is cloned into B when its total cost is at most ``max_cost_us``. A clone is kept only if
+    the simulated makespan does not grow. Repeats to a fixed point. Returns new clusters
+    (``Cluster.clones`` lists the copies).
     """
     stage_nodes = {v for c in clusters for v in c.nodes}
     cur = [Cluster(nodes=list(c.nodes), clones=list(c.clones)) for c in clusters]
@@ -158,29 +159,42 @@ def clone_nodes(g: DataflowGraph, clusters: list[Cluster], *, max_cost_us: float
     def span(cs: list[Cluster]) -> float:
         return simulate_stage(g, cs, threads=threads, sync_us=sync_us, fork_us=fork_us).makespan
 
+    def closure(u: int, have: set[int]) -> set[int]:
+        need, stack = set(), [u]
+        while stack:
+            x = stack.pop()
+            if x in need or x in have or x not in stage_nodes:
+                continue
+            need.add(x)
+            stack.extend(g.preds[x])
+        return need
+
     base = span(cur)
+    rejected: set[tuple[int, int]] = set()
     changed = True
     while changed:
         changed = False
-        for bi, b in enumerate(cur):
-            have = set(b.nodes)
-            for v in list(b.nodes):
+        for bi in range(len(cur)):
+            have = set(cur[bi].nodes)
+            for v in list(cur[bi].nodes):
                 for u in g.preds[v]:
-                    if u not in stage_nodes or u in have:
+                    if u not in stage_nodes or u in have or (bi, u) in rejected:
                         continue
-                    if g.nodes[u].cost_at(threads) > max_cost_us:
-                        continue
-                    if not all(p not in stage_nodes or p in have for p in g.preds[u]):
+                    need = closure(u, have)
+                    if sum(g.nodes[x].cost_at(threads) for x in need) > max_cost_us:
+                        rejected.add((bi, u))
                         continue
                     trial = [Cluster(nodes=list(c.nodes), clones=list(c.clones)) for c in cur]
-                    trial[bi].nodes = sorted(trial[bi].nodes + [u])
-                    trial[bi].clones.append(u)
+                    trial[bi].nodes = sorted(trial[bi].nodes + sorted(need))
+                    trial[bi].clones += sorted(need)
                     try:
                         s = span(trial)
                     except ValueError:
+                        rejected.add((bi, u))
                         continue
                     if s <= base + 1e-9:
                         cur, base, changed = trial, s, True
-                        have.add(u)
-                        b = cur[bi]
+                        have |= need
+                    else:
+                        rejected.add((bi, u))
     return cur
