@@ -51,7 +51,7 @@ def test_autotune_candidates_and_min_gain(setup):
     res = autotune(model, x, "cpu", candidates=["im2col"], repeats=1, warmup=0, use_cache=False, min_gain=0.0)
     assert set(res.choices.values()) <= {"default", "im2col"}
     assert [c for c in res.report.columns if c.endswith("_ms") and c not in ("default_ms", "best_ms")] == ["im2col_ms"]
-    keep = autotune(model, x, "cpu", repeats=1, warmup=0, use_cache=False, min_gain=0.99)
+    keep = autotune(model, x, "cpu", repeats=1, warmup=0, use_cache=False, min_gain=1.0)  # nothing can be 100% faster
     assert set(keep.choices.values()) == {"default"}
     rec = res.records()
     assert {r["metric"] for r in rec} == {"layer_ms", "layer_median_ms"} and {r["algorithm"] for r in rec} == {"default", "im2col"}
