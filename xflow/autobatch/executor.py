@@ -5,9 +5,9 @@ A plan is an ordered list of groups; every node of a group has the same signatur
 
 1. **gather** — operand ``j`` of the ``B`` nodes becomes one ``(B, *shape_j)`` tensor. Values are
    stored as ``(source tensor, row)``: the output of an earlier group plus the row of this node.
-   Consecutive rows of one source collapse into a slice, which is a *view* (no copy); a run of the
-   same leaf (a parameter used by every example) becomes an ``expand`` (no copy). Only when the
-   pieces come from several sources does a ``torch.cat`` copy them.
+   Consecutive rows of one source are a slice, which is a *view* (no copy); the same leaf (a
+   parameter used by every example) becomes an ``expand`` (no copy); otherwise rows are copied
+   (``index_select`` from one source, ``stack`` of row views from several) — see :func:`gather`.
 2. **kernel** — ``OPS[op].kernel(params, gathered, attrs, data)`` runs once for the group.
 3. **scatter** — nothing is copied: node ``k`` of the group records ``(output, k)``.
 
@@ -32,47 +32,61 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["gather", "execute_plan", "value_of"]
 
 
+def _views(g: "Graph", s: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-row views of a group output (one ``unbind`` per source, cached)."""
+    key = id(s)
+    v = g._views.get(key)
+    if v is None:
+        v = g._views[key] = s.unbind(0)
+    return v
+
+
 def value_of(g: "Graph", n: int) -> torch.Tensor:
     """The (per-example) value of node ``n``; raises if it has not run yet."""
     s = g.src[n]
     if s is None:
         raise RuntimeError(f"node {n} ({g.op[n]}) has no value yet: call forward() first")
     r = g.row[n]
-    return s if r < 0 else s[r]
+    return s if r < 0 else _views(g, s)[r]
 
 
 def gather(g: "Graph", nodes: Sequence[int]) -> torch.Tensor:
     """Stack the values of ``nodes`` (all of one shape) into ``(len(nodes), *shape)``.
 
-    Runs of consecutive rows of one source are slices (views); runs of one leaf are expands.
+    Fast paths, chosen so that the *backward* pass stays linear in the graph size:
+
+    * one source, consecutive rows → a slice (a view, no copy); the whole source → itself;
+    * one leaf repeated → ``expand`` (a view; backward is a sum);
+    * one source, scattered rows → ``index_select`` (backward: one ``index_add``);
+    * several sources → ``torch.stack`` of per-row views from one cached ``unbind`` per source.
+      (Slicing each source instead would make every slice's backward allocate a zero tensor of
+      the *whole* source — quadratic in the number of groups on irregular graphs such as trees.)
     """
     src = g.src
     row = g.row
-    pieces: list[torch.Tensor] = []
-    cur = None  # current run: source tensor
-    start = prev = 0
-    leaf_run = 0  # >0: current run is `leaf_run` copies of the leaf `cur`
-    for n in nodes:
-        s = src[n]
+    n0 = nodes[0]
+    s0 = src[n0]
+    r0 = row[n0]
+    if len(nodes) == 1:
+        return s0.unsqueeze(0) if r0 < 0 else s0[r0:r0 + 1]
+    same = contig = True
+    prev = r0
+    for n in nodes[1:]:
+        if src[n] is not s0:
+            same = False
+            break
         r = row[n]
-        if r < 0:  # leaf value
-            if leaf_run and s is cur:
-                leaf_run += 1
-                continue
-            if cur is not None:
-                pieces.append(cur.unsqueeze(0).expand(leaf_run, *cur.shape) if leaf_run else cur[start:prev + 1])
-            cur, leaf_run = s, 1
-            continue
-        if not leaf_run and s is cur and r == prev + 1:
-            prev = r
-            continue
-        if cur is not None:
-            pieces.append(cur.unsqueeze(0).expand(leaf_run, *cur.shape) if leaf_run else cur[start:prev + 1])
-        cur, start, prev, leaf_run = s, r, r, 0
-    if cur is None:
-        raise ValueError("gather of an empty node list")
-    pieces.append(cur.unsqueeze(0).expand(leaf_run, *cur.shape) if leaf_run else cur[start:prev + 1])
-    return pieces[0] if len(pieces) == 1 else torch.cat(pieces, 0)
+        if r != prev + 1:
+            contig = False
+        prev = r
+    if same:
+        if r0 < 0:
+            return s0.unsqueeze(0).expand(len(nodes), *s0.shape)
+        if contig:
+            return s0 if (r0 == 0 and prev + 1 == s0.shape[0]) else s0[r0:prev + 1]
+        idx = torch.as_tensor([row[n] for n in nodes], device=s0.device)
+        return s0.index_select(0, idx)
+    return torch.stack([value_of(g, n) for n in nodes], 0)
 
 
 def execute_plan(g: "Graph", plan: Sequence[Sequence[int]]) -> None:

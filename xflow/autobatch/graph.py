@@ -172,6 +172,7 @@ class Graph:
         self._sig_ids: dict[tuple, int] = {}
         self.sig_keys: list[tuple] = []
         self._param_leaf: dict[int, int] = {}
+        self._views: dict[int, tuple[torch.Tensor, ...]] = {}  # executor: unbind cache per source
         self._pending_from = 0  # nodes before this index all have values
         self.last_plan: list[list[int]] = []
         self.plans: list[list[list[int]]] = []

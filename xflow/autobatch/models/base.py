@@ -1,0 +1,52 @@
+"""Common interface of the benchmark models: one model, four ways to run a minibatch.
+
+A :class:`DynamicModel` owns its parameters (``nn.Module``) and computes the *summed* loss of a
+minibatch of examples in three ways that must agree numerically (tests check it):
+
+* :meth:`loss_eager` — per-example eager PyTorch (a Python loop over examples and steps, one
+  small kernel per operation; what a dynamic-graph user writes first);
+* :meth:`loss_autobatch` — the same per-example code recorded in a lazy
+  :class:`xflow.autobatch.Graph`; returns one scalar ``Expr`` per example (run with ``none``,
+  ``depth`` or ``agenda``);
+* :meth:`loss_handbatched` — hand-written batching (padding/packing, level-by-level), the
+  expert's upper bound.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..graph import Expr
+
+__all__ = ["DynamicModel"]
+
+
+class DynamicModel(nn.Module, ABC):
+    """Base class: see module docstring. ``name`` is the registry key; ``unit`` the example noun."""
+
+    name: str = ""
+    unit: str = "examples"
+
+    @abstractmethod
+    def make_data(self, n: int, seed: int = 0) -> list[Any]:
+        """``n`` synthetic examples matching this model's vocabulary sizes."""
+
+    @abstractmethod
+    def loss_eager(self, batch: Sequence[Any]) -> torch.Tensor:
+        """Summed loss, per-example eager PyTorch."""
+
+    @abstractmethod
+    def loss_autobatch(self, batch: Sequence[Any]) -> list[Expr]:
+        """Per-example loss expressions recorded in the active autobatch graph."""
+
+    @abstractmethod
+    def loss_handbatched(self, batch: Sequence[Any]) -> torch.Tensor:
+        """Summed loss, hand-batched PyTorch."""
+
+    def n_tokens(self, batch: Sequence[Any]) -> int:
+        """Number of tokens/leaves in ``batch`` (for per-token rates)."""
+        return sum(len(x) for x in batch)
