@@ -48,3 +48,12 @@ def test_shrink_undoes_enlarge():
 
 def test_shrink_rejects_dense_kernel():
     assert_negative(SHRINK, make_sibling_convs(kernels=(3,), out_channels=(4,)), "no all-zero border")
+
+
+def test_enlarge_1x3_and_3x1_to_3x3_then_merge():
+    m = model([node("Conv", ["x", "wa"], ["a"], kernel_shape=[1, 3], pads=[0, 1, 0, 1]),
+               node("Conv", ["x", "wb"], ["b"], kernel_shape=[3, 1], pads=[1, 0, 1, 0])],
+              {"x": (1, 3, 7, 7)}, ["a", "b"], {"wa": w(2, 3, 1, 3), "wb": w(2, 3, 3, 1)})
+    first = assert_positive(ENLARGE, m, 2)[0]     # either conv can grow to 3x3
+    (second,) = assert_positive(ENLARGE, first, 1)
+    assert_positive(MERGE, second, 1)

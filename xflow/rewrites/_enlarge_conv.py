@@ -1,12 +1,14 @@
 """Enlarge a conv kernel with zeros to a sibling's kernel size (TASO's *enlarge*), and shrink back.
 
-Forward, for a conv with kernel ``k`` next to a sibling on the same input with kernel ``K ≥ k``::
+Forward, for a conv with kernel ``k`` next to a sibling on the same input with kernel ``k'``, the
+target ``K`` is the per-axis maximum of ``k`` and ``k'`` (1×3 beside 3×1 → 3×3)::
 
     Conv(x, W[k], pads=p)  ->  Conv(x, ZeroPad(W)[K], pads=P)
 
 ``W`` is placed at offset ``d`` inside a zero ``K`` kernel; with dilation ``δ`` the result is
 identical when ``P_begin = p_begin + d·δ`` and ``P_end = p_end + (K - k - d)·δ`` for some
-``0 ≤ d ≤ K - k``. The rule takes the sibling's pads as ``P`` (so the two convs then merge with
+``0 ≤ d ≤ K - k``. On each axis the rule takes ``P`` from the conv with the larger kernel (so the
+convs, once both enlarged, merge with
 :mod:`~xflow.rewrites._merge_sibling_convs`) and matches only when such ``d`` exists for every
 spatial axis and strides/dilations/groups agree. Enlarging adds real FLOPs; on its own it is a
 step that a search must be able to take temporarily.
@@ -26,6 +28,19 @@ from xflow.rewrites._conv_common import ConvInfo, conv_attrs, conv_info
 from xflow.rewrites._graph import Editor, GraphView
 
 __all__ = ["EnlargeConvKernel", "ShrinkConvKernel", "enlarge_conv_rule", "shrink_conv_rule"]
+
+
+def _target(small: ConvInfo, sibling: ConvInfo) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Target kernel (per-axis max of the two) and pads (from the conv with the larger kernel on
+    each axis; 1x3 next to 3x1 gives 3x3 with the 3x1's height pads and the 1x3's width pads)."""
+    nd = len(small.kernel)
+    kernel, begin, end = [], [], []
+    for ax in range(nd):
+        src = sibling if sibling.kernel[ax] >= small.kernel[ax] else small
+        kernel.append(src.kernel[ax])
+        begin.append(src.pads[ax])
+        end.append(src.pads[ax + nd])
+    return tuple(kernel), tuple(begin + end)
 
 
 def _offsets(small: ConvInfo, kernel: tuple[int, ...], pads: tuple[int, ...]) -> list[int] | str:
@@ -68,8 +83,9 @@ class EnlargeConvKernel(Rule):
                     ib = conv_info(view, b)
                     if a is b or isinstance(ib, str) or ib.kernel == ia.kernel:
                         continue
-                    if all(K >= k for K, k in zip(ib.kernel, ia.kernel)) and (ib.kernel, ib.pads) not in targets:
-                        targets.add((ib.kernel, ib.pads))  # one site per distinct target
+                    target = _target(ia, ib)
+                    if target[0] != ia.kernel and target not in targets:
+                        targets.add(target)  # one site per distinct target
                         yield Location.of((a.name, b.name))
 
     def _check(self, view: GraphView, loc: Location) -> str | None:
@@ -84,18 +100,22 @@ class EnlargeConvKernel(Rule):
         for field in ("strides", "dilations", "group"):
             if getattr(a, field) != getattr(b, field):
                 return f"convs differ in {field}"
-        offs = _offsets(a, b.kernel, b.pads)
+        kernel, pads = _target(a, b)
+        if kernel == a.kernel:
+            return f"kernel {a.kernel} already covers the sibling's {b.kernel}"
+        offs = _offsets(a, kernel, pads)
         return offs if isinstance(offs, str) else None
 
     def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
         a, b = (conv_info(view, view.node(n)) for n in loc.nodes)
-        offs = _offsets(a, b.kernel, b.pads)
-        w = np.zeros(a.w.shape[:2] + tuple(b.kernel), dtype=a.w.dtype)
+        kernel, pads = _target(a, b)
+        offs = _offsets(a, kernel, pads)
+        w = np.zeros(a.w.shape[:2] + tuple(kernel), dtype=a.w.dtype)
         w[(slice(None), slice(None)) + tuple(slice(d, d + k) for d, k in zip(offs, a.kernel))] = a.w
         inputs = [a.x, ed.add_initializer(f"{a.node.name}/enlarged_W", w)] + list(a.node.input)[2:]
         ed.remove(a.node)
         ed.add_node("Conv", inputs, [a.node.output[0]], name=f"{a.node.name}/enlarged",
-                    **conv_attrs(a, kernel_shape=b.kernel, pads=b.pads))
+                    **conv_attrs(a, kernel_shape=kernel, pads=pads))
 
 
 def _support(w: np.ndarray) -> list[tuple[int, int]]:
