@@ -80,3 +80,18 @@ def test_unknown_model_and_config_key():
         zoo.resolve_config("bert_encoder", depth=3)
     with pytest.raises(ExportError, match="integer"):
         zoo.resolve_config("bert_encoder", seq="long")
+
+
+@pytest.mark.slow
+def test_dynamo_exporter_fallback(cache, monkeypatch):
+    orig = torch.onnx.export
+
+    def legacy_broken(*args, **kwargs):
+        if kwargs.get("dynamo") is False:
+            raise RuntimeError("legacy exporter disabled for this test")
+        return orig(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", legacy_broken)
+    path = zoo.export("nasrnn", **TINY["nasrnn"])
+    assert '"exporter": "dynamo"' in path.with_suffix(".json").read_text()
+    assert onnx.load(str(path)).opset_import[0].version == zoo.OPSET

@@ -258,7 +258,7 @@ def _torch_export(model: Any, args: tuple, path: Path, input_names: tuple[str, .
         try:
             prog = torch.onnx.export(model, args, dynamo=True, opset_version=OPSET,
                                      input_names=list(input_names), output_names=["output"],
-                                     external_data=False)
+                                     external_data=False, verbose=False)
             prog.save(str(path))
             return "dynamo"
         except Exception as exc:  # noqa: BLE001
