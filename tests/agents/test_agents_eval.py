@@ -63,3 +63,15 @@ def test_evaluate_agent_runs_greedy_policy(env):
     rows = evaluate_agent(ac, env, episodes=2)
     assert len(rows) == 2 and rows[0]["state"].actions == rows[1]["state"].actions
     assert rows[0]["episodic_length"] >= 1
+
+
+def test_replay_models_and_changed_nodes(env):
+    from xflow.agents.evaluation import changed_nodes, replay_models
+
+    r = greedy_episode(env)
+    models = replay_models(env, r["state"])
+    assert len(models) == len(r["state"].actions) + 1
+    assert models[0] is env.initial_model
+    if r["rules"][0]:
+        assert changed_nodes(models[0], models[1])
+    assert changed_nodes(models[0], models[0]) == []

@@ -83,3 +83,15 @@ def test_measured_cost_runs_ort(tmp_path, monkeypatch):
 def test_unknown_cost_model():
     with pytest.raises(UnknownName):
         make_cost_model("oracle")
+
+
+def test_callables_plug_in_both_directions():
+    from xflow.envs.cost_models import FunctionCost
+
+    model = build("split_concat")
+    wrapped = make_cost_model(lambda m: float(len(m.graph.node)))
+    assert isinstance(wrapped, FunctionCost) and wrapped.cost(model) == len(model.graph.node)
+    analytic = AnalyticCost()
+    assert analytic(model) == pytest.approx(analytic.cost(model))  # usable as a search CostFn
+    with pytest.raises(UnknownName):
+        make_cost_model(42)

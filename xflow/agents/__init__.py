@@ -22,13 +22,16 @@ __all__ = [
     "evaluate_agent",
     "greedy_episode",
     "random_episode",
+    "replay_models",
+    "changed_nodes",
 ]
 
 _EXPORTS = {
     **{n: "xflow.agents.ppo" for n in ("Args", "TrainResult", "train", "run", "make_env")},
     **{n: "xflow.agents.evaluation" for n in ("iqm", "bootstrap_ci", "iqm_curve", "rollout",
                                                "evaluate_agent", "greedy_episode",
-                                               "random_episode")},
+                                               "random_episode", "replay_models",
+                                               "changed_nodes")},
 }
 
 

@@ -25,6 +25,8 @@ __all__ = [
     "evaluate_agent",
     "greedy_episode",
     "random_episode",
+    "replay_models",
+    "changed_nodes",
 ]
 
 
@@ -155,3 +157,23 @@ def random_episode(env: Any, *, seed: int = 0, model: str | None = None,
         return int(rng.choice(legal))
 
     return rollout(env, choose, seed=seed, model=model)
+
+
+def replay_models(env: Any, state: Any) -> list[Any]:
+    """The graph after every step of ``state`` (index 0 = the starting graph), by replaying it."""
+    env = getattr(env, "unwrapped", env)
+    env.reset(options={"model": state.model_id})
+    models = [env.model]
+    for a in state.actions:
+        _, _, term, trunc, _ = env.step(int(a))
+        models.append(env.model)
+        if term or trunc:
+            break
+    return models
+
+
+def changed_nodes(prev: Any, new: Any) -> list[str]:
+    """Names of the operators of ``new`` that ``prev`` does not have (the rewritten region)."""
+    before = {(n.name, n.op_type, tuple(n.input), tuple(n.output)) for n in prev.graph.node}
+    return [n.name for n in new.graph.node
+            if (n.name, n.op_type, tuple(n.input), tuple(n.output)) not in before]

@@ -342,22 +342,30 @@ def train(args: Args) -> TrainResult:
 def run(config: dict[str, Any]) -> list[dict]:
     """Sweep task: train with ``config`` (``Args`` fields), evaluate on ``eval_models``.
 
+    The run directory (checkpoint ``agent.pt``) defaults to ``cache_dir('rl_runs')`` and is
+    recorded in every record's ``run_dir``.
+
     Returns long-format records (``model``, ``seed``, ``phase`` train/eval, ``metric``, ``value``),
     for :func:`xflow.sweep.run_sweep` (e.g. over seeds and training models).
     """
     from xflow.agents.evaluation import evaluate_agent
 
+    from xflow import paths
+
     config = dict(config)
     eval_models = list(config.pop("eval_models", []) or [])
+    config.setdefault("runs_dir", str(paths.cache_dir("rl_runs")))
     args = Args(**config)
     res = train(args)
     records = [{"model": args.model, "seed": args.seed, "phase": "train", "step": r["step"],
-                "metric": r["tag"], "value": r["value"]} for r in res.scalars]
+                "metric": r["tag"], "value": r["value"], "run_dir": str(res.run_dir)}
+               for r in res.scalars]
     for m in [args.model, *eval_models]:
         env = make_env(args, model=m)
         for row in evaluate_agent(res.agent, env, episodes=1, seed=args.seed):
             for k in ("episodic_return", "final_cost_ratio", "episodic_length"):
                 records.append({"model": m, "train_model": args.model, "seed": args.seed,
+                                "run_dir": str(res.run_dir),
                                 "phase": "eval", "step": res.scalars[-1]["step"] if res.scalars else 0,
                                 "metric": f"eval/{k}", "value": float(row[k])})
     return records

@@ -43,6 +43,7 @@ __all__ = [
     "DevicePeaks",
     "AnalyticCost",
     "MeasuredCost",
+    "FunctionCost",
     "calibrate",
     "op_flops_bytes",
     "graph_hash",
@@ -184,6 +185,10 @@ class AnalyticCost:
             self._cache[key] = total
         return total
 
+    def __call__(self, model: onnx.ModelProto) -> float:
+        """``cost(model)`` as a plain function (the search baselines' ``CostFn``)."""
+        return self.cost(model, graph_hash(model))
+
     def __getstate__(self) -> dict:
         return {"peaks": self.peaks, "name": self.name, "_cache": {}}
 
@@ -213,6 +218,10 @@ class MeasuredCost:
         state = dict(self.__dict__)
         state["_cache"] = dict(self._cache)
         return state
+
+    def __call__(self, model: onnx.ModelProto) -> float:
+        """``cost(model)`` as a plain function (the search baselines' ``CostFn``)."""
+        return self.cost(model)
 
     def _disk_path(self):
         from xflow.runtime.device import describe_device
@@ -248,6 +257,29 @@ class MeasuredCost:
             except OSError as exc:  # pragma: no cover - read-only cache is not fatal
                 log.warning("cannot write latency cache: %s", exc)
         return ms
+
+
+class FunctionCost:
+    """Adapt any ``fn(model) -> ms`` (e.g. :class:`xflow.rewrites.cost.AnalyticCost`) to the
+    :class:`CostModel` interface, cached by graph hash."""
+
+    def __init__(self, fn, name: str | None = None) -> None:
+        self.fn = fn
+        self.name = name or getattr(fn, "name", None) or type(fn).__name__
+        self._cache: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"FunctionCost({self.fn!r})"
+
+    def cost(self, model: onnx.ModelProto, key: str | None = None) -> float:
+        """``fn(model)``, looked up by ``key`` (graph hash) when known."""
+        key = key or graph_hash(model)
+        if key not in self._cache:
+            self._cache[key] = float(self.fn(model))
+        return self._cache[key]
+
+    def __call__(self, model: onnx.ModelProto) -> float:
+        return self.cost(model)
 
 
 def _measure(model: onnx.ModelProto, *, level: str, threads: int, warmup: int, repeats: int,
@@ -369,9 +401,14 @@ COST_MODELS = ("analytic", "nominal", "measured")
 
 
 def make_cost_model(spec: "str | CostModel", device: str = "cpu", threads: int = 1) -> CostModel:
-    """Resolve a cost-model name (see :data:`COST_MODELS`) or pass an instance through."""
+    """Resolve a cost-model name (see :data:`COST_MODELS`), pass a :class:`CostModel` through, or
+    wrap a plain ``fn(model) -> ms`` callable in a :class:`FunctionCost`."""
     if not isinstance(spec, str):
-        return spec
+        if hasattr(spec, "cost") and hasattr(spec, "name"):
+            return spec
+        if callable(spec):
+            return FunctionCost(spec)
+        raise UnknownName(f"cost model {spec!r} is neither a name, a CostModel nor a callable")
     if spec == "analytic":
         return AnalyticCost(calibrate(device, threads=threads), name="analytic")
     if spec == "nominal":
