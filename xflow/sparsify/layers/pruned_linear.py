@@ -1,0 +1,96 @@
+r"""``PrunedLinear``: :math:`Y = X (W \odot M) + b` with the Unifews weight mask :math:`M`.
+
+:math:`M_{ij} = [\,|W_{ij}|\,\lVert X_{:,i}\rVert \ge \delta_w \lVert X\rVert_F / F_{in}\,]`
+(see :mod:`xflow.sparsify.pruning`). While not frozen the mask is recomputed at every forward from
+the current weights and input; once :meth:`freeze` is called (half-way through training) it stays
+fixed. While the mask is being recomputed, gradients reach every entry (straight-through:
+forward uses :math:`W \odot M`, backward treats the mask as identity) so an entry pruned early can
+grow back; once frozen, pruned entries get no gradient (they are multiplied by 0).
+
+Execution skips work: input columns whose whole weight row is pruned are dropped before the
+matmul (``X[:, rows] @ W[rows]``); the rest runs masked-dense, which on CPU beats ``torch.sparse``
+at GNN widths (see ``benchmarks/sparsify_speed.py``). MACs are counted exactly as ``N·‖M‖₀``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from xflow.sparsify.macs import MacCounter
+from xflow.sparsify.pruning import weight_prune_mask
+
+__all__ = ["PrunedLinear"]
+
+
+class PrunedLinear(nn.Module):
+    r"""Linear layer with Unifews entry-wise weight pruning.
+
+    Args:
+        in_channels (int): :math:`F_{in}`.
+        out_channels (int): :math:`F_{out}`.
+        delta_w (float, optional): weight threshold factor :math:`\delta_w` (default: :obj:`0.0`, dense).
+        bias (bool, optional): learn an additive bias (default: :obj:`True`).
+
+    Shapes:
+        input :math:`(N, F_{in})` → output :math:`(N, F_{out})`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, delta_w: float = 0.0, bias: bool = True):
+        super().__init__()
+        self.in_channels, self.out_channels, self.delta_w = in_channels, out_channels, float(delta_w)
+        self.weight = nn.Parameter(torch.empty(in_channels, out_channels))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels))
+        else:
+            self.register_parameter("bias", None)
+        self.register_buffer("mask", torch.ones(in_channels, out_channels, dtype=torch.bool))
+        self.frozen = False
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform weights, zero bias, all entries kept, mask unfrozen."""
+        a = math.sqrt(6.0 / (self.in_channels + self.out_channels))
+        nn.init.uniform_(self.weight, -a, a)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+        self.mask.fill_(True)
+        self.frozen = False
+
+    def freeze(self) -> None:
+        """Keep the current mask fixed from now on."""
+        self.frozen = True
+
+    def set_mask(self, mask: Tensor) -> None:
+        """Impose an external mask (baselines) and freeze it."""
+        self.mask.copy_(mask.to(torch.bool))
+        self.frozen = True
+
+    def forward(self, x: Tensor, counter: MacCounter | None = None, name: str = "lin") -> Tensor:
+        """Recompute the mask unless frozen, then ``x @ (W ⊙ M) + b`` skipping all-pruned rows."""
+        if not self.frozen and self.delta_w > 0:
+            self.mask.copy_(weight_prune_mask(self.weight.detach(), x.detach(), self.delta_w))
+        mask = self.mask
+        weight = self.weight
+        if not self.frozen and self.training:  # straight-through: pruned entries can regrow
+            weight = weight + (weight * mask - weight).detach()
+            mask = torch.ones_like(mask)
+        rows = mask.any(dim=1)
+        n_rows = int(rows.sum())
+        if n_rows < self.in_channels:
+            idx = rows.nonzero().view(-1)
+            out = x.index_select(-1, idx) @ (weight.index_select(0, idx) * mask.index_select(0, idx))
+        else:
+            out = x @ (weight * mask)
+        if self.bias is not None:
+            out = out + self.bias
+        mask = self.mask
+        if counter is not None:
+            n = x.shape[0]
+            kept = int(mask.sum())
+            counter.add(name, "transformation", kept, mask.numel(), n * kept, n * mask.numel())
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, delta_w={self.delta_w})"

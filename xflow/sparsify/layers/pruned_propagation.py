@@ -1,0 +1,102 @@
+r"""``PrunedPropagation``: :math:`H' = \hat A_{\mathcal E_l} H` over the edges Unifews keeps.
+
+For each candidate edge (kept by the previous layer) the message norm
+:math:`\lVert m_{uv}\rVert = |\hat A_{vu}|\lVert h_u\rVert` is compared with
+:math:`\delta_a` times the mean norm over the candidates; edges below are dropped, self-loops stay
+(:func:`xflow.sparsify.pruning.edge_prune_mask`). Only kept edges are gathered and scattered, so
+the work (and the counted MACs, :math:`|\mathcal E_l|\cdot F`) shrinks with the mask.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from xflow.sparsify.macs import MacCounter
+from xflow.sparsify.ops import gcn_normalize, propagate
+from xflow.sparsify.pruning import edge_prune_mask, message_norms, self_loop_mask
+
+__all__ = ["Graph", "prepare_graph", "PrunedPropagation"]
+
+
+@dataclass
+class Graph:
+    """A normalised graph ready for propagation: ``Â`` as (edge_index, edge_weight) with self-loops."""
+
+    edge_index: Tensor
+    edge_weight: Tensor
+    self_loops: Tensor
+    num_nodes: int
+
+    @property
+    def num_edges(self) -> int:
+        """Entries of ``Â`` (self-loops included)."""
+        return int(self.edge_index.shape[1])
+
+
+def prepare_graph(edge_index: Tensor, num_nodes: int) -> Graph:
+    r"""Build :class:`Graph` with :math:`\hat A = \tilde D^{-1/2}(A+I)\tilde D^{-1/2}`."""
+    ei, w = gcn_normalize(edge_index, num_nodes)
+    return Graph(ei, w, self_loop_mask(ei), int(num_nodes))
+
+
+class PrunedPropagation(nn.Module):
+    r"""One propagation step with Unifews edge pruning.
+
+    Args:
+        delta_a (float, optional): edge threshold factor :math:`\delta_a` (default: :obj:`0.0`, dense).
+
+    Shapes:
+        ``h`` :math:`(N, F)` or :math:`(N, H, F)`; ``edge_weight`` :math:`(E,)` or :math:`(E, H)`;
+        ``candidates`` :math:`(E,)` bool → (output like ``h``, kept mask :math:`(E,)`).
+    """
+
+    def __init__(self, delta_a: float = 0.0):
+        super().__init__()
+        self.delta_a = float(delta_a)
+        self.mask: Tensor | None = None
+        self.frozen = False
+
+    def reset_parameters(self) -> None:
+        """Forget the stored mask."""
+        self.mask, self.frozen = None, False
+
+    def freeze(self) -> None:
+        """Keep the last computed mask fixed from now on."""
+        self.frozen = self.mask is not None
+
+    def set_mask(self, mask: Tensor) -> None:
+        """Impose an external edge mask (baselines) and freeze it."""
+        self.mask, self.frozen = mask.to(torch.bool).clone(), True
+
+    def compute_mask(self, h: Tensor, graph: Graph, edge_weight: Tensor, candidates: Tensor | None) -> Tensor:
+        """The edge mask for this layer: stored one if frozen, else the Unifews rule on ``h``."""
+        if self.frozen and self.mask is not None:
+            return self.mask
+        cand = torch.ones(graph.num_edges, dtype=torch.bool) if candidates is None else candidates
+        if self.delta_a > 0:
+            norms = message_norms(h.detach(), graph.edge_index, edge_weight.detach())
+            mask = edge_prune_mask(norms, cand, graph.self_loops, self.delta_a)
+        else:
+            mask = cand.clone()
+        self.mask = mask
+        return mask
+
+    def forward(self, h: Tensor, graph: Graph, edge_weight: Tensor | None = None,
+                candidates: Tensor | None = None, counter: MacCounter | None = None,
+                name: str = "prop") -> tuple[Tensor, Tensor]:
+        """Prune (unless frozen) and propagate over kept edges; returns ``(out, kept_mask)``."""
+        w = graph.edge_weight if edge_weight is None else edge_weight
+        mask = self.compute_mask(h, graph, w, candidates)
+        idx = mask.nonzero().view(-1)
+        out = propagate(h, graph.edge_index.index_select(1, idx), w.index_select(0, idx), graph.num_nodes)
+        if counter is not None:
+            width = int(torch.tensor(h.shape[1:]).prod()) if h.dim() > 1 else 1
+            kept = int(idx.numel())
+            loops = int((graph.self_loops & mask).sum())
+            counter.add(name, "propagation", kept, graph.num_edges, kept * width, graph.num_edges * width, loops)
+        return out, mask
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(delta_a={self.delta_a})"
