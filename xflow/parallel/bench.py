@@ -24,8 +24,15 @@ import numpy as np
 __all__ = ["measure", "variants_for", "run"]
 
 
-def measure(fns: dict[str, Callable[[], Any]], *, warmup: int = 3, repeats: int = 15) -> dict[str, dict[str, float]]:
-    """Median / IQR / mean latency (ms) of each callable, measured interleaved."""
+def measure(fns: dict[str, Callable[[], Any]], *, warmup: int = 3, repeats: int = 15,
+            inner: int = 3) -> dict[str, dict[str, float]]:
+    """Median / IQR / mean latency (ms) of each callable, measured interleaved.
+
+    Each of ``repeats`` rounds runs every variant (in a rotated order) ``inner`` times back to
+    back and keeps the median of all but the first call: the first call after switching variants
+    pays for the previous variant's spinning threads (OpenMP / ORT spin-waits), which on a loaded
+    2-core machine would otherwise be charged to whichever variant comes next.
+    """
     names = list(fns)
     for _ in range(warmup):
         for n in names:
@@ -34,9 +41,12 @@ def measure(fns: dict[str, Callable[[], Any]], *, warmup: int = 3, repeats: int 
     for r in range(repeats):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
-            t0 = time.perf_counter()
-            fns[n]()
-            samples[n].append((time.perf_counter() - t0) * 1e3)
+            ts = []
+            for _ in range(max(inner, 1)):
+                t0 = time.perf_counter()
+                fns[n]()
+                ts.append((time.perf_counter() - t0) * 1e3)
+            samples[n].append(float(np.median(ts[1:] if len(ts) > 1 else ts)))
     out = {}
     for n, s in samples.items():
         q = np.percentile(s, [25, 50, 75])
@@ -117,7 +127,8 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
     path = benchmark_model(name, quick=quick)
     fns, info = variants_for(path, workers=W, module=module,
                              backends=tuple(config.get("backends", ("threads", "torchscript"))))
-    stats = measure(fns, warmup=int(config.get("warmup", 3)), repeats=int(config.get("repeats", 15)))
+    stats = measure(fns, warmup=int(config.get("warmup", 3)), repeats=int(config.get("repeats", 15)),
+                    inner=int(config.get("inner", 3)))
     base = stats["gen_serial"]["median_ms"]
     recs = []
     for v, s in stats.items():

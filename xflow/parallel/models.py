@@ -128,31 +128,42 @@ def export_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], name: str,
 BENCH_MODELS = ("inception_v3", "googlenet", "squeezenet1_1", "resnet50", "nasnet_like", "inception_toy")
 
 
+_ZOO_RES = {"inception_v3": (299, 139), "googlenet": (224, 112), "squeezenet1_1": (224, 112),
+            "resnet50": (224, 112)}
+
+
+def _zoo():
+    try:
+        from xflow.graphs import zoo
+
+        zoo.list_models()
+        return zoo
+    except Exception:  # noqa: BLE001 - zoo not available in this checkout: use torchvision directly
+        return None
+
+
 def torch_benchmark_model(name: str, *, quick: bool = False) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     """A benchmark model (random, deterministic weights, eval mode) and its batch-1 input.
 
     ``quick`` shrinks the input resolution (and the toy models) so a full pass takes milliseconds.
+    The torchvision models come from ``xflow.graphs.zoo`` when it is available.
     """
-    import torchvision
+    if name in _ZOO_RES:
+        res = _ZOO_RES[name][1 if quick else 0]
+        zoo = _zoo()
+        if zoo is not None and name in zoo.list_models():
+            return zoo.torch_model(name, image_size=res).eval(), zoo.example_input(name, image_size=res)
+        import torchvision
 
+        torch.manual_seed(0)
+        kw = {"aux_logits": False, "init_weights": True} if name in ("inception_v3", "googlenet") else {}
+        m = getattr(torchvision.models, name)(weights=None, **kw)
+        return m.eval(), (torch.randn(1, 3, res, res, generator=torch.Generator().manual_seed(1)),)
     torch.manual_seed(0)
-    res = {"inception_v3": 299, "googlenet": 224}.get(name, 224)
-    if quick:
-        res = {"inception_v3": 139, "googlenet": 112}.get(name, 112)
-    if name == "inception_v3":
-        m = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
-    elif name == "googlenet":
-        m = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
-    elif name == "squeezenet1_1":
-        m = torchvision.models.squeezenet1_1(weights=None)
-    elif name == "resnet50":
-        m = torchvision.models.resnet50(weights=None)
-    elif name == "nasnet_like":
-        m = NasNetLike(c=16 if quick else 32, cells=4 if quick else 6)
-        res = 64 if quick else 112
+    if name == "nasnet_like":
+        m, res = NasNetLike(c=16 if quick else 32, cells=4 if quick else 6), (64 if quick else 112)
     elif name == "inception_toy":
-        m = InceptionToy(width=16, blocks=2)
-        res = 32 if quick else 64
+        m, res = InceptionToy(width=16, blocks=2), (32 if quick else 64)
     else:
         from xflow.errors import UnknownName
 
@@ -161,6 +172,9 @@ def torch_benchmark_model(name: str, *, quick: bool = False) -> tuple[nn.Module,
 
 
 def benchmark_model(name: str, *, quick: bool = False) -> Path:
-    """ONNX file of a benchmark model at batch 1 (exported once, cached)."""
+    """ONNX file of a benchmark model at batch 1 (exported once, cached; zoo export when available)."""
+    zoo = _zoo()
+    if name in _ZOO_RES and zoo is not None and name in zoo.list_models():
+        return zoo.export(name, image_size=_ZOO_RES[name][1 if quick else 0])
     m, x = torch_benchmark_model(name, quick=quick)
     return export_onnx(m, x, f"{name}{'_quick' if quick else ''}")
