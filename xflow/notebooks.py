@@ -35,11 +35,20 @@ def list_notebooks() -> list[Path]:
 
 
 def ensure_kernel() -> str:
-    """Make sure a Jupyter kernel named ``xflow`` runs this interpreter; return its name."""
+    """Make sure the Jupyter kernel named ``xflow`` runs *this* interpreter; return its name.
+
+    A kernel registered by another checkout (another ``.venv``) is re-pointed here, so notebooks
+    never import a stale ``xflow``.
+    """
     from jupyter_client.kernelspec import KernelSpecManager
 
-    specs = KernelSpecManager().find_kernel_specs()
-    if KERNEL_NAME not in specs:
+    ksm = KernelSpecManager()
+    current = None
+    if KERNEL_NAME in ksm.find_kernel_specs():
+        current = ksm.get_kernel_spec(KERNEL_NAME).argv[0]
+    # (Re-)register when missing or when it runs another interpreter (e.g. another checkout's .venv).
+    if current is None or os.path.realpath(current) != os.path.realpath(sys.executable):
+        log.info("registering Jupyter kernel %r -> %s", KERNEL_NAME, sys.executable)
         subprocess.run(
             [sys.executable, "-m", "ipykernel", "install", "--user", "--name", KERNEL_NAME,
              "--display-name", "xflow (.venv)"],
