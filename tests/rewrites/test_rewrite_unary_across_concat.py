@@ -41,3 +41,24 @@ def test_leaky_relu_alpha_must_agree():
                node("LeakyRelu", ["p0"], ["a"], alpha=0.1), node("LeakyRelu", ["p1"], ["b"], alpha=0.2)],
               {"x": (1, 4)}, ["a", "b"], opset=18)
     assert_negative(BEFORE_SPLIT, m, "different unary ops or attributes")
+
+
+BIN = get_rule("binary_before_split")
+
+
+def _two_splits(op2="Add"):
+    import numpy as np
+
+    s = {"s": np.array([2, 3], np.int64)}
+    return model([node("Split", ["a", "s"], ["a0", "a1"], axis=1), node("Split", ["b", "s"], ["b0", "b1"], axis=1),
+                  node("Add", ["a0", "b0"], ["y0"]), node(op2, ["a1", "b1"], ["y1"])],
+                 {"a": (2, 5), "b": (2, 5)}, ["y0", "y1"], s)
+
+
+def test_binary_before_split_nasrnn_gates():
+    (new,) = assert_positive(BIN, _two_splits(), 1)
+    assert count_ops(new, "Split") == 1 and count_ops(new, "Add") == 1
+
+
+def test_binary_before_split_rejects_mixed_ops():
+    assert_negative(BIN, _two_splits("Mul"), "different ops")

@@ -36,6 +36,7 @@ from xflow.rewrites._transpose_reshape import (
     remove_identity_transpose_rule,
 )
 from xflow.rewrites._unary_across_concat import (
+    binary_before_split_rule,
     unary_after_concat_rule,
     unary_after_split_rule,
     unary_before_concat_rule,
@@ -66,6 +67,7 @@ RULES: list[Rule] = [
     unary_before_concat_rule,
     unary_after_split_rule,
     unary_before_split_rule,
+    binary_before_split_rule,
     # 6: Transpose/Reshape fusion and removal
     fuse_transposes_rule,
     remove_identity_transpose_rule,

@@ -10,6 +10,11 @@ bounds), ``u`` commutes with concatenation and slicing::
 
 Each ``u(xi)`` being moved must have the Concat (or Split) as its only consumer, so no work is
 duplicated behind the search's back.
+
+Binary elementwise ops ``⊙`` (Add, Sub, Mul, Div, Max, Min) commute with a pair of identical
+Splits of equally shaped tensors (NASRNN gates ``t_i = x·W_i + h·U_i`` after the sibling merges)::
+
+    ⊙(Split(a)[i], Split(b)[i]) for every i  ->  Split(⊙(a, b))[i]
 """
 from __future__ import annotations
 
@@ -23,8 +28,10 @@ from xflow.rewrites._graph import UNARY_ELEMENTWISE, Editor, GraphView, attrs_of
 __all__ = [
     "UnaryAfterConcat", "UnaryBeforeConcat", "UnaryAfterSplit", "UnaryBeforeSplit",
     "unary_after_concat_rule", "unary_before_concat_rule", "unary_after_split_rule",
-    "unary_before_split_rule",
+    "unary_before_split_rule", "BinaryBeforeSplit", "binary_before_split_rule",
 ]
+
+_BINARY = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min"})
 
 
 def _unary_key(view: GraphView, node: onnx.NodeProto | None) -> tuple | str:
@@ -190,7 +197,59 @@ class UnaryBeforeSplit(Rule):
         ed.remove(split, *us)
 
 
+class BinaryBeforeSplit(Rule):
+    """``⊙(Split(a)[i], Split(b)[i]) ∀i -> Split(⊙(a, b))``. Location: ``(split_a, split_b)``."""
+
+    name = "binary_before_split"
+
+    def _sites(self, view: GraphView) -> Iterable[Location]:
+        for n in view.nodes:
+            if n.op_type != "Split" or not n.output[0]:
+                continue
+            for u in view.uses(n.output[0]):
+                if u.op_type in _BINARY and len(u.input) == 2 and u.input[0] == n.output[0]:
+                    p = view.producer.get(u.input[1])
+                    if p is not None and p.op_type == "Split" and p is not n:
+                        yield Location.of((n.name, p.name))
+
+    def _ops(self, view: GraphView, sa, sb):
+        ops = []
+        for oa, ob in zip(sa.output, sb.output):
+            u = view.sole_consumer(oa) if oa else None
+            if u is None or view.sole_consumer(ob) is not u:
+                return f"Split outputs {oa!r}/{ob!r} are not both read only by one node"
+            if u.op_type not in _BINARY or list(u.input) != [oa, ob]:
+                return f"{u.name} is not a binary elementwise op on (a[i], b[i])"
+            ops.append(u)
+        if len({(u.op_type, u.domain) for u in ops}) != 1:
+            return "pieces are combined by different ops"
+        return ops
+
+    def _check(self, view: GraphView, loc: Location) -> str | None:
+        sa, sb = view.node(loc.nodes[0]), view.node(loc.nodes[1])
+        if len(sa.output) != len(sb.output):
+            return "Splits have different numbers of outputs"
+        if attrs_of(sa).get("axis", 0) != attrs_of(sb).get("axis", 0):
+            return "Splits are along different axes"
+        sha, shb = view.shape(sa.input[0]), view.shape(sb.input[0])
+        if sha is None or sha != shb:
+            return f"split inputs differ in shape ({sha} vs {shb}) or are not static"
+        if view.split_sizes(sa) != view.split_sizes(sb):
+            return "Splits have different section sizes"
+        ops = self._ops(view, sa, sb)
+        return ops if isinstance(ops, str) else None
+
+    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+        sa, sb = view.node(loc.nodes[0]), view.node(loc.nodes[1])
+        ops = self._ops(view, sa, sb)
+        comb = ed.fresh(f"{ops[0].name}/whole")
+        ed.copy_node(ops[0], [sa.input[0], sb.input[0]], [comb], name=f"{ops[0].name}/whole")
+        ed.copy_node(sa, [comb] + list(sa.input)[1:], [u.output[0] for u in ops], name=f"{sa.name}/after")
+        ed.remove(sa, sb, *ops)
+
+
 unary_after_concat_rule = UnaryAfterConcat()
 unary_before_concat_rule = UnaryBeforeConcat()
 unary_after_split_rule = UnaryAfterSplit()
 unary_before_split_rule = UnaryBeforeSplit()
+binary_before_split_rule = BinaryBeforeSplit()
