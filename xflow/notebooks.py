@@ -46,8 +46,9 @@ def ensure_kernel() -> str:
     current = None
     if KERNEL_NAME in ksm.find_kernel_specs():
         current = ksm.get_kernel_spec(KERNEL_NAME).argv[0]
-    # (Re-)register when missing or when it runs another interpreter (e.g. another checkout's .venv).
-    if current is None or os.path.realpath(current) != os.path.realpath(sys.executable):
+    # (Re-)register when missing or when it runs another interpreter (e.g. another checkout's .venv;
+    # compare unresolved paths: every venv python is a symlink to the same base interpreter).
+    if current is None or os.path.abspath(current) != os.path.abspath(sys.executable):
         log.info("registering Jupyter kernel %r -> %s", KERNEL_NAME, sys.executable)
         subprocess.run(
             [sys.executable, "-m", "ipykernel", "install", "--user", "--name", KERNEL_NAME,
