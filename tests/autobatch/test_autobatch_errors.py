@@ -25,6 +25,7 @@ def test_affine_mismatch_names_op_shapes_and_line():
     (lambda x, y: ab.mul(x, y), "mul"),
     (lambda x, y: ab.esum([x, y]), "esum"),
     (lambda x, y: x[2:7], "slice"),
+    (lambda x, y: ab.slice_(x, 2, 7), "slice"),
     (lambda x, y: ab.pick(x, 9), "pick"),
     (lambda x, y: ab.cross_entropy(x, 3), "cross_entropy"),
     (lambda x, y: ab.lookup(torch.randn(5, 2), 5), "lookup"),

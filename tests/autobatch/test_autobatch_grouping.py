@@ -61,10 +61,13 @@ def test_signature_includes_parameter_identity_and_shapes():
 def test_slices_with_different_bounds_do_not_batch_but_picks_with_different_indices_do():
     with ab.Graph("depth") as g:
         x = ab.inp(torch.arange(6.0))
-        s1, s2, s3 = x[0:3], x[3:6], x[0:3]
+        s1, s2, s3 = ab.slice_(x, 0, 3), ab.slice_(x, 3, 6), ab.slice_(x, 0, 3)
         p1, p2 = ab.pick(x, 1), ab.pick(x, 4)
+        t1, t2 = ab.tanh(x[0:3]), ab.tanh(x[3:6])  # views: no node, but part of the consumer's signature
         g.forward()
     assert g.sig[s1.node] == g.sig[s3.node] != g.sig[s2.node]
+    assert g.sig[t1.node] != g.sig[t2.node]
+    assert torch.allclose(t2.value(), torch.tanh(torch.tensor([3.0, 4.0, 5.0])))
     assert g.sig[p1.node] == g.sig[p2.node]
     assert g.groups_of()[p1.node] == g.groups_of()[p2.node]
     assert p2.value().item() == 4.0 and s2.value().tolist() == [3.0, 4.0, 5.0]

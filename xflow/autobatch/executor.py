@@ -93,6 +93,7 @@ def execute_plan(g: "Graph", plan: Sequence[Sequence[int]]) -> None:
     """Run every group of ``plan`` in order, storing ``(output, row)`` for each node."""
     ops = g.op
     args = g.args
+    views = g.views
     src = g.src
     row = g.row
     for grp in plan:
@@ -105,6 +106,9 @@ def execute_plan(g: "Graph", plan: Sequence[Sequence[int]]) -> None:
         else:
             gathered = [gather(g, [args[n][j] for n in grp]) for j in range(nargs)]
             data = None if g.data[n0] is None else [g.data[n] for n in grp]
+        vw = views[n0]
+        if vw is not None:  # operand views (x[i:j] expressions): same for the whole group
+            gathered = [X if v is None else X[:, v[0]:v[1]] for X, v in zip(gathered, vw)]
         out = spec.kernel(g.params[n0], gathered, g.attrs[n0], data)
         for k, n in enumerate(grp):
             src[n] = out

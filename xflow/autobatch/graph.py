@@ -81,21 +81,26 @@ def _creation_site() -> str:
 
 
 class Expr:
-    """A handle on one recorded node: its graph, node id and per-example shape.
+    """A handle on one recorded node: its graph, node id, per-example shape and optional view.
 
-    Arithmetic operators record nodes (``a + b``, ``a - b``, ``a * b``, ``-a``; ``x[i:j]`` slices a
-    vector, ``x[i]`` picks one element). :meth:`value` runs the graph (once) and returns the tensor.
+    Arithmetic operators record nodes (``a + b``, ``a - b``, ``a * b``, ``-a``; ``x[i]`` picks one
+    element). ``x[i:j]`` on a vector records *nothing*: it returns a view ``Expr`` (``sl=(i, j)``)
+    of the same node; the consumer's signature includes the slice and the executor slices the
+    gathered operand (so the ``h``/``c`` halves of an LSTM state cost no extra nodes).
+    :meth:`value` runs the graph (once) and returns the tensor.
     """
 
-    __slots__ = ("graph", "node", "shape")
+    __slots__ = ("graph", "node", "shape", "sl")
 
-    def __init__(self, graph: "Graph", node: int, shape: Shape):
+    def __init__(self, graph: "Graph", node: int, shape: Shape, sl: tuple[int, int] | None = None):
         self.graph = graph
         self.node = node
         self.shape = shape
+        self.sl = sl
 
     def __repr__(self) -> str:
-        return f"Expr({self.graph.op[self.node]}#{self.node}, shape={self.shape})"
+        view = f"[{self.sl[0]}:{self.sl[1]}]" if self.sl else ""
+        return f"Expr({self.graph.op[self.node]}#{self.node}{view}, shape={self.shape})"
 
     # arithmetic -------------------------------------------------------------------------
     def __add__(self, other: "Expr") -> "Expr":
@@ -122,7 +127,11 @@ class Expr:
             n = self.shape[0]
             start = 0 if key.start is None else (key.start + n if key.start < 0 else key.start)
             stop = n if key.stop is None else (key.stop + n if key.stop < 0 else key.stop)
-            return self.graph.record("slice", (self,), attrs=(start, stop))
+            if not 0 <= start < stop <= n:
+                raise ShapeMismatch(f"slice: [{start}:{stop}] is out of range for shape {self.shape} "
+                                    f"(created at {_creation_site()})")
+            base = self.sl[0] if self.sl else 0
+            return Expr(self.graph, self.node, (stop - start,), (base + start, base + stop))
         from .functional import pick
 
         return pick(self, key)
@@ -160,6 +169,7 @@ class Graph:
         # node arrays (parallel lists; node id = index)
         self.op: list[str] = []
         self.args: list[tuple[int, ...]] = []
+        self.views: list[tuple | None] = []  # per operand: None or (start, stop) view of that operand
         self.params: list[tuple[torch.Tensor, ...]] = []
         self.attrs: list[tuple] = []
         self.data: list[Any] = []
@@ -204,6 +214,7 @@ class Graph:
         n = len(self.op)
         self.op.append(op)
         self.args.append(args)
+        self.views.append(None)
         self.params.append(params)
         self.attrs.append(attrs)
         self.data.append(data)
@@ -252,17 +263,23 @@ class Graph:
             raise UnknownName(f"unknown autobatch op {op!r}; known: {sorted(OPS)}")
         ids = []
         shapes = []
+        views = None
         depth = 0
         dep = self.depth
-        for a in args:
-            if not isinstance(a, Expr):
+        for k, a in enumerate(args):
+            if a.__class__ is not Expr:
                 raise ShapeMismatch(f"{op}: operand {a!r} is not an autobatch Expr "
                                     f"(created at {_creation_site()}); wrap tensors with g.input(...)")
             if a.graph is not self:
                 raise GraphClosed(f"{op}: operand {a!r} belongs to another graph (created at {_creation_site()})")
-            ids.append(a.node)
+            n = a.node
+            ids.append(n)
             shapes.append(a.shape)
-            d = dep[a.node]
+            if a.sl is not None:
+                if views is None:
+                    views = [None] * len(args)
+                views[k] = a.sl
+            d = dep[n]
             if d > depth:
                 depth = d
         shapes_t = tuple(shapes)
@@ -276,8 +293,25 @@ class Graph:
                 + (f", parameter shapes {pshapes}" if pshapes else "")
                 + f"; created at {_creation_site()})"
             ) from None
-        sig_key = (op, shapes_t, tuple(map(id, params_t)), attrs)
-        return self._new_node(op, tuple(ids), params_t, attrs, data, shape, sig_key, depth + 1)
+        views_t = None if views is None else tuple(views)
+        sig_key = (op, shapes_t, tuple(map(id, params_t)), attrs, views_t)
+        sid = self._sig_ids.get(sig_key)
+        if sid is None:
+            sid = self._sig_ids[sig_key] = len(self.sig_keys)
+            self.sig_keys.append(sig_key)
+        node = len(self.op)
+        self.op.append(op)
+        self.args.append(tuple(ids))
+        self.views.append(views_t)
+        self.params.append(params_t)
+        self.attrs.append(attrs)
+        self.data.append(data)
+        self.shape.append(shape)
+        self.sig.append(sid)
+        self.depth.append(depth + 1)
+        self.src.append(None)
+        self.row.append(-1)
+        return Expr(self, node, shape)
 
     # execution ----------------------------------------------------------------------------
     def pending(self) -> list[int]:
@@ -307,7 +341,11 @@ class Graph:
             self.stats["execute_s"] += t2 - t1
             self.stats["n_groups"] += len(plan)
             self.stats["n_executed"] += len(nodes)
-        return [value_of(self, e.node) for e in (exprs or ())]
+        out = []
+        for e in exprs or ():
+            v = value_of(self, e.node)
+            out.append(v if e.sl is None else v[e.sl[0]:e.sl[1]])
+        return out
 
     def forward_batch(self, exprs: Sequence[Expr]) -> torch.Tensor:
         """Execute, then return the values of equally shaped ``exprs`` stacked as ``(len, *shape)``.
@@ -324,7 +362,11 @@ class Graph:
         for e in exprs:
             if e.shape != s0:
                 raise ShapeMismatch(f"forward_batch: expressions must share one shape, got {s0} and {e.shape}")
-        return gather(self, [e.node for e in exprs])
+        sl = exprs[0].sl
+        if all(e.sl == sl for e in exprs):
+            X = gather(self, [e.node for e in exprs])
+            return X if sl is None else X[:, sl[0]:sl[1]]
+        return torch.stack(self.forward(exprs), 0)
 
     def groups_of(self) -> dict[int, int]:
         """node id → index of the batch (over all forwards so far) it ran in."""
