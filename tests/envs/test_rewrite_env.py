@@ -177,3 +177,25 @@ def test_bad_arguments_raise(make_env):
         make_env(max_candidates=0)
     with pytest.raises(XflowError):
         make_env(render_mode="human")
+
+
+def test_measured_reward_only_at_checkpoints_and_episode_end(make_env, tmp_results):
+    env = make_env("builder:inception_like", reward="measured", measure_every=2, horizon=3)
+    _, info = env.reset(seed=0)
+    rewards = []
+    for _ in range(3):
+        legal = np.flatnonzero(info["action_mask"][:-1])
+        _, r, term, trunc, info = env.step(int(legal[0]) if legal.size else env.stop_action)
+        rewards.append(r)
+        if term or trunc:
+            break
+    assert env.reward_fn.measured and rewards[0] == 0.0  # step 1 is no checkpoint
+    assert np.isfinite(rewards).all()
+    assert list((tmp_results / "cache" / "envs" / "latency").glob("*.json"))
+
+
+def test_hybrid_reward_is_accepted_by_name(make_env, tmp_results):
+    env = make_env("builder:split_concat", reward="hybrid", measure_every=1)
+    env.reset(seed=0)
+    _, r, *_ = env.step(env.stop_action)
+    assert np.isfinite(r) and "measured" in env.reward_fn.name
