@@ -84,6 +84,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     t.add_argument("--algorithms", default=None, help="comma-separated candidates (default: all)")
     t.add_argument("--repeats", type=int, default=5, help="timing rounds per layer")
     t.add_argument("--e2e-repeats", type=int, default=5, help="end-to-end timing rounds")
-    t.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = leave)")
+    t.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads while tuning/timing (default 1: stable on a shared machine; 0 = leave)")
     t.add_argument("--no-cache", action="store_true", help="do not read or write the choice cache")
     t.add_argument("--refresh", action="store_true", help="re-measure even when cached")

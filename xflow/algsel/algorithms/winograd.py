@@ -54,8 +54,12 @@ class WinogradBase(ConvAlgorithm):
         return None
 
     def _mats(self, ref: torch.Tensor):
-        return [torch.tensor(self.matrices[k], dtype=torch.float64).to(ref.dtype).to(ref.device)
-                for k in ("BT", "G", "AT")]
+        cache = self.__dict__.setdefault("_mat_cache", {})
+        key = (ref.dtype, ref.device)
+        if key not in cache:
+            cache[key] = [torch.tensor(self.matrices[k], dtype=torch.float64).to(ref.dtype).to(ref.device)
+                          for k in ("BT", "G", "AT")]
+        return cache[key]
 
     def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
         reason = self.supports(ConvConfig(x.shape[1], weight.shape[0], tuple(weight.shape[2:]),
