@@ -26,8 +26,14 @@ def test_cli_tune_json_and_text(tmp_results):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert len(data["choices"]) == 7 and data["e2e"]["torch"]["median_ms"] > 0
-    r = _cli("tune", "--model", "tiny", "--image", "16", "--repeats", "1", "--e2e-repeats", "1", env=env)
+    saved = tmp_results / "choices.json"
+    r = _cli("tune", "--model", "tiny", "--image", "16", "--repeats", "1", "--e2e-repeats", "1",
+             "--save", str(saved), env=env)
     assert r.returncode == 0 and "per-layer choice" in r.stdout and "speed-up" in r.stdout
+    from xflow.algsel import build_model, choices, swap_conv2d
+
+    replay = swap_conv2d(build_model("tiny"), json.loads(saved.read_text())["choices"])
+    assert choices(replay) == data["choices"]
 
 
 def test_cli_errors_are_clean():

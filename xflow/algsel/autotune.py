@@ -112,6 +112,14 @@ class TuneResult:
         return {"device": self.device, "device_label": self.device_label, "choices": self.choices,
                 "layers": self.rows}
 
+    def save(self, path: Path | str) -> Path:
+        """Write :meth:`to_json` to ``path``; replay with
+        ``swap_conv2d(model, json.load(open(path))["choices"])``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1, default=str))
+        return path
+
 
 def _key(device_label: str, device: str, cfg: ConvConfig, shape: tuple, cands: list[str]) -> str:
     blob = json.dumps({"device": device_label, "kind": device.split(":")[0], "torch": torch.__version__,

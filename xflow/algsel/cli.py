@@ -56,6 +56,7 @@ def _tune(args: argparse.Namespace) -> Report:
                                              "display.float_format", "{:.2f}".format):
         table = show.to_string(index=False)
     counts = rep["choice"].value_counts().to_dict()
+    saved = str(res.save(args.save)) if args.save else None
     text = (
         f"device: {res.device_label} [{args.device}]  model: {args.model}  batch: {args.batch}  "
         f"image: {args.image}\n\nper-layer choice (median ms per algorithm):\n{table}\n\n"
@@ -66,7 +67,9 @@ def _tune(args: argparse.Namespace) -> Report:
     )
     data = {"model": args.model, "batch": args.batch, "image": args.image, "device": args.device,
             "device_label": res.device_label, "choices": res.choices, "layers": res.rows, "e2e": e2e,
-            "speedup": speedup}
+            "speedup": speedup, "saved": saved}
+    if saved:
+        text += f"\nchoices saved to {saved} (replay: swap_conv2d(model, json.load(f)['choices']))"
     return Report(data=data, text=text)
 
 
@@ -88,3 +91,4 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="torch intra-op threads while tuning/timing (default 1: stable on a shared machine; 0 = leave)")
     t.add_argument("--no-cache", action="store_true", help="do not read or write the choice cache")
     t.add_argument("--refresh", action="store_true", help="re-measure even when cached")
+    t.add_argument("--save", default=None, help="write the choices + per-layer timings as JSON (replayable)")
