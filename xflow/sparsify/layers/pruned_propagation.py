@@ -90,7 +90,8 @@ class PrunedPropagation(nn.Module):
         w = graph.edge_weight if edge_weight is None else edge_weight
         mask = self.compute_mask(h, graph, w, candidates)
         idx = mask.nonzero().view(-1)
-        out = propagate(h, graph.edge_index.index_select(1, idx), w.index_select(0, idx), graph.num_nodes)
+        out = propagate(h, graph.edge_index.index_select(1, idx), w.index_select(0, idx), graph.num_nodes,
+                        sorted_by_dst=True)
         if counter is not None:
             width = int(torch.tensor(h.shape[1:]).prod()) if h.dim() > 1 else 1
             kept = int(idx.numel())
