@@ -84,3 +84,14 @@ def test_view_accepts_unnamed_nodes():
     new = get_rule("merge_sibling_convs").apply(m, locs[0])
     onnx.checker.check_model(new)
     assert GraphView(m).node_by_name  # names were filled in deterministically
+
+
+def test_verify_local_and_full_agree():
+    from xflow.rewrites.verify import verify_local
+
+    m = make_inception_like()
+    for c in candidates(m, verify=False):
+        assert verify_local(m, c.model).ok
+    bad = candidates(m, rules=[_WrongRule()], verify=False)
+    assert bad and not any(verify_local(m, c.model).ok for c in bad)
+    assert candidates(m, rules=[_WrongRule()], verify="full") == []

@@ -46,7 +46,7 @@ def candidates(
     model: onnx.ModelProto,
     rules: Sequence[Rule | str] | None = None,
     max_candidates: int = 500,
-    verify: bool = True,
+    verify: bool | str = True,
     *,
     exclude_hashes: Sequence[str] = (),
 ) -> list[Candidate]:
@@ -57,7 +57,9 @@ def candidates(
         rules: rule objects or names (default: all of :data:`xflow.rewrites.RULES`).
         max_candidates: stop after this many distinct candidates (rules in registry order,
             locations in graph order, so the cut is deterministic).
-        verify: run each candidate and the source in ORT and drop those whose outputs differ.
+        verify: check each candidate numerically in ORT and drop those whose outputs differ:
+            ``True``/``"local"`` runs only the rewritten region (random boundary inputs; falls back
+            to the whole model when the region is not self-contained), ``"full"`` the whole model.
         exclude_hashes: graph hashes to skip (the source's own hash is always skipped).
 
     Returns:
@@ -84,11 +86,13 @@ def candidates(
                 continue
             seen.add(h)
             if verify:
-                if verifier is None:
-                    from xflow.rewrites.verify import Verifier
+                from xflow.rewrites.verify import Verifier, verify_local
 
-                    verifier = Verifier(model)
-                verdict = verifier.check(new)
+                if verify == "full":
+                    verifier = verifier or Verifier(model)
+                    verdict = verifier.check(new)
+                else:
+                    verdict = verify_local(view.model, new)
                 if not verdict.ok:
                     log.warning("dropping %s at %s: not equivalent (%s)", rule.name, loc, verdict.reason)
                     continue
