@@ -11,7 +11,10 @@ Implementations (``impls``):
 * ``hand``   — hand-batched PyTorch (:meth:`DynamicModel.loss_handbatched`).
 
 One *step* = one minibatch: ``train`` is forward + backward + SGD update, ``infer`` is the forward
-pass under ``torch.no_grad()``. Each repeat runs every (impl, mode) once, in a rotated order so no
+pass under ``torch.no_grad()``. The cyclic garbage collector is paused during a step (and run
+before it) so that a collection is not charged to whichever implementation happens to trigger
+it; torch runs on ``threads`` intra-op threads (default 1: on a shared 2-core machine, 2 threads
+make small kernels up to 100x slower through spinning/descheduled workers). Each repeat runs every (impl, mode) once, in a rotated order so no
 implementation always runs first; after ``warmup`` unmeasured rounds, the median and IQR of
 ``repeats`` rounds are reported. Times are split into phases:
 
@@ -26,6 +29,7 @@ Records are long format: one row per (model, impl, mode, metric) with ``value`` 
 """
 from __future__ import annotations
 
+import gc
 import logging
 import statistics
 import time
@@ -33,6 +37,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+
+from xflow.errors import UnknownName
 
 from .graph import Graph
 from .models import DynamicModel, get_model
@@ -95,6 +101,17 @@ def measure_step(model: DynamicModel, batch: Sequence[Any], impl: str, mode: str
                  opt: torch.optim.Optimizer | None = None) -> dict[str, float]:
     """Run one minibatch step of ``impl`` in ``mode`` (``train``/``infer``); return phase times."""
     phases: dict[str, float] = {}
+    gc.collect()
+    gc.disable()  # a cyclic-GC pause inside one step would be charged to whichever impl ran then
+    try:
+        _step(model, batch, impl, mode, opt, phases)
+    finally:
+        gc.enable()
+    return phases
+
+
+def _step(model: DynamicModel, batch: Sequence[Any], impl: str, mode: str, opt: torch.optim.Optimizer | None,
+          phases: dict[str, float]) -> None:
     t0 = time.perf_counter()
     ctx = torch.enable_grad() if mode == "train" else torch.no_grad()
     with ctx:
@@ -118,7 +135,6 @@ def measure_step(model: DynamicModel, batch: Sequence[Any], impl: str, mode: str
             phases["update_s"] = t3 - t2
     phases["total_s"] = time.perf_counter() - t0
     phases["loss"] = float(loss.detach())
-    return phases
 
 
 def _q(xs: list[float], q: float) -> float:
@@ -135,6 +151,9 @@ def run(config: dict) -> list[dict]:
     """Measure every implementation of one model (see module docstring); returns long records."""
     cfg = default_config(config.get("model", "bilstm"), quick=config.get("preset", "quick") != "full")
     cfg.update(config)
+    bad = [i for i in cfg["impls"] if i not in IMPLS]
+    if bad:
+        raise UnknownName(f"unknown implementation(s) {bad}; choose from {list(IMPLS)}")
     torch.set_num_threads(int(cfg["threads"]))
     torch.manual_seed(int(cfg["seed"]))
     dims = dict(PRESETS[cfg["preset"]][cfg["model"]])
