@@ -48,6 +48,7 @@ def test_greedy_never_increases_cost(env):
     assert all(b < a for a, b in zip(r["costs"][:-2], r["costs"][1:-1]))
     assert r["final_cost"] <= r["initial_cost"] and r["final_cost_ratio"] <= 1.0
     assert r["episodic_return"] == pytest.approx((1 - r["final_cost_ratio"]) * 100)
+    assert r["best_cost_ratio"] == pytest.approx(r["final_cost_ratio"])  # greedy ends at its best
 
 
 def test_random_walk_is_seeded(env):

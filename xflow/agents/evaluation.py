@@ -87,7 +87,9 @@ def rollout(env: Any, choose: Callable[[dict, dict], int], *, seed: int | None =
     """Run one episode with ``choose(obs, info) -> action``; returns a summary + the trajectory.
 
     The summary has ``episodic_return``, ``episodic_length``, ``initial_cost``, ``final_cost``,
-    ``final_cost_ratio``, ``costs`` (cost after each step, starting with the initial one),
+    ``final_cost_ratio``, ``best_step`` / ``best_cost_ratio`` (the cheapest graph seen: an
+    optimizer returns that one, so it is never worse than the input), ``costs`` (cost after each
+    step, starting with the initial one),
     ``rules`` (applied rule per step) and ``state`` (replayable :class:`EpisodeState`).
     """
     env = getattr(env, "unwrapped", env)
@@ -105,6 +107,8 @@ def rollout(env: Any, choose: Callable[[dict, dict], int], *, seed: int | None =
         "initial_cost": env.initial_cost,
         "final_cost": info["cost"],
         "final_cost_ratio": info["cost"] / env.initial_cost if env.initial_cost else float("nan"),
+        "best_step": int(np.argmin(costs)),
+        "best_cost_ratio": min(costs) / env.initial_cost if env.initial_cost else float("nan"),
         "costs": costs,
         "rules": [r.rule for r in env.trajectory],
         "state": env.state,

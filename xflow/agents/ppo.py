@@ -363,7 +363,7 @@ def run(config: dict[str, Any]) -> list[dict]:
     for m in [args.model, *eval_models]:
         env = make_env(args, model=m)
         for row in evaluate_agent(res.agent, env, episodes=1, seed=args.seed):
-            for k in ("episodic_return", "final_cost_ratio", "episodic_length"):
+            for k in ("episodic_return", "final_cost_ratio", "best_cost_ratio", "episodic_length"):
                 records.append({"model": m, "train_model": args.model, "seed": args.seed,
                                 "run_dir": str(res.run_dir),
                                 "phase": "eval", "step": res.scalars[-1]["step"] if res.scalars else 0,

@@ -73,9 +73,11 @@ def _eval(args: argparse.Namespace) -> Report:
         for name, r in res.items():
             rows.append({"model": m, "search": name, "return": r["episodic_return"],
                          "steps": r["episodic_length"], "cost_ratio": r["final_cost_ratio"],
+                         "best_cost_ratio": r["best_cost_ratio"], "best_step": r["best_step"],
                          "rules": r["rules"]})
             lines.append(f"{m:<32} {name:<7} return {r['episodic_return']:+8.3f}  "
-                         f"cost x{r['final_cost_ratio']:.4f}  steps {r['episodic_length']}")
+                         f"final cost x{r['final_cost_ratio']:.4f}  best x{r['best_cost_ratio']:.4f} "
+                         f"(step {r['best_step']})  steps {r['episodic_length']}")
     return Report(data={"checkpoint": args.checkpoint, "results": rows}, text="\n".join(lines))
 
 
