@@ -29,3 +29,14 @@ def test_cli_apply_reports_non_match(tmp_path, capsys):
     assert main(["rewrite", "apply", str(src), "--rule", "fuse_transposes", "-o", str(tmp_path / "o.onnx")]) == 2
     assert "does not match" in capsys.readouterr().err
     assert main(["rewrite", "apply", str(src), "--rule", "bogus", "-o", str(tmp_path / "o.onnx")]) == 2
+
+
+def test_cli_optimize_writes_verified_output(tmp_path, capsys):
+    src, out = tmp_path / "inc.onnx", tmp_path / "opt.onnx"
+    onnx.save(make_inception_like(), src)
+    assert main(["rewrite", "optimize", str(src), "-o", str(out), "--search", "greedy", "--budget-s", "10",
+                 "--repeats", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "1. " in text and out.exists()
+    assert main(["rewrite", "optimize", str(src), "-o", str(out), "--search", "rl"]) == 2
+    assert "xflow rl" in capsys.readouterr().err

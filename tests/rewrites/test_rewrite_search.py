@@ -47,3 +47,11 @@ def test_random_search_is_seeded():
 def test_search_dispatch_rejects_unknown_method():
     with pytest.raises(UnknownName, match="greedy"):
         search(make_inception_like(), "annealing")
+
+
+def test_calibrate_fits_positive_profile(tmp_results):
+    from xflow.rewrites.cost import calibrate
+
+    prof = calibrate("cpu", repeats=2, cache=False)
+    assert prof.peak_gflops > 0 and prof.bandwidth_gbs > 0 and prof.overhead_us > 0
+    assert AnalyticCost(prof)(make_inception_like()) > 0

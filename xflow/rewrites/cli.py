@@ -5,7 +5,9 @@
   its first (``--index``-th) match, or repeatedly until it no longer matches (``--all``);
 * ``xflow rewrite search FILE.onnx --method greedy|beam|random --budget N [-o OUT.onnx]`` — run a
   search baseline over the analytic (or calibrated / measured) cost and report the cost and the
-  measured ORT latency (ORT_ENABLE_ALL, interleaved repeats) before and after.
+  measured ORT latency (ORT_ENABLE_ALL, interleaved repeats) before and after;
+* ``xflow rewrite optimize IN.onnx -o OUT.onnx --search greedy|beam|random [--budget-s S]`` — the
+  same with a time budget, listing the applied rewrites (``--search rl`` lives in ``xflow rl``).
 
 Every written model is verified against the input (ORT, optimizations off, random inputs); a
 model whose outputs differ is never written. ``search -o`` writes the input unchanged when the
@@ -125,8 +127,27 @@ def _cmd_search(args: argparse.Namespace) -> Report:
     return Report(data, "\n".join(lines))
 
 
+def _cmd_optimize(args: argparse.Namespace) -> Report:
+    from xflow.errors import XflowError
+    from xflow.rewrites.verify import verify_rewrite
+
+    if args.search == "rl":
+        raise XflowError("--search rl runs a trained PPO policy: use `xflow rl eval --checkpoint CKPT --model file:IN.onnx`"
+                         " (rl-env); here choose greedy, beam or random")
+    ns = argparse.Namespace(**vars(args))
+    ns.method, ns.time_budget_s = args.search, args.budget_s
+    report = _cmd_search(ns)
+    out = report.data.get("output")
+    if out:  # belt and braces: re-check the written file against the input
+        import onnx
+
+        verify_rewrite(_load(args.model), onnx.load(out), n_trials=2)
+    lines = [report.text] + [f"  {i + 1}. {a['rule']} at {a['location']['nodes']}" for i, a in enumerate(report.data["actions"])]
+    return Report(report.data, "\n".join(lines))
+
+
 def register(subparsers: "argparse._SubParsersAction") -> None:
-    """Add ``xflow rewrite {list,rules,apply,search}``."""
+    """Add ``xflow rewrite {list,rules,apply,search,optimize}``."""
     p = add_command(subparsers, "rewrite", None, help="verified graph rewrite rules and search baselines")
     sub = p.add_subparsers(dest="rewrite_command", metavar="ACTION", required=True)
     add_command(sub, "list", _cmd_list, help="list the rewrite rules")
@@ -150,3 +171,16 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     s.add_argument("--threads", type=int, default=1, help="ORT intra-op threads for the measurement")
     s.add_argument("--repeats", type=int, default=20, help="measurement repeats (0: do not measure)")
     s.add_argument("-o", "--output", default=None, help="write the faster of input / result here")
+    o = add_command(sub, "optimize", _cmd_optimize,
+                    help="search, verify and write the measured-faster of input / result (never slower)")
+    o.add_argument("model", help="input .onnx file")
+    o.add_argument("-o", "--output", required=True, help="output .onnx file")
+    o.add_argument("--search", choices=["greedy", "beam", "random", "rl"], default="beam")
+    o.add_argument("--budget", type=int, default=30, help="steps (greedy/random) or expansions (beam)")
+    o.add_argument("--budget-s", type=float, default=60.0, help="time budget of the search in seconds")
+    o.add_argument("--cost", choices=["analytic", "calibrated", "measured"], default="analytic")
+    o.add_argument("--alpha", type=float, default=1.05)
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--max-candidates", type=int, default=500)
+    o.add_argument("--threads", type=int, default=1)
+    o.add_argument("--repeats", type=int, default=20)
