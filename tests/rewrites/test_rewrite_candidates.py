@@ -95,3 +95,12 @@ def test_verify_local_and_full_agree():
     bad = candidates(m, rules=[_WrongRule()], verify=False)
     assert bad and not any(verify_local(m, c.model).ok for c in bad)
     assert candidates(m, rules=[_WrongRule()], verify="full") == []
+
+
+def test_dynamic_batch_matches_but_cannot_be_verified():
+    from xflow.errors import DynamicShapeError
+
+    m = make_inception_like(batch="N")
+    assert candidates(m, verify=False)  # structural rules still match
+    with pytest.raises(DynamicShapeError, match="static batch"):
+        candidates(m)
