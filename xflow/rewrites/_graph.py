@@ -166,6 +166,7 @@ class GraphView:
         return val
 
     def is_const(self, name: str) -> bool:
+        """Whether ``name`` has a known constant value (see :meth:`const`)."""
         return self.const(name) is not None
 
     def shape(self, name: str) -> tuple[int, ...] | None:
@@ -194,9 +195,11 @@ class GraphView:
         return t.tensor_type.elem_type
 
     def uses(self, name: str) -> list[onnx.NodeProto]:
+        """Nodes reading tensor ``name`` (in graph order)."""
         return self.consumers.get(name, [])
 
     def is_graph_output(self, name: str) -> bool:
+        """Whether ``name`` is one of the graph's outputs."""
         return name in self.graph_outputs
 
     def sole_consumer(self, name: str) -> onnx.NodeProto | None:
@@ -207,6 +210,7 @@ class GraphView:
         return users[0]
 
     def node(self, name: str) -> onnx.NodeProto:
+        """The node called ``name``."""
         return self.node_by_name[name]
 
     def split_sizes(self, node: onnx.NodeProto) -> list[int] | None:
@@ -253,6 +257,7 @@ class Editor:
         return name
 
     def remove(self, *nodes: onnx.NodeProto | str) -> None:
+        """Drop these nodes (by object or name) from the new graph."""
         for n in nodes:
             self._removed.add(n if isinstance(n, str) else n.name)
 
@@ -285,6 +290,7 @@ class Editor:
         return name
 
     def add_int64(self, base: str, values: Iterable[int]) -> str:
+        """Add a 1-D int64 constant (shapes, split sizes); returns its name."""
         return self.add_initializer(base, np.asarray(list(values), dtype=np.int64))
 
     def replace_uses(self, old: str, new: str) -> None:

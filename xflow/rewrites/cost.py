@@ -42,6 +42,7 @@ class DeviceProfile:
     overhead_us: float
 
     def as_dict(self) -> dict[str, Any]:
+        """The profile as a plain dict (JSON-able)."""
         return asdict(self)
 
 
