@@ -21,91 +21,25 @@ import time
 import torch
 
 
-def _time(fn, repeats):
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def _interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict:
-    for f in fns.values():
-        for _ in range(warmup):
-            f()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            times[k] += _time(f, 1)
-    return times
-
-
 def _stats(ts):
     q = statistics.quantiles(ts, n=4) if len(ts) >= 2 else [ts[0]] * 3
     return statistics.median(ts), q[2] - q[0]
 
 
-def _delta_for(norms, loops, target, iters=30):
-    """Bisection on δ_a so that the Unifews rule removes ``target`` of the non-self-loop edges."""
-    from xflow.sparsify.pruning import edge_prune_mask
-
-    cand = torch.ones_like(loops)
-    lo, hi = 0.0, 50.0
-    for _ in range(iters):
-        mid = (lo + hi) / 2
-        m = edge_prune_mask(norms, cand, loops, mid)
-        sp = 1 - float(m[~loops].float().mean())
-        lo, hi = (mid, hi) if sp < target else (lo, mid)
-    return hi
-
-
-def bench_propagation(sizes, deg, feat, repeats, records):
-    from xflow.sparsify.layers import prepare_graph
-    from xflow.sparsify.ops import csr_adjacency, propagate, spmm_csr
-    from xflow.sparsify.pruning import edge_prune_mask, message_norms
-    from xflow.sparsify.synthetic import sbm_graph
+def bench_propagation(sizes, deg, feat, repeats, records, kind="sbm"):
+    from xflow.sparsify.timing import propagation_timing
 
     for n in sizes:
-        data = sbm_graph(n, deg, num_features=feat, seed=0)
-        g = prepare_graph(data.edge_index, n)
-        h = data.x
-        norms = message_norms(h, g.edge_index, g.edge_weight)
-        delta = _delta_for(norms, g.self_loops, 0.9)
-        cand = torch.ones(g.num_edges, dtype=torch.bool)
-        mask = edge_prune_mask(norms, cand, g.self_loops, delta)
-        dense_csr = csr_adjacency(g.edge_index, g.edge_weight, n)
-        sparse_csr = csr_adjacency(g.edge_index, g.edge_weight, n, mask)
-
-        def onthefly():
-            nm = message_norms(h, g.edge_index, g.edge_weight)
-            m = edge_prune_mask(nm, cand, g.self_loops, delta)
-            idx = m.nonzero().view(-1)
-            return propagate(h, g.edge_index.index_select(1, idx), g.edge_weight.index_select(0, idx), n,
-                             sorted_by_dst=True)
-
-        fns = {
-            "dense_csr": lambda: spmm_csr(dense_csr, h),
-            "sparse_csr": lambda: spmm_csr(sparse_csr, h),
-            "dense_kernel": lambda: propagate(h, g.edge_index, g.edge_weight, n, sorted_by_dst=True),
-            "sparse_onthefly": onthefly,
-        }
-        times = _interleaved(fns, repeats)
-        med = {k: _stats(v) for k, v in times.items()}
-        edge_sp = 1 - float(mask[~g.self_loops].float().mean())
-        all_sp = 1 - float(mask.float().mean())
-        base = dict(bench="propagation", num_nodes=n, num_edges=g.num_edges, features=feat, delta_a=delta,
-                    edge_sparsity_offdiag=edge_sp, edge_sparsity=all_sp)
-        for k, (m, iqr) in med.items():
-            records.append({**base, "variant": k, "metric": "time_s", "value": m, "iqr_s": iqr})
-        records.append({**base, "variant": "csr", "metric": "speedup", "value": med["dense_csr"][0] / med["sparse_csr"][0]})
-        records.append({**base, "variant": "onthefly", "metric": "speedup",
-                        "value": med["dense_kernel"][0] / med["sparse_onthefly"][0]})
-        print(f"propagation n={n:>8} E={g.num_edges:>9} F={feat} sparsity {100 * all_sp:.1f}% "
-              f"(off-diag {100 * edge_sp:.1f}%): csr {1e3 * med['dense_csr'][0]:.2f} → {1e3 * med['sparse_csr'][0]:.2f} ms "
-              f"({med['dense_csr'][0] / med['sparse_csr'][0]:.2f}×); kernel {1e3 * med['dense_kernel'][0]:.2f} → "
-              f"on-the-fly {1e3 * med['sparse_onthefly'][0]:.2f} ms "
-              f"({med['dense_kernel'][0] / med['sparse_onthefly'][0]:.2f}×)", flush=True)
+        recs = propagation_timing({"kind": kind, "num_nodes": n, "avg_degree": deg, "features": feat,
+                                   "repeats": repeats, "target_sparsity": 0.9})
+        records += [{**r, "bench": "propagation"} for r in recs]
+        t = {r["variant"]: r["value"] for r in recs if r["metric"] == "time_s"}
+        r0 = recs[0]
+        print(f"propagation {kind} n={n:>8} E={r0['num_edges']:>9} F={feat} sparsity {100 * r0['edge_sparsity']:.1f}% "
+              f"(off-diag {100 * r0['edge_sparsity_offdiag']:.1f}%): csr {1e3 * t['dense_csr']:.2f} → "
+              f"{1e3 * t['sparse_csr']:.2f} ms ({t['dense_csr'] / t['sparse_csr']:.2f}×); kernel "
+              f"{1e3 * t['dense_kernel']:.2f} → on-the-fly {1e3 * t['sparse_onthefly']:.2f} ms "
+              f"({t['dense_kernel'] / t['sparse_onthefly']:.2f}×)", flush=True)
 
 
 def bench_weights(n, f_in, f_out, repeats, records):
@@ -120,7 +54,9 @@ def bench_weights(n, f_in, f_out, repeats, records):
         "masked_dense": lambda: x @ (w * mask),
         "torch_sparse": lambda: torch.sparse.mm(ws_t, x.t()).t(),
     }
-    times = _interleaved(fns, repeats)
+    from xflow.sparsify.timing import interleaved_times
+
+    times = interleaved_times(fns, repeats)
     med = {k: _stats(v) for k, v in times.items()}
     base = dict(bench="weights", num_nodes=n, f_in=f_in, f_out=f_out, weight_sparsity=1 - float(mask.float().mean()))
     for k, (m, iqr) in med.items():
@@ -169,6 +105,7 @@ def main(argv=None) -> None:
     else:
         bench_propagation([10_000, 100_000, 300_000, 1_000_000], 10, 64, 9, records)
         bench_propagation([500_000], 40, 64, 5, records)  # ≥ 10^7 edges
+        bench_propagation([100_000, 1_000_000], 10, 64, 5, records, kind="powerlaw")
         bench_weights(100_000, 512, 64, 9, records)
         bench_training(50_000, 10, 20, records)
     from xflow.results import write_records
