@@ -181,6 +181,7 @@ class Graph:
         self.row: list[int] = []
         self._sig_ids: dict[tuple, int] = {}
         self.sig_keys: list[tuple] = []
+        self._sig_shape: list[Shape | None] = []  # output shape per signature (op nodes only)
         self._param_leaf: dict[int, int] = {}
         self._views: dict[int, tuple[torch.Tensor, ...]] = {}  # executor: unbind cache per source
         self._pending_from = 0  # nodes before this index all have values
@@ -211,6 +212,7 @@ class Graph:
         if sid is None:
             sid = self._sig_ids[sig_key] = len(self.sig_keys)
             self.sig_keys.append(sig_key)
+            self._sig_shape.append(None)
         n = len(self.op)
         self.op.append(op)
         self.args.append(args)
@@ -284,21 +286,24 @@ class Graph:
                 depth = d
         shapes_t = tuple(shapes)
         params_t = tuple(params)
-        try:
-            shape = spec.infer(shapes_t, params_t, attrs)
-        except OpShapeError as exc:
-            pshapes = [tuple(p.shape) for p in params_t]
-            raise ShapeMismatch(
-                f"{op}: {exc} (operand shapes {list(shapes_t)}"
-                + (f", parameter shapes {pshapes}" if pshapes else "")
-                + f"; created at {_creation_site()})"
-            ) from None
         views_t = None if views is None else tuple(views)
         sig_key = (op, shapes_t, tuple(map(id, params_t)), attrs, views_t)
         sid = self._sig_ids.get(sig_key)
-        if sid is None:
+        if sid is not None:  # a known signature: its shapes were checked when it was first seen
+            shape = self._sig_shape[sid]
+        else:
+            try:
+                shape = spec.infer(shapes_t, params_t, attrs)
+            except OpShapeError as exc:
+                pshapes = [tuple(p.shape) for p in params_t]
+                raise ShapeMismatch(
+                    f"{op}: {exc} (operand shapes {list(shapes_t)}"
+                    + (f", parameter shapes {pshapes}" if pshapes else "")
+                    + f"; created at {_creation_site()})"
+                ) from None
             sid = self._sig_ids[sig_key] = len(self.sig_keys)
             self.sig_keys.append(sig_key)
+            self._sig_shape.append(shape)
         node = len(self.op)
         self.op.append(op)
         self.args.append(tuple(ids))
