@@ -102,9 +102,13 @@ def _stage_io(g: DataflowGraph, plan: Plan) -> list[_StageIO]:
     return out
 
 
-def _line_with_comment(g: DataflowGraph, lines: list[str], v: int, clone: bool = False) -> str:
+def _line_with_comment(g: DataflowGraph, lines: list[str], v: int, clone: bool = False,
+                       trace: bool = False) -> str:
     n = g.nodes[v]
     tag = f"  # {n.op} {n.name}" + (" (clone)" if clone else "")
+    if trace:
+        return (f"_t0 = time.perf_counter()\n{lines[v]}{tag}\n"
+                f"TRACE.append((threading.get_ident(), {v}, _t0, time.perf_counter()))")
     return lines[v] + tag
 
 
@@ -121,12 +125,14 @@ def _unpack(names: list[str], expr: str, tmp: str) -> list[str]:
 
 
 class _Gen:
-    def __init__(self, g: DataflowGraph, plan: Plan, backend: str) -> None:
+    def __init__(self, g: DataflowGraph, plan: Plan, backend: str, trace: bool = False) -> None:
         if backend not in BACKENDS:
             from xflow.errors import UnknownName
 
             raise UnknownName(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        self.g, self.plan, self.backend = g, plan, backend
+        if trace and backend != "threads":
+            raise ValueError("trace=True is only supported by the threads backend")
+        self.g, self.plan, self.backend, self.trace = g, plan, backend, trace
         self.names = Names(g)
         self.lines = node_lines(g, self.names)
         self.io = _stage_io(g, plan)
@@ -151,14 +157,14 @@ class _Gen:
     def _method(self, name: str, args: list[str], body: list[str], doc: str) -> None:
         sig = ", ".join(["self"] + args)
         src = [f"@torch.jit.export", f"def {name}({sig}):", f'    """{doc}"""']
-        src += ["    " + b for b in body]
+        src += ["    " + ln for b in body for ln in b.split("\n")]
         self.methods.append("\n".join(src))
 
     # ---------------------------------------------------------------- stages
     def serial_stage(self, si: int) -> None:
         st, io = self.plan.stages[si], self.io[si]
         ids = st.clusters[0].nodes
-        body = [_line_with_comment(self.g, self.lines, v) for v in ids]
+        body = [_line_with_comment(self.g, self.lines, v, trace=self.trace) for v in ids]
         body.append(f"return {_tuple([self.v(t) for t in io.live_out])}")
         ins = [self.v(t) for t in io.live_in]
         self._method(f"s{si}", ins, body,
@@ -201,14 +207,14 @@ class _Gen:
                     if i in need[ci] and i not in fetched:
                         body.append(f"{self.v(i)} = f_{self.v(i)}.result()  # from cluster {owner[i]}")
                         fetched.add(i)
-                body.append(_line_with_comment(g, self.lines, v, v in c.clones))
+                body.append(_line_with_comment(g, self.lines, v, v in c.clones, trace=self.trace))
                 for o in g.nodes[v].outputs:
                     if o in sets and v not in c.clones:
                         body.append(f"f_{self.v(o)}.set_result({self.v(o)})")
             body.append(f"return {_tuple([self.v(t) for t in outs])}")
             own_futs = ["f_" + self.v(t) for t in sets]
             if own_futs:
-                body = (["try:"] + ["    " + b for b in body] +
+                body = (["try:"] + ["    " + ln for b in body for ln in b.split("\n")] +
                         ["except BaseException as exc:", f"    _fail(exc, {', '.join(own_futs)})",
                          "    raise"])
             cost = c.cost(g, 1)
@@ -286,7 +292,7 @@ class _Gen:
                     outs.append(t)
             task_out.append(sorted(outs))
         for ti, (ci, ids) in enumerate(tasks):
-            body = [_line_with_comment(g, self.lines, v, v in cl[ci].clones) for v in ids]
+            body = [_line_with_comment(g, self.lines, v, v in cl[ci].clones, trace=self.trace) for v in ids]
             body.append(f"return {_tuple([self.v(t) for t in task_out[ti]])}")
             self._method(f"s{si}_c{ci}_t{ti}", [self.v(t) for t in task_in[ti]], body,
                          f"Stage {si}, cluster {ci}, task {ti}: {len(ids)} nodes.")
@@ -391,13 +397,20 @@ class _Gen:
             f"DEFAULT_ONNX = os.path.join(os.path.dirname(os.path.abspath(__file__)), {meta.get('weights_file', 'model.onnx')!r})",
             f"WEIGHTS = {wmap}",
         ]
+        if self.trace:
+            consts += ["import threading", "import time",
+                       "TRACE: List[Tuple[int, int, float, float]] = []  # (thread id, node index, start, end)"]
         return "\n".join([header, _PRELUDE, "\n".join(consts), "", "", "\n".join(kern), "",
                           "\n".join(model), ""])
 
 
 def generate(g: DataflowGraph, plan: Plan, *, backend: str = "threads",
-             source: str | None = None, weights_file: str = "model.onnx") -> str:
-    """Source code of a standalone module running ``plan`` on ``g`` with ``backend``."""
+             source: str | None = None, weights_file: str = "model.onnx", trace: bool = False) -> str:
+    """Source code of a standalone module running ``plan`` on ``g`` with ``backend``.
+
+    ``trace=True`` (threads backend) makes every node append ``(thread id, node index, start,
+    end)`` to the module-level ``TRACE`` list, for measured Gantt charts.
+    """
     try:
         from importlib.metadata import version
 
@@ -406,7 +419,7 @@ def generate(g: DataflowGraph, plan: Plan, *, backend: str = "threads",
         ver = "dev"
     meta = {"xflow_version": ver, "source": source or "<in-memory>", "weights_file": weights_file,
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    return _Gen(g, plan, backend).module(meta)
+    return _Gen(g, plan, backend, trace).module(meta)
 
 
 def load_generated(source: str, g: DataflowGraph | None = None, *, weights: dict | None = None):
