@@ -171,6 +171,8 @@ class GraphView:
 
     def shape(self, name: str) -> tuple[int, ...] | None:
         """Static shape of ``name`` (None if unknown or any dimension is symbolic)."""
+        if name in self.initializers:
+            return tuple(int(d) for d in self.initializers[name].dims)
         c = self.const(name)
         if c is not None:
             return tuple(c.shape)

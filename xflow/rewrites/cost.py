@@ -115,19 +115,13 @@ def node_costs(model: onnx.ModelProto | GraphView, profile: DeviceProfile | str 
 
 
 class AnalyticCost:
-    """``cost(model) -> ms`` from the roofline of :func:`node_costs` (cached by graph hash)."""
+    """``cost(model) -> ms`` from the roofline of :func:`node_costs` (callers cache by graph hash)."""
 
     def __init__(self, profile: DeviceProfile | str = "cpu"):
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
-        self._cache: dict[str, float] = {}
 
     def __call__(self, model: onnx.ModelProto) -> float:
-        from xflow.rewrites.candidates import graph_hash
-
-        h = graph_hash(model)
-        if h not in self._cache:
-            self._cache[h] = float(sum(r["ms"] for r in node_costs(model, self.profile)))
-        return self._cache[h]
+        return float(sum(r["ms"] for r in node_costs(model, self.profile)))
 
     def __repr__(self) -> str:
         p = self.profile
