@@ -35,13 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, help="warm-up rounds (default 3; quick 2)")
     ap.add_argument("--backends", default="threads,torchscript")
     ap.add_argument("--no-write", action="store_true", help="do not write result records")
+    ap.add_argument("--budget-s", type=float, help="skip remaining models after this many seconds "
+                    "(default: 150 with --quick, none otherwise)")
     a = ap.parse_args(argv)
+    budget = a.budget_s if a.budget_s is not None else (150.0 if a.quick else None)
     models = a.models or (QUICK_MODELS if a.quick else FULL_MODELS)
-    repeats = a.repeats or (5 if a.quick else 20)
-    warmup = a.warmup if a.warmup is not None else (2 if a.quick else 3)
+    repeats = a.repeats or (4 if a.quick else 20)
+    warmup = a.warmup if a.warmup is not None else (1 if a.quick else 3)
     all_recs = []
     t0 = time.time()
     for name in models:
+        if budget is not None and time.time() - t0 > budget:
+            print(f"\n{name}: skipped (time budget of {budget:.0f} s used up; machine busy?)")
+            continue
         recs = run({"model": name, "quick": a.quick, "workers": a.workers, "repeats": repeats,
                     "warmup": warmup, "inner": 2 if a.quick else 3, "backends": a.backends.split(",")})
         all_recs += recs

@@ -111,3 +111,11 @@ def test_hybrid_prefers_intra_op_threads_when_they_win():
         n.cost[2] = n.cost[1]
     plan = make_plan(g, PlanConfig(workers=2, mode="hybrid", sync_us=0, fork_us=0, min_gain=0.0))
     assert any(s.kind == "parallel" for s in plan.stages)
+
+
+def test_hybrid_margin_keeps_single_thread_on_small_gains():
+    g = inception_like()
+    for n in g.nodes:  # 2 threads only 5 % faster: below the 10 % margin
+        n.cost[2] = n.cost[1] / 1.05
+    plan = make_plan(g, PlanConfig(workers=2, mode="hybrid", min_gain=0.0, fork_us=1e6))
+    assert all(s.threads == 1 for s in plan.stages)

@@ -44,6 +44,9 @@ class PlanConfig:
         clone_max_us: only nodes at most this expensive are cloned.
         min_gain: safety valve; emit the serial baseline if predicted gain < this (0.05 = 5 %).
         cloning: enable node cloning.
+        intra_margin: hybrid mode uses ``workers`` intra-op threads for a segment only when that is
+            predicted at least this much faster than 1 thread (0.1 = 10 %): on a loaded machine
+            multi-threaded ops degrade badly, so ties go to the single-thread schedule.
     """
 
     workers: int = 2
@@ -53,6 +56,7 @@ class PlanConfig:
     clone_max_us: float = 50.0
     min_gain: float = 0.05
     cloning: bool = True
+    intra_margin: float = 0.1
 
 
 def _serial_stage(g: DataflowGraph, ids: list[int], threads: int, decision: str = "") -> Stage:
@@ -99,7 +103,9 @@ def make_plan(g: DataflowGraph, cfg: PlanConfig | None = None) -> Plan:
     def best_threads(ids: list[int]) -> int:
         if not hybrid:
             return 1
-        return min((1, W), key=lambda t: sum(g.nodes[v].cost_at(t) for v in ids))
+        t1 = sum(g.nodes[v].cost_at(1) for v in ids)
+        tw = sum(g.nodes[v].cost_at(W) for v in ids)
+        return W if tw * (1.0 + cfg.intra_margin) < t1 else 1
 
     stages: list[Stage] = []
     n_regions = n_par = 0
@@ -133,7 +139,7 @@ def make_plan(g: DataflowGraph, cfg: PlanConfig | None = None) -> Plan:
     stages = _merge_serial(stages)
     total = sum(s.predicted_us for s in stages)
     info.update({"regions": n_regions, "parallel_regions": n_par})
-    base_threads = min((1, W), key=g.total_cost) if hybrid else 1
+    base_threads = W if hybrid and g.total_cost(W) * (1.0 + cfg.intra_margin) < g.total_cost(1) else 1
     base = g.total_cost(base_threads)
     info["baseline_us"] = base
     info["baseline_threads"] = base_threads
