@@ -55,3 +55,11 @@ def test_calibrate_fits_positive_profile(tmp_results):
     prof = calibrate("cpu", repeats=2, cache=False)
     assert prof.peak_gflops > 0 and prof.bandwidth_gbs > 0 and prof.overhead_us > 0
     assert AnalyticCost(prof)(make_inception_like()) > 0
+
+
+def test_cost_vs_measured_round_robin():
+    from xflow.rewrites.experiments import cost_vs_measured
+
+    rows, rho = cost_vs_measured(make_inception_like(), max_candidates=3, repeats=2)
+    assert len(rows) == 3 and len({r["rule"] for r in rows}) == 3
+    assert all(r["predicted_speedup"] > 0 and r["measured_speedup"] > 0 for r in rows)

@@ -86,7 +86,9 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 def cost_vs_measured(model: str | onnx.ModelProto, *, max_candidates: int = 20, repeats: int = 10,
                      threads: int = 1, cost: Any = None) -> tuple[list[dict[str, Any]], float]:
-    """Predicted vs measured speed-up of every one-step candidate; returns ``(rows, spearman rho)``.
+    """Predicted vs measured speed-up of one-step candidates; returns ``(rows, spearman rho)``.
+
+    At most ``max_candidates`` candidates, taken round-robin over the rules that match.
 
     The original and all candidates are timed in one interleaved run (ORT_ENABLE_ALL).
     """
@@ -96,7 +98,15 @@ def cost_vs_measured(model: str | onnx.ModelProto, *, max_candidates: int = 20, 
 
     m = load_for_rewrite(model) if isinstance(model, str) else model
     cost = cost or AnalyticCost()
-    cands = candidates(m, max_candidates=max_candidates, verify=False)
+    pool = candidates(m, verify=False)
+    by_rule: dict[str, list] = {}
+    for c in pool:
+        by_rule.setdefault(c.rule, []).append(c)
+    cands = []  # round-robin over rules so every rule family is represented
+    while len(cands) < min(max_candidates, len(pool)):
+        for group in by_rule.values():
+            if group and len(cands) < max_candidates:
+                cands.append(group.pop(0))
     settings = {"level": "all", "intra_threads": threads}
     variants = {"original": (m, settings)}
     variants.update({f"c{i}": (c.model, settings) for i, c in enumerate(cands)})
