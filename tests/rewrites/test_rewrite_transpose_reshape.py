@@ -47,3 +47,19 @@ def test_fuse_reshapes_rejects_dynamic_shape_operand():
     assert_negative(FR, m, "not constant")
     assert_negative(IR, model([node("Reshape", ["x", "s"], ["y"])], {"x": (2, 3)}, ["y"],
                               {"s": np.array([3, 2], np.int64)}), "shape changes")
+
+
+def test_rewrite_keeps_tensors_read_inside_subgraphs():
+    from onnx import TensorProto, helper
+
+    then_g = helper.make_graph([node("Identity", ["r"], ["o1"])], "then", [],
+                               [helper.make_tensor_value_info("o1", TensorProto.FLOAT, [2, 3])])
+    else_g = helper.make_graph([node("Neg", ["r"], ["o2"])], "else", [],
+                               [helper.make_tensor_value_info("o2", TensorProto.FLOAT, [2, 3])])
+    m = model([node("Relu", ["x"], ["r"]), node("ReduceSum", ["x"], ["s"], keepdims=0),
+               node("Greater", ["s", "zero"], ["cond"]),
+               node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g),
+               node("Transpose", ["x"], ["t1"], perm=[1, 0]), node("Transpose", ["t1"], ["z"], perm=[1, 0])],
+              {"x": (2, 3)}, ["y", "z"], {"zero": np.array(0.0, np.float32)})
+    (new,) = assert_positive(FT, m, 1)
+    assert count_ops(new, "Relu") == 1  # only read inside the If branches, must survive

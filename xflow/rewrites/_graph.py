@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GraphView", "Editor", "ensure_node_names", "attrs_of", "UNARY_ELEMENTWISE"]
+__all__ = ["GraphView", "Editor", "ensure_node_names", "attrs_of", "node_reads", "UNARY_ELEMENTWISE"]
 
 #: Elementwise unary ops f with f(concat(x, y)) == concat(f(x), f(y)) (attributes allowed).
 UNARY_ELEMENTWISE = frozenset({
@@ -81,6 +81,17 @@ def _infer_shapes_light(model: onnx.ModelProto) -> onnx.ModelProto:
     return onnx.shape_inference.infer_shapes(light, data_prop=True)
 
 
+def node_reads(node: onnx.NodeProto) -> list[str]:
+    """Tensor names a node reads: its inputs plus names referenced inside control-flow subgraphs
+    (If/Loop/Scan bodies may read outer-scope tensors without listing them as inputs)."""
+    names = [t for t in node.input if t]
+    for a in node.attribute:
+        for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+            for sub in g.node:
+                names.extend(node_reads(sub))
+    return names
+
+
 def attrs_of(node: onnx.NodeProto) -> dict[str, Any]:
     """The node's attributes as plain Python values (lists turned into tuples)."""
     out = {}
@@ -116,9 +127,8 @@ class GraphView:
             for o in n.output:
                 if o:
                     self.producer[o] = n
-            for i in n.input:
-                if i:
-                    self.consumers.setdefault(i, []).append(n)
+            for i in dict.fromkeys(node_reads(n)):
+                self.consumers.setdefault(i, []).append(n)
         self.initializers = {t.name: t for t in model.graph.initializer}
         self.graph_outputs = [o.name for o in model.graph.output]
         self.graph_inputs = [i.name for i in model.graph.input if i.name not in self.initializers]
@@ -338,7 +348,7 @@ class Editor:
         available = set(self.view.graph_inputs) | set(self.view.initializers) | {t.name for t in self._inits}
         nodes = _toposort(nodes, available)
         nodes = _dead_code_elimination(nodes, set(self.view.graph_outputs))
-        used = {t for n in nodes for t in n.input} | set(self.view.graph_outputs)
+        used = {t for n in nodes for t in node_reads(n)} | set(self.view.graph_outputs)
         # build the new model field by field: one copy of the (possibly large) initializers
         model = onnx.ModelProto()
         _copy_fields(model, src, skip=("graph",))
@@ -363,7 +373,7 @@ def _toposort(nodes: list[onnx.NodeProto], available: set[str]) -> list[onnx.Nod
     deps: list[set[int]] = []
     users: dict[int, list[int]] = {}
     for i, n in enumerate(nodes):
-        d = {producers[t] for t in n.input if t and t not in available and t in producers}
+        d = {producers[t] for t in node_reads(n) if t not in available and t in producers}
         d.discard(i)
         deps.append(d)
         for j in d:
@@ -393,5 +403,5 @@ def _dead_code_elimination(nodes: list[onnx.NodeProto], outputs: set[str]) -> li
     for n in reversed(nodes):
         if any(o in live for o in n.output if o):
             keep.append(n)
-            live.update(t for t in n.input if t)
+            live.update(node_reads(n))
     return list(reversed(keep))
