@@ -77,7 +77,8 @@ class BiLSTMTagger(DynamicModel):
         return [ab.lookup(self.E, w) for w in s.words]
 
     def _embed_handbatched(self, batch: Sequence[Sentence]) -> list[torch.Tensor]:
-        return [self.E[torch.as_tensor(s.words)] for s in batch]
+        x = self.E[torch.as_tensor([w for s in batch for w in s.words])]  # one lookup: one dense grad
+        return list(torch.split(x, [len(s) for s in batch]))
 
     # the three executions -------------------------------------------------------------
     def loss_eager(self, batch: Sequence[Sentence]) -> torch.Tensor:
