@@ -55,3 +55,19 @@ def test_resolve_model_schemes(tmp_path):
         resolve_model("ftp:x")
     with pytest.raises(UnknownName):
         resolve_model("mem:nobody")
+
+
+def test_skeleton_shape_inference_matches_full_inference():
+    import onnx
+
+    from xflow.envs.features import tensor_shapes
+
+    model = build("inception_like")
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    del bare.graph.value_info[:]  # force inference
+    full = onnx.shape_inference.infer_shapes(model)
+    expected = {vi.name: tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
+                for vi in full.graph.value_info}
+    got = tensor_shapes(bare)
+    assert expected and all(got[k][0] == v for k, v in expected.items())

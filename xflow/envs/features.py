@@ -103,10 +103,38 @@ def tensor_shapes(model: onnx.ModelProto) -> dict[str, tuple[tuple[int | None, .
     produced = {o for n in g.node for o in n.output if o}
     if not produced.issubset(info):
         try:
-            info = collect(onnx.shape_inference.infer_shapes(model))
+            inferred = collect(onnx.shape_inference.infer_shapes(_skeleton(model)))
+            info = {**inferred, **info}
         except Exception:  # noqa: BLE001 - features degrade to zeros rather than failing
             pass
     return info
+
+
+def _skeleton(model: onnx.ModelProto, keep_numel: int = 64) -> onnx.ModelProto:
+    """``model`` with its large initializers turned into typed graph inputs (no data).
+
+    Shape inference needs the *values* only of small constants (Reshape shapes, Split sizes,
+    Slice bounds), so weights become inputs of the same type and shape: inference on Inception-v3
+    candidates drops from ~0.7 s to milliseconds because no weight bytes are copied.
+    """
+    sk = onnx.ModelProto()
+    sk.ir_version = model.ir_version
+    sk.opset_import.extend(model.opset_import)
+    g = sk.graph
+    g.name = model.graph.name
+    g.node.extend(model.graph.node)
+    g.input.extend(model.graph.input)
+    g.output.extend(model.graph.output)
+    g.value_info.extend(model.graph.value_info)
+    declared = {vi.name for vi in model.graph.input}
+    for init in model.graph.initializer:
+        numel = int(np.prod(init.dims)) if len(init.dims) else 1
+        if numel <= keep_numel:
+            g.initializer.append(init)
+        elif init.name not in declared:
+            g.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type,
+                                                              list(init.dims)))
+    return sk
 
 
 def _log2p(x: float) -> float:
