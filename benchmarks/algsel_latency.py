@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tune-repeats", type=int, default=None, help="per-layer rounds (default 7, quick 4)")
     p.add_argument("--no-cache", action="store_true", help="re-measure every layer (ignore the choice cache)")
     p.add_argument("--no-uniform", action="store_true", help="skip the uniform-algorithm variants")
+    p.add_argument("--algorithms", default=None, help="comma-separated candidates (default: all registered)")
     args = p.parse_args(argv)
 
     models = args.models.split(",") if args.models else (QUICK_MODELS if args.quick else FULL_MODELS)
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 cfg = dict(model=model, batch=batch, image=image, device=device, repeats=repeats,
                            tune_repeats=tune_repeats, threads=args.threads, uniform=not args.no_uniform,
-                           use_cache=not args.no_cache, layer_errors=not args.quick)
+                           use_cache=not args.no_cache, layer_errors=not args.quick,
+                           algorithms=args.algorithms.split(",") if args.algorithms else None)
                 recs = run(cfg)
                 all_records += recs
                 df = pd.DataFrame(recs)
