@@ -63,3 +63,16 @@ def test_cost_vs_measured_round_robin():
     rows, rho = cost_vs_measured(make_inception_like(), max_candidates=3, repeats=2)
     assert len(rows) == 3 and len({r["rule"] for r in rows}) == 3
     assert all(r["predicted_speedup"] > 0 and r["measured_speedup"] > 0 for r in rows)
+
+
+def test_trajectory_prefixes_and_pick_fastest():
+    from xflow.rewrites.search import pick_fastest, trajectory_models
+
+    m = make_inception_like()
+    res = greedy_search(m, AnalyticCost(), budget=5)
+    points = trajectory_models(m, res.actions, max_points=6)
+    assert [n for n, _ in points] == list(range(1, len(res.actions) + 1))
+    assert graph_hash(points[-1][1]) == graph_hash(res.model)
+    best, info = pick_fastest(m, [p for _, p in points], repeats=3)
+    assert info["kept"] in ("original", "rewritten") and len(info["all_ms"]) == len(points)
+    assert graph_hash(best) in {graph_hash(m)} | {graph_hash(p) for _, p in points}

@@ -98,7 +98,7 @@ def _cost_fn(name: str, threads: int):
 
 
 def _cmd_search(args: argparse.Namespace) -> Report:
-    from xflow.rewrites.search import pick_fastest, search
+    from xflow.rewrites.search import pick_fastest, search, trajectory_models
 
     original = _load(args.model)
     kwargs = dict(budget=args.budget, time_budget_s=args.time_budget_s, max_candidates=args.max_candidates)
@@ -110,7 +110,11 @@ def _cmd_search(args: argparse.Namespace) -> Report:
     data = {"model": args.model, **res.summary(), "actions": res.actions}
     best = res.model
     if args.repeats > 0 and res.actions:
-        best, meas = pick_fastest(original, res.model, intra_threads=args.threads, repeats=args.repeats)
+        # measure prefixes of the trajectory too: keep the measured-fastest graph (or the input)
+        points = trajectory_models(original, res.actions, max_points=args.measure_points)
+        best, meas = pick_fastest(original, [m for _, m in points], intra_threads=args.threads,
+                                  repeats=args.repeats)
+        meas["kept_actions"] = points[meas.pop("kept_index")][0] if meas["kept"] == "rewritten" else 0
         data.update(meas)
     if args.output:
         data["output"] = _save(best, args.output)
@@ -121,7 +125,7 @@ def _cmd_search(args: argparse.Namespace) -> Report:
     if "measured_speedup" in data:
         lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL): {data['original_ms']:.3f} ms -> "
                      f"{data['rewritten_ms']:.3f} ms (measured speed-up {data['measured_speedup']:.3f}x); "
-                     f"kept the {data['kept']} graph")
+                     f"kept the {data['kept']} graph ({data['kept_actions']} of {len(res.actions)} rewrites)")
     if args.output:
         lines.append(f"  wrote {data['output']}")
     return Report(data, "\n".join(lines))
@@ -168,6 +172,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     s.add_argument("--alpha", type=float, default=1.05, help="beam relaxation (accept cost < alpha * best)")
     s.add_argument("--seed", type=int, default=0, help="random-walk seed")
     s.add_argument("--max-candidates", type=int, default=500)
+    s.add_argument("--measure-points", type=int, default=4,
+                   help="trajectory prefixes measured against the input (the fastest is kept)")
     s.add_argument("--threads", type=int, default=1, help="ORT intra-op threads for the measurement")
     s.add_argument("--repeats", type=int, default=20, help="measurement repeats (0: do not measure)")
     s.add_argument("-o", "--output", default=None, help="write the faster of input / result here")
@@ -182,5 +188,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     o.add_argument("--alpha", type=float, default=1.05)
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--max-candidates", type=int, default=500)
+    o.add_argument("--measure-points", type=int, default=4,
+                   help="trajectory prefixes measured against the input (the fastest is kept)")
     o.add_argument("--threads", type=int, default=1)
     o.add_argument("--repeats", type=int, default=20)

@@ -31,7 +31,7 @@ from xflow.rewrites._base import Rule
 from xflow.rewrites.candidates import candidates, graph_hash
 
 __all__ = ["SearchResult", "greedy_search", "beam_search", "random_search", "search", "METHODS",
-           "pick_fastest"]
+           "pick_fastest", "trajectory_models"]
 
 log = logging.getLogger(__name__)
 
@@ -220,18 +220,45 @@ def search(model: onnx.ModelProto, method: str = "greedy", cost: CostFn | None =
     return METHODS[method](model, cost, **kwargs)
 
 
-def pick_fastest(original: onnx.ModelProto, rewritten: onnx.ModelProto, *, intra_threads: int = 1,
-                 repeats: int = 20, level: str = "all", device: str = "cpu") -> tuple[onnx.ModelProto, dict[str, Any]]:
-    """Measure both models interleaved in ORT; return the faster one and the measurement.
+def trajectory_models(original: onnx.ModelProto, actions: Sequence[dict[str, Any]], *,
+                      max_points: int = 6) -> list[tuple[int, onnx.ModelProto]]:
+    """``(n_actions, model)`` for up to ``max_points`` prefixes of ``actions`` (evenly spaced,
+    always including the full sequence), replayed from ``original``."""
+    from xflow.rewrites import apply_action
+
+    n = len(actions)
+    if n == 0:
+        return []
+    keep = sorted({round(n * (i + 1) / max_points) for i in range(max_points)} - {0} | {n})
+    out, model = [], original
+    for i, a in enumerate(actions, start=1):
+        model = apply_action(model, a)
+        if i in keep:
+            out.append((i, model))
+    return out
+
+
+def pick_fastest(original: onnx.ModelProto, rewritten: onnx.ModelProto | Sequence[onnx.ModelProto], *,
+                 intra_threads: int = 1, repeats: int = 20, level: str = "all",
+                 device: str = "cpu") -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """Measure the original and the rewritten graph(s) interleaved in ORT; return the fastest.
 
     This is the "never slower" guard: a rewrite the cost model likes but the device does not is
-    dropped and the original is returned.
+    dropped and the original is returned. ``info`` holds ``original_ms``, ``rewritten_ms`` (the
+    fastest rewritten graph), ``measured_speedup`` (original / fastest rewritten), ``kept``
+    (``"original"`` or ``"rewritten"``) and ``kept_index`` (which of the rewritten graphs).
     """
-    from xflow.runtime import compare_latency
+    from xflow.runtime import measure_interleaved
 
-    cmp = compare_latency(rewritten, original, level=level, intra_threads=intra_threads, repeats=repeats,
-                          device=device)
-    faster = cmp.a.median_ms < cmp.b.median_ms
-    info = {"original_ms": cmp.b.median_ms, "rewritten_ms": cmp.a.median_ms,
-            "measured_speedup": cmp.b.median_ms / cmp.a.median_ms, "kept": "rewritten" if faster else "original"}
-    return (rewritten if faster else original), info
+    models = [rewritten] if isinstance(rewritten, onnx.ModelProto) else list(rewritten)
+    settings = {"level": level, "intra_threads": intra_threads, "device": device}
+    variants = {"original": (original, settings)}
+    variants.update({f"r{i}": (m, settings) for i, m in enumerate(models)})
+    stats = measure_interleaved(variants, warmup=3, repeats=repeats)
+    best_i = min(range(len(models)), key=lambda i: stats[f"r{i}"].median_ms)
+    orig_ms, new_ms = stats["original"].median_ms, stats[f"r{best_i}"].median_ms
+    faster = new_ms < orig_ms
+    info = {"original_ms": orig_ms, "rewritten_ms": new_ms, "measured_speedup": orig_ms / new_ms,
+            "kept": "rewritten" if faster else "original", "kept_index": best_i,
+            "all_ms": [stats[f"r{i}"].median_ms for i in range(len(models))]}
+    return (models[best_i] if faster else original), info
