@@ -69,6 +69,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
             f"{100 * r['weight_sparsity_mean']:8.1f}% {100 * r['total_sparsity_mean']:7.1f}% "
             f"{r['macs_mean']:12.4g} {r['mac_reduction_mean']:8.2f}x "
             f"{r['train_time_per_epoch_s_mean']:8.4f} {r['infer_time_s_mean']:8.4f}")
-    head = (f"{args.dataset} ({args.split} split), model {args.model}, δ_a={args.delta_a}, δ_w={args.delta_w}, "
+    split = "random 50/25/25 split" if ":" in args.dataset else f"{args.split} split"
+    head = (f"{args.dataset} ({split}), model {args.model}, δ_a={args.delta_a}, δ_w={args.delta_w}, "
             f"{max(1, args.seeds)} seed(s)")
     return Report(data={"config": base, "seeds": max(1, args.seeds), "summary": rows}, text="\n".join([head] + lines))
