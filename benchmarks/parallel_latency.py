@@ -23,7 +23,7 @@ from xflow.parallel.bench import run
 from xflow.results import write_records
 
 FULL_MODELS = ["inception_v3", "googlenet", "squeezenet1_1", "resnet50", "nasnet_like"]
-QUICK_MODELS = ["googlenet", "inception_v3", "squeezenet1_1", "nasnet_like"]
+QUICK_MODELS = ["googlenet", "inception_v3", "squeezenet1_1", "nasnet_like", "resnet50"]
 
 
 def main(argv: list[str] | None = None) -> int:

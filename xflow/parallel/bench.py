@@ -5,6 +5,7 @@
 and IQR per variant; :func:`variants_for` builds the standard set of variants for one model:
 
 * ``gen_serial``        generated code, one stage, 1 intra-op thread (the reference)
+* ``gen_serial_torchscript``  the same, scripted (reference for the torchscript backend)
 * ``gen_intra``         generated code, one stage, ``W`` intra-op threads
 * ``gen_branch_<be>``   branch parallelism on ``W`` workers, 1 thread each (Ramiel)
 * ``gen_hybrid_<be>``   per-region choice between branches and ``W`` intra-op threads
@@ -25,22 +26,28 @@ __all__ = ["measure", "variants_for", "run"]
 
 
 def measure(fns: dict[str, Callable[[], Any]], *, warmup: int = 3, repeats: int = 15,
-            inner: int = 3) -> dict[str, dict[str, float]]:
+            inner: int = 3, pause_s: float = 0.01, seed: int = 0) -> dict[str, dict[str, float]]:
     """Median / IQR / mean latency (ms) of each callable, measured interleaved.
 
-    Each of ``repeats`` rounds runs every variant (in a rotated order) ``inner`` times back to
-    back and keeps the median of all but the first call: the first call after switching variants
-    pays for the previous variant's spinning threads (OpenMP / ORT spin-waits), which on a loaded
-    2-core machine would otherwise be charged to whichever variant comes next.
+    Each of ``repeats`` rounds runs every variant (in a freshly shuffled order, seeded) ``inner``
+    times back to back and keeps the median of all but the first call, with a short pause between
+    variants: the first call after switching variants pays for the previous variant's spinning
+    threads (OpenMP / ORT spin-waits), which on a loaded 2-core machine would otherwise be charged
+    to whichever variant comes next.
     """
+    import random
+
+    rng = random.Random(seed)
     names = list(fns)
     for _ in range(warmup):
         for n in names:
             fns[n]()
     samples: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = list(names)
+        rng.shuffle(order)
         for n in order:
+            time.sleep(pause_s)
             ts = []
             for _ in range(max(inner, 1)):
                 t0 = time.perf_counter()
@@ -76,6 +83,10 @@ def _ort(path, feeds, *, intra: int, parallel: bool = False) -> Callable[[], Any
     so.inter_op_num_threads = 2 if parallel else 1
     so.execution_mode = ort.ExecutionMode.ORT_PARALLEL if parallel else ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3
+    # no spin-waiting after a run: on a shared 2-core machine spinning threads steal the next
+    # variant's core (the same reason OpenMP variants are measured in blocks)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     return lambda: sess.run(None, feeds)
 
@@ -97,6 +108,8 @@ def variants_for(onnx_path, *, workers: int = 2, module=None, backends=("threads
     W = workers
     plans = [("gen_serial", "serial", "threads"), ("gen_intra", "intra", "threads")]
     for be in backends:
+        if be != "threads":
+            plans.append((f"gen_serial_{be}", "serial", be))
         plans += [(f"gen_branch_{be}", "branch", be), (f"gen_hybrid_{be}", "hybrid", be)]
     for name, mode, be in plans:
         res = compile_model(onnx_path, workers=W, mode=mode, backend=be, cost=cost, graph=g)
@@ -130,8 +143,15 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
     stats = measure(fns, warmup=int(config.get("warmup", 3)), repeats=int(config.get("repeats", 15)),
                     inner=int(config.get("inner", 3)))
     base = stats["gen_serial"]["median_ms"]
+    base_ts = stats.get("gen_serial_torchscript", {}).get("median_ms")
     recs = []
     for v, s in stats.items():
+        if base_ts and v.endswith("_torchscript"):
+            recs.append({"model": name, "quick": quick, "workers": W, "variant": v,
+                         "metric": "speedup_vs_gen_serial_same_backend", "value": base_ts / s["median_ms"]})
+        elif v.startswith("gen_") and v.endswith("_threads"):
+            recs.append({"model": name, "quick": quick, "workers": W, "variant": v,
+                         "metric": "speedup_vs_gen_serial_same_backend", "value": base / s["median_ms"]})
         extra = {k: info[v][k] for k in ("predicted_speedup", "parallel_stages", "cloned_nodes", "fallback")
                  if v in info}
         for metric, value in (("median_ms", s["median_ms"]), ("iqr_ms", s["iqr_ms"]),

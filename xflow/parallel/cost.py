@@ -54,11 +54,17 @@ def apply_costs(g: DataflowGraph, costs: dict[str, dict[int, float]]) -> None:
 
 
 def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats: int = 7,
-                   warmup: int = 2, use_cache: bool = True, seed: int = 0) -> dict[str, dict[int, float]]:
+                   warmup: int = 2, use_cache: bool = True, seed: int = 0,
+                   calibrate: bool = True) -> dict[str, dict[int, float]]:
     """Median measured time (µs) of every node at each intra-op thread count (cached).
 
     Executes the generated line of each node (same code the generated module runs) in topological
-    order; inputs are seeded random tensors of the graph input shapes.
+    order; inputs are seeded random tensors of the graph input shapes. With ``calibrate``, the
+    whole sequence is then also timed end to end at each thread count (interleaved) and the node
+    costs at that count are scaled by ``end_to_end / sum(per-node medians)``: timing ops one by
+    one with hot threads flatters multi-threaded execution on a busy machine, and the planner's
+    hybrid decision must see the real cost. The factors are stored under the key
+    ``"_calibration"``.
     """
     import numpy as np
     import torch
@@ -71,7 +77,7 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats
     if g.source != "onnx":
         raise NotImplementedError("measured profiles need an ONNX graph; use analytic_costs for fx")
     dev = describe_device("cpu").label().replace(" ", "_").replace("/", "_")[:60]
-    key = f"{g.content_hash}_{'-'.join(map(str, threads))}_{repeats}_{dev}.json"
+    key = f"{g.content_hash}_{'-'.join(map(str, threads))}_{repeats}_{int(calibrate)}_{dev}.json"
     path = cache_dir("parallel", "profiles") / key
     if use_cache and path.exists():
         raw = json.loads(path.read_text())
@@ -97,6 +103,7 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats
         feeds[names.var(i)] = torch.from_numpy(arr)
     prev = torch.get_num_threads()
     samples: dict[int, list[list[float]]] = {t: [[] for _ in g.nodes] for t in threads}
+    out: dict[str, dict[int, float]] = {}
     try:
         with torch.no_grad():
             for r in range(warmup + repeats):
@@ -109,10 +116,30 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats
                         dt_us = (time.perf_counter() - t0) * 1e6
                         if r >= warmup:
                             samples[t][k].append(dt_us)
+        out = {n.name: {t: float(statistics.median(samples[t][k])) for t in threads}
+               for k, n in enumerate(g.nodes)}
+        if calibrate:
+            totals: dict[int, list[float]] = {t: [] for t in threads}
+            with torch.no_grad():
+                for r in range(1 + max(3, repeats // 2)):
+                    for t in threads:
+                        torch.set_num_threads(t)
+                        env = dict(feeds)
+                        t0 = time.perf_counter()
+                        for code in codes:
+                            exec(code, glob, env)  # noqa: S102
+                        if r:
+                            totals[t].append((time.perf_counter() - t0) * 1e6)
+            factors = {}
+            for t in threads:
+                s = sum(out[n.name][t] for n in g.nodes)
+                factors[t] = float(statistics.median(totals[t]) / s) if s > 0 else 1.0
+                for n in g.nodes:
+                    out[n.name][t] *= factors[t]
+            out["_calibration"] = factors
+            log.info("end-to-end calibration factors %s", factors)
     finally:
         torch.set_num_threads(prev)
-    out = {n.name: {t: float(statistics.median(samples[t][k])) for t in threads}
-           for k, n in enumerate(g.nodes)}
     path.write_text(json.dumps(out))
     log.info("profiled %d nodes at threads %s -> %s", len(g.nodes), list(threads), path)
     return out
