@@ -63,3 +63,13 @@ def test_rewrite_keeps_tensors_read_inside_subgraphs():
               {"x": (2, 3)}, ["y", "z"], {"zero": np.array(0.0, np.float32)})
     (new,) = assert_positive(FT, m, 1)
     assert count_ops(new, "Relu") == 1  # only read inside the If branches, must survive
+
+
+def test_fuse_transposes_rejects_default_perm_of_unknown_rank():
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([node("Transpose", ["x"], ["t"]), node("Transpose", ["t"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert_negative(FT, m, "unknown rank")

@@ -62,3 +62,15 @@ def test_binary_before_split_nasrnn_gates():
 
 def test_binary_before_split_rejects_mixed_ops():
     assert_negative(BIN, _two_splits("Mul"), "different ops")
+
+
+def test_unary_before_concat_rejects_shared_concat():
+    m = model([node("Concat", ["a", "b"], ["c"], axis=1), node("Relu", ["c"], ["r"]), node("Neg", ["c"], ["n"])],
+              {"a": (1, 2), "b": (1, 3)}, ["r", "n"])
+    assert_negative(BEFORE_CAT, m, "other consumers")
+
+
+def test_unary_after_split_rejects_shared_activation():
+    m = model([node("Relu", ["x"], ["r"]), node("Split", ["r"], ["p0", "p1"], axis=1, num_outputs=2),
+               node("Neg", ["r"], ["n"])], {"x": (1, 4)}, ["p0", "p1", "n"], opset=18)
+    assert_negative(AFTER_SPLIT, m, "other consumers")
