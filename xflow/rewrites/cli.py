@@ -94,7 +94,13 @@ def _cost_fn(name: str, threads: int):
         return AnalyticCost(calibrate("cpu", intra_threads=threads))
     if name == "measured":
         return MeasuredCost(intra_threads=threads, repeats=5, warmup=2)
-    raise UnknownName(f"unknown cost {name!r}; use analytic, calibrated or measured")
+    if name == "layout":  # rl-env's calibrated roofline with the Split-of-Conv layout-reorder term
+        try:
+            from xflow.envs.cost_models import make_cost_model
+        except ModuleNotFoundError:
+            raise UnknownName("cost 'layout' needs xflow.envs (not in this checkout); use analytic") from None
+        return make_cost_model("analytic", threads=threads)
+    raise UnknownName(f"unknown cost {name!r}; use analytic, calibrated, layout or measured")
 
 
 def _cmd_search(args: argparse.Namespace) -> Report:
@@ -168,7 +174,9 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     s.add_argument("--method", choices=["greedy", "beam", "random"], default="greedy")
     s.add_argument("--budget", type=int, default=20, help="steps (greedy/random) or expansions (beam)")
     s.add_argument("--time-budget-s", type=float, default=None, help="stop after this many seconds")
-    s.add_argument("--cost", choices=["analytic", "calibrated", "measured"], default="analytic")
+    s.add_argument("--cost", choices=["analytic", "calibrated", "layout", "measured"], default="analytic",
+                   help="analytic roofline (nominal), calibrated (ORT micro-benchmarks), layout "
+                        "(xflow.envs calibrated roofline + conv-layout reorder term), measured (ORT latency)")
     s.add_argument("--alpha", type=float, default=1.05, help="beam relaxation (accept cost < alpha * best)")
     s.add_argument("--seed", type=int, default=0, help="random-walk seed")
     s.add_argument("--max-candidates", type=int, default=500)
@@ -184,7 +192,9 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     o.add_argument("--search", choices=["greedy", "beam", "random", "rl"], default="beam")
     o.add_argument("--budget", type=int, default=30, help="steps (greedy/random) or expansions (beam)")
     o.add_argument("--budget-s", type=float, default=60.0, help="time budget of the search in seconds")
-    o.add_argument("--cost", choices=["analytic", "calibrated", "measured"], default="analytic")
+    o.add_argument("--cost", choices=["analytic", "calibrated", "layout", "measured"], default="analytic",
+                   help="analytic roofline (nominal), calibrated (ORT micro-benchmarks), layout "
+                        "(xflow.envs calibrated roofline + conv-layout reorder term), measured (ORT latency)")
     o.add_argument("--alpha", type=float, default=1.05)
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--max-candidates", type=int, default=500)
