@@ -96,7 +96,16 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
     g = graph if graph is not None else from_onnx(src)
     if not all(n.cost for n in g.nodes):
         _costs(g, cost, workers)
-    cfg = config or PlanConfig(workers=workers, mode=mode)
+    if config is None:
+        cfg = PlanConfig(workers=workers, mode=mode)
+        if cost == "measured":  # hand-off costs measured now, on this machine
+            from xflow.parallel.cost import measured_overheads
+
+            ov = measured_overheads(workers)
+            cfg.fork_us = max(cfg.fork_us, ov["fork_us"])
+            cfg.sync_us = max(cfg.sync_us, ov["sync_us"])
+    else:
+        cfg = config
     plan = make_plan(g, cfg)
     name = source_name or (str(src) if isinstance(src, (str, Path)) else None)
     code = generate(g, plan, backend=backend, source=name)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from xflow.parallel.dataflow import DataflowGraph
 
-__all__ = ["analytic_costs", "measured_costs", "apply_costs"]
+__all__ = ["analytic_costs", "measured_costs", "apply_costs", "measured_overheads"]
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +143,36 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats
     path.write_text(json.dumps(out))
     log.info("profiled %d nodes at threads %s -> %s", len(g.nodes), list(threads), path)
     return out
+
+
+def measured_overheads(workers: int = 2, *, runs: int = 60) -> dict[str, float]:
+    """Measured thread hand-off cost on this machine now: ``{"fork_us", "sync_us"}``.
+
+    ``fork_us`` is the mean round trip of submitting a no-op to a warm thread pool and waiting
+    for it (what a parallel stage pays per extra worker); ``sync_us`` is the mean latency from
+    ``Future.set_result`` on a worker to the waiting thread waking up. Means, not medians: the
+    expected cost includes the occasional wake-up that waits for a scheduler slice. On a busy
+    machine both grow by orders of magnitude, which makes the planner (and its safety valve) more
+    conservative.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    fork: list[float] = []
+    sync: list[float] = []
+    with ThreadPoolExecutor(max(workers - 1, 1)) as pool:
+        pool.submit(lambda: None).result()
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            pool.submit(lambda: None).result()
+            fork.append((time.perf_counter() - t0) * 1e6)
+            f: Future = Future()
+            stamp: list[float] = []
+
+            def setter(fut: Future = f, st: list[float] = stamp) -> None:
+                st.append(time.perf_counter())
+                fut.set_result(None)
+
+            pool.submit(setter)
+            f.result()
+            sync.append((time.perf_counter() - stamp[0]) * 1e6)
+    return {"fork_us": float(statistics.mean(fork)), "sync_us": float(statistics.mean(sync))}
