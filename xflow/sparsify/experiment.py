@@ -7,7 +7,9 @@ A config is a flat dict (defaults in :data:`DEFAULTS`; per-model training defaul
      "delta_a": 0.5, "delta_w": 1.0, "seed": 0, "epochs": 200}
 
 ``method`` is ``unifews`` (the deltas), ``dense`` (deltas forced to 0), ``random``/``dspar``/``ugs``
-(baselines at ``target_edge_sparsity``/``target_weight_sparsity``). ``dataset`` is ``cora``, ``citeseer`` or a
+(baselines at ``target_edge_sparsity``/``target_weight_sparsity``). ``batch_norm`` (gcn/sgc/appnp, default off) normalises hidden
+activations / propagated features, which softens the degree-dependent shrinkage that edge pruning
+leaves (the Unifews reference code uses BatchNorm). ``dataset`` is ``cora``, ``citeseer`` or a
 synthetic ``sbm:<nodes>:<avg_degree>`` / ``powerlaw:<nodes>:<avg_degree>``. Everything is seeded by
 ``seed`` (weights, random split, baseline masks).
 
@@ -37,7 +39,7 @@ METHODS = ("unifews", "dense") + BASELINES
 DEFAULTS: dict[str, Any] = {
     "dataset": "cora", "split": "public", "model": "gcn", "method": "unifews",
     "delta_a": 0.0, "delta_w": 0.0, "target_edge_sparsity": 0.0, "target_weight_sparsity": 0.0,
-    "seed": 0, "epochs": None, "lr": None, "weight_decay": None, "threads": None,
+    "seed": 0, "epochs": None, "lr": None, "weight_decay": None, "threads": None, "batch_norm": None,
 }
 
 #: training hyper-parameters (lr, weight decay, epochs) and model hyper-parameters per model
@@ -52,8 +54,7 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: config keys copied into every record
 IDENTITY = ("dataset", "split", "model", "method", "delta_a", "delta_w", "target_edge_sparsity",
-            "target_weight_sparsity",
-            "seed", "epochs")
+            "target_weight_sparsity", "batch_norm", "seed", "epochs")
 
 
 @functools.lru_cache(maxsize=8)
@@ -96,7 +97,12 @@ def run(config: dict) -> list[dict]:
     data, graph = load_graph(cfg["dataset"], cfg["split"], seed)
     torch.manual_seed(seed)
     da, dw = (float(cfg["delta_a"]), float(cfg["delta_w"])) if method == "unifews" else (0.0, 0.0)
-    model = build_model(model_name, data.num_features, int(data.y.max()) + 1, delta_a=da, delta_w=dw, **md["hp"])
+    hp = dict(md["hp"])
+    if cfg["batch_norm"] is not None:
+        if model_name not in ("gcn", "sgc", "appnp"):
+            raise UnknownName(f"batch_norm is an option of gcn, sgc and appnp, not {model_name!r}")
+        hp["batch_norm"] = bool(cfg["batch_norm"])
+    model = build_model(model_name, data.num_features, int(data.y.max()) + 1, delta_a=da, delta_w=dw, **hp)
     if method in ("random", "dspar"):
         apply_baseline(method, model, graph, float(cfg["target_edge_sparsity"]), float(cfg["target_weight_sparsity"]), seed)
         metrics = train_model(model, data, graph, epochs=epochs, lr=lr, weight_decay=wd, freeze_at=0)
@@ -106,7 +112,7 @@ def run(config: dict) -> list[dict]:
     else:
         metrics = train_model(model, data, graph, epochs=epochs, lr=lr, weight_decay=wd)
     ident = {k: cfg[k] for k in IDENTITY}
-    ident.update(epochs=epochs, delta_a=da, delta_w=dw)
+    ident.update(epochs=epochs, delta_a=da, delta_w=dw, batch_norm=bool(cfg["batch_norm"]))
     ident["num_nodes"], ident["num_edges"] = int(data.num_nodes), int(data.edge_index.shape[1])
     return [{**ident, "metric": k, "value": float(v)} for k, v in metrics.items()]
 
@@ -117,6 +123,8 @@ def to_wide(records):
 
     df = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
     keys = [k for k in IDENTITY if k in df.columns]
+    if "batch_norm" in df.columns:  # records from before the option existed
+        df = df.assign(batch_norm=df["batch_norm"].fillna(False).astype(bool))
     wide = df.pivot_table(index=keys, columns="metric", values="value", aggfunc="first").reset_index()
     wide.columns.name = None
     return wide
