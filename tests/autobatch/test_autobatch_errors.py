@@ -61,3 +61,12 @@ def test_operand_from_another_graph_is_rejected():
 def test_leaf_makers_need_an_active_graph():
     with pytest.raises(ab.GraphClosed):
         ab.inp(torch.randn(3))
+
+
+def test_unknown_op_is_a_typed_error():
+    from xflow.errors import UnknownName
+
+    with ab.Graph():
+        x = ab.inp(torch.randn(3))
+        with pytest.raises(UnknownName, match="frobnicate"):
+            x.graph.record("frobnicate", (x,))

@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from xflow.errors import UnknownName
+from xflow.errors import DeviceUnavailable, UnknownName
 
 from .graph import Graph
 from .models import DynamicModel, get_model
@@ -158,9 +158,9 @@ def run(config: dict) -> list[dict]:
     torch.manual_seed(int(cfg["seed"]))
     dims = dict(PRESETS[cfg["preset"]][cfg["model"]])
     dims.update(cfg.get("dims") or {})
-    model = get_model(cfg["model"], **dims)
     if cfg.get("device", "cpu") != "cpu":
-        model = model.to(cfg["device"])
+        raise DeviceUnavailable(f"the autobatch benchmark runs on CPU only (asked for {cfg['device']!r})")
+    model = get_model(cfg["model"], **dims)
     n_batches = int(cfg.get("n_batches", 2))
     data = model.make_data(int(cfg["batch"]) * n_batches, seed=int(cfg["seed"]) + 1)
     batches = [data[i * cfg["batch"]:(i + 1) * cfg["batch"]] for i in range(n_batches)]

@@ -258,11 +258,6 @@ class Graph:
                 and parameter shapes and the line that created the node.
             GraphClosed: an operand belongs to another graph.
         """
-        spec = OPS.get(op)
-        if spec is None:
-            from xflow.errors import UnknownName
-
-            raise UnknownName(f"unknown autobatch op {op!r}; known: {sorted(OPS)}")
         ids = []
         shapes = []
         views = None
@@ -287,11 +282,16 @@ class Graph:
         shapes_t = tuple(shapes)
         params_t = tuple(params)
         views_t = None if views is None else tuple(views)
-        sig_key = (op, shapes_t, tuple(map(id, params_t)), attrs, views_t)
+        sig_key = (op, shapes_t, tuple(map(id, params_t)) if params_t else (), attrs, views_t)
         sid = self._sig_ids.get(sig_key)
         if sid is not None:  # a known signature: its shapes were checked when it was first seen
             shape = self._sig_shape[sid]
         else:
+            spec = OPS.get(op)
+            if spec is None:
+                from xflow.errors import UnknownName
+
+                raise UnknownName(f"unknown autobatch op {op!r}; known: {sorted(OPS)}")
             try:
                 shape = spec.infer(shapes_t, params_t, attrs)
             except OpShapeError as exc:
