@@ -44,16 +44,20 @@ def test_calibration_is_measured_once_and_cached(tmp_path, monkeypatch):
     calls = []
     real = cost_models._measure
 
+    times = {"calib_mm": 1.0, "calib_bw": 2.0, "calib_overhead": 0.064,
+             "calib_separate": 1.0, "calib_merged": 1.5}
+
     def fake(model, **kw):
         calls.append(model.graph.name)
-        return {"calib_mm": 1.0, "calib_bw": 2.0, "calib_overhead": 0.064}[model.graph.name]
+        return times[model.graph.name]
 
     monkeypatch.setattr(cost_models, "_measure", fake)
     p1 = cost_models.calibrate()
-    assert len(calls) == 3 and p1.flops_per_s == pytest.approx(2 * 384 ** 3 / 1e-3)
+    assert len(calls) == 9 and p1.flops_per_s == pytest.approx(2 * 384 ** 3 / 1e-3)
     assert p1.op_overhead_s == pytest.approx(1e-6)
+    assert p1.split_reorder_s_per_byte > 0  # merged measured 0.5 ms slower than separate
     p2 = cost_models.calibrate()
-    assert p2 == p1 and len(calls) == 3
+    assert p2 == p1 and len(calls) == 9
     assert list((tmp_path / "envs" / "calibration").glob("*.json"))
     monkeypatch.setattr(cost_models, "_measure", real)
 
@@ -95,3 +99,59 @@ def test_callables_plug_in_both_directions():
     assert analytic(model) == pytest.approx(analytic.cost(model))  # usable as a search CostFn
     with pytest.raises(UnknownName):
         make_cost_model(42)
+
+
+def test_split_reorder_penalises_a_merged_conv_split():
+    from xflow.envs.cost_models import _merge_models
+
+    mm = _merge_models()
+    merged, separate = mm["merged"][0], mm["separate"][0]
+    plain = AnalyticCost(DevicePeaks.nominal())
+    from dataclasses import replace
+
+    penalised = AnalyticCost(replace(DevicePeaks.nominal(), split_reorder_s_per_byte=1e-9))
+    assert penalised.cost(separate) == pytest.approx(plain.cost(separate))
+    extra = penalised.cost(merged) - plain.cost(merged)
+    assert extra == pytest.approx(1e3 * 1e-9 * mm["merged"][2])
+
+
+def test_agreement_spearman_and_sign():
+    from xflow.envs.cost_models import agreement
+
+    class ByName:
+        def __init__(self, table, name):
+            self.table, self.name = table, name
+
+        def cost(self, model, key=None):
+            return self.table[model]
+
+    graphs = ["a", "b", "c", "d"]
+    pred = ByName({"o": 1.0, "a": 0.5, "b": 0.8, "c": 1.2, "d": 2.0}, "p")
+    same = ByName({"o": 2.0, "a": 1.0, "b": 1.5, "c": 2.5, "d": 3.0}, "m")
+    flipped = ByName({"o": 1.0, "a": 2.0, "b": 1.2, "c": 0.8, "d": 0.5}, "f")
+    a = agreement("o", graphs, pred, same)
+    assert a["spearman"] == pytest.approx(1.0) and a["sign_agreement"] == 1.0 and a["n"] == 4
+    b = agreement("o", graphs, pred, flipped)
+    assert b["spearman"] == pytest.approx(-1.0) and b["sign_agreement"] == 0.0
+
+
+def test_reorder_term_sees_through_activations():
+    import onnx
+    from onnx import helper
+
+    from xflow.envs.cost_models import _merge_models
+
+    merged = _merge_models()["merged"][0]
+    g = onnx.ModelProto()
+    g.CopyFrom(merged)
+    nodes = list(g.graph.node)
+    conv, split = nodes[0], nodes[1]
+    relu = helper.make_node("Relu", ["m"], ["mr"])
+    split.input[0] = "mr"
+    del g.graph.node[:]
+    g.graph.node.extend([conv, relu, *nodes[1:]])
+    from dataclasses import replace
+
+    plain = AnalyticCost(DevicePeaks.nominal())
+    pen = AnalyticCost(replace(DevicePeaks.nominal(), split_reorder_s_per_byte=1e-9))
+    assert pen.cost(g) > plain.cost(g)

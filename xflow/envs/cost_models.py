@@ -13,7 +13,11 @@ Two families, one interface (``cost(model, key=None) -> float`` in ms, cached by
   where the device peaks :math:`P_\\text{flops}`, :math:`P_\\text{bw}` and the per-operator
   launch overhead :math:`t_\\text{op}` are a :class:`DevicePeaks`, either nominal or calibrated
   by :func:`calibrate` (a micro-benchmark run once per device and cached as JSON).
-  Shape-only ops (Reshape, Squeeze, Unsqueeze, Flatten, Identity) are free.
+  Shape-only ops (Reshape, Squeeze, Unsqueeze, Flatten, Identity) are free. A Split/Slice of a
+  Conv output also pays :math:`\rho \cdot B_\text{in}`, the layout-reorder cost per byte
+  :math:`\rho` that :func:`calibrate` fits from a merged-vs-separate sibling-conv micro-benchmark
+  (on the CPU of ``MEASUREMENTS.md`` merges measure as losses because of these reorders; on a
+  device without them :math:`\rho` comes out 0).
 * :class:`MeasuredCost` — the median end-to-end ONNX Runtime latency, cached by graph hash
   (in memory and on disk under ``cache_dir('envs', 'latency')``). Noisy but the truth: on the
   2-core CPU of ``MEASUREMENTS.md`` sibling-conv merges that the roofline calls wins are losses.
@@ -45,6 +49,7 @@ __all__ = [
     "MeasuredCost",
     "FunctionCost",
     "calibrate",
+    "agreement",
     "op_flops_bytes",
     "graph_hash",
     "make_cost_model",
@@ -56,6 +61,8 @@ log = logging.getLogger(__name__)
 _DTYPE_BYTES = {TensorProto.FLOAT: 4, TensorProto.FLOAT16: 2, TensorProto.DOUBLE: 8,
                 TensorProto.INT64: 8, TensorProto.INT32: 4, TensorProto.INT8: 1,
                 TensorProto.UINT8: 1, TensorProto.BOOL: 1, TensorProto.BFLOAT16: 2}
+_UNARY = {"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSwish", "HardSigmoid", "Gelu",
+          "Elu", "Selu", "Softplus"}
 _FREE_OPS = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Shape", "Constant",
              "Dropout"}
 
@@ -85,6 +92,9 @@ class DevicePeaks:
     bytes_per_s: float
     op_overhead_s: float
     label: str = "nominal"
+    #: extra seconds per byte of a Split (or Slice) that cuts a Conv's output: layout reorders
+    #: (ORT's blocked NCHWc convs on CPU) that a merged conv + Split costs; fitted by calibrate().
+    split_reorder_s_per_byte: float = 0.0
 
     @classmethod
     def nominal(cls) -> "DevicePeaks":
@@ -159,11 +169,27 @@ class AnalyticCost:
     def __repr__(self) -> str:
         p = self.peaks
         return (f"AnalyticCost({p.label}: {p.flops_per_s / 1e9:.1f} GFLOP/s, "
-                f"{p.bytes_per_s / 1e9:.1f} GB/s, {p.op_overhead_s * 1e6:.1f} us/op)")
+                f"{p.bytes_per_s / 1e9:.1f} GB/s, {p.op_overhead_s * 1e6:.1f} us/op, "
+                f"split reorder {p.split_reorder_s_per_byte * 1e12:.1f} ps/B)")
 
     def breakdown(self, model: onnx.ModelProto) -> list[dict]:
         """Per-operator ``{node, op, flops, bytes, ms}`` rows (for notebooks and debugging)."""
         shapes = tensor_shapes(model)
+        producer = {o: n for n in model.graph.node for o in n.output}
+
+        def from_conv(t: str) -> bool:  # Conv, possibly followed by elementwise activations
+            for _ in range(4):
+                n = producer.get(t)
+                if n is None:
+                    return False
+                if n.op_type == "Conv":
+                    return True
+                if n.op_type not in _UNARY or not n.input:
+                    return False
+                t = n.input[0]
+            return False
+
+        rho = self.peaks.split_reorder_s_per_byte
         rows = []
         for i, node in enumerate(model.graph.node):
             flops, bytes_ = op_flops_bytes(node, shapes)
@@ -172,6 +198,10 @@ class AnalyticCost:
             else:
                 ms = 1e3 * (max(flops / self.peaks.flops_per_s, bytes_ / self.peaks.bytes_per_s)
                             + self.peaks.op_overhead_s)
+                if rho and node.op_type in ("Split", "Slice") and node.input and \
+                        from_conv(node.input[0]):
+                    shape, et = shapes.get(node.input[0], (None, 0))
+                    ms += 1e3 * rho * _numel(shape) * _DTYPE_BYTES.get(et, 4)
             rows.append({"node": node.name or f"#{i}", "op": node.op_type, "flops": flops,
                          "bytes": bytes_, "ms": ms})
         return rows
@@ -352,14 +382,44 @@ def _calib_models() -> dict[str, tuple[onnx.ModelProto, float, float]]:
         [helper.make_tensor_value_info(f"t{k}", TensorProto.FLOAT, [4])]),
         opset_imports=[helper.make_opsetid("", 17)])
     return {"matmul": (mm, 2.0 * n ** 3, 3.0 * n * n * 4), "add": (add, float(m), 3.0 * m * 4),
-            "overhead": (tiny, 0.0, float(k))}
+            "overhead": (tiny, 0.0, float(k)), **_merge_models()}
+
+
+def _merge_models(c: int = 64, size: int = 35) -> dict[str, tuple[onnx.ModelProto, float, float]]:
+    """Two sibling 3×3 convs (each followed by a 1×1 conv) vs the same merged into one conv + Split."""
+    rng = np.random.default_rng(1)
+
+    def w(name, shape):
+        return helper.make_tensor(name, TensorProto.FLOAT, list(shape),
+                                  (rng.standard_normal(shape) * 0.1).astype(np.float32).ravel().tolist())
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, size, size])
+    outs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, c, size, size]) for i in range(2)]
+    heads = [w(f"h{i}", (c, c, 1, 1)) for i in range(2)]
+    conv = dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    sep_nodes = [helper.make_node("Conv", ["x", f"w{i}"], [f"a{i}"], **conv) for i in range(2)]
+    sep_nodes += [helper.make_node("Conv", [f"a{i}", f"h{i}"], [f"y{i}"]) for i in range(2)]
+    separate = helper.make_model(helper.make_graph(
+        sep_nodes, "calib_separate", [x], outs, [w("w0", (c, c, 3, 3)), w("w1", (c, c, 3, 3)), *heads]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    split = helper.make_tensor("split", TensorProto.INT64, [2], [c, c])
+    m_nodes = [helper.make_node("Conv", ["x", "wm"], ["m"], **conv),
+               helper.make_node("Split", ["m", "split"], ["a0", "a1"], axis=1)]
+    m_nodes += [helper.make_node("Conv", [f"a{i}", f"h{i}"], [f"y{i}"]) for i in range(2)]
+    merged = helper.make_model(helper.make_graph(
+        m_nodes, "calib_merged", [x], outs, [w("wm", (2 * c, c, 3, 3)), split, *heads]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    split_bytes = float(2 * c * size * size * 4)
+    return {"separate": (separate, 0.0, 0.0), "merged": (merged, 0.0, split_bytes)}
 
 
 def calibrate(device: str = "cpu", *, threads: int = 1, refresh: bool = False) -> DevicePeaks:
     """Measure this device's roofline peaks with three ONNX Runtime micro-benchmarks, cached.
 
     ``matmul`` (384³ GEMM) gives FLOP/s, ``add`` (2M-element add) gives bytes/s, a chain of 64
-    tiny ``Neg`` ops gives the per-operator overhead. The result is stored as JSON under
+    tiny ``Neg`` ops gives the per-operator overhead, and two sibling 3×3 convs measured
+    separate vs merged (+ Split) give the Split-of-Conv reorder cost per byte (whatever the
+    plain roofline does not explain; clipped at 0). The result is stored as JSON under
     ``cache_dir('envs', 'calibration')`` keyed by the device label and thread count, so later
     calls (and other processes) get identical numbers; ``refresh=True`` re-measures.
     """
@@ -367,7 +427,7 @@ def calibrate(device: str = "cpu", *, threads: int = 1, refresh: bool = False) -
 
     label = describe_device(device).label()
     slug = "".join(c if c.isalnum() else "_" for c in label)[:80]
-    path = paths.cache_dir("envs", "calibration") / f"{slug}-t{threads}.json"
+    path = paths.cache_dir("envs", "calibration") / f"{slug}-t{threads}-v2.json"
     if path.exists() and not refresh:
         try:
             return DevicePeaks(**json.loads(path.read_text()))
@@ -389,11 +449,43 @@ def calibrate(device: str = "cpu", *, threads: int = 1, refresh: bool = False) -
     if not all(math.isfinite(v) and v > 0 for v in (peaks.flops_per_s, peaks.bytes_per_s)):
         log.warning("calibration gave unusable numbers %s; using nominal peaks", peaks)
         return DevicePeaks.nominal()
+    # split_reorder: measured merge penalty beyond what the plain roofline predicts, per byte
+    t_sep = t_mrg = 0.0
+    for _ in range(3):  # interleaved, median of medians
+        t_sep += _measure(models["separate"][0], level="all", threads=threads, warmup=2,
+                          repeats=10, device=device) / 3e3
+        t_mrg += _measure(models["merged"][0], level="all", threads=threads, warmup=2,
+                          repeats=10, device=device) / 3e3
+    plain = AnalyticCost(peaks)
+    predicted = (plain.cost(models["merged"][0]) - plain.cost(models["separate"][0])) / 1e3
+    rho = max(0.0, ((t_mrg - t_sep) - predicted) / models["merged"][2])
+    from dataclasses import replace
+
+    peaks = replace(peaks, split_reorder_s_per_byte=rho if math.isfinite(rho) else 0.0)
     try:
         path.write_text(json.dumps(asdict(peaks), sort_keys=True))
     except OSError as exc:  # pragma: no cover
         log.warning("cannot write calibration cache: %s", exc)
     return peaks
+
+
+def agreement(model: onnx.ModelProto, graphs: list[onnx.ModelProto], predicted: CostModel,
+              measured: CostModel) -> dict[str, float]:
+    """How well ``predicted`` ranks ``graphs`` (e.g. the rewrite candidates of ``model``) against
+    ``measured``: Spearman rank correlation of the speed-ups ``c(model) / c(g)`` and the fraction
+    of graphs where both agree on the sign (faster / slower than ``model``).
+
+    Returns ``{"n", "spearman", "sign_agreement", "predicted_wins", "measured_wins"}``.
+    """
+    from scipy.stats import spearmanr
+
+    p0, m0 = predicted.cost(model), measured.cost(model)
+    p = np.array([p0 / predicted.cost(g) for g in graphs])
+    m = np.array([m0 / measured.cost(g) for g in graphs])
+    rho = float(spearmanr(p, m).statistic) if len(graphs) > 2 else float("nan")
+    return {"n": float(len(graphs)), "spearman": rho,
+            "sign_agreement": float(np.mean((p > 1) == (m > 1))) if len(graphs) else float("nan"),
+            "predicted_wins": float(np.sum(p > 1)), "measured_wins": float(np.sum(m > 1))}
 
 
 #: Names accepted by :func:`make_cost_model`.
