@@ -33,6 +33,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     r.add_argument("--weight-sparsity", type=float, default=0.0, help="target weight sparsity (baselines)")
     r.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
     r.add_argument("--epochs", type=int, default=None, help="training epochs (default per model)")
+    r.add_argument("--batch-norm", action="store_true", help="BatchNorm on hidden/propagated features (gcn, sgc, appnp)")
     r.add_argument("--compare-dense", action="store_true", help="also run the dense model with the same seeds")
     r.add_argument("--save", action="store_true", help="append the records to results/sparsify_cli/")
 
@@ -49,7 +50,8 @@ def cmd_run(args: argparse.Namespace) -> Report:
 
     base = {"dataset": args.dataset, "split": args.split, "model": args.model, "method": args.method,
             "delta_a": args.delta_a, "delta_w": args.delta_w, "target_edge_sparsity": args.edge_sparsity,
-            "target_weight_sparsity": args.weight_sparsity, "epochs": args.epochs}
+            "target_weight_sparsity": args.weight_sparsity, "epochs": args.epochs,
+            "batch_norm": True if args.batch_norm else None}
     configs = [dict(base, seed=s) for s in range(max(1, args.seeds))]
     if args.compare_dense and args.method != "dense":
         configs += [dict(base, method="dense", seed=s) for s in range(max(1, args.seeds))]
