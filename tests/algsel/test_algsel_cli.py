@@ -1,46 +1,39 @@
-"""``xflow algsel`` CLI and the experiment ``run(config)``."""
+"""``xflow algsel`` CLI (in-process through ``xflow.cli.main``, one real subprocess) and ``run``."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
-from xflow.algsel import run
+from xflow.algsel import build_model, choices, run, swap_conv2d
+from xflow.cli import main
+
+TUNE = ["algsel", "tune", "--model", "tiny", "--image", "16", "--repeats", "1", "--e2e-repeats", "1"]
 
 
-def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "xflow", "algsel", *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+def test_cli_list(capsys):
+    assert main(["algsel", "list", "--json"]) == 0
+    assert "winograd_4x4" in {a["name"] for a in json.loads(capsys.readouterr().out)["algorithms"]}
 
 
-def test_cli_list():
-    r = _cli("list", "--json")
-    assert r.returncode == 0, r.stderr
-    assert "winograd_4x4" in {a["name"] for a in json.loads(r.stdout)["algorithms"]}
-
-
-def test_cli_tune_json_and_text(tmp_results):
-    env = {**os.environ, "XFLOW_CACHE": str(tmp_results / "cache")}
-    r = _cli("tune", "--model", "tiny", "--image", "16", "--repeats", "1", "--e2e-repeats", "1", "--json", env=env)
-    assert r.returncode == 0, r.stderr
-    data = json.loads(r.stdout)
+def test_cli_tune_json_text_and_replay(tmp_results, capsys):
+    assert main([*TUNE, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
     assert len(data["choices"]) == 7 and data["e2e"]["torch"]["median_ms"] > 0
     saved = tmp_results / "choices.json"
-    r = _cli("tune", "--model", "tiny", "--image", "16", "--repeats", "1", "--e2e-repeats", "1",
-             "--save", str(saved), env=env)
-    assert r.returncode == 0 and "per-layer choice" in r.stdout and "speed-up" in r.stdout
-    from xflow.algsel import build_model, choices, swap_conv2d
-
+    assert main([*TUNE, "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "per-layer choice" in out and "speed-up" in out
     replay = swap_conv2d(build_model("tiny"), json.loads(saved.read_text())["choices"])
-    assert choices(replay) == data["choices"]
+    assert choices(replay) == data["choices"]  # second run hit the cache: same choices
 
 
-def test_cli_errors_are_clean():
-    r = _cli("tune", "--model", "nosuchnet")
+def test_cli_errors_are_clean(capsys):
+    assert main(["algsel", "tune", "--model", "tiny", "--algorithms", "magic", "--no-cache"]) == 2
+    assert "unknown convolution algorithm" in capsys.readouterr().err
+    r = subprocess.run([sys.executable, "-m", "xflow", "algsel", "tune", "--model", "nosuchnet"],
+                       capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "unknown model" in r.stderr and "Traceback" not in r.stderr
-    r = _cli("tune", "--model", "tiny", "--algorithms", "magic", "--no-cache")
-    assert r.returncode == 2 and "unknown convolution algorithm" in r.stderr
 
 
 def test_experiment_run_records(tmp_results):

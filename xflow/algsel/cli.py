@@ -27,6 +27,16 @@ def _list(args: argparse.Namespace) -> Report:
 def _tune(args: argparse.Namespace) -> Report:
     import torch
 
+    before = torch.get_num_threads()
+    try:
+        return _tune_impl(args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _tune_impl(args: argparse.Namespace) -> Report:
+    import torch
+
     from xflow.algsel.autotune import autotune
     from xflow.algsel.measure import interleaved_times, iqr_ms, median_ms
     from xflow.algsel.models import build_model
