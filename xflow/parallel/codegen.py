@@ -138,6 +138,12 @@ class _Gen:
         self.io = _stage_io(g, plan)
         self.methods: list[str] = []
         self.driver: list[str] = []
+        self._threads: int | None = None  # intra-op threads the driver last set
+
+    def set_threads(self, n: int) -> None:
+        if n != self._threads:
+            self.driver.append(f"_set_threads({n})")
+            self._threads = n
 
     # ---------------------------------------------------------------- helpers
     def v(self, t: str) -> str:
@@ -171,7 +177,7 @@ class _Gen:
                      f"Stage {si}: serial, {len(ids)} nodes, {st.threads} intra-op thread(s), "
                      f"predicted {st.predicted_us:.0f} us.")
         self.driver.append(f"# stage {si}: serial ({st.decision or 'no branch parallelism'})")
-        self.driver.append(f"_set_threads({st.threads})")
+        self.set_threads(st.threads)
         self.driver += _unpack([self.v(t) for t in io.live_out],
                                f"self.k.s{si}({', '.join(ins)})", "r")
 
@@ -224,7 +230,7 @@ class _Gen:
             calls.append((ci, args_in + futs, outs))
         self.driver.append(f"# stage {si}: parallel, {len(cl)} clusters "
                            f"(predicted {st.predicted_us:.0f} us; {st.decision})")
-        self.driver.append("_set_threads(1)")
+        self.set_threads(1)
         for t in cross_sorted:
             self.driver.append(f"f_{self.v(t)}: Future = Future()")
         for ci, args, outs in calls[1:]:
@@ -323,7 +329,7 @@ class _Gen:
                      f"predicted {st.predicted_us:.0f} us.")
         self.driver.append(f"# stage {si}: parallel, {len(cl)} clusters via torch.jit.fork "
                            f"(predicted {st.predicted_us:.0f} us; {st.decision})")
-        self.driver.append("_set_threads(1)")
+        self.set_threads(1)
         self.driver += _unpack([self.v(t) for t in io.live_out],
                                f"self.k.s{si}({', '.join(ins)})", "r")
 

@@ -285,9 +285,9 @@ def from_fx(module: Any, example_inputs: tuple) -> DataflowGraph:
             inputs.append(fxn.name)
             continue
         if fxn.op == "output":
-            outputs = [a.name for a in torch.fx.node.map_arg(fxn.args, lambda a: a).__iter__()
-                       if isinstance(a, torch.fx.Node)] if isinstance(fxn.args[0], (tuple, list)) \
-                else [fxn.args[0].name]
+            outs: list[str] = []
+            torch.fx.node.map_arg(fxn.args[0], lambda a: outs.append(a.name))
+            outputs = outs
             continue
         if fxn.op == "get_attr":
             continue
