@@ -28,11 +28,11 @@ QUICK_MODELS = ["googlenet", "inception_v3", "squeezenet1_1", "nasnet_like", "re
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small inputs, 4 models, few repeats (<= 3 min)")
+    ap.add_argument("--quick", action="store_true", help="small inputs, 5 models, few repeats (<= 3 min idle)")
     ap.add_argument("--models", nargs="+", help=f"default: {' '.join(FULL_MODELS)}")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, help="rounds (default 20; quick 3)")
-    ap.add_argument("--warmup", type=int, help="warm-up rounds (default 3; quick 2)")
+    ap.add_argument("--warmup", type=int, help="warm-up rounds (default 3; quick 1)")
     ap.add_argument("--backends", default="threads,torchscript")
     ap.add_argument("--no-write", action="store_true", help="do not write result records")
     ap.add_argument("--budget-s", type=float, help="skip remaining models after this many seconds "
