@@ -269,7 +269,7 @@ class _Gen:
         start = {}
         for w, v, s, _e in tl.events:
             start.setdefault((w, v), s)
-        tasks.sort(key=lambda t: (start.get((t[0], t[1][0]), 0.0), t[0]))
+        tasks.sort(key=lambda t: (start.get((t[0], t[1][0]), 0.0), t[0], t[1][0]))
         produced_by_task: dict[str, int] = {}
         for ti, (ci, ids) in enumerate(tasks):
             for v in ids:
@@ -302,24 +302,46 @@ class _Gen:
             body.append(f"return {_tuple([self.v(t) for t in task_out[ti]])}")
             self._method(f"s{si}_c{ci}_t{ti}", [self.v(t) for t in task_in[ti]], body,
                          f"Stage {si}, cluster {ci}, task {ti}: {len(ids)} nodes.")
-        # driver method (scripted): fork in predicted start order, wait for inputs first
+        # driver method (scripted): fork in predicted start order, wait for inputs first; before
+        # blocking on a worker's result, run the calling thread's next tasks that are ready
         body: list[str] = []
         avail = set(io.live_in)
         pending: dict[int, bool] = {}
-        for ti, (ci, ids) in enumerate(tasks):
+        queue0 = [ti for ti, (ci, _ids) in enumerate(tasks) if ci == 0]
+        emitted: set[int] = set()
+
+        def run_inline(ti: int) -> None:
+            args = ", ".join(self.v(t) for t in task_in[ti])
+            body.extend(_unpack([self.v(x) for x in task_out[ti]],
+                                f"self.s{si}_c0_t{ti}({args})", f"r{ti}"))
+            avail.update(task_out[ti])
+            emitted.add(ti)
+
+        def wait_for(ti: int) -> None:
             for t in task_in[ti]:
                 if t not in avail:
                     tj = produced_by_task[t]
-                    body += _unpack([self.v(x) for x in task_out[tj]], f"torch.jit.wait(fut{tj})", f"r{tj}")
+                    body.extend(_unpack([self.v(x) for x in task_out[tj]],
+                                        f"torch.jit.wait(fut{tj})", f"r{tj}"))
                     avail.update(task_out[tj])
                     pending.pop(tj, None)
-            args = ", ".join(self.v(t) for t in task_in[ti])
+
+        for ti, (ci, ids) in enumerate(tasks):
+            if ti in emitted:
+                continue
+            if any(t not in avail for t in task_in[ti]):
+                while queue0 and queue0[0] != ti and all(t in avail for t in task_in[queue0[0]]):
+                    run_inline(queue0.pop(0))
+            wait_for(ti)
             if ci == 0:
-                body += _unpack([self.v(x) for x in task_out[ti]], f"self.s{si}_c{ci}_t{ti}({args})", f"r{ti}")
-                avail.update(task_out[ti])
+                if queue0 and queue0[0] == ti:
+                    queue0.pop(0)
+                run_inline(ti)
             else:
+                args = ", ".join(self.v(t) for t in task_in[ti])
                 body.append(f"fut{ti} = torch.jit.fork(self.s{si}_c{ci}_t{ti}{', ' if args else ''}{args})")
                 pending[ti] = True
+                emitted.add(ti)
         for tj in list(pending):
             body += _unpack([self.v(x) for x in task_out[tj]], f"torch.jit.wait(fut{tj})", f"r{tj}")
         body.append(f"return {_tuple([self.v(t) for t in io.live_out])}")
