@@ -56,12 +56,13 @@ def apply_costs(g: DataflowGraph, costs: dict[str, dict[int, float]]) -> None:
 def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats: int = 7,
                    warmup: int = 2, use_cache: bool = True, seed: int = 0,
                    calibrate: bool = True) -> dict[str, dict[int, float]]:
-    """Median measured time (µs) of every node at each intra-op thread count (cached).
+    """Measured time (µs) of every node at each intra-op thread count (cached).
 
     Executes the generated line of each node (same code the generated module runs) in topological
-    order; inputs are seeded random tensors of the graph input shapes. With ``calibrate``, the
-    whole sequence is then also timed end to end at each thread count (interleaved) and the node
-    costs at that count are scaled by ``end_to_end / sum(per-node medians)``: timing ops one by
+    order; inputs are seeded random tensors of the graph input shapes; a node's cost is its
+    fastest of ``repeats`` runs. With ``calibrate``, the whole sequence is then also timed end to
+    end at each thread count (interleaved) and the node costs at that count are scaled by
+    ``median(end_to_end) / sum(per-node costs)``: timing ops one by
     one with hot threads flatters multi-threaded execution on a busy machine, and the planner's
     hybrid decision must see the real cost. The factors are stored under the key
     ``"_calibration"``.
@@ -77,7 +78,7 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats
     if g.source != "onnx":
         raise NotImplementedError("measured profiles need an ONNX graph; use analytic_costs for fx")
     dev = describe_device("cpu").label().replace(" ", "_").replace("/", "_")[:60]
-    key = f"{g.content_hash}_{'-'.join(map(str, threads))}_{repeats}_{int(calibrate)}_{dev}.json"
+    key = f"{g.content_hash}_{'-'.join(map(str, threads))}_{repeats}_{int(calibrate)}min_{dev}.json"
     path = cache_dir("parallel", "profiles") / key
     if use_cache and path.exists():
         raw = json.loads(path.read_text())
@@ -116,7 +117,9 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats
                         dt_us = (time.perf_counter() - t0) * 1e6
                         if r >= warmup:
                             samples[t][k].append(dt_us)
-        out = {n.name: {t: float(statistics.median(samples[t][k])) for t in threads}
+        # per node the minimum over repeats: interference on a shared machine only adds time, so
+        # the minimum is the most faithful *relative* cost; calibration restores the scale
+        out = {n.name: {t: float(min(samples[t][k])) for t in threads}
                for k, n in enumerate(g.nodes)}
         if calibrate:
             totals: dict[int, list[float]] = {t: [] for t in threads}
