@@ -56,3 +56,23 @@ def test_rl_without_subcommand_is_a_user_error():
     args = _parser().parse_args(["rl"])
     with pytest.raises(XflowError, match="subcommand"):
         args.func(args)
+
+
+def test_optimize_writes_a_verified_graph(tmp_path):
+    import onnx
+
+    from xflow.envs.features import EDGE_DIM, NODE_DIM
+    from xflow.graphs.builders import build
+    from xflow.nn import GraphActorCritic
+
+    src = tmp_path / "in.onnx"
+    onnx.save(build("split_concat"), src)
+    ckpt = GraphActorCritic(5, NODE_DIM, EDGE_DIM, 8, 1).save(
+        tmp_path / "agent.pt", args={"horizon": 3, "cost_model": "nominal"})
+    out = tmp_path / "out.onnx"
+    args = _parser().parse_args(["rl", "optimize", str(src), "--checkpoint", str(ckpt),
+                                 "-o", str(out), "--repeats", "3"])
+    rep = args.func(args)
+    assert out.exists() and rep.data["method"] == "rl" and "wrote" in rep.text
+    if rep.data["n_actions"]:
+        assert rep.data["kept"] in ("original", "rewritten")

@@ -24,9 +24,11 @@ __all__ = [
     "random_episode",
     "replay_models",
     "changed_nodes",
+    "rl_search",
 ]
 
 _EXPORTS = {
+    "rl_search": "xflow.agents.search",
     **{n: "xflow.agents.ppo" for n in ("Args", "TrainResult", "train", "run", "make_env")},
     **{n: "xflow.agents.evaluation" for n in ("iqm", "bootstrap_ci", "iqm_curve", "rollout",
                                                "evaluate_agent", "greedy_episode",

@@ -3,6 +3,8 @@
 * ``xflow rl train --model builder:inception_like --total-timesteps 2048 [--seed 1] …``
 * ``xflow rl eval --checkpoint runs/RUN/agent.pt [--model zoo:squeezenet1_1]`` — the agent vs
   greedy and random search on the same environment settings
+* ``xflow rl optimize IN.onnx -o OUT.onnx --checkpoint runs/RUN/agent.pt`` — the policy as a
+  search method (best graph seen, verified, kept only if measured faster: never slower)
 * ``xflow rl validate runs/RUN/episodes.csv`` — replay recorded episodes and check they reach
   the same graphs
 
@@ -109,14 +111,49 @@ def _validate(args: argparse.Namespace) -> Report:
                   text=text + f"\n{len(rows)} episode(s) replayed exactly")
 
 
+def _optimize(args: argparse.Namespace) -> Report:
+    import onnx
+
+    from xflow.agents.search import rl_search
+    from xflow.graphs import load_model
+    from xflow.rewrites.search import pick_fastest
+    from xflow.rewrites.verify import verify_rewrite
+
+    original = load_model(args.model).model
+    res = rl_search(original, args.checkpoint, horizon=args.horizon, cost_model=args.cost_model)
+    data = {"input": args.model, "checkpoint": args.checkpoint, **res.summary(),
+            "actions": res.actions}
+    best = res.model
+    if res.actions and args.repeats > 0:
+        best, meas = pick_fastest(original, res.model, intra_threads=args.threads,
+                                  repeats=args.repeats)
+        data.update(meas)
+    elif not res.actions:
+        best = original
+    lines = [f"rl search on {args.model}: {len(res.actions)} rewrite(s) in {res.time_s:.1f} s",
+             f"  predicted cost {res.initial_cost:.4f} -> {res.cost:.4f} ms "
+             f"(speed-up {res.predicted_speedup:.3f}x)"]
+    lines += [f"  {i + 1}. {a['rule']} at {a['location']}" for i, a in enumerate(res.actions)]
+    if "measured_speedup" in data:
+        lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL): "
+                     f"{data['original_ms']:.3f} -> {data['rewritten_ms']:.3f} ms "
+                     f"(measured speed-up {data['measured_speedup']:.3f}x); kept the {data['kept']} graph")
+    if args.output:
+        verify_rewrite(original, best, n_trials=2)  # refuses to write a graph whose outputs differ
+        onnx.save(best, args.output)
+        data["output"] = args.output
+        lines.append(f"  wrote {args.output}")
+    return Report(data=data, text="\n".join(lines))
+
+
 def _need_subcommand(args: argparse.Namespace) -> Report:
     from xflow.errors import XflowError
 
-    raise XflowError("choose a subcommand: xflow rl {train,eval,validate} (see xflow rl --help)")
+    raise XflowError("choose a subcommand: xflow rl {train,eval,optimize,validate} (see xflow rl --help)")
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
-    """Add ``xflow rl {train,eval,validate}``."""
+    """Add ``xflow rl {train,eval,optimize,validate}``."""
     rl = add_command(subparsers, "rl", None, help="reinforcement-learning graph rewriting (X-RLflow)")
     sub = rl.add_subparsers(dest="rl_command", metavar="SUBCOMMAND")
     rl.set_defaults(func=_need_subcommand)
@@ -138,6 +175,17 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="model id to evaluate on (repeatable; default: the training model)")
     p.add_argument("--seed", type=int, default=0)
     _env_args(p)
+
+    p = add_command(sub, "optimize", _optimize,
+                    help="optimize an ONNX file with a trained policy (verified, never slower)")
+    p.add_argument("model", help="input .onnx file")
+    p.add_argument("--checkpoint", required=True, help="agent.pt written by `xflow rl train`")
+    p.add_argument("-o", "--output", default=None, help="write the measured-faster of input / result")
+    p.add_argument("--horizon", type=int, default=None, help="episode length (default: the checkpoint's)")
+    p.add_argument("--cost-model", choices=["analytic", "nominal", "measured"], default=None,
+                   help="cost model ranking the graphs seen (default: the checkpoint's)")
+    p.add_argument("--threads", type=int, default=1, help="ORT intra-op threads for the measurement")
+    p.add_argument("--repeats", type=int, default=20, help="measurement repeats (0: keep the predicted best)")
 
     p = add_command(sub, "validate", _validate, help="replay recorded episodes (episodes.csv) exactly")
     p.add_argument("states", help="CSV of EpisodeState rows (runs/RUN/episodes.csv)")
