@@ -20,6 +20,7 @@ import csv
 import json
 import logging
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -158,7 +159,7 @@ def train(args: Args) -> TrainResult:
     args.batch_size = int(args.num_steps)
     args.minibatch_size = max(1, int(args.batch_size // args.num_minibatches))
     args.num_iterations = max(1, args.total_timesteps // args.batch_size)
-    model_tag = args.model.replace(":", "-").replace("/", "_")
+    model_tag = re.sub(r"[^A-Za-z0-9_.-]+", "-", args.model).strip("-")[:60]
     run_name = f"{model_tag}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = Path(args.runs_dir) / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
