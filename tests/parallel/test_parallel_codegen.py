@@ -64,7 +64,9 @@ def test_cloning_and_cross_cluster_futures_are_correct(nas):
         np.testing.assert_allclose(res.load()(x).numpy(), _ref(path, x), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["squeezenet1_1", "googlenet"])
+@pytest.mark.parametrize("name", ["squeezenet1_1", "googlenet",
+                                  pytest.param("inception_v3", marks=pytest.mark.slow),
+                                  pytest.param("resnet50", marks=pytest.mark.slow)])
 def test_zoo_models_match_ort(name):
     m, (x,) = torch_benchmark_model(name, quick=True)
     path = export_onnx(m, (x,), f"test_{name}")
@@ -101,3 +103,27 @@ def test_fx_graph_analysis(toy):
     plan = make_plan(g, PlanConfig(mode="branch", min_gain=0.0, fork_us=0.0, sync_us=0.0))
     assert g.source == "fx" and len(g) > 20
     assert sum(1 for s in plan.stages if s.kind == "parallel") == 2  # one per Inception block
+
+
+def test_worker_errors_propagate_instead_of_hanging(nas):
+    """A failing cluster must fail the call (futures carry the exception), never deadlock."""
+    import threading
+
+    m, x, path = nas
+    cfg = PlanConfig(workers=3, mode="branch", min_gain=0.0, sync_us=20.0, fork_us=0.0)
+    model = compile_model(path, cost="analytic", config=cfg).load()
+    box = {}
+
+    def call():
+        try:
+            model(torch.randn(1, 5, 32, 32))  # wrong channel count: every conv fails
+        except Exception as exc:  # noqa: BLE001
+            box["exc"] = exc
+
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(timeout=60)
+    assert not t.is_alive(), "generated code hung after a worker error"
+    assert isinstance(box.get("exc"), RuntimeError)
+    np.testing.assert_allclose(model(x).numpy(), _ref(path, x), rtol=1e-4, atol=1e-5)  # still usable
+    model.close()
