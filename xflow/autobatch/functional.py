@@ -41,15 +41,19 @@ def param(p: torch.Tensor) -> Expr:
     return current_graph().param(p)
 
 
-def lookup(table: torch.Tensor, index: int) -> Expr:
-    """Row ``index`` of an embedding ``table (V, d)`` → ``(d,)``. Batches into one ``F.embedding``."""
+def lookup(table: torch.Tensor, index: int, sparse: bool = False) -> Expr:
+    """Row ``index`` of an embedding ``table (V, d)`` → ``(d,)``. Batches into one ``F.embedding``.
+
+    ``sparse=True`` gives the table a sparse gradient (only the rows used), as DyNet's lookup
+    parameters do; it is part of the signature.
+    """
     index = int(index)
     if not 0 <= index < table.shape[0]:
         from .graph import _creation_site
 
         raise ShapeMismatch(f"lookup: index {index} is out of range for a table of shape "
                             f"{tuple(table.shape)} (created at {_creation_site()})")
-    return current_graph().record("lookup", (), (table,), (), index)
+    return current_graph().record("lookup", (), (table,), (bool(sparse),), index)
 
 
 def affine(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> Expr:

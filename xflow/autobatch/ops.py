@@ -229,7 +229,7 @@ def _lookup_infer(shapes, params, attrs):
 
 def _lookup_kernel(params, args, attrs, data):
     E = params[0]
-    return F.embedding(_index_tensor(data, E.device), E)
+    return F.embedding(_index_tensor(data, E.device), E, sparse=bool(attrs and attrs[0]))
 
 
 register_op(OpSpec("lookup", _lookup_infer, _lookup_kernel))

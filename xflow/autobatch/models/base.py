@@ -30,6 +30,19 @@ class DynamicModel(nn.Module, ABC):
 
     name: str = ""
     unit: str = "examples"
+    #: embedding gradients as sparse tensors (rows touched only), like DyNet's lookup parameters;
+    #: with dense gradients every lookup's backward writes a full (vocab, dim) zero tensor.
+    sparse_emb: bool = True
+
+    def embed(self, table: torch.Tensor, ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """Eager/hand-batched embedding lookup honouring :attr:`sparse_emb`."""
+        return torch.nn.functional.embedding(torch.as_tensor(ids), table, sparse=self.sparse_emb)
+
+    def lookup(self, table: torch.Tensor, index: int) -> Expr:
+        """Autobatch embedding lookup honouring :attr:`sparse_emb`."""
+        from ..functional import lookup
+
+        return lookup(table, index, sparse=self.sparse_emb)
 
     @abstractmethod
     def make_data(self, n: int, seed: int = 0) -> list[Any]:

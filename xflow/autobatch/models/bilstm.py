@@ -47,14 +47,16 @@ class BiLSTMTagger(DynamicModel):
         emb (int): word embedding size.
         hidden (int): LSTM hidden size per direction.
         mlp (int): hidden size of the output MLP.
+        sparse_emb (bool): sparse embedding gradients (default: :obj:`True`).
     """
 
     name = "bilstm"
     unit = "sentences"
 
     def __init__(self, vocab: int = 20000, n_tags: int = 50, emb: int = 128, hidden: int = 256, mlp: int = 64,
-                 max_len: int = 80, mean_len: float = 25.0):
+                 max_len: int = 80, mean_len: float = 25.0, sparse_emb: bool = True):
         super().__init__()
+        self.sparse_emb = sparse_emb
         self.vocab, self.n_tags, self.max_len, self.mean_len = vocab, n_tags, max_len, mean_len
         self.E = nn.Parameter(torch.randn(vocab, emb) * 0.1)
         self.lstm = nn.LSTM(emb, hidden, bidirectional=True)
@@ -71,13 +73,13 @@ class BiLSTMTagger(DynamicModel):
 
     # word representations (overridden by the char model) ---------------------------------
     def _embed_eager(self, s: Sentence) -> torch.Tensor:
-        return self.E[torch.as_tensor(s.words)]
+        return self.embed(self.E, s.words)
 
     def _embed_autobatch(self, s: Sentence) -> list[Expr]:
-        return [ab.lookup(self.E, w) for w in s.words]
+        return [self.lookup(self.E, w) for w in s.words]
 
     def _embed_handbatched(self, batch: Sequence[Sentence]) -> list[torch.Tensor]:
-        x = self.E[torch.as_tensor([w for s in batch for w in s.words])]  # one lookup: one dense grad
+        x = self.embed(self.E, [w for s in batch for w in s.words])  # one lookup for the batch
         return list(torch.split(x, [len(s) for s in batch]))
 
     # the three executions -------------------------------------------------------------

@@ -32,14 +32,16 @@ class TreeLSTMClassifier(DynamicModel):
         n_labels (int): classes per node.
         emb (int): word embedding size.
         hidden (int): Tree-LSTM hidden size.
+        sparse_emb (bool): sparse embedding gradients (default: :obj:`True`).
     """
 
     name = "treelstm"
     unit = "trees"
 
     def __init__(self, vocab: int = 20000, n_labels: int = 5, emb: int = 128, hidden: int = 128,
-                 max_len: int = 60, mean_len: float = 25.0):
+                 max_len: int = 60, mean_len: float = 25.0, sparse_emb: bool = True):
         super().__init__()
+        self.sparse_emb = sparse_emb
         self.vocab, self.n_labels, self.max_len, self.mean_len = vocab, n_labels, max_len, mean_len
         H = hidden
         self.E = nn.Parameter(torch.randn(vocab, emb) * 0.1)
@@ -65,7 +67,7 @@ class TreeLSTMClassifier(DynamicModel):
             hs: list[torch.Tensor] = []
             cs: list[torch.Tensor] = []
             leaves = [n for n, ch in enumerate(t.children) if ch is None]
-            xs = self.E[torch.as_tensor([t.word[n] for n in leaves])].unbind(0)  # one lookup per tree
+            xs = self.embed(self.E, [t.word[n] for n in leaves]).unbind(0)  # one lookup per tree
             x_of = dict(zip(leaves, xs))
             for n, ch in enumerate(t.children):
                 if ch is None:
@@ -90,7 +92,7 @@ class TreeLSTMClassifier(DynamicModel):
             terms = []
             for n, ch in enumerate(t.children):
                 if ch is None:
-                    hc = treelstm_leaf(w, ab.lookup(self.E, t.word[n]))
+                    hc = treelstm_leaf(w, self.lookup(self.E, t.word[n]))
                 else:
                     hc = treelstm_node(w, states[ch[0]], states[ch[1]])
                 states.append(hc)
@@ -115,7 +117,7 @@ class TreeLSTMClassifier(DynamicModel):
             nodes = by_level[level]
             if level == 0:
                 words = torch.as_tensor([batch[ti].word[n] for ti, n in nodes])
-                hc = treelstm_leaf_torch(F.linear(self.E[words], self.w_leaf, self.b_leaf))
+                hc = treelstm_leaf_torch(F.linear(self.embed(self.E, words), self.w_leaf, self.b_leaf))
             else:
                 li = torch.as_tensor([pos[(ti, batch[ti].children[n][0])] for ti, n in nodes])
                 ri = torch.as_tensor([pos[(ti, batch[ti].children[n][1])] for ti, n in nodes])
