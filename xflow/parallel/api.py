@@ -81,13 +81,19 @@ def _costs(g: DataflowGraph, cost: str, workers: int) -> None:
 
 def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: str = "threads",
                   cost: str = "measured", config: PlanConfig | None = None,
-                  graph: DataflowGraph | None = None, source_name: str | None = None) -> CompileResult:
+                  graph: DataflowGraph | None = None, source_name: str | None = None,
+                  verify: bool = False, verify_repeats: int = 7) -> CompileResult:
     """Parallelize an ONNX model (path, bytes or ModelProto) and generate its Python module.
 
     Steps: load + constant propagation + DCE → per-op costs (``measured`` profile, cached, or
     ``analytic``) → regions, linear clustering, merging to ``workers``, cloning → per-region hybrid
     decision and safety valve (``mode``) → code generation for ``backend`` → JSON record.
     Pass ``graph`` to reuse an already built (and costed) dataflow graph.
+
+    ``verify=True`` adds a *measured* safety valve: the generated module and the serial baseline
+    (1 thread, or ``workers`` threads in hybrid mode when the plan's baseline is multi-threaded)
+    are timed interleaved (``verify_repeats`` rounds) and the serial schedule is emitted unless the
+    parallel one is at least ``min_gain`` faster. The times go into the record (``"verify"``).
     """
     if backend not in BACKENDS:
         from xflow.errors import UnknownName
@@ -109,9 +115,45 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
     plan = make_plan(g, cfg)
     name = source_name or (str(src) if isinstance(src, (str, Path)) else None)
     code = generate(g, plan, backend=backend, source=name)
+    extra: dict[str, Any] = {"source": name}
+    if verify and not plan.fallback and any(s.kind == "parallel" for s in plan.stages):
+        plan, code, extra["verify"] = _verify(g, plan, code, cfg, backend, name, verify_repeats)
     rec = plan_record(g, plan, config={**cfg.__dict__, "cost": cost, "backend": backend},
-                      extra={"source": name})
+                      extra=extra)
     return CompileResult(graph=g, plan=plan, source=code, backend=backend, record=rec)
+
+
+def _verify(g: DataflowGraph, plan: Plan, code: str, cfg: PlanConfig, backend: str,
+            name: str | None, repeats: int) -> tuple[Plan, str, dict[str, Any]]:
+    """Measured safety valve: keep ``plan`` only if it beats the serial baseline by ``min_gain``."""
+    import numpy as np
+    import torch
+
+    from xflow.parallel.bench import measure
+    from xflow.parallel.planner import _serial_plan
+
+    base_threads = int(plan.info.get("baseline_threads", 1))
+    serial = _serial_plan(g, cfg, base_threads, plan.mode, True, dict(plan.info))
+    serial_code = generate(g, serial, backend=backend, source=name)
+    rng = np.random.default_rng(0)
+    xs = [torch.from_numpy(rng.standard_normal(g.shapes[i]).astype(np.float32)) for i in g.inputs]
+    par_m = load_generated(code, g)[1]
+    ser_m = load_generated(serial_code, g)[1]
+    try:
+        st = measure({"parallel": lambda: par_m(*xs), "serial": lambda: ser_m(*xs)},
+                     warmup=2, repeats=repeats, inner=2)
+    finally:
+        par_m.close()
+        ser_m.close()
+    par, ser = st["parallel"]["median_ms"], st["serial"]["median_ms"]
+    keep = ser / par >= 1.0 + cfg.min_gain
+    info = {"parallel_ms": par, "serial_ms": ser, "serial_threads": base_threads,
+            "measured_speedup": ser / par, "kept_parallel": keep}
+    log.info("verify: parallel %.2f ms vs serial %.2f ms -> %s", par, ser, "keep" if keep else "serial")
+    if keep:
+        return plan, code, info
+    serial.info["verify_fallback"] = True
+    return serial, serial_code, info
 
 
 def replay(record: dict[str, Any] | str | Path, src: Any, *, backend: str | None = None) -> CompileResult:

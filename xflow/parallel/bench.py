@@ -9,6 +9,7 @@ and IQR per variant; :func:`variants_for` builds the standard set of variants fo
 * ``gen_intra``         generated code, one stage, ``W`` intra-op threads
 * ``gen_branch_<be>``   branch parallelism on ``W`` workers, 1 thread each (Ramiel)
 * ``gen_hybrid_<be>``   per-region choice between branches and ``W`` intra-op threads
+* ``gen_verified_threads``  hybrid plan kept only if measured faster than serial at compile time
 * ``eager_1t`` / ``eager_<W>t``     the torch module (when given) with 1 / ``W`` intra-op threads
 * ``ort_seq_1t`` / ``ort_seq_<W>t`` ONNX Runtime sequential, 1 / ``W`` intra-op threads
 * ``ort_parallel``      ONNX Runtime ``ORT_PARALLEL`` with ``W`` inter-op threads
@@ -111,8 +112,11 @@ def variants_for(onnx_path, *, workers: int = 2, module=None, backends=("threads
         if be != "threads":
             plans.append((f"gen_serial_{be}", "serial", be))
         plans += [(f"gen_branch_{be}", "branch", be), (f"gen_hybrid_{be}", "hybrid", be)]
+    plans.append(("gen_verified_threads", "hybrid+verify", "threads"))
     for name, mode, be in plans:
-        res = compile_model(onnx_path, workers=W, mode=mode, backend=be, cost=cost, graph=g)
+        verify = mode.endswith("+verify")
+        res = compile_model(onnx_path, workers=W, mode=mode.replace("+verify", ""), backend=be,
+                            cost=cost, graph=g, verify=verify)
         m = res.load()
         fns[name] = (lambda m=m: m(*feeds_t))
         info[name] = {**res.summary(), "record": res.record}

@@ -14,8 +14,14 @@ def _compile(args: argparse.Namespace) -> Report:
 
     cfg = PlanConfig(workers=args.workers, mode=args.mode, min_gain=args.min_gain,
                      cloning=not args.no_cloning)
+    if args.cost == "measured":  # hand-off costs measured now, on this machine
+        from xflow.parallel.cost import measured_overheads
+
+        ov = measured_overheads(args.workers)
+        cfg.fork_us = max(cfg.fork_us, ov["fork_us"])
+        cfg.sync_us = max(cfg.sync_us, ov["sync_us"])
     res = compile_model(args.model, workers=args.workers, mode=args.mode, backend=args.backend,
-                        cost=args.cost, config=cfg)
+                        cost=args.cost, config=cfg, verify=args.verify)
     paths = res.write(args.output)
     s = res.summary()
     g, plan = res.graph, res.plan
@@ -24,6 +30,10 @@ def _compile(args: argparse.Namespace) -> Report:
              f"{s['dead_nodes_removed']}; cloned {s['cloned_nodes']}",
              f"mode {plan.mode}, backend {res.backend}, workers {plan.workers}"
              + ("  [safety valve: serial schedule emitted]" if plan.fallback else "")]
+    if "verify" in res.record:
+        v = res.record["verify"]
+        lines.append(f"verify: parallel {v['parallel_ms']:.2f} ms vs serial {v['serial_ms']:.2f} ms "
+                     f"(x{v['measured_speedup']:.2f}) -> {'kept' if v['kept_parallel'] else 'serial emitted'}")
     for si, st in enumerate(plan.stages):
         if st.kind == "parallel":
             cl = ", ".join(f"c{ci}: {len(c.nodes)} nodes/{c.cost(g, 1):.0f}us"
@@ -69,6 +79,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     c.add_argument("--cost", default="measured", choices=["measured", "analytic"])
     c.add_argument("--min-gain", type=float, default=0.05, help="safety valve threshold (fraction)")
     c.add_argument("--no-cloning", action="store_true")
+    c.add_argument("--verify", action="store_true",
+                   help="time the generated code against the serial baseline; emit serial unless faster")
     b = add_command(sub, "bench", _bench,
                     help="interleaved latency: generated serial/parallel code vs ONNX Runtime")
     b.add_argument("model", help="ONNX file")
