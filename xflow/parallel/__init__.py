@@ -9,7 +9,7 @@ or ``torch.jit.fork`` backend) plus a replayable JSON record.
 Typical use::
 
     from xflow.parallel import compile_model
-    res = compile_model("model.onnx", workers=2, mode="hybrid", backend="threads")
+    res = compile_model("model.onnx", workers=2, mode="hybrid", backend="threads", verify=True)
     res.write("gen.py")          # gen.py + gen.onnx (weights) + gen.json (record)
     model = res.load(); y = model(x)
 """
@@ -33,6 +33,14 @@ _EXPORTS = {
     "analytic_costs": "xflow.parallel.cost",
     "measured_costs": "xflow.parallel.cost",
     "apply_costs": "xflow.parallel.cost",
+    "measured_overheads": "xflow.parallel.cost",
+    "predicted_timeline": "xflow.parallel.timeline",
+    "measured_timeline": "xflow.parallel.timeline",
+    "plot_gantt": "xflow.parallel.timeline",
+    "render_clusters": "xflow.parallel.timeline",
+    "InceptionToy": "xflow.parallel.models",
+    "NasNetLike": "xflow.parallel.models",
+    "benchmark_model": "xflow.parallel.models",
     "find_regions": "xflow.parallel.cluster",
     "cut_nodes": "xflow.parallel.cluster",
     "linear_clustering": "xflow.parallel.cluster",
