@@ -38,6 +38,7 @@ BACKENDS = ("threads", "torchscript")
 
 _PRELUDE = '''
 import os
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
 
@@ -401,7 +402,12 @@ class _Gen:
             "        if weights is None:",
             "            weights = load_weights(onnx_path or DEFAULT_ONNX)",
             "        k = Kernels(weights).eval()",
-            f"        self.k = torch.jit.script(k) if {script} else k",
+        ] + ([
+            "        with warnings.catch_warnings():  # torch>=2.9 marks TorchScript deprecated",
+            "            warnings.simplefilter('ignore', FutureWarning)",
+            "            k = torch.jit.script(k)",
+        ] if script else []) + [
+            "        self.k = k",
             f"        self._pool = ThreadPoolExecutor({max(plan.workers - 1, 1)}, initializer=_worker_init)", "",
             "    def close(self) -> None:",
             '        """Stop the worker threads."""',
