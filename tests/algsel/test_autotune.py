@@ -71,3 +71,10 @@ def test_autotune_cuda(setup):  # pragma: no cover - GPU machines only
     res = autotune(model, x, "cuda", repeats=1, cache_path=cache)
     with torch.no_grad():
         assert torch.allclose(res.model(x.cuda()).cpu(), model(x), rtol=1e-3, atol=1e-3)
+
+
+def test_autotune_model_without_convs_is_a_clean_error(tmp_results):
+    from xflow.errors import XflowError
+
+    with pytest.raises(XflowError, match="no Conv2d"):
+        autotune(torch.nn.Linear(4, 2), torch.randn(1, 4), "cpu", use_cache=False)

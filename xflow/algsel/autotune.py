@@ -249,6 +249,8 @@ def autotune(
             "median_ms": medians,
             "unsupported": {c: r for c, r in unsupported.items()},
         })
+    if not rows:
+        raise XflowError("the model has no Conv2d layer reached by example_input; nothing to tune")
     if use_cache and new_entries:
         _save_cache(new_entries, cache_path)
     choices = {r["layer"]: r["choice"] for r in rows}
@@ -265,6 +267,4 @@ def autotune(
         fr["why_not"] = "; ".join(f"{c}: {why}" for c, why in r["unsupported"].items())
         frame_rows.append(fr)
     report = pd.DataFrame(frame_rows)
-    if not rows:
-        raise XflowError("the model has no Conv2d layer reached by example_input; nothing to tune")
     return TuneResult(model=tuned, choices=choices, report=report, device=device, device_label=label, rows=rows)
