@@ -54,10 +54,10 @@ class GraphClosed(XflowError):
 
 def current_graph() -> "Graph":
     """The innermost active ``with Graph():`` block; raises :class:`GraphClosed` when there is none."""
-    stack = getattr(_local, "stack", None)
-    if not stack:
-        raise GraphClosed("no active autobatch graph: build expressions inside `with autobatch.Graph() as g:`")
-    return stack[-1]
+    try:
+        return _local.stack[-1]
+    except (AttributeError, IndexError):
+        raise GraphClosed("no active autobatch graph: build expressions inside `with autobatch.Graph() as g:`") from None
 
 
 _INTERNAL = {os.path.join(_PKG_DIR, f) for f in ("graph.py", "functional.py", "ops.py", "cells.py")}

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..functional import lookup
 from ..graph import Expr
 
 __all__ = ["DynamicModel"]
@@ -40,8 +41,6 @@ class DynamicModel(nn.Module, ABC):
 
     def lookup(self, table: torch.Tensor, index: int) -> Expr:
         """Autobatch embedding lookup honouring :attr:`sparse_emb`."""
-        from ..functional import lookup
-
         return lookup(table, index, sparse=self.sparse_emb)
 
     @abstractmethod
