@@ -1,5 +1,4 @@
 """Generated modules (serial, branch, hybrid; threads and torch.jit.fork) reproduce the model."""
-import importlib.util
 import subprocess
 import sys
 
