@@ -43,11 +43,14 @@ from xflow.errors import DeviceUnavailable, UnknownName
 from .graph import Graph
 from .models import DynamicModel, get_model
 
-__all__ = ["PRESETS", "IMPLS", "run", "measure_step", "default_config"]
+__all__ = ["PRESETS", "IMPLS", "BENCH_VERSION", "run", "measure_step", "default_config"]
 
 log = logging.getLogger(__name__)
 
 IMPLS = ("eager", "none", "depth", "agenda", "hand")
+
+#: Bumped whenever a change alters what is measured, so cached sweep results (keyed by config) expire.
+BENCH_VERSION = 2
 
 #: Model dimensions. ``full`` follows DyNet's benchmark sizes; ``quick`` keeps tests/notebooks fast.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -76,7 +79,7 @@ def default_config(model: str = "bilstm", quick: bool = True, **over: Any) -> di
     """A complete config for :func:`run` (quick: small dimensions, few repeats)."""
     cfg = dict(model=model, preset="quick" if quick else "full", batch=32 if quick else 64,
                impls=list(IMPLS), modes=["train", "infer"], warmup=1, repeats=3 if quick else 5,
-               threads=1, seed=0, lr=1e-3)
+               threads=1, seed=0, lr=1e-3, bench_version=BENCH_VERSION)
     cfg.update(over)
     return cfg
 
