@@ -6,7 +6,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -20,21 +20,13 @@ from xflow.envs.features import featurize, graph_space
 from xflow.envs.models import register_model, resolve_model
 from xflow.envs.rewards import Reward, make_reward
 from xflow.envs.state import EpisodeState, StateValidation
+from xflow.rewrites.candidates import Candidate
 
 __all__ = ["RewriteEnv", "Candidate", "StepRecord"]
 
 log = logging.getLogger(__name__)
 
 Obs = dict[str, Any]
-
-
-class Candidate(NamedTuple):
-    """One action: applying ``rule`` at ``location`` gives ``model`` (graph hash ``hash``)."""
-
-    rule: Any
-    location: Any
-    model: onnx.ModelProto
-    hash: str
 
 
 @dataclass(frozen=True)
@@ -59,8 +51,7 @@ def _enumerate_candidates(model: onnx.ModelProto, rules: Any, max_candidates: in
     """All (rule × location) rewrites of ``model``, deduplicated by hash, at most ``max_candidates``."""
     from xflow.rewrites.candidates import candidates
 
-    found = candidates(model, rules=rules, max_candidates=max_candidates, verify=verify)
-    return [Candidate(c.rule, c.location, c.model, c.hash) for c in found]
+    return candidates(model, rules=rules, max_candidates=max_candidates, verify=verify)
 
 
 class RewriteEnv(gym.Env[Obs, int]):
@@ -226,7 +217,8 @@ class RewriteEnv(gym.Env[Obs, int]):
     def _obs(self) -> Obs:
         return {
             "graph": self._features(self.model, self.hash),
-            "candidates": tuple(self._features(c.model, c.hash) for c in self.candidates),
+            # features need shapes only: the candidates' weights are never copied here
+            "candidates": tuple(self._features(c.structure, c.hash) for c in self.candidates),
         }
 
     def action_mask(self) -> np.ndarray:

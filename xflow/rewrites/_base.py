@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Iterable
 import onnx
 
 from xflow.errors import XflowError
-from xflow.rewrites._graph import Editor, GraphView
+from xflow.rewrites._graph import Editor, GraphView, Rewritten
 
 __all__ = ["Location", "Rule", "RuleNotApplicable"]
 
@@ -137,13 +137,24 @@ class Rule:
         Raises:
             RuleNotApplicable: the rule does not match at ``loc`` (with the reason).
         """
+        return self._edit(model, loc).finish()
+
+    def apply_lazy(self, model: onnx.ModelProto | GraphView, loc: Location) -> Rewritten:
+        """Like :meth:`apply`, but the weights are copied only when ``.model()`` is called.
+
+        The :class:`~xflow.rewrites._graph.Rewritten` result's ``.structure`` (placeholders for
+        the source's large weights) is enough for hashing, features and local verification.
+        """
+        return self._edit(model, loc).finish_lazy()
+
+    def _edit(self, model: onnx.ModelProto | GraphView, loc: Location) -> Editor:
         view = GraphView.of(model)
         reason = self._safe_check(view, loc)
         if reason is not None:
             raise RuleNotApplicable(f"rule {self.name!r} does not apply at {loc}: {reason}")
         ed = Editor(view, tag=self.name)
         self._rewrite(view, loc, ed)
-        return ed.finish()
+        return ed
 
     def _safe_check(self, view: GraphView, loc: Location) -> str | None:
         missing = [n for n in loc.nodes if n not in view.node_by_name]

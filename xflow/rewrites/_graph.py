@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GraphView", "Editor", "ensure_node_names", "attrs_of", "node_reads", "UNARY_ELEMENTWISE"]
+__all__ = ["GraphView", "Editor", "Rewritten", "is_placeholder", "ensure_node_names", "attrs_of", "node_reads", "UNARY_ELEMENTWISE"]
 
 #: Elementwise unary ops f with f(concat(x, y)) == concat(f(x), f(y)) (attributes allowed).
 UNARY_ELEMENTWISE = frozenset({
@@ -253,7 +253,7 @@ class Editor:
         self.tag = tag
         self._removed: set[str] = set()
         self._added: list[onnx.NodeProto] = []
-        self._inits: list[onnx.TensorProto] = []
+        self._inits: list[tuple[str, np.ndarray]] = []  # TensorProtos are built in _build
         self._rename: dict[str, str] = {}
         self._taken: set[str] = set(view.node_by_name) | set(view.initializers) | set(view.producer)
         self._taken |= set(view.graph_inputs) | set(view.graph_outputs)
@@ -298,7 +298,7 @@ class Editor:
     def add_initializer(self, base: str, array: np.ndarray) -> str:
         """Add a constant tensor; returns its (fresh) name."""
         name = self.fresh(base)
-        self._inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self._inits.append((name, np.ascontiguousarray(array)))
         return name
 
     def add_int64(self, base: str, values: Iterable[int]) -> str:
@@ -319,14 +319,26 @@ class Editor:
 
     def finish(self) -> onnx.ModelProto:
         """Build the edited model: rename uses, toposort, drop dead nodes/initializers, infer shapes."""
+        return self._build(*self._assemble(), placeholders=False)
+
+    def finish_lazy(self) -> "Rewritten":
+        """Like :meth:`finish`, but defer copying the source's weights (see :class:`Rewritten`)."""
+        nodes, used = self._assemble()
+        return Rewritten(self, nodes, used)
+
+    def _assemble(self) -> tuple[list[onnx.NodeProto], set[str]]:
+        """The new node list (renamed, sorted, dead code removed) and the tensor names it reads."""
         src = self.view.model
         nodes = []
+        rename = self._rename
         for n in list(src.graph.node) + self._added:
             if n.name in self._removed:
                 continue
-            c = onnx.NodeProto()
-            c.CopyFrom(n)  # never touch the view's nodes (views are reused across applies)
-            nodes.append(c)
+            if any(t in rename for t in n.input):
+                c = onnx.NodeProto()
+                c.CopyFrom(n)  # never touch the view's nodes (views are reused across applies)
+                n = c
+            nodes.append(n)  # unchanged nodes are shared here; _build copies them into the model
 
         def resolve(t: str) -> str:
             seen = set()
@@ -336,19 +348,26 @@ class Editor:
             return t
 
         for n in nodes:
-            for i, t in enumerate(n.input):
-                if t in self._rename:
-                    n.input[i] = resolve(t)
+            if any(t in rename for t in n.input):
+                for i, t in enumerate(n.input):
+                    if t in rename:
+                        n.input[i] = resolve(t)
         # graph outputs keep their names: bridge renamed ones with Identity
         produced = {o for n in nodes for o in n.output}
         for out in self.view.graph_outputs:
             target = resolve(out)
             if target != out and out not in produced:
                 nodes.append(helper.make_node("Identity", [target], [out], name=self.fresh(f"{out}/identity")))
-        available = set(self.view.graph_inputs) | set(self.view.initializers) | {t.name for t in self._inits}
-        nodes = _toposort(nodes, available)
-        nodes = _dead_code_elimination(nodes, set(self.view.graph_outputs))
-        used = {t for n in nodes for t in node_reads(n)} | set(self.view.graph_outputs)
+        available = set(self.view.graph_inputs) | set(self.view.initializers) | {n for n, _ in self._inits}
+        reads = {id(n): node_reads(n) for n in nodes}  # nodes stay alive here, so ids are stable
+        nodes = _toposort(nodes, available, reads)
+        nodes = _dead_code_elimination(nodes, set(self.view.graph_outputs), reads)
+        used = {t for n in nodes for t in reads[id(n)]} | set(self.view.graph_outputs)
+        return nodes, used
+
+    def _build(self, nodes: list[onnx.NodeProto], used: set[str], *, placeholders: bool) -> onnx.ModelProto:
+        """Assemble the model proto; with ``placeholders`` the source's large weights carry no data."""
+        src = self.view.model
         # build the new model field by field: one copy of the (possibly large) initializers
         model = onnx.ModelProto()
         _copy_fields(model, src, skip=("graph",))
@@ -359,15 +378,127 @@ class Editor:
         g.input.extend([i for i in sg.input if i.name not in init_names or i.name in used])
         g.output.extend(sg.output)
         g.sparse_initializer.extend(sg.sparse_initializer)
-        g.initializer.extend([t for t in sg.initializer if t.name in used])
-        g.initializer.extend([t for t in self._inits if t.name in used])
+        kept = [t for t in sg.initializer if t.name in used]
+        if placeholders:
+            g.initializer.extend([_placeholder(t) if _numel(t) > PLACEHOLDER_NUMEL else t for t in kept])
+        else:
+            g.initializer.extend(kept)
+        for name, arr in self._inits:
+            if name not in used:
+                continue
+            if placeholders and arr.size > PLACEHOLDER_NUMEL:
+                g.initializer.append(_placeholder_of(name, arr))
+            else:
+                g.initializer.append(numpy_helper.from_array(arr, name))
         g.node.extend(nodes)
         return model
 
+    def new_initializer_digests(self, used: set[str]) -> dict[str, bytes]:
+        """:func:`~xflow.graphs.hashing.tensor_digest` of each used new constant, from its array."""
+        from xflow.graphs.hashing import array_digest
 
-def _toposort(nodes: list[onnx.NodeProto], available: set[str]) -> list[onnx.NodeProto]:
+        return {name: array_digest(arr) for name, arr in self._inits if name in used}
+
+    def new_initializer(self, name: str) -> onnx.TensorProto | None:
+        """The TensorProto of new constant ``name`` (None if the editor did not add it)."""
+        for n, arr in self._inits:
+            if n == name:
+                return numpy_helper.from_array(arr, name)
+        return None
+
+
+#: Source initializers with more elements than this become data-less placeholders in
+#: :attr:`Rewritten.structure` (the same threshold below which shape inference needs values).
+PLACEHOLDER_NUMEL = 64
+
+#: ``external_data`` location that marks a placeholder (reading its values fails loudly).
+PLACEHOLDER_LOCATION = "xflow:shared-with-source-model"
+
+
+def _numel(t: onnx.TensorProto) -> int:
+    return int(np.prod(t.dims)) if len(t.dims) else 1
+
+
+def _placeholder_of(name: str, arr: np.ndarray) -> onnx.TensorProto:
+    p = onnx.TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(arr.dtype), dims=arr.shape)
+    return _mark(p)
+
+
+def _placeholder(t: onnx.TensorProto) -> onnx.TensorProto:
+    """A tensor with ``t``'s name, dtype and shape but no values (marked as external data)."""
+    return _mark(onnx.TensorProto(name=t.name, data_type=t.data_type, dims=t.dims))
+
+
+def _mark(p: onnx.TensorProto) -> onnx.TensorProto:
+    p.data_location = onnx.TensorProto.EXTERNAL
+    entry = p.external_data.add()
+    entry.key, entry.value = "location", PLACEHOLDER_LOCATION
+    return p
+
+
+def is_placeholder(t: onnx.TensorProto) -> bool:
+    """Whether ``t`` is a data-less placeholder made by :class:`Rewritten` (values live in the source)."""
+    return (t.data_location == onnx.TensorProto.EXTERNAL
+            and any(e.key == "location" and e.value == PLACEHOLDER_LOCATION for e in t.external_data))
+
+
+class Rewritten:
+    """A rewrite result whose full model is built only on demand.
+
+    Copying a big model's weights (~95 MB for Inception-v3) into every one-step rewrite
+    dominated candidate enumeration, although most consumers (hashing, featurization, shape
+    inference, local verification) only need the graph structure. ``structure`` is the new
+    model with every *source* initializer of more than :data:`PLACEHOLDER_NUMEL` elements
+    replaced by a data-less placeholder (same name, dtype and shape; see :func:`is_placeholder`):
+    not runnable, but node-, shape- and name-identical to :meth:`model`, which builds (and
+    caches) the real model exactly as :meth:`Editor.finish` would.
+    """
+
+    def __init__(self, editor: Editor, nodes: list[onnx.NodeProto], used: set[str]):
+        self._editor = editor
+        self._nodes = nodes
+        self._used = used
+        self._model: onnx.ModelProto | None = None
+        self._structure: onnx.ModelProto | None = None
+
+    @property
+    def source(self) -> onnx.ModelProto:
+        """The model the rewrite started from (owner of the placeholders' values)."""
+        return self._editor.view.model
+
+    @property
+    def structure(self) -> onnx.ModelProto:
+        """The new graph with the source's large weights as placeholders (cheap; not runnable)."""
+        if self._model is not None:
+            return self._model
+        if self._structure is None:
+            self._structure = self._editor._build(self._nodes, self._used, placeholders=True)
+        return self._structure
+
+    def new_digests(self) -> dict[str, bytes]:
+        """Tensor digests of the constants the rewrite created (hashed from their arrays)."""
+        return self._editor.new_initializer_digests(self._used)
+
+    def tensor(self, name: str) -> onnx.TensorProto:
+        """The real TensorProto behind initializer ``name`` (a placeholder's values)."""
+        t = self._editor.new_initializer(name)
+        return t if t is not None else self._editor.view.initializers[name]
+
+    def model(self) -> onnx.ModelProto:
+        """The full rewritten model (built once, then cached)."""
+        if self._model is None:
+            self._model = self._editor._build(self._nodes, self._used, placeholders=False)
+            self._structure = None
+        return self._model
+
+
+def _toposort(nodes: list[onnx.NodeProto], available: set[str],
+              reads: dict[int, list[str]] | None = None) -> list[onnx.NodeProto]:
     """Stable topological order (Kahn's algorithm keeping the original order among ready nodes)."""
     import heapq
+
+    def node_reads(n: onnx.NodeProto) -> list[str]:
+        return reads[id(n)] if reads is not None else _node_reads(n)
 
     producers = {o: i for i, n in enumerate(nodes) for o in n.output if o}
     deps: list[set[int]] = []
@@ -396,8 +527,12 @@ def _toposort(nodes: list[onnx.NodeProto], available: set[str]) -> list[onnx.Nod
     return [nodes[i] for i in order]
 
 
-def _dead_code_elimination(nodes: list[onnx.NodeProto], outputs: set[str]) -> list[onnx.NodeProto]:
+def _dead_code_elimination(nodes: list[onnx.NodeProto], outputs: set[str],
+                           reads: dict[int, list[str]] | None = None) -> list[onnx.NodeProto]:
     """Drop nodes none of whose outputs is used (transitively) by a graph output."""
+
+    def node_reads(n: onnx.NodeProto) -> list[str]:
+        return reads[id(n)] if reads is not None else _node_reads(n)
     live = set(outputs)
     keep = []
     for n in reversed(nodes):
@@ -405,3 +540,6 @@ def _dead_code_elimination(nodes: list[onnx.NodeProto], outputs: set[str]) -> li
             keep.append(n)
             live.update(node_reads(n))
     return list(reversed(keep))
+
+
+_node_reads = node_reads

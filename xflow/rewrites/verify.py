@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import onnx
@@ -115,14 +115,17 @@ def _region(model: onnx.ModelProto, changed: set[int], nodes: list) -> tuple[lis
     return region, inputs, outs
 
 
-def _sub_model(model: onnx.ModelProto, region: list, inputs: list[str], outputs: list[str], view) -> onnx.ModelProto | None:
+def _sub_model(model: onnx.ModelProto, region: list, inputs: list[str], outputs: list[str], view,
+               shared: Callable[[str], onnx.TensorProto] | None = None) -> onnx.ModelProto | None:
     from onnx import helper
+
+    from xflow.rewrites._graph import is_placeholder
 
     inits = {t.name: t for t in model.graph.initializer}
     g_inputs, g_inits = [], []
     for t in inputs:
         if t in inits:
-            g_inits.append(inits[t])
+            g_inits.append(shared(t) if shared is not None and is_placeholder(inits[t]) else inits[t])
         else:
             shp, et = view.shape(t), view.elem_type(t)
             if shp is None or et is None:
@@ -137,12 +140,29 @@ def _sub_model(model: onnx.ModelProto, region: list, inputs: list[str], outputs:
 
 
 def verify_local(original: onnx.ModelProto, rewritten: onnx.ModelProto, *, seed: int = 0,
-                 rtol: float | None = None, atol: float | None = None) -> Verdict:
-    """Check only the region a rewrite changed (see module docstring); whole model as fallback."""
-    from xflow.rewrites._graph import GraphView
+                 rtol: float | None = None, atol: float | None = None,
+                 full: Callable[[], onnx.ModelProto] | None = None, view: Any = None,
+                 tensor: Callable[[str], onnx.TensorProto] | None = None) -> Verdict:
+    """Check only the region a rewrite changed (see module docstring); whole model as fallback.
+
+    ``rewritten`` may be a :attr:`~xflow.rewrites._graph.Rewritten.structure` whose large weights
+    are placeholders for ``original``'s tensors; then ``full`` must build the real model for the
+    whole-model fallback and ``tensor(name)`` must return a placeholder's real TensorProto
+    (default: ``original``'s initializer of that name). ``view``: a ready :class:`~xflow.rewrites._graph.GraphView` of
+    ``original`` (saves re-running shape inference per candidate).
+    """
+    from xflow.rewrites._graph import GraphView, is_placeholder
 
     def key(n):
         return n.SerializeToString(deterministic=True)
+
+    def whole() -> Verdict:
+        target = rewritten
+        if any(is_placeholder(t) for t in rewritten.graph.initializer):
+            if full is None:
+                raise ValueError("verify_local: rewritten model has placeholder weights; pass full=")
+            target = full()
+        return is_equivalent(original, target, seed=seed, rtol=rtol, atol=atol)
 
     a_nodes, b_nodes = list(original.graph.node), list(rewritten.graph.node)
     a_keys = {key(n) for n in a_nodes}
@@ -153,20 +173,21 @@ def verify_local(original: onnx.ModelProto, rewritten: onnx.ModelProto, *, seed:
         return Verdict(True, 0.0)
     ra, ia, oa = _region(original, ca, a_nodes)
     rb, ib, ob = _region(rewritten, cb, b_nodes)
-    new_inits = {t.name for t in rewritten.graph.initializer} - {t.name for t in original.graph.initializer}
-    if oa != ob or not (ib - new_inits) <= (ia | {t.name for t in original.graph.initializer}):
-        return is_equivalent(original, rewritten, seed=seed, rtol=rtol, atol=atol)
-    view = GraphView.of(original)
+    orig_inits = {t.name: t for t in original.graph.initializer}
+    new_inits = {t.name for t in rewritten.graph.initializer} - set(orig_inits)
+    if oa != ob or not (ib - new_inits) <= (ia | set(orig_inits)):
+        return whole()
+    view = view if view is not None else GraphView.of(original)
     outs = sorted(oa)
     sub_a = _sub_model(original, ra, sorted(ia), outs, view)
-    sub_b = _sub_model(rewritten, rb, sorted(ib), outs, view)
+    sub_b = _sub_model(rewritten, rb, sorted(ib), outs, view, shared=tensor or orig_inits.__getitem__)
     if sub_a is None or sub_b is None or any(
             vi.type.tensor_type.elem_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE,
                                                   onnx.TensorProto.FLOAT16) for vi in sub_a.graph.input):
-        return is_equivalent(original, rewritten, seed=seed, rtol=rtol, atol=atol)
+        return whole()
     try:
         v = Verifier(sub_a, seed=seed, rtol=rtol, atol=atol)
     except Exception as exc:  # noqa: BLE001 - region not runnable alone: check the whole model
         log.debug("local verification fell back to the whole model: %s", exc)
-        return is_equivalent(original, rewritten, seed=seed, rtol=rtol, atol=atol)
+        return whole()
     return v.check(sub_b)
