@@ -77,3 +77,10 @@ def test_bad_inputs_raise_typed_errors(tmp_path):
     dyn = onnx_model([helper.make_node("Relu", ["x"], ["y"])], [("x", ["N", 3])], [("y", ["N", 3])])
     with pytest.raises(DynamicShapeError):
         from_onnx(dyn)
+
+
+def test_dynamic_batch_fixed_by_input_shapes():
+    dyn = onnx_model([helper.make_node("Relu", ["x"], ["y"])], [("x", ["N", 3])], [("y", ["N", 3])])
+    res = compile_model(dyn, cost="analytic", input_shapes={"x": [2, 3]})
+    x = f32(2, 3)
+    np.testing.assert_allclose(res.load()(__import__("torch").from_numpy(x)).numpy(), np.maximum(x, 0))

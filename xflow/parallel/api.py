@@ -82,13 +82,15 @@ def _costs(g: DataflowGraph, cost: str, workers: int) -> None:
 def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: str = "threads",
                   cost: str = "measured", config: PlanConfig | None = None,
                   graph: DataflowGraph | None = None, source_name: str | None = None,
-                  verify: bool = False, verify_repeats: int = 7) -> CompileResult:
+                  verify: bool = False, verify_repeats: int = 7,
+                  input_shapes: dict[str, Any] | None = None) -> CompileResult:
     """Parallelize an ONNX model (path, bytes or ModelProto) and generate its Python module.
 
     Steps: load + constant propagation + DCE → per-op costs (``measured`` profile, cached, or
     ``analytic``) → regions, linear clustering, merging to ``workers``, cloning → per-region hybrid
     decision and safety valve (``mode``) → code generation for ``backend`` → JSON record.
-    Pass ``graph`` to reuse an already built (and costed) dataflow graph.
+    Pass ``graph`` to reuse an already built (and costed) dataflow graph; ``input_shapes`` fixes
+    symbolic input dimensions of a dynamically exported model.
 
     ``verify=True`` adds a *measured* safety valve: the generated module and the serial baseline
     (1 thread, or ``workers`` threads in hybrid mode when the plan's baseline is multi-threaded)
@@ -99,7 +101,7 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
         from xflow.errors import UnknownName
 
         raise UnknownName(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    g = graph if graph is not None else from_onnx(src)
+    g = graph if graph is not None else from_onnx(src, input_shapes=input_shapes)
     if not all(n.cost for n in g.nodes):
         _costs(g, cost, workers)
     if config is None:

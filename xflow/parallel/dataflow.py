@@ -120,12 +120,25 @@ class DataflowGraph:
         return sum(n.cost_at(threads) for n in self.nodes)
 
 
-def load_onnx(src: Any):
+def load_onnx(src: Any, *, input_shapes: dict[str, Any] | None = None):
     """Load an ONNX model from a path, bytes or ``ModelProto``; check it; infer shapes.
 
-    Raises :class:`ModelFileNotFound`, :class:`EmptyModelFile`, :class:`MalformedModel` or
-    :class:`InvalidModel` with what went wrong.
+    Uses the graph core (``xflow.graphs.load_model`` with ``fold=False``: constant folding is this
+    package's own counted pass) and falls back to plain ``onnx`` when the graph core is absent.
+    ``input_shapes`` fixes symbolic input dimensions (e.g. ``{"input": [1, 3, 224, 224]}``).
+    Raises :class:`ModelFileNotFound`, :class:`EmptyModelFile`, :class:`MalformedModel`,
+    :class:`InvalidModel` (or another typed error) with what went wrong.
     """
+    try:
+        from xflow.graphs.model import load_model
+    except ImportError:  # graph core not in this checkout
+        load_model = None
+    if load_model is not None:
+        return load_model(src, fold=False, input_shapes=input_shapes).model
+    return _load_onnx_plain(src)
+
+
+def _load_onnx_plain(src: Any):
     import onnx
 
     if isinstance(src, onnx.ModelProto):
@@ -142,7 +155,7 @@ def load_onnx(src: Any):
             raise MalformedModel(f"cannot load an ONNX model from a {type(src).__name__}; "
                                  "pass a path, bytes or onnx.ModelProto")
         if not data:
-            raise EmptyModelFile(f"the ONNX model {'file ' + str(src) if not isinstance(src, bytes) else 'bytes'} is empty")
+            raise EmptyModelFile("the ONNX model is empty (0 bytes)")
         try:
             model = onnx.load_from_string(data)
         except Exception as exc:  # noqa: BLE001
@@ -205,7 +218,8 @@ def _flops(op: str, attrs: dict, in_shapes: list, out_shapes: list) -> float:
     return n_out
 
 
-def from_onnx(src: Any, *, optimize: bool = True) -> DataflowGraph:
+def from_onnx(src: Any, *, optimize: bool = True,
+              input_shapes: dict[str, Any] | None = None) -> DataflowGraph:
     """Build the dataflow graph of an ONNX model.
 
     Loads and checks the model (:func:`load_onnx`), then — with ``optimize`` — runs constant
@@ -219,7 +233,7 @@ def from_onnx(src: Any, *, optimize: bool = True) -> DataflowGraph:
 
     from xflow.parallel.passes import PassStats, eliminate_dead_code, propagate_constants
 
-    model = load_onnx(src)
+    model = load_onnx(src, input_shapes=input_shapes)
     stats = PassStats()
     if optimize:
         model, stats.const_nodes_folded = propagate_constants(model)
