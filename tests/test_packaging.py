@@ -8,7 +8,8 @@ from xflow.paths import repo_root
 
 def test_environment_yml_matches_pyproject():
     py = tomllib.loads((repo_root() / "pyproject.toml").read_text())
-    pins = set(py["project"]["dependencies"]) | set(py["project"]["optional-dependencies"]["test"])
+    extras = py["project"]["optional-dependencies"]
+    pins = set(py["project"]["dependencies"]) | set(extras["test"]) | set(extras["peers"])
     env = {
         line.strip()[2:].strip()
         for line in (repo_root() / "environment.yml").read_text().splitlines()
