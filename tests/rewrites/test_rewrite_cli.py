@@ -40,3 +40,22 @@ def test_cli_optimize_writes_verified_output(tmp_path, capsys):
     assert "1. " in text and out.exists()
     assert main(["rewrite", "optimize", str(src), "-o", str(out), "--search", "rl"]) == 2
     assert "xflow rl" in capsys.readouterr().err
+
+
+def test_cli_optimize_rl_uses_checkpoint(tmp_path, capsys):
+    from xflow.envs.features import EDGE_DIM, NODE_DIM
+    from xflow.nn import GraphActorCritic
+
+    src, out = tmp_path / "inc.onnx", tmp_path / "opt.onnx"
+    onnx.save(make_inception_like(), src)
+    assert main(["rewrite", "optimize", str(src), "-o", str(out), "--search", "rl"]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+    ckpt = GraphActorCritic(17, NODE_DIM, EDGE_DIM, 16, 1).save(
+        tmp_path / "agent.pt", args={"horizon": 3, "cost_model": "nominal"})
+    assert main(["rewrite", "optimize", str(src), "-o", str(out), "--search", "rl", "--checkpoint", str(ckpt),
+                 "--repeats", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["method"] == "rl" and data["n_expanded"] <= 4 and out.exists()
+    assert data["cost"] <= data["initial_cost"]
+    assert main(["rewrite", "optimize", str(src), "-o", str(out), "--search", "rl",
+                 "--checkpoint", str(tmp_path / "missing.pt")]) == 2

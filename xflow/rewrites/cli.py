@@ -6,8 +6,9 @@
 * ``xflow rewrite search FILE.onnx --method greedy|beam|random --budget N [-o OUT.onnx]`` — run a
   search baseline over the analytic (or calibrated / measured) cost and report the cost and the
   measured ORT latency (ORT_ENABLE_ALL, interleaved repeats) before and after;
-* ``xflow rewrite optimize IN.onnx -o OUT.onnx --search greedy|beam|random [--budget-s S]`` — the
-  same with a time budget, listing the applied rewrites (``--search rl`` lives in ``xflow rl``).
+* ``xflow rewrite optimize IN.onnx -o OUT.onnx --search greedy|beam|random|rl [--budget-s S]
+  [--checkpoint CKPT]`` — the same with a time budget, listing the applied rewrites; ``rl`` rolls
+  out a trained PPO policy (:func:`xflow.agents.search.rl_search`, ``xflow rl train`` makes one).
 
 Every written model is verified against the input (ORT, optimizations off, random inputs); a
 model whose outputs differ is never written. ``search -o`` writes the input unchanged when the
@@ -107,12 +108,15 @@ def _cmd_search(args: argparse.Namespace) -> Report:
     from xflow.rewrites.search import pick_fastest, search, trajectory_models
 
     original = _load(args.model)
-    kwargs = dict(budget=args.budget, time_budget_s=args.time_budget_s, max_candidates=args.max_candidates)
-    if args.method == "beam":
-        kwargs["alpha"] = args.alpha
-    if args.method == "random":
-        kwargs["seed"] = args.seed
-    res = search(original, args.method, _cost_fn(args.cost, args.threads), **kwargs)
+    if args.method == "rl":
+        res = _rl_search(original, args)
+    else:
+        kwargs = dict(budget=args.budget, time_budget_s=args.time_budget_s, max_candidates=args.max_candidates)
+        if args.method == "beam":
+            kwargs["alpha"] = args.alpha
+        if args.method == "random":
+            kwargs["seed"] = args.seed
+        res = search(original, args.method, _cost_fn(args.cost, args.threads), **kwargs)
     data = {"model": args.model, **res.summary(), "actions": res.actions}
     best = res.model
     if args.repeats > 0 and res.actions:
@@ -124,9 +128,10 @@ def _cmd_search(args: argparse.Namespace) -> Report:
         data.update(meas)
     if args.output:
         data["output"] = _save(best, args.output)
+    cost_name = "checkpoint's cost model" if args.method == "rl" else args.cost
     lines = [f"{args.method} search on {args.model}: {len(res.actions)} rewrite(s) "
              f"[{', '.join(a['rule'] for a in res.actions) or 'none'}] in {res.time_s:.1f} s",
-             f"  cost ({args.cost}): {res.initial_cost:.4f} -> {res.cost:.4f} "
+             f"  cost ({cost_name}): {res.initial_cost:.4f} -> {res.cost:.4f} "
              f"(predicted speed-up {res.predicted_speedup:.3f}x)"]
     if "measured_speedup" in data:
         lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL): {data['original_ms']:.3f} ms -> "
@@ -137,13 +142,22 @@ def _cmd_search(args: argparse.Namespace) -> Report:
     return Report(data, "\n".join(lines))
 
 
-def _cmd_optimize(args: argparse.Namespace) -> Report:
+def _rl_search(original, args: argparse.Namespace):
+    """Roll out the PPO policy in ``args.checkpoint`` (horizon and cost model from the checkpoint)."""
     from xflow.errors import XflowError
+
+    if not getattr(args, "checkpoint", None):
+        raise XflowError("--search rl needs --checkpoint CKPT (an agent.pt from `xflow rl train`)")
+    try:
+        from xflow.agents.search import rl_search
+    except ModuleNotFoundError as exc:  # torch / torch_geometric missing
+        raise XflowError(f"--search rl needs the RL agent ({exc}); choose greedy, beam or random") from None
+    return rl_search(original, args.checkpoint, horizon=getattr(args, "horizon", None))
+
+
+def _cmd_optimize(args: argparse.Namespace) -> Report:
     from xflow.rewrites.verify import verify_rewrite
 
-    if args.search == "rl":
-        raise XflowError("--search rl runs a trained PPO policy: use `xflow rl eval --checkpoint CKPT --model file:IN.onnx`"
-                         " (rl-env); here choose greedy, beam or random")
     ns = argparse.Namespace(**vars(args))
     ns.method, ns.time_budget_s = args.search, args.budget_s
     report = _cmd_search(ns)
@@ -202,3 +216,6 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="trajectory prefixes measured against the input (the fastest is kept)")
     o.add_argument("--threads", type=int, default=1)
     o.add_argument("--repeats", type=int, default=20)
+    o.add_argument("--checkpoint", default=None, help="agent.pt of a trained PPO policy (--search rl)")
+    o.add_argument("--horizon", type=int, default=None,
+                   help="--search rl: rollout length (default: the checkpoint's training horizon)")
