@@ -8,6 +8,7 @@ A plan is an ordered list of groups; every node of a group has the same signatur
    Consecutive rows of one source are a slice, which is a *view* (no copy); the same leaf (a
    parameter used by every example) becomes an ``expand`` (no copy); otherwise rows are copied
    (``index_select`` from one source, ``stack`` of row views from several) — see :func:`gather`.
+   Ops flagged ``flat`` (``esum``) gather all operands of all nodes in one call, ``(B, n, *shape)``.
 2. **kernel** — ``OPS[op].kernel(params, gathered, attrs, data)`` runs once for the group.
 3. **scatter** — nothing is copied: node ``k`` of the group records ``(output, k)``.
 
@@ -100,15 +101,22 @@ def execute_plan(g: "Graph", plan: Sequence[Sequence[int]]) -> None:
         n0 = grp[0]
         spec = OPS[ops[n0]]
         nargs = len(args[n0])
-        if len(grp) == 1:
+        vw = views[n0]
+        if spec.flat and vw is None:
+            flat = [a for n in grp for a in args[n]]
+            X = gather(g, flat)
+            gathered = [X.reshape(len(grp), nargs, *X.shape[1:])]
+            data = None if g.data[n0] is None else [g.data[n] for n in grp]
+        elif len(grp) == 1:
             gathered = [gather(g, (a,)) for a in args[n0]]
             data = None if g.data[n0] is None else [g.data[n0]]
         else:
             gathered = [gather(g, [args[n][j] for n in grp]) for j in range(nargs)]
             data = None if g.data[n0] is None else [g.data[n] for n in grp]
-        vw = views[n0]
         if vw is not None:  # operand views (x[i:j] expressions): same for the whole group
             gathered = [X if v is None else X[:, v[0]:v[1]] for X, v in zip(gathered, vw)]
+            if spec.flat:
+                gathered = [torch.stack(gathered, 1)]
         out = spec.kernel(g.params[n0], gathered, g.attrs[n0], data)
         for k, n in enumerate(grp):
             src[n] = out

@@ -54,6 +54,10 @@ class OpSpec:
     infer: Callable[[tuple[Shape, ...], tuple[torch.Tensor, ...], tuple], Shape]
     kernel: Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor], tuple, Any], torch.Tensor]
     nary: bool = False  # variable number of operands (concat, esum, affine)
+    #: all operands share one shape and are gathered in ONE call as ``(B, n_operands, *shape)``
+    #: (passed as ``args[0]``) instead of one gather per operand position — for wide n-ary ops
+    #: such as the per-example loss sum, this replaces ``n`` gathers (and their backward) by one.
+    flat: bool = False
 
 
 OPS: dict[str, OpSpec] = {}
@@ -168,12 +172,10 @@ def _esum_infer(shapes, params, attrs):
 
 
 def _esum_kernel(params, args, attrs, data):
-    if len(args) == 1:
-        return args[0]
-    return torch.stack(list(args), 0).sum(0)
+    return args[0].sum(1)  # flat op: args[0] is (B, n, *shape)
 
 
-register_op(OpSpec("esum", _esum_infer, _esum_kernel, nary=True))
+register_op(OpSpec("esum", _esum_infer, _esum_kernel, nary=True, flat=True))
 
 
 # ---------------------------------------------------------------- structure: concat, slice, pick
