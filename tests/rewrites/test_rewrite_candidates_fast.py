@@ -111,3 +111,14 @@ def test_digest_helpers_agree_and_hints_match_plain_hash():
     assert array_digest(arr[:, ::2]) == tensor_digest(numpy_helper.from_array(np.ascontiguousarray(arr[:, ::2])))
     m = builders.make_inception_like()
     assert model_hash(m, known_digests=initializer_digests(m)) == model_hash(m)
+
+
+def test_analytic_cost_of_structure_equals_cost_of_model():
+    from xflow.graphs import zoo
+    from xflow.rewrites.cost import AnalyticCost
+
+    cost = AnalyticCost()
+    cands = candidates(zoo.load("squeezenet1_1"), verify=False)
+    for c in cands[-3:]:
+        assert any(is_placeholder(t) for t in c.structure.graph.initializer)
+        assert cost(c.structure) == cost(c.model)

@@ -73,7 +73,7 @@ def _infer_shapes_light(model: onnx.ModelProto) -> onnx.ModelProto:
     g.node.extend(src.node)
     declared = {i.name for i in src.input}
     for t in src.initializer:
-        if int(np.prod(t.dims)) > 64 and t.data_location != onnx.TensorProto.EXTERNAL:
+        if int(np.prod(t.dims)) > 64 and (t.data_location != onnx.TensorProto.EXTERNAL or is_placeholder(t)):
             if t.name not in declared:
                 g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
         else:
@@ -155,7 +155,9 @@ class GraphView:
             return self._const_cache[name]
         val = None
         if name in self.initializers:
-            val = numpy_helper.to_array(self.initializers[name])
+            t = self.initializers[name]
+            # a placeholder (Rewritten.structure) has no values here: shapes come from its dims
+            val = None if is_placeholder(t) else numpy_helper.to_array(t)
         else:
             p = self.producer.get(name)
             if p is not None and p.op_type == "Identity" and p.input[0] != name:

@@ -117,6 +117,9 @@ def node_costs(model: onnx.ModelProto | GraphView, profile: DeviceProfile | str 
 class AnalyticCost:
     """``cost(model) -> ms`` from the roofline of :func:`node_costs` (callers cache by graph hash)."""
 
+    #: the roofline needs shapes only: search may pass a candidate's weight-free ``structure``
+    accepts_structure = True
+
     def __init__(self, profile: DeviceProfile | str = "cpu"):
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
 

@@ -28,7 +28,7 @@ import onnx
 
 from xflow.errors import UnknownName
 from xflow.rewrites._base import Rule
-from xflow.rewrites.candidates import candidates, graph_hash
+from xflow.rewrites.candidates import Candidate, candidates, graph_hash
 
 __all__ = ["SearchResult", "greedy_search", "beam_search", "random_search", "search", "METHODS",
            "pick_fastest", "trajectory_models"]
@@ -88,6 +88,18 @@ class _Ctx:
             self.n_evaluated += 1
         return self._costs[h]
 
+    def cost_of(self, c) -> float:
+        """Cost of a :class:`~xflow.rewrites.candidates.Candidate`; cost functions that declare
+        ``accepts_structure = True`` (shapes only, e.g. :class:`~xflow.rewrites.cost.AnalyticCost`)
+        get its weight-free structure, so unpromising candidates never copy the weights."""
+        if getattr(self.cost_fn, "accepts_structure", False):
+            h = c.hash
+            if h not in self._costs:
+                self._costs[h] = float(self.cost_fn(c.structure))
+                self.n_evaluated += 1
+            return self._costs[h]
+        return self.cost(c.model, c.hash)
+
     def expand(self, model: onnx.ModelProto):
         self.n_expanded += 1
         return candidates(model, self.rules, self.max_candidates, verify=False)
@@ -122,7 +134,7 @@ def greedy_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule 
     for _ in range(budget):
         if time_budget_s is not None and ctx.elapsed() > time_budget_s:
             break
-        ranked = sorted(((ctx.cost(c.model, c.hash), i, c) for i, c in enumerate(ctx.expand(cur))),
+        ranked = sorted(((ctx.cost_of(c), i, c) for i, c in enumerate(ctx.expand(cur))),
                         key=lambda t: (t[0], t[1]))
         step = next(((cst, c) for cst, _, c in ranked if cst < cur_cost and ctx.ok(c.model, c.hash)), None)
         if step is None:
@@ -151,16 +163,17 @@ def beam_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | 
         if time_budget_s is not None and ctx.elapsed() > time_budget_s:
             break
         _, _, g, acts = heapq.heappop(queue)
+        g = g.model if isinstance(g, Candidate) else g  # queued candidates are built when expanded
         for c in ctx.expand(g):
             if c.hash in seen:
                 continue
             seen.add(c.hash)
-            cst = ctx.cost(c.model, c.hash)
+            cst = ctx.cost_of(c)
             new_acts = acts + [c.action()]
             if cst < best[0] and ctx.ok(c.model, c.hash):
                 best = (cst, c.model, new_acts)
             if cst < alpha * best[0]:
-                heapq.heappush(queue, (cst, tie, c.model, new_acts))
+                heapq.heappush(queue, (cst, tie, c, new_acts))
                 tie += 1
         if len(queue) > 4 * beam_width:
             queue = heapq.nsmallest(4 * beam_width, queue)
@@ -195,8 +208,8 @@ def random_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule 
                 break
             c = cands[rng.randrange(len(cands))]
             steps += 1
+            cst = ctx.cost_of(c)
             g, acts = c.model, acts + [c.action()]
-            cst = ctx.cost(g, c.hash)
             if cst < best[0] and ctx.ok(g, c.hash):
                 best = (cst, g, acts)
             trace.append(best[0])
