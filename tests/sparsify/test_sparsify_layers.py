@@ -144,3 +144,20 @@ def test_dense_pyg_gcn_matches_ours_macs():
     build_model("gcn", 5, 3).eval()(data.x, g, a)
     build_model("gcn_pyg", 5, 3).eval()(data.x, g, b)
     assert a.summary()["macs"] == b.summary()["macs"]
+
+
+def test_frozen_propagation_caches_compaction_per_graph():
+    g = _path_graph()
+    prop = PrunedPropagation(delta_a=1.0)
+    h = torch.rand(4, 3)
+    out1, m = prop(h, g)
+    prop.freeze()
+    out2, _ = prop(h, g)
+    out3, _ = prop(h, g)  # served from the cache
+    assert torch.allclose(out1, out2) and torch.allclose(out2, out3)
+    g2 = prepare_graph(torch.tensor([[0, 1], [1, 0]]), 4)  # another graph with the same number of nodes
+    prop.set_mask(torch.ones(g2.num_edges, dtype=torch.bool))
+    out4, _ = prop(h, g2)  # Â: 0-1 edge weight 1/2, self-loops 1/2, 1/2, 1, 1
+    expect = h.clone()
+    expect[0] = expect[1] = (h[0] + h[1]) / 2
+    assert torch.allclose(out4, expect, atol=1e-6)

@@ -57,18 +57,31 @@ class PrunedPropagation(nn.Module):
         self.delta_a = float(delta_a)
         self.mask: Tensor | None = None
         self.frozen = False
+        self._kept: tuple | None = None  # (graph edge_index, weight, mask) -> compacted edges, frozen only
 
     def reset_parameters(self) -> None:
         """Forget the stored mask."""
-        self.mask, self.frozen = None, False
+        self.mask, self.frozen, self._kept = None, False, None
 
     def freeze(self) -> None:
         """Keep the last computed mask fixed from now on."""
         self.frozen = self.mask is not None
+        self._kept = None
 
     def set_mask(self, mask: Tensor) -> None:
         """Impose an external edge mask (baselines) and freeze it."""
-        self.mask, self.frozen = mask.to(torch.bool).clone(), True
+        self.mask, self.frozen, self._kept = mask.to(torch.bool).clone(), True, None
+
+    def _compact(self, graph: Graph, w: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, int]:
+        """Kept edges and weights; cached while the mask is frozen and the weights are constant."""
+        c = self._kept
+        if c is not None and c[0] is graph.edge_index and c[1] is w and c[2] is mask:
+            return c[3], c[4], c[5]
+        idx = mask.nonzero().view(-1)
+        ei, wk = graph.edge_index.index_select(1, idx), w.index_select(0, idx)
+        if self.frozen and not w.requires_grad:
+            self._kept = (graph.edge_index, w, mask, ei, wk, int(idx.numel()))
+        return ei, wk, int(idx.numel())
 
     def compute_mask(self, h: Tensor, graph: Graph, edge_weight: Tensor, candidates: Tensor | None) -> Tensor:
         """The edge mask for this layer: stored one if frozen, else the Unifews rule on ``h``."""
@@ -89,12 +102,10 @@ class PrunedPropagation(nn.Module):
         """Prune (unless frozen) and propagate over kept edges; returns ``(out, kept_mask)``."""
         w = graph.edge_weight if edge_weight is None else edge_weight
         mask = self.compute_mask(h, graph, w, candidates)
-        idx = mask.nonzero().view(-1)
-        out = propagate(h, graph.edge_index.index_select(1, idx), w.index_select(0, idx), graph.num_nodes,
-                        sorted_by_dst=True)
+        ei, wk, kept = self._compact(graph, w, mask)
+        out = propagate(h, ei, wk, graph.num_nodes, sorted_by_dst=True)
         if counter is not None:
             width = int(torch.tensor(h.shape[1:]).prod()) if h.dim() > 1 else 1
-            kept = int(idx.numel())
             loops = int((graph.self_loops & mask).sum())
             counter.add(name, "propagation", kept, graph.num_edges, kept * width, graph.num_edges * width, loops)
         return out, mask
