@@ -161,3 +161,19 @@ def test_frozen_propagation_caches_compaction_per_graph():
     expect = h.clone()
     expect[0] = expect[1] = (h[0] + h[1]) / 2
     assert torch.allclose(out4, expect, atol=1e-6)
+
+
+def test_frozen_linear_inference_cache_tracks_weight_updates():
+    lin = PrunedLinear(5, 3, delta_w=0.5)
+    x = torch.rand(6, 5)
+    lin.eval()
+    with torch.no_grad():
+        lin(x)
+    lin.freeze()
+    with torch.no_grad():
+        a = lin(x)
+        assert torch.allclose(a, x @ (lin.weight * lin.mask) + lin.bias, atol=1e-6)
+        lin.weight.mul_(2.0)  # in-place update bumps the version: cache must refresh
+        b = lin(x)
+    assert torch.allclose(b, x @ (lin.weight * lin.mask) + lin.bias, atol=1e-6)
+    assert not torch.allclose(a, b)

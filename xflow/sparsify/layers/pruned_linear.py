@@ -47,6 +47,7 @@ class PrunedLinear(nn.Module):
             self.register_parameter("bias", None)
         self.register_buffer("mask", torch.ones(in_channels, out_channels, dtype=torch.bool))
         self.frozen = False
+        self._cache: tuple | None = None  # frozen, no-grad inference: (versions, row idx, masked W rows)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -73,6 +74,8 @@ class PrunedLinear(nn.Module):
             self.mask.copy_(weight_prune_mask(self.weight.detach(), x.detach(), self.delta_w))
         mask = self.mask
         weight = self.weight
+        if self.frozen and not torch.is_grad_enabled():
+            return self._frozen_inference(x, counter, name)
         if not self.frozen and self.training:  # straight-through: pruned entries can regrow
             weight = weight + (weight * mask - weight).detach()
             mask = torch.ones_like(mask)
@@ -90,6 +93,23 @@ class PrunedLinear(nn.Module):
             n = x.shape[0]
             kept = int(mask.sum())
             counter.add(name, "transformation", kept, mask.numel(), n * kept, n * mask.numel())
+        return out
+
+    def _frozen_inference(self, x: Tensor, counter: MacCounter | None, name: str) -> Tensor:
+        """Inference with a frozen mask: the compacted masked weight is cached until W or M change."""
+        key = (self.weight._version, self.mask._version, self.weight.data_ptr())
+        if self._cache is None or self._cache[0] != key:
+            rows = self.mask.any(dim=1)
+            idx = rows.nonzero().view(-1) if int(rows.sum()) < self.in_channels else None
+            wm = self.weight.detach() * self.mask
+            self._cache = (key, idx, wm if idx is None else wm.index_select(0, idx).contiguous())
+        _, idx, wm = self._cache
+        out = (x if idx is None else x.index_select(-1, idx)) @ wm
+        if self.bias is not None:
+            out = out + self.bias
+        if counter is not None:
+            n, kept = x.shape[0], int(self.mask.sum())
+            counter.add(name, "transformation", kept, self.mask.numel(), n * kept, n * self.mask.numel())
         return out
 
     def __repr__(self) -> str:
