@@ -4,13 +4,16 @@ For each model, every optimizer runs once — greedy / beam / random search over
 the PPO policy when a checkpoint is given (:func:`xflow.agents.search.rl_search`), and the
 ``onnxsim`` / ``onnxslim`` simplifiers when installed — then, per ORT thread count, the original
 and every optimizer's output are timed **together** with interleaved repeats after a warm-up,
-all at ``ORT_ENABLE_ALL``: ORT's own optimizer is the baseline every rewrite must beat.
+all at ``ORT_ENABLE_ALL``: ORT's own optimizer is the baseline every rewrite must beat. Fast
+models get more rounds (``min_time_s`` of samples per variant, up to 3000 rounds).
 
 Each search method appears twice: ``<method>`` (its result as is) and ``<method>+guard``, the
 "never slower" output: the measured-fastest of the original and prefixes of the method's rewrite
 trajectory (:func:`xflow.rewrites.search.pick_fastest`, chosen in a separate measurement at that
 thread count, so selection and reporting do not share noise). An ``A/A control`` (the original
-timed as a second variant) shows the noise floor.
+timed as a second variant) shows the noise floor. Every round runs the variants in a fresh
+random order (:func:`xflow.rewrites.search.measure_balanced`): a fixed order and its reverse still
+favour the end positions.
 
 Headline per (model, threads, optimizer): ``speedup = median(original) / median(optimized)``
 next to the cost model's ``predicted_speedup`` and the optimization time, as long-format records
@@ -48,6 +51,8 @@ class BenchConfig:
         checkpoint: ``agent.pt`` of a trained PPO policy (adds the ``rl`` optimizer).
         use_simplifiers: add ``onnxsim`` / ``onnxslim`` when they import.
         guard_points: trajectory prefixes the guard measures.
+        min_time_s: at least this much timed time per variant: fast models get more rounds
+            than ``repeats`` (up to 3000), so sub-millisecond graphs are not timed on 30 samples.
     """
 
     models: list[str]
@@ -61,6 +66,7 @@ class BenchConfig:
     checkpoint: str | None = None
     use_simplifiers: bool = True
     guard_points: int = 4
+    min_time_s: float = 1.0
 
 
 #: The issue's models, 1 and 2 threads.
@@ -69,7 +75,7 @@ FULL = BenchConfig(models=["bert_encoder", "inception_v3", "googlenet", "squeeze
 
 #: ``--quick`` (≤ 3 min): SqueezeNet and a small NASRNN, budget 3, 1 thread, 30 rounds.
 QUICK = BenchConfig(models=["squeezenet1_1", "nasrnn"], zoo_cfg={"nasrnn": {"hidden": 128, "seq": 3}},
-                    budget=3, time_budget_s=30.0, threads=[1], repeats=30)
+                    budget=3, time_budget_s=30.0, threads=[1], repeats=30, min_time_s=0.5)
 
 
 @dataclass
@@ -130,7 +136,12 @@ def optimize_all(original: onnx.ModelProto, cfg: BenchConfig) -> dict[str, Optim
     return outs
 
 
-def _guard(original: onnx.ModelProto, opt: Optimized, threads: int, cfg: BenchConfig) -> Optimized:
+def _rounds(latency_ms: float, cfg: BenchConfig) -> int:
+    """Timed rounds: ``cfg.repeats``, or more so each variant gets ``cfg.min_time_s`` of samples."""
+    return int(min(3000, max(cfg.repeats, math.ceil(cfg.min_time_s * 1e3 / max(latency_ms, 1e-3)))))
+
+
+def _guard(original: onnx.ModelProto, opt: Optimized, threads: int, cfg: BenchConfig, rounds: int) -> Optimized:
     """The measured-fastest of the original and trajectory prefixes of ``opt`` (never slower)."""
     from xflow.rewrites.search import pick_fastest, trajectory_models
 
@@ -139,7 +150,7 @@ def _guard(original: onnx.ModelProto, opt: Optimized, threads: int, cfg: BenchCo
         return Optimized(original, 1.0, opt.time_s, [])
     t0 = time.perf_counter()
     best, info = pick_fastest(original, [m for _, m in points], intra_threads=threads,
-                              repeats=max(5, cfg.repeats // 2))
+                              repeats=max(5, rounds // 2))
     n = points[info["kept_index"]][0] if info["kept"] == "rewritten" else 0
     predicted = 1.0 if n == 0 else opt.predicted_speedup if n == len(opt.actions) else math.nan
     return Optimized(best, predicted, opt.time_s + time.perf_counter() - t0, opt.rules[:n])
@@ -149,6 +160,7 @@ def run_model(name: str, cfg: BenchConfig,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Optimize and time one model; returns long-format records (``on_row`` sees one summary per variant)."""
     from xflow.rewrites.experiments import load_for_rewrite, spearman
+    from xflow.rewrites.search import measure_balanced
     from xflow.runtime import measure_interleaved
 
     original = load_for_rewrite(name, **cfg.zoo_cfg.get(name, {}))
@@ -156,21 +168,26 @@ def run_model(name: str, cfg: BenchConfig,
     searched = [k for k in outs if k in cfg.methods or k == "rl"]
     records: list[dict[str, Any]] = []
     for t in cfg.threads:
+        settings = {"level": "all", "intra_threads": t}
+        pilot = measure_interleaved({"original": (original, settings)}, warmup=3, repeats=5)
+        rounds = _rounds(pilot["original"].median_ms, cfg)
         variants_out = dict(outs)
         for k in searched:
-            variants_out[f"{k}+guard"] = _guard(original, outs[k], t, cfg)
+            variants_out[f"{k}+guard"] = _guard(original, outs[k], t, cfg, rounds)
         variants_out["A/A control"] = Optimized(original, 1.0, 0.0, [])
-        settings = {"level": "all", "intra_threads": t}
         variants = {"original": (original, settings)}
         variants.update({k: (v.model, settings) for k, v in variants_out.items()})
-        stats = measure_interleaved(variants, warmup=3, repeats=cfg.repeats)
+        # sub-5-ms graphs: 3 sessions per variant (session-to-session spread), rounds split over them
+        inst = 3 if pilot["original"].median_ms < 5.0 else 1
+        stats = measure_balanced(variants, warmup=3, repeats=max(1, rounds // inst), instances=inst)
         base = stats["original"].median_ms
         measured = {}
         for k, o in variants_out.items():
             s = stats[k]
             sp = base / s.median_ms
             measured[k] = sp
-            common = {"model": name, "optimizer": k, "threads": t, "budget": cfg.budget, "cost": cfg.cost}
+            common = {"model": name, "optimizer": k, "threads": t, "budget": cfg.budget, "cost": cfg.cost,
+                      "rounds": rounds}
             row = {**common, "speedup": sp, "original_median_ms": base, "optimized_median_ms": s.median_ms,
                    "optimized_iqr_ms": s.iqr_ms, "predicted_speedup": o.predicted_speedup,
                    "optimize_time_s": o.time_s, "n_rewrites": float(len(o.rules)), "rules": o.rules}
