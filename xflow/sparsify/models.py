@@ -51,6 +51,28 @@ class SparseGNN(nn.Module):
         for m in self.propagations() + self.linears():
             m.freeze()
 
+    def unfreeze(self) -> None:
+        """Let every mask be recomputed at the next forward again (reference schedule)."""
+        for m in self.propagations() + self.linears():
+            m.unfreeze()
+
+    def lock_nodes(self, nodes: Tensor | None) -> None:
+        """Reference-code evaluation (``node_lock``): with frozen masks, keep every candidate edge whose
+        target is in ``nodes`` (``(N,)`` bool) in each layer; ``None`` switches it off."""
+        for p in self.propagations():
+            p.lock_nodes = nodes
+
+    def set_weight_mode(self, *, straight_through: bool | None = None, cumulative: bool | None = None,
+                        clamp: bool | None = None) -> None:
+        """Set how the weight masks of every :class:`PrunedLinear` evolve (see its docstring)."""
+        for lin in self.linears():
+            if straight_through is not None:
+                lin.straight_through = straight_through
+            if cumulative is not None:
+                lin.cumulative = cumulative
+            if clamp is not None:
+                lin.clamp = clamp
+
     def set_masks(self, edge_masks: list[Tensor] | None = None, weight_masks: list[Tensor] | None = None) -> None:
         """Impose fixed masks (baselines): one edge mask per propagation, one weight mask per linear."""
         if edge_masks is not None:
@@ -71,8 +93,12 @@ class GCN(SparseGNN):
     """``num_layers``-layer GCN with Unifews pruning (ReLU + dropout between layers)."""
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 16, num_layers: int = 2,
-                 dropout: float = 0.5, delta_a: float = 0.0, delta_w: float = 0.0, batch_norm: bool = False):
+                 dropout: float = 0.5, delta_a: float = 0.0, delta_w: float = 0.0, batch_norm: bool = False,
+                 input_dropout: bool = True):
         super().__init__()
+        # input_dropout: dropout on the raw features too (Kipf & Welling); the Unifews reference
+        # applies dropout only after the hidden activations (input_dropout=False)
+        self.input_dropout = input_dropout
         dims = [in_channels] + [hidden] * (num_layers - 1) + [out_channels]
         self.convs = nn.ModuleList(UnifewsGCNConv(a, b, delta_a, delta_w) for a, b in zip(dims[:-1], dims[1:]))
         # BatchNorm after hidden layers (as in the Unifews reference code): pruning shrinks the
@@ -87,7 +113,8 @@ class GCN(SparseGNN):
         w = graph.edge_weight if self.edge_scale is None else graph.edge_weight * self.edge_scale
         cand = None
         for i, conv in enumerate(self.convs):
-            x = F.dropout(x, self.dropout, self.training)
+            if i > 0 or self.input_dropout:
+                x = F.dropout(x, self.dropout, self.training)
             x, cand = conv(x, graph, cand, counter, f"conv{i}", edge_weight=w)
             if i < len(self.convs) - 1:
                 x = F.relu(self.norms[i](x))

@@ -17,12 +17,16 @@ from torch import Tensor
 __all__ = ["gcn_normalize", "propagate", "propagate_masked", "csr_adjacency", "spmm_csr"]
 
 
-def gcn_normalize(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
-    r"""Symmetric GCN normalisation with self-loops, :math:`\hat A = \tilde D^{-1/2}(A+I)\tilde D^{-1/2}`,
-    edges sorted by (target, source) so that any masked subset is already in CSR row order."""
+def gcn_normalize(edge_index: Tensor, num_nodes: int, self_loops: bool = True) -> tuple[Tensor, Tensor]:
+    r"""Symmetric GCN normalisation, edges sorted by (target, source) so that any masked subset is
+    already in CSR row order.
+
+    With ``self_loops`` (default) :math:`\hat A = \tilde D^{-1/2}(A+I)\tilde D^{-1/2}` (Kipf & Welling);
+    without, :math:`\hat A = D^{-1/2} A D^{-1/2}` (what the Unifews reference code propagates:
+    ``diag=None``; isolated nodes get an all-zero row)."""
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-    ei, w = gcn_norm(edge_index, None, num_nodes, add_self_loops=True)
+    ei, w = gcn_norm(edge_index, None, num_nodes, add_self_loops=self_loops)
     order = torch.argsort(ei[1] * num_nodes + ei[0])
     return ei[:, order], w[order]
 

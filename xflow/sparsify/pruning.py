@@ -35,6 +35,10 @@ i.e. a per-input-column threshold :math:`\tau_i` that grows as column :math:`i`'
 input's total energy spread over its columns, so :math:`\delta_w` is dimensionless and does not
 depend on the feature scale (multiplying :math:`X` by :math:`c` leaves the mask unchanged).
 :math:`\delta_w = 0` keeps every entry.
+
+Reference-code detail (``ThrInPrune`` in gdmnl/Unifews): each :math:`\tau_i` is clamped to
+:math:`0.999\max_{ij}|W_{ij}|`, so a column whose threshold exceeds the largest weight keeps only
+entries close to that maximum instead of none. Available as ``clamp=True``.
 """
 from __future__ import annotations
 
@@ -86,13 +90,14 @@ def edge_prune_mask(norms: Tensor, candidates: Tensor, self_loops: Tensor, delta
 
 
 @torch.no_grad()
-def weight_prune_mask(weight: Tensor, x: Tensor, delta_w: float) -> Tensor:
-    """Unifews weight rule: keep ``W_ij`` iff ``|W_ij|·‖X[:, i]‖ ≥ δ_w·‖X‖_F / F_in``.
+def weight_prune_mask(weight: Tensor, x: Tensor, delta_w: float, clamp: bool = False) -> Tensor:
+    """Unifews weight rule: keep ``W_ij`` iff ``|W_ij| ≥ τ_i = δ_w·‖X‖_F / (F_in·‖X[:, i]‖)``.
 
     Args:
         weight: ``(F_in, F_out)`` (input feature ``i``, output ``j``).
         x: ``(N, F_in)`` the layer's input.
         delta_w: the threshold factor ``δ_w ≥ 0``.
+        clamp: cap every ``τ_i`` at ``0.999·max|W|`` (as the reference code does).
 
     Returns:
         ``(F_in, F_out)`` bool mask of kept entries.
@@ -108,4 +113,8 @@ def weight_prune_mask(weight: Tensor, x: Tensor, delta_w: float) -> Tensor:
     f_in = weight.shape[0]
     col = x.norm(dim=0)  # (F_in,)
     thr = delta_w * x.norm() / f_in
-    return (weight.abs() * col[:, None]) >= thr
+    if not clamp:
+        return (weight.abs() * col[:, None]) >= thr
+    tau = thr / col  # inf for all-zero columns
+    tau = torch.clamp(tau, max=float(weight.abs().max()) * (1 - 1e-3))
+    return weight.abs() >= tau[:, None]

@@ -45,14 +45,25 @@ def evaluate(model: SparseGNN, data, graph: Graph, counter: MacCounter | None = 
 
 def train_model(model: SparseGNN, data, graph: Graph, *, epochs: int = 200, lr: float = 0.01,
                 weight_decay: float = 5e-4, freeze_at: int | None = None,
-                extra_loss: Callable[[SparseGNN], Tensor] | None = None, infer_repeats: int = 3
-                ) -> dict[str, Any]:
+                extra_loss: Callable[[SparseGNN], Tensor] | None = None, infer_repeats: int = 3,
+                schedule: str = "freeze", lock_eval_nodes: bool = False) -> dict[str, Any]:
     """Train ``model`` on ``data`` (full batch, Adam); return accuracies, sparsities, MACs and times.
 
     ``extra_loss(model)`` is added to the cross-entropy (used by the UGS baseline's L1 mask penalty).
+    ``schedule`` is ``"freeze"`` (masks frozen at ``freeze_at``) or ``"reference"`` (see module doc).
+    ``lock_eval_nodes`` (reference schedule only) reproduces the reference code's ``node_lock``: when
+    accuracy on a split is measured, edges into that split's nodes are never pruned (sparsity and MACs
+    are still counted without the lock, as the reference does) — an evaluation artefact, off by default.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if schedule == "reference":
+        return _train_reference(model, data, graph, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                                infer_repeats=infer_repeats, lock_eval_nodes=lock_eval_nodes)
+    if schedule != "freeze":
+        from xflow.errors import UnknownName
+
+        raise UnknownName(f"unknown schedule {schedule!r}; choose 'freeze' or 'reference'")
     freeze_at = max(1, epochs // 2) if freeze_at is None else max(0, min(freeze_at, epochs))
     t0 = time.perf_counter()
     model.prepare(data.x, graph)
@@ -100,4 +111,63 @@ def train_model(model: SparseGNN, data, graph: Graph, *, epochs: int = 200, lr: 
         "prepare_time_s": prepare_s,
         "infer_time_s": statistics.median(infer),
         **counter.summary(),
+    }
+
+
+@torch.no_grad()
+def _evaluate_locked(model: SparseGNN, data, graph: Graph) -> dict[str, float]:
+    """Reference-code evaluation: one forward per split with edges into that split's nodes locked."""
+    model.eval()
+    res = {}
+    for k in ("train", "val", "test"):
+        m = getattr(data, f"{k}_mask")
+        model.lock_nodes(m)
+        res[f"{k}_acc"] = accuracy(model(data.x, graph), data.y, m)
+    model.lock_nodes(None)
+    return res
+
+
+def _train_reference(model: SparseGNN, data, graph: Graph, *, epochs: int, lr: float, weight_decay: float,
+                     infer_repeats: int, lock_eval_nodes: bool = False) -> dict[str, Any]:
+    """The gdmnl/Unifews ``run_fb.py`` schedule (see module docstring)."""
+    t0 = time.perf_counter()
+    model.prepare(data.x, graph)
+    prepare_s = time.perf_counter() - t0
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, threshold=1e-4, patience=15)
+    model.set_weight_mode(straight_through=False, cumulative=False, clamp=True)
+    best: dict[str, Any] = {"val_acc": -1.0, "test_acc": float("nan"), "train_acc": float("nan"), "epoch": -1}
+    best_counts: dict[str, float] = {}
+    epoch_times: list[float] = []
+    for ep in range(1, epochs + 1):
+        t = time.perf_counter()
+        model.unfreeze()
+        model.set_weight_mode(cumulative=ep >= epochs // 2)  # reference: pruneall while epoch < epochs//2
+        model.train()
+        opt.zero_grad()
+        out = model(data.x, graph)
+        loss = F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
+        loss.backward()
+        opt.step()
+        epoch_times.append(time.perf_counter() - t)
+        model.freeze()  # evaluation keeps the masks of this training pass
+        counter = MacCounter()
+        acc = evaluate(model, data, graph, counter)  # counts without locks, as the reference's cal_flops
+        if lock_eval_nodes:
+            acc = _evaluate_locked(model, data, graph)
+        sched.step(acc["val_acc"])
+        if acc["val_acc"] > best["val_acc"]:
+            best, best_counts = {**acc, "epoch": ep}, counter.summary()
+    final = evaluate(model, data, graph)
+    infer = []
+    for _ in range(max(1, infer_repeats)):
+        t = time.perf_counter()
+        evaluate(model, data, graph)
+        infer.append(time.perf_counter() - t)
+    return {
+        "test_acc": best["test_acc"], "val_acc": best["val_acc"], "train_acc": best["train_acc"],
+        "best_epoch": best["epoch"], "final_test_acc": final["test_acc"],
+        "train_time_per_epoch_s": statistics.median(epoch_times), "prepare_time_s": prepare_s,
+        "infer_time_s": statistics.median(infer), **best_counts,
     }

@@ -7,6 +7,11 @@ fixed. While the mask is being recomputed, gradients reach every entry (straight
 forward uses :math:`W \odot M`, backward treats the mask as identity) so an entry pruned early can
 grow back; once frozen, pruned entries get no gradient (they are multiplied by 0).
 
+Reference-code mode (gdmnl/Unifews ``pruneall``/``pruneinc``): ``straight_through=False`` gives pruned
+entries no gradient even while the mask is recomputed (they keep their stale value and regrow only if
+the threshold moves), and ``cumulative=True`` intersects the new mask with the old one
+(:math:`M \leftarrow M \wedge \text{rule}(W, X)`), so sparsity only grows.
+
 Execution skips work: input columns whose whole weight row is pruned are dropped before the
 matmul (``X[:, rows] @ W[rows]``); the rest runs masked-dense, which on CPU beats ``torch.sparse``
 at GNN widths (see ``benchmarks/sparsify_speed.py``). MACs are counted exactly as ``N·‖M‖₀``.
@@ -47,6 +52,9 @@ class PrunedLinear(nn.Module):
             self.register_parameter("bias", None)
         self.register_buffer("mask", torch.ones(in_channels, out_channels, dtype=torch.bool))
         self.frozen = False
+        self.straight_through = True  # gradients to pruned entries while the mask is recomputed
+        self.cumulative = False  # new mask = old mask AND rule (reference second half)
+        self.clamp = False  # cap thresholds at 0.999·max|W| (reference ThrInPrune)
         self._cache: tuple | None = None  # frozen, no-grad inference: (versions, row idx, masked W rows)
         self.reset_parameters()
 
@@ -63,6 +71,11 @@ class PrunedLinear(nn.Module):
         """Keep the current mask fixed from now on."""
         self.frozen = True
 
+    def unfreeze(self) -> None:
+        """Recompute the mask at the next forward again (reference schedule: masks per epoch)."""
+        self.frozen = False
+        self._cache = None
+
     def set_mask(self, mask: Tensor) -> None:
         """Impose an external mask (baselines) and freeze it."""
         self.mask.copy_(mask.to(torch.bool))
@@ -71,12 +84,13 @@ class PrunedLinear(nn.Module):
     def forward(self, x: Tensor, counter: MacCounter | None = None, name: str = "lin") -> Tensor:
         """Recompute the mask unless frozen, then ``x @ (W ⊙ M) + b`` skipping all-pruned rows."""
         if not self.frozen and self.delta_w > 0:
-            self.mask.copy_(weight_prune_mask(self.weight.detach(), x.detach(), self.delta_w))
+            new = weight_prune_mask(self.weight.detach(), x.detach(), self.delta_w, self.clamp)
+            self.mask.copy_(new & self.mask if self.cumulative else new)
         mask = self.mask
         weight = self.weight
         if self.frozen and not torch.is_grad_enabled():
             return self._frozen_inference(x, counter, name)
-        if not self.frozen and self.training:  # straight-through: pruned entries can regrow
+        if not self.frozen and self.training and self.straight_through:  # pruned entries can regrow
             weight = weight + (weight * mask - weight).detach()
             mask = torch.ones_like(mask)
         rows = mask.any(dim=1)

@@ -35,9 +35,10 @@ class Graph:
         return int(self.edge_index.shape[1])
 
 
-def prepare_graph(edge_index: Tensor, num_nodes: int) -> Graph:
-    r"""Build :class:`Graph` with :math:`\hat A = \tilde D^{-1/2}(A+I)\tilde D^{-1/2}`."""
-    ei, w = gcn_normalize(edge_index, num_nodes)
+def prepare_graph(edge_index: Tensor, num_nodes: int, self_loops: bool = True) -> Graph:
+    r"""Build :class:`Graph` with :math:`\hat A = \tilde D^{-1/2}(A+I)\tilde D^{-1/2}`, or with
+    :math:`D^{-1/2} A D^{-1/2}` (no self-loops, as in the Unifews reference code) if ``self_loops=False``."""
+    ei, w = gcn_normalize(edge_index, num_nodes, self_loops)
     return Graph(ei, w, self_loop_mask(ei), int(num_nodes))
 
 
@@ -58,6 +59,9 @@ class PrunedPropagation(nn.Module):
         self.mask: Tensor | None = None
         self.frozen = False
         self._kept: tuple | None = None  # (graph edge_index, weight, mask) -> compacted edges, frozen only
+        # reference-code evaluation artefact (``node_lock``): with frozen masks, edges into these
+        # nodes are used even if pruned (the next layer still inherits only the kept mask)
+        self.lock_nodes: Tensor | None = None
 
     def reset_parameters(self) -> None:
         """Forget the stored mask."""
@@ -67,6 +71,10 @@ class PrunedPropagation(nn.Module):
         """Keep the last computed mask fixed from now on."""
         self.frozen = self.mask is not None
         self._kept = None
+
+    def unfreeze(self) -> None:
+        """Recompute the mask at the next forward again (reference schedule: masks per epoch)."""
+        self.frozen, self._kept = False, None
 
     def set_mask(self, mask: Tensor) -> None:
         """Impose an external edge mask (baselines) and freeze it."""
@@ -82,6 +90,11 @@ class PrunedPropagation(nn.Module):
         if self.frozen and not w.requires_grad:
             self._kept = (graph.edge_index, w, mask, ei, wk, int(idx.numel()))
         return ei, wk, int(idx.numel())
+
+    @staticmethod
+    def _compact_uncached(graph: Graph, w: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, int]:
+        idx = mask.nonzero().view(-1)
+        return graph.edge_index.index_select(1, idx), w.index_select(0, idx), int(idx.numel())
 
     def compute_mask(self, h: Tensor, graph: Graph, edge_weight: Tensor, candidates: Tensor | None) -> Tensor:
         """The edge mask for this layer: stored one if frozen, else the Unifews rule on ``h``."""
@@ -102,11 +115,15 @@ class PrunedPropagation(nn.Module):
         """Prune (unless frozen) and propagate over kept edges; returns ``(out, kept_mask)``."""
         w = graph.edge_weight if edge_weight is None else edge_weight
         mask = self.compute_mask(h, graph, w, candidates)
-        ei, wk, kept = self._compact(graph, w, mask)
+        used = mask
+        if self.frozen and self.lock_nodes is not None:
+            cand = torch.ones_like(mask) if candidates is None else candidates
+            used = mask | (cand & self.lock_nodes[graph.edge_index[1]])
+        ei, wk, kept = self._compact(graph, w, used) if used is mask else self._compact_uncached(graph, w, used)
         out = propagate(h, ei, wk, graph.num_nodes, sorted_by_dst=True)
         if counter is not None:
             width = int(torch.tensor(h.shape[1:]).prod()) if h.dim() > 1 else 1
-            loops = int((graph.self_loops & mask).sum())
+            loops = int((graph.self_loops & used).sum())
             counter.add(name, "propagation", kept, graph.num_edges, kept * width, graph.num_edges * width, loops)
         return out, mask
 
