@@ -271,15 +271,17 @@ def measure_balanced(variants: dict[str, tuple[onnx.ModelProto, dict[str, Any]]]
 
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
+    rng = _random.Random(seed)
+    keys = [(label, j) for label in variants for j in range(max(1, instances))]
+    rng.shuffle(keys)  # creation order too: the first sessions created measured slower here
     sessions, feeds = {}, {}
-    for label, (model, settings) in variants.items():
-        for j in range(max(1, instances)):
-            sessions[(label, j)] = make_session(model, **_session_kwargs(settings))
-            feeds[(label, j)] = random_inputs(sessions[(label, j)], seed=0)
+    for label, j in keys:
+        model, settings = variants[label]
+        sessions[(label, j)] = make_session(model, **_session_kwargs(settings))
+        feeds[(label, j)] = random_inputs(sessions[(label, j)], seed=0)
     for key, sess in sessions.items():
         for _ in range(max(0, warmup)):
             sess.run(None, feeds[key])
-    rng = _random.Random(seed)
     order = list(sessions)
     samples: dict[str, list[float]] = {k: [] for k in variants}
     clock = time.perf_counter
