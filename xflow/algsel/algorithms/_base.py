@@ -20,14 +20,61 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["ConvConfig", "ConvAlgorithm", "out_size", "add_bias", "cached_transform"]
+__all__ = ["ConvConfig", "ConvAlgorithm", "ConvGeometry", "out_size", "pad_input", "add_bias",
+           "cached_transform"]
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     """Output length of a convolution along one axis:
     ``floor((size + 2·padding − dilation·(kernel − 1) − 1) / stride) + 1``."""
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Sizes of one ``conv2d`` call, read from the input, the weight and the per-axis settings.
+
+    Attributes:
+        n, c, h, w (int): input batch, channels, height, width.
+        o, cg, kh, kw (int): output channels, input channels per group, kernel height and width.
+        sh, sw, ph, pw, dh, dw (int): stride, (symmetric) padding and dilation per axis.
+        ho, wo (int): output height and width (:func:`out_size` along each axis).
+    """
+
+    n: int
+    c: int
+    h: int
+    w: int
+    o: int
+    cg: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int
+    dw: int
+    ho: int
+    wo: int
+
+    @classmethod
+    def of(cls, x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
+           dilation: tuple[int, int]) -> "ConvGeometry":
+        """Geometry of cross-correlating ``x`` (N, C, H, W) with ``weight`` (O, C/g, kh, kw)."""
+        n, c, h, w = x.shape
+        o, cg, kh, kw = weight.shape
+        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+        return cls(n, c, h, w, o, cg, kh, kw, sh, sw, ph, pw, dh, dw,
+                   out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw))
+
+
+def pad_input(x: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
+    """``x`` zero-padded by ``padding = (ph, pw)`` on both sides of H and W (``x`` itself if zero)."""
+    ph, pw = padding
+    return F.pad(x, (pw, pw, ph, ph)) if (ph or pw) else x
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ For each of the :math:`k_h k_w` offsets the strided window of the padded input i
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from xflow.algsel.algorithms._base import ConvAlgorithm, add_bias, out_size
+from xflow.algsel.algorithms._base import ConvAlgorithm, ConvGeometry, add_bias, pad_input
 
 __all__ = ["Direct"]
 
@@ -27,17 +26,15 @@ class Direct(ConvAlgorithm):
     summary = "sum over kernel offsets of shifted-window GEMMs"
 
     def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
-        n, c, h, w = x.shape
-        o, cg, kh, kw = weight.shape
-        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-        ho, wo = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
-        xp = F.pad(x, (pw, pw, ph, ph)) if (ph or pw) else x
-        wg = weight.reshape(groups, o // groups, cg, kh, kw)
+        s = ConvGeometry.of(x, weight, stride, padding, dilation)
+        xp = pad_input(x, padding)
+        wg = weight.reshape(groups, s.o // groups, s.cg, s.kh, s.kw)
         y = None
-        for i in range(kh):
-            for j in range(kw):
-                win = xp[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh, j * dw: j * dw + sw * (wo - 1) + 1: sw]
-                win = win.reshape(n, groups, cg, ho * wo)
+        for i in range(s.kh):
+            for j in range(s.kw):
+                win = xp[:, :, i * s.dh: i * s.dh + s.sh * (s.ho - 1) + 1: s.sh,
+                         j * s.dw: j * s.dw + s.sw * (s.wo - 1) + 1: s.sw]
+                win = win.reshape(s.n, groups, s.cg, s.ho * s.wo)
                 term = torch.matmul(wg[:, :, :, i, j], win)  # (n, g, o/g, ho*wo)
                 y = term if y is None else y + term
-        return add_bias(y.reshape(n, o, ho, wo), bias)
+        return add_bias(y.reshape(s.n, s.o, s.ho, s.wo), bias)

@@ -14,9 +14,8 @@ Every configuration is supported; strides > 1 compute the full-resolution output
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from xflow.algsel.algorithms._base import ConvAlgorithm, add_bias, cached_transform, out_size
+from xflow.algsel.algorithms._base import ConvAlgorithm, ConvGeometry, add_bias, cached_transform, pad_input
 
 __all__ = ["FFT"]
 
@@ -29,11 +28,9 @@ class FFT(ConvAlgorithm):
     summary = "FFT convolution (rfft2, complex GEMM per frequency, irfft2)"
 
     def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
-        n, c, h, w = x.shape
-        o, cg, kh, kw = weight.shape
-        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-        ho, wo = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
-        xp = F.pad(x, (pw, pw, ph, ph)) if (ph or pw) else x
+        s = ConvGeometry.of(x, weight, stride, padding, dilation)
+        n, o, cg, kh, kw, dh, dw = s.n, s.o, s.cg, s.kh, s.kw, s.dh, s.dw
+        xp = pad_input(x, padding)
         hp, wp = xp.shape[-2:]
         wf = wp // 2 + 1
         og = o // groups
@@ -51,5 +48,5 @@ class FFT(ConvAlgorithm):
         yf = torch.matmul(xf.contiguous(), kf)  # one (n × cg)·(cg × og) complex GEMM per frequency
         yf = yf.permute(2, 0, 3, 1).reshape(n, o, hp, wf)
         y = torch.fft.irfft2(yf, s=(hp, wp))
-        y = y[:, :, : sh * (ho - 1) + 1: sh, : sw * (wo - 1) + 1: sw]
+        y = y[:, :, : s.sh * (s.ho - 1) + 1: s.sh, : s.sw * (s.wo - 1) + 1: s.sw]
         return add_bias(y.contiguous(), bias)

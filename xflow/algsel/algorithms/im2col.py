@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from xflow.algsel.algorithms._base import ConvAlgorithm, add_bias, out_size
+from xflow.algsel.algorithms._base import ConvAlgorithm, ConvGeometry, add_bias
 
 __all__ = ["Im2col"]
 
@@ -25,10 +25,9 @@ class Im2col(ConvAlgorithm):
     summary = "unfold + GEMM (materialised column buffer)"
 
     def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
-        n, c, h, w = x.shape
-        o, cg, kh, kw = weight.shape
-        ho, wo = out_size(h, kh, stride[0], padding[0], dilation[0]), out_size(w, kw, stride[1], padding[1], dilation[1])
-        cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)
-        cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
-        y = torch.matmul(weight.reshape(groups, o // groups, cg * kh * kw), cols)
-        return add_bias(y.reshape(n, o, ho, wo), bias)
+        s = ConvGeometry.of(x, weight, stride, padding, dilation)
+        k = s.cg * s.kh * s.kw
+        cols = F.unfold(x, (s.kh, s.kw), dilation=dilation, padding=padding, stride=stride)
+        cols = cols.reshape(s.n, groups, k, s.ho * s.wo)
+        y = torch.matmul(weight.reshape(groups, s.o // groups, k), cols)
+        return add_bias(y.reshape(s.n, s.o, s.ho, s.wo), bias)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from xflow.algsel.algorithms._base import ConvAlgorithm, add_bias, out_size
+from xflow.algsel.algorithms._base import ConvAlgorithm, ConvGeometry, add_bias, pad_input
 
 __all__ = ["ImplicitGemm"]
 
@@ -28,11 +28,10 @@ class ImplicitGemm(ConvAlgorithm):
         self.tile_elements = int(tile_elements)
 
     def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
-        n, c, h, w = x.shape
-        o, cg, kh, kw = weight.shape
-        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-        ho, wo = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
-        xp = F.pad(x, (pw, pw, ph, ph)) if (ph or pw) else x
+        s = ConvGeometry.of(x, weight, stride, padding, dilation)
+        n, c, o, cg, kh, kw, ho, wo = s.n, s.c, s.o, s.cg, s.kh, s.kw, s.ho, s.wo
+        sh, sw, dh, dw = s.sh, s.sw, s.dh, s.dw
+        xp = pad_input(x, padding)
         k = cg * kh * kw
         wmat = weight.reshape(groups, o // groups, k)
         per_row = max(1, n * c * kh * kw * wo)
