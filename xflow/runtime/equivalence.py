@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from xflow.errors import RewriteVerificationError
 from xflow.runtime.session import ModelLike, make_session, random_inputs
 
-__all__ = ["DEFAULT_TOLERANCES", "OutputDiff", "compare_outputs", "outputs_close", "assert_equivalent",
-           "tolerances_for"]
+__all__ = ["DEFAULT_TOLERANCES", "OutputDiff", "CompareOptions", "compare_outputs", "outputs_close",
+           "assert_equivalent", "tolerances_for"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,18 @@ def tolerances_for(dtype: Any) -> tuple[float, float]:
     import numpy as np
 
     return DEFAULT_TOLERANCES.get(np.dtype(dtype).name, (0.0, 0.0))
+
+
+class CompareOptions(TypedDict, total=False):
+    """Keyword options of :func:`compare_outputs`, shared by :func:`outputs_close` and
+    :func:`assert_equivalent` (defaults, and their meaning, are those of :func:`compare_outputs`)."""
+
+    n_trials: int
+    seed: int
+    rtol: float | None
+    atol: float | None
+    inputs: Mapping[str, Any] | None
+    device: str
 
 
 @dataclass(frozen=True)
@@ -125,39 +137,19 @@ def compare_outputs(
     return diffs
 
 
-def outputs_close(
-    a: ModelLike,
-    b: ModelLike,
-    *,
-    n_trials: int = 2,
-    seed: int = 0,
-    rtol: float | None = None,
-    atol: float | None = None,
-    inputs: Mapping[str, Any] | None = None,
-    device: str = "cpu",
-) -> tuple[bool, float]:
-    """``(ok, max_abs_err)``: do ``a`` and reference ``b`` agree on seeded random inputs?"""
-    diffs = compare_outputs(a, b, n_trials=n_trials, seed=seed, rtol=rtol, atol=atol, inputs=inputs,
-                            device=device)
+def outputs_close(a: ModelLike, b: ModelLike, **options: Unpack[CompareOptions]) -> tuple[bool, float]:
+    """``(ok, max_abs_err)``: do ``a`` and reference ``b`` agree on seeded random inputs?
+    ``options`` are those of :func:`compare_outputs`."""
+    diffs = compare_outputs(a, b, **options)
     err = max((d.max_abs_err for d in diffs), default=0.0)
     return all(d.ok for d in diffs), err
 
 
-def assert_equivalent(
-    a: ModelLike,
-    b: ModelLike,
-    *,
-    n_trials: int = 2,
-    seed: int = 0,
-    rtol: float | None = None,
-    atol: float | None = None,
-    inputs: Mapping[str, Any] | None = None,
-    device: str = "cpu",
-) -> float:
+def assert_equivalent(a: ModelLike, b: ModelLike, **options: Unpack[CompareOptions]) -> float:
     """Raise :class:`~xflow.errors.RewriteVerificationError` naming the first differing output;
-    return the max abs error when ``a`` matches the reference ``b``."""
-    diffs = compare_outputs(a, b, n_trials=n_trials, seed=seed, rtol=rtol, atol=atol, inputs=inputs,
-                            device=device)
+    return the max abs error when ``a`` matches the reference ``b``. ``options`` are those of
+    :func:`compare_outputs`."""
+    diffs = compare_outputs(a, b, **options)
     for d in diffs:
         if not d.ok:
             raise RewriteVerificationError(
