@@ -12,9 +12,9 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
-from xflow.runtime.session import ModelLike, make_session, random_inputs
+from xflow.runtime.session import ModelLike, SessionSettings, make_session, random_inputs
 
 __all__ = ["LatencyStats", "LatencyComparison", "measure_latency", "compare_latency",
            "measure_interleaved", "summarize"]
@@ -78,13 +78,16 @@ def summarize(samples_ms: list[float]) -> LatencyStats:
 
 
 def _session_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(
-        level=kw.get("level", "all"),
-        intra_threads=kw.get("intra_threads", 1),
-        inter_threads=kw.get("inter_threads", 1),
-        mode=kw.get("mode", "sequential"),
-        device=kw.get("device", "cpu"),
-    )
+    """The :class:`SessionSettings` keys of ``kw`` (others are ignored; missing ones take
+    :func:`make_session`'s defaults)."""
+    return {k: kw[k] for k in SessionSettings.__annotations__ if k in kw}
+
+
+def _check_settings(fn: str, settings: Mapping[str, Any]) -> None:
+    """Reject keywords that are not :class:`SessionSettings` (as an explicit signature would)."""
+    unknown = sorted(set(settings) - set(SessionSettings.__annotations__))
+    if unknown:
+        raise TypeError(f"{fn}() got an unexpected keyword argument {unknown[0]!r}")
 
 
 def measure_interleaved(
@@ -127,19 +130,16 @@ def measure_interleaved(
 def measure_latency(
     model: ModelLike,
     *,
-    level: str = "all",
-    intra_threads: int = 1,
-    inter_threads: int = 1,
-    mode: str = "sequential",
     warmup: int = 5,
     repeats: int = 30,
     inputs: Mapping[str, Any] | None = None,
-    device: str = "cpu",
     seed: int = 0,
+    **settings: Unpack[SessionSettings],
 ) -> LatencyStats:
-    """Latency of one ``model`` run in ORT with the given settings (see :func:`make_session`)."""
-    settings = dict(level=level, intra_threads=intra_threads, inter_threads=inter_threads, mode=mode,
-                    device=device)
+    """Latency of one ``model`` run in ORT with the given ``settings`` (:class:`SessionSettings`:
+    ``level``, ``intra_threads``, ``inter_threads``, ``mode``, ``device``; defaults of
+    :func:`make_session`)."""
+    _check_settings("measure_latency", settings)
     res = measure_interleaved({"model": (model, settings)}, warmup=warmup, repeats=repeats,
                               inputs={"model": inputs} if inputs is not None else None, seed=seed)
     return res["model"]
@@ -149,23 +149,19 @@ def compare_latency(
     a: ModelLike,
     b: ModelLike,
     *,
-    level: str = "all",
-    intra_threads: int = 1,
-    inter_threads: int = 1,
-    mode: str = "sequential",
     warmup: int = 5,
     repeats: int = 30,
     inputs: Mapping[str, Any] | None = None,
-    device: str = "cpu",
     seed: int = 0,
+    **settings: Unpack[SessionSettings],
 ) -> LatencyComparison:
-    """Measure ``a`` and ``b`` with the same settings, repeats interleaved; ``.ratio = a / b``.
+    """Measure ``a`` and ``b`` with the same ``settings`` (as :func:`measure_latency`), repeats
+    interleaved; ``.ratio = a / b``.
 
     ``inputs`` (a feed dict) is given to both models; by default each gets seeded random inputs
     (identical when their input signatures agree).
     """
-    settings = dict(level=level, intra_threads=intra_threads, inter_threads=inter_threads, mode=mode,
-                    device=device)
+    _check_settings("compare_latency", settings)
     feeds = {"a": inputs, "b": inputs} if inputs is not None else None
     res = measure_interleaved({"a": (a, settings), "b": (b, settings)}, warmup=warmup, repeats=repeats,
                               inputs=feeds, seed=seed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from xflow.errors import (
     DeviceUnavailable,
@@ -21,7 +21,7 @@ from xflow.errors import (
     UnknownName,
 )
 
-__all__ = ["LEVELS", "ModelLike", "make_session", "model_bytes", "as_model_proto", "random_inputs",
+__all__ = ["LEVELS", "ModelLike", "SessionSettings", "make_session", "model_bytes", "as_model_proto", "random_inputs",
            "available_devices"]
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,18 @@ LEVELS = ("disable", "basic", "extended", "all")
 """ORT graph optimization levels, weakest first."""
 
 ModelLike = Any  # onnx.ModelProto | bytes | str | Path | xflow.graphs.Graph (anything with ``.model``)
+
+
+class SessionSettings(TypedDict, total=False):
+    """The :func:`make_session` keywords that decide how a model runs (``level``, ``intra_threads``,
+    ``inter_threads``, ``mode``, ``device``); a missing key takes :func:`make_session`'s default.
+    Latency helpers take these as ``**settings`` so the settings are listed once."""
+
+    level: str
+    intra_threads: int
+    inter_threads: int
+    mode: str
+    device: str
 
 
 def _ort_level(level: str):
