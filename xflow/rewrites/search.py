@@ -267,7 +267,7 @@ def measure_balanced(variants: dict[str, tuple[onnx.ModelProto, dict[str, Any]]]
     import random as _random
 
     from xflow.runtime import make_session, random_inputs
-    from xflow.runtime.latency import _session_kwargs, summarize
+    from xflow.runtime.latency import summarize
 
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
@@ -277,7 +277,7 @@ def measure_balanced(variants: dict[str, tuple[onnx.ModelProto, dict[str, Any]]]
     sessions, feeds = {}, {}
     for label, j in keys:
         model, settings = variants[label]
-        sessions[(label, j)] = make_session(model, **_session_kwargs(settings))
+        sessions[(label, j)] = make_session(model, **settings)
         feeds[(label, j)] = random_inputs(sessions[(label, j)], seed=0)
     for key, sess in sessions.items():
         for _ in range(max(0, warmup)):
