@@ -110,3 +110,15 @@ def test_run_reference_profile_on_synthetic():
         run({**base, "profile": "paper"})
     with pytest.raises(UnknownName):
         run({"dataset": "sbm:300:6", "model": "sgc", "hidden": 8})
+
+
+def test_cli_reference_profile(capsys):
+    import json
+
+    from xflow.cli import main
+
+    rc = main(["sparsify", "run", "--dataset", "sbm:200:6", "--profile", "reference", "--hidden", "16",
+               "--epochs", "3", "--delta-w", "1", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"]["profile"] == "reference" and out["summary"][0]["weight_sparsity_mean"] > 0

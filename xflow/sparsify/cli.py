@@ -3,6 +3,7 @@
 Example::
 
     xflow sparsify run --dataset cora --model gcn --delta-a 0.5 --delta-w 0.3 --seeds 3 --compare-dense
+    xflow sparsify run --dataset cora --split random --profile reference --delta-a 0.2 --delta-w 2 --seeds 3
 
 Heavy imports (torch, PyG) happen inside the handler so ``xflow --help`` stays fast.
 """
@@ -15,6 +16,7 @@ from xflow.clitools import Report, add_command
 __all__ = ["register", "cmd_run"]
 
 _SHOW = ("test_acc", "edge_sparsity", "edge_sparsity_offdiag", "weight_sparsity", "total_sparsity",
+         "prunable_sparsity",
          "macs", "mac_reduction", "train_time_per_epoch_s", "infer_time_s")
 
 
@@ -34,6 +36,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     r.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
     r.add_argument("--epochs", type=int, default=None, help="training epochs (default per model)")
     r.add_argument("--batch-norm", action="store_true", help="BatchNorm on hidden/propagated features (gcn, sgc, appnp)")
+    r.add_argument("--profile", default="xflow", choices=["xflow", "reference"],
+                   help="hyper-parameters: xflow defaults or the gdmnl/Unifews reference code's (hidden 512, BN, "
+                        "no self-loops, per-epoch masks; use with --split random)")
+    r.add_argument("--hidden", type=int, default=None, help="hidden width (gcn/gat/appnp; default per profile)")
+    r.add_argument("--lock-eval-nodes", action="store_true",
+                   help="reference evaluation artefact: never prune edges into the evaluated nodes")
     r.add_argument("--compare-dense", action="store_true", help="also run the dense model with the same seeds")
     r.add_argument("--save", action="store_true", help="append the records to results/sparsify_cli/")
 
@@ -51,7 +59,8 @@ def cmd_run(args: argparse.Namespace) -> Report:
     base = {"dataset": args.dataset, "split": args.split, "model": args.model, "method": args.method,
             "delta_a": args.delta_a, "delta_w": args.delta_w, "target_edge_sparsity": args.edge_sparsity,
             "target_weight_sparsity": args.weight_sparsity, "epochs": args.epochs,
-            "batch_norm": True if args.batch_norm else None}
+            "batch_norm": True if args.batch_norm else None, "profile": args.profile, "hidden": args.hidden,
+            "lock_eval_nodes": bool(args.lock_eval_nodes)}
     configs = [dict(base, seed=s) for s in range(max(1, args.seeds))]
     if args.compare_dense and args.method != "dense":
         configs += [dict(base, method="dense", seed=s) for s in range(max(1, args.seeds))]
@@ -63,15 +72,16 @@ def cmd_run(args: argparse.Namespace) -> Report:
     table = summarize(records, metrics=_SHOW)
     rows = table.to_dict(orient="records")
     lines = [f"{'method':8} {'test acc':>15} {'edge sp':>8} {'(offdiag)':>9} {'weight sp':>9} {'total sp':>8} "
-             f"{'MACs':>12} {'reduction':>9} {'epoch s':>8} {'infer s':>8}"]
+             f"{'prunable':>8} {'MACs':>12} {'reduction':>9} {'epoch s':>8} {'infer s':>8}"]
     for r in rows:
         lines.append(
             f"{r['method']:8} {100 * r['test_acc_mean']:7.2f} ± {100 * r['test_acc_std']:4.2f} "
             f"{100 * r['edge_sparsity_mean']:7.1f}% {100 * r['edge_sparsity_offdiag_mean']:8.1f}% "
             f"{100 * r['weight_sparsity_mean']:8.1f}% {100 * r['total_sparsity_mean']:7.1f}% "
+            f"{100 * r['prunable_sparsity_mean']:7.1f}% "
             f"{r['macs_mean']:12.4g} {r['mac_reduction_mean']:8.2f}x "
             f"{r['train_time_per_epoch_s_mean']:8.4f} {r['infer_time_s_mean']:8.4f}")
     split = "random 50/25/25 split" if ":" in args.dataset else f"{args.split} split"
     head = (f"{args.dataset} ({split}), model {args.model}, δ_a={args.delta_a}, δ_w={args.delta_w}, "
-            f"{max(1, args.seeds)} seed(s)")
+            f"{max(1, args.seeds)} seed(s), profile {args.profile}")
     return Report(data={"config": base, "seeds": max(1, args.seeds), "summary": rows}, text="\n".join([head] + lines))
