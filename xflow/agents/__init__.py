@@ -9,32 +9,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = [
-    "Args",
-    "TrainResult",
-    "train",
-    "run",
-    "make_env",
-    "iqm",
-    "bootstrap_ci",
-    "iqm_curve",
-    "rollout",
-    "evaluate_agent",
-    "greedy_episode",
-    "random_episode",
-    "replay_models",
-    "changed_nodes",
-    "rl_search",
-]
-
 _EXPORTS = {
-    "rl_search": "xflow.agents.search",
     **{n: "xflow.agents.ppo" for n in ("Args", "TrainResult", "train", "run", "make_env")},
     **{n: "xflow.agents.evaluation" for n in ("iqm", "bootstrap_ci", "iqm_curve", "rollout",
                                                "evaluate_agent", "greedy_episode",
                                                "random_episode", "replay_models",
                                                "changed_nodes")},
+    "rl_search": "xflow.agents.search",
 }
+"""Public name -> the submodule that defines it (imported on first access)."""
+
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
