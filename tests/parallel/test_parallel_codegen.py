@@ -20,20 +20,22 @@ def _ref(path, x):
     return s.run(None, {s.get_inputs()[0].name: x.numpy()})[0]
 
 
+def _exported(make, name):
+    """``(model, input, onnx path)`` of a seeded model built by ``make()`` on a 1×3×32×32 input."""
+    torch.manual_seed(0)
+    m = make().eval()
+    x = torch.randn(1, 3, 32, 32)
+    return m, x, export_onnx(m, (x,), name)
+
+
 @pytest.fixture(scope="module")
 def toy():
-    torch.manual_seed(0)
-    m = InceptionToy(width=8, blocks=2).eval()
-    x = torch.randn(1, 3, 32, 32)
-    return m, x, export_onnx(m, (x,), "test_toy")
+    return _exported(lambda: InceptionToy(width=8, blocks=2), "test_toy")
 
 
 @pytest.fixture(scope="module")
 def nas():
-    torch.manual_seed(0)
-    m = NasNetLike(c=8, cells=3).eval()
-    x = torch.randn(1, 3, 32, 32)
-    return m, x, export_onnx(m, (x,), "test_nas")
+    return _exported(lambda: NasNetLike(c=8, cells=3), "test_nas")
 
 
 @pytest.mark.parametrize("backend", ["threads", "torchscript"])
