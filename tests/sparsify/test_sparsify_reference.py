@@ -109,7 +109,14 @@ def test_run_reference_profile_on_synthetic():
     with pytest.raises(UnknownName):
         run({**base, "profile": "paper"})
     with pytest.raises(UnknownName):
-        run({"dataset": "sbm:300:6", "model": "sgc", "hidden": 8})
+        run({"dataset": "sbm:300:6", "model": "gat_pyg", "hidden": 8, "batch_norm": True})
+
+
+def test_sgc_reference_profile_has_mlp_head():
+    m = {r["metric"]: r["value"] for r in run({"dataset": "sbm:300:6", "model": "sgc", "profile": "reference",
+                                                "hidden": 16, "epochs": 3, "delta_w": 1.0, "threads": 1})}
+    # two pruned linears: 16·F_in + 16·C weight entries are counted
+    assert m["weight_sparsity"] > 0 and 0.0 <= m["test_acc"] <= 1.0
 
 
 def test_cli_reference_profile(capsys):

@@ -70,14 +70,19 @@ REFERENCE_DEFAULTS: dict[str, dict[str, Any]] = {
     "gcn": {"lr": 0.001, "weight_decay": 1e-5, "epochs": 200, "self_loops": False, "schedule": "reference",
             "hp": {"hidden": 512, "batch_norm": True, "input_dropout": False}},
     "sgc": {"lr": 0.01, "weight_decay": 1e-5, "epochs": 200, "self_loops": True, "schedule": "reference",
-            "hp": {"K": 2, "batch_norm": True}},
+            "hp": {"K": 2, "batch_norm": True, "hidden": 512}},
 }
 
 PROFILES = ("xflow", "reference")
 
 #: config keys copied into every record
 IDENTITY = ("dataset", "split", "model", "method", "profile", "delta_a", "delta_w", "target_edge_sparsity",
-            "target_weight_sparsity", "batch_norm", "seed", "epochs")
+            "target_weight_sparsity", "batch_norm", "hidden", "self_loops", "schedule", "lock_eval_nodes",
+            "seed", "epochs")
+
+#: values of identity keys in records written before the key existed
+_IDENTITY_FILL = {"batch_norm": False, "profile": "xflow", "hidden": 0, "self_loops": True, "schedule": "freeze",
+                  "lock_eval_nodes": False}
 
 
 @functools.lru_cache(maxsize=8)
@@ -135,9 +140,11 @@ def run(config: dict) -> list[dict]:
             raise UnknownName(f"batch_norm is an option of gcn, sgc and appnp, not {model_name!r}")
         hp["batch_norm"] = bool(cfg["batch_norm"])
     if cfg["hidden"] is not None:
-        if "hidden" not in hp:
+        if "hidden" not in hp and model_name != "sgc":
             raise UnknownName(f"hidden is not a hyper-parameter of {model_name!r}")
         hp["hidden"] = int(cfg["hidden"])
+    if model_name == "sgc" and "hidden" in hp and cfg["profile"] == "reference":
+        hp["dropout"] = 0.5
     model = build_model(model_name, data.num_features, int(data.y.max()) + 1, delta_a=da, delta_w=dw, **hp)
     if method in ("random", "dspar"):
         apply_baseline(method, model, graph, float(cfg["target_edge_sparsity"]), float(cfg["target_weight_sparsity"]), seed)
@@ -150,7 +157,8 @@ def run(config: dict) -> list[dict]:
                               lock_eval_nodes=bool(cfg["lock_eval_nodes"]))
     ident = {k: cfg[k] for k in IDENTITY}
     ident.update(epochs=epochs, delta_a=da, delta_w=dw, batch_norm=bool(hp.get("batch_norm", False)))
-    ident.update(lock_eval_nodes=bool(cfg["lock_eval_nodes"]), self_loops=self_loops, schedule=schedule, hidden=int(hp.get("hidden", 0)))
+    ident.update(lock_eval_nodes=bool(cfg["lock_eval_nodes"]), self_loops=self_loops, schedule=schedule,
+                 hidden=int(hp.get("hidden") or 0))
     ident["num_nodes"], ident["num_edges"] = int(data.num_nodes), int(data.edge_index.shape[1])
     return [{**ident, "metric": k, "value": float(v)} for k, v in metrics.items()]
 
@@ -161,10 +169,8 @@ def to_wide(records):
 
     df = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
     keys = [k for k in IDENTITY if k in df.columns]
-    if "batch_norm" in df.columns:  # records from before the option existed
-        df = df.assign(batch_norm=df["batch_norm"].fillna(False).astype(bool))
-    if "profile" in df.columns:
-        df = df.assign(profile=df["profile"].fillna("xflow"))
+    for k, v in _IDENTITY_FILL.items():  # records from before the option existed
+        df = df.assign(**{k: df[k].fillna(v) if k in df.columns else v})
     wide = df.pivot_table(index=keys, columns="metric", values="value", aggfunc="first").reset_index()
     wide.columns.name = None
     return wide

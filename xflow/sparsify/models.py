@@ -174,15 +174,25 @@ class _Decoupled(SparseGNN):
 
 
 class SGC(_Decoupled):
-    """Simplified graph convolution: ``K`` pruned hops of the features, then one pruned linear layer."""
+    """Simplified graph convolution: ``K`` pruned hops of the features, then one pruned linear layer.
+
+    With ``hidden`` set, the head is a 2-layer MLP (``lin0`` → BatchNorm → ReLU → dropout → ``lin1``)
+    as in the Unifews reference code's decoupled models (``MLP`` in ``archs/models.py``).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, K: int = 2, delta_a: float = 0.0,
-                 delta_w: float = 0.0, dropout: float = 0.0, batch_norm: bool = False):
+                 delta_w: float = 0.0, dropout: float = 0.0, batch_norm: bool = False, hidden: int | None = None):
         super().__init__(K, delta_a)
         # standardising the propagated features (element-wise, not counted in MACs) undoes the
         # degree-dependent shrinkage that pruned hops leave behind
         self.norm = nn.BatchNorm1d(in_channels, affine=False) if batch_norm else nn.Identity()
-        self.lin = PrunedLinear(in_channels, out_channels, delta_w)
+        if hidden:
+            self.lin = PrunedLinear(in_channels, hidden, delta_w)
+            self.hidden_norm = nn.BatchNorm1d(hidden)
+            self.lin_out: PrunedLinear | None = PrunedLinear(hidden, out_channels, delta_w)
+        else:
+            self.lin = PrunedLinear(in_channels, out_channels, delta_w)
+            self.lin_out = None
         self.dropout = dropout
 
     def prepare(self, x: Tensor, graph: Graph) -> None:
@@ -196,7 +206,11 @@ class SGC(_Decoupled):
         """Logits from the cached propagated features (``x`` is ignored after :meth:`prepare`)."""
         self._count_prop(counter)
         h = F.dropout(self.norm(self._features()), self.dropout, self.training)
-        return self.lin(h, counter, "lin0")
+        h = self.lin(h, counter, "lin0")
+        if self.lin_out is None:
+            return h
+        h = F.dropout(F.relu(self.hidden_norm(h)), max(self.dropout, 0.5), self.training)
+        return self.lin_out(h, counter, "lin1")
 
 
 class APPNP(_Decoupled):
