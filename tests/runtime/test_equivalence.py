@@ -60,3 +60,14 @@ def test_dtype_aware_tolerances():
     assert tolerances_for(np.float32) == DEFAULT_TOLERANCES["float32"]
     assert tolerances_for(np.float16)[0] > tolerances_for(np.float32)[0] > tolerances_for(np.float64)[0]
     assert tolerances_for(np.int64) == (0.0, 0.0)
+
+
+def test_options_are_forwarded_and_unknown_ones_rejected():
+    m = make_conv_bn_relu()
+    bad = _perturbed(m, 1e-3)
+    assert outputs_close(bad, m, atol=1.0, rtol=1.0)[0]  # loose tolerances reach compare_outputs
+    assert assert_equivalent(bad, m, atol=1.0, n_trials=1) > 0
+    with pytest.raises(TypeError, match="ntrials"):
+        outputs_close(m, m, ntrials=2)
+    with pytest.raises(TypeError, match="tol"):
+        assert_equivalent(m, m, tol=1.0)

@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from xflow.errors import UnknownName
 from xflow.graphs.builders import make_conv_bn_relu
 from xflow.runtime import compare_latency, measure_interleaved, measure_latency, summarize
 
@@ -39,3 +40,13 @@ def test_measure_interleaved_levels():
     assert set(res) == {"disable", "all"} and all(r.repeats == 4 for r in res.values())
     with pytest.raises(ValueError):
         measure_interleaved({"a": (m, {})}, repeats=0)
+
+
+def test_session_settings_are_forwarded_and_unknown_ones_rejected():
+    m = make_conv_bn_relu()
+    with pytest.raises(UnknownName):  # reaches make_session: the setting was passed through
+        measure_latency(m, mode="bogus", warmup=0, repeats=1)
+    with pytest.raises(TypeError, match="intra_thread"):
+        measure_latency(m, intra_thread=1, repeats=1)
+    with pytest.raises(TypeError, match="lvl"):
+        compare_latency(m, m, lvl="all", repeats=1)

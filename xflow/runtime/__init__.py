@@ -10,6 +10,7 @@
 from xflow.runtime.device import DeviceInfo, cuda_available, describe_device
 from xflow.runtime.equivalence import (
     DEFAULT_TOLERANCES,
+    CompareOptions,
     OutputDiff,
     assert_equivalent,
     compare_outputs,
@@ -24,13 +25,21 @@ from xflow.runtime.latency import (
     measure_latency,
     summarize,
 )
-from xflow.runtime.session import LEVELS, available_devices, make_session, model_bytes, random_inputs
+from xflow.runtime.session import (
+    LEVELS,
+    SessionSettings,
+    available_devices,
+    make_session,
+    model_bytes,
+    random_inputs,
+)
 
 __all__ = [
     "DeviceInfo",
     "describe_device",
     "cuda_available",
     "LEVELS",
+    "SessionSettings",
     "make_session",
     "model_bytes",
     "random_inputs",
@@ -43,6 +52,7 @@ __all__ = [
     "summarize",
     "DEFAULT_TOLERANCES",
     "OutputDiff",
+    "CompareOptions",
     "compare_outputs",
     "outputs_close",
     "assert_equivalent",
