@@ -101,3 +101,15 @@ def test_registry_names_and_aliases():
     assert get_algorithm("SMM").name == "implicit_gemm"
     with pytest.raises(UnknownName, match="choose one of"):
         get_algorithm("magic")
+
+
+def test_conv_geometry_and_pad_input_match_f_conv2d():
+    from xflow.algsel.algorithms._base import ConvGeometry, pad_input
+
+    x, w = torch.randn(2, 4, 13, 12), torch.randn(8, 2, 3, 5)
+    s = ConvGeometry.of(x, w, (2, 1), (1, 2), (2, 1))
+    y = F.conv2d(x, w, None, (2, 1), (1, 2), (2, 1), 2)
+    assert (s.n, s.c, s.o, s.cg, s.kh, s.kw) == (2, 4, 8, 2, 3, 5)
+    assert (s.n, s.o, s.ho, s.wo) == tuple(y.shape)
+    assert pad_input(x, (1, 2)).shape == (2, 4, 15, 16)
+    assert pad_input(x, (0, 0)) is x
