@@ -60,7 +60,8 @@ def propagation_timing(config: dict) -> list[dict]:
     """Time dense vs pruned propagation for ``config``.
 
     Keys: ``kind`` (``sbm``/``powerlaw``, default ``sbm``), ``num_nodes``, ``avg_degree`` (10),
-    ``features`` (64), ``target_sparsity`` (0.9), ``repeats`` (5), ``seed`` (0), ``threads`` (None).
+    ``features`` (64), ``target_sparsity`` (0.9), ``repeats`` (5), ``seed`` (0), ``threads`` (None),
+    ``self_loops`` (True: Â with never-pruned self-loops; False: ``D^{-1/2}AD^{-1/2}`` as the reference code).
     """
     from xflow.sparsify.layers import prepare_graph
     from xflow.sparsify.ops import csr_adjacency, propagate, spmm_csr
@@ -68,13 +69,13 @@ def propagation_timing(config: dict) -> list[dict]:
     from xflow.sparsify.synthetic import make_synthetic
 
     cfg = {"kind": "sbm", "avg_degree": 10.0, "features": 64, "target_sparsity": 0.9, "repeats": 5, "seed": 0,
-           "threads": None, **config}
+           "threads": None, "self_loops": True, **config}
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
     n = int(cfg["num_nodes"])
     data = make_synthetic(cfg["kind"], n, float(cfg["avg_degree"]), num_features=int(cfg["features"]),
                           seed=int(cfg["seed"]))
-    g = prepare_graph(data.edge_index, n)
+    g = prepare_graph(data.edge_index, n, bool(cfg["self_loops"]))
     h = data.x
     norms = message_norms(h, g.edge_index, g.edge_weight)
     delta = delta_for_sparsity(norms, g.self_loops, float(cfg["target_sparsity"]))
@@ -100,7 +101,8 @@ def propagation_timing(config: dict) -> list[dict]:
     med = {k: _median_iqr(v) for k, v in times.items()}
     base = {"kind": cfg["kind"], "num_nodes": n, "num_edges": g.num_edges, "features": int(cfg["features"]),
             "delta_a": delta, "edge_sparsity_offdiag": 1 - float(mask[~g.self_loops].float().mean()),
-            "edge_sparsity": 1 - float(mask.float().mean()), "threads": torch.get_num_threads()}
+            "edge_sparsity": 1 - float(mask.float().mean()), "threads": torch.get_num_threads(),
+            "self_loops": bool(cfg["self_loops"])}
     recs = [{**base, "variant": k, "metric": "time_s", "value": m, "iqr_s": iqr} for k, (m, iqr) in med.items()]
     recs.append({**base, "variant": "csr", "metric": "speedup", "value": med["dense_csr"][0] / med["sparse_csr"][0]})
     recs.append({**base, "variant": "onthefly", "metric": "speedup",
