@@ -32,7 +32,7 @@ dot:
 	fi
 
 kernel: $(STAMP)
-	@$(PY) -m ipykernel install --user --name xflow --display-name "xflow (.venv)" >/dev/null
+	@$(PY) -m ipykernel install --sys-prefix --name xflow --display-name "xflow (.venv)" >/dev/null
 
 bootstrap: $(STAMP) dot kernel
 
@@ -46,7 +46,7 @@ test-all: bootstrap
 	$(PY) -m pytest -q -m ''
 
 lab: bootstrap
-	$(VENV)/bin/jupyter lab notebooks/
+	JUPYTER_PATH=$(VENV)/share/jupyter $(VENV)/bin/jupyter lab notebooks/
 
 bench: bootstrap
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done

@@ -37,24 +37,28 @@ def list_notebooks() -> list[Path]:
 def ensure_kernel() -> str:
     """Make sure the Jupyter kernel named ``xflow`` runs *this* interpreter; return its name.
 
-    A kernel registered by another checkout (another ``.venv``) is re-pointed here, so notebooks
-    never import a stale ``xflow``.
+    The kernel spec lives inside the virtual environment (``<venv>/share/jupyter/kernels/xflow``,
+    i.e. ``ipykernel install --sys-prefix``) and that directory is put first on ``JUPYTER_PATH``,
+    so two checkouts on one machine never run each other's ``xflow`` and a stale user-level spec
+    of the same name cannot shadow it.
     """
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    ksm = KernelSpecManager()
+    data_dir = Path(sys.prefix) / "share" / "jupyter"
+    spec = data_dir / "kernels" / KERNEL_NAME / "kernel.json"
     current = None
-    if KERNEL_NAME in ksm.find_kernel_specs():
-        current = ksm.get_kernel_spec(KERNEL_NAME).argv[0]
-    # (Re-)register when missing or when it runs another interpreter (e.g. another checkout's .venv;
-    # compare unresolved paths: every venv python is a symlink to the same base interpreter).
+    if spec.exists():
+        import json
+
+        current = json.loads(spec.read_text()).get("argv", [None])[0]
     if current is None or os.path.abspath(current) != os.path.abspath(sys.executable):
         log.info("registering Jupyter kernel %r -> %s", KERNEL_NAME, sys.executable)
         subprocess.run(
-            [sys.executable, "-m", "ipykernel", "install", "--user", "--name", KERNEL_NAME,
+            [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL_NAME,
              "--display-name", "xflow (.venv)"],
             check=True, capture_output=True,
         )
+    paths_ = os.environ.get("JUPYTER_PATH", "").split(os.pathsep)
+    if str(data_dir) not in paths_:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(data_dir), *[p for p in paths_ if p]])
     return KERNEL_NAME
 
 
