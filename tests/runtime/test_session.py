@@ -76,3 +76,17 @@ def test_random_inputs_from_a_session_match_the_model():
     a = random_inputs(m, seed=2)
     b = random_inputs(make_session(m), seed=2)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_spinning_is_off_for_multithreaded_sessions():
+    from xflow.graphs.builders import make_conv_bn_relu
+    from xflow.runtime import make_session
+
+    m = make_conv_bn_relu()
+    one = make_session(m, intra_threads=1).get_session_options()
+    two = make_session(m, intra_threads=2).get_session_options()
+    forced = make_session(m, intra_threads=2, spinning=True).get_session_options()
+    key = "session.intra_op.allow_spinning"
+    assert one.get_session_config_entry(key) == "1"
+    assert two.get_session_config_entry(key) == "0"
+    assert forced.get_session_config_entry(key) == "1"
