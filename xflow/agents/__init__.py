@@ -6,8 +6,7 @@ Submodules load lazily (torch is imported only when used).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from xflow._lazy import lazy_getattr
 
 _EXPORTS = {
     **{n: "xflow.agents.ppo" for n in ("Args", "TrainResult", "train", "run", "make_env")},
@@ -22,7 +21,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'xflow.agents' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

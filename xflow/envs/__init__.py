@@ -10,10 +10,9 @@ Submodules are imported lazily so the registration stays cheap.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 import gymnasium
+
+from xflow._lazy import lazy_getattr
 
 __all__ = [
     "ENV_ID",
@@ -47,7 +46,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'xflow.envs' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -5,8 +5,7 @@ Names are imported lazily so ``import xflow.graphs`` stays cheap.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from xflow._lazy import lazy_getattr
 
 _EXPORTS = {
     "load_model": "xflow.graphs.model",
@@ -25,10 +24,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'xflow.graphs' has no attribute {name!r}")
-    mod = importlib.import_module(_EXPORTS[name])
-    value = mod if name in ("zoo", "builders") else getattr(mod, name)
-    globals()[name] = value  # cache; also wins over a same-named submodule attribute
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, submodules=("zoo", "builders"))

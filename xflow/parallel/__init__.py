@@ -15,8 +15,7 @@ Typical use::
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from xflow._lazy import lazy_getattr
 
 _EXPORTS = {
     "compile_model": "xflow.parallel.api",
@@ -64,7 +63,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'xflow.parallel' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
