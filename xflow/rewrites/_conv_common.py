@@ -8,7 +8,10 @@ import onnx
 
 from xflow.rewrites._graph import GraphView, attrs_of
 
-__all__ = ["ConvInfo", "conv_info", "conv_attrs"]
+__all__ = ["ConvInfo", "conv_info", "conv_infos", "geometry_mismatch", "GEOMETRY", "conv_attrs"]
+
+GEOMETRY = ("kernel", "strides", "pads", "dilations", "group")
+"""The Conv attributes that fix how a kernel slides over its input."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,27 @@ def conv_info(view: GraphView, node: onnx.NodeProto) -> ConvInfo | str:
     pads = tuple(int(p) for p in a.get("pads", (0,) * (2 * nd)))
     dilations = tuple(int(d) for d in a.get("dilations", (1,) * nd))
     return ConvInfo(node, node.input[0], w, b, kernel, strides, pads, dilations, int(a.get("group", 1)))
+
+
+def conv_infos(view: GraphView, names) -> list[ConvInfo] | str:
+    """:class:`ConvInfo` of each named node, or the first reason one of them cannot be used."""
+    infos = []
+    for n in names:
+        ci = conv_info(view, view.node(n))
+        if isinstance(ci, str):
+            return ci
+        infos.append(ci)
+    return infos
+
+
+def geometry_mismatch(infos: list[ConvInfo], fields=GEOMETRY) -> str | None:
+    """The first of ``fields`` on which ``infos`` differ from ``infos[0]``, as a reason (else ``None``)."""
+    first = infos[0]
+    for ci in infos[1:]:
+        for field in fields:
+            if getattr(ci, field) != getattr(first, field):
+                return f"convs differ in {field} ({getattr(first, field)} vs {getattr(ci, field)})"
+    return None
 
 
 def conv_attrs(ci: ConvInfo, **override) -> dict:

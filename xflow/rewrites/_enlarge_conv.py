@@ -24,7 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from xflow.rewrites._base import Location, Rule
-from xflow.rewrites._conv_common import ConvInfo, conv_attrs, conv_info
+from xflow.rewrites._conv_common import ConvInfo, conv_attrs, conv_info, geometry_mismatch
 from xflow.rewrites._graph import Editor, GraphView
 
 __all__ = ["EnlargeConvKernel", "ShrinkConvKernel", "enlarge_conv_rule", "shrink_conv_rule"]
@@ -97,9 +97,9 @@ class EnlargeConvKernel(Rule):
             return "convs read different inputs"
         if a.kernel == b.kernel:
             return "kernels already equal"
-        for field in ("strides", "dilations", "group"):
-            if getattr(a, field) != getattr(b, field):
-                return f"convs differ in {field}"
+        mismatch = geometry_mismatch([a, b], ("strides", "dilations", "group"))
+        if mismatch:
+            return mismatch
         kernel, pads = _target(a, b)
         if kernel == a.kernel:
             return f"kernel {a.kernel} already covers the sibling's {b.kernel}"

@@ -23,7 +23,7 @@ from typing import Iterable
 import numpy as np
 
 from xflow.rewrites._base import Location, Rule
-from xflow.rewrites._conv_common import conv_attrs, conv_info
+from xflow.rewrites._conv_common import conv_attrs, conv_info, conv_infos, geometry_mismatch
 from xflow.rewrites._graph import Editor, GraphView
 
 __all__ = ["GroupParallelConvs", "UngroupConv", "group_parallel_convs_rule", "ungroup_conv_rule"]
@@ -69,19 +69,16 @@ class GroupParallelConvs(Rule):
     def _check(self, view: GraphView, loc: Location) -> str | None:
         if len(loc.nodes) < 2:
             return "need at least two convs"
-        infos = []
-        for n in loc.nodes:
-            ci = conv_info(view, view.node(n))
-            if isinstance(ci, str):
-                return ci
-            infos.append(ci)
+        infos = conv_infos(view, loc.nodes)
+        if isinstance(infos, str):
+            return infos
         if len({ci.x for ci in infos}) != len(infos):
             return "convs read the same input (use merge_sibling_convs)"
+        mismatch = geometry_mismatch(infos)
+        if mismatch:
+            return mismatch
         first = infos[0]
         for ci in infos[1:]:
-            for field in ("kernel", "strides", "pads", "dilations", "group"):
-                if getattr(ci, field) != getattr(first, field):
-                    return f"convs differ in {field}"
             if ci.w.shape != first.w.shape or ci.w.dtype != first.w.dtype:
                 return f"weights differ in shape ({first.w.shape} vs {ci.w.shape})"
         shapes = {view.shape(ci.x) for ci in infos}

@@ -23,7 +23,7 @@ from typing import Iterable
 import numpy as np
 
 from xflow.rewrites._base import Location, Rule
-from xflow.rewrites._conv_common import conv_attrs, conv_info
+from xflow.rewrites._conv_common import conv_attrs, conv_info, conv_infos, geometry_mismatch
 from xflow.rewrites._graph import UNARY_ELEMENTWISE, Editor, GraphView, attrs_of
 
 __all__ = ["MergeSiblingConvs", "SplitConv", "merge_sibling_convs_rule", "split_conv_rule"]
@@ -78,19 +78,16 @@ class MergeSiblingConvs(Rule):
     def _check(self, view: GraphView, loc: Location) -> str | None:
         if len(loc.nodes) < 2:
             return "need at least two convs"
-        infos = []
-        for n in loc.nodes:
-            ci = conv_info(view, view.node(n))
-            if isinstance(ci, str):
-                return ci
-            infos.append(ci)
+        infos = conv_infos(view, loc.nodes)
+        if isinstance(infos, str):
+            return infos
         if len({ci.x for ci in infos}) != 1:
             return "convs read different inputs"
+        mismatch = geometry_mismatch(infos)
+        if mismatch:
+            return mismatch
         first = infos[0]
         for ci in infos[1:]:
-            for field in ("kernel", "strides", "pads", "dilations", "group"):
-                if getattr(ci, field) != getattr(first, field):
-                    return f"convs differ in {field} ({getattr(first, field)} vs {getattr(ci, field)})"
             if ci.w.dtype != first.w.dtype:
                 return "convs differ in weight dtype"
             if ci.w.shape[1:] != first.w.shape[1:]:
