@@ -177,7 +177,7 @@ def _collect(result: SweepResult, h: str, cfg: dict, entry: dict) -> None:
         result.failures[h] = entry.get("error") or "unknown error"
         return
     for r in entry["records"]:
-        result.records.append({**{k: v for k, v in cfg.items()}, **r, "config_hash": h})
+        result.records.append({**cfg, **r, "config_hash": h})
 
 
 def example_task(config: dict) -> list[dict]:
