@@ -118,7 +118,11 @@ def test_measure_rejects_bad_arguments():
     with pytest.raises(ValueError):
         measure({}, rounds=3)
     with pytest.raises(ValueError):
-        measure({"a": lambda: None}, rounds=1)
+        measure({"a": lambda: None}, rounds=0)
+    one = measure({"a": lambda: None, "b": lambda: None}, rounds=1, warmup=0)
+    assert one.comparisons() == {} and one.records()[0]["verdict"] == "baseline"
+    with pytest.raises(ValueError, match="2 rounds"):
+        one.compare("b")
     with pytest.raises(KeyError):
         measure({"a": lambda: None}, baseline="zz", rounds=3)
     with pytest.raises(ValueError):

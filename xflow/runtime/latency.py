@@ -1,30 +1,36 @@
-"""Latency measurement with ONNX Runtime: warm-up, repeats, median and inter-quartile range.
+"""ONNX Runtime latency through the one measurement core (:mod:`xflow.runtime.measure`).
 
-Why the median and IQR: on a shared machine single runs are disturbed by other processes; the
-median is robust to those outliers and the IQR (75th − 25th percentile) shows the spread.
-Comparisons (:func:`compare_latency`, :func:`measure_interleaved`) interleave the repeats of the
-variants (A B B A A B …) so slow drifts of the machine hit every variant equally, and report
-ratios of medians taken in the same run.
+:func:`measure_models` builds one ORT session per variant (``{label: (model, settings)}``, created
+in a seeded shuffled order: the first sessions created measured slower on this machine), plus a
+*second, independent session* of the baseline as the A/A control, and times them in interleaved
+rounds with :func:`~xflow.runtime.measure.measure`. Sequential sessions with one intra-op thread run
+on the calling thread, so thread CPU time decides for them; anything multi-threaded is decided by
+wall time.
+
+:func:`compare_latency` is the two-model form: ``ratio`` = time_a / time_b with its interval and
+verdict. :func:`measure_latency` and :func:`measure_interleaved` return per-variant
+:class:`LatencyStats` (median, IQR, … of the deciding clock) for callers that only report times.
 """
 from __future__ import annotations
 
 import logging
-import time
+import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Unpack
 
+from xflow.runtime.measure import Comparison, Measurement, Variant, measure
 from xflow.runtime.session import ModelLike, SessionSettings, make_session, random_inputs
 
-__all__ = ["LatencyStats", "LatencyComparison", "measure_latency", "compare_latency",
-           "measure_interleaved", "summarize"]
+__all__ = ["LatencyStats", "LatencyComparison", "measure_models", "measure_latency", "compare_latency",
+           "measure_interleaved", "summarize", "ort_variant"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Summary of repeated timings in milliseconds (``samples_ms`` keeps the raw values)."""
+    """Summary of repeated timings in milliseconds (``samples_ms`` keeps the per-round values)."""
 
     median_ms: float
     iqr_ms: float
@@ -32,10 +38,11 @@ class LatencyStats:
     min_ms: float
     max_ms: float
     samples_ms: list[float] = field(default_factory=list)
+    clock: str = "wall"
 
     @property
     def repeats(self) -> int:
-        """Number of timed runs."""
+        """Number of timed rounds."""
         return len(self.samples_ms)
 
     def as_dict(self, samples: bool = False) -> dict[str, Any]:
@@ -47,39 +54,63 @@ class LatencyStats:
         return d
 
 
-@dataclass(frozen=True)
-class LatencyComparison:
-    """Two interleaved measurements; ``ratio = a.median_ms / b.median_ms`` (< 1: ``a`` is faster)."""
-
-    a: LatencyStats
-    b: LatencyStats
-
-    @property
-    def ratio(self) -> float:
-        """Median latency of ``a`` over that of ``b``."""
-        return self.a.median_ms / self.b.median_ms if self.b.median_ms > 0 else float("nan")
-
-    @property
-    def speedup(self) -> float:
-        """How many times faster ``a`` is than ``b`` (``1 / ratio``)."""
-        return 1.0 / self.ratio if self.ratio else float("nan")
-
-
-def summarize(samples_ms: list[float]) -> LatencyStats:
-    """Median, IQR (75th − 25th percentile), mean, min, max of ``samples_ms``."""
+def summarize(samples_ms: list[float], clock: str = "wall") -> LatencyStats:
+    """Median, IQR (75th − 25th percentile), mean, min, max of ``samples_ms`` (descriptive only:
+    decisions use :meth:`Measurement.compare`)."""
     import numpy as np
 
-    if not samples_ms:
+    if not len(samples_ms):
         raise ValueError("summarize: no samples")
     a = np.asarray(samples_ms, dtype=float)
     q1, med, q3 = np.percentile(a, [25, 50, 75])
     return LatencyStats(float(med), float(q3 - q1), float(a.mean()), float(a.min()), float(a.max()),
-                        [float(x) for x in a])
+                        [float(x) for x in a], clock)
+
+
+def stats_of(m: Measurement, name: str) -> LatencyStats:
+    """:class:`LatencyStats` of variant ``name`` on the measurement's deciding clock."""
+    return summarize(list(m.times(name) * 1e3), m.clock)
+
+
+@dataclass(frozen=True)
+class LatencyComparison:
+    """Two models measured in one run: ``ratio`` = time_a / time_b with interval ``ci`` and verdict."""
+
+    a: LatencyStats
+    b: LatencyStats
+    comparison: Comparison
+    measurement: Measurement
+
+    @property
+    def ratio(self) -> float:
+        """time_a / time_b (paired estimate; < 1: ``a`` is faster)."""
+        return self.comparison.ratio
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """Interval of :attr:`ratio`."""
+        return self.comparison.ci
+
+    @property
+    def verdict(self) -> str:
+        """``faster`` (``a`` faster than ``b``), ``slower`` or ``same``."""
+        return self.comparison.verdict
+
+    @property
+    def speedup(self) -> float:
+        """How many times faster ``a`` is than ``b`` (``1 / ratio``)."""
+        return self.comparison.speedup
+
+
+def _settings_threads(settings: Mapping[str, Any]) -> int | None:
+    """Threads an ORT session with these settings computes on (None: unknown / more than one)."""
+    intra = int(settings.get("intra_threads", 1))
+    if settings.get("device", "cpu") != "cpu" or settings.get("mode", "sequential") != "sequential":
+        return None
+    return intra if intra >= 1 else None
 
 
 def _session_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
-    """The :class:`SessionSettings` keys of ``kw`` (others are ignored; missing ones take
-    :func:`make_session`'s defaults)."""
     return {k: kw[k] for k in SessionSettings.__annotations__ if k in kw}
 
 
@@ -90,6 +121,52 @@ def _check_settings(fn: str, settings: Mapping[str, Any]) -> None:
         raise TypeError(f"{fn}() got an unexpected keyword argument {unknown[0]!r}")
 
 
+def ort_variant(model: ModelLike, settings: Mapping[str, Any] | None = None, *,
+                inputs: Mapping[str, Any] | None = None, seed: int = 0) -> Variant:
+    """A :class:`Variant` running one fresh ORT session of ``model`` on fixed (seeded) inputs."""
+    settings = dict(settings or {})
+    sess = make_session(model, **_session_kwargs(settings))
+    feed = dict(inputs) if inputs is not None else random_inputs(sess, seed=seed)
+    return Variant(lambda: sess.run(None, feed), threads=_settings_threads(settings))
+
+
+def measure_models(
+    variants: Mapping[str, tuple[ModelLike, Mapping[str, Any]]],
+    *,
+    baseline: str | None = None,
+    aa: bool = True,
+    warmup: int = 5,
+    rounds: int = 30,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    progress: bool = False,
+) -> Measurement:
+    """Time ORT variants ``{label: (model, settings)}`` with the measurement core.
+
+    ``settings`` are :func:`make_session` keywords (``level``, ``intra_threads``, ``inter_threads``,
+    ``mode``, ``device``). ``inputs`` optionally maps labels to feeds (default: seeded random inputs
+    of each model). With ``aa`` the A/A control is a second session of the baseline (default: the
+    first label). Returns the :class:`~xflow.runtime.measure.Measurement`.
+    """
+    if not variants:
+        raise ValueError("measure_models: no variants")
+    labels = list(variants)
+    base = baseline if baseline is not None else labels[0]
+    if base not in variants:
+        raise KeyError(f"measure_models: baseline {base!r} is not a variant")
+    order = labels + ([base + "~aa"] if aa else [])
+    random.Random(seed).shuffle(order)
+    built: dict[str, Variant] = {}
+    for label in order:
+        src = base if label == base + "~aa" else label
+        model, settings = variants[src]
+        built[label] = ort_variant(model, settings, inputs=(inputs or {}).get(src), seed=seed)
+    vs = {label: built[label] for label in labels}
+    return measure(vs, baseline=base, aa=built.get(base + "~aa", False) if aa else False,
+                   warmup=warmup, rounds=rounds, seed=seed, max_seconds=max_seconds, progress=progress)
+
+
 def measure_interleaved(
     variants: Mapping[str, tuple[ModelLike, Mapping[str, Any]]],
     *,
@@ -98,33 +175,11 @@ def measure_interleaved(
     inputs: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
 ) -> dict[str, LatencyStats]:
-    """Time several (model, session settings) variants with interleaved repeats.
-
-    ``variants`` maps a label to ``(model, settings)`` where settings are :func:`make_session`
-    keywords (``level``, ``intra_threads``, ``inter_threads``, ``mode``, ``device``). Each variant
-    gets ``warmup`` untimed runs, then ``repeats`` rounds run every variant once per round, the order
-    reversed every other round. ``inputs`` optionally maps labels to feeds (default: seeded
-    :func:`~xflow.runtime.session.random_inputs` of each model).
-    """
+    """Per-variant :class:`LatencyStats` of :func:`measure_models` (no A/A control; descriptive)."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    sessions, feeds = {}, {}
-    for label, (model, settings) in variants.items():
-        sessions[label] = make_session(model, **_session_kwargs(settings))
-        feeds[label] = dict((inputs or {}).get(label) or random_inputs(sessions[label], seed=seed))
-    for label, sess in sessions.items():
-        for _ in range(max(0, warmup)):
-            sess.run(None, feeds[label])
-    samples: dict[str, list[float]] = {label: [] for label in sessions}
-    order = list(sessions)
-    clock = time.perf_counter
-    for r in range(repeats):
-        for label in (order if r % 2 == 0 else order[::-1]):
-            sess, feed = sessions[label], feeds[label]
-            t0 = clock()
-            sess.run(None, feed)
-            samples[label].append((clock() - t0) * 1e3)
-    return {label: summarize(s) for label, s in samples.items()}
+    m = measure_models(variants, aa=False, warmup=warmup, rounds=repeats, inputs=inputs, seed=seed)
+    return {label: stats_of(m, label) for label in variants}
 
 
 def measure_latency(
@@ -136,9 +191,7 @@ def measure_latency(
     seed: int = 0,
     **settings: Unpack[SessionSettings],
 ) -> LatencyStats:
-    """Latency of one ``model`` run in ORT with the given ``settings`` (:class:`SessionSettings`:
-    ``level``, ``intra_threads``, ``inter_threads``, ``mode``, ``device``; defaults of
-    :func:`make_session`)."""
+    """Latency of one ``model`` in ORT with the given ``settings`` (:class:`SessionSettings`)."""
     _check_settings("measure_latency", settings)
     res = measure_interleaved({"model": (model, settings)}, warmup=warmup, repeats=repeats,
                               inputs={"model": inputs} if inputs is not None else None, seed=seed)
@@ -153,16 +206,13 @@ def compare_latency(
     repeats: int = 30,
     inputs: Mapping[str, Any] | None = None,
     seed: int = 0,
+    min_effect: float = 0.0,
     **settings: Unpack[SessionSettings],
 ) -> LatencyComparison:
-    """Measure ``a`` and ``b`` with the same ``settings`` (as :func:`measure_latency`), repeats
-    interleaved; ``.ratio = a / b``.
-
-    ``inputs`` (a feed dict) is given to both models; by default each gets seeded random inputs
-    (identical when their input signatures agree).
-    """
+    """Measure ``a`` and ``b`` with the same ``settings`` in one run, ``b`` as the baseline (with an
+    A/A control); ``.ratio`` = time_a / time_b with ``.ci`` and ``.verdict``."""
     _check_settings("compare_latency", settings)
     feeds = {"a": inputs, "b": inputs} if inputs is not None else None
-    res = measure_interleaved({"a": (a, settings), "b": (b, settings)}, warmup=warmup, repeats=repeats,
-                              inputs=feeds, seed=seed)
-    return LatencyComparison(res["a"], res["b"])
+    m = measure_models({"b": (b, settings), "a": (a, settings)}, baseline="b", warmup=warmup,
+                       rounds=repeats, inputs=feeds, seed=seed)
+    return LatencyComparison(stats_of(m, "a"), stats_of(m, "b"), m.compare("a", min_effect=min_effect), m)

@@ -210,7 +210,7 @@ class Measurement:
 
     def noise_floor(self, clock: Clock | None = None, level: float = 0.95) -> float:
         """The A/A noise floor on ``clock`` (0 when the run has no A/A control)."""
-        if self.aa is None or self.baseline is None:
+        if self.aa is None or self.baseline is None or self.rounds < 2:
             return 0.0
         return noise_floor(self._effect(self.aa, self.baseline, clock or self.clock, level))
 
@@ -223,6 +223,8 @@ class Measurement:
         for n in (a, b):
             if n not in self.samples:
                 raise KeyError(f"compare: no variant {n!r} (have {', '.join(self.samples)})")
+        if self.rounds < 2:
+            raise ValueError(f"compare: an interval needs at least 2 rounds, the run has {self.rounds}")
         clock = clock or self.clock
         level = 1.0 - alpha
         eff = self._effect(a, b, clock, level)
@@ -232,8 +234,8 @@ class Measurement:
 
     def comparisons(self, *, clock: Clock | None = None, min_effect: float = 0.0,
                     alpha: float = 0.05) -> dict[str, Comparison]:
-        """Every variant (A/A control included) against the baseline."""
-        if self.baseline is None:
+        """Every variant (A/A control included) against the baseline (none with fewer than 2 rounds)."""
+        if self.baseline is None or self.rounds < 2:
             return {}
         return {n: self.compare(n, self.baseline, clock=clock, min_effect=min_effect, alpha=alpha)
                 for n in self.samples if n != self.baseline}
@@ -359,7 +361,8 @@ def measure(
             a callable or :class:`Variant` is timed as the control (an independent copy of the
             baseline: a second session, a second module); ``False`` for none (noise floor 0).
         warmup: untimed calls of each variant before the rounds.
-        rounds: timed rounds (each calls every variant once, in a seeded shuffled order).
+        rounds: timed rounds (each calls every variant once, in a seeded shuffled order); at least 2
+            for any comparison (an interval needs two rounds).
         inner: calls per sample (``"auto"``: enough for :data:`MIN_SAMPLE_S`, sized in warm-up).
         clock: deciding clock (``"auto"``: thread CPU time when every variant has ``threads=1`` and
             no ``sync``, else wall time).
@@ -371,8 +374,8 @@ def measure(
     """
     if not variants:
         raise ValueError("measure: no variants")
-    if rounds < 2:
-        raise ValueError(f"measure: rounds must be >= 2 for an interval, got {rounds}")
+    if rounds < 1:
+        raise ValueError(f"measure: rounds must be >= 1 (>= 2 for an interval), got {rounds}")
     if warmup < 0:
         raise ValueError(f"measure: warmup must be >= 0, got {warmup}")
     if max_seconds is not None and not (max_seconds > 0):
