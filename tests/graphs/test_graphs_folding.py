@@ -32,7 +32,7 @@ def test_constant_identity_weight_becomes_initializer():
     g = load_model(m)
     assert [n.op_type for n in g.nodes] == ["Conv", "Add", "Relu"]
     w_const = numpy_helper.to_array(m.graph.node[0].attribute[0].t)
-    w_name = g.node("conv").input[1]
+    w_name = g.node("conv").inputs[1].name
     assert w_name == "w_const"  # Identity is resolved by name: the Conv reads the folded Constant
     np.testing.assert_array_equal(g.initializers[w_name], w_const)
     np.testing.assert_allclose(g.initializers["bias"], np.full((1, 4, 1, 1), 0.5, np.float32))
@@ -131,7 +131,7 @@ def test_identity_shared_weights_are_not_duplicated():
     g = load_model(m)
     assert list(g.initializers) == ["W"]
     assert [n.op_type for n in g.nodes] == ["Identity", "MatMul", "MatMul"]  # w_copy still output
-    assert g.node("mm2").input[1] == "W"
+    assert g.node("mm2").inputs[1].name == "W"
     xv = np.ones((2, 2), np.float32)
     for a, b in zip(_run(g.model, {"x": xv}), _run(m, {"x": xv})):
         np.testing.assert_array_equal(a, b)

@@ -192,7 +192,7 @@ def test_graph_index():
     assert g.producer("x") is None and g.producer("Wq") is None
     assert g.tensors["kT"] == TensorInfo("kT", (1, 16, 8), np.dtype("float32"))
     assert g.initializers["Wq"].shape == (16, 16)
-    assert g.is_constant("Wq") and not g.is_constant("x")
+    assert g.is_initializer("Wq") and not g.is_initializer("x")
     assert [n.name for n in g.successors(g.node("k_bias"))] == ["k_transpose"]
     assert g.op_counts()["MatMul"] == 5
     with pytest.raises(UnknownName, match="did you mean"):

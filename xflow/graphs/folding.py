@@ -1,237 +1,260 @@
-"""Constant folding: evaluate constant subgraphs once and store their results as initializers.
+"""The one constant-folding and dead-code-elimination pass of xflow (on the IR, in place).
 
-Exporters often emit weights as ``Constant`` nodes, ``Constant -> Identity`` chains,
-``ConstantOfShape`` fills or small shape arithmetic (``Shape -> Gather -> Unsqueeze ->
-Concat -> Reshape``). Downstream passes (rewrite rules, PyG features, FLOP estimates) want
-to see real weights as initializers, so :func:`fold_constants` walks the nodes in
-topological order and folds a node when
+Exporters emit weights as ``Constant`` nodes, ``Constant -> Identity`` chains, ``ConstantOfShape``
+fills or small shape arithmetic (``Shape -> Gather -> Unsqueeze -> Concat -> Reshape``), and
+sometimes ``Dropout`` that does nothing at inference. Rewrite rules, features, FLOP counts and the
+parallelizer's code generator all want real weights as initializers and no dead nodes, so
+:func:`fold` walks the nodes in topological order and
 
-* it is a ``Constant`` (no inputs), or every non-empty input is already constant
-  (an initializer or the output of a folded node), or
-* it is ``Shape``/``Size`` of a tensor whose shape is fully static after shape inference,
+* **folds** a node when it is a ``Constant``, or every non-empty input is constant (an initializer
+  or the output of a folded node), or it is ``Shape``/``Size`` of a tensor whose shape is static —
+  provided it is deterministic (no ``Random*``/``Multinomial``/``Bernoulli``), in the default
+  domain and has no subgraph; values come from ``onnx.reference`` (numpy). A result larger than
+  ``max_elements`` *and* than the node's inputs (``Expand`` of a scalar to an activation) is kept
+  as a node (counted in ``skipped_large``), so folding never blows the model up;
+* resolves ``Identity`` of a constant **by name**: its readers read the source initializer, so
+  weights shared through ``Identity`` are never duplicated;
+* **bypasses inference-mode Dropout** (no ``training_mode`` input, or a constant false one, and an
+  unused mask output): its readers read its input;
+* keeps a folded **graph output** produced by a ``Constant`` node (ONNX outputs must be produced
+  by a node), and an ``Identity`` whose output is a graph output;
+* then (``dce``) removes nodes no graph output depends on — reads inside ``If``/``Loop``/``Scan``
+  bodies count — and initializers nothing reads.
 
-and the node is deterministic (no ``Random*``/``Multinomial``/``Bernoulli``), in the default
-ONNX domain, and carries no subgraph (``If``/``Loop``/``Scan`` are left alone).
-Values are computed with ``onnx.reference.ReferenceEvaluator`` (numpy), with a fast path for
-``Constant``; an ``Identity`` of a constant is resolved by *name* (its consumers read the
-source initializer directly), so weights shared through ``Identity`` are never duplicated. A node whose result would be larger than ``max_elements``
-*and* larger than its inputs (e.g. ``Expand`` of a scalar to an activation-sized tensor) is
-kept, so folding never blows up the model. Folded tensors that are graph outputs are
-re-emitted as ``Constant`` nodes (ONNX outputs must be produced by a node). Initializers no
-longer referenced afterwards are dropped.
+:class:`FoldStats` counts each kind of change (the Ramiel paper reports the same two passes).
+:func:`fold_constants` is the same pass for a ``ModelProto`` (a boundary).
 """
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+import onnx_ir as ir
 
-__all__ = ["fold_constants", "NON_DETERMINISTIC_OPS"]
+from xflow.graphs.ir import DEFAULT_DOMAINS, attrs, has_subgraph, node_reads, static_shape
+
+__all__ = ["FoldStats", "fold", "eliminate_dead_code", "fold_constants", "NON_DETERMINISTIC_OPS",
+           "MAX_FOLD_ELEMENTS"]
 
 log = logging.getLogger(__name__)
 
-#: Ops that must never be folded: their output changes from run to run.
+#: Ops that are never folded: their output changes from run to run.
 NON_DETERMINISTIC_OPS = frozenset(
-    {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
-     "Bernoulli", "Dropout"}
+    {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
 )
-_DEFAULT_DOMAINS = ("", "ai.onnx")
+#: Default cap on a folded result (elements) when it is also larger than the node's inputs.
+MAX_FOLD_ELEMENTS = 1 << 22
 
 
-def _has_subgraph(node: onnx.NodeProto) -> bool:
-    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-               for a in node.attribute)
+@dataclass
+class FoldStats:
+    """What :func:`fold` changed."""
+
+    const_nodes_folded: int = 0
+    identities_resolved: int = 0
+    dropouts_removed: int = 0
+    skipped_large: int = 0
+    dead_nodes_removed: int = 0
+    dead_initializers_removed: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether the pass changed anything."""
+        return any(asdict(self).values())
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain dict (JSON record)."""
+        return asdict(self)
 
 
-def _subgraph_references(graph: onnx.GraphProto) -> set[str]:
-    """Every tensor name read by a node inside any (nested) subgraph of ``graph``'s nodes."""
-    refs: set[str] = set()
+def _evaluate(node: ir.Node, values: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
+    if node.op_type == "Constant":
+        from xflow.graphs.ir import _constant_value
 
-    def walk(g: onnx.GraphProto) -> None:
-        for node in g.node:
-            for a in node.attribute:
-                subs = ([a.g] if a.HasField("g") else []) + list(a.graphs)
-                for sg in subs:
-                    for n in sg.node:
-                        refs.update(n.input)
-                    walk(sg)
-
-    walk(graph)
-    return refs
-
-
-def _rename_inputs(graph: onnx.GraphProto, mapping: dict[str, str]) -> None:
-    """In place: replace node inputs (also inside subgraphs) according to ``mapping``."""
-    for node in graph.node:
-        if any(i in mapping for i in node.input):
-            node.input[:] = [mapping.get(i, i) for i in node.input]
-        for a in node.attribute:
-            for sg in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-                _rename_inputs(sg, mapping)
-
-
-def _static_shapes(model: onnx.ModelProto, infer: bool = True) -> dict[str, tuple[int, ...]]:
-    """Fully static shapes of every tensor that shape inference can resolve.
-
-    With ``infer=False`` the model's existing ``value_info`` is trusted (already inferred).
-    """
-    inferred = model
-    if infer:
-        try:
-            inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-        except Exception as e:  # folding still works without Shape/Size folding
-            log.debug("shape inference failed during folding: %s", e)
-    g = inferred.graph
-    out: dict[str, tuple[int, ...]] = {}
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        tt = vi.type.tensor_type
-        if not tt.HasField("shape"):
-            continue
-        dims = tt.shape.dim
-        if all(d.HasField("dim_value") for d in dims):
-            out[vi.name] = tuple(int(d.dim_value) for d in dims)
-    return out
-
-
-def _evaluate(node: onnx.NodeProto, values: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
-    if node.op_type == "Identity":
-        return [values[0]]
-    if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-        return [numpy_helper.to_array(node.attribute[0].t)]
+        c = _constant_value(node)
+        if c is not None:
+            return [c]
     from onnx.reference import ReferenceEvaluator
 
-    n = onnx.NodeProto()
-    n.CopyFrom(node)
-    n.name = n.name or "fold"
-    feeds = {name: v for name, v in zip(n.input, values) if name}
-    res = ReferenceEvaluator(n, opsets={"": opset}).run(None, feeds)
+    proto = ir.serde.serialize_node(node)
+    proto.name = proto.name or "fold"
+    feeds = {name: v for name, v in zip(proto.input, values) if name}
+    res = ReferenceEvaluator(proto, opsets={"": opset}).run(None, feeds)
     return [np.asarray(r) for r in res]
 
 
-def fold_constants(
-    model: onnx.ModelProto, *, max_elements: int = 1 << 22, infer_shapes: bool = True
-) -> onnx.ModelProto:
-    """Return a copy of ``model`` with constant subgraphs folded into initializers.
+def _inference_dropout(node: ir.Node, const_of) -> bool:
+    """A Dropout that is the identity: no training_mode, or a constant false one; mask unused."""
+    if node.op_type != "Dropout" or node.domain not in DEFAULT_DOMAINS or not node.inputs or node.inputs[0] is None:
+        return False
+    if len(node.outputs) > 1 and node.outputs[1].name and node.outputs[1].uses():
+        return False
+    if len(node.inputs) > 2 and node.inputs[2] is not None:
+        mode = const_of(node.inputs[2])
+        return mode is not None and not bool(np.asarray(mode).reshape(-1)[0])
+    return True
 
-    Args:
-        model: the model; it is not modified.
-        max_elements: largest folded result (in elements) allowed when the result is also
-            larger than the node's inputs; bigger expansions are left as nodes.
-        infer_shapes: run shape inference to find static ``Shape``/``Size`` inputs; pass
-            ``False`` when ``model`` is already shape-inferred.
+
+def _replace_uses(old: ir.Value, new: ir.Value) -> None:
+    for user, index in list(old.uses()):
+        user.replace_input_with(index, new)
+
+
+def fold(model: ir.Model, *, max_elements: int = MAX_FOLD_ELEMENTS, constants: bool = True,
+         dce: bool = True) -> FoldStats:
+    """Fold constants (``constants``) and eliminate dead code (``dce``) in ``model``, in place.
+
+    See the module docstring. Returns the :class:`FoldStats`.
     """
-    opset = next((o.version for o in model.opset_import if o.domain in _DEFAULT_DOMAINS), 17)
-    graph = model.graph
-    input_names = {v.name for v in graph.input}
-    init_protos = {t.name: t for t in graph.initializer if t.name not in input_names}
-    shapes = _static_shapes(model, infer=infer_shapes)
+    stats = FoldStats()
+    if constants:
+        _fold_constants(model, max_elements, stats)
+    if dce:
+        eliminate_dead_code(model, stats)
+    if stats.changed:
+        log.info("fold: %s", {k: v for k, v in stats.as_dict().items() if v})
+    return stats
 
-    const: dict[str, np.ndarray] = {}
 
-    alias: dict[str, str] = {}  # Identity(constant) output -> the constant it forwards
+def _fold_constants(model: ir.Model, max_elements: int, stats: FoldStats) -> None:
+    g = model.graph
+    opset = int(model.opset_imports.get("", model.opset_imports.get("ai.onnx", 17)))
+    outputs = set(id(v) for v in g.outputs)
+    cache: dict[int, np.ndarray] = {}
 
-    def value(name: str) -> np.ndarray:
-        name = alias.get(name, name)
-        if name not in const:
-            const[name] = numpy_helper.to_array(init_protos[name])
-        return const[name]
+    def const_of(v: ir.Value | None) -> np.ndarray | None:
+        if v is None:
+            return None
+        if v.const_value is None or v.is_graph_input():
+            return None
+        key = id(v)
+        if key not in cache:
+            cache[key] = np.asarray(v.const_value.numpy())
+        return cache[key]
 
-    def is_const(name: str) -> bool:
-        return name == "" or name in const or name in init_protos or name in alias
-
-    folded_outputs: dict[str, np.ndarray] = {}
-    kept_nodes: list[onnx.NodeProto] = []
-    n_folded = 0
-    for node in graph.node:
-        foldable = (
-            node.domain in _DEFAULT_DOMAINS
-            and node.op_type not in NON_DETERMINISTIC_OPS
-            and not _has_subgraph(node)
-            and len(node.output) > 0
-        )
-        results: list[np.ndarray] | None = None
-        if foldable and node.op_type == "Identity" and node.input[0] and is_const(node.input[0]):
-            # forward by name instead of copying the tensor (exporters share weights this way)
-            alias[node.output[0]] = alias.get(node.input[0], node.input[0])
-            n_folded += 1
+    for node in list(g):
+        out_vals = [o for o in node.outputs if o.name]
+        if node.domain not in DEFAULT_DOMAINS or has_subgraph(node) or not out_vals:
             continue
-        if foldable and node.op_type in ("Shape", "Size") and node.input[0] in shapes:
-            shp = shapes[node.input[0]]
+        first = node.inputs[0] if node.inputs else None
+        if node.op_type == "Identity" and first is not None and const_of(first) is not None:
+            out = node.outputs[0]
+            if id(out) in outputs:
+                continue  # the graph output keeps its Identity
+            _replace_uses(out, first)
+            _detach(g, node)
+            stats.identities_resolved += 1
+            continue
+        if _inference_dropout(node, const_of):
+            out = node.outputs[0]
+            if id(out) in outputs:
+                continue
+            _replace_uses(out, first)
+            _detach(g, node)
+            stats.dropouts_removed += 1
+            continue
+        if node.op_type in NON_DETERMINISTIC_OPS or node.op_type == "Dropout":
+            continue
+        results: list[np.ndarray] | None = None
+        shp = static_shape(first.shape) if first is not None else None
+        if node.op_type in ("Shape", "Size") and shp is not None:
             if node.op_type == "Size":
-                results = [np.array(int(np.prod(shp)), np.int64)]
+                results = [np.array(math.prod(shp), np.int64)]
             else:
-                attrs = {a.name: a.i for a in node.attribute}
-                start, end = attrs.get("start", 0), attrs.get("end", len(shp))
-                results = [np.array(shp[start:end], np.int64)]
-        elif foldable and all(is_const(i) for i in node.input):
-            vals = [value(i) if i else None for i in node.input]
+                a = attrs(node)
+                results = [np.array(shp[a.get("start", 0):a.get("end", len(shp))], np.int64)]
+        elif all(v is None or const_of(v) is not None for v in node.inputs):
+            vals = [const_of(v) for v in node.inputs]
             try:
                 results = _evaluate(node, vals, opset)
-            except Exception as e:  # leave it to the runtime
-                log.debug("could not fold %s (%s): %s", node.name, node.op_type, e)
-                results = None
-            if results is not None:
-                in_size = sum(int(v.size) for v in vals if v is not None)
-                out_size = sum(int(r.size) for r in results)
-                if out_size > max_elements and out_size > in_size:
-                    log.debug("not folding %s: result of %d elements", node.name, out_size)
-                    results = None
+            except Exception as exc:  # noqa: BLE001 - leave it to the runtime
+                log.debug("could not fold %s (%s): %s", node.name, node.op_type, exc)
+                continue
+            in_size = sum(int(v.size) for v in vals if v is not None)
+            out_size = sum(int(r.size) for r in results)
+            if out_size > max_elements and out_size > in_size:
+                log.debug("not folding %s: result of %d elements", node.name, out_size)
+                stats.skipped_large += 1
+                continue
         if results is None:
-            kept_nodes.append(node)
             continue
-        n_folded += 1
-        for name, r in zip(node.output, results):
-            if name:
-                const[name] = r
-                folded_outputs[name] = r
+        stats.const_nodes_folded += 1
+        for out, r in zip(node.outputs, results):
+            if not out.name:
+                continue
+            if id(out) in outputs:  # a graph output must stay produced by a node
+                keep = ir.Value(name=out.name, shape=ir.Shape(r.shape), type=ir.TensorType(ir.DataType.from_numpy(r.dtype)))
+                const_node = ir.Node("", "Constant", [], [ir.AttrTensor("value", ir.tensor(r))],
+                                     outputs=[keep], name=_fresh_node_name(g, f"{out.name}_folded_constant"))
+                _replace_uses(out, keep)
+                g.outputs[[i for i, v in enumerate(g.outputs) if v is out][0]] = keep
+                g.insert_before(node, const_node)
+                outputs.discard(id(out))
+                outputs.add(id(keep))
+                continue
+            init = ir.Value(name=out.name, const_value=ir.tensor(r, name=out.name))
+            init.shape, init.dtype = ir.Shape(r.shape), ir.DataType.from_numpy(r.dtype)
+            cache[id(init)] = r
+            _replace_uses(out, init)
+            _detach(g, node)
+            g.register_initializer(init)
+        if node.graph is g:
+            _detach(g, node)
 
-    if not n_folded:
-        out = onnx.ModelProto()
-        out.CopyFrom(model)
-        return out
 
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    g = out.graph
-    del g.node[:]
-    g.node.extend(kept_nodes)
-    if alias:
-        _rename_inputs(g, alias)
-    graph_outputs = [o.name for o in graph.output]
-    taken = {n.name for n in graph.node}
+def _fresh_node_name(g: ir.Graph, base: str) -> str:
+    taken = {n.name for n in g}
+    name, k = base, 1
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    return name
 
-    def fresh(base: str) -> str:
-        name, k = base, 1
-        while name in taken:
-            name, k = f"{base}_{k}", k + 1
-        taken.add(name)
-        return name
 
-    emitted = [
-        helper.make_node("Constant", [], [n], name=fresh(f"{n}_folded_constant"),
-                         value=numpy_helper.from_array(np.asarray(folded_outputs[n]), f"{n}_value"))
-        for n in graph_outputs if n in folded_outputs
-    ]
-    emitted += [helper.make_node("Identity", [alias[n]], [n], name=fresh(f"{n}_identity"))
-                for n in graph_outputs if n in alias]
-    if emitted:
-        kept = list(g.node)
-        del g.node[:]
-        g.node.extend(emitted + kept)
-    used: set[str] = set()
-    for node in g.node:
-        used.update(node.input)
-    used |= _subgraph_references(g)
+def _detach(g: ir.Graph, node: ir.Node) -> None:
+    """Remove ``node`` from ``g`` (no longer a user of its inputs)."""
+    if node.graph is not g:
+        return
+    for i in range(len(node.inputs)):
+        node.replace_input_with(i, None)
+    g.remove(node)
 
-    new_inits = [t for t in graph.initializer if t.name in used or t.name in input_names]
-    new_inits += [numpy_helper.from_array(np.asarray(folded_outputs[n]), n)
-                  for n in folded_outputs if n in used]
-    del g.initializer[:]
-    g.initializer.extend(new_inits)
-    keep_vi = [vi for vi in g.value_info if vi.name not in folded_outputs and vi.name not in alias]
-    del g.value_info[:]
-    g.value_info.extend(keep_vi)
-    log.info("folded %d constant node(s); %d remain", n_folded, len(g.node))
-    return out
+
+def eliminate_dead_code(model: ir.Model, stats: FoldStats | None = None) -> FoldStats:
+    """Remove nodes no graph output depends on and initializers nothing reads, in place."""
+    stats = stats if stats is not None else FoldStats()
+    g = model.graph
+    live = {v.name for v in g.outputs}
+    dead = []
+    for n in reversed(list(g)):
+        if any(o.name in live for o in n.outputs if o.name):
+            live.update(node_reads(n))
+        else:
+            dead.append(n)
+    for n in dead:
+        for i in range(len(n.inputs)):
+            n.replace_input_with(i, None)
+    if dead:
+        g.remove(dead)
+    stats.dead_nodes_removed += len(dead)
+    for name, v in list(g.initializers.items()):
+        if not v.uses() and not v.is_graph_output():
+            if v.is_graph_input():
+                continue
+            del g.initializers[name]
+            stats.dead_initializers_removed += 1
+    return stats
+
+
+def fold_constants(model: onnx.ModelProto, *, max_elements: int = MAX_FOLD_ELEMENTS,
+                   dce: bool = True) -> onnx.ModelProto:
+    """:func:`fold` for a ``ModelProto``: returns a folded copy (``model`` is not modified)."""
+    from xflow.graphs.shapes import infer_model_shapes
+
+    m = ir.serde.deserialize_model(model)
+    if any(o.name and o.shape is None for n in m.graph for o in n.outputs):
+        infer_model_shapes(m, model)
+    fold(m, max_elements=max_elements, dce=dce)
+    return ir.serde.serialize_model(m)

@@ -15,27 +15,22 @@
    ``input_shapes`` fixes input dimensions; any symbolic/unknown input dimension left raises
    :class:`~xflow.errors.DynamicShapeError` naming the input and suggesting a fixed shape;
 5. **checker + shape inference** (strict) — failures raise :class:`~xflow.errors.InvalidModel`;
-6. **naming** — unnamed or duplicate node names become ``<OpType>_<index>`` so every node
-   can be addressed by name (PyG mapping, rendering, rewrites);
-7. **constant folding** (:func:`xflow.graphs.folding.fold_constants`), then shape inference again.
-
-The result is a :class:`Graph`: a read-only index (nodes, typed tensors, initializers,
-producers/consumers, content hash) over the final ``ModelProto``.
+6. **the IR** — the shape-inferred model becomes a :class:`~xflow.graphs.ir.Graph` on onnx-ir
+   (shapes written onto its values); unnamed or duplicate node names become ``<OpType>_<index>``
+   (:func:`~xflow.graphs.ir.name_nodes`) so every node can be addressed by name;
+7. **constant folding + dead-code elimination** (:func:`xflow.graphs.folding.fold`, counts in
+   ``graph.fold_stats``), then shape inference again only if a value is still not static.
 """
 from __future__ import annotations
 
 import difflib
 import logging
 import os
-from collections import Counter
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-import numpy as np
 import onnx
-from onnx import numpy_helper
+import onnx_ir as ir
 
 from xflow.errors import (
     DynamicShapeError,
@@ -49,10 +44,11 @@ from xflow.errors import (
     UnsupportedOperator,
     UnsupportedOpset,
 )
+from xflow.graphs.folding import fold as fold_pass
+from xflow.graphs.ir import Graph, name_nodes
+from xflow.graphs.shapes import infer_model_shapes
 
 __all__ = [
-    "Graph",
-    "TensorInfo",
     "load_model",
     "read_model",
     "KNOWN_DOMAINS",
@@ -70,164 +66,6 @@ KNOWN_DOMAINS = frozenset(
 MIN_OPSET = 7
 
 ModelSource = str | os.PathLike | bytes | bytearray | onnx.ModelProto
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """Name, shape and element type of one tensor.
-
-    ``shape`` is ``None`` when the rank is unknown; a dimension is an ``int`` when static and
-    a ``str`` (the symbolic name, or ``"?"``) when not. ``dtype`` is ``None`` for non-tensor or
-    untyped values.
-    """
-
-    name: str
-    shape: tuple[int | str, ...] | None
-    dtype: np.dtype | None
-
-    @property
-    def is_static(self) -> bool:
-        """True when the rank and every dimension are known integers."""
-        return self.shape is not None and all(isinstance(d, int) for d in self.shape)
-
-    @property
-    def numel(self) -> int | None:
-        """Number of elements, or ``None`` when the shape is not static."""
-        return int(np.prod(self.shape, dtype=np.int64)) if self.is_static else None
-
-
-def _np_dtype(elem_type: int) -> np.dtype | None:
-    if not elem_type:
-        return None
-    try:
-        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
-    except Exception:  # exotic types (e.g. float8 without ml_dtypes)
-        return None
-
-
-def _info_from_value(vi: onnx.ValueInfoProto) -> TensorInfo:
-    if not vi.type.HasField("tensor_type"):
-        return TensorInfo(vi.name, None, None)
-    tt = vi.type.tensor_type
-    shape: tuple[int | str, ...] | None = None
-    if tt.HasField("shape"):
-        shape = tuple(
-            int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
-            for d in tt.shape.dim
-        )
-    return TensorInfo(vi.name, shape, _np_dtype(tt.elem_type))
-
-
-class Graph:
-    """A read-only index over an ONNX model.
-
-    Build one with :func:`load_model` (validated, folded) or ``Graph(model)`` for a model you
-    already trust. Treat it as immutable: after changing ``model``, build a new ``Graph``.
-
-    Attributes:
-        model: the ``onnx.ModelProto``.
-        nodes: its nodes in (topological) graph order.
-        tensors: ``name -> TensorInfo`` for inputs, outputs, intermediates and initializers.
-        inputs: graph input names, excluding initializers.
-        outputs: graph output names.
-    """
-
-    def __init__(self, model: onnx.ModelProto) -> None:
-        self.model = model
-        g = model.graph
-        self.nodes: list[onnx.NodeProto] = list(g.node)
-        init_names = {t.name for t in g.initializer}
-        self.inputs: list[str] = [v.name for v in g.input if v.name not in init_names]
-        self.outputs: list[str] = [v.name for v in g.output]
-        tensors: dict[str, TensorInfo] = {}
-        for vi in list(g.value_info) + list(g.input) + list(g.output):
-            tensors[vi.name] = _info_from_value(vi)
-        for t in g.initializer:
-            tensors[t.name] = TensorInfo(t.name, tuple(int(d) for d in t.dims), _np_dtype(t.data_type))
-        self.tensors: dict[str, TensorInfo] = tensors
-        self._producer: dict[str, onnx.NodeProto] = {}
-        self._consumers: dict[str, list[onnx.NodeProto]] = {}
-        self._by_name: dict[str, onnx.NodeProto] = {}
-        for node in self.nodes:
-            if node.name:
-                self._by_name.setdefault(node.name, node)
-            for o in node.output:
-                if o:
-                    self._producer[o] = node
-            for i in dict.fromkeys(node.input):
-                if i:
-                    self._consumers.setdefault(i, []).append(node)
-
-    # -- lookups -----------------------------------------------------------------------
-    @cached_property
-    def initializers(self) -> dict[str, np.ndarray]:
-        """``name -> numpy array`` of every initializer (converted on first access)."""
-        return {t.name: numpy_helper.to_array(t) for t in self.model.graph.initializer}
-
-    @cached_property
-    def content_hash(self) -> str:
-        """Stable hash of the computation (:func:`xflow.graphs.hashing.model_hash`)."""
-        from xflow.graphs.hashing import model_hash
-
-        return model_hash(self.model)
-
-    @property
-    def opset(self) -> int:
-        """The default-domain (``ai.onnx``) opset version."""
-        return _default_opset(self.model) or 0
-
-    def producer(self, tensor: str) -> onnx.NodeProto | None:
-        """The node that outputs ``tensor`` (``None`` for inputs and initializers)."""
-        return self._producer.get(tensor)
-
-    def consumers(self, tensor: str) -> list[onnx.NodeProto]:
-        """Nodes that read ``tensor`` (each once, in graph order)."""
-        return list(self._consumers.get(tensor, ()))
-
-    def node(self, name: str) -> onnx.NodeProto:
-        """The node called ``name``; :class:`~xflow.errors.UnknownName` with suggestions if none."""
-        try:
-            return self._by_name[name]
-        except KeyError:
-            close = difflib.get_close_matches(name, list(self._by_name), n=3)
-            hint = f"; did you mean {close}?" if close else ""
-            raise UnknownName(f"no node named {name!r} in graph {self.model.graph.name!r}{hint}") from None
-
-    def predecessors(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
-        """Distinct producer nodes of ``node``'s inputs."""
-        out = {}
-        for i in node.input:
-            p = self._producer.get(i)
-            if p is not None:
-                out[id(p)] = p
-        return list(out.values())
-
-    def successors(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
-        """Distinct consumer nodes of ``node``'s outputs."""
-        out = {}
-        for o in node.output:
-            for c in self._consumers.get(o, ()):
-                out[id(c)] = c
-        return list(out.values())
-
-    def is_constant(self, tensor: str) -> bool:
-        """True when ``tensor`` is an initializer."""
-        return tensor in self._init_names
-
-    @cached_property
-    def _init_names(self) -> frozenset[str]:
-        return frozenset(t.name for t in self.model.graph.initializer)
-
-    def op_counts(self) -> Counter:
-        """How many nodes of each op type."""
-        return Counter(n.op_type for n in self.nodes)
-
-    def __len__(self) -> int:
-        return len(self.nodes)
-
-    def __repr__(self) -> str:
-        return (f"Graph({self.model.graph.name!r}, nodes={len(self.nodes)}, "
-                f"inputs={self.inputs}, outputs={self.outputs}, opset={self.opset})")
 
 
 # ---------------------------------------------------------------------------------------
@@ -441,18 +279,6 @@ def _first_lines(e: Exception, n: int = 3) -> str:
     return " ".join(lines[:n]) if lines else type(e).__name__
 
 
-def _name_nodes(model: onnx.ModelProto) -> None:
-    seen: set[str] = set()
-    for i, node in enumerate(model.graph.node):
-        if not node.name or node.name in seen:
-            base = f"{node.op_type}_{i}"
-            name, k = base, 1
-            while name in seen:
-                name, k = f"{base}_{k}", k + 1
-            node.name = name
-        seen.add(node.name)
-
-
 def load_model(
     src: ModelSource,
     *,
@@ -487,21 +313,15 @@ def load_model(
     if not allow_dynamic:
         _check_static_inputs(model)
     model = _validate(model, context=context)
-    _name_nodes(model)
+    graph_ir = ir.serde.deserialize_model(model)
+    name_nodes(graph_ir.graph)
+    stats = None
     if fold:
-        from xflow.graphs.folding import fold_constants
-
-        n_before = len(model.graph.node)
-        model = fold_constants(model, infer_shapes=False)
-        if len(model.graph.node) != n_before:
-            # folded values may make more shapes static (e.g. a Reshape target); the
-            # rewrite is correct by construction, so shape inference alone suffices
-            model.graph.ClearField("value_info")
-            try:
-                model = onnx.shape_inference.infer_shapes(model, check_type=True, data_prop=True)
-            except Exception as e:
-                raise InvalidModel(
-                    f"shape inference failed after constant folding: {_first_lines(e)}; "
-                    "load with fold=False"
-                ) from e
-    return Graph(model)
+        stats = fold_pass(graph_ir)
+        if stats.changed and any(o.name and (o.shape is None or not o.shape.is_static())
+                                 for n in graph_ir.graph for o in n.outputs):
+            # folded values may make more shapes static (e.g. a Reshape target)
+            infer_model_shapes(graph_ir)
+    g = Graph(graph_ir)
+    g.fold_stats = stats
+    return g

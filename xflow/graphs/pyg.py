@@ -16,10 +16,9 @@ Node features ``x`` (``num_nodes x NUM_NODE_FEATURES``, float32):
   - ``log_groups = ln(1 + group)``;
   - ``log_out_channels = ln(1 + C_out)`` — Conv: ``W.shape[0]``; ConvTranspose:
     ``W.shape[1] * group``; MatMul/Gemm: last output dimension; otherwise 0;
-  - ``log_flops = ln(1 + F)`` with the FLOP estimate ``F`` (multiply-add = 2 FLOPs):
-    Conv ``2 * numel(Y) * C_in/g * kh * kw``; ConvTranspose ``2 * numel(X) * C_out/g * kh * kw``;
-    MatMul ``2 * numel(Y) * K``; Gemm ``2 * M * N * K``; pools ``numel(Y) * kh * kw``;
-    every other op ``numel(Y)`` (one FLOP per output element); 0 when shapes are unknown.
+  - ``log_flops = ln(1 + F)`` with the one FLOP count :func:`xflow.graphs.opcost.op_flops`
+    (multiply-add = 2 FLOPs; Conv ``2 * numel(Y) * C_in/g * kh * kw``, MatMul ``2 * numel(Y) * K``,
+    …; 0 when shapes are unknown).
 
 Edge features ``edge_attr`` (``num_edges x NUM_EDGE_FEATURES``) for the tensor on the edge, in
 the order of :data:`EDGE_FEATURES`: ``rank``, ``ln(1 + numel)``, the first four dimensions as
@@ -36,8 +35,10 @@ from typing import Sequence
 
 import numpy as np
 import onnx
+import onnx_ir as ir
 
-from xflow.graphs.model import Graph
+from xflow.graphs.ir import Graph, attrs, ins, outs
+from xflow.graphs.opcost import op_flops
 
 __all__ = [
     "OP_VOCAB",
@@ -48,7 +49,6 @@ __all__ = [
     "op_one_hot_index",
     "node_features",
     "edge_features",
-    "estimate_flops",
     "to_pyg",
     "onnx_to_pyg",
 ]
@@ -85,10 +85,6 @@ def op_one_hot_index(op_type: str) -> int:
     return _OP_INDEX.get(op_type, len(OP_VOCAB))
 
 
-def _attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
 def _hw(values: Sequence[int] | None, default: int) -> tuple[int, int]:
     """Last two spatial entries (1-D -> (default, v))."""
     if not values:
@@ -106,49 +102,18 @@ def _numel(shape: Sequence[int] | None) -> int:
     return int(np.prod(shape, dtype=np.int64)) if shape is not None else 0
 
 
-def estimate_flops(g: Graph, node: onnx.NodeProto) -> int:
-    """FLOP estimate of one node (see module docstring); 0 when shapes are unknown."""
-    out = _shape(g, node.output[0]) if node.output else None
-    a = _attrs(node)
-    op = node.op_type
-    if op == "Conv" and len(node.input) > 1:
-        w = _shape(g, node.input[1])
-        if out is None or w is None:
-            return 0
-        return 2 * _numel(out) * _numel(w[1:])
-    if op == "ConvTranspose" and len(node.input) > 1:
-        x, w = _shape(g, node.input[0]), _shape(g, node.input[1])
-        if x is None or w is None:
-            return 0
-        return 2 * _numel(x) * _numel(w[1:])
-    if op == "MatMul":
-        x = _shape(g, node.input[0])
-        if out is None or x is None:
-            return 0
-        return 2 * _numel(out) * int(x[-1])
-    if op == "Gemm":
-        x = _shape(g, node.input[0])
-        if out is None or x is None:
-            return 0
-        k = x[0] if a.get("transA", 0) else x[-1]
-        return 2 * _numel(out) * int(k)
-    if op in ("MaxPool", "AveragePool", "LpPool"):
-        kh, kw = _hw(a.get("kernel_shape"), 1)
-        return _numel(out) * kh * kw
-    return _numel(out)
-
-
-def node_features(g: Graph, node: onnx.NodeProto) -> list[float]:
+def node_features(g: Graph, node: ir.Node) -> list[float]:
     """The :data:`NODE_ATTR_FEATURES` values of one node (without the one-hot block)."""
-    a = _attrs(node)
+    a = attrs(node)
+    inputs = ins(node)
     op = node.op_type
     kh = kw = sh = sw = ph = pw = dh = dw = 0
     groups = 0
     cout = 0
     if op in _CONV_LIKE:
         ks = a.get("kernel_shape")
-        if not ks and op in ("Conv", "ConvTranspose") and len(node.input) > 1:
-            w = _shape(g, node.input[1])
+        if not ks and op in ("Conv", "ConvTranspose") and len(inputs) > 1:
+            w = _shape(g, inputs[1])
             ks = list(w[2:]) if w is not None else None
         kh, kw = _hw(ks, 1) if ks else (0, 0)
         nsp = len(ks) if ks else 2
@@ -159,16 +124,16 @@ def node_features(g: Graph, node: onnx.NodeProto) -> list[float]:
         per_axis = [pads[i] + pads[i + half] for i in range(half)]
         ph, pw = _hw(per_axis, 0)
         groups = int(a.get("group", 1)) if op in ("Conv", "ConvTranspose") else 0
-        if op in ("Conv", "ConvTranspose") and len(node.input) > 1:
-            w = _shape(g, node.input[1])
+        if op in ("Conv", "ConvTranspose") and len(inputs) > 1:
+            w = _shape(g, inputs[1])
             if w is not None:
                 cout = w[0] if op == "Conv" else w[1] * max(groups, 1)
     elif op in ("MatMul", "Gemm"):
-        out = _shape(g, node.output[0])
+        out = _shape(g, outs(node)[0])
         cout = out[-1] if out else 0
     return [
         float(kh), float(kw), float(sh), float(sw), float(ph), float(pw), float(dh), float(dw),
-        math.log1p(groups), math.log1p(cout), math.log1p(estimate_flops(g, node)),
+        math.log1p(groups), math.log1p(cout), math.log1p(op_flops(g, node)),
     ]
 
 
@@ -213,7 +178,7 @@ def to_pyg(graph: Graph | onnx.ModelProto):
     attrs: list[list[float]] = []
     tensors: list[str] = []
     for i, node in enumerate(nodes):
-        for out in node.output:
+        for out in outs(node):
             if not out:
                 continue
             feats = None

@@ -20,10 +20,10 @@ from collections import deque
 from pathlib import Path
 from typing import Iterable
 
-import onnx
+import onnx_ir as ir
 
 from xflow.errors import GraphvizMissing, XflowError
-from xflow.graphs.model import Graph
+from xflow.graphs.ir import Graph, attrs, ins, outs
 
 __all__ = ["render", "to_dot", "neighbourhood", "GRAPHVIZ_INSTALL_HINT", "SUPPORTED_FORMATS"]
 
@@ -52,7 +52,7 @@ def _names(x: str | Iterable[str] | None) -> list[str]:
     return [x] if isinstance(x, str) else list(x)
 
 
-def neighbourhood(g: Graph, around: str | Iterable[str], radius: int = 2) -> list[onnx.NodeProto]:
+def neighbourhood(g: Graph, around: str | Iterable[str], radius: int = 2) -> list[ir.Node]:
     """Nodes within ``radius`` hops of ``around`` (edges followed both ways), in graph order."""
     if radius < 0:
         raise XflowError(f"radius must be ≥ 0, got {radius}")
@@ -78,24 +78,24 @@ def _fmt_shape(g: Graph, name: str) -> str:
     return "×".join(str(d) for d in info.shape) if info.shape else "scalar"
 
 
-def _label(g: Graph, node: onnx.NodeProto) -> str:
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+def _label(g: Graph, node: ir.Node) -> str:
+    a = attrs(node)
     rows = [f"<B>{html.escape(node.op_type)}</B>", html.escape(node.name)]
     bits = []
-    if "kernel_shape" in attrs:
-        bits.append("k=" + "×".join(map(str, attrs["kernel_shape"])))
-    if attrs.get("strides") and any(s != 1 for s in attrs["strides"]):
-        bits.append("s=" + "×".join(map(str, attrs["strides"])))
-    if attrs.get("group", 1) != 1:
-        bits.append(f"g={attrs['group']}")
-    if "perm" in attrs:
-        bits.append("perm=" + ",".join(map(str, attrs["perm"])))
-    if "axis" in attrs and isinstance(attrs["axis"], int):
-        bits.append(f"axis={attrs['axis']}")
+    if "kernel_shape" in a:
+        bits.append("k=" + "×".join(map(str, a["kernel_shape"])))
+    if a.get("strides") and any(s != 1 for s in a["strides"]):
+        bits.append("s=" + "×".join(map(str, a["strides"])))
+    if a.get("group", 1) != 1:
+        bits.append(f"g={a['group']}")
+    if "perm" in a:
+        bits.append("perm=" + ",".join(map(str, a["perm"])))
+    if "axis" in a and isinstance(a["axis"], int):
+        bits.append(f"axis={a['axis']}")
     if bits:
         rows.append(html.escape(" ".join(bits)))
-    for i in node.input:
-        if i and g.is_constant(i):
+    for i in ins(node):
+        if i and g.is_initializer(i):
             rows.append(f'<FONT POINT-SIZE="9">{html.escape(i[-24:])}: {_fmt_shape(g, i)}</FONT>')
             if len(rows) > 7:
                 break
@@ -121,7 +121,7 @@ def to_dot(
     shown = {id(n) for n in nodes}
     ids = {id(n): f"n{i}" for i, n in enumerate(g.nodes)}
 
-    dot = graphviz.Digraph(name=g.model.graph.name or "graph")
+    dot = graphviz.Digraph(name=g.ir.graph.name or "graph")
     dot.attr(rankdir="TB", fontname="Helvetica")
     if title:
         dot.attr(label=title, labelloc="t", fontsize="14")
@@ -148,8 +148,8 @@ def to_dot(
 
     graph_inputs, graph_outputs = set(g.inputs), set(g.outputs)
     for n in nodes:
-        for t in dict.fromkeys(n.input):
-            if not t or g.is_constant(t):
+        for t in dict.fromkeys(ins(n)):
+            if not t or g.is_initializer(t):
                 continue
             p = g.producer(t)
             label = _fmt_shape(g, t)
@@ -159,7 +159,7 @@ def to_dot(
                 dot.edge(stub(t, "input"), ids[id(n)], label=label)
             else:
                 dot.edge(stub(t, "outside"), ids[id(n)], label=label, style="dashed")
-        for t in n.output:
+        for t in outs(n):
             if t in graph_outputs:
                 dot.edge(ids[id(n)], stub(t, "output"), label=_fmt_shape(g, t))
             elif around is not None:

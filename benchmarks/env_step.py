@@ -1,0 +1,78 @@
+"""Step time of the graph-rewrite environment: candidate generation + featurization of one step.
+
+One sample is ``env.step(0)`` from a freshly reset environment with empty candidate and feature
+caches, so it pays for everything a step does on a graph it has not seen: build the chosen
+candidate, enumerate and hash every one-step rewrite of it, featurize it and its candidates, and
+cost the transition (nominal roofline: no measurement inside the step). The reset before each
+sample is not timed. Timing goes through :func:`xflow.runtime.measure` (thread CPU time decides:
+the step runs on one thread); the A/A control gives the noise floor.
+
+    .venv/bin/python benchmarks/env_step.py --quick          # squeezenet1_1, 3 rounds
+    .venv/bin/python benchmarks/env_step.py                  # inception_v3, 5 rounds
+
+Writes ``results/envs/env_step.csv`` (one row per variant: median thread-CPU ms per step, wall ms,
+IQR, contention and the run's load). The script only uses APIs that exist before and after the
+graph-core change, so the same file measures both checkouts (``PYTHONPATH=<checkout>``); the
+``--label`` column says which one a row came from.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="squeezenet1_1 and 3 rounds")
+    p.add_argument("--model", default=None, help="model id (default zoo:inception_v3; quick zoo:squeezenet1_1)")
+    p.add_argument("--rounds", type=int, default=None, help="timed steps (default 5, quick 3)")
+    p.add_argument("--max-candidates", type=int, default=500)
+    p.add_argument("--label", default="", help="tag for the rows (e.g. before / after)")
+    p.add_argument("--out", default="results/envs/env_step.csv")
+    args = p.parse_args(argv)
+
+    import gymnasium as gym
+    import pandas as pd
+
+    import xflow
+    import xflow.envs  # noqa: F401 - registers the env
+    from xflow.envs import ENV_ID
+    from xflow.runtime.measure import Variant, measure
+
+    model = args.model or ("zoo:squeezenet1_1" if args.quick else "zoo:inception_v3")
+    rounds = args.rounds or (3 if args.quick else 5)
+    env = gym.make(ENV_ID, model=model, max_candidates=args.max_candidates, horizon=100,
+                   reward="cost", cost_model="nominal", verify=False).unwrapped
+
+    def fresh() -> None:
+        env._cand_cache.clear()
+        env._feat_cache.clear()
+        env.reset()
+
+    fresh()
+    n_candidates = len(env.candidates)
+    m = measure({"step": Variant(lambda: env.step(0), threads=1, before=fresh)},
+                warmup=1, rounds=rounds, inner=1, progress=True, desc="env step")
+    n_after = len(env.candidates)
+    rows = m.records(model=model, label=args.label, env_id=ENV_ID, max_candidates=args.max_candidates,
+                     candidates_before=n_candidates, candidates_after=n_after,
+                     xflow=str(Path(xflow.__file__).parent))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame(rows)
+    if out.exists():
+        df = pd.concat([pd.read_csv(out), df], ignore_index=True)
+    tmp = out.with_suffix(".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(out)
+    s = {r["variant"]: {"thread_cpu_ms": r["thread_cpu_ms"], "wall_ms": r["wall_ms"], "iqr_ms": r["iqr_ms"]}
+         for r in rows}
+    print(json.dumps({"model": model, "label": args.label, "candidates": [n_candidates, n_after],
+                      "conditions": m.conditions(), "noise_floor": m.noise_floor(), "variants": s}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
