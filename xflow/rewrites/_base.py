@@ -6,11 +6,15 @@ A rule works in three steps, after onnxscript's rewriter (``pattern`` / ``check`
    occurs, without judging whether rewriting is legal;
 2. ``_check(view, loc)`` returns ``None`` when the rewrite preserves the model's outputs at that
    site, else a human-readable reason (``"convs differ in strides"``);
-3. ``_rewrite(view, loc, ed)`` edits a copy of the graph through an :class:`~xflow.rewrites._graph.Editor`.
+3. ``_rewrite(view, loc, ed)`` records the edit through an :class:`~xflow.graphs.edit.Editor`,
+   which applies it to a tensor-sharing clone of the graph.
 
-The public API built on these is ``match(model) -> list[Location]`` (sites that pass the check),
-``explain(model) -> list[(Location, reason)]`` (sites that do not), ``check(model, loc)`` and
-``apply(model, loc) -> new model`` (the input is never mutated).
+``view`` is the one IR, an :class:`xflow.graphs.Graph`. The public API built on these is
+``match(model) -> list[Location]`` (sites that pass the check), ``explain(model) -> list[(Location,
+reason)]`` (sites that do not), ``check(model, loc)`` and ``apply(model, loc) -> new model`` (the
+input is never mutated). ``model`` may be a :class:`~xflow.graphs.Graph` (``apply`` then returns
+a new ``Graph`` whose ``changes`` name the removed and added nodes) or an ``onnx.ModelProto`` (a
+boundary: ``apply`` returns a ``ModelProto``).
 """
 from __future__ import annotations
 
@@ -21,9 +25,17 @@ from typing import Any, ClassVar, Iterable
 import onnx
 
 from xflow.errors import XflowError
-from xflow.rewrites._graph import Editor, GraphView, Rewritten
+from xflow.graphs.edit import Editor
+from xflow.graphs.ir import Graph
 
-__all__ = ["Location", "Rule", "RuleNotApplicable"]
+__all__ = ["Location", "Rule", "RuleNotApplicable", "UNARY_ELEMENTWISE"]
+
+#: Elementwise unary ops f with f(concat(x, y)) == concat(f(x), f(y)) (attributes allowed).
+UNARY_ELEMENTWISE = frozenset({
+    "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Celu", "Exp", "Log", "Neg", "Abs",
+    "Sqrt", "Reciprocal", "Erf", "Softplus", "Softsign", "HardSigmoid", "HardSwish", "Gelu",
+    "Mish", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "ThresholdedRelu", "Identity", "Clip",
+})
 
 
 class RuleNotApplicable(XflowError, ValueError):
@@ -94,19 +106,19 @@ class Rule:
     name: ClassVar[str] = ""
 
     # -- to implement -----------------------------------------------------------------------
-    def _sites(self, view: GraphView) -> Iterable[Location]:
+    def _sites(self, view: Graph) -> Iterable[Location]:
         raise NotImplementedError
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         raise NotImplementedError
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         raise NotImplementedError
 
     # -- public API --------------------------------------------------------------------------
-    def match(self, model: onnx.ModelProto | GraphView) -> list[Location]:
+    def match(self, model: onnx.ModelProto | Graph) -> list[Location]:
         """Every location where applying the rule preserves the model's outputs."""
-        view = GraphView.of(model)
+        view = Graph.of(model)
         out: list[Location] = []
         seen: set[Location] = set()
         for loc in self._sites(view):
@@ -117,9 +129,9 @@ class Rule:
                 out.append(loc)
         return out
 
-    def explain(self, model: onnx.ModelProto | GraphView) -> list[tuple[Location, str]]:
+    def explain(self, model: onnx.ModelProto | Graph) -> list[tuple[Location, str]]:
         """The structural sites that were rejected, each with the reason."""
-        view = GraphView.of(model)
+        view = Graph.of(model)
         out = []
         for loc in dict.fromkeys(self._sites(view)):
             reason = self._safe_check(view, loc)
@@ -127,28 +139,23 @@ class Rule:
                 out.append((loc, reason))
         return out
 
-    def check(self, model: onnx.ModelProto | GraphView, loc: Location) -> str | None:
+    def check(self, model: onnx.ModelProto | Graph, loc: Location) -> str | None:
         """``None`` when the rule applies at ``loc``; otherwise the reason it does not."""
-        return self._safe_check(GraphView.of(model), loc)
+        return self._safe_check(Graph.of(model), loc)
 
-    def apply(self, model: onnx.ModelProto | GraphView, loc: Location) -> onnx.ModelProto:
-        """A new model with the rule applied at ``loc``; ``model`` itself is left unchanged.
+    def apply(self, model: onnx.ModelProto | Graph, loc: Location) -> onnx.ModelProto | Graph:
+        """The model with the rule applied at ``loc``; ``model`` itself is left unchanged.
+
+        A :class:`~xflow.graphs.Graph` gives a ``Graph`` (sharing its tensors), a ``ModelProto``
+        gives a ``ModelProto``.
 
         Raises:
             RuleNotApplicable: the rule does not match at ``loc`` (with the reason).
         """
-        return self._edit(model, loc).finish()
+        new = self._edit(Graph.of(model), loc).finish()
+        return new if isinstance(model, Graph) else new.model
 
-    def apply_lazy(self, model: onnx.ModelProto | GraphView, loc: Location) -> Rewritten:
-        """Like :meth:`apply`, but the weights are copied only when ``.model()`` is called.
-
-        The :class:`~xflow.rewrites._graph.Rewritten` result's ``.structure`` (placeholders for
-        the source's large weights) is enough for hashing, features and local verification.
-        """
-        return self._edit(model, loc).finish_lazy()
-
-    def _edit(self, model: onnx.ModelProto | GraphView, loc: Location) -> Editor:
-        view = GraphView.of(model)
+    def _edit(self, view: Graph, loc: Location) -> Editor:
         reason = self._safe_check(view, loc)
         if reason is not None:
             raise RuleNotApplicable(f"rule {self.name!r} does not apply at {loc}: {reason}")
@@ -156,7 +163,7 @@ class Rule:
         self._rewrite(view, loc, ed)
         return ed
 
-    def _safe_check(self, view: GraphView, loc: Location) -> str | None:
+    def _safe_check(self, view: Graph, loc: Location) -> str | None:
         missing = [n for n in loc.nodes if n not in view.node_by_name]
         if missing:
             return f"node(s) not in graph: {', '.join(missing)}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
+import onnx_ir as ir
 
-from xflow.rewrites._graph import GraphView, attrs_of
+from xflow.graphs.ir import Graph, attrs, ins, outs
 
 __all__ = ["ConvInfo", "conv_info", "conv_infos", "geometry_mismatch", "GEOMETRY", "conv_attrs"]
 
@@ -18,7 +18,7 @@ GEOMETRY = ("kernel", "strides", "pads", "dilations", "group")
 class ConvInfo:
     """A Conv node with constant weights, its attributes normalised (defaults filled in)."""
 
-    node: onnx.NodeProto
+    node: ir.Node
     x: str
     w: np.ndarray
     b: np.ndarray | None
@@ -40,19 +40,19 @@ class ConvInfo:
         return self.b if self.b is not None else np.zeros(self.out_channels, dtype=self.w.dtype)
 
 
-def conv_info(view: GraphView, node: onnx.NodeProto) -> ConvInfo | str:
+def conv_info(view: Graph, node: ir.Node) -> ConvInfo | str:
     """Normalised :class:`ConvInfo` of a Conv node, or the reason it cannot be used by a rule."""
     if node.op_type != "Conv" or node.domain not in ("", "ai.onnx"):
         return f"{node.name} is not an ONNX Conv"
-    a = attrs_of(node)
+    a = attrs(node)
     if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
         return f"{node.name} uses auto_pad={a['auto_pad']} (explicit pads needed)"
-    w = view.const(node.input[1])
+    w = view.const(ins(node)[1])
     if w is None:
         return f"{node.name} has non-constant weights"
     b = None
-    if len(node.input) > 2 and node.input[2]:
-        b = view.const(node.input[2])
+    if len(ins(node)) > 2 and ins(node)[2]:
+        b = view.const(ins(node)[2])
         if b is None:
             return f"{node.name} has a non-constant bias"
     nd = w.ndim - 2
@@ -60,10 +60,10 @@ def conv_info(view: GraphView, node: onnx.NodeProto) -> ConvInfo | str:
     strides = tuple(int(s) for s in a.get("strides", (1,) * nd))
     pads = tuple(int(p) for p in a.get("pads", (0,) * (2 * nd)))
     dilations = tuple(int(d) for d in a.get("dilations", (1,) * nd))
-    return ConvInfo(node, node.input[0], w, b, kernel, strides, pads, dilations, int(a.get("group", 1)))
+    return ConvInfo(node, ins(node)[0], w, b, kernel, strides, pads, dilations, int(a.get("group", 1)))
 
 
-def conv_infos(view: GraphView, names) -> list[ConvInfo] | str:
+def conv_infos(view: Graph, names) -> list[ConvInfo] | str:
     """:class:`ConvInfo` of each named node, or the first reason one of them cannot be used."""
     infos = []
     for n in names:

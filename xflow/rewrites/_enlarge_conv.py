@@ -25,7 +25,8 @@ import numpy as np
 
 from xflow.rewrites._base import Location, Rule
 from xflow.rewrites._conv_common import ConvInfo, conv_attrs, conv_info, geometry_mismatch
-from xflow.rewrites._graph import Editor, GraphView
+from xflow.graphs.edit import Editor
+from xflow.graphs.ir import Graph, ins, outs
 
 __all__ = ["EnlargeConvKernel", "ShrinkConvKernel", "enlarge_conv_rule", "shrink_conv_rule"]
 
@@ -71,9 +72,9 @@ class EnlargeConvKernel(Rule):
 
     name = "enlarge_conv_kernel"
 
-    def _sites(self, view: GraphView) -> Iterable[Location]:
-        for x, users in view.consumers.items():
-            convs = [n for n in users if n.op_type == "Conv" and n.input[0] == x]
+    def _sites(self, view: Graph) -> Iterable[Location]:
+        for x, users in view.consumer_map.items():
+            convs = [n for n in users if n.op_type == "Conv" and ins(n)[0] == x]
             for a in convs:
                 ia = conv_info(view, a)
                 if isinstance(ia, str):
@@ -88,7 +89,7 @@ class EnlargeConvKernel(Rule):
                         targets.add(target)  # one site per distinct target
                         yield Location.of((a.name, b.name))
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         a, b = (conv_info(view, view.node(n)) for n in loc.nodes)
         for ci in (a, b):
             if isinstance(ci, str):
@@ -106,15 +107,15 @@ class EnlargeConvKernel(Rule):
         offs = _offsets(a, kernel, pads)
         return offs if isinstance(offs, str) else None
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         a, b = (conv_info(view, view.node(n)) for n in loc.nodes)
         kernel, pads = _target(a, b)
         offs = _offsets(a, kernel, pads)
         w = np.zeros(a.w.shape[:2] + tuple(kernel), dtype=a.w.dtype)
         w[(slice(None), slice(None)) + tuple(slice(d, d + k) for d, k in zip(offs, a.kernel))] = a.w
-        inputs = [a.x, ed.add_initializer(f"{a.node.name}/enlarged_W", w)] + list(a.node.input)[2:]
+        inputs = [a.x, ed.add_initializer(f"{a.node.name}/enlarged_W", w)] + list(ins(a.node))[2:]
         ed.remove(a.node)
-        ed.add_node("Conv", inputs, [a.node.output[0]], name=f"{a.node.name}/enlarged",
+        ed.add_node("Conv", inputs, [outs(a.node)[0]], name=f"{a.node.name}/enlarged",
                     **conv_attrs(a, kernel_shape=kernel, pads=pads))
 
 
@@ -133,10 +134,10 @@ class ShrinkConvKernel(Rule):
 
     name = "shrink_conv_kernel"
 
-    def _sites(self, view: GraphView) -> Iterable[Location]:
+    def _sites(self, view: Graph) -> Iterable[Location]:
         return (Location.of((n.name,)) for n in view.nodes if n.op_type == "Conv")
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         ci = conv_info(view, view.node(loc.nodes[0]))
         if isinstance(ci, str):
             return ci
@@ -150,16 +151,16 @@ class ShrinkConvKernel(Rule):
                 return "zero border larger than the padding (output size would change)"
         return None
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         ci = conv_info(view, view.node(loc.nodes[0]))
         sup = _support(ci.w)
         nd = len(ci.kernel)
         w = ci.w[(slice(None), slice(None)) + tuple(slice(lo, hi + 1) for lo, hi in sup)]
         pads = [ci.pads[ax] - sup[ax][0] * ci.dilations[ax] for ax in range(nd)]
         pads += [ci.pads[ax + nd] - (ci.kernel[ax] - 1 - sup[ax][1]) * ci.dilations[ax] for ax in range(nd)]
-        inputs = [ci.x, ed.add_initializer(f"{ci.node.name}/shrunk_W", w)] + list(ci.node.input)[2:]
+        inputs = [ci.x, ed.add_initializer(f"{ci.node.name}/shrunk_W", w)] + list(ins(ci.node))[2:]
         ed.remove(ci.node)
-        ed.add_node("Conv", inputs, [ci.node.output[0]], name=f"{ci.node.name}/shrunk",
+        ed.add_node("Conv", inputs, [outs(ci.node)[0]], name=f"{ci.node.name}/shrunk",
                     **conv_attrs(ci, kernel_shape=tuple(w.shape[2:]), pads=tuple(pads)))
 
 

@@ -24,23 +24,24 @@ import numpy as np
 
 from xflow.rewrites._base import Location, Rule
 from xflow.rewrites._conv_common import conv_attrs, conv_info, conv_infos, geometry_mismatch
-from xflow.rewrites._graph import Editor, GraphView
+from xflow.graphs.edit import Editor
+from xflow.graphs.ir import Graph, ins, outs
 
 __all__ = ["GroupParallelConvs", "UngroupConv", "group_parallel_convs_rule", "ungroup_conv_rule"]
 
 _MAX_UNGROUP = 8  # ungrouping depthwise convs (hundreds of groups) would explode the graph
 
 
-def _ancestors(view: GraphView, tensor: str, limit: int = 10000) -> set[str]:
+def _ancestors(view: Graph, tensor: str, limit: int = 10000) -> set[str]:
     """Names of nodes upstream of ``tensor`` (bounded walk)."""
     out: set[str] = set()
     stack = [tensor]
     while stack and len(out) < limit:
-        p = view.producer.get(stack.pop())
+        p = view.producer(stack.pop())
         if p is None or p.name in out:
             continue
         out.add(p.name)
-        stack.extend(t for t in p.input if t)
+        stack.extend(t for t in ins(p) if t)
     return out
 
 
@@ -49,13 +50,13 @@ class GroupParallelConvs(Rule):
 
     name = "group_parallel_convs"
 
-    def _sites(self, view: GraphView) -> Iterable[Location]:
+    def _sites(self, view: Graph) -> Iterable[Location]:
         buckets: dict[tuple, list] = defaultdict(list)
         for n in view.nodes:
             if n.op_type != "Conv":
                 continue
             ci = conv_info(view, n)
-            shp = view.shape(n.input[0])
+            shp = view.shape(ins(n)[0])
             if isinstance(ci, str) or shp is None:
                 continue
             buckets[(ci.signature(), ci.w.shape, shp)].append(n)
@@ -63,10 +64,10 @@ class GroupParallelConvs(Rule):
             # pairs of convs on different inputs; a pair is the unit step (k > 2 by repetition)
             for i, a in enumerate(members):
                 for b in members[i + 1:]:
-                    if a.input[0] != b.input[0]:
+                    if ins(a)[0] != ins(b)[0]:
                         yield Location.of((a.name, b.name))
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         if len(loc.nodes) < 2:
             return "need at least two convs"
         infos = conv_infos(view, loc.nodes)
@@ -90,7 +91,7 @@ class GroupParallelConvs(Rule):
                 return f"{ci.node.name} depends on another conv of the group (would create a cycle)"
         return None
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         infos = [conv_info(view, view.node(n)) for n in loc.nodes]
         first = infos[0]
         base = first.node.name
@@ -104,7 +105,7 @@ class GroupParallelConvs(Rule):
         ed.add_node("Conv", inputs, [out], name=f"{base}/grouped",
                     **conv_attrs(first, group=first.group * len(infos)))
         ed.remove(*(ci.node for ci in infos))
-        ed.split(out, 1, [ci.out_channels for ci in infos], [ci.node.output[0] for ci in infos],
+        ed.split(out, 1, [ci.out_channels for ci in infos], [outs(ci.node)[0] for ci in infos],
                  name=f"{base}/grouped_split")
 
 
@@ -113,14 +114,14 @@ class UngroupConv(Rule):
 
     name = "ungroup_conv"
 
-    def _sites(self, view: GraphView) -> Iterable[Location]:
+    def _sites(self, view: Graph) -> Iterable[Location]:
         for n in view.nodes:
             if n.op_type == "Conv":
                 ci = conv_info(view, n)
                 if not isinstance(ci, str) and ci.group > 1:
                     yield Location.of((n.name,))
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         ci = conv_info(view, view.node(loc.nodes[0]))
         if isinstance(ci, str):
             return ci
@@ -130,23 +131,23 @@ class UngroupConv(Rule):
             return "input shape is not static"
         return None
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         ci = conv_info(view, view.node(loc.nodes[0]))
         k, base = ci.group, ci.node.name
         cin = view.shape(ci.x)[1]
         parts_in = [ed.fresh(f"{base}/in{j}") for j in range(k)]
         ed.split(ci.x, 1, [cin // k] * k, parts_in, name=f"{base}/ungroup_split")
         mo = ci.out_channels // k
-        outs = []
+        pieces = []
         for j in range(k):
             inputs = [parts_in[j], ed.add_initializer(f"{base}/g{j}_W", ci.w[j * mo:(j + 1) * mo])]
             if ci.b is not None:
                 inputs.append(ed.add_initializer(f"{base}/g{j}_B", ci.b[j * mo:(j + 1) * mo]))
             o = ed.fresh(f"{base}/out{j}")
             ed.add_node("Conv", inputs, [o], name=f"{base}/g{j}", **conv_attrs(ci, group=1))
-            outs.append(o)
+            pieces.append(o)
         ed.remove(ci.node)
-        ed.add_node("Concat", outs, [ci.node.output[0]], name=f"{base}/ungroup_concat", axis=1)
+        ed.add_node("Concat", pieces, [outs(ci.node)[0]], name=f"{base}/ungroup_concat", axis=1)
 
 
 group_parallel_convs_rule = GroupParallelConvs()

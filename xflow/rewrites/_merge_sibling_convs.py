@@ -24,25 +24,27 @@ import numpy as np
 
 from xflow.rewrites._base import Location, Rule
 from xflow.rewrites._conv_common import conv_attrs, conv_info, conv_infos, geometry_mismatch
-from xflow.rewrites._graph import UNARY_ELEMENTWISE, Editor, GraphView, attrs_of
+from xflow.graphs.edit import Editor
+from xflow.graphs.ir import Graph, attrs, ins, outs
+from xflow.rewrites._base import UNARY_ELEMENTWISE
 
 __all__ = ["MergeSiblingConvs", "SplitConv", "merge_sibling_convs_rule", "split_conv_rule"]
 
 
-def _activation(view: GraphView, conv) -> object | None:
+def _activation(view: Graph, conv) -> object | None:
     """The unary activation that is the conv output's only consumer (None if none)."""
-    user = view.sole_consumer(conv.output[0])
+    user = view.sole_consumer(outs(conv)[0])
     if user is not None and user.op_type in UNARY_ELEMENTWISE and user.op_type != "Identity" \
-            and all(view.is_const(t) for t in list(user.input)[1:] if t):
+            and all(view.is_const(t) for t in list(ins(user))[1:] if t):
         return user
     return None
 
 
-def _act_key(view: GraphView, act) -> tuple | None:
+def _act_key(view: Graph, act) -> tuple | None:
     if act is None:
         return None
-    extra = tuple(view.const(t).tobytes() if t else b"" for t in list(act.input)[1:])
-    return (act.op_type, tuple(sorted(attrs_of(act).items())), extra)
+    extra = tuple(view.const(t).tobytes() if t else b"" for t in list(ins(act))[1:])
+    return (act.op_type, tuple(sorted(attrs(act).items())), extra)
 
 
 class MergeSiblingConvs(Rule):
@@ -53,9 +55,9 @@ class MergeSiblingConvs(Rule):
 
     name = "merge_sibling_convs"
 
-    def _sites(self, view: GraphView) -> Iterable[Location]:
-        for x, users in view.consumers.items():
-            convs = [n for n in users if n.op_type == "Conv" and n.input[0] == x]
+    def _sites(self, view: Graph) -> Iterable[Location]:
+        for x, users in view.consumer_map.items():
+            convs = [n for n in users if n.op_type == "Conv" and ins(n)[0] == x]
             if len(convs) < 2:
                 continue
             groups: dict[tuple, list] = defaultdict(list)
@@ -75,7 +77,7 @@ class MergeSiblingConvs(Rule):
                 for a, b in zip(reps, reps[1:]):
                     yield Location.of(sorted((a.name, b.name), key=view.node_index.get))
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         if len(loc.nodes) < 2:
             return "need at least two convs"
         infos = conv_infos(view, loc.nodes)
@@ -96,7 +98,7 @@ class MergeSiblingConvs(Rule):
             return f"grouped convs (group={first.group}) cannot be merged by concatenating weights"
         return None
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         infos = [conv_info(view, view.node(n)) for n in loc.nodes]
         first = infos[0]
         w = np.concatenate([ci.w for ci in infos], axis=0)
@@ -113,14 +115,14 @@ class MergeSiblingConvs(Rule):
         split_in = merged
         if shared_act is not None:
             split_in = ed.fresh(f"{shared_act.name}/merged")
-            ed.copy_node(shared_act, [merged] + list(shared_act.input)[1:], [split_in],
+            ed.copy_node(shared_act, [merged] + list(ins(shared_act))[1:], [split_in],
                          name=f"{shared_act.name}/merged")
-            outs = [a.output[0] for a in acts]
+            targets = [outs(a)[0] for a in acts]
             ed.remove(*acts)
         else:
-            outs = [ci.node.output[0] for ci in infos]
+            targets = [outs(ci.node)[0] for ci in infos]
         ed.remove(*(ci.node for ci in infos))
-        ed.split(split_in, 1, [ci.out_channels for ci in infos], outs, name=f"{first.node.name}/split")
+        ed.split(split_in, 1, [ci.out_channels for ci in infos], targets, name=f"{first.node.name}/split")
 
 
 class SplitConv(Rule):
@@ -131,22 +133,22 @@ class SplitConv(Rule):
 
     name = "split_conv"
 
-    def _sites(self, view: GraphView) -> Iterable[Location]:
+    def _sites(self, view: Graph) -> Iterable[Location]:
         for n in view.nodes:
-            if n.op_type == "Split" and view.producer.get(n.input[0]) is not None \
-                    and view.producer[n.input[0]].op_type == "Conv":
-                yield Location.of((view.producer[n.input[0]].name, n.name))
+            if n.op_type == "Split" and view.producer(ins(n)[0]) is not None \
+                    and view.producer(ins(n)[0]).op_type == "Conv":
+                yield Location.of((view.producer(ins(n)[0]).name, n.name))
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         conv, split = view.node(loc.nodes[0]), view.node(loc.nodes[1])
         ci = conv_info(view, conv)
         if isinstance(ci, str):
             return ci
         if ci.group != 1:
             return f"grouped conv (group={ci.group})"
-        if view.sole_consumer(conv.output[0]) is not split:
+        if view.sole_consumer(outs(conv)[0]) is not split:
             return "conv output has other consumers than the Split"
-        axis = int(attrs_of(split).get("axis", 0))
+        axis = int(attrs(split).get("axis", 0))
         if axis not in (1, 1 - len(ci.w.shape)):
             return f"Split is along axis {axis}, not the channel axis"
         sizes = view.split_sizes(split)
@@ -154,12 +156,12 @@ class SplitConv(Rule):
             return "Split sizes unknown or do not cover the conv's channels"
         return None
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         conv, split = view.node(loc.nodes[0]), view.node(loc.nodes[1])
         ci = conv_info(view, conv)
         sizes = view.split_sizes(split)
         start = 0
-        for i, (size, out) in enumerate(zip(sizes, split.output)):
+        for i, (size, out) in enumerate(zip(sizes, outs(split))):
             sl = slice(start, start + size)
             start += size
             if not out:

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-import onnx
+import onnx_ir as ir
 
 from xflow.rewrites._base import Location, Rule
-from xflow.rewrites._graph import Editor, GraphView, attrs_of
+from xflow.graphs.edit import Editor
+from xflow.graphs.ir import Graph, attrs, ins, outs
 
 __all__ = ["MergeSiblingMatMuls", "SplitMatMul", "merge_sibling_matmuls_rule", "split_matmul_rule"]
 
@@ -32,46 +33,46 @@ __all__ = ["MergeSiblingMatMuls", "SplitMatMul", "merge_sibling_matmuls_rule", "
 class _Proj:
     """A projection ``out = x @ w (+ b)`` found in the graph."""
 
-    nodes: list[onnx.NodeProto]   # MatMul [, Add] or Gemm
+    nodes: list[ir.Node]   # MatMul [, Add] or Gemm
     out: str
     w: np.ndarray
     b: np.ndarray | None
 
 
-def _projection(view: GraphView, node: onnx.NodeProto) -> _Proj | str:
+def _projection(view: Graph, node: ir.Node) -> _Proj | str:
     if node.op_type == "MatMul":
-        w = view.const(node.input[1])
+        w = view.const(ins(node)[1])
         if w is None:
             return f"{node.name}: right operand is not constant"
         if w.ndim != 2:
             return f"{node.name}: right operand is not 2-D"
-        add = view.sole_consumer(node.output[0])
+        add = view.sole_consumer(outs(node)[0])
         if add is not None and add.op_type == "Add":
-            other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
+            other = ins(add)[1] if ins(add)[0] == outs(node)[0] else ins(add)[0]
             b = view.const(other)
             if b is not None and b.dtype == w.dtype and b.shape in ((w.shape[1],), (1, w.shape[1])):
-                return _Proj([node, add], add.output[0], w, b.reshape(-1))
-        return _Proj([node], node.output[0], w, None)
+                return _Proj([node, add], outs(add)[0], w, b.reshape(-1))
+        return _Proj([node], outs(node)[0], w, None)
     if node.op_type == "Gemm":
-        a = attrs_of(node)
+        a = attrs(node)
         if int(a.get("transA", 0)):
             return f"{node.name}: Gemm with transA"
-        w = view.const(node.input[1])
+        w = view.const(ins(node)[1])
         if w is None:
             return f"{node.name}: right operand is not constant"
         if int(a.get("transB", 0)):
             w = w.T
         w = (w * np.asarray(a.get("alpha", 1.0), dtype=w.dtype)).astype(w.dtype)
         b = None
-        if len(node.input) > 2 and node.input[2]:
-            c = view.const(node.input[2])
+        if len(ins(node)) > 2 and ins(node)[2]:
+            c = view.const(ins(node)[2])
             if c is None:
                 return f"{node.name}: Gemm C is not constant"
             if c.size not in (1, w.shape[1]) or (c.ndim == 2 and c.shape[0] != 1):
                 return f"{node.name}: Gemm C of shape {c.shape} is not a row bias"
             b = np.broadcast_to(c.reshape(-1), (w.shape[1],)) * np.asarray(a.get("beta", 1.0), dtype=w.dtype)
             b = b.astype(w.dtype)
-        return _Proj([node], node.output[0], w, b)
+        return _Proj([node], outs(node)[0], w, b)
     return f"{node.name} is not a MatMul or Gemm"
 
 
@@ -83,9 +84,9 @@ class MergeSiblingMatMuls(Rule):
 
     name = "merge_sibling_matmuls"
 
-    def _sites(self, view: GraphView) -> Iterable[Location]:
-        for x, users in view.consumers.items():
-            mms = [n for n in users if n.op_type in ("MatMul", "Gemm") and n.input[0] == x]
+    def _sites(self, view: Graph) -> Iterable[Location]:
+        for x, users in view.consumer_map.items():
+            mms = [n for n in users if n.op_type in ("MatMul", "Gemm") and ins(n)[0] == x]
             if len(mms) < 2:
                 continue
             ok = [n for n in mms if not isinstance(_projection(view, n), str)]
@@ -100,7 +101,7 @@ class MergeSiblingMatMuls(Rule):
             if bad and ok:
                 yield Location.of(sorted((ok[0].name, bad[0].name), key=view.node_index.get))
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         if len(loc.nodes) < 2:
             return "need at least two MatMuls"
         projs = []
@@ -109,19 +110,19 @@ class MergeSiblingMatMuls(Rule):
             if isinstance(p, str):
                 return p
             projs.append(p)
-        if len({p.nodes[0].input[0] for p in projs}) != 1:
+        if len({ins(p.nodes[0])[0] for p in projs}) != 1:
             return "MatMuls read different left inputs"
         if len({(p.w.shape[0], p.w.dtype.str) for p in projs}) != 1:
             return "right operands differ in rows or dtype"
         if any(p.nodes[0].op_type == "Gemm" for p in projs):
-            shp = view.shape(projs[0].nodes[0].input[0])
+            shp = view.shape(ins(projs[0].nodes[0])[0])
             if shp is None or len(shp) != 2:
                 return "Gemm input is not a static 2-D tensor"
         return None
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         projs = [_projection(view, view.node(n)) for n in loc.nodes]
-        x = projs[0].nodes[0].input[0]
+        x = ins(projs[0].nodes[0])[0]
         first = projs[0].nodes[0].name
         w = np.concatenate([p.w for p in projs], axis=1)
         merged = ed.fresh(f"{first}/merged")
@@ -145,21 +146,21 @@ class SplitMatMul(Rule):
 
     name = "split_matmul"
 
-    def _sites(self, view: GraphView) -> Iterable[Location]:
+    def _sites(self, view: Graph) -> Iterable[Location]:
         for n in view.nodes:
-            p = view.producer.get(n.input[0]) if n.op_type == "Split" else None
+            p = view.producer(ins(n)[0]) if n.op_type == "Split" else None
             if p is not None and p.op_type == "MatMul":
                 yield Location.of((p.name, n.name))
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         mm, split = view.node(loc.nodes[0]), view.node(loc.nodes[1])
-        w = view.const(mm.input[1])
+        w = view.const(ins(mm)[1])
         if w is None or w.ndim != 2:
             return "right operand is not a 2-D constant"
-        if view.sole_consumer(mm.output[0]) is not split:
+        if view.sole_consumer(outs(mm)[0]) is not split:
             return "MatMul output has other consumers than the Split"
-        shp = view.shape(split.input[0])
-        axis = int(attrs_of(split).get("axis", 0))
+        shp = view.shape(ins(split)[0])
+        axis = int(attrs(split).get("axis", 0))
         if shp is None or axis % len(shp) != len(shp) - 1:
             return "Split is not along the last axis"
         sizes = view.split_sizes(split)
@@ -167,15 +168,15 @@ class SplitMatMul(Rule):
             return "Split sizes unknown or do not cover the columns"
         return None
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         mm, split = view.node(loc.nodes[0]), view.node(loc.nodes[1])
-        w = view.const(mm.input[1])
+        w = view.const(ins(mm)[1])
         start = 0
-        for i, (size, out) in enumerate(zip(view.split_sizes(split), split.output)):
+        for i, (size, out) in enumerate(zip(view.split_sizes(split), outs(split))):
             part = w[:, start:start + size]
             start += size
             if out:
-                ed.add_node("MatMul", [mm.input[0], ed.add_initializer(f"{mm.name}/part{i}_W", part)], [out],
+                ed.add_node("MatMul", [ins(mm)[0], ed.add_initializer(f"{mm.name}/part{i}_W", part)], [out],
                             name=f"{mm.name}/part{i}")
         ed.remove(mm, split)
 

@@ -15,14 +15,15 @@ from __future__ import annotations
 from typing import Iterable
 
 from xflow.rewrites._base import Location, Rule
-from xflow.rewrites._graph import Editor, GraphView, attrs_of
+from xflow.graphs.edit import Editor
+from xflow.graphs.ir import Graph, attrs, ins, outs
 
 __all__ = ["SplitConcatCancel", "ConcatSplitCancel", "split_concat_rule", "concat_split_rule"]
 
 
-def _axis(view: GraphView, node, tensor: str) -> int | None:
+def _axis(view: Graph, node, tensor: str) -> int | None:
     shp = view.shape(tensor)
-    axis = int(attrs_of(node).get("axis", 0))
+    axis = int(attrs(node).get("axis", 0))
     if axis < 0:
         if shp is None:
             return None
@@ -38,48 +39,48 @@ class SplitConcatCancel(Rule):
 
     name = "split_concat_cancel"
 
-    def _sites(self, view: GraphView) -> Iterable[Location]:
+    def _sites(self, view: Graph) -> Iterable[Location]:
         for n in view.nodes:
             if n.op_type != "Concat":
                 continue
-            for t in n.input:
-                p = view.producer.get(t)
+            for t in ins(n):
+                p = view.producer(t)
                 if p is not None and p.op_type == "Split":
                     yield Location.of((p.name, n.name))
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         split, concat = view.node(loc.nodes[0]), view.node(loc.nodes[1])
         if split.op_type != "Split" or concat.op_type != "Concat":
             return "expected a Split and a Concat"
-        outs = list(split.output)
-        if not all(outs):
+        pieces = outs(split)
+        if not all(pieces):
             return "Split has unused (empty) outputs"
-        ins = list(concat.input)
+        reads = ins(concat)
         try:
-            start = ins.index(outs[0])
+            start = reads.index(pieces[0])
         except ValueError:
             return "Concat does not read the first Split output"
-        if ins[start:start + len(outs)] != outs:
+        if reads[start:start + len(pieces)] != pieces:
             return "Concat does not read all Split outputs in order and contiguously"
-        ax_s = _axis(view, split, split.input[0])
-        ax_c = _axis(view, concat, concat.output[0])
+        ax_s = _axis(view, split, ins(split)[0])
+        ax_c = _axis(view, concat, outs(concat)[0])
         if ax_s is None or ax_c is None:
             return "unknown rank for a negative axis"
         if ax_s != ax_c:
             return f"Split axis {ax_s} differs from Concat axis {ax_c}"
         return None
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         split, concat = view.node(loc.nodes[0]), view.node(loc.nodes[1])
-        outs = list(split.output)
-        ins = list(concat.input)
-        start = ins.index(outs[0])
-        new_ins = ins[:start] + [split.input[0]] + ins[start + len(outs):]
+        pieces = outs(split)
+        reads = ins(concat)
+        start = reads.index(pieces[0])
+        new_ins = reads[:start] + [ins(split)[0]] + reads[start + len(pieces):]
         ed.remove(concat)
         if len(new_ins) == 1:
-            ed.replace_uses(concat.output[0], new_ins[0])
+            ed.replace_uses(outs(concat)[0], new_ins[0])
         else:
-            ed.copy_node(concat, new_ins, list(concat.output), name=concat.name)
+            ed.copy_node(concat, new_ins, list(outs(concat)), name=concat.name)
 
 
 class ConcatSplitCancel(Rule):
@@ -90,22 +91,22 @@ class ConcatSplitCancel(Rule):
 
     name = "concat_split_cancel"
 
-    def _sites(self, view: GraphView) -> Iterable[Location]:
+    def _sites(self, view: Graph) -> Iterable[Location]:
         for n in view.nodes:
             if n.op_type == "Split":
-                p = view.producer.get(n.input[0])
+                p = view.producer(ins(n)[0])
                 if p is not None and p.op_type == "Concat":
                     yield Location.of((p.name, n.name))
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: Graph, loc: Location) -> str | None:
         concat, split = view.node(loc.nodes[0]), view.node(loc.nodes[1])
-        ax_c = _axis(view, concat, concat.output[0])
-        ax_s = _axis(view, split, split.input[0])
+        ax_c = _axis(view, concat, outs(concat)[0])
+        ax_s = _axis(view, split, ins(split)[0])
         if ax_s is None or ax_c is None:
             return "unknown rank for a negative axis"
         if ax_s != ax_c:
             return f"Split axis {ax_s} differs from Concat axis {ax_c}"
-        shapes = [view.shape(t) for t in concat.input]
+        shapes = [view.shape(t) for t in ins(concat)]
         if any(s is None for s in shapes):
             return "Concat input shapes are not static"
         sizes = view.split_sizes(split)
@@ -115,9 +116,9 @@ class ConcatSplitCancel(Rule):
             return f"Split sizes {list(sizes)} differ from Concat input sizes {[s[ax_c] for s in shapes]}"
         return None
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: Graph, loc: Location, ed: Editor) -> None:
         concat, split = view.node(loc.nodes[0]), view.node(loc.nodes[1])
-        for src, out in zip(concat.input, split.output):
+        for src, out in zip(ins(concat), outs(split)):
             if out:
                 ed.replace_uses(out, src)
         ed.remove(split)

@@ -1,9 +1,12 @@
 """All one-step rewrites of a model: every (rule × location), deduplicated by graph hash, verified.
 
 This is the action set of the X-RLflow environment and the neighbourhood of the search
-baselines. Each :class:`Candidate` holds the rewritten model and its :func:`model_hash`; a
-candidate whose outputs differ from the source model's (ONNX Runtime, optimizations disabled,
-seeded random inputs) is dropped and logged at WARNING — that would be a rule bug.
+baselines. Each :class:`Candidate` holds the rewritten :class:`~xflow.graphs.Graph` — a clone of
+the source that shares every tensor payload with it, so enumerating the candidates of
+Inception-v3 never copies its ~95 MB of weights — and its :func:`~xflow.graphs.hashing.graph_hash`
+(tensor digests are cached on the shared values, so only new tensors are hashed). A candidate
+whose outputs differ from the source model's (ONNX Runtime, optimizations disabled, seeded random
+inputs) is dropped and logged at WARNING — that would be a rule bug.
 """
 from __future__ import annotations
 
@@ -12,55 +15,47 @@ from typing import Sequence
 
 import onnx
 
+from xflow.graphs.edit import Changes
+from xflow.graphs.ir import Graph
 from xflow.rewrites._base import Location, Rule
-from xflow.rewrites._graph import GraphView, Rewritten
+from xflow.rewrites._registry import RULES, get_rule
+from xflow.rewrites.verify import Verifier, verify_local
 
 __all__ = ["Candidate", "candidates", "graph_hash"]
 
 log = logging.getLogger(__name__)
 
 
-def graph_hash(model: onnx.ModelProto) -> str:
-    """Stable content hash (ignores names and metadata): :func:`xflow.graphs.model_hash`."""
-    from xflow.graphs.hashing import model_hash
-
-    return model_hash(model)
+def graph_hash(model: Graph | onnx.ModelProto) -> str:
+    """Stable content hash (ignores names and metadata): :func:`xflow.graphs.hashing.graph_hash`."""
+    return model.content_hash if isinstance(model, Graph) else Graph.from_proto(model, infer=False).content_hash
 
 
 class Candidate:
-    """One rewrite of a model: ``rule`` name, ``location``, the new ``model`` and its ``hash``.
+    """One rewrite of a model: ``rule`` name, ``location``, the new ``graph`` and its ``hash``.
 
-    ``model`` is built on first access (copying the weights is the expensive part on big
-    models) and then cached; ``structure`` is the same graph with the source's large weights as
-    data-less placeholders — enough for features, shapes and analytic costs, not runnable
-    (see :class:`xflow.rewrites._graph.Rewritten`).
+    ``graph`` shares its tensors with the source (costing, hashing and featurizing it reads
+    structure only); :attr:`model` is the ``ModelProto`` for ONNX Runtime and files (built on
+    first access); :attr:`changes` names the nodes the rewrite removed and added.
     """
 
-    __slots__ = ("rule", "location", "hash", "_model", "_rewritten")
+    __slots__ = ("rule", "location", "graph", "hash")
 
-    def __init__(self, rule: str, location: Location, model: onnx.ModelProto | None = None,
-                 hash: str = "", *, rewritten: Rewritten | None = None):  # noqa: A002 - public field name
-        if model is None and rewritten is None:
-            raise ValueError("Candidate needs a model or a lazy rewrite")
+    def __init__(self, rule: str, location: Location, graph: Graph, hash: str = "") -> None:  # noqa: A002
         self.rule = rule
         self.location = location
-        self.hash = hash
-        self._model = model
-        self._rewritten = rewritten
+        self.graph = graph
+        self.hash = hash or graph.content_hash
 
     @property
     def model(self) -> onnx.ModelProto:
-        """The rewritten model (built on first access, then cached)."""
-        if self._model is None:
-            self._model = self._rewritten.model()
-        return self._model
+        """The rewritten model as an ``onnx.ModelProto`` (a boundary; built once)."""
+        return self.graph.model
 
     @property
-    def structure(self) -> onnx.ModelProto:
-        """The rewritten graph; the source's large weights may be placeholders (not runnable)."""
-        if self._model is not None:
-            return self._model
-        return self._rewritten.structure
+    def changes(self) -> Changes | None:
+        """Which node names the rewrite removed and added."""
+        return self.graph.changes
 
     def action(self) -> dict:
         """JSON-able ``{"rule": …, "location": …}`` (replay with :func:`xflow.rewrites.apply_action`)."""
@@ -71,7 +66,7 @@ class Candidate:
 
 
 def candidates(
-    model: onnx.ModelProto,
+    model: Graph | onnx.ModelProto,
     rules: Sequence[Rule | str] | None = None,
     max_candidates: int = 500,
     verify: bool | str = True,
@@ -81,7 +76,7 @@ def candidates(
     """Every distinct graph one rewrite away from ``model``.
 
     Args:
-        model: the source model (not mutated).
+        model: the source graph (not mutated); a ``ModelProto`` is wrapped first.
         rules: rule objects or names (default: all of :data:`xflow.rewrites.RULES`).
         max_candidates: stop after this many distinct candidates (rules in registry order,
             locations in graph order, so the cut is deterministic).
@@ -91,18 +86,11 @@ def candidates(
         exclude_hashes: graph hashes to skip (the source's own hash is always skipped).
 
     Returns:
-        Candidates in deterministic order, unique by graph hash. Their models are built lazily:
-        the source's weights are hashed once and every candidate is hashed from its structure
-        plus those digests (it shares the source's tensors by construction), so enumeration
-        never copies or re-reads the weights.
+        Candidates in deterministic order, unique by graph hash.
     """
-    from xflow.graphs.hashing import initializer_digests, model_hash
-    from xflow.rewrites import RULES, get_rule
-
     rule_objs = [get_rule(r) if isinstance(r, str) else r for r in (rules if rules is not None else RULES)]
-    view = GraphView.of(model)
-    digests = initializer_digests(view.model)
-    seen = {model_hash(view.model, known_digests=digests), *exclude_hashes}
+    view = Graph.of(model)
+    seen = {view.content_hash, *exclude_hashes}
     verifier = None
     out: list[Candidate] = []
     for rule in rule_objs:
@@ -110,10 +98,8 @@ def candidates(
             if len(out) >= max_candidates:
                 return out
             try:
-                new = rule.apply_lazy(view, loc)
-                # every source tensor in the rewrite is the source's own (Editor never edits
-                # initializers in place; new ones get fresh names), so its digest is known
-                h = model_hash(new.structure, known_digests={**digests, **new.new_digests()})
+                new = rule.apply(view, loc)
+                h = new.content_hash
             except Exception as exc:  # noqa: BLE001 - a crashing rule must not kill the search
                 log.warning("rule %s failed to apply at %s: %s", rule.name, loc, exc)
                 continue
@@ -121,15 +107,13 @@ def candidates(
                 continue
             seen.add(h)
             if verify:
-                from xflow.rewrites.verify import Verifier, verify_local
-
                 if verify == "full":
-                    verifier = verifier or Verifier(model)
-                    verdict = verifier.check(new.model())
+                    verifier = verifier or Verifier(view.model)
+                    verdict = verifier.check(new.model)
                 else:
-                    verdict = verify_local(view.model, new.structure, full=new.model, view=view, tensor=new.tensor)
+                    verdict = verify_local(view, new)
                 if not verdict.ok:
                     log.warning("dropping %s at %s: not equivalent (%s)", rule.name, loc, verdict.reason)
                     continue
-            out.append(Candidate(rule.name, loc, hash=h, rewritten=new))
+            out.append(Candidate(rule.name, loc, new, h))
     return out

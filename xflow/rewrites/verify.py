@@ -21,6 +21,9 @@ import numpy as np
 import onnx
 
 from xflow.errors import RewriteVerificationError
+from xflow.graphs.ir import Graph, as_proto, attrs, ins, outs
+from xflow.runtime import make_session, random_inputs
+from xflow.runtime.equivalence import tolerances_for
 
 __all__ = ["Verdict", "Verifier", "verify_rewrite", "is_equivalent", "verify_local"]
 
@@ -45,22 +48,18 @@ class Verifier:
         rtol, atol: override the dtype defaults of :data:`xflow.runtime.DEFAULT_TOLERANCES`.
     """
 
-    def __init__(self, reference: onnx.ModelProto, *, n_trials: int = 1, seed: int = 0,
+    def __init__(self, reference: onnx.ModelProto | Graph, *, n_trials: int = 1, seed: int = 0,
                  rtol: float | None = None, atol: float | None = None):
-        from xflow.runtime import make_session, random_inputs
-
+        reference = as_proto(reference)
         self.rtol, self.atol = rtol, atol
         self.feeds = [random_inputs(reference, seed=seed + t) for t in range(n_trials)]
         sess = make_session(reference, level="disable", intra_threads=1)
         self.expected = [sess.run(None, f) for f in self.feeds]
 
-    def check(self, model: onnx.ModelProto) -> Verdict:
+    def check(self, model: onnx.ModelProto | Graph) -> Verdict:
         """Run ``model`` on the stored feeds and compare with the reference outputs."""
-        from xflow.runtime import make_session
-        from xflow.runtime.equivalence import tolerances_for
-
         try:
-            sess = make_session(model, level="disable", intra_threads=1)
+            sess = make_session(as_proto(model), level="disable", intra_threads=1)
             inputs = {i.name for i in sess.get_inputs()}
             got = [sess.run(None, {k: v for k, v in f.items() if k in inputs}) for f in self.feeds]
         except Exception as exc:  # noqa: BLE001 - an invalid rewrite is a failed verification
@@ -105,82 +104,89 @@ def verify_rewrite(original: onnx.ModelProto, rewritten: onnx.ModelProto, **kwar
     return v.max_abs_err
 
 
-def _region(model: onnx.ModelProto, changed: set[int], nodes: list) -> tuple[list, set[str], set[str]]:
-    """Nodes at ``changed`` indices, their boundary inputs and the outputs read outside / by the graph."""
-    region = [nodes[i] for i in sorted(changed)]
-    produced = {o for n in region for o in n.output if o}
-    inputs = {t for n in region for t in n.input if t and t not in produced}
-    outside_reads = {t for i, n in enumerate(nodes) if i not in changed for t in n.input}
-    outs = {o for o in produced if o in outside_reads or o in {g.name for g in model.graph.output}}
-    return region, inputs, outs
+def _node_key(n) -> tuple:
+    return (n.op_type, n.domain, tuple(ins(n)), tuple(outs(n)), repr(sorted(
+        (k, v.tobytes() if hasattr(v, "tobytes") else v) for k, v in attrs(n).items())))
 
 
-def _sub_model(model: onnx.ModelProto, region: list, inputs: list[str], outputs: list[str], view,
-               shared: Callable[[str], onnx.TensorProto] | None = None) -> onnx.ModelProto | None:
+def _changed(a: Graph, b: Graph) -> tuple[list, list]:
+    """Nodes of ``a`` and of ``b`` that differ: from ``b.changes`` (plus kept nodes whose inputs
+    were redirected) when ``b`` was edited from ``a``, else by comparing every node."""
+    ch = b.changes
+    if ch is not None and all(n in a.node_by_name for n in ch.removed):
+        added = set(ch.added)
+        ra, rb = [], []
+        for n in b.nodes:
+            if n.name in added:
+                rb.append(n)
+            elif n.name in a.node_by_name and ins(a.node(n.name)) != ins(n):
+                rb.append(n)
+                ra.append(a.node(n.name))
+        ra += [a.node(n) for n in ch.removed]
+        order = a.node_index
+        return sorted(set(ra), key=lambda n: order[n.name]), rb
+    a_keys = {_node_key(n) for n in a.nodes}
+    b_keys = {_node_key(n) for n in b.nodes}
+    return [n for n in a.nodes if _node_key(n) not in b_keys], [n for n in b.nodes if _node_key(n) not in a_keys]
+
+
+def _boundary(g: Graph, region: list) -> tuple[list[str], list[str]]:
+    """Tensors ``region`` reads from outside, and its outputs read outside it or by the graph."""
+    names = {id(n) for n in region}
+    produced = {o for n in region for o in outs(n) if o}
+    inputs = sorted({t for n in region for t in ins(n) if t and t not in produced})
+    outside = {t for n in g.nodes if id(n) not in names for t in ins(n)}
+    return inputs, sorted(o for o in produced if o in outside or g.is_graph_output(o))
+
+
+def _sub_model(g: Graph, region: list, inputs: list[str], outputs: list[str]) -> onnx.ModelProto | None:
+    """``region`` of ``g`` as a model: boundary activations become typed inputs, weights stay."""
+    import onnx_ir as ir
     from onnx import helper
 
-    from xflow.rewrites._graph import is_placeholder
-
-    inits = {t.name: t for t in model.graph.initializer}
     g_inputs, g_inits = [], []
     for t in inputs:
-        if t in inits:
-            g_inits.append(shared(t) if shared is not None and is_placeholder(inits[t]) else inits[t])
-        else:
-            shp, et = view.shape(t), view.elem_type(t)
-            if shp is None or et is None:
-                return None
-            g_inputs.append(helper.make_tensor_value_info(t, et, list(shp)))
-    g_outputs = [helper.make_tensor_value_info(o, view.elem_type(o) or onnx.TensorProto.FLOAT, None)
+        v = g.value(t)
+        if v is not None and v.const_value is not None:
+            tp = ir.serde.serialize_tensor(v.const_value)
+            tp.name = t
+            g_inits.append(tp)
+            continue
+        shp, et = g.shape(t), g.elem_type(t)
+        if shp is None or et is None:
+            return None
+        g_inputs.append(helper.make_tensor_value_info(t, et, list(shp)))
+    g_outputs = [helper.make_tensor_value_info(o, g.elem_type(o) or onnx.TensorProto.FLOAT, None)
                  for o in outputs]
-    graph = helper.make_graph(region, "region", g_inputs, g_outputs, initializer=g_inits)
-    m = helper.make_model(graph, opset_imports=list(model.opset_import))
-    m.ir_version = model.ir_version
+    graph = helper.make_graph([ir.serde.serialize_node(n) for n in region], "region", g_inputs, g_outputs,
+                              initializer=g_inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in g.ir.opset_imports.items()])
+    m.ir_version = g.ir.ir_version
     return m
 
 
-def verify_local(original: onnx.ModelProto, rewritten: onnx.ModelProto, *, seed: int = 0,
-                 rtol: float | None = None, atol: float | None = None,
-                 full: Callable[[], onnx.ModelProto] | None = None, view: Any = None,
-                 tensor: Callable[[str], onnx.TensorProto] | None = None) -> Verdict:
+def verify_local(original: onnx.ModelProto | Graph, rewritten: onnx.ModelProto | Graph, *, seed: int = 0,
+                 rtol: float | None = None, atol: float | None = None) -> Verdict:
     """Check only the region a rewrite changed (see module docstring); whole model as fallback.
 
-    ``rewritten`` may be a :attr:`~xflow.rewrites._graph.Rewritten.structure` whose large weights
-    are placeholders for ``original``'s tensors; then ``full`` must build the real model for the
-    whole-model fallback and ``tensor(name)`` must return a placeholder's real TensorProto
-    (default: ``original``'s initializer of that name). ``view``: a ready :class:`~xflow.rewrites._graph.GraphView` of
-    ``original`` (saves re-running shape inference per candidate).
+    When ``rewritten`` is a :class:`~xflow.graphs.Graph` edited from ``original``, its
+    ``changes`` give the region directly; otherwise the nodes of both are compared.
     """
-    from xflow.rewrites._graph import GraphView, is_placeholder
-
-    def key(n):
-        return n.SerializeToString(deterministic=True)
+    a, b = Graph.of(original), Graph.of(rewritten)
 
     def whole() -> Verdict:
-        target = rewritten
-        if any(is_placeholder(t) for t in rewritten.graph.initializer):
-            if full is None:
-                raise ValueError("verify_local: rewritten model has placeholder weights; pass full=")
-            target = full()
-        return is_equivalent(original, target, seed=seed, rtol=rtol, atol=atol)
+        return is_equivalent(a.model, b.model, seed=seed, rtol=rtol, atol=atol)
 
-    a_nodes, b_nodes = list(original.graph.node), list(rewritten.graph.node)
-    a_keys = {key(n) for n in a_nodes}
-    b_keys = {key(n) for n in b_nodes}
-    ca = {i for i, n in enumerate(a_nodes) if key(n) not in b_keys}
-    cb = {i for i, n in enumerate(b_nodes) if key(n) not in a_keys}
-    if not ca and not cb:
+    ra, rb = _changed(a, b)
+    if not ra and not rb:
         return Verdict(True, 0.0)
-    ra, ia, oa = _region(original, ca, a_nodes)
-    rb, ib, ob = _region(rewritten, cb, b_nodes)
-    orig_inits = {t.name: t for t in original.graph.initializer}
-    new_inits = {t.name for t in rewritten.graph.initializer} - set(orig_inits)
-    if oa != ob or not (ib - new_inits) <= (ia | set(orig_inits)):
+    ia, oa = _boundary(a, ra)
+    ib, ob = _boundary(b, rb)
+    new_consts = {t for t in ib if b.is_initializer(t) and not a.is_initializer(t)}
+    if oa != ob or not (set(ib) - new_consts) <= (set(ia) | set(a.initializer_values)):
         return whole()
-    view = view if view is not None else GraphView.of(original)
-    outs = sorted(oa)
-    sub_a = _sub_model(original, ra, sorted(ia), outs, view)
-    sub_b = _sub_model(rewritten, rb, sorted(ib), outs, view, shared=tensor or orig_inits.__getitem__)
+    sub_a = _sub_model(a, ra, ia, oa)
+    sub_b = _sub_model(b, rb, ib, ob)
     if sub_a is None or sub_b is None or any(
             vi.type.tensor_type.elem_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE,
                                                   onnx.TensorProto.FLOAT16) for vi in sub_a.graph.input):
