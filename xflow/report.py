@@ -29,6 +29,7 @@ TABLE_MODULES = [
     "xflow.runtime.report",
     "xflow.graphs.report",
     "xflow.rewrites.report",
+    "xflow.envs.report",
     "xflow.sparsify.report",
     "xflow.autobatch.report",
     "xflow.algsel.report",
