@@ -16,11 +16,12 @@ from xflow.clitools import Report, common_parser
 
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
-# Every module that contributes subcommands. Missing modules are skipped (a capability not built yet).
+# Every module that contributes subcommands (each defines ``register(subparsers)``).
 SUBCOMMAND_MODULES = [
     "xflow.graphs.cli",      # zoo, render
     "xflow.runtime.cli",     # latency
     "xflow.notebooks",       # notebooks
+    "xflow.costs.cli",       # costs
     "xflow.rewrites.cli",    # rewrite
     "xflow.envs.cli",        # rl
     "xflow.sparsify.cli",    # sparsify
@@ -38,13 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod_name in SUBCOMMAND_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and mod_name.startswith(exc.name):
-                continue  # capability not present in this checkout
-            raise
-        mod.register(sub)
+        importlib.import_module(mod_name).register(sub)
     return parser
 
 

@@ -191,7 +191,7 @@ def test_measured_reward_only_at_checkpoints_and_episode_end(make_env, tmp_resul
             break
     assert env.reward_fn.measured and rewards[0] == 0.0  # step 1 is no checkpoint
     assert np.isfinite(rewards).all()
-    assert list((tmp_results / "cache" / "envs" / "latency").glob("*.json"))
+    assert list((tmp_results / "cache" / "costs" / "latency").glob("*.json"))
 
 
 def test_hybrid_reward_is_accepted_by_name(make_env, tmp_results):

@@ -7,7 +7,7 @@ from xflow.graphs.builders import make_inception_like, make_sibling_convs
 from xflow.rewrites import (RULES, Location, Rule, RuleNotApplicable, apply_actions, candidates, get_rule,
                             graph_hash, rule_names)
 from xflow.errors import UnknownName
-from xflow.rewrites._graph import Editor, GraphView
+from xflow.graphs import Editor, Graph, ins, outs
 
 import pytest
 
@@ -56,7 +56,7 @@ class _WrongRule(Rule):
     def _rewrite(self, view, loc, ed: Editor):
         n = view.node(loc.nodes[0])
         ed.remove(n)
-        ed.add_node("Sigmoid", [n.input[0]], [n.output[0]])
+        ed.add_node("Sigmoid", [ins(n)[0]], [outs(n)[0]])
 
 
 def test_candidates_drop_non_equivalent_rewrites(caplog):
@@ -83,7 +83,8 @@ def test_view_accepts_unnamed_nodes():
     assert len(locs) == 1
     new = get_rule("merge_sibling_convs").apply(m, locs[0])
     onnx.checker.check_model(new)
-    assert GraphView(m).node_by_name  # names were filled in deterministically
+    # filled in deterministically: <OpType>_<position>
+    assert list(Graph.from_proto(m).node_by_name) == [f"{n.op_type}_{i}" for i, n in enumerate(m.graph.node)]
 
 
 def test_verify_local_and_full_agree():

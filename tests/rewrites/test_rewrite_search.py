@@ -3,22 +3,22 @@ import pytest
 from xflow.errors import UnknownName
 from xflow.graphs.builders import make_inception_like, make_matmul_chain, make_sibling_convs
 from xflow.rewrites import apply_actions, graph_hash
-from xflow.rewrites.cost import AnalyticCost, DeviceProfile, node_costs
+from xflow.costs import DeviceProfile, Roofline
 from xflow.rewrites.search import beam_search, greedy_search, random_search, search
 from xflow.rewrites.verify import verify_rewrite
 
 
-def test_analytic_cost_counts_flops_and_nodes():
+def test_roofline_counts_flops_and_nodes():
     m = make_matmul_chain(batch=4, dims=(16, 32, 8))
-    rows = node_costs(m)
+    rows = Roofline().breakdown(m)
     assert [r["flops"] for r in rows] == [2 * 4 * 16 * 32, 2 * 4 * 32 * 8]
-    slow = AnalyticCost(DeviceProfile("slow", 0.01, 0.01, 0.0))
-    assert slow(m) > AnalyticCost("cpu")(m) > 0
+    slow = Roofline(DeviceProfile("slow", "cpu", 1e7, 1e7, 0.0))
+    assert slow(m) > Roofline("cpu")(m) > 0
 
 
 def test_greedy_improves_and_replays():
     m = make_inception_like()
-    cost = AnalyticCost()
+    cost = Roofline()
     res = greedy_search(m, cost, budget=5)
     assert res.cost < res.initial_cost and res.actions
     assert res.trace == sorted(res.trace, reverse=True)
@@ -29,7 +29,7 @@ def test_greedy_improves_and_replays():
 def test_beam_relaxation_reaches_enlarge_then_merge():
     # a 1x1 beside a 3x3: merging needs a temporarily worse step (enlarge), greedy cannot take it
     m = make_sibling_convs(kernels=(3, 1), out_channels=(8, 8), size=4, relu=True)
-    cost = AnalyticCost(DeviceProfile("launch-bound", 1e6, 1e6, 50.0))  # node count dominates
+    cost = Roofline(DeviceProfile("launch-bound", "cpu", 1e15, 1e15, 50e-6))  # node count dominates
     g = greedy_search(m, cost, budget=5)
     b = beam_search(m, cost, alpha=2.0, budget=10)
     assert g.actions == [] and g.cost == g.initial_cost
@@ -39,8 +39,8 @@ def test_beam_relaxation_reaches_enlarge_then_merge():
 
 def test_random_search_is_seeded():
     m = make_inception_like()
-    a = random_search(m, AnalyticCost(), n_walks=2, walk_length=3, seed=1)
-    b = random_search(m, AnalyticCost(), n_walks=2, walk_length=3, seed=1)
+    a = random_search(m, Roofline(), n_walks=2, walk_length=3, seed=1)
+    b = random_search(m, Roofline(), n_walks=2, walk_length=3, seed=1)
     assert a.actions == b.actions and a.cost <= a.initial_cost
 
 
@@ -49,12 +49,9 @@ def test_search_dispatch_rejects_unknown_method():
         search(make_inception_like(), "annealing")
 
 
-def test_calibrate_fits_positive_profile(tmp_results):
-    from xflow.rewrites.cost import calibrate
-
-    prof = calibrate("cpu", repeats=2, cache=False)
-    assert prof.peak_gflops > 0 and prof.bandwidth_gbs > 0 and prof.overhead_us > 0
-    assert AnalyticCost(prof)(make_inception_like()) > 0
+def test_search_resolves_cost_names():
+    res = search(make_inception_like(), "greedy", "nominal", budget=1)
+    assert res.cost < res.initial_cost
 
 
 def test_cost_vs_measured_round_robin():
@@ -69,7 +66,7 @@ def test_trajectory_prefixes_and_pick_fastest():
     from xflow.rewrites.search import pick_fastest, trajectory_models
 
     m = make_inception_like()
-    res = greedy_search(m, AnalyticCost(), budget=5)
+    res = greedy_search(m, Roofline(), budget=5)
     points = trajectory_models(m, res.actions, max_points=6)
     assert [n for n, _ in points] == list(range(1, len(res.actions) + 1))
     assert graph_hash(points[-1][1]) == graph_hash(res.model)
@@ -114,7 +111,7 @@ def test_guard_keeps_the_significantly_fastest_candidate(monkeypatch):
     import xflow.rewrites.search as search_mod
 
     m = make_inception_like()
-    res = greedy_search(m, AnalyticCost(), budget=2)
+    res = greedy_search(m, Roofline(), budget=2)
     fake = _fake_measurement({"original": 1e-3, "original~aa": 1e-3, "r0": 0.8e-3, "r1": 0.6e-3}, 0, 0.02)
     monkeypatch.setattr(search_mod, "measure_balanced", lambda *a, **k: fake)
     best, info = search_mod.pick_fastest(m, [m, res.model], repeats=20)

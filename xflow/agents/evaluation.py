@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from xflow.graphs.ir import Graph, ins, outs
+
 __all__ = [
     "iqm",
     "bootstrap_ci",
@@ -142,7 +144,7 @@ def greedy_episode(env: Any, *, model: str | None = None, seed: int | None = 0) 
     def choose(obs: dict, info: dict) -> int:
         if not env_u.candidates:
             return env_u.stop_action
-        costs = [env_u.cost_model.cost(c.model, c.hash) for c in env_u.candidates]
+        costs = [env_u.cost_model.cost(c.graph, c.hash) for c in env_u.candidates]  # no weight copies
         best = int(np.argmin(costs))
         return best if costs[best] < info["cost"] - 1e-12 else env_u.stop_action
 
@@ -178,6 +180,6 @@ def replay_models(env: Any, state: Any) -> list[Any]:
 
 def changed_nodes(prev: Any, new: Any) -> list[str]:
     """Names of the operators of ``new`` that ``prev`` does not have (the rewritten region)."""
-    before = {(n.name, n.op_type, tuple(n.input), tuple(n.output)) for n in prev.graph.node}
-    return [n.name for n in new.graph.node
-            if (n.name, n.op_type, tuple(n.input), tuple(n.output)) not in before]
+    a, b = Graph.of(prev), Graph.of(new)
+    before = {(n.name, n.op_type, tuple(ins(n)), tuple(outs(n))) for n in a.nodes}
+    return [n.name for n in b.nodes if (n.name, n.op_type, tuple(ins(n)), tuple(outs(n))) not in before]

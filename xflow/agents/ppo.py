@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import tyro
 
-import xflow.envs  # noqa: F401 - registers xflow/GraphRewrite-v0
+from xflow.envs import ENV_ID  # importing xflow.envs registers the environment
 from xflow.envs.features import EDGE_DIM, NODE_DIM
 from xflow.envs.state import write_states_csv
 from xflow.nn import GraphActorCritic
@@ -61,7 +61,7 @@ class Args:
     """also append the training curve to `results/rl_ppo_train` (xflow.results.write_records)"""
 
     # Environment arguments
-    env_id: str = "xflow/GraphRewrite-v0"
+    env_id: str = ENV_ID
     """the id of the environment"""
     model: str = "builder:inception_like"
     """model id of the training graph (builder:NAME, zoo:NAME, file:PATH)"""
@@ -71,8 +71,8 @@ class Args:
     """episode length limit"""
     reward: str = "cost"
     """reward: cost | measured | hybrid"""
-    cost_model: str = "analytic"
-    """cost model: analytic (calibrated) | nominal | measured"""
+    cost_model: str = "calibrated"
+    """cost model (xflow.costs): calibrated | nominal | measured-ops | measured"""
     measure_every: int = 10
     """measured reward every k steps (measured/hybrid rewards)"""
 

@@ -18,12 +18,18 @@ import numpy as np
 import onnx
 import torch
 
+from xflow.envs.rewrite import RewriteEnv
+from xflow.graphs.ir import Graph
+from xflow.nn import GraphActorCritic
+from xflow.rewrites.search import SearchResult
+from xflow.rewrites.verify import is_equivalent
+
 __all__ = ["rl_search"]
 
 log = logging.getLogger(__name__)
 
 
-def rl_search(model: onnx.ModelProto, checkpoint: "str | Path | Any", *,
+def rl_search(model: onnx.ModelProto | Graph, checkpoint: "str | Path | Any", *,
               horizon: int | None = None, cost_model: Any = None, verify: bool = True,
               sample: bool = False, seed: int = 0) -> Any:
     """Optimize ``model`` with a trained :class:`~xflow.nn.GraphActorCritic`.
@@ -33,19 +39,15 @@ def rl_search(model: onnx.ModelProto, checkpoint: "str | Path | Any", *,
         checkpoint: ``agent.pt`` path (from ``xflow rl train``) or an agent instance.
         horizon: episode length (default: the checkpoint's training horizon, else 20).
         cost_model: cost model ranking the graphs seen (default: the checkpoint's, else
-            ``"analytic"``, the roofline calibrated on this device).
+            ``"calibrated"``, the roofline calibrated on this device).
         verify: check the returned graph's outputs against ``model`` (falls back to ``model``).
         sample: sample actions instead of taking the arg-max.
         seed: seed of the sampling.
 
     Returns:
         :class:`xflow.rewrites.search.SearchResult` with ``method="rl"``; its ``actions`` replay
-        from ``xflow.graphs.load_model(model).model`` (the environment's folded starting graph).
+        from ``xflow.graphs.load_model(model)`` (the environment's folded starting graph).
     """
-    from xflow.envs.rewrite import RewriteEnv
-    from xflow.nn import GraphActorCritic
-    from xflow.rewrites.search import SearchResult
-
     if isinstance(checkpoint, (str, Path)):
         agent, extra = GraphActorCritic.load_with_extra(checkpoint)
     else:
@@ -55,7 +57,7 @@ def rl_search(model: onnx.ModelProto, checkpoint: "str | Path | Any", *,
     t0 = time.perf_counter()
     env = RewriteEnv(model, max_candidates=agent.num_actions - 1,
                      horizon=horizon or int(saved.get("horizon", 20)),
-                     cost_model=cost_model or saved.get("cost_model", "analytic"))
+                     cost_model=cost_model or saved.get("cost_model", "calibrated"))
     gen = torch.Generator().manual_seed(seed)
     obs, info = env.reset(seed=seed)
     init_cost = info["cost"]
@@ -81,13 +83,11 @@ def rl_search(model: onnx.ModelProto, checkpoint: "str | Path | Any", *,
         trace.append(min(trace[-1], info["cost"]))
     cost, best_model, n_actions = best
     if verify and n_actions:
-        from xflow.rewrites.verify import is_equivalent
-
         verdict = is_equivalent(model, best_model)
         if not verdict.ok:  # pragma: no cover - would be a rule bug
             log.warning("rl_search: best graph not equivalent (%s); returning the input",
                         verdict.reason)
-            cost, best_model, n_actions = init_cost, model, 0
+            cost, best_model, n_actions = init_cost, env.initial_model, 0
     return SearchResult("rl", best_model, float(cost), float(init_cost), actions[:n_actions],
                         [float(x) for x in np.asarray(trace)], n_eval, env.steps + 1,
                         time.perf_counter() - t0)

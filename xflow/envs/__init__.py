@@ -1,12 +1,13 @@
-"""Gymnasium environments over graph rewrites, their rewards, cost models and replayable states.
+"""Gymnasium environments over graph rewrites, their rewards and replayable states.
 
-Importing this package registers ``xflow/GraphRewrite-v0`` (the only registration site)::
+Importing this package registers ``xflow/GraphRewrite-v1`` (the only registration site)::
 
     import gymnasium as gym
     import xflow.envs  # noqa: F401
-    env = gym.make("xflow/GraphRewrite-v0", model="builder:inception_like", horizon=20)
+    env = gym.make("xflow/GraphRewrite-v1", model="builder:inception_like", horizon=20)
 
-Submodules are imported lazily so the registration stays cheap.
+Cost models come from the one cost layer (:mod:`xflow.costs`), model ids from
+:mod:`xflow.graphs.model_ids`. Submodules are imported lazily so the registration stays cheap.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ __all__ = [
     "featurize",
 ]
 
-#: The id of the graph-rewrite environment.
-ENV_ID = "xflow/GraphRewrite-v0"
+#: The id of the graph-rewrite environment (v1: onnx-ir graphs, graph-hash encoding v2).
+ENV_ID = "xflow/GraphRewrite-v1"
 
 if ENV_ID not in gymnasium.registry:
     gymnasium.register(id=ENV_ID, entry_point="xflow.envs.rewrite:RewriteEnv")
@@ -39,9 +40,9 @@ _EXPORTS = {
     "EpisodeState": "xflow.envs.state",
     "StateValidation": "xflow.envs.state",
     "make_reward": "xflow.envs.rewards",
-    "make_cost_model": "xflow.envs.cost_models",
-    "resolve_model": "xflow.envs.models",
-    "register_model": "xflow.envs.models",
+    "make_cost_model": "xflow.costs.registry",
+    "resolve_model": "xflow.graphs.model_ids",
+    "register_model": "xflow.graphs.model_ids",
     "featurize": "xflow.envs.features",
 }
 

@@ -16,6 +16,7 @@ import argparse
 import json
 
 from xflow.clitools import Report, add_command
+from xflow.costs.names import COST_MODELS
 
 __all__ = ["register"]
 
@@ -24,8 +25,8 @@ def _env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-candidates", type=int, default=None, help="candidate actions (default: 64, or the checkpoint's)")
     p.add_argument("--horizon", type=int, default=None, help="episode length limit (default: 20, or the checkpoint's)")
     p.add_argument("--reward", choices=["cost", "measured", "hybrid"], default=None, help="reward object")
-    p.add_argument("--cost-model", choices=["analytic", "nominal", "measured"], default=None,
-                   help="cost model of the reward (analytic = roofline calibrated on this device)")
+    p.add_argument("--cost-model", choices=list(COST_MODELS), default=None,
+                   help="cost model of the reward (xflow.costs): " + "; ".join(f"{k}: {v}" for k, v in COST_MODELS.items()))
 
 
 def _train(args: argparse.Namespace) -> Report:
@@ -86,7 +87,7 @@ def _eval(args: argparse.Namespace) -> Report:
 def _validate(args: argparse.Namespace) -> Report:
     import gymnasium as gym
 
-    import xflow.envs  # noqa: F401
+    from xflow.envs import ENV_ID
     from xflow.envs.state import read_states_csv
 
     states = read_states_csv(args.states)
@@ -95,7 +96,7 @@ def _validate(args: argparse.Namespace) -> Report:
     for i, s in enumerate(states):
         key = (s.model_id, json.dumps(s.config, sort_keys=True))
         if key not in envs:
-            envs[key] = gym.make("xflow/GraphRewrite-v0", model=s.model_id,
+            envs[key] = gym.make(ENV_ID, model=s.model_id,
                                  **s.config).unwrapped
         v = envs[key].validate(s, check_reward=args.check_reward)
         ok_all &= v.ok
@@ -189,7 +190,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--checkpoint", required=True, help="agent.pt written by `xflow rl train`")
     p.add_argument("-o", "--output", default=None, help="write the measured-faster of input / result")
     p.add_argument("--horizon", type=int, default=None, help="episode length (default: the checkpoint's)")
-    p.add_argument("--cost-model", choices=["analytic", "nominal", "measured"], default=None,
+    p.add_argument("--cost-model", choices=list(COST_MODELS), default=None,
                    help="cost model ranking the graphs seen (default: the checkpoint's)")
     p.add_argument("--threads", type=int, default=1, help="ORT intra-op threads for the measurement")
     p.add_argument("--repeats", type=int, default=20, help="measurement repeats (0: keep the predicted best)")

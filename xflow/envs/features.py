@@ -2,7 +2,8 @@
 
 Why here and not :func:`xflow.graphs.to_pyg`: a Gymnasium observation space needs feature widths
 that never change between graphs, and the environment featurizes hundreds of candidate graphs per
-step, so this works straight on the ``ModelProto`` (no re-loading) and is cached by graph hash.
+step, so this reads the IR (:class:`xflow.graphs.Graph`: shapes already on its values, tensors
+shared with the source graph — nothing is re-inferred or copied) and is cached by graph hash.
 
 A graph becomes a :class:`gymnasium.spaces.GraphInstance` (``nodes``, ``edges``, ``edge_links``),
 which maps one-to-one onto ``torch_geometric.data.Data(x=nodes, edge_attr=edges,
@@ -32,13 +33,14 @@ Edges run producer → consumer, one per (tensor, consumer) pair. Edge features 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 import numpy as np
 import onnx
 from gymnasium import spaces
 from gymnasium.spaces import GraphInstance
 from onnx import TensorProto
+
+from xflow.graphs.ir import Graph, attrs, ins, outs
 
 __all__ = [
     "OP_VOCAB",
@@ -47,7 +49,6 @@ __all__ = [
     "FEATURE_HIGH",
     "graph_space",
     "featurize",
-    "tensor_shapes",
 ]
 
 #: Operator vocabulary of the one-hot; the last entry catches everything else.
@@ -77,64 +78,13 @@ def graph_space() -> spaces.Graph:
     )
 
 
-def _dims(tt: onnx.TypeProto.Tensor) -> tuple[int | None, ...] | None:
-    if not tt.HasField("shape"):
-        return None
-    return tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
-
-
-def tensor_shapes(model: onnx.ModelProto) -> dict[str, tuple[tuple[int | None, ...] | None, int]]:
-    """``{tensor: (shape or None, elem_type)}`` from inputs, outputs, value_info and initializers.
-
-    Runs ONNX shape inference on a copy when some operator output has no recorded type.
-    """
-    g = model.graph
-
-    def collect(m: onnx.ModelProto) -> dict:
-        out: dict = {}
-        for vi in list(m.graph.input) + list(m.graph.output) + list(m.graph.value_info):
-            if vi.type.HasField("tensor_type"):
-                out[vi.name] = (_dims(vi.type.tensor_type), vi.type.tensor_type.elem_type)
-        for init in m.graph.initializer:
-            out[init.name] = (tuple(init.dims), init.data_type)
-        return out
-
-    info = collect(model)
-    produced = {o for n in g.node for o in n.output if o}
-    if not produced.issubset(info):
-        try:
-            inferred = collect(onnx.shape_inference.infer_shapes(_skeleton(model)))
-            info = {**inferred, **info}
-        except Exception:  # noqa: BLE001 - features degrade to zeros rather than failing
-            pass
-    return info
-
-
-def _skeleton(model: onnx.ModelProto, keep_numel: int = 64) -> onnx.ModelProto:
-    """``model`` with its large initializers turned into typed graph inputs (no data).
-
-    Shape inference needs the *values* only of small constants (Reshape shapes, Split sizes,
-    Slice bounds), so weights become inputs of the same type and shape: inference on Inception-v3
-    candidates drops from ~0.7 s to milliseconds because no weight bytes are copied.
-    """
-    sk = onnx.ModelProto()
-    sk.ir_version = model.ir_version
-    sk.opset_import.extend(model.opset_import)
-    g = sk.graph
-    g.name = model.graph.name
-    g.node.extend(model.graph.node)
-    g.input.extend(model.graph.input)
-    g.output.extend(model.graph.output)
-    g.value_info.extend(model.graph.value_info)
-    declared = {vi.name for vi in model.graph.input}
-    for init in model.graph.initializer:
-        numel = int(np.prod(init.dims)) if len(init.dims) else 1
-        if numel <= keep_numel:
-            g.initializer.append(init)
-        elif init.name not in declared:
-            g.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type,
-                                                              list(init.dims)))
-    return sk
+def _shape(graph: Graph, tensor: str) -> tuple[int | None, ...] | None:
+    """Shape with symbolic dims as ``None`` (``None`` when the rank is unknown)."""
+    d = graph.dims(tensor)
+    if d is None:
+        c = graph.const(tensor)
+        return None if c is None else tuple(c.shape)
+    return tuple(x if isinstance(x, int) else None for x in d)
 
 
 def _log2p(x: float) -> float:
@@ -148,7 +98,7 @@ def _log10p(x: float) -> float:
 def _numel(shape: tuple[int | None, ...] | None) -> float:
     if shape is None or any(d is None for d in shape):
         return 0.0
-    return float(np.prod(shape, dtype=np.float64)) if shape else 1.0
+    return float(math.prod(shape))
 
 
 def _edge_features(shape: tuple[int | None, ...] | None, elem_type: int) -> list[float]:
@@ -163,61 +113,67 @@ def _edge_features(shape: tuple[int | None, ...] | None, elem_type: int) -> list
     return feats
 
 
-def _attr(node: onnx.NodeProto, name: str) -> onnx.AttributeProto | None:
-    for a in node.attribute:
-        if a.name == name:
-            return a
-    return None
-
-
-def _node_features(node: onnx.NodeProto, inits: dict[str, tuple[int, ...]],
-                   shapes: dict) -> list[float]:
+def _node_features(graph: Graph, node, shapes: dict) -> list[float]:
     onehot = [0.0] * len(OP_VOCAB)
     onehot[_OP_INDEX.get(node.op_type, _OP_INDEX["Other"])] = 1.0
-    ks = _attr(node, "kernel_shape")
-    kernel = float(np.prod(list(ks.ints))) if ks is not None and ks.ints else 0.0
-    if not kernel and node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1:
-        wshape = inits.get(node.input[1])
+    a = attrs(node)
+    names = ins(node)
+    ks = a.get("kernel_shape")
+    kernel = float(math.prod(ks)) if ks else 0.0
+    if not kernel and node.op_type in ("Conv", "ConvTranspose") and len(names) > 1 and graph.is_initializer(names[1]):
+        wshape = shapes[names[1]][0]
         if wshape is not None and len(wshape) > 2:
-            kernel = float(np.prod(wshape[2:]))
-    st = _attr(node, "strides")
-    stride = float(max(st.ints)) if st is not None and st.ints else 0.0
-    grp = _attr(node, "group")
-    group = float(grp.i) if grp is not None and grp.i > 0 else 1.0
-    const_in = [i for i in node.input if i in inits]
-    param_numel = sum(float(np.prod(inits[i])) if inits[i] else 1.0 for i in const_in)
-    out_shape = shapes.get(node.output[0], (None, 0))[0] if node.output else None
+            kernel = float(math.prod(wshape[2:]))
+    st = a.get("strides")
+    stride = float(max(st)) if st else 0.0
+    grp = a.get("group")
+    group = float(grp) if isinstance(grp, int) and grp > 0 else 1.0
+    const_in = [i for i in names if i and graph.is_initializer(i)]
+    param_numel = sum(float(math.prod(shapes[i][0])) if shapes[i][0] else 1.0 for i in const_in)
+    first = outs(node)[0] if node.outputs else ""
+    out_shape = shapes[first][0] if first else None
     numeric = [
         _log2p(kernel), _log2p(stride), math.log2(group), float(len(const_in)),
-        _log10p(param_numel), float(sum(1 for i in node.input if i)),
-        float(len(node.output)), _log10p(_numel(out_shape)),
+        _log10p(param_numel), float(sum(1 for i in names if i)),
+        float(len(node.outputs)), _log10p(_numel(out_shape)),
     ]
     return onehot + numeric
 
 
-def featurize(model: onnx.ModelProto) -> GraphInstance:
+class _Shapes(dict):
+    """``{tensor: (shape, elem_type)}`` read from the graph on first use."""
+
+    def __init__(self, graph: Graph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def __missing__(self, tensor: str):
+        v = (_shape(self.graph, tensor), self.graph.elem_type(tensor) or 0)
+        self[tensor] = v
+        return v
+
+
+def featurize(model: Graph | onnx.ModelProto) -> GraphInstance:
     """Featurize ``model`` into a :class:`GraphInstance` that lies in :func:`graph_space`.
 
     Deterministic: the same model content gives identical arrays (node order = graph inputs,
     operators in graph order, graph outputs).
     """
-    g = model.graph
-    shapes = tensor_shapes(model)
-    inits = {t.name: tuple(t.dims) for t in g.initializer}
+    graph = Graph.of(model)
+    shapes = _Shapes(graph)
     rows: list[list[float]] = []
     producer: dict[str, int] = {}
-    for vi in g.input:
-        if vi.name in inits:
-            continue
+    for name in graph.inputs:
         feats = [0.0] * NODE_DIM
         feats[_OP_INDEX["Input"]] = 1.0
-        feats[len(OP_VOCAB) + 7] = _log10p(_numel(shapes.get(vi.name, (None, 0))[0]))
-        producer[vi.name] = len(rows)
+        feats[len(OP_VOCAB) + 7] = _log10p(_numel(shapes[name][0]))
+        producer[name] = len(rows)
         rows.append(feats)
-    for node in g.node:
+    n_inputs = len(rows)
+    for node in graph.nodes:
         idx = len(rows)
-        rows.append(_node_features(node, inits, shapes))
-        for o in node.output:
+        rows.append(_node_features(graph, node, shapes))
+        for o in outs(node):
             if o:
                 producer[o] = idx
     links: list[tuple[int, int]] = []
@@ -228,28 +184,21 @@ def featurize(model: onnx.ModelProto) -> GraphInstance:
         if src is None:
             return
         links.append((src, dst))
-        shape, et = shapes.get(tensor, (None, 0))
+        shape, et = shapes[tensor]
         edges.append(_edge_features(shape, et))
 
-    for idx, node in _op_nodes(g, inits):
-        for i in node.input:
+    for k, node in enumerate(graph.nodes):
+        for i in ins(node):
             if i:
-                connect(i, idx)
-    for vo in g.output:
+                connect(i, n_inputs + k)
+    for name in graph.outputs:
         feats = [0.0] * NODE_DIM
         feats[_OP_INDEX["Output"]] = 1.0
-        feats[len(OP_VOCAB) + 7] = _log10p(_numel(shapes.get(vo.name, (None, 0))[0]))
+        feats[len(OP_VOCAB) + 7] = _log10p(_numel(shapes[name][0]))
         idx = len(rows)
         rows.append(feats)
-        connect(vo.name, idx)
+        connect(name, idx)
     nodes = np.clip(np.asarray(rows, dtype=np.float32).reshape(-1, NODE_DIM), 0.0, FEATURE_HIGH)
     edge_arr = np.clip(np.asarray(edges, dtype=np.float32).reshape(-1, EDGE_DIM), 0.0, FEATURE_HIGH)
     link_arr = np.asarray(links, dtype=np.int64).reshape(-1, 2)
     return GraphInstance(nodes=nodes, edges=edge_arr, edge_links=link_arr)
-
-
-def _op_nodes(g: onnx.GraphProto, inits: dict) -> Iterable[tuple[int, onnx.NodeProto]]:
-    n_inputs = sum(1 for vi in g.input if vi.name not in inits)
-    for k, node in enumerate(g.node):
-        yield n_inputs + k, node
-

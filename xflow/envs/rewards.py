@@ -22,10 +22,11 @@ return is comparable across models:
 """
 from __future__ import annotations
 
-import onnx
-
+from xflow.costs.base import CostModel, graph_key
+from xflow.costs.measured import MeasuredCost
+from xflow.costs.registry import make_cost_model
 from xflow.errors import UnknownName
-from xflow.envs.cost_models import CostModel, MeasuredCost, graph_hash, make_cost_model
+from xflow.graphs.ir import Graph
 
 __all__ = ["Reward", "CostDelta", "MeasuredDelta", "CostWithMeasured", "make_reward", "REWARDS"]
 
@@ -37,10 +38,10 @@ class Reward:
     #: True when the reward runs the model (non-deterministic up to measurement noise).
     measured: bool = False
 
-    def reset(self, model: onnx.ModelProto, key: str | None = None) -> None:
+    def reset(self, model: Graph, key: str | None = None) -> None:
         """Start an episode on ``model`` (graph hash ``key``)."""
 
-    def update(self, prev: onnx.ModelProto, new: onnx.ModelProto, *, prev_key: str | None = None,
+    def update(self, prev: Graph, new: Graph, *, prev_key: str | None = None,
                new_key: str | None = None, step: int = 0, done: bool = False) -> float:
         """Reward of the transition ``prev → new`` taken at ``step`` (1-based)."""
         raise NotImplementedError
@@ -59,12 +60,12 @@ class Reward:
 class CostDelta(Reward):
     """Per-step ``(c(prev) − c(new)) / c(initial) × 100`` from a cost model."""
 
-    def __init__(self, cost_model: CostModel | str = "analytic", *, name: str | None = None) -> None:
+    def __init__(self, cost_model: CostModel | str = "calibrated", *, name: str | None = None) -> None:
         self.cost_model = make_cost_model(cost_model)
         self.name = name or f"{self.cost_model.name}-delta"
         self.initial = 1.0
 
-    def reset(self, model: onnx.ModelProto, key: str | None = None) -> None:
+    def reset(self, model: Graph, key: str | None = None) -> None:
         self.initial = max(self.cost_model.cost(model, key), 1e-12)
 
     def update(self, prev, new, *, prev_key=None, new_key=None, step=0, done=False) -> float:
@@ -91,14 +92,14 @@ class MeasuredDelta(Reward):
     def _checkpoint(self, step: int, done: bool) -> bool:
         return done or (self.every > 0 and step % self.every == 0)
 
-    def reset(self, model: onnx.ModelProto, key: str | None = None) -> None:
-        self.initial = max(self.cost_model.cost(model, key or graph_hash(model)), 1e-12)
+    def reset(self, model: Graph, key: str | None = None) -> None:
+        self.initial = max(self.cost_model.cost(model, key or graph_key(model)), 1e-12)
         self.last = self.initial
 
     def update(self, prev, new, *, prev_key=None, new_key=None, step=0, done=False) -> float:
         if not self._checkpoint(step, done):
             return 0.0
-        cur = self.cost_model.cost(new, new_key or graph_hash(new))
+        cur = self.cost_model.cost(new, new_key or graph_key(new))
         r = (self.last - cur) / self.initial * 100.0
         self.last = cur
         return float(r)
@@ -109,14 +110,14 @@ class CostWithMeasured(Reward):
 
     measured = True
 
-    def __init__(self, cost_model: CostModel | str = "analytic", every: int = 10,
+    def __init__(self, cost_model: CostModel | str = "calibrated", every: int = 10,
                  measured: CostModel | str | None = None, *, name: str | None = None) -> None:
         self.dense = CostDelta(cost_model)
         self.sparse = MeasuredDelta(every, measured)
         self.name = name or f"{self.dense.cost_model.name}+measured-every{self.sparse.every}"
         self._pending = 0.0
 
-    def reset(self, model: onnx.ModelProto, key: str | None = None) -> None:
+    def reset(self, model: Graph, key: str | None = None) -> None:
         self.dense.reset(model, key)
         self.sparse.reset(model, key)
         self._pending = 0.0
@@ -137,7 +138,7 @@ class CostWithMeasured(Reward):
 REWARDS = ("cost", "measured", "hybrid")
 
 
-def make_reward(spec: "str | Reward", *, cost_model: CostModel | str = "analytic",
+def make_reward(spec: "str | Reward", *, cost_model: CostModel | str = "calibrated",
                 measure_every: int = 10) -> Reward:
     """Resolve ``"cost"`` / ``"measured"`` / ``"hybrid"`` (or pass a :class:`Reward` through)."""
     if isinstance(spec, Reward):

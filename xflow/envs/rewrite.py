@@ -1,4 +1,4 @@
-"""The graph-rewrite environment ``xflow/GraphRewrite-v0`` (after X-RLflow, MLSys 2023)."""
+"""The graph-rewrite environment ``xflow/GraphRewrite-v1`` (after X-RLflow, MLSys 2023)."""
 from __future__ import annotations
 
 import copy
@@ -14,13 +14,15 @@ import onnx
 from gymnasium import spaces
 from gymnasium.spaces import GraphInstance
 
-from xflow.errors import XflowError
-from xflow.envs.cost_models import CostModel, graph_hash, make_cost_model
+from xflow.costs.base import CostModel
+from xflow.costs.registry import make_cost_model
 from xflow.envs.features import featurize, graph_space
-from xflow.envs.models import register_model, resolve_model
 from xflow.envs.rewards import Reward, make_reward
 from xflow.envs.state import EpisodeState, StateValidation
-from xflow.rewrites.candidates import Candidate
+from xflow.errors import XflowError
+from xflow.graphs.ir import Graph
+from xflow.graphs.model_ids import register_model, resolve_graph
+from xflow.rewrites.candidates import Candidate, candidates
 
 __all__ = ["RewriteEnv", "Candidate", "StepRecord"]
 
@@ -44,14 +46,6 @@ class StepRecord:
 
 def _rule_name(rule: Any) -> str:
     return str(getattr(rule, "name", rule))
-
-
-def _enumerate_candidates(model: onnx.ModelProto, rules: Any, max_candidates: int,
-                          verify: bool) -> list[Candidate]:
-    """All (rule × location) rewrites of ``model``, deduplicated by hash, at most ``max_candidates``."""
-    from xflow.rewrites.candidates import candidates
-
-    return candidates(model, rules=rules, max_candidates=max_candidates, verify=verify)
 
 
 class RewriteEnv(gym.Env[Obs, int]):
@@ -95,7 +89,8 @@ class RewriteEnv(gym.Env[Obs, int]):
     ## Starting State
 
     The graph named by ``model`` (a model id such as ``builder:inception_like`` or
-    ``zoo:squeezenet1_1``, or an ``onnx.ModelProto``), or ``reset(options={"model": id})``.
+    ``zoo:squeezenet1_1`` — see :mod:`xflow.graphs.model_ids` — an ``onnx.ModelProto`` or an
+    :class:`xflow.graphs.Graph`), or ``reset(options={"model": id})``.
     The start is deterministic; the seed only seeds :attr:`np_random` (unused by the dynamics).
 
     ## Episode End
@@ -105,15 +100,16 @@ class RewriteEnv(gym.Env[Obs, int]):
 
     ## Arguments
 
-    ``gymnasium.make("xflow/GraphRewrite-v0", model="builder:inception_like",
-    max_candidates=500, horizon=100, reward="cost", cost_model="analytic", measure_every=10,
+    ``gymnasium.make("xflow/GraphRewrite-v1", model="builder:inception_like",
+    max_candidates=500, horizon=100, reward="cost", cost_model="calibrated", measure_every=10,
     rules=None, verify=False)``
 
     * ``rules``: rule names (default: every registered rule).
     * ``verify``: numerically verify every candidate with ONNX Runtime (slow; the rules only
       match where they preserve outputs, this is a second safety net).
-    * ``cost_model``: ``"analytic"`` (roofline calibrated on this device), ``"nominal"`` or
-      ``"measured"``, or a :class:`~xflow.envs.cost_models.CostModel`.
+    * ``cost_model``: a name of :data:`xflow.costs.COST_MODELS` (``"calibrated"``: the roofline
+      calibrated on this device; ``"nominal"``, ``"measured-ops"``, ``"measured"``) or a
+      :class:`~xflow.costs.CostModel`.
 
     The state replays exactly: :attr:`state` is an
     :class:`~xflow.envs.state.EpisodeState` ``(model_id, actions)``; :meth:`apply` replays one
@@ -122,13 +118,15 @@ class RewriteEnv(gym.Env[Obs, int]):
     ## Version History
 
     * v0: initial version.
+    * v1: graphs are the onnx-ir IR; graph hashes use encoding v2 (states recorded under v0 do
+      not replay their hashes); the cost-model name ``analytic`` became ``calibrated``.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(self, model: str | onnx.ModelProto = "builder:inception_like", *,
+    def __init__(self, model: str | onnx.ModelProto | Graph = "builder:inception_like", *,
                  max_candidates: int = 500, horizon: int = 100, reward: str | Reward = "cost",
-                 cost_model: str | CostModel = "analytic", measure_every: int = 10,
+                 cost_model: str | CostModel = "calibrated", measure_every: int = 10,
                  rules: list[str] | None = None, verify: bool = False, device: str = "cpu",
                  threads: int = 1, render_mode: str | None = None, cache_size: int = 256) -> None:
         if max_candidates < 1 or horizon < 1:
@@ -136,8 +134,8 @@ class RewriteEnv(gym.Env[Obs, int]):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise XflowError(f"render_mode {render_mode!r} not supported; use one of "
                              f"{self.metadata['render_modes']} or None")
-        if isinstance(model, onnx.ModelProto):
-            model = register_model(graph_hash(model)[:16], model)
+        if not isinstance(model, str):
+            model = register_model(Graph.of(model).content_hash[:16], model)
         self._kwargs = dict(model=model, max_candidates=max_candidates, horizon=horizon,
                             reward=reward, cost_model=cost_model, measure_every=measure_every,
                             rules=list(rules) if rules is not None else None, verify=verify,
@@ -160,13 +158,13 @@ class RewriteEnv(gym.Env[Obs, int]):
         self._cache_size = int(cache_size)
         self._cand_cache: OrderedDict[str, list[Candidate]] = OrderedDict()
         self._feat_cache: OrderedDict[str, GraphInstance] = OrderedDict()
-        self._models: dict[str, onnx.ModelProto] = {}
+        self._models: dict[str, Graph] = {}
         self._reset_fields()
 
     # -- bookkeeping --------------------------------------------------------------------------
     def _reset_fields(self) -> None:
-        self.model: onnx.ModelProto | None = None
-        self.initial_model: onnx.ModelProto | None = None
+        self.model: Graph | None = None
+        self.initial_model: Graph | None = None
         self.hash: str = ""
         self.candidates: list[Candidate] = []
         self.actions: list[int] = []
@@ -195,30 +193,30 @@ class RewriteEnv(gym.Env[Obs, int]):
         while len(cache) > size:
             cache.popitem(last=False)
 
-    def _candidates_of(self, model: onnx.ModelProto, key: str) -> list[Candidate]:
+    def _candidates_of(self, model: Graph, key: str) -> list[Candidate]:
         hit = self._lru_get(self._cand_cache, key)
         if hit is None:
-            hit = _enumerate_candidates(model, self.rules, self.max_candidates, self.verify)
+            hit = candidates(model, rules=self.rules, max_candidates=self.max_candidates, verify=self.verify)
             self._lru_put(self._cand_cache, key, hit, self._cache_size)
         return hit
 
-    def _features(self, model: onnx.ModelProto, key: str) -> GraphInstance:
+    def _features(self, model: Graph, key: str) -> GraphInstance:
         g = self._lru_get(self._feat_cache, key)
         if g is None:
             g = featurize(model)
             self._lru_put(self._feat_cache, key, g, 16 * self._cache_size)
         return GraphInstance(g.nodes.copy(), g.edges.copy(), g.edge_links.copy())
 
-    def _load(self, model_id: str) -> onnx.ModelProto:
+    def _load(self, model_id: str) -> Graph:
         if model_id not in self._models:
-            self._models[model_id] = resolve_model(model_id)
+            self._models[model_id] = resolve_graph(model_id)
         return self._models[model_id]
 
     def _obs(self) -> Obs:
         return {
             "graph": self._features(self.model, self.hash),
-            # features need shapes only: the candidates' weights are never copied here
-            "candidates": tuple(self._features(c.structure, c.hash) for c in self.candidates),
+            # candidates share their tensors with the current graph: nothing is copied here
+            "candidates": tuple(self._features(c.graph, c.hash) for c in self.candidates),
         }
 
     def action_mask(self) -> np.ndarray:
@@ -246,13 +244,13 @@ class RewriteEnv(gym.Env[Obs, int]):
         super().reset(seed=seed)
         if options and options.get("model"):
             model = options["model"]
-            if isinstance(model, onnx.ModelProto):
-                model = register_model(graph_hash(model)[:16], model)
+            if not isinstance(model, str):
+                model = register_model(Graph.of(model).content_hash[:16], model)
             self.model_id = model
         self._reset_fields()
         self.initial_model = self._load(self.model_id)
         self.model = self.initial_model
-        self.hash = graph_hash(self.model)
+        self.hash = self.model.content_hash
         self.candidates = self._candidates_of(self.model, self.hash)
         self.initial_cost = self.cost_model.cost(self.model, self.hash)
         self.reward_fn.reset(self.model, self.hash)
@@ -273,7 +271,7 @@ class RewriteEnv(gym.Env[Obs, int]):
         if not stop and not invalid:
             cand = self.candidates[action]
             rule, loc = _rule_name(cand.rule), str(cand.location)
-            self.model, self.hash = cand.model, cand.hash
+            self.model, self.hash = cand.graph, cand.hash
             self.candidates = self._candidates_of(self.model, self.hash)
         self.steps += 1
         self.actions.append(action)

@@ -27,7 +27,7 @@ class EpisodeState:
     """Where an episode is: its starting graph and the actions taken from it.
 
     Args:
-        model_id: the starting graph (see :mod:`xflow.envs.models`), e.g. ``builder:sibling_convs``.
+        model_id: the starting graph (see :mod:`xflow.graphs.model_ids`), e.g. ``builder:sibling_convs``.
         actions: action indices in order (candidate index, or the stop action).
         hashes: graph hash after each action (optional; used by ``validate``).
         reward: the episode's cumulative reward so far (optional).

@@ -28,7 +28,7 @@ import onnx_ir as ir
 
 from xflow.errors import InvalidModel
 from xflow.graphs.ir import Graph, node_reads
-from xflow.graphs.shapes import infer_node_shapes
+from xflow.graphs.shapes import infer_model_shapes, infer_node_shapes
 
 __all__ = ["Editor", "Changes", "toposort", "dead_nodes"]
 
@@ -237,7 +237,8 @@ class Editor:
         for name, v in list(g.initializers.items()):
             if not v.uses() and not v.is_graph_output() and not v.is_graph_input():
                 del g.initializers[name]
-        fresh_nodes = [n for n in nodes_new + bridges if n not in dead]
+        new_ids = {id(n) for n in nodes_new + bridges}
+        fresh_nodes = [n for n in live if id(n) in new_ids]  # topological order, for inference
         self._infer(model, fresh_nodes)
         removed_names = tuple(sorted(self._removed | {n.name for n in dead if n.name in src.node_by_name}))
         added_names = tuple(n.name for n in fresh_nodes)
@@ -257,6 +258,11 @@ class Editor:
 
         infer_node_shapes(nodes, opset_imports=model.opset_imports, ir_version=model.ir_version,
                           const=lookup_const, functions=model.functions.values())
+        if any(o.name and o.shape is None for n in nodes for o in n.outputs):
+            # local inference could not type every new value (e.g. an input without a shape):
+            # fall back to one whole-graph inference rather than leave costs and features blind
+            log.debug("edit by %s: local shape inference incomplete; inferring the whole graph", self.tag)
+            infer_model_shapes(model)
 
 
 def _redirect_subgraph_reads(node: ir.Node, redirect: set[str], lookup) -> None:

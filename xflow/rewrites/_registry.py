@@ -1,8 +1,13 @@
 """The rule registry: every rewrite rule, in the order candidates are enumerated."""
 from __future__ import annotations
 
+from typing import Any
+
+import onnx
+
 from xflow.errors import UnknownName
-from xflow.rewrites._base import Rule
+from xflow.graphs.ir import Graph
+from xflow.rewrites._base import Location, Rule
 from xflow.rewrites._enlarge_conv import enlarge_conv_rule, shrink_conv_rule
 from xflow.rewrites._fold_scale_into_weights import fold_into_conv_rule, fold_into_matmul_rule
 from xflow.rewrites._group_parallel_convs import group_parallel_convs_rule, ungroup_conv_rule
@@ -29,7 +34,7 @@ from xflow.rewrites._unary_across_concat import (
     unary_before_split_rule,
 )
 
-__all__ = ["RULES", "get_rule", "rule_names"]
+__all__ = ["RULES", "get_rule", "rule_names", "apply_action", "apply_actions"]
 
 #: Every registered rule, in the order candidates are enumerated.
 RULES: list[Rule] = [
@@ -80,3 +85,19 @@ def get_rule(name: str) -> Rule:
         if r.name == name:
             return r
     raise UnknownName(f"unknown rewrite rule {name!r}; known rules: {', '.join(rule_names())}")
+
+
+def apply_action(model: onnx.ModelProto | Graph, action: dict[str, Any]) -> onnx.ModelProto | Graph:
+    """Apply ``{"rule": name, "location": Location.to_json()}`` (as from ``Candidate.action()``);
+    a :class:`~xflow.graphs.Graph` gives a ``Graph``, a ``ModelProto`` a ``ModelProto``."""
+    loc = action["location"]
+    loc = loc if isinstance(loc, Location) else Location.from_json(loc)
+    return get_rule(action["rule"]).apply(model, loc)
+
+
+def apply_actions(model: onnx.ModelProto | Graph, actions: list[dict[str, Any]]) -> onnx.ModelProto | Graph:
+    """Replay a list of actions in order (deterministic: same model, same actions, same graph)."""
+    g = Graph.of(model)
+    for a in actions:
+        g = apply_action(g, a)
+    return g if isinstance(model, Graph) else g.model

@@ -47,7 +47,7 @@ class BenchConfig:
         methods: search baselines among ``greedy``, ``beam``, ``random``.
         budget: search steps (greedy/random) or expansions (beam).
         time_budget_s: wall-clock cap per search.
-        cost: cost model name for the searches (:func:`xflow.rewrites.cli._cost_fn`).
+        cost: cost model name for the searches (:data:`xflow.costs.COST_MODELS`).
         threads: ORT intra-op thread counts to time.
         repeats: interleaved timed rounds; the guard's selection uses half as many.
         checkpoint: ``agent.pt`` of a trained PPO policy (adds the ``rl`` optimizer).
@@ -62,7 +62,7 @@ class BenchConfig:
     methods: list[str] = field(default_factory=lambda: ["greedy", "beam", "random"])
     budget: int = 10
     time_budget_s: float = 120.0
-    cost: str = "analytic"
+    cost: str = "nominal"
     threads: list[int] = field(default_factory=lambda: [1, 2])
     repeats: int = 30
     checkpoint: str | None = None
@@ -117,11 +117,11 @@ def simplifiers(model: onnx.ModelProto) -> dict[str, Optimized]:
 
 def optimize_all(original: onnx.ModelProto, cfg: BenchConfig) -> dict[str, Optimized]:
     """Run every configured optimizer once on ``original`` (searches, rl, simplifiers)."""
-    from xflow.rewrites.cli import _cost_fn
+    from xflow.costs import make_cost_model
     from xflow.rewrites.search import search
 
     outs: dict[str, Optimized] = {}
-    cost = _cost_fn(cfg.cost, cfg.threads[0])
+    cost = make_cost_model(cfg.cost, threads=cfg.threads[0])
     for method in cfg.methods:
         kwargs: dict[str, Any] = {"budget": cfg.budget, "time_budget_s": cfg.time_budget_s}
         res = search(original, method, cost, **kwargs)
@@ -164,7 +164,7 @@ def run_model(name: str, cfg: BenchConfig,
     from xflow.rewrites.experiments import load_for_rewrite
     from xflow.rewrites.search import measure_balanced
 
-    original = load_for_rewrite(name, **cfg.zoo_cfg.get(name, {}))
+    original = load_for_rewrite(name, **cfg.zoo_cfg.get(name, {})).model
     outs = optimize_all(original, cfg)
     searched = [k for k in outs if k in cfg.methods or k == "rl"]
     records: list[dict[str, Any]] = []

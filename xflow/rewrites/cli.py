@@ -4,8 +4,9 @@
 * ``xflow rewrite apply FILE.onnx --rule NAME [--all] [--index I] -o OUT.onnx`` — apply a rule at
   its first (``--index``-th) match, or repeatedly until it no longer matches (``--all``);
 * ``xflow rewrite search FILE.onnx --method greedy|beam|random --budget N [-o OUT.onnx]`` — run a
-  search baseline over the analytic (or calibrated / measured) cost and report the cost and the
-  measured ORT latency (ORT_ENABLE_ALL, interleaved repeats) before and after;
+  search baseline over a cost model of :mod:`xflow.costs` (``nominal`` roofline by default;
+  ``calibrated``, ``measured-ops``, ``measured``) and report the cost and the measured ORT latency
+  (ORT_ENABLE_ALL, interleaved rounds, interval and verdict) before and after;
 * ``xflow rewrite optimize IN.onnx -o OUT.onnx --search greedy|beam|random|rl [--budget-s S]
   [--checkpoint CKPT]`` — the same with a time budget, listing the applied rewrites; ``rl`` rolls
   out a trained PPO policy (:func:`xflow.agents.search.rl_search`, ``xflow rl train`` makes one).
@@ -20,22 +21,26 @@ import argparse
 from pathlib import Path
 
 from xflow.clitools import Report, add_command
+from xflow.costs.names import COST_MODELS as COST_CHOICES
 
 __all__ = ["register"]
+
 
 
 def _load(path: str):
     from xflow.graphs.model import load_model
 
-    return load_model(path).model
+    return load_model(path)
 
 
 def _save(model, path: str) -> str:
     import onnx
 
+    from xflow.graphs.ir import as_proto
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(out))
+    onnx.save(as_proto(model), str(out))
     return str(out)
 
 
@@ -79,29 +84,19 @@ def _cmd_apply(args: argparse.Namespace) -> Report:
     err = verify_rewrite(original, model, n_trials=2)
     out = _save(model, args.output)
     data = {"model": args.model, "rule": rule.name, "applied": applied, "output": out,
-            "nodes_before": len(original.graph.node), "nodes_after": len(model.graph.node), "max_abs_err": err}
+            "nodes_before": len(original.nodes), "nodes_after": len(model.nodes), "max_abs_err": err}
     text = (f"applied {rule.name} {len(applied)}x to {args.model}: {data['nodes_before']} -> "
             f"{data['nodes_after']} nodes (max |err| {err:.2e}); wrote {out}")
     return Report(data, text)
 
 
-def _cost_fn(name: str, threads: int):
-    from xflow.errors import UnknownName
-    from xflow.rewrites.cost import AnalyticCost, MeasuredCost, calibrate
+def _cost_model(name: str, threads: int):
+    """The :mod:`xflow.costs` model called ``name`` (``measured``: 5 repeats after 2 warm-ups)."""
+    from xflow.costs import MeasuredCost, make_cost_model
 
-    if name == "analytic":
-        return AnalyticCost()
-    if name == "calibrated":
-        return AnalyticCost(calibrate("cpu", intra_threads=threads))
     if name == "measured":
-        return MeasuredCost(intra_threads=threads, repeats=5, warmup=2)
-    if name == "layout":  # rl-env's calibrated roofline with the Split-of-Conv layout-reorder term
-        try:
-            from xflow.envs.cost_models import make_cost_model
-        except ModuleNotFoundError:
-            raise UnknownName("cost 'layout' needs xflow.envs (not in this checkout); use analytic") from None
-        return make_cost_model("analytic", threads=threads)
-    raise UnknownName(f"unknown cost {name!r}; use analytic, calibrated, layout or measured")
+        return MeasuredCost(threads=threads, repeats=5, warmup=2)
+    return make_cost_model(name, threads=threads)
 
 
 def _cmd_search(args: argparse.Namespace) -> Report:
@@ -121,13 +116,13 @@ def _cmd_search(args: argparse.Namespace) -> Report:
             kwargs["alpha"] = args.alpha
         if args.method == "random":
             kwargs["seed"] = args.seed
-        res = search(original, args.method, _cost_fn(args.cost, args.threads), **kwargs)
+        res = search(original, args.method, _cost_model(args.cost, args.threads), **kwargs)
     data = {"model": args.model, **res.summary(), "actions": res.actions}
     best = res.model
     if args.repeats > 0 and res.actions:
         # measure prefixes of the trajectory too: keep the measured-fastest graph (or the input)
         points = trajectory_models(original, res.actions, max_points=args.measure_points)
-        best, meas = pick_fastest(original, [m for _, m in points], intra_threads=args.threads,
+        best, meas = pick_fastest(original.model, [m for _, m in points], intra_threads=args.threads,
                                   repeats=args.repeats)
         meas["kept_actions"] = points[meas.pop("kept_index")][0] if meas["kept"] == "rewritten" else 0
         data.update(meas)
@@ -155,10 +150,8 @@ def _rl_search(original, args: argparse.Namespace):
 
     if not getattr(args, "checkpoint", None):
         raise XflowError("--search rl needs --checkpoint CKPT (an agent.pt from `xflow rl train`)")
-    try:
-        from xflow.agents.search import rl_search
-    except ModuleNotFoundError as exc:  # torch / torch_geometric missing
-        raise XflowError(f"--search rl needs the RL agent ({exc}); choose greedy, beam or random") from None
+    from xflow.agents.search import rl_search
+
     return rl_search(original, args.checkpoint, horizon=getattr(args, "horizon", None))
 
 
@@ -195,9 +188,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     s.add_argument("--method", choices=["greedy", "beam", "random"], default="greedy")
     s.add_argument("--budget", type=int, default=20, help="steps (greedy/random) or expansions (beam)")
     s.add_argument("--time-budget-s", type=float, default=None, help="stop after this many seconds")
-    s.add_argument("--cost", choices=["analytic", "calibrated", "layout", "measured"], default="analytic",
-                   help="analytic roofline (nominal), calibrated (ORT micro-benchmarks), layout "
-                        "(xflow.envs calibrated roofline + conv-layout reorder term), measured (ORT latency)")
+    s.add_argument("--cost", choices=list(COST_CHOICES), default="nominal",
+                   help="cost model (xflow.costs): " + "; ".join(f"{k}: {v}" for k, v in COST_CHOICES.items()))
     s.add_argument("--alpha", type=float, default=1.05, help="beam relaxation (accept cost < alpha * best)")
     s.add_argument("--seed", type=int, default=0, help="random-walk seed")
     s.add_argument("--max-candidates", type=int, default=500)
@@ -214,9 +206,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     o.add_argument("--search", choices=["greedy", "beam", "random", "rl"], default="beam")
     o.add_argument("--budget", type=int, default=30, help="steps (greedy/random) or expansions (beam)")
     o.add_argument("--budget-s", type=float, default=60.0, help="time budget of the search in seconds")
-    o.add_argument("--cost", choices=["analytic", "calibrated", "layout", "measured"], default="analytic",
-                   help="analytic roofline (nominal), calibrated (ORT micro-benchmarks), layout "
-                        "(xflow.envs calibrated roofline + conv-layout reorder term), measured (ORT latency)")
+    o.add_argument("--cost", choices=list(COST_CHOICES), default="nominal",
+                   help="cost model (xflow.costs): " + "; ".join(f"{k}: {v}" for k, v in COST_CHOICES.items()))
     o.add_argument("--alpha", type=float, default=1.05)
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--max-candidates", type=int, default=500)

@@ -2,7 +2,7 @@
 
 * :func:`run` — one search baseline on one zoo model (or ONNX file): predicted cost and measured
   ORT latency (ORT_ENABLE_ALL, interleaved repeats) of the original and the result.
-* :func:`cost_vs_measured` — for every one-step candidate of a model, the analytic cost model's
+* :func:`cost_vs_measured` — for every one-step candidate of a model, a cost model's (``nominal``)
   predicted speed-up next to the measured one, plus their Spearman rank correlation.
 * :func:`changed_nodes` — which node names a rewrite removed and added (for highlighting).
 """
@@ -13,26 +13,27 @@ from typing import Any
 
 import onnx
 
+from xflow.costs.registry import make_cost_model
+from xflow.graphs import zoo
+from xflow.graphs.ir import Graph
+from xflow.graphs.model import load_model
+
 __all__ = ["run", "cost_vs_measured", "changed_nodes", "load_for_rewrite", "spearman"]
 
 log = logging.getLogger(__name__)
 
 
-def load_for_rewrite(model: str | onnx.ModelProto, **zoo_cfg: Any) -> onnx.ModelProto:
-    """A zoo model name, an ``.onnx`` path or a ModelProto, loaded and constant-folded."""
-    from xflow.graphs.model import load_model
-
+def load_for_rewrite(model: str | onnx.ModelProto, **zoo_cfg: Any) -> Graph:
+    """A zoo model name, an ``.onnx`` path or a ModelProto, loaded and constant-folded (the IR)."""
     if isinstance(model, str) and not model.endswith(".onnx"):
-        from xflow.graphs import zoo
-
-        return load_model(zoo.export(model, **zoo_cfg)).model
-    return load_model(model).model
+        return load_model(zoo.export(model, **zoo_cfg))
+    return load_model(model)
 
 
-def changed_nodes(before: onnx.ModelProto, after: onnx.ModelProto) -> tuple[list[str], list[str]]:
+def changed_nodes(before: Graph | onnx.ModelProto, after: Graph | onnx.ModelProto) -> tuple[list[str], list[str]]:
     """``(removed, added)`` node names between two graphs (names are stable across rewrites)."""
-    a = {n.name for n in before.graph.node}
-    b = {n.name for n in after.graph.node}
+    a = set(Graph.of(before).node_by_name)
+    b = set(Graph.of(after).node_by_name)
     return sorted(a - b), sorted(b - a)
 
 
@@ -50,16 +51,15 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
     """One search on one model; long-format records (one metric per row).
 
     Config keys: ``model`` (zoo name or path), ``method`` (greedy|beam|random), ``budget``,
-    ``cost`` (analytic|calibrated), ``threads`` (1), ``repeats`` (20), ``seed`` (0), ``alpha`` (1.05).
+    ``cost`` (a :data:`xflow.costs.COST_MODELS` name, ``nominal``), ``threads`` (1), ``repeats`` (20), ``seed`` (0), ``alpha`` (1.05).
     """
-    from xflow.rewrites.cost import AnalyticCost, calibrate
     from xflow.rewrites.search import search
     from xflow.runtime import compare_latency
 
-    cfg = {"method": "greedy", "budget": 10, "cost": "analytic", "threads": 1, "repeats": 20, "seed": 0,
+    cfg = {"method": "greedy", "budget": 10, "cost": "nominal", "threads": 1, "repeats": 20, "seed": 0,
            "alpha": 1.05, **config}
     model = load_for_rewrite(cfg["model"])
-    cost = AnalyticCost(calibrate("cpu", intra_threads=cfg["threads"]) if cfg["cost"] == "calibrated" else "cpu")
+    cost = make_cost_model(cfg["cost"], threads=cfg["threads"])
     kw: dict[str, Any] = {"budget": cfg["budget"]}
     if cfg["method"] == "beam":
         kw["alpha"] = cfg["alpha"]
@@ -74,7 +74,7 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
         if cfg["repeats"] < 2:
             raise ValueError(f"repeats must be 0 or >= 2, got {cfg['repeats']}")
         if res.actions:
-            cmp = compare_latency(res.model, model, intra_threads=cfg["threads"], repeats=cfg["repeats"])
+            cmp = compare_latency(res.model, model.model, intra_threads=cfg["threads"], repeats=cfg["repeats"])
             c = cmp.comparison
             stats = {"speedup_lo": c.speedup_ci[0], "speedup_hi": c.speedup_ci[1], "verdict": c.verdict,
                      "noise_floor": c.noise_floor, **cmp.measurement.conditions()}
@@ -84,7 +84,7 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             from xflow.runtime import measure_latency
 
-            ms = measure_latency(model, intra_threads=cfg["threads"], repeats=cfg["repeats"]).median_ms
+            ms = measure_latency(model.model, intra_threads=cfg["threads"], repeats=cfg["repeats"]).median_ms
             same = {"speedup_lo": 1.0, "speedup_hi": 1.0, "verdict": "same", "noise_floor": 0.0}
             recs += [{**base, **same, "metric": "original_ms", "value": ms},
                      {**base, **same, "metric": "rewritten_ms", "value": ms},
@@ -103,11 +103,10 @@ def cost_vs_measured(model: str | onnx.ModelProto, *, max_candidates: int = 20, 
     speed-up's interval and verdict. ``repeats`` >= 2.
     """
     from xflow.rewrites.candidates import candidates
-    from xflow.rewrites.cost import AnalyticCost
     from xflow.runtime.latency import measure_models
 
-    m = load_for_rewrite(model) if isinstance(model, str) else model
-    cost = cost or AnalyticCost()
+    m = load_for_rewrite(model) if isinstance(model, str) else Graph.of(model)
+    cost = make_cost_model(cost or "nominal")
     pool = candidates(m, verify=False)
     by_rule: dict[str, list] = {}
     for c in pool:
@@ -118,14 +117,14 @@ def cost_vs_measured(model: str | onnx.ModelProto, *, max_candidates: int = 20, 
             if group and len(cands) < max_candidates:
                 cands.append(group.pop(0))
     settings = {"level": "all", "intra_threads": threads}
-    variants = {"original": (m, settings)}
+    variants = {"original": (m.model, settings)}
     variants.update({f"c{i}": (c.model, settings) for i, c in enumerate(cands)})
     meas = measure_models(variants, baseline="original", warmup=2, rounds=repeats)
     c0 = cost(m)
     rows = []
     for i, c in enumerate(cands):
         cmp = meas.compare(f"c{i}")
-        rows.append({"rule": c.rule, "location": str(c.location), "predicted_speedup": c0 / cost(c.model),
+        rows.append({"rule": c.rule, "location": str(c.location), "predicted_speedup": c0 / cost(c.graph),
                      "measured_speedup": cmp.speedup, "speedup_lo": cmp.speedup_ci[0],
                      "speedup_hi": cmp.speedup_ci[1], "verdict": cmp.verdict,
                      "noise_floor": cmp.noise_floor})

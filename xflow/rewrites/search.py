@@ -1,8 +1,10 @@
 r"""Search baselines over rewrite sequences: greedy, TASO-style backtracking beam, random walks.
 
 All three explore the graphs reachable by :func:`~xflow.rewrites.candidates` and minimise a
-cost function ``cost(model) -> float`` (e.g. :class:`~xflow.rewrites.cost.AnalyticCost` or
-:class:`~xflow.rewrites.cost.MeasuredCost`):
+cost function ``cost(graph) -> float`` — any :mod:`xflow.costs` model (``nominal``,
+``calibrated``, ``measured-ops``, ``measured``) or a plain function of an
+:class:`xflow.graphs.Graph`. Candidates are tensor-sharing graphs, so costing one never copies
+weights; the ``ModelProto`` of a graph is built only to verify or return it.
 
 * **greedy** — apply the cheapest candidate while it lowers the cost (stuck at the first
   local optimum: it cannot take a temporarily worse step, e.g. enlarge-then-merge);
@@ -27,23 +29,27 @@ from typing import Any, Callable, Sequence
 import onnx
 
 from xflow.errors import UnknownName
+from xflow.graphs.ir import Graph
+from xflow.costs.registry import make_cost_model
 from xflow.rewrites._base import Rule
-from xflow.rewrites.candidates import Candidate, candidates, graph_hash
+from xflow.rewrites._registry import apply_action
+from xflow.rewrites.candidates import Candidate, candidates
+from xflow.rewrites.verify import Verifier
 
 __all__ = ["measure_balanced", "SearchResult", "greedy_search", "beam_search", "random_search", "search", "METHODS",
            "pick_fastest", "trajectory_models"]
 
 log = logging.getLogger(__name__)
 
-CostFn = Callable[[onnx.ModelProto], float]
+CostFn = Callable[[Graph], float]
 
 
 @dataclass
 class SearchResult:
-    """Outcome of a search: the best ``model`` and its ``cost``, the ``actions`` leading to it."""
+    """Outcome of a search: the best ``graph`` and its ``cost``, the ``actions`` leading to it."""
 
     method: str
-    model: onnx.ModelProto
+    graph: Graph
     cost: float
     initial_cost: float
     actions: list[dict[str, Any]] = field(default_factory=list)
@@ -51,6 +57,11 @@ class SearchResult:
     n_evaluated: int = 0                                # candidate graphs costed
     n_expanded: int = 0                                 # graphs whose candidates were enumerated
     time_s: float = 0.0
+
+    @property
+    def model(self) -> onnx.ModelProto:
+        """The best graph as an ``onnx.ModelProto`` (for ONNX Runtime and files)."""
+        return self.graph.model
 
     @property
     def predicted_speedup(self) -> float:
@@ -68,52 +79,42 @@ class SearchResult:
 class _Ctx:
     """Shared bookkeeping: cached costs, lazy verification against the original."""
 
-    def __init__(self, model: onnx.ModelProto, cost: CostFn, rules, max_candidates: int, verify: bool):
-        self.original = model
+    def __init__(self, model: Graph | onnx.ModelProto, cost: CostFn, rules, max_candidates: int, verify: bool):
+        self.original = Graph.of(model)
         self.cost_fn = cost
         self.rules = rules
         self.max_candidates = max_candidates
         self.verify = verify
         self._costs: dict[str, float] = {}
         self._verified: dict[str, bool] = {}
-        self._verifier = None
+        self._verifier: Verifier | None = None
         self.n_evaluated = 0
         self.n_expanded = 0
         self.t0 = time.perf_counter()
 
-    def cost(self, model: onnx.ModelProto, h: str | None = None) -> float:
-        h = h or graph_hash(model)
+    def cost(self, graph: Graph, h: str | None = None) -> float:
+        h = h or graph.content_hash
         if h not in self._costs:
-            self._costs[h] = float(self.cost_fn(model))
+            self._costs[h] = float(self.cost_fn(graph))
             self.n_evaluated += 1
         return self._costs[h]
 
-    def cost_of(self, c) -> float:
-        """Cost of a :class:`~xflow.rewrites.candidates.Candidate`; cost functions that declare
-        ``accepts_structure = True`` (shapes only, e.g. :class:`~xflow.rewrites.cost.AnalyticCost`)
-        get its weight-free structure, so unpromising candidates never copy the weights."""
-        if getattr(self.cost_fn, "accepts_structure", False):
-            h = c.hash
-            if h not in self._costs:
-                self._costs[h] = float(self.cost_fn(c.structure))
-                self.n_evaluated += 1
-            return self._costs[h]
-        return self.cost(c.model, c.hash)
+    def cost_of(self, c: Candidate) -> float:
+        """Cost of a :class:`~xflow.rewrites.candidates.Candidate` (its tensor-sharing graph)."""
+        return self.cost(c.graph, c.hash)
 
-    def expand(self, model: onnx.ModelProto):
+    def expand(self, graph: Graph) -> list[Candidate]:
         self.n_expanded += 1
-        return candidates(model, self.rules, self.max_candidates, verify=False)
+        return candidates(graph, self.rules, self.max_candidates, verify=False)
 
-    def ok(self, model: onnx.ModelProto, h: str) -> bool:
-        """Is ``model`` equivalent to the original? (cached; always True when verify is off)"""
+    def ok(self, graph: Graph, h: str) -> bool:
+        """Is ``graph`` equivalent to the original? (cached; always True when verify is off)"""
         if not self.verify:
             return True
         if h not in self._verified:
             if self._verifier is None:
-                from xflow.rewrites.verify import Verifier
-
                 self._verifier = Verifier(self.original)
-            v = self._verifier.check(model)
+            v = self._verifier.check(graph)
             if not v.ok:
                 log.warning("search: dropping a graph that is not equivalent to the original (%s)", v.reason)
             self._verified[h] = v.ok
@@ -123,12 +124,13 @@ class _Ctx:
         return time.perf_counter() - self.t0
 
 
-def greedy_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | str] | None = None,
+def greedy_search(model: Graph | onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | str] | None = None,
                   budget: int = 50, time_budget_s: float | None = None, max_candidates: int = 500,
                   verify: bool = True) -> SearchResult:
     """Apply the cheapest candidate while it lowers the cost, at most ``budget`` steps."""
     ctx = _Ctx(model, cost, rules, max_candidates, verify)
-    cur, cur_cost = model, ctx.cost(model)
+    cur = ctx.original
+    cur_cost = ctx.cost(cur)
     init = cur_cost
     actions, trace = [], [cur_cost]
     for _ in range(budget):
@@ -136,44 +138,43 @@ def greedy_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule 
             break
         ranked = sorted(((ctx.cost_of(c), i, c) for i, c in enumerate(ctx.expand(cur))),
                         key=lambda t: (t[0], t[1]))
-        step = next(((cst, c) for cst, _, c in ranked if cst < cur_cost and ctx.ok(c.model, c.hash)), None)
+        step = next(((cst, c) for cst, _, c in ranked if cst < cur_cost and ctx.ok(c.graph, c.hash)), None)
         if step is None:
             break
         cur_cost, c = step
-        cur = c.model
+        cur = c.graph
         actions.append(c.action())
         trace.append(cur_cost)
     return SearchResult("greedy", cur, cur_cost, init, actions, trace, ctx.n_evaluated, ctx.n_expanded,
                         ctx.elapsed())
 
 
-def beam_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | str] | None = None,
+def beam_search(model: Graph | onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | str] | None = None,
                 alpha: float = 1.05, beam_width: int = 4, budget: int = 30, time_budget_s: float | None = None,
                 max_candidates: int = 500, verify: bool = True) -> SearchResult:
     """TASO-style backtracking search with relaxation ``alpha`` (see module docstring)."""
     ctx = _Ctx(model, cost, rules, max_candidates, verify)
-    init = ctx.cost(model)
-    best = (init, model, [])
-    start_hash = graph_hash(model)
-    seen = {start_hash}
-    queue: list[tuple[float, int, onnx.ModelProto, list]] = [(init, 0, model, [])]
+    start = ctx.original
+    init = ctx.cost(start)
+    best = (init, start, [])
+    seen = {start.content_hash}
+    queue: list[tuple[float, int, Graph, list]] = [(init, 0, start, [])]
     tie = 1
     trace = [init]
     while queue and ctx.n_expanded < budget:
         if time_budget_s is not None and ctx.elapsed() > time_budget_s:
             break
         _, _, g, acts = heapq.heappop(queue)
-        g = g.model if isinstance(g, Candidate) else g  # queued candidates are built when expanded
         for c in ctx.expand(g):
             if c.hash in seen:
                 continue
             seen.add(c.hash)
             cst = ctx.cost_of(c)
             new_acts = acts + [c.action()]
-            if cst < best[0] and ctx.ok(c.model, c.hash):
-                best = (cst, c.model, new_acts)
+            if cst < best[0] and ctx.ok(c.graph, c.hash):
+                best = (cst, c.graph, new_acts)
             if cst < alpha * best[0]:
-                heapq.heappush(queue, (cst, tie, c, new_acts))
+                heapq.heappush(queue, (cst, tie, c.graph, new_acts))
                 tie += 1
         if len(queue) > 4 * beam_width:
             queue = heapq.nsmallest(4 * beam_width, queue)
@@ -183,7 +184,7 @@ def beam_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | 
                         ctx.elapsed())
 
 
-def random_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | str] | None = None,
+def random_search(model: Graph | onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | str] | None = None,
                   n_walks: int = 4, walk_length: int = 10, budget: int | None = None, seed: int = 0,
                   time_budget_s: float | None = None, max_candidates: int = 500,
                   verify: bool = True) -> SearchResult:
@@ -193,12 +194,13 @@ def random_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule 
     """
     rng = random.Random(seed)
     ctx = _Ctx(model, cost, rules, max_candidates, verify)
-    init = ctx.cost(model)
-    best = (init, model, [])
+    start = ctx.original
+    init = ctx.cost(start)
+    best = (init, start, [])
     trace = [init]
     steps = 0
     for _ in range(n_walks):
-        g, acts = model, []
+        g, acts = start, []
         for _ in range(walk_length):
             if (budget is not None and steps >= budget) or \
                     (time_budget_s is not None and ctx.elapsed() > time_budget_s):
@@ -209,7 +211,7 @@ def random_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule 
             c = cands[rng.randrange(len(cands))]
             steps += 1
             cst = ctx.cost_of(c)
-            g, acts = c.model, acts + [c.action()]
+            g, acts = c.graph, acts + [c.action()]
             if cst < best[0] and ctx.ok(g, c.hash):
                 best = (cst, g, acts)
             trace.append(best[0])
@@ -222,32 +224,29 @@ METHODS: dict[str, Callable[..., SearchResult]] = {
 }
 
 
-def search(model: onnx.ModelProto, method: str = "greedy", cost: CostFn | None = None, **kwargs: Any) -> SearchResult:
-    """Run search ``method`` (``greedy`` | ``beam`` | ``random``) with ``cost`` (default analytic CPU)."""
+def search(model: Graph | onnx.ModelProto, method: str = "greedy", cost: CostFn | str | None = None,
+           **kwargs: Any) -> SearchResult:
+    """Run search ``method`` (``greedy`` | ``beam`` | ``random``) with ``cost`` (a cost function or
+    an :mod:`xflow.costs` name; default ``nominal``)."""
     if method not in METHODS:
         raise UnknownName(f"unknown search method {method!r}; use one of {', '.join(METHODS)}")
-    if cost is None:
-        from xflow.rewrites.cost import AnalyticCost
-
-        cost = AnalyticCost()
+    cost = make_cost_model(cost if cost is not None else "nominal")
     return METHODS[method](model, cost, **kwargs)
 
 
-def trajectory_models(original: onnx.ModelProto, actions: Sequence[dict[str, Any]], *,
+def trajectory_models(original: Graph | onnx.ModelProto, actions: Sequence[dict[str, Any]], *,
                       max_points: int = 6) -> list[tuple[int, onnx.ModelProto]]:
     """``(n_actions, model)`` for up to ``max_points`` prefixes of ``actions`` (evenly spaced,
-    always including the full sequence), replayed from ``original``."""
-    from xflow.rewrites import apply_action
-
+    always including the full sequence), replayed from ``original`` (models to measure)."""
     n = len(actions)
     if n == 0:
         return []
     keep = sorted({round(n * (i + 1) / max_points) for i in range(max_points)} - {0} | {n})
-    out, model = [], original
+    out, g = [], Graph.of(original)
     for i, a in enumerate(actions, start=1):
-        model = apply_action(model, a)
+        g = apply_action(g, a)
         if i in keep:
-            out.append((i, model))
+            out.append((i, g.model))
     return out
 
 

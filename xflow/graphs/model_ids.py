@@ -1,4 +1,4 @@
-"""Model ids: the string that names an episode's starting graph, so a state replays anywhere.
+"""Model ids: one string names a starting graph, so an experiment or an episode replays anywhere.
 
 =========================  =================================================================
 id                         graph
@@ -16,16 +16,19 @@ from pathlib import Path
 
 import onnx
 
-from xflow.errors import UnknownName
+from xflow.errors import ModelFileNotFound, UnknownName
+from xflow.graphs import builders, zoo
+from xflow.graphs.ir import Graph, as_proto
+from xflow.graphs.model import load_model
 
-__all__ = ["resolve_model", "register_model", "parse_model_id"]
+__all__ = ["resolve_graph", "resolve_model", "register_model", "parse_model_id"]
 
 _REGISTRY: dict[str, bytes] = {}
 
 
-def register_model(name: str, model: onnx.ModelProto) -> str:
+def register_model(name: str, model: onnx.ModelProto | Graph) -> str:
     """Make ``model`` addressable as ``mem:NAME`` in this process; returns the id."""
-    _REGISTRY[name] = model.SerializeToString()
+    _REGISTRY[name] = as_proto(model).SerializeToString()
     return f"mem:{name}"
 
 
@@ -53,20 +56,15 @@ def parse_model_id(model_id: str) -> tuple[str, str, dict]:
     return scheme, name, kwargs
 
 
-def resolve_model(model_id: str) -> onnx.ModelProto:
-    """Load the starting graph named by ``model_id`` (shape-inferred via ``load_model``)."""
+def resolve_graph(model_id: str) -> Graph:
+    """Load the graph named by ``model_id`` into the IR (validated, shape-inferred, folded by
+    :func:`xflow.graphs.load_model`)."""
     scheme, name, kwargs = parse_model_id(model_id)
     if scheme == "builder":
-        from xflow.graphs.builders import build
-
-        model = build(name, **kwargs)
+        model = builders.build(name, **kwargs)
     elif scheme == "zoo":
-        from xflow.graphs import zoo
-
         model = zoo.load(name, **kwargs)
     elif scheme == "file":
-        from xflow.errors import ModelFileNotFound
-
         path = Path(name)
         if not path.exists():
             raise ModelFileNotFound(f"model file {path} does not exist")
@@ -78,6 +76,9 @@ def resolve_model(model_id: str) -> onnx.ModelProto:
     else:
         raise UnknownName(f"unknown model id scheme {scheme!r} in {model_id!r}; "
                           "use builder:, zoo:, file: or mem:")
-    from xflow.graphs import load_model
+    return load_model(model)
 
-    return load_model(model).model
+
+def resolve_model(model_id: str) -> onnx.ModelProto:
+    """The graph named by ``model_id`` as an ``onnx.ModelProto`` (:func:`resolve_graph`'s model)."""
+    return resolve_graph(model_id).model
