@@ -8,7 +8,8 @@ every tensor payload with the source (:meth:`~xflow.graphs.Graph.clone`), then
 1. redirects readers (a node added with an output *name* that a removed node produced takes over
    that tensor's readers; graph outputs keep their names, bridged by ``Identity`` when needed),
 2. sorts the nodes topologically (stable: kept nodes in source order, then added ones),
-3. drops nodes no graph output depends on and initializers nothing reads,
+3. drops nodes no graph output depends on and initializers nothing reads (by name, before any
+   IR object is made, so the clone is built once, in its final order),
 4. infers shapes for the added nodes only (:func:`xflow.graphs.shapes.infer_node_shapes`),
 
 and returns the new :class:`~xflow.graphs.Graph` with :class:`Changes` saying which node names
@@ -27,10 +28,10 @@ import numpy as np
 import onnx_ir as ir
 
 from xflow.errors import InvalidModel
-from xflow.graphs.ir import Graph, node_reads
+from xflow.graphs.ir import Graph, _copy_value, node_reads, outs, ins
 from xflow.graphs.shapes import infer_model_shapes, infer_node_shapes
 
-__all__ = ["Editor", "Changes", "toposort", "dead_nodes"]
+__all__ = ["Editor", "Changes"]
 
 log = logging.getLogger(__name__)
 
@@ -150,99 +151,131 @@ class Editor:
         return t
 
     def finish(self) -> Graph:
-        """The edited graph (see the module docstring); the source graph is left unchanged."""
+        """The edited graph (see the module docstring); the source graph is left unchanged.
+
+        Built in one pass: the kept source nodes and the added ones are ordered and pruned by
+        tensor name first, then only the live ones become IR nodes of a new graph whose values
+        share the source's tensors, attributes and (frozen) shapes.
+        """
         src = self.view
-        model = src.clone()
-        g = model.graph
-        values: dict[str, ir.Value] = {v.name: v for v in g.inputs}
-        values.update(g.initializers)
-        by_name: dict[str, ir.Node] = {}
-        for n in g:
-            by_name[n.name] = n
-            for o in n.outputs:
-                if o.name:
-                    values[o.name] = o
-        unknown = self._removed - set(by_name)
+        g = src.ir.graph
+        unknown = self._removed - set(src.node_by_name)
         if unknown:
             raise InvalidModel(f"edit removes node(s) not in the graph: {sorted(unknown)}")
-        removed = [n for n in g if n.name in self._removed]
+        resolve = self._resolve
+        kept = [n for n in g if n.name not in self._removed]
+        added = self._added
+        # -- by name: reads and writes of every candidate node, graph-output bridges
+        reads: list[list[str]] = []
+        writes: list[list[str]] = []
+        for n in kept:
+            reads.append([resolve(t) for t in node_reads(n)])
+            writes.append(outs(n))
+        for spec in added:
+            reads.append([resolve(t) for t in spec.inputs if t])
+            writes.append(list(spec.outputs))
+        produced = {o for w in writes for o in w if o}
+        known = produced | set(src._values) | set(self._inits)
+        for spec in added:
+            missing = [resolve(t) for t in spec.inputs if t and resolve(t) not in known]
+            if missing:
+                raise InvalidModel(f"edit by {self.tag!r} reads tensor(s) {missing}, which the graph does not have")
+        bridges: list[tuple[str, str]] = []  # (graph output, the tensor it now forwards)
+        for out in src.outputs:
+            target = resolve(out)
+            if target != out and out not in produced:
+                bridges.append((out, target))
+                reads.append([target])
+                writes.append([out])
+        order = _topological_order(reads, writes)
+        live = _live(order, reads, writes, set(src.outputs))
+        n_kept, n_added = len(kept), len(added)
+        used = {t for i in live for t in reads[i]} | set(src.outputs)
 
-        # new constants and the outputs of added nodes, by name
-        new_values: dict[str, ir.Value] = {}
+        # -- values of the new graph, by name (source values are copied, sharing tensors)
+        values: dict[str, ir.Value] = {}
+        vmap: dict[ir.Value, ir.Value] = {}
+        inputs = []
+        for v in g.inputs:
+            nv = values[v.name] = vmap[v] = _copy_value(v, with_meta=v.const_value is not None)
+            inputs.append(nv)
+        inits = []
+        for name, v in g.initializers.items():
+            if name not in used:
+                continue
+            nv = values.get(name)
+            if nv is None:
+                nv = values[name] = vmap[v] = _copy_value(v, with_meta=True)
+            inits.append(nv)
         for name, arr in self._inits.items():
-            v = ir.Value(name=name, const_value=ir.tensor(arr, name=name))
-            v.shape, v.dtype = ir.Shape(arr.shape), ir.DataType.from_numpy(arr.dtype)
-            new_values[name] = v
-        added_outputs: list[list[ir.Value]] = []
-        for spec in self._added:
-            added_outputs.append([ir.Value(name=o) if o else ir.Value(name="") for o in spec.outputs])
-            for o, v in zip(spec.outputs, added_outputs[-1]):
+            if name in used:
+                v = values[name] = ir.Value(name=name, shape=ir.Shape(arr.shape, frozen=True),
+                                            type=ir.TensorType(ir.DataType.from_numpy(arr.dtype)),
+                                            const_value=ir.tensor(arr, name=name))
+                inits.append(v)
+        out_values: dict[int, list[ir.Value]] = {}
+        for i in live:
+            if i < n_kept:
+                vals = [_copy_value(o, with_meta=False) for o in kept[i].outputs]
+                for o, nv in zip(kept[i].outputs, vals):
+                    vmap[o] = nv
+            elif i < n_kept + n_added:
+                vals = [ir.Value(name=o or "") for o in writes[i]]
+            else:
+                old = src.value(writes[i][0])
+                vals = [ir.Value(name=writes[i][0], shape=old.shape, type=old.type)]
+            out_values[i] = vals
+            for o, nv in zip(writes[i], vals):
                 if o:
-                    new_values[o] = v
+                    values[o] = nv
 
         def lookup(t: str) -> ir.Value | None:
             if not t:
                 return None
-            t = self._resolve(t)
-            v = new_values.get(t)
+            v = values.get(resolve(t))
             if v is None:
-                v = values.get(t)
-            if v is None:
-                raise InvalidModel(f"edit by {self.tag!r} reads tensor {t!r}, which the graph does not have")
+                raise InvalidModel(f"edit by {self.tag!r} reads tensor {resolve(t)!r}, which the graph does not have")
             return v
 
-        # detach removed nodes, then redirect every reader of a renamed or re-produced tensor
-        for n in removed:
-            for i in range(len(n.inputs)):
-                n.replace_input_with(i, None)
-        g.remove(removed)
-        redirect = set(self._rename) | {o for o in new_values if o in values}
-        kept = list(g)
-        for n in kept:
-            for i, v in enumerate(n.inputs):
-                if v is not None and v.name in redirect:
-                    n.replace_input_with(i, lookup(v.name))
-            _redirect_subgraph_reads(n, redirect, lookup)
-        nodes_new: list[ir.Node] = []
-        for spec, outputs in zip(self._added, added_outputs):
-            node = ir.Node(spec.domain, spec.op_type, [lookup(t) for t in spec.inputs], spec.attributes,
-                           outputs=outputs, name=spec.name, overload=spec.overload)
-            nodes_new.append(node)
-        # graph outputs keep their names: re-produced ones point at the new value; renamed ones
-        # whose producer is gone are bridged with Identity
-        bridges: list[ir.Node] = []
-        for i, out in enumerate(list(g.outputs)):
-            name = out.name
-            target = self._resolve(name)
-            if name in new_values:
-                g.outputs[i] = new_values[name]
-            elif target != name and (out.producer() is None or out.producer().name in self._removed):
-                fresh = ir.Value(name=name)
-                fresh.shape, fresh.type = out.shape, out.type
-                bridges.append(ir.Node("", "Identity", [lookup(target)], outputs=[fresh],
-                                       name=self.fresh(f"{name}/identity")))
-                g.outputs[i] = fresh
-        for v in new_values.values():
-            if v.const_value is not None:
-                g.register_initializer(v)
-        everything = kept + nodes_new + bridges
-        order = toposort(everything)
-        dead = dead_nodes(order, g.outputs)
-        for n in dead:
-            for i in range(len(n.inputs)):
-                n.replace_input_with(i, None)
-        live = [n for n in order if n not in dead]
-        g.remove(kept)
-        g.extend(live)
-        for name, v in list(g.initializers.items()):
-            if not v.uses() and not v.is_graph_output() and not v.is_graph_input():
-                del g.initializers[name]
-        new_ids = {id(n) for n in nodes_new + bridges}
-        fresh_nodes = [n for n in live if id(n) in new_ids]  # topological order, for inference
-        self._infer(model, fresh_nodes)
-        removed_names = tuple(sorted(self._removed | {n.name for n in dead if n.name in src.node_by_name}))
-        added_names = tuple(n.name for n in fresh_nodes)
-        return Graph(model, changes=Changes(removed_names, added_names))
+        for name in set(self._rename) | (produced & set(src._values)):  # redirected source values
+            old = src.value(name)
+            if old is not None and resolve(name) in values:
+                vmap[old] = values[resolve(name)]
+
+        # -- the live nodes, in topological order
+        nodes: list[ir.Node] = []
+        fresh: list[ir.Node] = []
+        for i in order:
+            if i not in live:
+                continue
+            if i < n_kept:
+                n = kept[i]
+                nodes.append(ir.Node(n.domain, n.op_type, [lookup(t) for t in ins(n)],
+                                     [_attr_copy(a, vmap) for a in n.attributes.values()],
+                                     overload=n.overload, outputs=out_values[i], version=n.version,
+                                     name=n.name, doc_string=n.doc_string))
+            elif i < n_kept + n_added:
+                spec = added[i - n_kept]
+                node = ir.Node(spec.domain, spec.op_type, [lookup(t) for t in spec.inputs], spec.attributes,
+                               outputs=out_values[i], name=spec.name, overload=spec.overload)
+                nodes.append(node)
+                fresh.append(node)
+            else:
+                out, target = bridges[i - n_kept - n_added]
+                node = ir.Node("", "Identity", [lookup(target)], outputs=out_values[i],
+                               name=self.fresh(f"{out}/identity"))
+                nodes.append(node)
+                fresh.append(node)
+        graph = ir.Graph(inputs, [values[o] for o in src.outputs], nodes=nodes, initializers=inits,
+                         doc_string=g.doc_string, opset_imports=dict(g.opset_imports), name=g.name)
+        m = src.ir
+        model = ir.Model(graph, ir_version=m.ir_version, producer_name=m.producer_name,
+                         producer_version=m.producer_version, domain=m.domain, model_version=m.model_version,
+                         doc_string=m.doc_string, functions=list(m.functions.values()),
+                         metadata_props=dict(m.metadata_props))
+        self._infer(model, fresh)
+        dead_src = {kept[i].name for i in range(n_kept) if i not in live}
+        return Graph(model, changes=Changes(tuple(sorted(self._removed | dead_src)), tuple(n.name for n in fresh)))
 
     def _infer(self, model: ir.Model, nodes: list[ir.Node]) -> None:
         if not nodes:
@@ -265,37 +298,35 @@ class Editor:
             infer_model_shapes(model)
 
 
-def _redirect_subgraph_reads(node: ir.Node, redirect: set[str], lookup) -> None:
-    """Point outer-scope reads inside ``node``'s subgraphs at the redirected values."""
-    for a in node.attributes.values():
-        if not isinstance(a, ir.Attr) or a.type not in (ir.AttributeType.GRAPH, ir.AttributeType.GRAPHS):
-            continue
-        for sg in ([a.value] if a.type == ir.AttributeType.GRAPH else list(a.value)):
-            for sub in sg:
-                for i, v in enumerate(sub.inputs):
-                    if v is not None and v.name in redirect and v.graph is not sg:
-                        sub.replace_input_with(i, lookup(v.name))
-                _redirect_subgraph_reads(sub, redirect, lookup)
+def _attr_copy(a, vmap: dict) -> ir.Attr:
+    """``a`` itself, or for a subgraph attribute a copy whose outer reads point at ``vmap``'s values."""
+    if not isinstance(a, ir.Attr) or a.type not in (ir.AttributeType.GRAPH, ir.AttributeType.GRAPHS):
+        return a
+    from onnx_ir._cloner import Cloner
+
+    cloner = Cloner(attr_map={}, value_map=dict(vmap), metadata_props={}, allow_outer_scope_values=True)
+    return cloner.clone_attr(a.name, a)
 
 
-def toposort(nodes: list[ir.Node]) -> list[ir.Node]:
-    """Stable topological order (Kahn's algorithm, ready nodes taken in their list order).
+def _topological_order(reads: list[list[str]], writes: list[list[str]]) -> list[int]:
+    """Stable topological order of nodes given by the names they read and write (Kahn's
+    algorithm; among ready nodes the earliest in the list goes first).
 
     Raises :class:`~xflow.errors.InvalidModel` when the nodes form a cycle.
     """
     producer: dict[str, int] = {}
-    for i, n in enumerate(nodes):
-        for o in n.outputs:
-            if o.name:
-                producer[o.name] = i
+    for i, w in enumerate(writes):
+        for o in w:
+            if o:
+                producer[o] = i
     users: dict[int, list[int]] = {}
     remaining = []
-    for i, n in enumerate(nodes):
-        deps = {producer[t] for t in node_reads(n) if t in producer} - {i}
+    for i, r in enumerate(reads):
+        deps = {producer[t] for t in r if t in producer} - {i}
         remaining.append(len(deps))
         for j in deps:
             users.setdefault(j, []).append(i)
-    ready = [i for i, r in enumerate(remaining) if r == 0]
+    ready = [i for i, k in enumerate(remaining) if k == 0]
     heapq.heapify(ready)
     order: list[int] = []
     while ready:
@@ -305,21 +336,19 @@ def toposort(nodes: list[ir.Node]) -> list[ir.Node]:
             remaining[u] -= 1
             if remaining[u] == 0:
                 heapq.heappush(ready, u)
-    if len(order) != len(nodes):
-        stuck = [nodes[i].name for i in range(len(nodes)) if i not in set(order)][:5]
-        raise InvalidModel(f"the edited graph has a cycle through {stuck}")
-    return [nodes[i] for i in order]
+    if len(order) != len(reads):
+        done = set(order)
+        stuck = [writes[i] for i in range(len(reads)) if i not in done][:5]
+        raise InvalidModel(f"the edited graph has a cycle through the nodes writing {stuck}")
+    return order
 
 
-def dead_nodes(nodes: list[ir.Node], outputs: Iterable[ir.Value]) -> set[ir.Node]:
-    """Nodes (of a topologically sorted list) none of whose outputs a graph output depends on;
-    reads inside subgraphs count (:func:`~xflow.graphs.ir.node_reads`)."""
-    live = {v.name for v in outputs}
-    dead = set()
-    for n in reversed(nodes):
-        if any(o.name in live for o in n.outputs if o.name):
-            live.update(node_reads(n))
-        else:
-            dead.add(n)
-    return dead
-
+def _live(order: list[int], reads: list[list[str]], writes: list[list[str]], outputs: set[str]) -> set[int]:
+    """Nodes (indices, ``order`` topological) some graph output depends on."""
+    need = set(outputs)
+    live = set()
+    for i in reversed(order):
+        if any(o in need for o in writes[i] if o):
+            live.add(i)
+            need.update(reads[i])
+    return live

@@ -59,6 +59,7 @@ __all__ = [
     "static_shape",
     "has_subgraph",
     "as_proto",
+    "clone_model",
 ]
 
 #: Spellings of the default ONNX operator domain.
@@ -256,13 +257,10 @@ class Graph:
         return model if isinstance(model, Graph) else cls.from_proto(model)
 
     def clone(self) -> ir.Model:
-        """A copy of the ``ir.Model`` (new nodes and values, *shared* tensor payloads), to edit."""
-        m = self.ir
-        g = m.graph.clone()
-        return ir.Model(g, ir_version=m.ir_version, producer_name=m.producer_name,
-                        producer_version=m.producer_version, domain=m.domain, model_version=m.model_version,
-                        doc_string=m.doc_string, functions=list(m.functions.values()),
-                        metadata_props=dict(m.metadata_props))
+        """A copy of the ``ir.Model`` to edit: new nodes and values, *shared* tensor payloads,
+        attributes and (frozen) shapes, so a rewrite candidate costs its structure, not its
+        weights (see :func:`clone_model`)."""
+        return clone_model(self.ir)
 
     # -- boundaries -------------------------------------------------------------------------
     @cached_property
@@ -489,6 +487,52 @@ def _constant_value(node: ir.Node) -> np.ndarray | None:
         if key == "value_ints":
             return np.array(list(v), dtype=np.int64)
     return None
+
+
+def _copy_value(v: ir.Value, with_meta: bool) -> ir.Value:
+    shape = v.shape
+    if shape is not None and not shape.frozen:
+        shape.freeze()  # shared between the source and its clones: nobody may change it in place
+    nv = ir.Value(name=v.name, shape=shape, type=v.type, doc_string=v.doc_string, const_value=v.const_value)
+    if with_meta:
+        for k, x in v.meta.items():
+            nv.meta[k] = x
+    return nv
+
+
+def clone_model(model: ir.Model) -> ir.Model:
+    """A tensor-sharing copy of ``model`` (after onnx-ir's ``Cloner.clone_graph``, which it uses for
+    graphs with control-flow subgraphs): nodes and values are new, tensors, attributes and shapes
+    (frozen) are shared, initializer metadata (tensor digests) is copied."""
+    g = model.graph
+    if any(has_subgraph(n) for n in g):
+        graph = g.clone()
+    else:
+        vmap: dict[int, ir.Value] = {}
+        inputs = []
+        for v in g.inputs:
+            nv = vmap[id(v)] = _copy_value(v, with_meta=v.const_value is not None)
+            inputs.append(nv)
+        inits = []
+        for v in g.initializers.values():
+            nv = vmap.get(id(v))
+            if nv is None:
+                nv = vmap[id(v)] = _copy_value(v, with_meta=True)
+            inits.append(nv)
+        nodes = []
+        for n in g:
+            outputs = [_copy_value(o, with_meta=False) for o in n.outputs]
+            for o, no in zip(n.outputs, outputs):
+                vmap[id(o)] = no
+            nodes.append(ir.Node(n.domain, n.op_type, [vmap[id(v)] if v is not None else None for v in n.inputs],
+                                 list(n.attributes.values()), overload=n.overload, outputs=outputs,
+                                 version=n.version, name=n.name, doc_string=n.doc_string))
+        graph = ir.Graph(inputs, [vmap[id(v)] for v in g.outputs], nodes=nodes, initializers=inits,
+                         doc_string=g.doc_string, opset_imports=dict(g.opset_imports), name=g.name)
+    return ir.Model(graph, ir_version=model.ir_version, producer_name=model.producer_name,
+                    producer_version=model.producer_version, domain=model.domain, model_version=model.model_version,
+                    doc_string=model.doc_string, functions=list(model.functions.values()),
+                    metadata_props=dict(model.metadata_props))
 
 
 def as_proto(model: "Graph | onnx.ModelProto") -> onnx.ModelProto:
