@@ -31,6 +31,36 @@ def test_registry_lists_every_agreed_model():
     assert zoo.describe("inception_v3")["defaults"]["image_size"] == 299
 
 
+def test_one_registry_with_tags():
+    """algsel and parallel take their models from the zoo, by tag (one registry)."""
+    from xflow.algsel.models import MODEL_NAMES
+    from xflow.parallel.models import BENCH_MODELS
+
+    assert set(MODEL_NAMES) == set(zoo.list_models(tag="algsel")) == {"vgg16", "resnet50", "squeezenet1_1",
+                                                                      "alexnet", "tiny"}
+    assert set(BENCH_MODELS) <= set(zoo.list_models(tag="parallel"))
+    assert "inception_v3" in zoo.list_models(tag="rl") and "tiny" not in zoo.list_models(tag="rewrites")
+    assert zoo.describe("tiny")["tags"] == ["algsel"]
+    with pytest.raises(UnknownName, match="parallel"):
+        zoo.list_models(tag="nope")
+
+
+def test_merged_builders_keep_their_weights():
+    """The toy nets moved into the zoo build the same weights as before (seeded build)."""
+    from xflow.algsel import build_model
+    from xflow.graphs.zoo_nets import InceptionToy, TinyNet
+
+    torch.manual_seed(0)
+    ref = TinyNet().eval()
+    assert all(torch.equal(a, b) for a, b in zip(build_model("tiny").state_dict().values(),
+                                                   ref.state_dict().values()))
+    torch.manual_seed(0)
+    ref = InceptionToy(width=16, blocks=2)
+    got = zoo.torch_model("inception_toy")
+    assert all(torch.equal(a, b) for a, b in zip(got.state_dict().values(), ref.state_dict().values()))
+    assert build_model("squeezenet").__class__.__name__ == "SqueezeNet"  # alias kept
+
+
 @pytest.mark.parametrize("name", ["squeezenet1_1", "bert_encoder", "nasrnn"])
 def test_export_matches_torch(cache, name):
     cfg = TINY[name]

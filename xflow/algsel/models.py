@@ -1,45 +1,27 @@
-"""Models the algsel benchmark, notebook and CLI use (random init, never downloaded weights).
+"""Models the algsel benchmark, notebook and CLI use: the zoo entries tagged ``algsel``.
 
-``vgg16``, ``resnet50``, ``squeezenet1_1`` and ``alexnet`` come from torchvision with
-``weights=None``; ``tiny`` is a small CNN that exercises every convolution feature (3×3, 5×5, 1×1,
-stride 2, dilation, groups, depthwise, ``padding='same'``, reflect padding) for tests.
+``vgg16``, ``resnet50``, ``squeezenet1_1`` and ``alexnet`` are torchvision models with
+``weights=None``; ``tiny`` (:class:`xflow.graphs.zoo_nets.TinyNet`) is a small CNN that exercises
+every convolution feature for tests. All come from :mod:`xflow.graphs.zoo` (random init, never
+downloaded weights); ``squeezenet`` and ``alexnet_like`` are accepted aliases.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from xflow.errors import UnknownName
+from xflow.graphs import zoo
+from xflow.graphs.zoo_nets import TinyNet
 
 __all__ = ["build_model", "MODEL_NAMES", "TinyNet"]
 
-MODEL_NAMES = ("vgg16", "resnet50", "squeezenet1_1", "alexnet", "tiny")
+#: The zoo models tagged ``algsel``.
+MODEL_NAMES = tuple(zoo.list_models(tag="algsel"))
 _ALIASES = {"squeezenet": "squeezenet1_1", "alexnet_like": "alexnet"}
 
 
-class TinyNet(nn.Module):
-    """A 7-conv CNN covering the configuration space (for tests and quick demos)."""
-
-    def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(8, 16, 5, stride=2, padding=2), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.Conv2d(16, 16, 3, padding=2, dilation=2, groups=4), nn.ReLU(),
-            nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False), nn.ReLU(),
-            nn.Conv2d(16, 24, 1), nn.ReLU(),
-            nn.Conv2d(24, 24, 3, padding="same"), nn.ReLU(),
-            nn.Conv2d(24, 32, 3, padding=1, padding_mode="reflect"), nn.ReLU(),
-        )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(32, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
-
-
 def build_model(name: str, *, seed: int = 0) -> nn.Module:
-    """A randomly initialised model in eval mode (``torch.manual_seed(seed)`` first).
+    """A randomly initialised model in eval mode (weights from ``seed``), from the zoo.
 
     Raises:
         UnknownName: ``name`` is not one of :data:`MODEL_NAMES`.
@@ -47,9 +29,4 @@ def build_model(name: str, *, seed: int = 0) -> nn.Module:
     key = _ALIASES.get(name.lower(), name.lower())
     if key not in MODEL_NAMES:
         raise UnknownName(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
-    torch.manual_seed(seed)
-    if key == "tiny":
-        return TinyNet().eval()
-    import torchvision.models as tvm
-
-    return getattr(tvm, key)(weights=None).eval()
+    return zoo.torch_model(key, seed=seed)

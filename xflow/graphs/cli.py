@@ -29,12 +29,13 @@ def parse_cfg(items: list[str] | None) -> dict[str, Any]:
 def _cmd_zoo_list(args: argparse.Namespace) -> Report:
     from xflow.graphs import zoo
 
-    models = [zoo.describe(n) for n in zoo.list_models()]
+    models = [zoo.describe(n) for n in zoo.list_models(tag=args.tag)]
     width = max(len(m["name"]) for m in models)
     lines = []
     for m in models:
         cfg = " ".join(f"{k}={v}" for k, v in m["defaults"].items())
-        lines.append(f"{m['name']:<{width}}  {m['description']}\n{'':<{width}}  [{cfg}]")
+        lines.append(f"{m['name']:<{width}}  {m['description']}\n{'':<{width}}  [{cfg}] "
+                     f"used by: {', '.join(m['tags']) or '-'}")
     return Report({"models": models}, "\n".join(lines))
 
 
@@ -75,7 +76,8 @@ def register(sub: "argparse._SubParsersAction") -> None:
     """Add ``xflow zoo list``, ``xflow zoo export`` and ``xflow render``."""
     p = add_command(sub, "zoo", None, help="the model zoo: list models, export one to ONNX")
     zsub = p.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
-    add_command(zsub, "list", _cmd_zoo_list, help="list zoo models with their default configs")
+    lst = add_command(zsub, "list", _cmd_zoo_list, help="list zoo models with their default configs")
+    lst.add_argument("--tag", default=None, help="only models a technique uses (rewrites, rl, algsel, parallel, runtime)")
     e = add_command(zsub, "export", _cmd_zoo_export,
                     help="export a zoo model to ONNX (cached, checked against torch)")
     e.add_argument("name", help="zoo model name (see `xflow zoo list`)")

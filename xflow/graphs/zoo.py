@@ -45,6 +45,7 @@ __all__ = [
     "OPSET",
     "ZOO_VERSION",
     "list_models",
+    "TAGS",
     "describe",
     "resolve_config",
     "torch_model",
@@ -62,6 +63,9 @@ OPSET = 17
 ZOO_VERSION = 1
 """Bump when a builder changes so stale cache entries are not reused."""
 
+TAGS = ("rewrites", "rl", "algsel", "parallel", "runtime")
+"""Techniques a zoo model can be tagged with (who uses it in benchmarks, notebooks and tests)."""
+
 _CHECK_RTOL = 1e-3  # export check: max|onnx - torch| <= _CHECK_RTOL * max|torch|
 
 
@@ -75,6 +79,7 @@ class ZooModel:
         inputs: ``inputs(batch, **cfg) -> tuple[torch.Tensor, ...]`` example inputs (seeded).
         defaults: config keys and default values (``seed`` is added automatically).
         description: one line for ``xflow zoo list``.
+        tags: the techniques that use the model (:data:`TAGS`; ``list_models(tag=...)``).
         input_names: names of the ONNX graph inputs (one per example input).
     """
 
@@ -83,7 +88,13 @@ class ZooModel:
     inputs: Callable[..., tuple]
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    tags: frozenset[str] = frozenset()
     input_names: tuple[str, ...] = ("input",)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tags) - set(TAGS)
+        if unknown:
+            raise ValueError(f"zoo model {self.name!r} has unknown tag(s) {sorted(unknown)}; known: {TAGS}")
 
 
 # ---------------------------------------------------------------------------- builders
@@ -125,30 +136,55 @@ def _nasrnn(*, hidden: int, seq: int, **_: Any) -> Any:
     return NASRNN(hidden=hidden, seq=seq)
 
 
+def _toy(cls_name: str) -> Callable[..., Any]:
+    """Builder for a plain-torch net of :mod:`xflow.graphs.zoo_nets` (config keys are its arguments)."""
+
+    def build(*, image_size: int = 0, seed: int = 0, **kw: Any) -> Any:
+        from xflow.graphs import zoo_nets
+
+        return getattr(zoo_nets, cls_name)(**kw)
+
+    build.__name__ = f"build_{cls_name}"
+    return build
+
+
 _IMG = dict(image_size=224, num_classes=1000)
 
 REGISTRY: dict[str, ZooModel] = {
     m.name: m
     for m in [
         ZooModel("squeezenet1_1", _tv("squeezenet1_1"), _image_inputs, dict(_IMG),
-                 "SqueezeNet 1.1 (fire modules: 1x1 squeeze, sibling 1x1/3x3 expand → Concat)"),
-        ZooModel("resnet18", _tv("resnet18"), _image_inputs, dict(_IMG), "ResNet-18"),
-        ZooModel("resnet50", _tv("resnet50"), _image_inputs, dict(_IMG), "ResNet-50 (bottleneck blocks)"),
+                 "SqueezeNet 1.1 (fire modules: 1x1 squeeze, sibling 1x1/3x3 expand → Concat)",
+                 frozenset({"rewrites", "rl", "algsel", "parallel", "runtime"})),
+        ZooModel("resnet18", _tv("resnet18"), _image_inputs, dict(_IMG), "ResNet-18", frozenset({"runtime"})),
+        ZooModel("resnet50", _tv("resnet50"), _image_inputs, dict(_IMG), "ResNet-50 (bottleneck blocks)",
+                 frozenset({"algsel", "parallel", "runtime"})),
         ZooModel("resnext50_32x4d", _tv("resnext50_32x4d"), _image_inputs, dict(_IMG),
-                 "ResNeXt-50 32x4d (grouped 3x3 convs)"),
+                 "ResNeXt-50 32x4d (grouped 3x3 convs)", frozenset({"rewrites"})),
         ZooModel("googlenet", _tv("googlenet", aux_logits=False, init_weights=True), _image_inputs,
-                 dict(_IMG), "GoogLeNet / Inception v1 (no aux heads)"),
+                 dict(_IMG), "GoogLeNet / Inception v1 (no aux heads)", frozenset({"rewrites", "parallel"})),
         ZooModel("inception_v3", _tv("inception_v3", aux_logits=False, init_weights=True), _image_inputs,
-                 dict(image_size=299, num_classes=1000), "Inception v3 (no aux head), 299x299"),
+                 dict(image_size=299, num_classes=1000), "Inception v3 (no aux head), 299x299",
+                 frozenset({"rewrites", "rl", "parallel"})),
         ZooModel("mobilenet_v3_small", _tv("mobilenet_v3_small"), _image_inputs, dict(_IMG),
-                 "MobileNet v3 small (depthwise convs, hardswish, squeeze-excite)"),
-        ZooModel("vgg16", _tv("vgg16"), _image_inputs, dict(_IMG), "VGG-16 (large: ~528 MB of weights)"),
+                 "MobileNet v3 small (depthwise convs, hardswish, squeeze-excite)", frozenset({"runtime"})),
+        ZooModel("vgg16", _tv("vgg16"), _image_inputs, dict(_IMG), "VGG-16 (large: ~528 MB of weights)",
+                 frozenset({"algsel"})),
+        ZooModel("alexnet", _tv("alexnet"), _image_inputs, dict(_IMG), "AlexNet (torchvision)", frozenset({"algsel"})),
+        ZooModel("tiny", _toy("TinyNet"), _image_inputs, dict(image_size=32, num_classes=10),
+                 "7-conv CNN covering the conv configuration space (algsel tests)", frozenset({"algsel"})),
+        ZooModel("inception_toy", _toy("InceptionToy"), _image_inputs,
+                 dict(width=16, blocks=2, classes=10, image_size=64),
+                 "stem + Inception-A-like blocks of 4 unequal branches (parallelizer)", frozenset({"parallel"})),
+        ZooModel("nasnet_like", _toy("NasNetLike"), _image_inputs, dict(c=32, cells=6, classes=10, image_size=112),
+                 "NASNet-like cells wired to the two previous cells (parallelizer)", frozenset({"parallel"})),
         ZooModel("bert_encoder", _bert, _seq_inputs,
                  dict(layers=2, hidden=256, heads=4, ffn=1024, seq=64),
                  "BERT-style encoder, plain torch, separate Q/K/V (base: layers=12 hidden=768 "
-                 "heads=12 ffn=3072 seq=128)"),
+                 "heads=12 ffn=3072 seq=128)", frozenset({"rewrites"})),
         ZooModel("nasrnn", _nasrnn, _seq_inputs, dict(hidden=512, seq=5),
-                 "NASNet RNN cell unrolled over seq steps (16 small MatMuls per step, TASO benchmark)"),
+                 "NASNet RNN cell unrolled over seq steps (16 small MatMuls per step, TASO benchmark)",
+                 frozenset({"rewrites"})),
     ]
 }
 """Every zoo model by name. Add an entry here to add a model."""
@@ -157,9 +193,11 @@ REGISTRY: dict[str, ZooModel] = {
 # ---------------------------------------------------------------------------- public API
 
 
-def list_models() -> list[str]:
-    """Names of every zoo model, in registry order."""
-    return list(REGISTRY)
+def list_models(tag: str | None = None) -> list[str]:
+    """Names of every zoo model (with ``tag``: those a technique uses), in registry order."""
+    if tag is not None and tag not in TAGS:
+        raise UnknownName(f"unknown zoo tag {tag!r}; choose one of {', '.join(TAGS)}")
+    return [n for n, m in REGISTRY.items() if tag is None or tag in m.tags]
 
 
 def _entry(name: str) -> ZooModel:
@@ -196,9 +234,10 @@ def resolve_config(name: str, **cfg: Any) -> dict[str, Any]:
 
 
 def describe(name: str) -> dict[str, Any]:
-    """Name, one-line description and default config of a zoo model."""
+    """Name, one-line description, tags and default config of a zoo model."""
     e = _entry(name)
-    return {"name": e.name, "description": e.description, "defaults": resolve_config(name)}
+    return {"name": e.name, "description": e.description, "tags": sorted(e.tags),
+            "defaults": resolve_config(name)}
 
 
 @contextlib.contextmanager

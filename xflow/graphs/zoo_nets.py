@@ -5,8 +5,13 @@
   rewrites look for).
 * :class:`NASRNN` — the NASNet recurrent cell (Zoph & Le, 2017) as used in the TASO/TENSAT
   benchmarks, unrolled over a sequence: per step 16 small ``MatMul``s and a tree of elementwise ops.
+* :class:`InceptionToy` — Inception-A-like blocks (4 branches of unequal cost joined by Concat),
+  and :class:`NasNetLike` — a NASNet/randomly-wired-style stack of cells, each combining the two
+  previous cell outputs through several separable-conv/pool branches (the parallelizer's models).
+* :class:`TinyNet` — a 7-conv CNN covering the conv configuration space (3×3, 5×5, 1×1, stride 2,
+  dilation, groups, depthwise, ``padding='same'``, reflect padding): algorithm selection's tests.
 
-Both use only static shapes (sizes come from the constructor, never from ``x.shape``) so the
+All use only static shapes (sizes come from the constructor, never from ``x.shape``) so the
 exported ONNX graph has no ``Shape``/``Gather`` shape arithmetic.
 """
 from __future__ import annotations
@@ -16,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["BertEncoder", "BertLayer", "NASRNN", "NASCell"]
+__all__ = ["BertEncoder", "BertLayer", "NASRNN", "NASCell", "InceptionToy", "NasNetLike", "TinyNet"]
 
 
 class BertLayer(nn.Module):
@@ -127,3 +132,103 @@ class NASRNN(nn.Module):
         for step in torch.unbind(x, dim=1)[: self.seq]:
             h = self.cell(step, h)
         return h
+
+
+def _cbr(cin: int, cout: int, k: int = 1, s: int = 1, p: int = 0) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, s, p, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class _InceptionBlock(nn.Module):
+    def __init__(self, cin: int, w: int) -> None:
+        super().__init__()
+        self.b1 = _cbr(cin, w)
+        self.b2 = nn.Sequential(_cbr(cin, w), _cbr(w, w, 3, 1, 1))
+        self.b3 = nn.Sequential(_cbr(cin, w), _cbr(w, w, 3, 1, 1), _cbr(w, w, 3, 1, 1))
+        self.b4 = nn.Sequential(nn.AvgPool2d(3, 1, 1), _cbr(cin, w))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x)], 1)
+
+
+class InceptionToy(nn.Module):
+    """Stem conv + ``blocks`` Inception-A-like blocks + global pool + linear head."""
+
+    def __init__(self, width: int = 16, blocks: int = 2, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(_cbr(3, 4 * width, 3, 2, 1), nn.MaxPool2d(3, 2, 1))
+        self.blocks = nn.Sequential(*[_InceptionBlock(4 * width, width) for _ in range(blocks)])
+        self.head = nn.Linear(4 * width, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(x))
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class _SepConv(nn.Module):
+    def __init__(self, c: int, k: int) -> None:
+        super().__init__()
+        self.op = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, k, 1, k // 2, groups=c, bias=False),
+                                nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class _Cell(nn.Module):
+    """NASNet-style normal cell: 5 pairwise combinations of the two inputs, concatenated."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.pre0 = _cbr(4 * c, c)
+        self.pre1 = _cbr(4 * c, c)
+        self.s0 = _SepConv(c, 5)
+        self.s1 = _SepConv(c, 3)
+        self.s2 = _SepConv(c, 5)
+        self.s3 = _SepConv(c, 3)
+        self.pool = nn.AvgPool2d(3, 1, 1)
+        self.s4 = _SepConv(c, 3)
+
+    def forward(self, h0: torch.Tensor, h1: torch.Tensor) -> torch.Tensor:
+        a, b = self.pre0(h0), self.pre1(h1)
+        y0 = self.s0(b) + self.s1(a)
+        y1 = self.s2(a) + self.s3(a)
+        y2 = self.pool(b) + a
+        y3 = self.s4(y0) + self.pool(a)
+        return torch.cat([y0, y1, y2, y3], 1)
+
+
+class NasNetLike(nn.Module):
+    """Stem + ``cells`` NASNet-like cells wired to the two previous cells + head."""
+
+    def __init__(self, c: int = 24, cells: int = 4, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = _cbr(3, 4 * c, 3, 2, 1)
+        self.cells = nn.ModuleList([_Cell(c) for _ in range(cells)])
+        self.head = nn.Linear(4 * c, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h0 = h1 = self.stem(x)
+        for cell in self.cells:
+            h0, h1 = h1, cell(h0, h1)
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(h1, 1), 1))
+
+
+class TinyNet(nn.Module):
+    """A 7-conv CNN covering the configuration space (for tests and quick demos)."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(8, 16, 5, stride=2, padding=2), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(16, 16, 3, padding=2, dilation=2, groups=4), nn.ReLU(),
+            nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False), nn.ReLU(),
+            nn.Conv2d(16, 24, 1), nn.ReLU(),
+            nn.Conv2d(24, 24, 3, padding="same"), nn.ReLU(),
+            nn.Conv2d(24, 32, 3, padding=1, padding_mode="reflect"), nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
