@@ -48,6 +48,7 @@ def test_dead_code_elimination_counts():
 def test_from_onnx_records_pass_stats_and_graph_is_clean():
     g = from_onnx(model_with_constants_and_dead_code())
     assert g.pass_stats == {"const_nodes_folded": 4, "dead_nodes_removed": 2,
-                            "dead_initializers_removed": 4}  # unused, w, and the folded c, w2
+                            "dead_initializers_removed": 4,  # unused, w, and the folded c, w2
+                            "identities_resolved": 0, "dropouts_removed": 0, "skipped_large": 0}
     assert [n.op for n in g.nodes] == ["Reshape", "MatMul"]
     assert g.preds[1] == [0]

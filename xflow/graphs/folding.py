@@ -22,7 +22,10 @@ parallelizer's code generator all want real weights as initializers and no dead 
   bodies count — and initializers nothing reads.
 
 :class:`FoldStats` counts each kind of change (the Ramiel paper reports the same two passes).
-:func:`fold_constants` is the same pass for a ``ModelProto`` (a boundary).
+:func:`fold_proto` / :func:`fold_constants` are the same pass for a ``ModelProto`` (a boundary).
+It covers what ``graphs/folding.py`` and ``parallel/passes.py`` each did before (the Identity
+aliasing, size caps and re-emitted graph outputs of the first; Dropout, and dead-code elimination
+with counts of the second), and reads inside control-flow bodies keep nodes alive.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ import onnx_ir as ir
 
 from xflow.graphs.ir import DEFAULT_DOMAINS, attrs, has_subgraph, node_reads, static_shape
 
-__all__ = ["FoldStats", "fold", "eliminate_dead_code", "fold_constants", "NON_DETERMINISTIC_OPS",
+__all__ = ["FoldStats", "fold", "eliminate_dead_code", "fold_constants", "fold_proto", "NON_DETERMINISTIC_OPS",
            "MAX_FOLD_ELEMENTS"]
 
 log = logging.getLogger(__name__)
@@ -248,13 +251,20 @@ def eliminate_dead_code(model: ir.Model, stats: FoldStats | None = None) -> Fold
     return stats
 
 
-def fold_constants(model: onnx.ModelProto, *, max_elements: int = MAX_FOLD_ELEMENTS,
-                   dce: bool = True) -> onnx.ModelProto:
-    """:func:`fold` for a ``ModelProto``: returns a folded copy (``model`` is not modified)."""
+def fold_proto(model: onnx.ModelProto, *, max_elements: int = MAX_FOLD_ELEMENTS, constants: bool = True,
+               dce: bool = True) -> tuple[onnx.ModelProto, FoldStats]:
+    """:func:`fold` for a ``ModelProto`` (a boundary): a folded copy and the counts; ``model`` is
+    not modified (its shapes are inferred first when missing, for ``Shape``/``Size`` folding)."""
     from xflow.graphs.shapes import infer_model_shapes
 
     m = ir.serde.deserialize_model(model)
     if any(o.name and o.shape is None for n in m.graph for o in n.outputs):
         infer_model_shapes(m, model)
-    fold(m, max_elements=max_elements, dce=dce)
-    return ir.serde.serialize_model(m)
+    stats = fold(m, max_elements=max_elements, constants=constants, dce=dce)
+    return ir.serde.serialize_model(m), stats
+
+
+def fold_constants(model: onnx.ModelProto, *, max_elements: int = MAX_FOLD_ELEMENTS,
+                   dce: bool = True) -> onnx.ModelProto:
+    """:func:`fold_proto` without the counts: a folded copy of ``model``."""
+    return fold_proto(model, max_elements=max_elements, dce=dce)[0]

@@ -1,15 +1,17 @@
-"""Per-operator costs: measured on this device (cached) or from an analytic model.
+"""Per-operator costs: measured on this device (cached) or from the one roofline of the cost layer.
 
 ``measured_costs`` runs the very lines the code generator emits, node by node, on random inputs
 with 1 and with ``W`` intra-op threads and stores the median time per node (µs) under
 ``cache_dir('parallel', 'profiles')`` keyed by model hash, thread count and device; a second call is
-free. ``analytic_costs`` estimates
+free. ``analytic_costs`` is :func:`xflow.costs.roofline.node_seconds` over the nominal CPU profile
+(:func:`xflow.costs.nominal`):
 
-    t(v, T) = overhead + flops(v) / (rate · s_T(v)) + bytes_out(v) / bandwidth
+    t(v, T) = max(flops(v) / (P · s_T(v)), bytes(v) / W) + o
 
-where ``s_T`` is the intra-op speed-up at ``T`` threads, growing with the op's work
-(``1 + (T-1)·0.8·w/(w+w0)``): small ops do not scale. The analytic model is deterministic (tests);
-the measured profile is what the benchmark uses (see MEASUREMENTS.md: analytic models mislead).
+where ``s_T`` is the profile's intra-op speed-up at ``T`` threads, growing with the op's work
+(``1 + (T-1)·e·F/(F+F½)``): small ops do not scale. Shape-only ops cost nothing. The analytic
+model is deterministic (tests); the measured profile is what the benchmark uses (see
+MEASUREMENTS.md: analytic models mislead).
 """
 from __future__ import annotations
 
@@ -19,30 +21,37 @@ import statistics
 import time
 from collections.abc import Sequence
 
+import numpy as np
+
+from xflow.costs.profiles import DeviceProfile, nominal
+from xflow.costs.roofline import node_seconds
+from xflow.graphs.opcost import FREE_OPS
 from xflow.parallel.dataflow import DataflowGraph
 
 __all__ = ["analytic_costs", "measured_costs", "apply_costs", "measured_overheads"]
 
 log = logging.getLogger(__name__)
 
-RATE_FLOPS_PER_US = 30e3      # 30 GFLOP/s on one core
-BANDWIDTH_BYTES_PER_US = 10e3  # 10 GB/s
-OVERHEAD_US = 6.0
-SCALE_W0 = 4e6
+
+def _bytes(g: DataflowGraph, tensor: str) -> float:
+    shp = g.shapes.get(tensor)
+    if shp is None:
+        return 0.0
+    dt = g.dtypes.get(tensor)
+    return float(np.prod(shp, dtype=np.float64)) * (np.dtype(dt).itemsize if dt is not None else 4)
 
 
-def analytic_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2)) -> dict[str, dict[int, float]]:
-    """Analytic cost (µs) of every node at each thread count, by node name."""
+def analytic_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2),
+                   profile: DeviceProfile | None = None) -> dict[str, dict[int, float]]:
+    """Roofline cost (µs) of every node at each thread count, by node name (see module docstring)."""
+    prof = profile or nominal("cpu")
     out: dict[str, dict[int, float]] = {}
     for n in g.nodes:
-        if n.op in ("Identity", "Dropout"):
-            out[n.name] = {t: 0.5 for t in threads}
+        if n.op in FREE_OPS:
+            out[n.name] = {t: 0.0 for t in threads}
             continue
-        per = {}
-        for t in threads:
-            s = 1.0 + (t - 1) * 0.8 * n.flops / (n.flops + SCALE_W0)
-            per[t] = OVERHEAD_US + n.flops / (RATE_FLOPS_PER_US * s) + n.out_bytes / BANDWIDTH_BYTES_PER_US
-        out[n.name] = per
+        b = sum(_bytes(g, t) for t in n.inputs if t) + (n.out_bytes or sum(_bytes(g, t) for t in n.outputs if t))
+        out[n.name] = {t: 1e6 * node_seconds(prof, n.flops, b, t) for t in threads}
     return out
 
 
@@ -67,7 +76,6 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats
     hybrid decision must see the real cost. The factors are stored under the key
     ``"_calibration"``.
     """
-    import numpy as np
     import torch
     import torch.nn.functional as F
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xflow.errors import (DynamicShapeError, EmptyModelFile, InvalidModel, MalformedModel,
-                          ModelFileNotFound)
+from xflow.graphs.folding import FoldStats
+from xflow.graphs.ir import attrs, ins, outs
+from xflow.graphs.model import load_model
+from xflow.graphs.opcost import op_flops, tensor_bytes
 
 __all__ = ["DFNode", "DataflowGraph", "load_onnx", "from_onnx", "from_fx"]
 
@@ -71,7 +72,7 @@ class DataflowGraph:
         shapes: static tensor shapes by name (from ONNX shape inference or fx metadata).
         model: the cleaned ONNX model (``None`` for fx graphs).
         source: ``"onnx"`` or ``"fx"``.
-        pass_stats: what constant propagation / DCE removed (``PassStats.as_dict()``).
+        pass_stats: what the folding + dead-code pass removed (``FoldStats.as_dict()``).
     """
 
     nodes: list[DFNode]
@@ -123,155 +124,47 @@ class DataflowGraph:
 def load_onnx(src: Any, *, input_shapes: dict[str, Any] | None = None):
     """Load an ONNX model from a path, bytes or ``ModelProto``; check it; infer shapes.
 
-    Uses the graph core (``xflow.graphs.load_model`` with ``fold=False``: constant folding is this
-    package's own counted pass) and falls back to plain ``onnx`` when the graph core is absent.
+    The graph core's loader (:func:`xflow.graphs.load_model`, without folding) as a ``ModelProto``.
     ``input_shapes`` fixes symbolic input dimensions (e.g. ``{"input": [1, 3, 224, 224]}``).
     Raises :class:`ModelFileNotFound`, :class:`EmptyModelFile`, :class:`MalformedModel`,
     :class:`InvalidModel` (or another typed error) with what went wrong.
     """
-    try:
-        from xflow.graphs.model import load_model
-    except ImportError:  # graph core not in this checkout
-        load_model = None
-    if load_model is not None:
-        return load_model(src, fold=False, input_shapes=input_shapes).model
-    return _load_onnx_plain(src)
+    return load_model(src, fold=False, input_shapes=input_shapes).model
 
 
-def _load_onnx_plain(src: Any):
-    import onnx
-
-    if isinstance(src, onnx.ModelProto):
-        model = src
-    else:
-        if isinstance(src, (str, Path)):
-            p = Path(src)
-            if not p.exists():
-                raise ModelFileNotFound(f"ONNX model file not found: {p}")
-            data = p.read_bytes()
-        elif isinstance(src, (bytes, bytearray)):
-            data = bytes(src)
-        else:
-            raise MalformedModel(f"cannot load an ONNX model from a {type(src).__name__}; "
-                                 "pass a path, bytes or onnx.ModelProto")
-        if not data:
-            raise EmptyModelFile("the ONNX model is empty (0 bytes)")
-        try:
-            model = onnx.load_from_string(data)
-        except Exception as exc:  # noqa: BLE001
-            raise MalformedModel(f"not a parseable ONNX model ({exc}); re-export it") from exc
-        if not model.graph.node and not model.graph.output:
-            raise MalformedModel("the bytes parse as an empty ONNX model (no nodes, no outputs); "
-                                 "is this really an .onnx file?")
-    try:
-        onnx.checker.check_model(model)
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    except Exception as exc:  # noqa: BLE001
-        raise InvalidModel(f"ONNX checker/shape inference rejected the model: {exc}") from exc
-    return model
-
-
-def _attr_dict(node) -> dict[str, Any]:
-    from onnx import helper
-
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            v = v.decode()
-        elif isinstance(v, list):
-            v = [x.decode() if isinstance(x, bytes) else x for x in v]
-        out[a.name] = v
-    return out
-
-
-def _shape_dtype_maps(model) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
-    from onnx import helper
-
-    shapes: dict[str, tuple[int, ...]] = {}
-    dtypes: dict[str, Any] = {}
-    g = model.graph
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        t = vi.type.tensor_type
-        if t.elem_type:
-            dtypes[vi.name] = helper.tensor_dtype_to_np_dtype(t.elem_type)
-        if t.HasField("shape"):
-            dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-            if all(d is not None and d > 0 or d == 0 for d in dims):
-                shapes[vi.name] = tuple(int(d) for d in dims)
-    return shapes, dtypes
-
-
-def _flops(op: str, attrs: dict, in_shapes: list, out_shapes: list) -> float:
-    out = out_shapes[0] if out_shapes and out_shapes[0] is not None else None
-    n_out = float(np.prod(out)) if out is not None else 0.0
-    if op == "Conv" and len(in_shapes) > 1 and in_shapes[1] is not None:
-        w = in_shapes[1]
-        return 2.0 * n_out * float(np.prod(w[1:]))
-    if op in ("Gemm", "MatMul") and in_shapes and in_shapes[0] is not None:
-        k = in_shapes[0][-1] if not attrs.get("transA") else in_shapes[0][0]
-        return 2.0 * n_out * float(k)
-    if op in ("MaxPool", "AveragePool"):
-        return n_out * float(np.prod(attrs.get("kernel_shape", [1])))
-    if in_shapes and in_shapes[0] is not None:
-        return float(np.prod(in_shapes[0]))
-    return n_out
+def _plain(value: Any) -> Any:
+    """Attribute values as before the one reader: lists rather than tuples."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def from_onnx(src: Any, *, optimize: bool = True,
               input_shapes: dict[str, Any] | None = None) -> DataflowGraph:
     """Build the dataflow graph of an ONNX model.
 
-    Loads and checks the model (:func:`load_onnx`), then — with ``optimize`` — runs constant
-    propagation and dead-code elimination (counts in ``graph.pass_stats``). All graph inputs must have
-    static shapes (batch size included): code generation emits literal shapes.
+    Loads and checks the model with the graph core (:func:`xflow.graphs.load_model`; with
+    ``optimize`` its one folding + dead-code pass, counts in ``graph.pass_stats``). Names, attributes,
+    static shapes and FLOPs/bytes come from the IR (:mod:`xflow.graphs.ir`,
+    :mod:`xflow.graphs.opcost`). All graph inputs must have static shapes (batch size included):
+    code generation emits literal shapes (:class:`DynamicShapeError` otherwise).
     """
-    import hashlib
-
-    import onnx
-    from onnx import numpy_helper
-
-    from xflow.parallel.passes import PassStats, eliminate_dead_code, propagate_constants
-
-    model = load_onnx(src, input_shapes=input_shapes)
-    stats = PassStats()
-    if optimize:
-        model, stats.const_nodes_folded = propagate_constants(model)
-        model, stats.dead_nodes_removed, stats.dead_initializers_removed = eliminate_dead_code(model)
-        model = onnx.shape_inference.infer_shapes(model)
-    g = model.graph
-    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    inputs = [i.name for i in g.input if i.name not in inits]
-    shapes, dtypes = _shape_dtype_maps(model)
-    for name in inputs:
-        if name not in shapes:
-            raise DynamicShapeError(
-                f"graph input {name!r} has a dynamic or unknown shape; export with a fixed batch "
-                "size and image size (no dynamic_axes)")
-    for k, v in inits.items():
-        shapes[k] = tuple(v.shape)
-        dtypes[k] = v.dtype
-    nodes: list[DFNode] = []
-    seen: set[str] = set()
-    for i, nd in enumerate(g.node):
-        name = nd.name or f"{nd.op_type}_{i}"
-        while name in seen:
-            name += "_"
-        seen.add(name)
-        attrs = _attr_dict(nd)
-        ins = list(nd.input)
-        in_shapes = [shapes.get(x) for x in ins]
-        out_shapes = [shapes.get(x) for x in nd.output]
-        itemsize = 4
-        ob = sum(float(np.prod(s)) * itemsize for s in out_shapes if s is not None)
-        nodes.append(DFNode(id=i, name=name, op=nd.op_type, inputs=ins, outputs=list(nd.output),
-                            attrs=attrs, domain=nd.domain,
-                            flops=_flops(nd.op_type, attrs, in_shapes, out_shapes), out_bytes=ob))
-    h = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()[:16]
-    dg = DataflowGraph(nodes=nodes, inputs=inputs, outputs=[o.name for o in g.output],
-                       initializers=inits, shapes=shapes, dtypes=dtypes, model=model, source="onnx",
-                       pass_stats=stats.as_dict(), content_hash=h)
-    return dg
+    graph = load_model(src, fold=optimize, input_shapes=input_shapes)
+    stats = graph.fold_stats.as_dict() if graph.fold_stats is not None else FoldStats().as_dict()
+    inits = graph.initializers
+    shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, Any] = {}
+    for name in graph.tensors:
+        shp, dt = graph.shape(name), graph.dtype(name)
+        if shp is not None:
+            shapes[name] = shp
+        if dt is not None:
+            dtypes[name] = dt
+    nodes = [DFNode(id=i, name=n.name, op=n.op_type, inputs=ins(n), outputs=outs(n),
+                    attrs={k: _plain(v) for k, v in attrs(n).items()}, domain=n.domain,
+                    flops=op_flops(graph, n), out_bytes=float(sum(tensor_bytes(graph, o) for o in outs(n) if o)))
+             for i, n in enumerate(graph.nodes)]
+    return DataflowGraph(nodes=nodes, inputs=list(graph.inputs), outputs=list(graph.outputs), initializers=inits,
+                         shapes=shapes, dtypes=dtypes, model=graph.model, source="onnx", pass_stats=stats,
+                         content_hash=graph.content_hash[:16])
 
 
 def from_fx(module: Any, example_inputs: tuple) -> DataflowGraph:
