@@ -35,6 +35,9 @@ from xflow.envs import ENV_ID  # importing xflow.envs registers the environment
 from xflow.envs.features import EDGE_DIM, NODE_DIM
 from xflow.envs.state import write_states_csv
 from xflow.nn import GraphActorCritic
+from xflow import paths
+from xflow.agents.evaluation import evaluate_agent
+from xflow.results import write_records
 
 __all__ = ["Args", "TrainResult", "make_env", "train", "run"]
 
@@ -331,7 +334,6 @@ def train(args: Args) -> TrainResult:
     if args.save_model:
         agent.save(run_dir / "agent.pt", args=asdict(args), run_name=run_name)
     if args.write_results:
-        from xflow.results import write_records
 
         write_records([{"run_name": run_name, "model": args.model, "seed": args.seed,
                         "step": r["step"], "metric": r["tag"], "value": r["value"]}
@@ -349,9 +351,6 @@ def run(config: dict[str, Any]) -> list[dict]:
     Returns long-format records (``model``, ``seed``, ``phase`` train/eval, ``metric``, ``value``),
     for :func:`xflow.sweep.run_sweep` (e.g. over seeds and training models).
     """
-    from xflow.agents.evaluation import evaluate_agent
-
-    from xflow import paths
 
     config = dict(config)
     eval_models = list(config.pop("eval_models", []) or [])

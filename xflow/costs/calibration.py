@@ -35,6 +35,8 @@ from onnx import TensorProto, helper
 
 from xflow.costs.profiles import DeviceProfile, InvalidProfile, calibrated_path, read_profile, write_profile
 from xflow.costs.roofline import Roofline
+from xflow.runtime.device import describe_device
+from xflow.runtime.latency import measure_models
 
 __all__ = ["calibrate", "micro_models", "fit_profile"]
 
@@ -97,7 +99,6 @@ def _time_micro(models: dict[str, tuple[onnx.ModelProto, float, float]], device:
                 rounds: int) -> tuple[dict[str, float], bool, dict[str, Any]]:
     """Seconds per run of each micro-benchmark (medians on the deciding clock of one interleaved
     run), whether ``merged`` is significantly slower than ``separate``, and the run's record."""
-    from xflow.runtime.latency import measure_models
 
     variants = {k: (m, {"level": _LEVELS[k], "intra_threads": threads, "device": device})
                 for k, (m, _, _) in models.items()}
@@ -136,7 +137,6 @@ def calibrate(device: str = "cpu", *, threads: int = 1, rounds: int = 15, path: 
     when it exists and is valid, unless ``refresh``; an invalid or stale-version file is
     re-measured and overwritten.
     """
-    from xflow.runtime.device import describe_device
 
     path = Path(path) if path is not None else calibrated_path(device, threads)
     if path.exists() and not refresh:

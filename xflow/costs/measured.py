@@ -21,6 +21,8 @@ from xflow.costs.base import CachedCost
 from xflow.costs.profiles import device_slug
 from xflow.graphs.hashing import HASH_VERSION
 from xflow.graphs.ir import Graph
+from xflow.runtime import measure_latency
+from xflow.runtime.device import describe_device
 
 __all__ = ["MeasuredCost", "CACHE_VERSION", "measure_ms"]
 
@@ -32,7 +34,6 @@ CACHE_VERSION = 1
 
 def measure_ms(graph: Graph, *, level: str, threads: int, warmup: int, repeats: int, device: str = "cpu") -> float:
     """Median latency (ms) of ``graph`` in ONNX Runtime via :func:`xflow.runtime.measure_latency`."""
-    from xflow.runtime import measure_latency
 
     stats = measure_latency(graph.model, level=level, intra_threads=threads, warmup=warmup, repeats=repeats,
                             device=device)
@@ -64,7 +65,6 @@ class MeasuredCost(CachedCost):
         return dict(self.__dict__)  # the measured cache is worth keeping
 
     def _disk_path(self) -> Path:
-        from xflow.runtime.device import describe_device
 
         slug = device_slug(describe_device(self.device).label())
         return paths.cache_dir("costs", "latency") / (

@@ -44,6 +44,8 @@ from xflow.costs.base import CachedCost
 from xflow.costs.profiles import device_slug
 from xflow.graphs.hashing import array_digest
 from xflow.graphs.ir import Graph, attrs, has_subgraph, ins, outs
+from xflow.runtime.device import describe_device
+from xflow.runtime.latency import measure_models
 
 __all__ = ["MeasuredOpCost", "OPTABLE_VERSION", "op_config", "config_key", "op_model"]
 
@@ -152,7 +154,6 @@ class MeasuredOpCost(CachedCost):
 
     # -- the table ----------------------------------------------------------------------------
     def _path(self) -> Path:
-        from xflow.runtime.device import describe_device
 
         slug = device_slug(describe_device(self.device).label())
         return paths.cache_dir("costs", "ops") / f"{slug}-{self.level}-t{self.threads}-v{OPTABLE_VERSION}.json"
@@ -198,7 +199,6 @@ class MeasuredOpCost(CachedCost):
     def ensure(self, graph: Graph) -> int:
         """Time every configuration of ``graph`` not in the table yet (one interleaved run);
         returns how many were timed."""
-        from xflow.runtime.latency import measure_models
 
         missing: dict[str, ir.Node] = {}
         for node, key in self._configs(graph):

@@ -27,6 +27,7 @@ from typing import Any
 
 from xflow import paths
 from xflow.errors import UnknownName, XflowError
+from xflow.runtime.device import describe_device
 
 __all__ = ["DeviceProfile", "PROFILE_VERSION", "InvalidProfile", "nominal", "read_profile", "write_profile",
            "calibrated_path", "NOMINAL_DIR", "device_slug"]
@@ -143,7 +144,6 @@ def nominal(device: str = "cpu") -> DeviceProfile:
 
 def calibrated_path(device: str = "cpu", threads: int = 1) -> Path:
     """Where the calibrated profile of this machine's ``device`` at ``threads`` threads lives."""
-    from xflow.runtime.device import describe_device
 
     label = describe_device(device).label()
     return paths.cache_dir("costs", "profiles") / f"{device_slug(label)}-t{int(threads)}.json"

@@ -22,6 +22,10 @@ from typing import Any, Callable
 from xflow.costs.base import CostModel, FunctionCost
 from xflow.costs.names import COST_MODELS
 from xflow.errors import UnknownName
+from xflow.costs.calibration import calibrate
+from xflow.costs.measured import MeasuredCost
+from xflow.costs.optable import MeasuredOpCost
+from xflow.costs.roofline import Roofline
 
 __all__ = ["COST_MODELS", "make_cost_model"]
 
@@ -36,20 +40,15 @@ def make_cost_model(spec: "str | CostModel | Callable[[Any], float]", device: st
             return FunctionCost(spec)
         raise UnknownName(f"cost model {spec!r} is neither a name, a CostModel nor a callable")
     if spec == "nominal":
-        from xflow.costs.roofline import Roofline
 
         return Roofline(device, name="nominal", threads=threads)
     if spec == "calibrated":
-        from xflow.costs.calibration import calibrate
-        from xflow.costs.roofline import Roofline
 
         return Roofline(calibrate(device, threads=threads), name="calibrated", threads=1)
     if spec == "measured-ops":
-        from xflow.costs.optable import MeasuredOpCost
 
         return MeasuredOpCost(device=device, threads=threads)
     if spec == "measured":
-        from xflow.costs.measured import MeasuredCost
 
         return MeasuredCost(device=device, threads=threads)
     hint = " ('analytic' was split: use 'nominal' or 'calibrated')" if spec == "analytic" else ""

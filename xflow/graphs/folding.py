@@ -38,6 +38,8 @@ import onnx
 import onnx_ir as ir
 
 from xflow.graphs.ir import DEFAULT_DOMAINS, attrs, has_subgraph, node_reads, static_shape
+from xflow.graphs.ir import constant_value
+from xflow.graphs.shapes import infer_model_shapes
 
 __all__ = ["FoldStats", "fold", "eliminate_dead_code", "fold_constants", "fold_proto", "NON_DETERMINISTIC_OPS",
            "MAX_FOLD_ELEMENTS"]
@@ -75,9 +77,8 @@ class FoldStats:
 
 def _evaluate(node: ir.Node, values: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
     if node.op_type == "Constant":
-        from xflow.graphs.ir import _constant_value
 
-        c = _constant_value(node)
+        c = constant_value(node)
         if c is not None:
             return [c]
     from onnx.reference import ReferenceEvaluator
@@ -255,7 +256,6 @@ def fold_proto(model: onnx.ModelProto, *, max_elements: int = MAX_FOLD_ELEMENTS,
                dce: bool = True) -> tuple[onnx.ModelProto, FoldStats]:
     """:func:`fold` for a ``ModelProto`` (a boundary): a folded copy and the counts; ``model`` is
     not modified (its shapes are inferred first when missing, for ``Shape``/``Size`` folding)."""
-    from xflow.graphs.shapes import infer_model_shapes
 
     m = ir.serde.deserialize_model(model)
     if any(o.name and o.shape is None for n in m.graph for o in n.outputs):

@@ -42,6 +42,8 @@ import onnx
 import onnx_ir as ir
 
 from xflow.errors import InvalidModel, UnknownName
+from xflow.graphs.hashing import graph_hash
+from xflow.graphs.shapes import infer_model_shapes
 
 if TYPE_CHECKING:
     from xflow.graphs.edit import Changes
@@ -60,6 +62,7 @@ __all__ = [
     "has_subgraph",
     "as_proto",
     "clone_model",
+    "constant_value",
 ]
 
 #: Spellings of the default ONNX operator domain.
@@ -246,8 +249,6 @@ class Graph:
         model = ir.serde.deserialize_model(proto)
         name_nodes(model.graph)
         if infer and any(o.name and (o.shape is None or o.dtype is None) for n in model.graph for o in n.outputs):
-            from xflow.graphs.shapes import infer_model_shapes
-
             infer_model_shapes(model, proto)
         return cls(model)
 
@@ -271,8 +272,6 @@ class Graph:
     @cached_property
     def content_hash(self) -> str:
         """Stable hash of the computation (:func:`xflow.graphs.hashing.graph_hash`)."""
-        from xflow.graphs.hashing import graph_hash
-
         return graph_hash(self)
 
     # -- nodes ------------------------------------------------------------------------------
@@ -396,7 +395,7 @@ class Graph:
             if p is not None and p.op_type == "Identity" and p.inputs and p.inputs[0] is not None:
                 val = self.const(p.inputs[0].name)
             elif p is not None and p.op_type == "Constant":
-                val = _constant_value(p)
+                val = constant_value(p)
         self._const[tensor] = val
         return val
 
@@ -472,7 +471,7 @@ class Graph:
                 f"inputs={self.inputs}, outputs={self.outputs}, opset={self.opset})")
 
 
-def _constant_value(node: ir.Node) -> np.ndarray | None:
+def constant_value(node: ir.Node) -> np.ndarray | None:
     """The tensor a ``Constant`` node produces (any of its value attributes)."""
     for key, a in node.attributes.items():
         v = a.value

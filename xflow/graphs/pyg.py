@@ -39,6 +39,7 @@ import onnx_ir as ir
 
 from xflow.graphs.ir import Graph, attrs, ins, outs
 from xflow.graphs.opcost import op_flops
+from xflow.graphs.model import load_model
 
 __all__ = [
     "OP_VOCAB",
@@ -163,7 +164,6 @@ def to_pyg(graph: Graph | onnx.ModelProto):
     from torch_geometric.data import Data
 
     if not isinstance(graph, Graph):
-        from xflow.graphs.model import load_model
 
         graph = load_model(graph)
     nodes = graph.nodes

@@ -24,6 +24,7 @@ import onnx_ir as ir
 
 from xflow.errors import GraphvizMissing, XflowError
 from xflow.graphs.ir import Graph, attrs, ins, outs
+from xflow.graphs.model import load_model
 
 __all__ = ["render", "to_dot", "neighbourhood", "GRAPHVIZ_INSTALL_HINT", "SUPPORTED_FORMATS"]
 
@@ -41,7 +42,6 @@ _FILL = "#e8eef7"
 def _as_graph(g) -> Graph:
     if isinstance(g, Graph):
         return g
-    from xflow.graphs.model import load_model
 
     return load_model(g, allow_dynamic=True)
 

@@ -14,6 +14,7 @@ from xflow.nn.batching import batch_observations
 from xflow.nn.gat_encoder import GATEncoder
 from xflow.nn.policy_head import CandidatePolicyHead
 from xflow.nn.value_head import ValueHead
+from xflow.errors import ModelFileNotFound, ModelLoadError
 
 __all__ = ["GraphActorCritic", "MASKED_LOGIT"]
 
@@ -106,7 +107,6 @@ class GraphActorCritic(nn.Module):
     @classmethod
     def load_with_extra(cls, path: str | Path) -> tuple["GraphActorCritic", dict[str, Any]]:
         """The agent and the ``extra`` metadata given to :meth:`save` (e.g. training args)."""
-        from xflow.errors import ModelFileNotFound, ModelLoadError
 
         path = Path(path)
         if not path.exists():

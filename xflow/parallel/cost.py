@@ -27,6 +27,9 @@ from xflow.costs.profiles import DeviceProfile, nominal
 from xflow.costs.roofline import node_seconds
 from xflow.graphs.opcost import FREE_OPS
 from xflow.parallel.dataflow import DataflowGraph
+from xflow.parallel.naming import Names, node_lines
+from xflow.paths import cache_dir
+from xflow.runtime.device import describe_device
 
 __all__ = ["analytic_costs", "measured_costs", "apply_costs", "measured_overheads"]
 
@@ -78,10 +81,6 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats
     """
     import torch
     import torch.nn.functional as F
-
-    from xflow.parallel.naming import Names, node_lines
-    from xflow.paths import cache_dir
-    from xflow.runtime.device import describe_device
 
     if g.source != "onnx":
         raise NotImplementedError("measured profiles need an ONNX graph; use analytic_costs for fx")

@@ -21,6 +21,7 @@ from torch import nn
 from xflow.errors import UnknownName
 from xflow.graphs import zoo
 from xflow.graphs.zoo_nets import InceptionToy, NasNetLike
+from xflow.paths import cache_dir
 
 __all__ = ["InceptionToy", "NasNetLike", "export_onnx", "benchmark_model", "BENCH_MODELS",
            "torch_benchmark_model"]
@@ -29,7 +30,6 @@ __all__ = ["InceptionToy", "NasNetLike", "export_onnx", "benchmark_model", "BENC
 def export_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], name: str,
                 opset: int = 17) -> Path:
     """Export ``module`` (eval mode) to ONNX at the example's fixed shapes; cached by content."""
-    from xflow.paths import cache_dir
 
     module = module.eval()
     h = hashlib.sha256()

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import onnx
+from xflow.costs.registry import make_cost_model
+from xflow.rewrites.experiments import load_for_rewrite
+from xflow.rewrites.search import measure_balanced, pick_fastest, search, trajectory_models
 
 __all__ = ["BenchConfig", "Optimized", "QUICK", "FULL", "optimize_all", "run", "run_model", "simplifiers"]
 
@@ -117,8 +120,6 @@ def simplifiers(model: onnx.ModelProto) -> dict[str, Optimized]:
 
 def optimize_all(original: onnx.ModelProto, cfg: BenchConfig) -> dict[str, Optimized]:
     """Run every configured optimizer once on ``original`` (searches, rl, simplifiers)."""
-    from xflow.costs import make_cost_model
-    from xflow.rewrites.search import search
 
     outs: dict[str, Optimized] = {}
     cost = make_cost_model(cfg.cost, threads=cfg.threads[0])
@@ -128,7 +129,8 @@ def optimize_all(original: onnx.ModelProto, cfg: BenchConfig) -> dict[str, Optim
         outs[method] = Optimized(res.model, res.predicted_speedup, res.time_s,
                                  [a["rule"] for a in res.actions], list(res.actions))
     if cfg.checkpoint:
-        from xflow.agents.search import rl_search
+        from xflow.agents.search import rl_search  # torch: only when a policy is evaluated
+
 
         res = rl_search(original, cfg.checkpoint)
         outs["rl"] = Optimized(res.model, res.predicted_speedup, res.time_s,
@@ -145,7 +147,6 @@ def _rounds(latency_ms: float, cfg: BenchConfig) -> int:
 
 def _guard(original: onnx.ModelProto, opt: Optimized, threads: int, cfg: BenchConfig, rounds: int) -> Optimized:
     """The measured-fastest of the original and trajectory prefixes of ``opt`` (never slower)."""
-    from xflow.rewrites.search import pick_fastest, trajectory_models
 
     points = trajectory_models(original, opt.actions, max_points=cfg.guard_points) if opt.actions else []
     if not points:
@@ -161,8 +162,6 @@ def _guard(original: onnx.ModelProto, opt: Optimized, threads: int, cfg: BenchCo
 def run_model(name: str, cfg: BenchConfig,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Optimize and time one model; returns long-format records (``on_row`` sees one summary per variant)."""
-    from xflow.rewrites.experiments import load_for_rewrite
-    from xflow.rewrites.search import measure_balanced
 
     original = load_for_rewrite(name, **cfg.zoo_cfg.get(name, {})).model
     outs = optimize_all(original, cfg)

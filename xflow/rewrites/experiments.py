@@ -17,6 +17,10 @@ from xflow.costs.registry import make_cost_model
 from xflow.graphs import zoo
 from xflow.graphs.ir import Graph
 from xflow.graphs.model import load_model
+from xflow.rewrites.candidates import candidates
+from xflow.rewrites.search import search
+from xflow.runtime import compare_latency, measure_latency
+from xflow.runtime.latency import measure_models
 
 __all__ = ["run", "cost_vs_measured", "changed_nodes", "load_for_rewrite", "spearman"]
 
@@ -53,8 +57,6 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
     Config keys: ``model`` (zoo name or path), ``method`` (greedy|beam|random), ``budget``,
     ``cost`` (a :data:`xflow.costs.COST_MODELS` name, ``nominal``), ``threads`` (1), ``repeats`` (20), ``seed`` (0), ``alpha`` (1.05).
     """
-    from xflow.rewrites.search import search
-    from xflow.runtime import compare_latency
 
     cfg = {"method": "greedy", "budget": 10, "cost": "nominal", "threads": 1, "repeats": 20, "seed": 0,
            "alpha": 1.05, **config}
@@ -82,7 +84,6 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
                      {**base, **stats, "metric": "rewritten_ms", "value": cmp.a.median_ms},
                      {**base, **stats, "metric": "measured_speedup", "value": c.speedup}]
         else:
-            from xflow.runtime import measure_latency
 
             ms = measure_latency(model.model, intra_threads=cfg["threads"], repeats=cfg["repeats"]).median_ms
             same = {"speedup_lo": 1.0, "speedup_hi": 1.0, "verdict": "same", "noise_floor": 0.0}
@@ -102,8 +103,6 @@ def cost_vs_measured(model: str | onnx.ModelProto, *, max_candidates: int = 20, 
     (ORT_ENABLE_ALL, :func:`xflow.runtime.latency.measure_models`); every row carries the measured
     speed-up's interval and verdict. ``repeats`` >= 2.
     """
-    from xflow.rewrites.candidates import candidates
-    from xflow.runtime.latency import measure_models
 
     m = load_for_rewrite(model) if isinstance(model, str) else Graph.of(model)
     cost = make_cost_model(cost or "nominal")

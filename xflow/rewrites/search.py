@@ -35,6 +35,7 @@ from xflow.rewrites._base import Rule
 from xflow.rewrites._registry import apply_action
 from xflow.rewrites.candidates import Candidate, candidates
 from xflow.rewrites.verify import Verifier
+from xflow.runtime.latency import measure_models
 
 __all__ = ["measure_balanced", "SearchResult", "greedy_search", "beam_search", "random_search", "search", "METHODS",
            "pick_fastest", "trajectory_models"]
@@ -261,7 +262,6 @@ def measure_balanced(variants: dict[str, tuple[onnx.ModelProto, dict[str, Any]]]
     by up to 5 % on sub-ms NASRNN here), and an A/A control that is a *second session* of the baseline
     (two sessions of one sub-ms graph measured ~10 % apart here: the A/A floor absorbs that).
     """
-    from xflow.runtime.latency import measure_models
 
     return measure_models(variants, baseline=baseline, aa=aa, warmup=warmup, rounds=repeats, seed=seed,
                           max_seconds=max_seconds)
