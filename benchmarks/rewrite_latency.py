@@ -1,13 +1,14 @@
 """Rewrite optimizers vs ORT_ENABLE_ALL: end-to-end latency of each zoo model, original vs optimized.
 
 For BERT-like encoder, Inception-v3, GoogLeNet, SqueezeNet, ResNeXt-50 and NASRNN: greedy / beam /
-random search (analytic cost), the PPO policy (``--checkpoint``), ``onnxsim`` / ``onnxslim`` when
+random search (a cost model of :mod:`xflow.costs`, ``nominal`` by default), the PPO policy (``--checkpoint``), ``onnxsim`` / ``onnxslim`` when
 installed, each search also behind the "never slower" guard (``<method>+guard``: the
 measured-fastest of the original and trajectory prefixes), plus an A/A control. Everything runs in
 ORT with ``ORT_ENABLE_ALL``, 1 and 2 threads, interleaved repeats in one run; the table shows the
 measured speed-up (median original / median optimized) next to the cost model's predicted one and
-the optimization time. One implementation: :mod:`xflow.rewrites.benchmark`. Records go to
-``results/rewrite_latency/``.
+the optimization time. One implementation: :mod:`xflow.rewrites.benchmark`. Records go to the results
+store (``results/rewrite_latency/``) and to the committed ``results/rewrites/rewrite_latency.csv``
+(docs table ``rewrites.rewrite_latency``, :mod:`xflow.rewrites.report`; a run replaces that file).
 
     .venv/bin/python benchmarks/rewrite_latency.py --quick       # squeezenet1_1 + small nasrnn, 1 thread (≤ 3 min)
     .venv/bin/python benchmarks/rewrite_latency.py               # six models, 1 and 2 threads (long)
@@ -21,6 +22,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from xflow.costs.names import COST_MODELS
     from xflow.rewrites.benchmark import FULL, QUICK, run_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="+", help="search methods (default greedy beam random)")
     ap.add_argument("--budget", type=int, help="search budget (default 10; quick: 3)")
     ap.add_argument("--time-budget-s", type=float, help="per-search time cap (default 120; quick: 30)")
-    ap.add_argument("--cost", choices=["analytic", "calibrated", "layout"], help="search cost model")
+    ap.add_argument("--cost", choices=list(COST_MODELS), help="search cost model (default nominal)")
     ap.add_argument("--threads", nargs="+", type=int, help="ORT intra-op threads (default 1 2; quick: 1)")
     ap.add_argument("--repeats", type=int, help="interleaved timed rounds (default 30)")
     ap.add_argument("--checkpoint", help="agent.pt of a trained PPO policy: adds the rl optimizer")
@@ -60,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         records += run_model(name, cfg, on_row=show)
     if not a.no_write and records:
         from xflow.results import write_records
+        from xflow.tables import save_result
+
+        config = "quick" if a.quick else "full"
+        print("wrote", save_result([{**r, "config": config} for r in records],
+                                   "rewrites/rewrite_latency.csv"))
 
         for t in cfg.threads:
             recs = [r for r in records if r["threads"] == t]

@@ -46,16 +46,16 @@ def test_op_configs_ignore_weight_values_but_not_shapes_or_small_constants():
 
 def test_per_op_table_times_each_configuration_once(tmp_path, monkeypatch):
     monkeypatch.setenv("XFLOW_CACHE", str(tmp_path))
-    import xflow.runtime.latency as latency
+    import xflow.costs.optable as optable
 
     runs = []
-    real = latency.measure_models
+    real = optable.measure_models
 
     def counting(variants, **kw):
         runs.append(len(variants))
         return real(variants, **kw)
 
-    monkeypatch.setattr(latency, "measure_models", counting)
+    monkeypatch.setattr(optable, "measure_models", counting)
     g = Graph.of(make_inception_like())
     cm = MeasuredOpCost(rounds=3, warmup=1)
     total = cm.cost(g)

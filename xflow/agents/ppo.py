@@ -334,7 +334,6 @@ def train(args: Args) -> TrainResult:
     if args.save_model:
         agent.save(run_dir / "agent.pt", args=asdict(args), run_name=run_name)
     if args.write_results:
-
         write_records([{"run_name": run_name, "model": args.model, "seed": args.seed,
                         "step": r["step"], "metric": r["tag"], "value": r["value"]}
                        for r in scalars], "rl_ppo_train")

@@ -65,7 +65,6 @@ class MeasuredCost(CachedCost):
         return dict(self.__dict__)  # the measured cache is worth keeping
 
     def _disk_path(self) -> Path:
-
         slug = device_slug(describe_device(self.device).label())
         return paths.cache_dir("costs", "latency") / (
             f"{slug}-{self.level}-t{self.threads}-c{CACHE_VERSION}-h{HASH_VERSION}.json")

@@ -154,7 +154,6 @@ class MeasuredOpCost(CachedCost):
 
     # -- the table ----------------------------------------------------------------------------
     def _path(self) -> Path:
-
         slug = device_slug(describe_device(self.device).label())
         return paths.cache_dir("costs", "ops") / f"{slug}-{self.level}-t{self.threads}-v{OPTABLE_VERSION}.json"
 
@@ -199,7 +198,6 @@ class MeasuredOpCost(CachedCost):
     def ensure(self, graph: Graph) -> int:
         """Time every configuration of ``graph`` not in the table yet (one interleaved run);
         returns how many were timed."""
-
         missing: dict[str, ir.Node] = {}
         for node, key in self._configs(graph):
             if key is not None and key not in self.table and key not in missing:

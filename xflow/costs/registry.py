@@ -20,14 +20,15 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from xflow.costs.base import CostModel, FunctionCost
-from xflow.costs.names import COST_MODELS
-from xflow.errors import UnknownName
 from xflow.costs.calibration import calibrate
 from xflow.costs.measured import MeasuredCost
+from xflow.costs.names import COST_MODELS
 from xflow.costs.optable import MeasuredOpCost
 from xflow.costs.roofline import Roofline
+from xflow.errors import UnknownName
 
 __all__ = ["COST_MODELS", "make_cost_model"]
+
 
 def make_cost_model(spec: "str | CostModel | Callable[[Any], float]", device: str = "cpu",
                     threads: int = 1) -> CostModel:
@@ -40,16 +41,12 @@ def make_cost_model(spec: "str | CostModel | Callable[[Any], float]", device: st
             return FunctionCost(spec)
         raise UnknownName(f"cost model {spec!r} is neither a name, a CostModel nor a callable")
     if spec == "nominal":
-
         return Roofline(device, name="nominal", threads=threads)
     if spec == "calibrated":
-
         return Roofline(calibrate(device, threads=threads), name="calibrated", threads=1)
     if spec == "measured-ops":
-
         return MeasuredOpCost(device=device, threads=threads)
     if spec == "measured":
-
         return MeasuredCost(device=device, threads=threads)
     hint = " ('analytic' was split: use 'nominal' or 'calibrated')" if spec == "analytic" else ""
     raise UnknownName(f"unknown cost model {spec!r}{hint}; choose one of {', '.join(COST_MODELS)}")

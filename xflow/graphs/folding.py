@@ -77,7 +77,6 @@ class FoldStats:
 
 def _evaluate(node: ir.Node, values: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
     if node.op_type == "Constant":
-
         c = constant_value(node)
         if c is not None:
             return [c]

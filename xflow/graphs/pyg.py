@@ -164,7 +164,6 @@ def to_pyg(graph: Graph | onnx.ModelProto):
     from torch_geometric.data import Data
 
     if not isinstance(graph, Graph):
-
         graph = load_model(graph)
     nodes = graph.nodes
     index = {id(n): i for i, n in enumerate(nodes)}

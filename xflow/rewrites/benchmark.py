@@ -193,7 +193,7 @@ def run_model(name: str, cfg: BenchConfig,
                 on_row(row)
             stats = {"speedup_lo": row["speedup_lo"], "speedup_hi": row["speedup_hi"], "verdict": c.verdict,
                      "noise_floor": c.noise_floor, **cond}
-            records += [{**common, **stats, "metric": metric, "value": float(row[metric])} for metric in
+            records += [{**common, **stats, "rules": ",".join(o.rules), "metric": metric, "value": float(row[metric])} for metric in
                         ("speedup", "original_median_ms", "optimized_median_ms", "optimized_iqr_ms",
                          "predicted_speedup", "optimize_time_s", "n_rewrites")]
     return records

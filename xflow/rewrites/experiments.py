@@ -84,7 +84,6 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
                      {**base, **stats, "metric": "rewritten_ms", "value": cmp.a.median_ms},
                      {**base, **stats, "metric": "measured_speedup", "value": c.speedup}]
         else:
-
             ms = measure_latency(model.model, intra_threads=cfg["threads"], repeats=cfg["repeats"]).median_ms
             same = {"speedup_lo": 1.0, "speedup_hi": 1.0, "verdict": "same", "noise_floor": 0.0}
             recs += [{**base, **same, "metric": "original_ms", "value": ms},

@@ -1,0 +1,89 @@
+"""Docs tables of the graph-rewrite environment (``make report``, ``docs/rl.md``).
+
+* ``envs.env_step`` — step time (candidate generation + featurization) before and after a code
+  change, from ``results/envs/env_step.csv`` (``benchmarks/env_step.py``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from xflow.tables import fmt, load_result, markdown_table, report_table
+
+__all__ = ["ratio_interval"]
+
+
+def ratio_interval(a_ms: np.ndarray, b_ms: np.ndarray, *, level: float = 0.95, n_boot: int = 4000,
+                   seed: int = 0) -> tuple[float, float, float]:
+    r"""Ratio of medians :math:`\mathrm{med}(a)/\mathrm{med}(b)` of two *independent* runs (different
+    checkouts cannot share interleaved rounds) with a percentile bootstrap interval that resamples
+    each run separately. Returns ``(ratio, lo, hi)``."""
+    a, b = np.asarray(a_ms, float), np.asarray(b_ms, float)
+    rng = np.random.default_rng(seed)
+    ra = np.median(a[rng.integers(0, a.size, (n_boot, a.size))], axis=1)
+    rb = np.median(b[rng.integers(0, b.size, (n_boot, b.size))], axis=1)
+    tail = (1 - level) / 2
+    lo, hi = np.quantile(ra / rb, [tail, 1 - tail])
+    return float(np.median(a) / np.median(b)), float(lo), float(hi)
+
+
+def _samples(s: str) -> np.ndarray:
+    return np.array([float(x) for x in str(s).split(";") if x])
+
+
+@report_table("envs.env_step")
+def env_step_table() -> str:
+    """One env step per model and checkout: median thread-CPU ms [IQR], wall ms, contention, and
+    the before/after speed-up of the median with its 95 % bootstrap interval."""
+    df = load_result("envs/env_step.csv")
+    df = df[~df["is_aa_control"].astype(bool)]
+    rows = []
+    for model, d in df.groupby("model", sort=True):
+        by = {r.label: r for r in d.itertuples()}
+        for label in ("before", "after"):
+            r = by.get(label)
+            if r is None:
+                continue
+            speed = "—"
+            if label == "after" and "before" in by:
+                ratio, lo, hi = ratio_interval(_samples(by["before"].samples_ms), _samples(r.samples_ms))
+                speed = f"{ratio:.1f}× [{lo:.1f}, {hi:.1f}]"
+            rows.append([f"`{model}`", label, f"{r.candidates_before} → {r.candidates_after}",
+                         f"{fmt(r.thread_cpu_ms / 1e3, 2)} s (IQR {fmt(r.iqr_ms / 1e3, 2)})",
+                         f"{fmt(r.wall_ms / 1e3, 2)} s", fmt(r.contention, 2), len(_samples(r.samples_ms)),
+                         f"{r.git_sha}"[:10], speed])
+    return markdown_table(["model", "code", "candidates", "step (thread CPU, median)", "wall", "wall/CPU",
+                           "rounds", "git", "speed-up (before/after)"], rows,
+                          ["l", "l", "r", "r", "r", "r", "r", "l", "r"])
+
+
+@report_table("envs.rl_toy")
+def rl_toy_table() -> str:
+    """Predicted cost / original of the final graph per toy graph: the PPO policy (IQM over seeds
+    with a 95 % bootstrap interval, deterministic rollouts), greedy search, best random walk."""
+    from xflow.agents.evaluation import bootstrap_ci
+
+    df = load_result("envs/rl_toy.csv")
+    searches = [s for s in ("greedy",) if s in set(df["search"])] + sorted(
+        s for s in set(df["search"]) if s.startswith("random"))
+    rows = []
+    for graph, d in df.groupby("graph", sort=True):
+        ppo = d[d["search"] == "ppo"]
+        mid, lo, hi = bootstrap_ci(ppo["final_cost_ratio"].to_numpy())
+        cells = [f"`{graph}`", f"{fmt(mid)} [{fmt(lo)}, {fmt(hi)}]", fmt(ppo["best_cost_ratio"].min()), len(ppo)]
+        for s in searches:
+            r = d[d["search"] == s]
+            cells.append(fmt(r["final_cost_ratio"].iloc[0]) if len(r) else "—")
+        rows.append(cells)
+    return markdown_table(["graph", "PPO final (IQM [95% CI])", "PPO best seen", "seeds", *searches], rows,
+                          ["l", "r", "r", "r"] + ["r"] * len(searches))
+
+
+@report_table("envs.rl_toy_training")
+def rl_toy_training_table() -> str:
+    """PPO training per seed: mean episodic return over the first and last 20 training episodes."""
+    df = load_result("envs/rl_toy.csv")
+    d = df[df["search"] == "ppo"].drop_duplicates("seed").sort_values("seed")
+    rows = [[int(r.seed), f"`{r.train_model}`", int(r.train_steps), fmt(r.train_return_first20, 3),
+             fmt(r.train_return_last20, 3)] for r in d.itertuples()]
+    return markdown_table(["seed", "trained on", "steps", "return, first 20 episodes", "return, last 20 episodes"],
+                          rows, ["r", "l", "r", "r", "r"])
