@@ -78,8 +78,12 @@ def calibrate_(module, inputs, *, target_std: float = 1.0, rounds: int = 2):
     with torch.no_grad():
         for _ in range(rounds):
             for layer in layers:
-                box = {}
-                h = layer.register_forward_hook(lambda _m, _i, o, box=box: box.setdefault("std", float(o.std())))
+                box: dict[str, float] = {}
+
+                def hook(_m, _i, o, box=box) -> None:  # returning a value would replace the output
+                    box.setdefault("std", float(o.std()))
+
+                h = layer.register_forward_hook(hook)
                 module(*inputs)
                 h.remove()
                 std = box.get("std", 0.0)

@@ -66,3 +66,25 @@ def test_unknown_zoo_model_is_a_clean_error(capsys):
     rc = main(["zoo", "export", "nope", "-o", "x.onnx"])
     _, err = capsys.readouterr()
     assert rc == 2 and "unknown zoo model" in err
+
+
+def test_cli_backends_match_the_library():
+    from xflow.runtime.backend import BACKENDS
+    from xflow.runtime.cli import CLI_BACKENDS
+
+    assert tuple(CLI_BACKENDS) == tuple(BACKENDS)
+
+
+def test_latency_torch_backend_json(tiny_onnx, capsys):
+    data = _json(capsys, "latency", str(tiny_onnx), "--backend", "torch", "--repeats", "3", "--warmup", "1",
+                 "--json")
+    assert data["backend"] == "torch" and data["check"]["ok"]
+    assert set(data["variants"]) == {"torch", "ort", "torch~aa"}
+    c = data["ort_vs_backend"]
+    assert c["ci"][0] <= c["ratio"] <= c["ci"][1] and c["verdict"] in ("faster", "slower", "same")
+
+
+def test_latency_backend_option_errors_are_clean(tiny_onnx, capsys):
+    rc = main(["latency", str(tiny_onnx), "--backend", "torch", "--level", "all"])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "--backend ort only" in err

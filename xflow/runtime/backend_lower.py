@@ -225,12 +225,12 @@ class _Lowering:
             t = self.rename[t]
         return t
 
-    def sole_consumer(self, t: str) -> OpView | None:
-        """The only node reading ``t`` when ``t`` is not a graph output."""
+    def sole_consumer(self, t: str, absorbed: set[str] = frozenset()) -> OpView | None:
+        """The only node reading ``t`` when ``t`` is not a graph output (and that node is free)."""
         if t in self.graph_outputs:
             return None
         cs = self.v.consumers(t)
-        if len(cs) != 1:
+        if len(cs) != 1 or cs[0].name in absorbed:
             return None
         return cs[0]
 
@@ -259,13 +259,14 @@ class _Lowering:
         )
 
     # -- fusion patterns ------------------------------------------------------------------------
-    def conv_group(self, conv: OpView) -> tuple[list[OpView], dict[str, Any], str]:
-        """Nodes fused with ``conv``, the fusion payload and the group's output tensor."""
+    def conv_group(self, conv: OpView, absorbed: set[str]) -> tuple[list[OpView], dict[str, Any], str]:
+        """Nodes fused with ``conv``, the fusion payload and the group's output tensor (nodes another
+        group already took, e.g. a residual ``Add`` claimed by the other branch's conv, stay out)."""
         group, fused = [conv], {}
         out = conv.outputs[0]
         if not self.opts.fuse or not self.v.is_const(conv.inputs[1]):
             return group, fused, out
-        nxt = self.sole_consumer(out)
+        nxt = self.sole_consumer(out, absorbed)
         if nxt is not None and nxt.op_type == "BatchNormalization" and nxt.inputs[0] == out \
                 and not int(nxt.attr("training_mode", 0)) \
                 and all(self.v.is_const(i) for i in nxt.inputs[1:5]) \
@@ -275,7 +276,7 @@ class _Lowering:
                            "var": ex(nxt.inputs[4]), "eps": float(nxt.attr("epsilon", 1e-5))}
             group.append(nxt)
             out = nxt.outputs[0]
-            nxt = self.sole_consumer(out)
+            nxt = self.sole_consumer(out, absorbed)
         if nxt is not None and nxt.op_type == "Add" and len(nxt.inputs) == 2:
             other = nxt.inputs[1] if nxt.inputs[0] == out else nxt.inputs[0]
             other = self.src(other)
@@ -286,7 +287,7 @@ class _Lowering:
                 fused["add_tensor"] = other
                 group.append(nxt)
                 out = nxt.outputs[0]
-                nxt = self.sole_consumer(out)
+                nxt = self.sole_consumer(out, absorbed)
         if nxt is not None and nxt.op_type in FUSIBLE_ACTIVATIONS and nxt.inputs[0] == out:
             consts = {k: self.v.const(i) for k, i in enumerate(nxt.inputs) if i and self.v.is_const(i)}
             if nxt.op_type != "Clip" or all(not i or self.v.is_const(i) for i in nxt.inputs[1:]):
@@ -366,7 +367,7 @@ class _Lowering:
             line = ""
             out_tensor: str | None = None
             if n.op_type == "Conv":
-                group, fused, out_tensor = self.conv_group(n)
+                group, fused, out_tensor = self.conv_group(n, absorbed)
                 if len(group) > 1:
                     c = self.ctx(n, fused=fused, outputs=[out_tensor])
                     line = emit(c)

@@ -23,8 +23,8 @@ from typing import Any, TypedDict, Unpack
 from xflow.errors import RewriteVerificationError
 from xflow.runtime.session import ModelLike, make_session, random_inputs
 
-__all__ = ["DEFAULT_TOLERANCES", "OutputDiff", "CompareOptions", "compare_outputs", "outputs_close",
-           "assert_equivalent", "tolerances_for"]
+__all__ = ["DEFAULT_TOLERANCES", "OutputDiff", "CompareOptions", "compare_outputs", "compare_arrays",
+           "outputs_close", "assert_equivalent", "tolerances_for"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,13 @@ def _diff(idx: int, name: str, trial: int, a: Any, b: Any, rtol: float | None, a
     ok = bool(np.all(diff <= atol * scale + rtol * np.abs(b64[fin])))
     reason = "" if ok else f"max |a-b| = {err:.3g} exceeds atol={atol:g}×{scale:.3g} + rtol={rtol:g}×|b|"
     return OutputDiff(idx, name, trial, ok, err, reason)
+
+
+def compare_arrays(got: Any, ref: Any, names: Any, *, trial: int = 0, rtol: float | None = None,
+                   atol: float | None = None) -> list[OutputDiff]:
+    """Per-output comparison of arrays ``got`` against reference arrays ``ref`` (same rules and
+    tolerances as :func:`compare_outputs`; for outputs a caller already has)."""
+    return [_diff(i, n, trial, a, b, rtol, atol) for i, (n, a, b) in enumerate(zip(names, got, ref))]
 
 
 def compare_outputs(
