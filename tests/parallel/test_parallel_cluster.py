@@ -78,15 +78,19 @@ def test_cloning_removes_cross_cluster_edge():
     assert out2[1].clones == []
 
 
-def test_plan_invariants_and_speedup():
+@pytest.mark.parametrize("clustering,kinds", [("regions", ["serial", "parallel", "serial"]),
+                                               ("ramiel", ["parallel"])])
+def test_plan_invariants_and_speedup(clustering, kinds):
+    """Per-region fork–join stages, or Ramiel's one whole-graph stage: same makespan here."""
     g = inception_like()
-    plan = make_plan(g, PlanConfig(workers=2, mode="branch", sync_us=0, fork_us=0, min_gain=0.0))
+    plan = make_plan(g, PlanConfig(workers=2, mode="branch", sync_us=0, fork_us=0, min_gain=0.0,
+                                   clustering=clustering))
     owned = sorted(v for s in plan.stages for c in s.clusters for v in c.nodes if v not in c.clones)
     assert owned == list(range(len(g.nodes)))
     for s in plan.stages:
         for c in s.clusters:
             assert c.nodes == sorted(c.nodes)  # topological order within a cluster
-    assert [s.kind for s in plan.stages] == ["serial", "parallel", "serial"]
+    assert [s.kind for s in plan.stages] == kinds
     assert plan.predicted_us == pytest.approx(5 + 30 + 3)
     assert plan.predicted_speedup == pytest.approx(66 / 38)
 

@@ -2,9 +2,10 @@
 
 A :class:`DataflowGraph` is a DAG of operator nodes (``DFNode``) connected by the tensors they
 exchange. Weights (initializers) are not nodes. Every node carries a cost per intra-op thread count
-(microseconds), filled in by :mod:`xflow.parallel.cost`. For ONNX models the graph keeps what code
-generation needs (attributes, constant inputs, static shapes); ``torch.fx`` graphs support analysis
-(clustering, predicted makespan) but not code generation.
+(microseconds), filled in by :mod:`xflow.parallel.cost`. For ONNX models a node is one kernel of the
+shared ONNX→PyTorch backend (:mod:`xflow.runtime.backend_lower`; a fused Conv+BN+activation group
+is one node) and the graph keeps that lowered program for code generation; ``torch.fx`` graphs
+support analysis (clustering, predicted makespan) but not code generation.
 """
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ class DataflowGraph:
         model: the cleaned ONNX model (``None`` for fx graphs).
         source: ``"onnx"`` or ``"fx"``.
         pass_stats: what constant propagation / DCE removed (``PassStats.as_dict()``).
+        program: for ONNX graphs, the torch backend's lowered program whose kernels the nodes are
+            (``None`` for fx graphs).
     """
 
     nodes: list[DFNode]
@@ -84,6 +87,7 @@ class DataflowGraph:
     source: str = "onnx"
     pass_stats: dict[str, int] = field(default_factory=dict)
     content_hash: str = ""
+    program: Any = None
 
     def __post_init__(self) -> None:
         self.reindex()
@@ -171,37 +175,6 @@ def _load_onnx_plain(src: Any):
     return model
 
 
-def _attr_dict(node) -> dict[str, Any]:
-    from onnx import helper
-
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            v = v.decode()
-        elif isinstance(v, list):
-            v = [x.decode() if isinstance(x, bytes) else x for x in v]
-        out[a.name] = v
-    return out
-
-
-def _shape_dtype_maps(model) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
-    from onnx import helper
-
-    shapes: dict[str, tuple[int, ...]] = {}
-    dtypes: dict[str, Any] = {}
-    g = model.graph
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        t = vi.type.tensor_type
-        if t.elem_type:
-            dtypes[vi.name] = helper.tensor_dtype_to_np_dtype(t.elem_type)
-        if t.HasField("shape"):
-            dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-            if all(d is not None and d > 0 or d == 0 for d in dims):
-                shapes[vi.name] = tuple(int(d) for d in dims)
-    return shapes, dtypes
-
-
 def _flops(op: str, attrs: dict, in_shapes: list, out_shapes: list) -> float:
     out = out_shapes[0] if out_shapes and out_shapes[0] is not None else None
     n_out = float(np.prod(out)) if out is not None else 0.0
@@ -219,19 +192,24 @@ def _flops(op: str, attrs: dict, in_shapes: list, out_shapes: list) -> float:
 
 
 def from_onnx(src: Any, *, optimize: bool = True,
-              input_shapes: dict[str, Any] | None = None) -> DataflowGraph:
-    """Build the dataflow graph of an ONNX model.
+              input_shapes: dict[str, Any] | None = None, lower: Any = None) -> DataflowGraph:
+    """Build the dataflow graph of an ONNX model: one node per *kernel* of the torch backend.
 
     Loads and checks the model (:func:`load_onnx`), then — with ``optimize`` — runs constant
-    propagation and dead-code elimination (counts in ``graph.pass_stats``). All graph inputs must have
-    static shapes (batch size included): code generation emits literal shapes.
+    propagation and dead-code elimination (counts in ``graph.pass_stats``), and lowers it with the
+    shared ONNX→PyTorch backend (:func:`xflow.runtime.backend_lower.lower`, options ``lower``):
+    a node of the dataflow graph is one emitted kernel (a single ONNX node, or a fused
+    Conv+BN+activation group), so clustering, profiling and code generation all see the code that
+    runs. All graph inputs must have static shapes (batch size included).
     """
     import hashlib
 
     import onnx
-    from onnx import numpy_helper
 
     from xflow.parallel.passes import PassStats, eliminate_dead_code, propagate_constants
+    from xflow.runtime.backend_graph import view_of
+    from xflow.runtime.backend_lower import LowerOptions
+    from xflow.runtime.backend_lower import lower as lower_program
 
     model = load_onnx(src, input_shapes=input_shapes)
     stats = PassStats()
@@ -239,38 +217,37 @@ def from_onnx(src: Any, *, optimize: bool = True,
         model, stats.const_nodes_folded = propagate_constants(model)
         model, stats.dead_nodes_removed, stats.dead_initializers_removed = eliminate_dead_code(model)
         model = onnx.shape_inference.infer_shapes(model)
-    g = model.graph
-    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    inputs = [i.name for i in g.input if i.name not in inits]
-    shapes, dtypes = _shape_dtype_maps(model)
-    for name in inputs:
+    view = view_of(model)
+    shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, Any] = {}
+    names = {t for n in view.nodes for t in (*n.inputs, *n.outputs) if t} | set(view.inputs)
+    for t in names:
+        shp, dt = view.shape(t), view.dtype(t)
+        if shp is not None:
+            shapes[t] = shp
+        if dt is not None:
+            dtypes[t] = dt
+    for name in view.inputs:
         if name not in shapes:
             raise DynamicShapeError(
                 f"graph input {name!r} has a dynamic or unknown shape; export with a fixed batch "
                 "size and image size (no dynamic_axes)")
-    for k, v in inits.items():
-        shapes[k] = tuple(v.shape)
-        dtypes[k] = v.dtype
+    program = lower_program(view, lower or LowerOptions())
+    by_name = {n.name: n for n in view.nodes}
     nodes: list[DFNode] = []
-    seen: set[str] = set()
-    for i, nd in enumerate(g.node):
-        name = nd.name or f"{nd.op_type}_{i}"
-        while name in seen:
-            name += "_"
-        seen.add(name)
-        attrs = _attr_dict(nd)
-        ins = list(nd.input)
-        in_shapes = [shapes.get(x) for x in ins]
-        out_shapes = [shapes.get(x) for x in nd.output]
-        itemsize = 4
-        ob = sum(float(np.prod(s)) * itemsize for s in out_shapes if s is not None)
-        nodes.append(DFNode(id=i, name=name, op=nd.op_type, inputs=ins, outputs=list(nd.output),
-                            attrs=attrs, domain=nd.domain,
-                            flops=_flops(nd.op_type, attrs, in_shapes, out_shapes), out_bytes=ob))
+    for i, k in enumerate(program.kernels):
+        a = k.anchor
+        ob = sum(float(np.prod(shapes[o])) * 4 for o in k.outputs if o in shapes)
+        flops = sum(_flops(by_name[m].op_type, dict(by_name[m].attrs), [shapes.get(x) for x in by_name[m].inputs],
+                           [shapes.get(x) for x in by_name[m].outputs]) for m in k.nodes)
+        nodes.append(DFNode(id=i, name=k.name, op=k.op, inputs=list(k.inputs), outputs=list(k.outputs),
+                            attrs=dict(a.attrs), domain=a.domain, flops=flops, out_bytes=ob))
     h = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()[:16]
-    dg = DataflowGraph(nodes=nodes, inputs=inputs, outputs=[o.name for o in g.output],
-                       initializers=inits, shapes=shapes, dtypes=dtypes, model=model, source="onnx",
-                       pass_stats=stats.as_dict(), content_hash=h)
+    h = hashlib.sha256((h + repr(sorted(program.options.as_dict().items()))).encode()).hexdigest()[:16]
+    dg = DataflowGraph(nodes=nodes, inputs=list(program.inputs), outputs=list(program.outputs),
+                       initializers=dict(view.initializers), shapes=shapes, dtypes=dtypes, model=model,
+                       source="onnx", pass_stats=stats.as_dict(), content_hash=h)
+    dg.program = program
     return dg
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from xflow.runtime.backend_lower import Kernel, Program
 
-__all__ = ["PRELUDE", "kernel_line", "method_source", "kernels_class", "serial_module", "load_module",
+__all__ = ["PRELUDE", "kernel_env", "kernel_line", "method_source", "kernels_class", "serial_module", "load_module",
            "program_weights", "weights_map", "header_meta", "tuple_src", "unpack"]
 
 PRELUDE = '''
@@ -286,3 +286,18 @@ def load_module(source: str, *, cache_area: str = "generated"):
     assert spec.loader is not None
     spec.loader.exec_module(mod)
     return mod
+
+
+def kernel_env(p: Program, *, device: str = "cpu") -> tuple[dict[str, Any], Any]:
+    """``(globals, kernels)`` in which each kernel's statements can be executed one at a time:
+    the serial module's namespace (torch, ``F``, helpers) with ``self`` bound to a built
+    ``Kernels`` instance (weights and derived weights ready). Used by per-kernel profilers, so
+    what they time is exactly what generated modules run."""
+    import torch
+
+    mod = load_module(serial_module(p))
+    with torch.no_grad():
+        k = mod.Kernels({n: t.to(device) for n, t in program_weights(p).items()}).eval()
+    env = dict(vars(mod))
+    env["self"] = k
+    return env, k

@@ -155,6 +155,8 @@ class Program:
         derived: ``(targets, expression)`` computed once at build time, in order.
         prologue: statements run on the graph inputs first (layout conversion).
         options: the lowering options, resolved (``layout``/``onednn`` concrete).
+        fused_nodes: ONNX nodes absorbed into a fused kernel (beyond its first node).
+        aliases: tensors an ``Identity``/``Dropout`` forwarded → the tensor they stand for.
     """
 
     view: GraphView
@@ -167,6 +169,7 @@ class Program:
     prologue: list[str]
     options: LowerOptions
     fused_nodes: int = 0
+    aliases: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
     def weight_refs(self) -> set[str]:
@@ -412,7 +415,8 @@ class _Lowering:
         outputs = [self.src(o) for o in v.outputs]
         return Program(view=v, kernels=kernels, inputs=list(v.inputs), outputs=outputs,
                        output_names=list(v.outputs), names=self.names, derived=self.derived,
-                       prologue=prologue, options=self.opts, fused_nodes=fused_nodes)
+                       prologue=prologue, options=self.opts, fused_nodes=fused_nodes,
+                       aliases={t: self.src(t) for t in self.rename})
 
 
 def lower(view: GraphView, options: LowerOptions | None = None) -> Program:
