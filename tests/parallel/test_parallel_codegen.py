@@ -130,32 +130,3 @@ def test_worker_errors_propagate_instead_of_hanging(nas):
     assert isinstance(box.get("exc"), RuntimeError)
     np.testing.assert_allclose(model(x).numpy(), _ref(path, x), rtol=1e-4, atol=1e-5)  # still usable
     model.close()
-
-
-def test_measured_safety_valve(toy):
-    m, x, path = toy
-    never = PlanConfig(mode="branch", min_gain=0.0, fork_us=0.0, sync_us=0.0)
-    res = compile_model(path, cost="analytic", config=never, verify=True, verify_repeats=2)
-    v = res.record["verify"]
-    assert v["parallel_ms"] > 0 and v["serial_ms"] > 0
-    assert v["kept_parallel"] == (v["measured_speedup"] >= 1.0)
-    # an impossible required gain always emits the serial schedule
-    strict = PlanConfig(mode="branch", min_gain=0.0, fork_us=0.0, sync_us=0.0)
-    g_res = compile_model(path, cost="analytic", config=strict)
-    assert not g_res.plan.fallback
-    strict.min_gain = 100.0
-    from xflow.parallel.api import _verify
-
-    plan, code, info = _verify(g_res.graph, g_res.plan, g_res.source, strict, "threads", None, 2)
-    assert plan.fallback and not info["kept_parallel"] and "parallel" not in [s.kind for s in plan.stages]
-    np.testing.assert_allclose(load_generated_ok(code, g_res.graph, x), _ref(path, x), rtol=1e-4, atol=1e-5)
-
-
-def load_generated_ok(code, g, x):
-    from xflow.parallel.codegen import load_generated
-
-    _, model = load_generated(code, g)
-    try:
-        return model(x).numpy()
-    finally:
-        model.close()

@@ -226,7 +226,9 @@ def clone_nodes(g: DataflowGraph, clusters: list[Cluster], *, max_cost_us: float
     yet (their cost at most ``max_cost_us`` when given). The clone is kept when the simulated
     makespan (with communication weights) drops by at least ``min_gain_us``: the duplicate work
     runs on a worker that would otherwise wait for the hand-over. Repeats to a fixed point.
-    Returns new clusters (``Cluster.clones`` lists the copies).
+    Returns new clusters (``Cluster.clones`` lists the copies). An original whose every consumer
+    now reads a copy in its own cluster is dead: it is dropped and the copy becomes the owner
+    (cloning followed by dead-code elimination, as Ramiel prunes after cloning).
     """
     stage_nodes = {v for c in clusters for v in c.nodes}
     cur = [Cluster(nodes=list(c.nodes), clones=list(c.clones)) for c in clusters]
@@ -263,6 +265,7 @@ def clone_nodes(g: DataflowGraph, clusters: list[Cluster], *, max_cost_us: float
                     trial = [Cluster(nodes=list(c.nodes), clones=list(c.clones)) for c in cur]
                     trial[bi].nodes = sorted(trial[bi].nodes + sorted(need))
                     trial[bi].clones += sorted(need)
+                    _drop_dead_originals(g, trial, bi, need)
                     try:
                         s = span(trial)
                     except ValueError:
@@ -274,3 +277,27 @@ def clone_nodes(g: DataflowGraph, clusters: list[Cluster], *, max_cost_us: float
                     else:
                         rejected.add((bi, u))
     return cur
+
+
+def _drop_dead_originals(g: DataflowGraph, clusters: list[Cluster], bi: int, copied: set[int]) -> None:
+    """In place: for each node copied into cluster ``bi``, drop the original (and make the copy the
+    owner) when no node outside ``bi`` reads it any more and ``bi`` did not copy it from a live
+    original elsewhere. Stage outputs are produced by whichever cluster owns the node."""
+    owner_of = {}
+    for ci, c in enumerate(clusters):
+        for v in c.nodes:
+            if v not in c.clones:
+                owner_of[v] = ci
+    members = [set(c.nodes) for c in clusters]
+    for x in sorted(copied):
+        a = owner_of.get(x)
+        if a is None or a == bi:
+            continue
+        readers = [s for s in g.succs[x] if any(s in m for m in members)]
+        # a reader in a cluster other than bi that has no copy of x still needs the original
+        if all(ci == bi or x in clusters[ci].clones
+               for s in readers for ci in range(len(clusters)) if s in members[ci]):
+            clusters[a].nodes = [v for v in clusters[a].nodes if v != x]
+            clusters[bi].clones = [v for v in clusters[bi].clones if v != x]
+            members[a].discard(x)
+            owner_of[x] = bi

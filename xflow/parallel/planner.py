@@ -130,6 +130,7 @@ def make_plan(g: DataflowGraph, cfg: PlanConfig | None = None) -> Plan:
     if cfg.clustering not in CLUSTERINGS:
         raise UnknownName(f"unknown clustering {cfg.clustering!r}; choose one of {', '.join(CLUSTERINGS)}")
     sim = dict(threads=1, sync_us=cfg.sync_us, fork_us=cfg.fork_us, comm_bytes_per_us=cfg.comm_bytes_per_us)
+    info["sim"] = {k: v for k, v in sim.items() if k != "threads"}
     clone_kw = dict(max_cost_us=cfg.clone_max_us, min_gain_us=cfg.clone_min_gain_us, **sim)
     stages: list[Stage] = []
     n_regions = n_par = 0
