@@ -320,3 +320,45 @@ def test_unknown_backend_and_missing_gpu_are_clean_errors():
     if not torch_cuda_available():
         with pytest.raises(DeviceUnavailable, match="torch-cuda"):
             make_backend_session(m, "torch-cuda")
+
+
+@pytest.mark.parametrize("impl", ["native", "onednn", "nnpack"])
+def test_every_convolution_implementation_matches(impl, monkeypatch):
+    """The kernels the tuned lowering may pick (forced here), on Conv+BN+Add+Relu and a plain Conv."""
+    from xflow.runtime import backend_tune
+
+    monkeypatch.setattr(backend_tune, "conv_choice", lambda c, **kw: impl)
+    nodes = [N("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             N("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"]),
+             N("Add", ["bn", "x"], ["a"]), N("Relu", ["a"], ["r"]),
+             N("Conv", ["r", "w2", "b2"], ["y"], pads=[2, 2, 2, 2])]
+    inits = {"w": f32(8, 8, 3, 3, scale=0.3), "s": f32(8), "b": f32(8), "m": f32(8), "v": np.abs(f32(8)) + 0.5,
+             "w2": f32(4, 8, 5, 5, scale=0.2), "b2": f32(4)}
+    m = onnx_model(nodes, [("x", [1, 8, 12, 12])], [("y", None)], inits)
+    feeds = {"x": f32(1, 8, 12, 12)}
+    ref = ort_outputs(m, feeds)
+    assert_signal(ref)
+    s = make_backend_session(m, "torch", lower=LowerOptions(onednn="tuned"))
+    marker = {"native": "F.conv2d(", "onednn": "_convolution_pointwise", "nnpack": "_nnpack_spatial_convolution("}[impl]
+    assert all(marker in k.line for k in s.program.kernels)
+    assert_close(s.run(feeds), ref)
+
+
+def test_conv_choice_is_measured_and_cached(tmp_path, monkeypatch):
+    from xflow.runtime import backend_tune
+
+    monkeypatch.setenv("XFLOW_CACHE", str(tmp_path))
+    m = onnx_model([N("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), N("Relu", ["c"], ["y"])],
+                   [("x", [1, 16, 20, 20])], [("y", None)], {"w": f32(16, 16, 3, 3)})
+    seen = []
+    real = backend_tune.conv_choice
+
+    def spy(c, **kw):
+        seen.append(c.name)
+        return real(c, rounds=3, warmup=1, **kw)
+
+    monkeypatch.setattr(backend_tune, "conv_choice", spy)
+    s = make_backend_session(m, "torch", lower=LowerOptions(onednn="tuned"))
+    assert seen and s.program.options.onednn == "tuned"
+    feeds = {"x": f32(1, 16, 20, 20)}
+    assert_close(s.run(feeds), ort_outputs(m, feeds))

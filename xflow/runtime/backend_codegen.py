@@ -71,6 +71,9 @@ def _lrn(x: Tensor, size: int, alpha: float, beta: float, bias: float) -> Tensor
     return x / torch.pow(s * alpha + bias, beta)
 
 
+_NNPACK = torch._nnpack_available()  # also initializes NNPACK (its convolution fails before)
+
+
 def _set_threads(n: int) -> None:
     if n > 0 and torch.get_num_threads() != n:
         torch.set_num_threads(n)

@@ -45,8 +45,11 @@ class LowerOptions:
         layout: ``"auto"`` (channels-last when the graph has 2-D convolutions, on the CPU),
             ``"channels_last"`` or ``"contiguous"``.
         fuse: fuse Conv+BN+Add+activation, MatMul+bias and erf-GELU.
-        onednn: ``"auto"`` (on the CPU when torch has oneDNN), ``"on"`` or ``"off"``.
-        onednn_min_flops: convolutions with fewer FLOPs stay on ``F.conv2d`` (fixed-cost break-even).
+        onednn: ``"auto"`` (on the CPU when torch has oneDNN), ``"on"``, ``"off"``, or ``"tuned"``:
+            each convolution configuration measured both ways (:mod:`xflow.runtime.backend_tune`)
+            and oneDNN used only where it is significantly faster.
+        onednn_min_flops: with ``auto``/``on``, convolutions with fewer FLOPs stay on ``F.conv2d``
+            (fixed-cost break-even).
     """
 
     device: str = "cpu"
@@ -195,18 +198,19 @@ def _resolve(opts: LowerOptions, view: GraphView) -> LowerOptions:
         raise UnknownName(f"unknown device {opts.device!r}; use 'cpu' or 'cuda'")
     if opts.layout not in LAYOUTS:
         raise UnknownName(f"unknown layout {opts.layout!r}; use one of {', '.join(LAYOUTS)}")
-    if opts.onednn not in ("auto", "on", "off"):
-        raise UnknownName(f"unknown onednn setting {opts.onednn!r}; use auto, on or off")
+    if opts.onednn not in ("auto", "on", "off", "tuned"):
+        raise UnknownName(f"unknown onednn setting {opts.onednn!r}; use auto, on, off or tuned")
     layout = opts.layout
     if layout == "auto":
         convs = [n for n in view.nodes if n.op_type == "Conv" and len(view.shape(n.inputs[0]) or ()) == 4]
         layout = "channels_last" if convs and opts.device == "cpu" else "contiguous"
     onednn = opts.onednn
-    if onednn == "auto":
+    if onednn in ("auto", "tuned"):
         import torch
 
-        onednn = "on" if opts.device == "cpu" and torch.backends.mkldnn.is_available() \
-            and hasattr(torch.ops.mkldnn, "_convolution_pointwise") else "off"
+        ok = opts.device == "cpu" and torch.backends.mkldnn.is_available() \
+            and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+        onednn = ("on" if onednn == "auto" else "tuned") if ok else "off"
     return replace(opts, layout=layout, onednn=onednn)
 
 
@@ -216,7 +220,7 @@ class _Lowering:
         self.opts = opts
         self.names = Names(view)
         self.emit_opts = EmitOptions(device=opts.device, channels_last=opts.layout == "channels_last",
-                                     onednn=opts.onednn == "on", onednn_min_flops=opts.onednn_min_flops)
+                                     onednn=opts.onednn in ("on", "tuned"), onednn_min_flops=opts.onednn_min_flops)
         self.rename: dict[str, str] = {}
         self.derived: list[tuple[list[str], str]] = []
         self.graph_outputs = set(view.outputs)
@@ -371,9 +375,13 @@ class _Lowering:
             out_tensor: str | None = None
             if n.op_type == "Conv":
                 group, fused, out_tensor = self.conv_group(n, absorbed)
-                if len(group) > 1:
-                    c = self.ctx(n, fused=fused, outputs=[out_tensor])
-                    line = emit(c)
+                c = self.ctx(n, fused=fused, outputs=[out_tensor])
+                if self.opts.onednn == "tuned" and len(self.v.shape(n.inputs[0]) or ()) == 4 \
+                        and self.v.is_const(n.inputs[1]) and all(s is not None for s in c.in_shapes[:2]):
+                    from xflow.runtime.backend_tune import conv_choice
+
+                    c.fused["impl"] = conv_choice(c)
+                line = emit(c)
             elif n.op_type == "MatMul" and (lin := self.linear_group(n)) is not None:
                 group, bias, out_tensor = lin
                 (wt,) = self.derive([f"{self.names.var(n.outputs[0])}_wt"],

@@ -49,7 +49,9 @@ class EmitOptions:
             ``F.conv2d`` (whose heuristics send 1×1 and small convolutions to a slow
             im2col+GEMM kernel at one thread).
         onednn_min_flops: smaller convolutions keep ``F.conv2d``: a oneDNN call has ~60 µs of fixed
-            cost on this CPU, more than a small convolution takes.
+            cost on this CPU, more than a small convolution takes. A node's ``fused["impl"]``
+            (``"onednn"`` / ``"native"`` / ``"nnpack"``, measured by :mod:`xflow.runtime.backend_tune`)
+            overrides it.
     """
 
     device: str = "cpu"
@@ -311,10 +313,22 @@ def _emit_conv(c: Ctx) -> str:
                         f"{bn['var']}, {_f(bn['eps'])})")
     act = c.fused.get("act")  # (op, attrs, consts)
     add = c.fused.get("add")  # expression of the residual operand
-    w_const = c.const(1) is not None
+    w_const = c.const(1) is not None or c.fused.get("impl") is not None
+    impl = c.fused.get("impl")  # a measured choice (backend_tune) overrides the FLOP threshold
     use_dnn = (c.opts.onednn and c.opts.device == "cpu" and k == 2 and w_const
                and (c.in_dtypes[0] is None or np.dtype(c.in_dtypes[0]) == np.float32)
-               and _conv_flops(c) >= c.opts.onednn_min_flops)
+               and (impl == "onednn" if impl is not None else _conv_flops(c) >= c.opts.onednn_min_flops))
+    if impl == "nnpack":  # Winograd/FFT convolution of NNPACK (chosen by measurement only)
+        expr = f"torch._nnpack_spatial_convolution({x}, {w}, {b or 'None'}, {_lst(begin)}, {_lst(strides)})"
+        if add is not None:
+            expr = f"{expr}.add_({add})"
+        if act is not None:
+            expr = activation_expr(act[0], act[1], expr, act[2])
+            if act[0] == "Relu":
+                expr = expr.replace("torch.relu(", "torch.relu_(", 1)
+        if c.opts.channels_last:
+            expr = f"{expr}.contiguous(memory_format=torch.channels_last)"
+        return f"{c.out()} = {expr}"
     onednn_act = onednn_activation(act[0], act[1], act[2]) if act else ("none", [], "")
     if use_dnn and onednn_act is not None:
         in_shape = c.in_shape(0)
