@@ -130,3 +130,18 @@ def test_worker_errors_propagate_instead_of_hanging(nas):
     assert isinstance(box.get("exc"), RuntimeError)
     np.testing.assert_allclose(model(x).numpy(), _ref(path, x), rtol=1e-4, atol=1e-5)  # still usable
     model.close()
+
+
+def test_cuda_streams_module_is_generated_and_guarded(toy):
+    """The CUDA-streams backend: one stream per cluster, events for hand-overs; without a GPU the
+    module refuses to build with a clear message (it runs in benchmarks/parallel_cuda_streams.py)."""
+    m, x, path = toy
+    cfg = PlanConfig(workers=2, mode="branch", min_gain=0.0, sync_us=0.0, fork_us=0.0)
+    res = compile_model(path, backend="cuda_streams", config=cfg)
+    src = res.source
+    assert res.graph.program.options.device == "cuda" and "_convolution_pointwise" not in src
+    assert "torch.cuda.stream(self._streams[1])" in src and ".wait_event(" in src
+    compile(src, "gen.py", "exec")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+            res.load()

@@ -103,6 +103,14 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
         from xflow.errors import UnknownName
 
         raise UnknownName(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "cuda_streams":
+        from xflow.runtime.backend_lower import LowerOptions
+
+        if lower is None:
+            lower = LowerOptions(device="cuda")
+        if cost == "measured":  # the CPU profiler cannot time GPU kernels
+            log.info("cuda_streams: using analytic costs (measured profiles time the CPU)")
+            cost = "analytic"
     g = graph if graph is not None else from_onnx(src, input_shapes=input_shapes, lower=lower)
     if not all(n.cost for n in g.nodes):
         _costs(g, cost, workers)

@@ -9,13 +9,15 @@ decides (descheduling on a shared machine does not count):
 * ``gen_serial``             generated code (shared torch backend), one stage — the baseline
 * ``gen_serial_torchscript`` the same module, scripted
 * ``gen_serial_plain``       generated code without the fast lowering (NCHW, no fusion, F.conv2d)
+* ``gen_serial_tuned``       the fast lowering with each convolution's kernel chosen by measurement
 * ``eager_1t``               the torch module (when given)
 * ``ort_1t``                 ONNX Runtime, sequential, 1 intra-op thread
 
 **parallel** — several threads, so wall time decides; the baseline is again ``gen_serial``:
 
 * ``gen_intra``              generated serial code with ``W`` intra-op threads
-* ``gen_branch_<be>``        branch parallelism (Ramiel) on ``W`` workers, 1 thread each
+* ``gen_branch_<be>``        branch parallelism (Ramiel: whole-graph clustering) on ``W`` workers, 1 thread each
+* ``gen_branch_regions_threads``  the earlier per-region clustering (node costs only, LPT merging)
 * ``gen_hybrid_<be>``        per region the fastest of branches and ``W`` intra-op threads
 * ``gen_verified_threads``   hybrid, kept only on a measured ``faster`` verdict at compile time
 * ``ort_clusters``           the hybrid plan's clusters as ONNX Runtime sub-sessions on threads
@@ -92,21 +94,38 @@ def variants_for(onnx_path: Any, *, workers: int = 2, module: Any = None,
     par: dict[str, Variant] = {}
     info: dict[str, Any] = {}
 
-    def gen(name: str, mode: str, be: str, *, verify: bool = False, graph: Any = g) -> Any:
-        res = compile_model(onnx_path, workers=W, mode=mode, backend=be, cost=cost, graph=graph,
-                            verify=verify)
+    def gen(name: str, mode: str, be: str, *, verify: bool = False, graph: Any = g, **cfg: Any) -> Any:
+        config = None
+        if cfg:
+            from xflow.parallel.planner import PlanConfig
+
+            config = PlanConfig(workers=W, mode=mode, **cfg)
+        # a serial schedule needs no profile: its costs only label the header
+        res = compile_model(onnx_path, workers=W, mode=mode, backend=be, graph=graph, verify=verify,
+                            cost="analytic" if mode == "serial" and not all(n.cost for n in graph.nodes) else cost,
+                            config=config)
         info[name] = {**res.summary(), "record": res.record}
         return res
 
+    hand: dict[str, float] = {}
+    if cost == "measured":  # one profile and one hand-off estimate, shared by every parallel variant
+        from xflow.parallel.cost import apply_costs, measured_costs, measured_overheads
+
+        apply_costs(g, measured_costs(g, sorted({1, W})))
+        ov = measured_overheads(W)
+        hand = {"sync_us": max(20.0, ov["sync_us"]), "fork_us": max(40.0, ov["fork_us"])}
+        info["_overheads"] = ov
     m_serial = gen("gen_serial", "serial", "threads").load()
     serial["gen_serial"] = Variant(lambda: m_serial(*feeds_t), threads=1, before=_threads(1))
     par["gen_serial"] = serial["gen_serial"]
     if "torchscript" in backends:
         m_ts = gen("gen_serial_torchscript", "serial", "torchscript").load()
         serial["gen_serial_torchscript"] = Variant(lambda: m_ts(*feeds_t), threads=1, before=_threads(1))
-    plain = from_onnx(onnx_path, lower=LowerOptions(layout="contiguous", fuse=False, onednn="off"))
-    m_plain = gen("gen_serial_plain", "serial", "threads", graph=plain).load()
-    serial["gen_serial_plain"] = Variant(lambda: m_plain(*feeds_t), threads=1, before=_threads(1))
+    for label, lo in (("plain", LowerOptions(layout="contiguous", fuse=False, onednn="off")),
+                      ("tuned", LowerOptions(onednn="tuned"))):
+        gl = from_onnx(onnx_path, lower=lo)
+        mm = gen(f"gen_serial_{label}", "serial", "threads", graph=gl).load()
+        serial[f"gen_serial_{label}"] = Variant(lambda mm=mm: mm(*feeds_t), threads=1, before=_threads(1))
     if module is not None:
         serial["eager_1t"] = _eager(module, tuple(feeds_t), 1)
         par[f"eager_{W}t"] = _eager(module, tuple(feeds_t), W)
@@ -114,17 +133,19 @@ def variants_for(onnx_path: Any, *, workers: int = 2, module: Any = None,
         serial["ort_1t"] = _ort(onnx_path, feeds_np, intra=1)
         par[f"ort_{W}t"] = _ort(onnx_path, feeds_np, intra=W)
         par["ort_parallel"] = _ort(onnx_path, feeds_np, intra=1, parallel=True)
-    m_intra = gen("gen_intra", "intra", "threads").load()
+    m_intra = gen("gen_intra", "intra", "threads", **hand).load()
     par["gen_intra"] = Variant(lambda: m_intra(*feeds_t), threads=None)
     hybrid_plan = None
     for be in backends:
         for mode in ("branch", "hybrid"):
-            res = gen(f"gen_{mode}_{be}", mode, be)
+            res = gen(f"gen_{mode}_{be}", mode, be, **hand)
             mm = res.load()
             par[f"gen_{mode}_{be}"] = Variant(lambda mm=mm: mm(*feeds_t), threads=None)
             if mode == "hybrid":
                 hybrid_plan = res
-    res = gen("gen_verified_threads", "hybrid", "threads", verify=True)
+    mr = gen("gen_branch_regions_threads", "branch", "threads", clustering="regions", **hand).load()
+    par["gen_branch_regions_threads"] = Variant(lambda: mr(*feeds_t), threads=None)
+    res = gen("gen_verified_threads", "hybrid", "threads", verify=True, **hand)
     mv = res.load()
     par["gen_verified_threads"] = Variant(lambda: mv(*feeds_t), threads=None)
     if ort and hybrid_plan is not None:
@@ -176,6 +197,8 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
         recs += speedup_rows(m, table=table, **base)
         texts.append(format_table(m, f"{name}: {table}"))
     for v, s in info.items():
+        if v.startswith("_"):
+            continue
         recs.append({**base, "table": "plan", "variant": v, "metric": "predicted_speedup",
                      "value": s["predicted_speedup"], "parallel_stages": s["parallel_stages"],
                      "clusters": s["clusters"], "cloned_nodes": s["cloned_nodes"], "fallback": s["fallback"],

@@ -63,7 +63,7 @@ def _bench(args: argparse.Namespace) -> Report:
         data["tables"][table] = m.summary()
         texts.append(format_table(m, table))
     data["plans"] = {k: {x: v[x] for x in ("predicted_speedup", "parallel_stages", "cloned_nodes", "fallback")}
-                     for k, v in info.items()}
+                     for k, v in info.items() if not k.startswith("_")}
     return Report(data=data, text="\n\n".join(texts))
 
 
@@ -77,7 +77,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     c.add_argument("-o", "--output", required=True, help="generated module path (.py); .onnx and .json go next to it")
     c.add_argument("--workers", type=int, default=2)
     c.add_argument("--mode", default="hybrid", choices=["serial", "intra", "branch", "hybrid"])
-    c.add_argument("--backend", default="threads", choices=["threads", "torchscript"])
+    c.add_argument("--backend", default="threads", choices=["threads", "torchscript", "cuda_streams"],
+                   help="threads (default), torchscript (torch.jit.fork) or cuda_streams (a GPU; analytic costs)")
     c.add_argument("--cost", default="measured", choices=["measured", "analytic"])
     c.add_argument("--min-gain", type=float, default=0.05, help="safety valve threshold (fraction)")
     c.add_argument("--no-cloning", action="store_true")

@@ -22,6 +22,13 @@ Backends:
     starts its tasks with ``torch.jit.fork`` and collects them with ``torch.jit.wait``. A cluster is
     cut into *tasks* at every cross-cluster hand-over, and the driver forks tasks in predicted start
     order after waiting for their inputs (deadlock-free).
+``cuda_streams``
+    For a GPU (generate from a graph lowered with ``LowerOptions(device="cuda")``): one CUDA stream
+    per cluster; the host issues the same tasks in predicted start order, each on its cluster's
+    stream, and hand-overs are CUDA events (``wait_event`` on the consumer's stream), so the
+    device overlaps independent branches; the current stream waits for every cluster at the end
+    of a stage. The module refuses to build without a GPU (guarded); ``benchmarks/parallel_cuda_streams.py``
+    measures it on one.
 """
 from __future__ import annotations
 
@@ -36,7 +43,7 @@ from xflow.runtime.backend_codegen import (PRELUDE, header_meta, kernel_line, ke
 
 __all__ = ["generate", "load_generated", "BACKENDS"]
 
-BACKENDS = ("threads", "torchscript")
+BACKENDS = ("threads", "torchscript", "cuda_streams")
 
 _tuple = tuple_src
 _unpack = unpack
@@ -192,7 +199,9 @@ class _Gen:
         for ci, args, outs in calls[1:]:
             self.driver += _unpack([self.v(t) for t in outs], f"j{ci}.result()", "r")
 
-    def parallel_stage_script(self, si: int) -> None:
+    def _tasks(self, si: int) -> tuple[list[tuple[int, list[int]]], list[list[str]], list[list[str]], dict[str, int]]:
+        """A parallel stage's tasks (:func:`cut_tasks`), each emitted as a ``Kernels`` method
+        ``s<stage>_c<cluster>_t<task>``; returns ``(tasks, inputs, outputs, producer task of each tensor)``."""
         st, io = self.plan.stages[si], self.io[si]
         g, cl = self.g, st.clusters
         tasks = cut_tasks(g, cl)
@@ -228,6 +237,44 @@ class _Gen:
             body.append(f"return {_tuple([self.v(t) for t in task_out[ti]])}")
             self._method(f"s{si}_c{ci}_t{ti}", [self.v(t) for t in task_in[ti]], body,
                          f"Stage {si}, cluster {ci}, task {ti}: {len(ids)} nodes.")
+        return tasks, task_in, task_out, produced_by_task
+
+    def parallel_stage_streams(self, si: int) -> None:
+        """CUDA streams: one stream per cluster; the host issues the tasks in predicted start order,
+        each on its cluster's stream after waiting (on the device) for the events of the tasks it
+        reads from; the stage ends with the current stream waiting for every cluster stream."""
+        st, io = self.plan.stages[si], self.io[si]
+        tasks, task_in, task_out, produced_by_task = self._tasks(si)
+        feeds_other = {produced_by_task[t] for ti, (ci, _ids) in enumerate(tasks) for t in task_in[ti]
+                       if t in produced_by_task and tasks[produced_by_task[t]][0] != ci}
+        used = sorted({ci for ci, _ids in tasks})
+        self.driver.append(f"# stage {si}: parallel, {len(st.clusters)} clusters on CUDA streams "
+                           f"(predicted {st.predicted_us:.0f} us; {st.decision})")
+        self.driver.append(f"_e{si} = torch.cuda.Event()")
+        self.driver.append(f"_e{si}.record()  # the stage's inputs are ready on the current stream")
+        for ci in used:
+            self.driver.append(f"self._streams[{ci}].wait_event(_e{si})")
+        for ti, (ci, _ids) in enumerate(tasks):
+            waits = sorted({produced_by_task[t] for t in task_in[ti]
+                            if t in produced_by_task and tasks[produced_by_task[t]][0] != ci})
+            self.driver.append(f"with torch.cuda.stream(self._streams[{ci}]):")
+            for tj in waits:
+                self.driver.append(f"    self._streams[{ci}].wait_event(ev{si}_{tj})")
+            args = ", ".join(self.v(t) for t in task_in[ti])
+            self.driver += ["    " + ln for ln in _unpack([self.v(x) for x in task_out[ti]],
+                                                        f"self.k.s{si}_c{ci}_t{ti}({args})", f"r{ti}")]
+            if ti in feeds_other:
+                self.driver.append(f"    ev{si}_{ti} = torch.cuda.Event()")
+                self.driver.append(f"    ev{si}_{ti}.record()")
+        for ci in used:
+            self.driver.append(f"_j = torch.cuda.Event()")
+            self.driver.append(f"_j.record(self._streams[{ci}])")
+            self.driver.append("torch.cuda.current_stream().wait_event(_j)")
+
+    def parallel_stage_script(self, si: int) -> None:
+        st, io = self.plan.stages[si], self.io[si]
+        g, cl = self.g, st.clusters
+        tasks, task_in, task_out, produced_by_task = self._tasks(si)
         # driver method (scripted): fork in predicted start order, wait for inputs first; before
         # blocking on a worker's result, run the calling thread's next tasks that are ready
         body: list[str] = []
@@ -288,6 +335,8 @@ class _Gen:
                 self.serial_stage(si)
             elif self.backend == "threads":
                 self.parallel_stage_threads(si)
+            elif self.backend == "cuda_streams":
+                self.parallel_stage_streams(si)
             else:
                 self.parallel_stage_script(si)
         g, plan = self.g, self.plan
@@ -311,12 +360,21 @@ class _Gen:
         outs = [self.names.expr(o).replace("self.", "self.k.", 1) if o in g.initializers else self.v(o)
                 for o in g.outputs]
         script = self.backend == "torchscript"
+        streams = self.backend == "cuda_streams"
         model = [
             "class Model:",
             '    """Runs the schedule; call with the graph inputs, returns the graph outputs."""', "",
             "    def __init__(self, onnx_path: Optional[str] = None, weights: Optional[Dict[str, Tensor]] = None) -> None:",
             "        if weights is None:",
             "            weights = load_weights(onnx_path or DEFAULT_ONNX)",
+        ] + ([
+            "        if not torch.cuda.is_available():",
+            "            raise RuntimeError('this module runs its clusters on CUDA streams and needs a CUDA GPU; '",
+            "                               'torch.cuda.is_available() is False here (generate with the threads backend)')",
+            "        self.device = torch.device('cuda')",
+            "        weights = {n: t.to(self.device) for n, t in weights.items()}",
+            f"        self._streams = [torch.cuda.Stream() for _ in range({plan.workers})]",
+        ] if streams else []) + [
             "        with torch.no_grad():",
             "            k = Kernels(weights).eval()",
         ] + ([
@@ -336,7 +394,8 @@ class _Gen:
             "        try:",
             "            with torch.no_grad():",
         ]
-        model += ["                " + d for d in list(self.program.prologue) + self.driver]
+        to_dev = [f"{x} = {x}.to(self.device, non_blocking=True)" for x in ins] if streams else []
+        model += ["                " + d for d in to_dev + list(self.program.prologue) + self.driver]
         model.append(f"                return {outs[0] if len(outs) == 1 else _tuple(outs)}")
         model += ["        finally:", "            _set_threads(prev)"]
         consts = [
