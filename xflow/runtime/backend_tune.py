@@ -129,8 +129,14 @@ def conv_choice(c: Ctx, *, rounds: int = 7, warmup: int = 2, use_cache: bool = T
         torch.set_num_threads(threads)
         impls = ["native", "onednn"] + (["nnpack"] if _nnpack_ok(c) else [])
         vs = {i: Variant(_candidate(c, i)[0], threads=1) for i in impls}
-        with torch.no_grad():
-            m = measure(vs, baseline="native", aa=True, warmup=warmup, rounds=rounds)
+        lg = logging.getLogger("xflow.runtime.measure")
+        level = lg.level
+        lg.setLevel(logging.ERROR)  # one warning per convolution on a busy machine is noise; `busy` is kept
+        try:
+            with torch.no_grad():
+                m = measure(vs, baseline="native", aa=True, warmup=warmup, rounds=rounds)
+        finally:
+            lg.setLevel(level)
     finally:
         torch.set_num_threads(prev)
     best, cmp = m.best(impls[1:])
