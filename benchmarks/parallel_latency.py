@@ -18,6 +18,7 @@ docs/parallel.md; each run replaces them):
 * ``results/parallel/parallel.csv``  — table ``parallel.speedups``
 * ``results/parallel/plans.csv``     — table ``parallel.plans``
 * ``results/parallel/cloning.csv``   — table ``parallel.cloning``
+* ``results/parallel/targets.csv``   — table ``parallel.targets`` (the issue's targets, pairwise)
 
     python benchmarks/parallel_latency.py --quick   # 112-139 px inputs, few rounds (a few minutes)
     python benchmarks/parallel_latency.py           # full resolution: googlenet, inception_v3, squeezenet1_1, ...
@@ -30,13 +31,13 @@ import sys
 import time
 
 FULL_MODELS = ["googlenet", "inception_v3", "squeezenet1_1", "resnet50", "nasnet_like"]
-QUICK_MODELS = ["googlenet", "inception_v3", "squeezenet1_1"]
+QUICK_MODELS = ["googlenet", "inception_v3", "squeezenet1_1", "nasnet_like"]
 CLONING_MODELS = ["inception_v3", "nasnet_like"]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small inputs, 3 models, few rounds")
+    ap.add_argument("--quick", action="store_true", help="small inputs (112-139 px), 4 models, few rounds")
     ap.add_argument("--models", nargs="+", help=f"default: {' '.join(FULL_MODELS)}")
     ap.add_argument("--cloning-models", nargs="*", help=f"default: {' '.join(CLONING_MODELS)}")
     ap.add_argument("--workers", type=int, default=2)
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         for table, rows in (("serial", [r for r in recs if r["table"] == "serial"]),
                             ("parallel", [r for r in recs if r["table"] == "parallel"]),
                             ("plans", [r for r in recs if r["table"] == "plan"]),
+                            ("targets", [r for r in recs if r["table"] == "targets"]),
                             ("cloning", clone_recs)):
             if rows:
                 print(f"{table}: {save_result(rows, f'parallel/{table}.csv', threads=a.workers)}")

@@ -65,15 +65,57 @@ def test_cloning_and_cross_cluster_futures_are_correct(nas):
         np.testing.assert_allclose(res.load()(x).numpy(), _ref(path, x), rtol=1e-4, atol=1e-5)
 
 
+def _calibrated_zoo(name):
+    """(model, input, ONNX path) of a quick zoo model with LSUV-calibrated weights: with the default
+    init GoogLeNet's logits equal its last bias to 2e-12 and any equivalence check passes."""
+    from tests.runtime.backend_helpers import calibrate_
+
+    m, (x,) = torch_benchmark_model(name, quick=True)
+    calibrate_(m.eval(), (x,))
+    return m, x, export_onnx(m, (x,), f"test_{name}_calibrated")
+
+
+def _branch_plan(path):
+    return compile_model(path, cost="analytic",
+                         config=PlanConfig(workers=2, mode="branch", min_gain=0.0, fork_us=0.0))
+
+
 @pytest.mark.parametrize("name", ["squeezenet1_1", "googlenet",
                                   pytest.param("inception_v3", marks=pytest.mark.slow),
                                   pytest.param("resnet50", marks=pytest.mark.slow)])
 def test_zoo_models_match_ort(name):
-    m, (x,) = torch_benchmark_model(name, quick=True)
-    path = export_onnx(m, (x,), f"test_{name}")
-    res = compile_model(path, cost="analytic",
-                        config=PlanConfig(workers=2, mode="branch", min_gain=0.0, fork_us=0.0))
-    np.testing.assert_allclose(res.load()(x).numpy(), _ref(path, x), rtol=1e-3, atol=1e-4)
+    from tests.runtime.backend_helpers import assert_close, assert_signal
+
+    m, x, path = _calibrated_zoo(name)
+    ref = _ref(path, x)
+    assert_signal([ref])
+    res = _branch_plan(path)
+    assert res.summary()["parallel_stages"] >= 1
+    model = res.load()
+    assert_close([model(x).numpy()], [ref], rtol=1e-3, atol=1e-4)
+    model.close()
+
+
+def test_negated_relu_mutant_of_the_parallel_code_fails(monkeypatch):
+    """If every ReLU of GoogLeNet's generated parallel code computed relu(-x), the check must fail."""
+    import re
+
+    from tests.runtime.backend_helpers import assert_close
+    from xflow.runtime import backend_ops
+
+    m, x, path = _calibrated_zoo("googlenet")
+    ref = _ref(path, x)
+    real = backend_ops.onednn_activation
+    monkeypatch.setattr(backend_ops, "onednn_activation",
+                        lambda op, attrs, consts=None: None if op == "Relu" else real(op, attrs, consts))
+    monkeypatch.setitem(backend_ops.ACTIVATIONS, "Relu", lambda v, a: f"torch.relu(-({v}))")
+    res = _branch_plan(path)
+    assert len(re.findall(r"relu_?\(-\(", res.source)) == 57 and res.summary()["parallel_stages"] >= 1
+    model = res.load()
+    got = model(x).numpy()
+    model.close()
+    with pytest.raises(AssertionError):
+        assert_close([got], [ref], rtol=1e-3, atol=1e-4)
 
 
 def test_written_module_is_standalone_and_record_replays(toy, tmp_path):

@@ -83,3 +83,17 @@ def cloning_table() -> str:
                      f"{fmt(off.value)} → {fmt(on.value)}", _sp(on)])
     return markdown_table(["model", "cloned kernels", "predicted ms (off → on)", "measured ms (off → on)",
                            "speed-up of cloning [95% CI]"], rows, ["l", "r", "r", "r", "l"])
+
+
+@report_table("parallel.targets")
+def targets_table() -> str:
+    """The issue's targets, each a pairwise comparison from one interleaved measurement."""
+    df = load_result("parallel/targets.csv")
+    rows = []
+    for r in df.itertuples():
+        goal = "—" if r.goal != r.goal or r.goal is None else f"≥ {fmt(float(r.goal), 2)}×"
+        rows.append([f"`{r.model}`" + (" (quick)" if bool(r.quick) else ""), r.target, f"`{r.variant}` vs `{r.versus}`",
+                     fmt_ci(r.value, r.speedup_lo, r.speedup_hi, r.verdict), str(r.clock), goal,
+                     r.met if isinstance(r.met, str) else "—", "yes" if bool(r.busy) else "no"])
+    return markdown_table(["model", "target", "comparison", "speed-up [95% CI]", "clock", "goal", "met",
+                           "machine busy"], rows, ["l", "l", "l", "l", "l", "r", "l", "l"])
