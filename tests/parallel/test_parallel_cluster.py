@@ -78,15 +78,19 @@ def test_cloning_removes_cross_cluster_edge():
     assert out2[1].clones == []
 
 
-def test_plan_invariants_and_speedup():
+@pytest.mark.parametrize("clustering,kinds", [("regions", ["serial", "parallel", "serial"]),
+                                               ("ramiel", ["parallel"])])
+def test_plan_invariants_and_speedup(clustering, kinds):
+    """Per-region fork–join stages, or Ramiel's one whole-graph stage: same makespan here."""
     g = inception_like()
-    plan = make_plan(g, PlanConfig(workers=2, mode="branch", sync_us=0, fork_us=0, min_gain=0.0))
+    plan = make_plan(g, PlanConfig(workers=2, mode="branch", sync_us=0, fork_us=0, min_gain=0.0,
+                                   clustering=clustering))
     owned = sorted(v for s in plan.stages for c in s.clusters for v in c.nodes if v not in c.clones)
     assert owned == list(range(len(g.nodes)))
     for s in plan.stages:
         for c in s.clusters:
             assert c.nodes == sorted(c.nodes)  # topological order within a cluster
-    assert [s.kind for s in plan.stages] == ["serial", "parallel", "serial"]
+    assert [s.kind for s in plan.stages] == kinds
     assert plan.predicted_us == pytest.approx(5 + 30 + 3)
     assert plan.predicted_speedup == pytest.approx(66 / 38)
 
@@ -119,3 +123,50 @@ def test_hybrid_margin_keeps_single_thread_on_small_gains():
         n.cost[2] = n.cost[1] / 1.05
     plan = make_plan(g, PlanConfig(workers=2, mode="hybrid", min_gain=0.0, fork_us=1e6))
     assert all(s.threads == 1 for s in plan.stages)
+
+
+def test_linear_clustering_weighs_communication():
+    """Two equal-work paths; one hands over a big tensor. With edge weights the critical path
+    takes the heavy edge inside its chain; with node costs only it takes the other (node-heavier) path."""
+    g = dag([("s", "a"), ("a", "t"), ("s", "b"), ("b", "t")], {"s": 1, "a": 10, "b": 10.5, "t": 1})
+    g.nodes[1].out_bytes = 1e6  # a -> t carries 1 MB
+    by_cost = linear_clustering(g, range(4))
+    assert names(g, by_cost[0]) == ["s", "b", "t"]
+    by_comm = linear_clustering(g, range(4), sync_us=5.0, comm_bytes_per_us=1e4)  # a->t costs 105 us
+    assert names(g, by_comm[0]) == ["s", "a", "t"]
+
+
+def test_iterative_merging_stops_at_workers_or_keeps_merging_while_it_helps():
+    from xflow.parallel.cluster import merge_iterative
+
+    g = inception_like()
+    chains = linear_clustering(g, range(len(g.nodes)))
+    two = merge_iterative(g, chains, 2, sync_us=0, fork_us=0)
+    assert len(two) == 2 and sorted(c.cost(g) for c in two) == [28.0, 38.0]  # {b, c} vs the critical path
+    assert simulate_stage(g, two, sync_us=0, fork_us=0).makespan == pytest.approx(38.0)
+    assert sorted(v for c in two for v in c.nodes) == list(range(len(g.nodes)))
+    # hand-overs dearer than any overlap: merging goes on below the worker count, to one cluster
+    one = merge_iterative(g, chains, 2, sync_us=1000.0, fork_us=0)
+    assert len(one) == 1
+
+
+def test_cloning_fires_only_where_it_shortens_the_makespan():
+    # x -> p -> {h1, h2}: copying cheap p next to h2 removes the hand-over
+    g = dag([("p", "h1"), ("p", "h2")], {"p": 1, "h1": 100, "h2": 100})
+    cl = [Cluster(nodes=[0, 1]), Cluster(nodes=[2])]
+    out = clone_nodes(g, cl, sync_us=20, fork_us=0)  # no cost cap: the makespan decides
+    assert out[1].clones == [0] and out[0].nodes == [0, 1]  # p still feeds h1: original stays
+    # worker 1 is busy with q first: a copy of the heavy p would run after q and delay h2 more
+    # than waiting for the hand-over does
+    g2 = dag([("p", "h1"), ("p", "h2")], {"p": 50, "q": 100, "h1": 100, "h2": 100})
+    busy = [Cluster(nodes=[0, 2]), Cluster(nodes=[1, 3])]
+    assert simulate_stage(g2, busy, sync_us=20, fork_us=0).makespan == pytest.approx(200.0)
+    assert clone_nodes(g2, busy, sync_us=20, fork_us=0)[1].clones == []
+
+
+def test_cloning_drops_an_original_nobody_reads_any_more():
+    # p feeds only h2 on the other worker: the copy makes the original dead, so it moves
+    g = dag([("a", "h1"), ("p", "h2")], {"a": 5, "h1": 100, "p": 1, "h2": 100})
+    cl = [Cluster(nodes=[0, 1, 2]), Cluster(nodes=[3])]
+    out = clone_nodes(g, cl, sync_us=20, fork_us=0)
+    assert 2 not in out[0].nodes and 2 in out[1].nodes and out[1].clones == []

@@ -99,3 +99,36 @@ def test_compare_rejects_one_round(tiny_onnx, capsys):
     rc = main(["compare", str(tiny_onnx), str(tiny_onnx), "--repeats", "1"])
     _, err = capsys.readouterr()
     assert rc == 2 and "--repeats must be >= 2" in err
+
+
+def test_cli_backends_match_the_library():
+    from xflow.runtime.backend import BACKENDS
+    from xflow.runtime.cli import CLI_BACKENDS
+
+    assert tuple(CLI_BACKENDS) == tuple(BACKENDS)
+
+
+def test_latency_torch_backend_json(tiny_onnx, capsys):
+    data = _json(capsys, "latency", str(tiny_onnx), "--backend", "torch", "--repeats", "3", "--warmup", "1",
+                 "--json")
+    assert data["backend"] == "torch" and data["check"]["ok"]
+    assert set(data["variants"]) == {"torch", "ort", "torch~aa"}
+    c = data["ort_vs_backend"]
+    assert c["ci"][0] <= c["ratio"] <= c["ci"][1] and c["verdict"] in ("faster", "slower", "same")
+    json.dumps(data, allow_nan=False)
+
+
+def test_compare_on_the_torch_backend(tiny_onnx, tmp_path, capsys):
+    copy = tmp_path / "copy.onnx"
+    copy.write_bytes(tiny_onnx.read_bytes())
+    data = _json(capsys, "compare", str(tiny_onnx), str(copy), "--backend", "torch", "--repeats", "4",
+                 "--warmup", "1", "--json")
+    assert data["backend"] == "torch" and data["same_outputs"] is True
+    assert data["ci"][0] <= data["ratio"] <= data["ci"][1]
+
+
+def test_backend_option_errors_are_clean(tiny_onnx, capsys):
+    for cmd in (["latency", str(tiny_onnx)], ["compare", str(tiny_onnx), str(tiny_onnx)]):
+        rc = main([*cmd, "--backend", "torch", "--level", "all"])
+        _, err = capsys.readouterr()
+        assert rc == 2 and "--backend ort only" in err

@@ -1,6 +1,7 @@
 """Dataflow-graph task parallelization with code generation (after Ramiel, IPDPS 2024).
 
-ONNX model → dataflow graph (constant propagation, dead-code elimination) → per-op costs
+ONNX model → dataflow graph of the shared torch backend's kernels (constant propagation,
+dead-code elimination, Conv+BN+activation fusion; :mod:`xflow.runtime.backend_lower`) → per-op costs
 (measured per thread count, or analytic) → fork–join regions → linear clustering along the critical
 path → merge to the number of workers → node cloning → per-region hybrid choice between branch
 parallelism and intra-op threads → safety valve → a readable standalone Python module (thread pool
@@ -57,7 +58,7 @@ _EXPORTS = {
     "BACKENDS": "xflow.parallel.codegen",
     "plan_record": "xflow.parallel.record",
     "plan_from_record": "xflow.parallel.record",
-    "supported_ops": "xflow.parallel.ops",
+    "supported_ops": "xflow.runtime.backend_ops",
 }
 
 __all__ = sorted(_EXPORTS)

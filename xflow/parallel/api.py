@@ -13,7 +13,7 @@ from xflow.parallel.planner import PlanConfig, make_plan
 from xflow.parallel.record import load_record, plan_from_record, plan_record, save_record
 from xflow.parallel.schedule import Plan
 
-__all__ = ["CompileResult", "compile_model", "replay", "COST_MODELS"]
+__all__ = ["CompileResult", "compile_model", "replay", "decide_parallel", "COST_MODELS"]
 
 log = logging.getLogger(__name__)
 
@@ -83,25 +83,35 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
                   cost: str = "measured", config: PlanConfig | None = None,
                   graph: DataflowGraph | None = None, source_name: str | None = None,
                   verify: bool = False, verify_repeats: int = 7,
-                  input_shapes: dict[str, Any] | None = None) -> CompileResult:
+                  input_shapes: dict[str, Any] | None = None, lower: Any = None) -> CompileResult:
     """Parallelize an ONNX model (path, bytes or ModelProto) and generate its Python module.
 
     Steps: load + constant propagation + DCE → per-op costs (``measured`` profile, cached, or
     ``analytic``) → regions, linear clustering, merging to ``workers``, cloning → per-region hybrid
     decision and safety valve (``mode``) → code generation for ``backend`` → JSON record.
     Pass ``graph`` to reuse an already built (and costed) dataflow graph; ``input_shapes`` fixes
-    symbolic input dimensions of a dynamically exported model.
+    symbolic input dimensions of a dynamically exported model; ``lower`` sets the torch backend's
+    lowering (:class:`xflow.runtime.backend_lower.LowerOptions`: layout, fusion, oneDNN).
 
-    ``verify=True`` adds a *measured* safety valve: the generated module and the serial baseline
-    (1 thread, or ``workers`` threads in hybrid mode when the plan's baseline is multi-threaded)
-    are timed interleaved (``verify_repeats`` rounds) and the serial schedule is emitted unless the
-    parallel one is at least ``min_gain`` faster. The times go into the record (``"verify"``).
+    ``verify=True`` adds a *measured* safety valve (:func:`decide_parallel`): the generated module
+    and the serial baseline (1 thread, or ``workers`` threads in hybrid mode when the plan's
+    baseline is multi-threaded) are timed with the measurement core (``verify_repeats`` rounds) and
+    the serial schedule is emitted unless the verdict is ``faster`` by at least ``min_gain``. The
+    comparison (speed-up, interval, verdict) goes into the record (``"verify"``).
     """
     if backend not in BACKENDS:
         from xflow.errors import UnknownName
 
         raise UnknownName(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    g = graph if graph is not None else from_onnx(src, input_shapes=input_shapes)
+    if backend == "cuda_streams":
+        from xflow.runtime.backend_lower import LowerOptions
+
+        if lower is None:
+            lower = LowerOptions(device="cuda")
+        if cost == "measured":  # the CPU profiler cannot time GPU kernels
+            log.info("cuda_streams: using analytic costs (measured profiles time the CPU)")
+            cost = "analytic"
+    g = graph if graph is not None else from_onnx(src, input_shapes=input_shapes, lower=lower)
     if not all(n.cost for n in g.nodes):
         _costs(g, cost, workers)
     if config is None:
@@ -120,18 +130,43 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
     extra: dict[str, Any] = {"source": name}
     if verify and not plan.fallback and any(s.kind == "parallel" for s in plan.stages):
         plan, code, extra["verify"] = _verify(g, plan, code, cfg, backend, name, verify_repeats)
-    rec = plan_record(g, plan, config={**cfg.__dict__, "cost": cost, "backend": backend},
+    lowering = g.program.options.as_dict() if g.program is not None else None
+    rec = plan_record(g, plan, config={**cfg.__dict__, "cost": cost, "backend": backend, "lower": lowering},
                       extra=extra)
     return CompileResult(graph=g, plan=plan, source=code, backend=backend, record=rec)
 
 
+def decide_parallel(parallel: Any, serial: Any, *, min_gain: float, rounds: int = 7,
+                    serial_threads: int = 1, warmup: int = 2) -> dict[str, Any]:
+    """Measured safety valve: time ``parallel()`` against ``serial()`` with the measurement core and
+    keep the parallel schedule only on a ``faster`` verdict with at least ``min_gain`` effect.
+
+    Both run interleaved (plus an A/A control of the serial baseline for the noise floor); the
+    parallel module uses several threads, so wall time decides. Returns the comparison (ratio
+    parallel/serial with interval, speed-up, verdict, noise floor) and ``kept_parallel``.
+    """
+    from xflow.runtime.measure import Variant, measure
+
+    m = measure({"serial": Variant(serial, threads=serial_threads if serial_threads == 1 else None),
+                 "parallel": Variant(parallel, threads=None)},
+                baseline="serial", aa=True, warmup=warmup, rounds=max(2, rounds), clock="wall")
+    c = m.compare("parallel", min_effect=min_gain)
+    keep = c.verdict == "faster"
+    return {"parallel_ms": m.median_ms("parallel"), "serial_ms": m.median_ms("serial"),
+            "serial_threads": serial_threads, "measured_speedup": c.speedup,
+            "speedup_ci": list(c.speedup_ci), "verdict": c.verdict, "noise_floor": c.noise_floor,
+            "min_effect": min_gain, "clock": m.clock, "rounds": m.rounds, "kept_parallel": keep,
+            "summary": c.format(), "warnings": list(m.warnings)}
+
+
 def _verify(g: DataflowGraph, plan: Plan, code: str, cfg: PlanConfig, backend: str,
             name: str | None, repeats: int) -> tuple[Plan, str, dict[str, Any]]:
-    """Measured safety valve: keep ``plan`` only if it beats the serial baseline by ``min_gain``."""
+    """Measured safety valve on generated code (see :func:`decide_parallel`): the parallel module
+    against the serial baseline (1 thread, or ``workers`` threads when the plan's baseline is
+    multi-threaded); the serial schedule is emitted unless the verdict is ``faster``."""
     import numpy as np
     import torch
 
-    from xflow.parallel.bench import measure
     from xflow.parallel.planner import _serial_plan
 
     base_threads = int(plan.info.get("baseline_threads", 1))
@@ -142,17 +177,14 @@ def _verify(g: DataflowGraph, plan: Plan, code: str, cfg: PlanConfig, backend: s
     par_m = load_generated(code, g)[1]
     ser_m = load_generated(serial_code, g)[1]
     try:
-        st = measure({"parallel": lambda: par_m(*xs), "serial": lambda: ser_m(*xs)},
-                     warmup=2, repeats=repeats, inner=2)
+        info = decide_parallel(lambda: par_m(*xs), lambda: ser_m(*xs), min_gain=cfg.min_gain,
+                               rounds=repeats, serial_threads=base_threads)
     finally:
         par_m.close()
         ser_m.close()
-    par, ser = st["parallel"]["median_ms"], st["serial"]["median_ms"]
-    keep = ser / par >= 1.0 + cfg.min_gain
-    info = {"parallel_ms": par, "serial_ms": ser, "serial_threads": base_threads,
-            "measured_speedup": ser / par, "kept_parallel": keep}
-    log.info("verify: parallel %.2f ms vs serial %.2f ms -> %s", par, ser, "keep" if keep else "serial")
-    if keep:
+    log.info("verify: parallel vs serial %s -> %s", info["summary"],
+             "keep" if info["kept_parallel"] else "serial")
+    if info["kept_parallel"]:
         return plan, code, info
     serial.info["verify_fallback"] = True
     return serial, serial_code, info
@@ -160,8 +192,11 @@ def _verify(g: DataflowGraph, plan: Plan, code: str, cfg: PlanConfig, backend: s
 
 def replay(record: dict[str, Any] | str | Path, src: Any, *, backend: str | None = None) -> CompileResult:
     """Regenerate the module of a recorded compilation (same plan, same costs) for model ``src``."""
+    from xflow.runtime.backend_lower import LowerOptions
+
     rec = load_record(record) if isinstance(record, (str, Path)) else record
-    g = from_onnx(src)
+    lo = rec.get("config", {}).get("lower")
+    g = from_onnx(src, lower=LowerOptions(**lo) if lo else None)
     plan = plan_from_record(g, rec)
     be = backend or rec.get("config", {}).get("backend", "threads")
     code = generate(g, plan, backend=be, source=rec.get("source"))

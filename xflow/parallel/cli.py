@@ -32,8 +32,8 @@ def _compile(args: argparse.Namespace) -> Report:
              + ("  [safety valve: serial schedule emitted]" if plan.fallback else "")]
     if "verify" in res.record:
         v = res.record["verify"]
-        lines.append(f"verify: parallel {v['parallel_ms']:.2f} ms vs serial {v['serial_ms']:.2f} ms "
-                     f"(x{v['measured_speedup']:.2f}) -> {'kept' if v['kept_parallel'] else 'serial emitted'}")
+        lines.append(f"verify: parallel {v['parallel_ms']:.2f} ms vs serial {v['serial_ms']:.2f} ms, speed-up "
+                     f"{v['summary']} -> {'kept' if v['kept_parallel'] else 'serial emitted'}")
     for si, st in enumerate(plan.stages):
         if st.kind == "parallel":
             cl = ", ".join(f"c{ci}: {len(c.nodes)} nodes/{c.cost(g, 1):.0f}us"
@@ -51,18 +51,20 @@ def _compile(args: argparse.Namespace) -> Report:
 
 
 def _bench(args: argparse.Namespace) -> Report:
-    from xflow.parallel.bench import measure, variants_for
+    from xflow.parallel.bench import format_table, variants_for
+    from xflow.runtime.measure import measure
 
-    fns, info = variants_for(args.model, workers=args.workers, cost=args.cost,
-                             backends=tuple(args.backends.split(",")))
-    stats = measure(fns, warmup=args.warmup, repeats=args.repeats)
-    base = stats["gen_serial"]["median_ms"]
-    rows = {k: {**v, "speedup_vs_gen_serial": base / v["median_ms"]} for k, v in stats.items()}
-    lines = [f"{'variant':26s} {'median ms':>10s} {'IQR ms':>8s} {'vs gen_serial':>14s}"]
-    for k, v in rows.items():
-        lines.append(f"{k:26s} {v['median_ms']:10.2f} {v['iqr_ms']:8.2f} {v['speedup_vs_gen_serial']:13.2f}x")
-    return Report(data={"model": str(args.model), "workers": args.workers, "variants": rows},
-                  text="\n".join(lines))
+    tables, info = variants_for(args.model, workers=args.workers, cost=args.cost,
+                                backends=tuple(args.backends.split(",")))
+    data: dict = {"model": str(args.model), "workers": args.workers, "tables": {}}
+    texts = []
+    for table in ("serial", "parallel"):
+        m = measure(tables[table], baseline="gen_serial", warmup=args.warmup, rounds=args.repeats)
+        data["tables"][table] = m.summary()
+        texts.append(format_table(m, table))
+    data["plans"] = {k: {x: v[x] for x in ("predicted_speedup", "parallel_stages", "cloned_nodes", "fallback")}
+                     for k, v in info.items() if not k.startswith("_")}
+    return Report(data=data, text="\n\n".join(texts))
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -75,14 +77,16 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     c.add_argument("-o", "--output", required=True, help="generated module path (.py); .onnx and .json go next to it")
     c.add_argument("--workers", type=int, default=2)
     c.add_argument("--mode", default="hybrid", choices=["serial", "intra", "branch", "hybrid"])
-    c.add_argument("--backend", default="threads", choices=["threads", "torchscript"])
+    c.add_argument("--backend", default="threads", choices=["threads", "torchscript", "cuda_streams"],
+                   help="threads (default), torchscript (torch.jit.fork) or cuda_streams (a GPU; analytic costs)")
     c.add_argument("--cost", default="measured", choices=["measured", "analytic"])
     c.add_argument("--min-gain", type=float, default=0.05, help="safety valve threshold (fraction)")
     c.add_argument("--no-cloning", action="store_true")
     c.add_argument("--verify", action="store_true",
                    help="time the generated code against the serial baseline; emit serial unless faster")
     b = add_command(sub, "bench", _bench,
-                    help="interleaved latency: generated serial/parallel code vs ONNX Runtime")
+                    help="latency of generated serial/parallel code vs torch and ONNX Runtime (speed-ups with "
+                         "intervals and verdicts)")
     b.add_argument("model", help="ONNX file")
     b.add_argument("--workers", type=int, default=2)
     b.add_argument("--repeats", type=int, default=10)

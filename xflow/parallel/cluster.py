@@ -1,24 +1,31 @@
-"""Clustering algorithms: fork–join regions, linear clustering, merging to workers, node cloning.
+"""Clustering algorithms: linear clustering, cluster merging, node cloning, fork–join regions.
 
+* :func:`linear_clustering` (Kim & Browne 1988, the clustering Ramiel builds on): repeatedly take
+  the longest remaining path — node costs **plus communication (edge) weights**
+  (:func:`~xflow.parallel.schedule.comm_cost`: a hand-over's synchronisation plus bytes over
+  bandwidth) — through the not-yet-clustered nodes as one cluster; the edges inside a chain cost
+  nothing. Run over the whole graph (Ramiel) or per region.
+* :func:`merge_iterative` (Ramiel's merging, as we read it): start from the linear clusters and
+  repeatedly merge the pair of clusters whose union gives the smallest simulated makespan (with
+  communication weights), among the smallest cluster with every other and the pairs joined by the
+  heaviest cut edges; merging continues past ``workers`` clusters while a merge still shortens
+  the makespan (it removes a hand-over).
+* :func:`merge_clusters` — the earlier load balancer (LPT, then greedy pairwise), kept for ablation.
+* :func:`clone_nodes` duplicates a producer (with the ancestors its consumer's cluster lacks) into
+  the consumer's cluster when that *shortens* the simulated makespan, removing a hand-over.
 * :func:`find_regions` splits the DAG at *cut nodes* — nodes every other node is an ancestor or a
-  descendant of (e.g. the ``Concat`` closing an Inception block). Between two cuts lies a region whose
-  nodes may run in parallel; cut nodes run alone.
-* :func:`linear_clustering` (Kim & Browne, as in Ramiel): repeatedly take the longest remaining
-  path by node cost (the critical path of what is left) as one cluster, so that each cluster is a
-  chain whose internal edges need no synchronisation.
-* :func:`merge_clusters` reduces the clusters to ``workers`` by load balancing (longest-processing-
-  time first, refined by greedy pairwise merging on the simulated makespan).
-* :func:`clone_nodes` duplicates a cheap producer into a consumer's cluster when all of its own
-  inputs are already available there, removing a cross-cluster synchronisation.
+  descendant of (e.g. the ``Concat`` closing an Inception block); the hybrid planner decides per
+  region between branch parallelism and intra-op threads.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from xflow.parallel.dataflow import DataflowGraph
-from xflow.parallel.schedule import Cluster, simulate_stage
+from xflow.parallel.schedule import Cluster, comm_cost, simulate_stage
 
-__all__ = ["find_regions", "cut_nodes", "linear_clustering", "merge_clusters", "clone_nodes"]
+__all__ = ["find_regions", "cut_nodes", "linear_clustering", "merge_iterative", "merge_clusters",
+           "clone_nodes"]
 
 
 def cut_nodes(g: DataflowGraph) -> list[int]:
@@ -53,16 +60,20 @@ def find_regions(g: DataflowGraph) -> list[tuple[str, list[int]]]:
     return out
 
 
-def linear_clustering(g: DataflowGraph, node_ids: Sequence[int], *, threads: int = 1) -> list[list[int]]:
-    """Partition ``node_ids`` into chains, longest (costliest) path first.
+def linear_clustering(g: DataflowGraph, node_ids: Sequence[int], *, threads: int = 1,
+                      sync_us: float = 0.0, comm_bytes_per_us: float | None = None) -> list[list[int]]:
+    """Partition ``node_ids`` into chains, longest path first (Kim & Browne linear clustering).
 
-    Each step finds the maximum-cost path through the not-yet-clustered nodes (edges only between
-    not-yet-clustered nodes of the set) and makes it a cluster. Returns clusters in the order found
-    (the first is the critical path), each sorted topologically.
+    Each step finds the maximum-weight path through the not-yet-clustered nodes — the sum of node
+    costs at ``threads`` plus, for every edge on it, its communication weight (``sync_us`` +
+    producer bytes / ``comm_bytes_per_us``; 0 by default) — and makes it a cluster: its internal
+    edges are zeroed, its nodes leave the graph. Returns clusters in the order found (the first is
+    the critical path), each sorted topologically.
     """
     left = set(node_ids)
     clusters: list[list[int]] = []
     order = sorted(node_ids)
+    edge = {u: comm_cost(g, u, sync_us=sync_us, comm_bytes_per_us=comm_bytes_per_us) for u in order}
     while left:
         best: dict[int, float] = {}
         prev: dict[int, int | None] = {}
@@ -72,8 +83,8 @@ def linear_clustering(g: DataflowGraph, node_ids: Sequence[int], *, threads: int
             c = g.nodes[v].cost_at(threads)
             b, p = 0.0, None
             for u in g.preds[v]:
-                if u in left and best.get(u, -1.0) > b:
-                    b, p = best[u], u
+                if u in left and best.get(u, -1.0) + edge[u] > b:
+                    b, p = best[u] + edge[u], u
             best[v] = b + c
             prev[v] = p
         end = max(best, key=lambda v: (best[v], -v))
@@ -88,6 +99,67 @@ def linear_clustering(g: DataflowGraph, node_ids: Sequence[int], *, threads: int
     return clusters
 
 
+def merge_iterative(g: DataflowGraph, clusters: list[list[int]], workers: int, *, threads: int = 1,
+                    sync_us: float = 20.0, fork_us: float = 30.0, comm_bytes_per_us: float | None = None,
+                    candidates: int = 8) -> list[Cluster]:
+    """Merge linear clusters iteratively until at most ``workers`` remain and no merge helps.
+
+    Each step evaluates merging the currently smallest cluster (by work) with every other cluster,
+    and the ``candidates`` cluster pairs joined by the heaviest communication, by simulating the
+    whole assignment (:func:`~xflow.parallel.schedule.simulate_stage` with communication weights);
+    the merge with the smallest makespan is applied. While more than ``workers`` clusters remain a
+    merge is forced; after that one is applied only if it shortens the makespan. A merged cluster
+    runs its nodes in topological order (deadlock-free). The most loaded cluster is returned first
+    (it runs on the calling thread).
+    """
+    if not clusters:
+        return []
+    groups: list[list[int]] = [sorted(c) for c in clusters]
+    where = {v: i for i, c in enumerate(groups) for v in c}
+
+    def span(gs: list[list[int]]) -> float:
+        cs = [Cluster(nodes=sorted(x)) for x in gs]
+        return simulate_stage(g, cs, threads=threads, sync_us=sync_us, fork_us=fork_us,
+                              comm_bytes_per_us=comm_bytes_per_us).makespan
+
+    def work(c: list[int]) -> float:
+        return sum(g.nodes[v].cost_at(threads) for v in c)
+
+    cur = span(groups)
+    while len(groups) > 1:
+        where = {v: i for i, c in enumerate(groups) for v in c}
+        comm: dict[tuple[int, int], float] = {}
+        for v in where:
+            for u in g.preds[v]:
+                if u in where and where[u] != where[v]:
+                    a, b = sorted((where[u], where[v]))
+                    comm[(a, b)] = comm.get((a, b), 0.0) + comm_cost(
+                        g, u, sync_us=sync_us, comm_bytes_per_us=comm_bytes_per_us)
+        small = min(range(len(groups)), key=lambda i: (work(groups[i]), i))
+        pairs = {tuple(sorted((small, j))) for j in range(len(groups)) if j != small}
+        pairs |= {p for p, _ in sorted(comm.items(), key=lambda kv: -kv[1])[:candidates]}
+        best: tuple[float, float, tuple[int, int]] | None = None
+        for a, b in sorted(pairs):
+            trial = [x for i, x in enumerate(groups) if i not in (a, b)] + [groups[a] + groups[b]]
+            try:
+                t = span(trial)
+            except ValueError:
+                continue
+            key = (t, -comm.get((a, b), 0.0), (a, b))
+            if best is None or key < best:
+                best = key
+        if best is None:
+            break
+        t, _c, (a, b) = best
+        if len(groups) <= workers and t >= cur - 1e-9:
+            break
+        groups = [x for i, x in enumerate(groups) if i not in (a, b)] + [sorted(groups[a] + groups[b])]
+        cur = t
+    out = [Cluster(nodes=sorted(x)) for x in groups]
+    out.sort(key=lambda c: -c.cost(g, threads))
+    return out
+
+
 def _assign(clusters: list[list[int]], groups: list[list[int]]) -> list[Cluster]:
     out = []
     for grp in groups:
@@ -97,7 +169,8 @@ def _assign(clusters: list[list[int]], groups: list[list[int]]) -> list[Cluster]
 
 
 def merge_clusters(g: DataflowGraph, clusters: list[list[int]], workers: int, *, threads: int = 1,
-                   sync_us: float = 20.0, fork_us: float = 30.0) -> list[Cluster]:
+                   sync_us: float = 20.0, fork_us: float = 30.0,
+                   comm_bytes_per_us: float | None = None) -> list[Cluster]:
     """Merge chains into at most ``workers`` clusters, minimising the simulated makespan.
 
     Starts from LPT (heaviest chain to the least-loaded worker); when there are few chains also
@@ -120,7 +193,7 @@ def merge_clusters(g: DataflowGraph, clusters: list[list[int]], workers: int, *,
 
     def span(gs: list[list[int]]) -> float:
         return simulate_stage(g, _assign(clusters, gs), threads=threads, sync_us=sync_us,
-                              fork_us=fork_us).makespan
+                              fork_us=fork_us, comm_bytes_per_us=comm_bytes_per_us).makespan
 
     best_groups, best_span = groups, span(groups)
     if len(clusters) <= 16:
@@ -143,21 +216,26 @@ def merge_clusters(g: DataflowGraph, clusters: list[list[int]], workers: int, *,
     return out
 
 
-def clone_nodes(g: DataflowGraph, clusters: list[Cluster], *, max_cost_us: float = 50.0,
-                threads: int = 1, sync_us: float = 20.0, fork_us: float = 30.0) -> list[Cluster]:
-    """Clone cheap producers into the clusters that read them when that removes a hand-over.
+def clone_nodes(g: DataflowGraph, clusters: list[Cluster], *, max_cost_us: float | None = None,
+                threads: int = 1, sync_us: float = 20.0, fork_us: float = 30.0,
+                comm_bytes_per_us: float | None = None, min_gain_us: float = 1.0) -> list[Cluster]:
+    """Clone producers into the clusters that read them when that shortens the simulated makespan.
 
     For each cross-cluster edge ``u → v`` (``u`` computed by another cluster, ``v`` in cluster B),
     the candidate is ``u`` together with its ancestors inside the stage that B does not compute
-    yet; it is cloned into B when its total cost is at most ``max_cost_us``. A clone is kept only if
-    the simulated makespan does not grow. Repeats to a fixed point. Returns new clusters
-    (``Cluster.clones`` lists the copies).
+    yet (their cost at most ``max_cost_us`` when given). The clone is kept when the simulated
+    makespan (with communication weights) drops by at least ``min_gain_us``: the duplicate work
+    runs on a worker that would otherwise wait for the hand-over. Repeats to a fixed point.
+    Returns new clusters (``Cluster.clones`` lists the copies). An original whose every consumer
+    now reads a copy in its own cluster is dead: it is dropped and the copy becomes the owner
+    (cloning followed by dead-code elimination, as Ramiel prunes after cloning).
     """
     stage_nodes = {v for c in clusters for v in c.nodes}
     cur = [Cluster(nodes=list(c.nodes), clones=list(c.clones)) for c in clusters]
 
     def span(cs: list[Cluster]) -> float:
-        return simulate_stage(g, cs, threads=threads, sync_us=sync_us, fork_us=fork_us).makespan
+        return simulate_stage(g, cs, threads=threads, sync_us=sync_us, fork_us=fork_us,
+                              comm_bytes_per_us=comm_bytes_per_us).makespan
 
     def closure(u: int, have: set[int]) -> set[int]:
         need, stack = set(), [u]
@@ -181,20 +259,45 @@ def clone_nodes(g: DataflowGraph, clusters: list[Cluster], *, max_cost_us: float
                     if u not in stage_nodes or u in have or (bi, u) in rejected:
                         continue
                     need = closure(u, have)
-                    if sum(g.nodes[x].cost_at(threads) for x in need) > max_cost_us:
+                    if max_cost_us is not None and sum(g.nodes[x].cost_at(threads) for x in need) > max_cost_us:
                         rejected.add((bi, u))
                         continue
                     trial = [Cluster(nodes=list(c.nodes), clones=list(c.clones)) for c in cur]
                     trial[bi].nodes = sorted(trial[bi].nodes + sorted(need))
                     trial[bi].clones += sorted(need)
+                    _drop_dead_originals(g, trial, bi, need)
                     try:
                         s = span(trial)
                     except ValueError:
                         rejected.add((bi, u))
                         continue
-                    if s <= base + 1e-9:
+                    if s <= base - min_gain_us:
                         cur, base, changed = trial, s, True
                         have |= need
                     else:
                         rejected.add((bi, u))
     return cur
+
+
+def _drop_dead_originals(g: DataflowGraph, clusters: list[Cluster], bi: int, copied: set[int]) -> None:
+    """In place: for each node copied into cluster ``bi``, drop the original (and make the copy the
+    owner) when no node outside ``bi`` reads it any more and ``bi`` did not copy it from a live
+    original elsewhere. Stage outputs are produced by whichever cluster owns the node."""
+    owner_of = {}
+    for ci, c in enumerate(clusters):
+        for v in c.nodes:
+            if v not in c.clones:
+                owner_of[v] = ci
+    members = [set(c.nodes) for c in clusters]
+    for x in sorted(copied):
+        a = owner_of.get(x)
+        if a is None or a == bi:
+            continue
+        readers = [s for s in g.succs[x] if any(s in m for m in members)]
+        # a reader in a cluster other than bi that has no copy of x still needs the original
+        if all(ci == bi or x in clusters[ci].clones
+               for s in readers for ci in range(len(clusters)) if s in members[ci]):
+            clusters[a].nodes = [v for v in clusters[a].nodes if v != x]
+            clusters[bi].clones = [v for v in clusters[bi].clones if v != x]
+            members[a].discard(x)
+            owner_of[x] = bi

@@ -4,9 +4,11 @@ The generated module contains
 
 * a header docstring saying what produced it (xflow version, source model and hash, plan summary);
 * ``load_weights(path)``: reads the ONNX initializers into torch tensors;
-* ``class Kernels(torch.nn.Module)``: the weights as buffers and **one method per cluster**
-  (``s<stage>_c<cluster>``) or per serial stage (``s<stage>``), each a straight list of torch calls,
-  one per ONNX node, commented with the node name;
+* ``class Kernels(torch.nn.Module)``: the weights (and the weights the torch backend derives from
+  them once: folded BatchNorms, prepacked oneDNN convolution weights) as buffers and **one method
+  per cluster** (``s<stage>_c<cluster>``) or per serial stage (``s<stage>``), each a straight list of
+  kernels of the shared ONNX→PyTorch backend (:mod:`xflow.runtime.backend_lower`), commented with
+  the node name;
 * ``class Model``: ``forward(*inputs)`` runs the stages in order.
 
 Backends:
@@ -20,57 +22,31 @@ Backends:
     starts its tasks with ``torch.jit.fork`` and collects them with ``torch.jit.wait``. A cluster is
     cut into *tasks* at every cross-cluster hand-over, and the driver forks tasks in predicted start
     order after waiting for their inputs (deadlock-free).
+``cuda_streams``
+    For a GPU (generate from a graph lowered with ``LowerOptions(device="cuda")``): one CUDA stream
+    per cluster; the host issues the same tasks in predicted start order, each on its cluster's
+    stream, and hand-overs are CUDA events (``wait_event`` on the consumer's stream), so the
+    device overlaps independent branches; the current stream waits for every cluster at the end
+    of a stage. The module refuses to build without a GPU (guarded); ``benchmarks/parallel_cuda_streams.py``
+    measures it on one.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import textwrap
 from dataclasses import dataclass
 from typing import Any
 
 from xflow.parallel.dataflow import DataflowGraph
-from xflow.parallel.naming import Names, node_lines
-from xflow.parallel.schedule import Cluster, Plan, simulate_stage
+from xflow.parallel.schedule import Cluster, Plan, cut_tasks
+from xflow.runtime.backend_codegen import (PRELUDE, header_meta, kernel_line, kernels_class, load_module,
+                                           method_source, program_weights, tuple_src, unpack)
 
 __all__ = ["generate", "load_generated", "BACKENDS"]
 
-BACKENDS = ("threads", "torchscript")
+BACKENDS = ("threads", "torchscript", "cuda_streams")
 
-_PRELUDE = '''
-import os
-import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Dict, List, Optional, Tuple
-
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-
-
-def load_weights(path: str) -> Dict[str, Tensor]:
-    """Read the initializers of the ONNX model at ``path`` into torch tensors (by ONNX name)."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(path)
-    return {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
-
-
-def _set_threads(n: int) -> None:
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-
-
-def _worker_init() -> None:
-    torch.set_num_threads(1)
-    torch.set_grad_enabled(False)
-
-
-def _fail(exc: BaseException, *futures: Future) -> None:
-    for f in futures:
-        if not f.done():
-            f.set_exception(exc)
-'''
+_tuple = tuple_src
+_unpack = unpack
 
 
 @dataclass
@@ -103,28 +79,6 @@ def _stage_io(g: DataflowGraph, plan: Plan) -> list[_StageIO]:
     return out
 
 
-def _line_with_comment(g: DataflowGraph, lines: list[str], v: int, clone: bool = False,
-                       trace: bool = False) -> str:
-    n = g.nodes[v]
-    tag = f"  # {n.op} {n.name}" + (" (clone)" if clone else "")
-    if trace:
-        return (f"_t0 = time.perf_counter()\n{lines[v]}{tag}\n"
-                f"TRACE.append((threading.get_ident(), {v}, _t0, time.perf_counter()))")
-    return lines[v] + tag
-
-
-def _tuple(xs: list[str]) -> str:
-    if not xs:
-        return "()"
-    return "(" + ", ".join(xs) + ("," if len(xs) == 1 else "") + ")"
-
-
-def _unpack(names: list[str], expr: str, tmp: str) -> list[str]:
-    if not names:
-        return [expr]
-    return [f"{tmp} = {expr}"] + [f"{n} = {tmp}[{k}]" for k, n in enumerate(names)]
-
-
 class _Gen:
     def __init__(self, g: DataflowGraph, plan: Plan, backend: str, trace: bool = False) -> None:
         if backend not in BACKENDS:
@@ -133,9 +87,12 @@ class _Gen:
             raise UnknownName(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if trace and backend != "threads":
             raise ValueError("trace=True is only supported by the threads backend")
+        if g.program is None:
+            raise ValueError("code generation needs an ONNX dataflow graph (from_onnx); fx graphs are "
+                             "for analysis only")
         self.g, self.plan, self.backend, self.trace = g, plan, backend, trace
-        self.names = Names(g)
-        self.lines = node_lines(g, self.names)
+        self.program = g.program
+        self.names = g.program.names
         self.io = _stage_io(g, plan)
         self.methods: list[str] = []
         self.driver: list[str] = []
@@ -162,16 +119,17 @@ class _Gen:
         return own
 
     def _method(self, name: str, args: list[str], body: list[str], doc: str) -> None:
-        sig = ", ".join(["self"] + args)
-        src = [f"@torch.jit.export", f"def {name}({sig}):", f'    """{doc}"""']
-        src += ["    " + ln for b in body for ln in b.split("\n")]
-        self.methods.append("\n".join(src))
+        self.methods.append(method_source(name, args, body, doc))
+
+    def line(self, v: int, clone: bool = False) -> str:
+        """Kernel ``v``'s statements (traced when building a traced module)."""
+        return kernel_line(self.program.kernels[v], clone=clone, trace_index=v if self.trace else None)
 
     # ---------------------------------------------------------------- stages
     def serial_stage(self, si: int) -> None:
         st, io = self.plan.stages[si], self.io[si]
         ids = st.clusters[0].nodes
-        body = [_line_with_comment(self.g, self.lines, v, trace=self.trace) for v in ids]
+        body = [self.line(v) for v in ids]
         body.append(f"return {_tuple([self.v(t) for t in io.live_out])}")
         ins = [self.v(t) for t in io.live_in]
         self._method(f"s{si}", ins, body,
@@ -214,7 +172,7 @@ class _Gen:
                     if i in need[ci] and i not in fetched:
                         body.append(f"{self.v(i)} = f_{self.v(i)}.result()  # from cluster {owner[i]}")
                         fetched.add(i)
-                body.append(_line_with_comment(g, self.lines, v, v in c.clones, trace=self.trace))
+                body.append(self.line(v, v in c.clones))
                 for o in g.nodes[v].outputs:
                     if o in sets and v not in c.clones:
                         body.append(f"f_{self.v(o)}.set_result({self.v(o)})")
@@ -241,36 +199,12 @@ class _Gen:
         for ci, args, outs in calls[1:]:
             self.driver += _unpack([self.v(t) for t in outs], f"j{ci}.result()", "r")
 
-    def parallel_stage_script(self, si: int) -> None:
+    def _tasks(self, si: int) -> tuple[list[tuple[int, list[int]]], list[list[str]], list[list[str]], dict[str, int]]:
+        """A parallel stage's tasks (:func:`cut_tasks`), each emitted as a ``Kernels`` method
+        ``s<stage>_c<cluster>_t<task>``; returns ``(tasks, inputs, outputs, producer task of each tensor)``."""
         st, io = self.plan.stages[si], self.io[si]
         g, cl = self.g, st.clusters
-        owner = self._owner(cl)
-        local = [set(o for v in c.nodes for o in g.nodes[v].outputs if o) for c in cl]
-        # cut clusters into tasks at cross-cluster hand-overs
-        tasks: list[tuple[int, list[int]]] = []
-        for ci, c in enumerate(cl):
-            cur: list[int] = []
-            for v in c.nodes:
-                reads_cross = any(i in owner and i not in local[ci] for i in g.nodes[v].inputs)
-                if reads_cross and cur:
-                    tasks.append((ci, cur))
-                    cur = []
-                cur.append(v)
-                feeds_other = any(
-                    o and owner.get(o) == ci and v not in c.clones and any(
-                        o in g.nodes[u].inputs for cj, c2 in enumerate(cl) if cj != ci
-                        and o not in local[cj] for u in c2.nodes)
-                    for o in g.nodes[v].outputs)
-                if feeds_other:
-                    tasks.append((ci, cur))
-                    cur = []
-            if cur:
-                tasks.append((ci, cur))
-        tl = simulate_stage(g, cl)
-        start = {}
-        for w, v, s, _e in tl.events:
-            start.setdefault((w, v), s)
-        tasks.sort(key=lambda t: (start.get((t[0], t[1][0]), 0.0), t[0], t[1][0]))
+        tasks = cut_tasks(g, cl)
         produced_by_task: dict[str, int] = {}
         for ti, (ci, ids) in enumerate(tasks):
             for v in ids:
@@ -299,10 +233,48 @@ class _Gen:
                     outs.append(t)
             task_out.append(sorted(outs))
         for ti, (ci, ids) in enumerate(tasks):
-            body = [_line_with_comment(g, self.lines, v, v in cl[ci].clones, trace=self.trace) for v in ids]
+            body = [self.line(v, v in cl[ci].clones) for v in ids]
             body.append(f"return {_tuple([self.v(t) for t in task_out[ti]])}")
             self._method(f"s{si}_c{ci}_t{ti}", [self.v(t) for t in task_in[ti]], body,
                          f"Stage {si}, cluster {ci}, task {ti}: {len(ids)} nodes.")
+        return tasks, task_in, task_out, produced_by_task
+
+    def parallel_stage_streams(self, si: int) -> None:
+        """CUDA streams: one stream per cluster; the host issues the tasks in predicted start order,
+        each on its cluster's stream after waiting (on the device) for the events of the tasks it
+        reads from; the stage ends with the current stream waiting for every cluster stream."""
+        st, io = self.plan.stages[si], self.io[si]
+        tasks, task_in, task_out, produced_by_task = self._tasks(si)
+        feeds_other = {produced_by_task[t] for ti, (ci, _ids) in enumerate(tasks) for t in task_in[ti]
+                       if t in produced_by_task and tasks[produced_by_task[t]][0] != ci}
+        used = sorted({ci for ci, _ids in tasks})
+        self.driver.append(f"# stage {si}: parallel, {len(st.clusters)} clusters on CUDA streams "
+                           f"(predicted {st.predicted_us:.0f} us; {st.decision})")
+        self.driver.append(f"_e{si} = torch.cuda.Event()")
+        self.driver.append(f"_e{si}.record()  # the stage's inputs are ready on the current stream")
+        for ci in used:
+            self.driver.append(f"self._streams[{ci}].wait_event(_e{si})")
+        for ti, (ci, _ids) in enumerate(tasks):
+            waits = sorted({produced_by_task[t] for t in task_in[ti]
+                            if t in produced_by_task and tasks[produced_by_task[t]][0] != ci})
+            self.driver.append(f"with torch.cuda.stream(self._streams[{ci}]):")
+            for tj in waits:
+                self.driver.append(f"    self._streams[{ci}].wait_event(ev{si}_{tj})")
+            args = ", ".join(self.v(t) for t in task_in[ti])
+            self.driver += ["    " + ln for ln in _unpack([self.v(x) for x in task_out[ti]],
+                                                        f"self.k.s{si}_c{ci}_t{ti}({args})", f"r{ti}")]
+            if ti in feeds_other:
+                self.driver.append(f"    ev{si}_{ti} = torch.cuda.Event()")
+                self.driver.append(f"    ev{si}_{ti}.record()")
+        for ci in used:
+            self.driver.append(f"_j = torch.cuda.Event()")
+            self.driver.append(f"_j.record(self._streams[{ci}])")
+            self.driver.append("torch.cuda.current_stream().wait_event(_j)")
+
+    def parallel_stage_script(self, si: int) -> None:
+        st, io = self.plan.stages[si], self.io[si]
+        g, cl = self.g, st.clusters
+        tasks, task_in, task_out, produced_by_task = self._tasks(si)
         # driver method (scripted): fork in predicted start order, wait for inputs first; before
         # blocking on a worker's result, run the calling thread's next tasks that are ready
         body: list[str] = []
@@ -363,45 +335,48 @@ class _Gen:
                 self.serial_stage(si)
             elif self.backend == "threads":
                 self.parallel_stage_threads(si)
+            elif self.backend == "cuda_streams":
+                self.parallel_stage_streams(si)
             else:
                 self.parallel_stage_script(si)
         g, plan = self.g, self.plan
         n_par = sum(1 for s in plan.stages if s.kind == "parallel" and len(s.clusters) > 1)
+        opts = self.program.options
         header = textwrap.dedent(f'''\
             """Generated by xflow.parallel {meta.get("xflow_version", "")} on {meta.get("date", "")}. Do not edit by hand.
 
             Source model : {meta.get("source", "<in-memory>")}  (content hash {g.content_hash})
             Backend      : {self.backend};  workers: {plan.workers};  mode: {plan.mode}{"  (serial fallback)" if plan.fallback else ""}
-            Stages       : {len(plan.stages)} ({n_par} parallel);  nodes: {len(g.nodes)};  cloned: {plan.n_clones}
+            Stages       : {len(plan.stages)} ({n_par} parallel);  kernels: {len(g.nodes)} ({self.program.fused_nodes} ONNX nodes fused);  cloned: {plan.n_clones}
+            Lowering     : layout {opts.layout}, oneDNN {opts.onednn} (xflow.runtime.backend_lower)
             Removed      : {g.pass_stats.get("const_nodes_folded", 0)} constant nodes folded, {g.pass_stats.get("dead_nodes_removed", 0)} dead nodes
             Predicted    : {plan.predicted_us:.0f} us vs serial {plan.serial_predicted_us:.0f} us (x{plan.predicted_speedup:.2f})
 
             Usage:  m = Model(); outputs = m({", ".join(self.v(i) for i in g.inputs)})
             """''')
-        weights = self.names.weights()
-        used_w = sorted({i for n in g.nodes for i in n.inputs if i in weights})
-        wmap = "{\n" + "".join(f"    {k!r}: {weights[k]!r},\n" for k in used_w) + "}"
-        kern = ["class Kernels(torch.nn.Module):",
-                '    """Weights as buffers and one method per cluster / serial stage."""', "",
-                "    def __init__(self, weights: Dict[str, Tensor]) -> None:",
-                "        super().__init__()",
-                "        for onnx_name, attr in WEIGHTS.items():",
-                "            self.register_buffer(attr, weights[onnx_name])", "",
-                "    def forward(self, x: Tensor) -> Tensor:  # unused; the stages are the entry points",
-                "        return x", ""]
-        for m in self.methods:
-            kern.append(textwrap.indent(m, "    "))
-            kern.append("")
+        kern = kernels_class(self.program, self.methods,
+                             doc="Weights as buffers and one method per cluster / serial stage.")
         ins = [self.v(i) for i in g.inputs]
-        outs = [self.names.expr(o) if o in g.initializers else self.v(o) for o in g.outputs]
+        outs = [self.names.expr(o).replace("self.", "self.k.", 1) if o in g.initializers else self.v(o)
+                for o in g.outputs]
         script = self.backend == "torchscript"
+        streams = self.backend == "cuda_streams"
         model = [
             "class Model:",
             '    """Runs the schedule; call with the graph inputs, returns the graph outputs."""', "",
             "    def __init__(self, onnx_path: Optional[str] = None, weights: Optional[Dict[str, Tensor]] = None) -> None:",
             "        if weights is None:",
             "            weights = load_weights(onnx_path or DEFAULT_ONNX)",
-            "        k = Kernels(weights).eval()",
+        ] + ([
+            "        if not torch.cuda.is_available():",
+            "            raise RuntimeError('this module runs its clusters on CUDA streams and needs a CUDA GPU; '",
+            "                               'torch.cuda.is_available() is False here (generate with the threads backend)')",
+            "        self.device = torch.device('cuda')",
+            "        weights = {n: t.to(self.device) for n, t in weights.items()}",
+            f"        self._streams = [torch.cuda.Stream() for _ in range({plan.workers})]",
+        ] if streams else []) + [
+            "        with torch.no_grad():",
+            "            k = Kernels(weights).eval()",
         ] + ([
             "        with warnings.catch_warnings():  # torch>=2.9 marks TorchScript deprecated",
             "            warnings.simplefilter('ignore', FutureWarning)",
@@ -419,22 +394,22 @@ class _Gen:
             "        try:",
             "            with torch.no_grad():",
         ]
-        model += ["                " + d for d in self.driver]
+        to_dev = [f"{x} = {x}.to(self.device, non_blocking=True)" for x in ins] if streams else []
+        model += ["                " + d for d in to_dev + list(self.program.prologue) + self.driver]
         model.append(f"                return {outs[0] if len(outs) == 1 else _tuple(outs)}")
         model += ["        finally:", "            _set_threads(prev)"]
         consts = [
             f"INPUTS = {list(g.inputs)!r}",
-            f"OUTPUTS = {list(g.outputs)!r}",
+            f"OUTPUTS = {list(self.program.output_names)!r}",
             f"INPUT_SHAPES = {[list(g.shapes[i]) for i in g.inputs]!r}",
             f"BACKEND = {self.backend!r}",
             f"WORKERS = {plan.workers}",
             f"DEFAULT_ONNX = os.path.join(os.path.dirname(os.path.abspath(__file__)), {meta.get('weights_file', 'model.onnx')!r})",
-            f"WEIGHTS = {wmap}",
         ]
         if self.trace:
             consts += ["import threading", "import time",
                        "TRACE: List[Tuple[int, int, float, float]] = []  # (thread id, node index, start, end)"]
-        return "\n".join([header, _PRELUDE, "\n".join(consts), "", "", "\n".join(kern), "",
+        return "\n".join([header, PRELUDE, "\n".join(consts), "", "", kern, "",
                           "\n".join(model), ""])
 
 
@@ -442,44 +417,22 @@ def generate(g: DataflowGraph, plan: Plan, *, backend: str = "threads",
              source: str | None = None, weights_file: str = "model.onnx", trace: bool = False) -> str:
     """Source code of a standalone module running ``plan`` on ``g`` with ``backend``.
 
-    ``trace=True`` (threads backend) makes every node append ``(thread id, node index, start,
+    The per-kernel statements come from the shared torch backend (``g.program``); this module adds
+    the schedule: stages, clusters on threads or ``torch.jit.fork`` tasks, hand-overs.
+    ``trace=True`` (threads backend) makes every kernel append ``(thread id, node index, start,
     end)`` to the module-level ``TRACE`` list, for measured Gantt charts.
     """
-    try:
-        from importlib.metadata import version
-
-        ver = version("xflow")
-    except Exception:  # noqa: BLE001
-        ver = "dev"
-    meta = {"xflow_version": ver, "source": source or "<in-memory>", "weights_file": weights_file,
-            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    meta = {**header_meta(source), "weights_file": weights_file}
     return _Gen(g, plan, backend, trace).module(meta)
 
 
 def load_generated(source: str, g: DataflowGraph | None = None, *, weights: dict | None = None):
     """Import generated ``source`` as a module and return ``(module, Model instance)``.
 
-    The source is written to the cache (keyed by its hash) and imported from there, because
-    ``torch.jit.script`` needs the source file. Weights come from ``weights`` or from
-    ``g.initializers`` (no ONNX file needed).
+    Weights come from ``weights`` (ONNX name → tensor) or from ``g``'s program (no ONNX file needed).
     """
-    import hashlib
-    import importlib.util
-
-    import torch
-
-    from xflow.paths import cache_dir
-
-    h = hashlib.sha256(source.encode()).hexdigest()[:16]
-    path = cache_dir("parallel", "generated") / f"gen_{h}.py"
-    if not path.exists():
-        tmp = path.with_suffix(f".tmp{id(source)}")
-        tmp.write_text(source)
-        tmp.replace(path)
-    spec = importlib.util.spec_from_file_location(f"xflow_gen_{h}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_module(source, cache_area="parallel")
     if weights is None:
-        assert g is not None, "pass g or weights"
-        weights = {k: torch.from_numpy(v.copy()) for k, v in g.initializers.items()}
+        assert g is not None and g.program is not None, "pass an ONNX dataflow graph or weights"
+        weights = program_weights(g.program)
     return mod, mod.Model(weights=weights)

@@ -2,9 +2,10 @@
 
 A :class:`DataflowGraph` is a DAG of operator nodes (``DFNode``) connected by the tensors they
 exchange. Weights (initializers) are not nodes. Every node carries a cost per intra-op thread count
-(microseconds), filled in by :mod:`xflow.parallel.cost`. For ONNX models the graph keeps what code
-generation needs (attributes, constant inputs, static shapes); ``torch.fx`` graphs support analysis
-(clustering, predicted makespan) but not code generation.
+(microseconds), filled in by :mod:`xflow.parallel.cost`. For ONNX models a node is one kernel of the
+shared ONNX→PyTorch backend (:mod:`xflow.runtime.backend_lower`; a fused Conv+BN+activation group
+is one node) and the graph keeps that lowered program for code generation; ``torch.fx`` graphs
+support analysis (clustering, predicted makespan) but not code generation.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from xflow.graphs.folding import FoldStats
-from xflow.graphs.ir import attrs, ins, outs
 from xflow.graphs.model import load_model
 from xflow.graphs.opcost import op_flops, tensor_bytes
 
@@ -73,6 +73,8 @@ class DataflowGraph:
         model: the cleaned ONNX model (``None`` for fx graphs).
         source: ``"onnx"`` or ``"fx"``.
         pass_stats: what the folding + dead-code pass removed (``FoldStats.as_dict()``).
+        program: for ONNX graphs, the torch backend's lowered program whose kernels the nodes are
+            (``None`` for fx graphs).
     """
 
     nodes: list[DFNode]
@@ -85,6 +87,7 @@ class DataflowGraph:
     source: str = "onnx"
     pass_stats: dict[str, int] = field(default_factory=dict)
     content_hash: str = ""
+    program: Any = None
 
     def __post_init__(self) -> None:
         self.reindex()
@@ -138,33 +141,58 @@ def _plain(value: Any) -> Any:
 
 
 def from_onnx(src: Any, *, optimize: bool = True,
-              input_shapes: dict[str, Any] | None = None) -> DataflowGraph:
-    """Build the dataflow graph of an ONNX model.
+              input_shapes: dict[str, Any] | None = None, lower: Any = None) -> DataflowGraph:
+    """Build the dataflow graph of an ONNX model: one node per *kernel* of the torch backend.
 
     Loads and checks the model with the graph core (:func:`xflow.graphs.load_model`; with
-    ``optimize`` its one folding + dead-code pass, counts in ``graph.pass_stats``). Names, attributes,
-    static shapes and FLOPs/bytes come from the IR (:mod:`xflow.graphs.ir`,
-    :mod:`xflow.graphs.opcost`). All graph inputs must have static shapes (batch size included):
+    ``optimize`` its one folding + dead-code pass, counts in ``graph.pass_stats``), then lowers it
+    with the shared ONNX→PyTorch backend (:func:`xflow.runtime.backend_lower.lower`, options
+    ``lower``): a node of the dataflow graph is one emitted kernel (a single ONNX node, or a fused
+    Conv+BN+activation group), so clustering, profiling and code generation all see the code that
+    runs. FLOPs come from the cost layer (:func:`xflow.graphs.opcost.op_flops`), summed over a
+    kernel's ONNX nodes. All graph inputs must have static shapes (batch size included):
     code generation emits literal shapes (:class:`DynamicShapeError` otherwise).
     """
+    import hashlib
+
+    from xflow.runtime.backend_graph import view_of
+    from xflow.runtime.backend_lower import LowerOptions
+    from xflow.runtime.backend_lower import lower as lower_program
+
     graph = load_model(src, fold=optimize, input_shapes=input_shapes)
     stats = graph.fold_stats.as_dict() if graph.fold_stats is not None else FoldStats().as_dict()
-    inits = graph.initializers
+    model = graph.model
+    view = view_of(model)
     shapes: dict[str, tuple[int, ...]] = {}
     dtypes: dict[str, Any] = {}
-    for name in graph.tensors:
-        shp, dt = graph.shape(name), graph.dtype(name)
+    names = {t for n in view.nodes for t in (*n.inputs, *n.outputs) if t} | set(view.inputs)
+    for t in names:
+        shp, dt = view.shape(t), view.dtype(t)
         if shp is not None:
-            shapes[name] = shp
+            shapes[t] = shp
         if dt is not None:
-            dtypes[name] = dt
-    nodes = [DFNode(id=i, name=n.name, op=n.op_type, inputs=ins(n), outputs=outs(n),
-                    attrs={k: _plain(v) for k, v in attrs(n).items()}, domain=n.domain,
-                    flops=op_flops(graph, n), out_bytes=float(sum(tensor_bytes(graph, o) for o in outs(n) if o)))
-             for i, n in enumerate(graph.nodes)]
-    return DataflowGraph(nodes=nodes, inputs=list(graph.inputs), outputs=list(graph.outputs), initializers=inits,
-                         shapes=shapes, dtypes=dtypes, model=graph.model, source="onnx", pass_stats=stats,
-                         content_hash=graph.content_hash[:16])
+            dtypes[t] = dt
+    for name in view.inputs:
+        if name not in shapes:
+            raise DynamicShapeError(
+                f"graph input {name!r} has a dynamic or unknown shape; export with a fixed batch "
+                "size and image size (no dynamic_axes)")
+    program = lower_program(view, lower or LowerOptions())
+    ir_by_name = {n.name: n for n in graph.nodes}
+    nodes: list[DFNode] = []
+    for i, k in enumerate(program.kernels):
+        a = k.anchor
+        ob = float(sum(tensor_bytes(graph, o) for o in k.outputs if o))
+        flops = float(sum(op_flops(graph, ir_by_name[m]) for m in k.nodes if m in ir_by_name))
+        nodes.append(DFNode(id=i, name=k.name, op=k.op, inputs=list(k.inputs), outputs=list(k.outputs),
+                            attrs={key: _plain(v) for key, v in dict(a.attrs).items()}, domain=a.domain,
+                            flops=flops, out_bytes=ob))
+    h = hashlib.sha256((graph.content_hash + repr(sorted(program.options.as_dict().items()))).encode()).hexdigest()[:16]
+    dg = DataflowGraph(nodes=nodes, inputs=list(program.inputs), outputs=list(program.outputs),
+                       initializers=dict(view.initializers), shapes=shapes, dtypes=dtypes, model=model,
+                       source="onnx", pass_stats=stats, content_hash=h)
+    dg.program = program
+    return dg
 
 
 def from_fx(module: Any, example_inputs: tuple) -> DataflowGraph:

@@ -17,7 +17,7 @@ from typing import Any
 
 from xflow.parallel.dataflow import DataflowGraph
 
-__all__ = ["Cluster", "Stage", "Plan", "simulate_stage", "StageTimeline"]
+__all__ = ["Cluster", "Stage", "Plan", "simulate_stage", "StageTimeline", "cut_tasks", "comm_cost"]
 
 
 @dataclass
@@ -87,15 +87,25 @@ class StageTimeline:
     makespan: float
 
 
+def comm_cost(g: DataflowGraph, u: int, *, sync_us: float, comm_bytes_per_us: float | None) -> float:
+    """Communication (edge) weight of handing node ``u``'s output to another worker:
+    ``sync_us + out_bytes(u) / comm_bytes_per_us`` (the second term only with a bandwidth)."""
+    if comm_bytes_per_us:
+        return sync_us + g.nodes[u].out_bytes / comm_bytes_per_us
+    return sync_us
+
+
 def simulate_stage(g: DataflowGraph, clusters: list[Cluster], *, threads: int = 1,
-                   sync_us: float = 20.0, fork_us: float = 30.0) -> StageTimeline:
+                   sync_us: float = 20.0, fork_us: float = 30.0,
+                   comm_bytes_per_us: float | None = None) -> StageTimeline:
     """Simulate the workers of a parallel stage and return the timeline.
 
     Each worker runs its cluster's nodes in order. Node ``v`` on worker ``w`` starts at
-    ``max(free[w], max_u ready(u, w))`` where ``ready(u, w) = finish(u) (+ sync_us if u ran on another
-    worker)``; inputs produced before the stage are ready at 0. Every worker but the first starts
-    after ``fork_us`` (thread hand-off) and the stage ends ``fork_us`` after the last worker when more
-    than one worker is used. Raises ``ValueError`` on a cyclic (deadlocking) assignment.
+    ``max(free[w], max_u ready(u, w))`` where ``ready(u, w) = finish(u)``, plus the edge's
+    communication weight (:func:`comm_cost`: ``sync_us`` + bytes / bandwidth) if ``u`` ran on
+    another worker; inputs produced before the stage are ready at 0. Every worker but the first
+    starts after ``fork_us`` (thread hand-off) and the stage ends ``fork_us`` after the last worker
+    when more than one worker is used. Raises ``ValueError`` on a cyclic (deadlocking) assignment.
     """
     where: dict[int, list[int]] = {}
     for w, c in enumerate(clusters):
@@ -126,7 +136,8 @@ def simulate_stage(g: DataflowGraph, clusters: list[Cluster], *, threads: int = 
                     if not done:
                         ok = False
                         break
-                    start = max(start, min(done) + sync_us)
+                    start = max(start, min(done) + comm_cost(g, u, sync_us=sync_us,
+                                                             comm_bytes_per_us=comm_bytes_per_us))
                 if not ok:
                     break
                 end = start + g.nodes[v].cost_at(threads)
@@ -142,3 +153,48 @@ def simulate_stage(g: DataflowGraph, clusters: list[Cluster], *, threads: int = 
     if len(clusters) > 1:
         makespan += fork_us
     return StageTimeline(events=events, makespan=makespan)
+
+
+def cut_tasks(g: DataflowGraph, clusters: list[Cluster]) -> list[tuple[int, list[int]]]:
+    """Cut each cluster of a parallel stage into *tasks* at its cross-cluster hand-overs.
+
+    A task ends after a node whose output another cluster reads, and a new task starts before a
+    node that reads another cluster's output, so a task never waits in the middle. Returns
+    ``(cluster index, node ids)`` in predicted start order (the makespan simulation), which is a
+    deadlock-free order to start them in (used by the ``torchscript`` backend's ``fork`` driver and
+    the ONNX Runtime cluster runner).
+    """
+    owner: dict[str, int] = {}
+    for ci, c in enumerate(clusters):
+        for v in c.nodes:
+            if v in c.clones:
+                continue
+            for o in g.nodes[v].outputs:
+                if o:
+                    owner[o] = ci
+    local = [set(o for v in c.nodes for o in g.nodes[v].outputs if o) for c in clusters]
+    tasks: list[tuple[int, list[int]]] = []
+    for ci, c in enumerate(clusters):
+        cur: list[int] = []
+        for v in c.nodes:
+            reads_cross = any(i in owner and i not in local[ci] for i in g.nodes[v].inputs)
+            if reads_cross and cur:
+                tasks.append((ci, cur))
+                cur = []
+            cur.append(v)
+            feeds_other = any(
+                o and owner.get(o) == ci and v not in c.clones and any(
+                    o in g.nodes[u].inputs for cj, c2 in enumerate(clusters) if cj != ci
+                    and o not in local[cj] for u in c2.nodes)
+                for o in g.nodes[v].outputs)
+            if feeds_other:
+                tasks.append((ci, cur))
+                cur = []
+        if cur:
+            tasks.append((ci, cur))
+    tl = simulate_stage(g, clusters)
+    start: dict[tuple[int, int], float] = {}
+    for w, v, s, _e in tl.events:
+        start.setdefault((w, v), s)
+    tasks.sort(key=lambda t: (start.get((t[0], t[1][0]), 0.0), t[0], t[1][0]))
+    return tasks

@@ -33,9 +33,14 @@ class Event:
     stage: int
 
 
-def predicted_timeline(g: DataflowGraph, plan: Plan, *, sync_us: float = 20.0,
-                       fork_us: float = 40.0) -> list[Event]:
-    """The planner's predicted schedule (serial stages on worker 0 at their thread count)."""
+def predicted_timeline(g: DataflowGraph, plan: Plan, *, sync_us: float | None = None,
+                       fork_us: float | None = None) -> list[Event]:
+    """The planner's predicted schedule (serial stages on worker 0 at their thread count), with
+    the hand-off costs the planner used (``plan.info["sim"]``) unless given."""
+    sim = dict(plan.info.get("sim", {}))
+    sync_us = sim.get("sync_us", 20.0) if sync_us is None else sync_us
+    fork_us = sim.get("fork_us", 40.0) if fork_us is None else fork_us
+    comm = sim.get("comm_bytes_per_us")
     out: list[Event] = []
     t = 0.0
     for si, st in enumerate(plan.stages):
@@ -45,7 +50,7 @@ def predicted_timeline(g: DataflowGraph, plan: Plan, *, sync_us: float = 20.0,
                 out.append(Event(0, v, g.nodes[v].op, t / 1e3, (t + c) / 1e3, si))
                 t += c
             continue
-        tl = simulate_stage(g, st.clusters, threads=1, sync_us=sync_us, fork_us=fork_us)
+        tl = simulate_stage(g, st.clusters, threads=1, sync_us=sync_us, fork_us=fork_us, comm_bytes_per_us=comm)
         for w, v, s, e in tl.events:
             out.append(Event(w, v, g.nodes[v].op, (t + s) / 1e3, (t + e) / 1e3, si))
         t += tl.makespan
@@ -53,32 +58,31 @@ def predicted_timeline(g: DataflowGraph, plan: Plan, *, sync_us: float = 20.0,
 
 
 def measured_timeline(g: DataflowGraph, plan: Plan, inputs: tuple, *, runs: int = 3) -> list[Event]:
-    """Run a traced threads-backend build ``runs`` times; return the events of the fastest run."""
+    """Run a traced threads-backend build ``runs`` times; return the events of the run with the
+    median span (a typical run, not the luckiest)."""
     from xflow.parallel.codegen import generate, load_generated
 
     src = generate(g, plan, backend="threads", trace=True)
     mod, model = load_generated(src, g)
     stage_of = {v: si for si, st in enumerate(plan.stages) for c in st.clusters for v in c.nodes}
-    best: list[Event] | None = None
-    best_span = float("inf")
+    traced: list[tuple[float, list[Event]]] = []
     try:
         model(*inputs)  # warm-up
-        for _ in range(runs):
+        for _ in range(max(1, runs)):
             mod.TRACE.clear()
             model(*inputs)
             tr = list(mod.TRACE)
             t0 = min(x[2] for x in tr)
-            span = max(x[3] for x in tr) - t0
-            if span < best_span:
-                rows: dict[int, int] = {}
-                ev = []
-                for tid, v, s, e in tr:
-                    w = rows.setdefault(tid, len(rows))
-                    ev.append(Event(w, v, g.nodes[v].op, (s - t0) * 1e3, (e - t0) * 1e3, stage_of.get(v, 0)))
-                best, best_span = ev, span
+            rows: dict[int, int] = {}
+            ev = []
+            for tid, v, s, e in tr:
+                w = rows.setdefault(tid, len(rows))
+                ev.append(Event(w, v, g.nodes[v].op, (s - t0) * 1e3, (e - t0) * 1e3, stage_of.get(v, 0)))
+            traced.append((max(x[3] for x in tr) - t0, ev))
     finally:
         model.close()
-    return best or []
+    traced.sort(key=lambda t: t[0])
+    return traced[len(traced) // 2][1] if traced else []
 
 
 def plot_gantt(events: list[Event], ax: Any = None, *, title: str = "", color_by: str = "op") -> Any:

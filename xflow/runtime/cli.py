@@ -1,9 +1,12 @@
-"""``xflow latency FILE.onnx`` and ``xflow compare A.onnx B.onnx``: ONNX Runtime timings through the
-measurement core, every ratio with its interval and verdict.
+"""``xflow latency FILE.onnx`` and ``xflow compare A.onnx B.onnx``: timings through the measurement
+core, every ratio with its interval and verdict, on ONNX Runtime or another backend.
 
 Files are validated with :func:`xflow.graphs.load_model` first (clean typed errors for missing,
 empty, random-byte or invalid files; ``--no-validate`` only parses them), then the files as given
-are timed.
+are timed. ``--backend torch`` / ``torch-cuda`` run the models lowered to generated PyTorch code
+(:mod:`xflow.runtime.backend`): ``latency`` checks the outputs against ONNX Runtime first and
+times ONNX Runtime (same threads) beside the backend; ``compare`` checks B on the backend against
+A in ONNX Runtime and times both models on the backend.
 """
 from __future__ import annotations
 
@@ -13,7 +16,11 @@ from typing import Any
 from xflow.clitools import Report, add_command
 from xflow.errors import XflowError
 
-__all__ = ["register"]
+__all__ = ["register", "CLI_BACKENDS"]
+
+#: ``xflow.runtime.backend.BACKENDS``, spelled out so that ``xflow --help`` imports nothing heavy
+#: (a test checks that the two agree).
+CLI_BACKENDS = ("ort", "torch", "torch-cuda")
 
 
 def _validate(path: str, full: bool = True) -> None:
@@ -30,12 +37,73 @@ def _check_counts(args: argparse.Namespace) -> None:
         raise XflowError("--repeats must be >= 2 (an interval needs two rounds), --warmup and --threads >= 0")
 
 
+def _check_backend_flags(args: argparse.Namespace, has_mode: bool) -> None:
+    if args.backend == "ort":
+        return
+    if args.level or (has_mode and args.mode != "sequential") or args.device != "cpu":
+        raise XflowError(f"--level, --mode and --device apply to --backend ort only; for a GPU use "
+                         f"--backend torch-cuda (got --backend {args.backend})")
+
+
+def _backend_latency(args: argparse.Namespace) -> Report:
+    """Time ``args.model`` on a torch backend beside ONNX Runtime (same threads), after checking
+    its outputs against ONNX Runtime."""
+    from xflow.errors import RewriteVerificationError
+    from xflow.runtime.backend import make_backend_session
+    from xflow.runtime.device import describe_device
+    from xflow.runtime.equivalence import compare_arrays
+    from xflow.runtime.measure import measure
+    from xflow.runtime.session import random_inputs
+
+    threads = args.threads
+    sess = make_backend_session(args.model, args.backend, threads=threads)
+    twin = make_backend_session(args.model, args.backend, threads=threads)  # A/A control: an independent copy
+    feeds = random_inputs(args.model, seed=0)
+    data: dict[str, Any] = {"model": str(args.model), "backend": args.backend, "threads": threads,
+                            "warmup": args.warmup, "repeats": args.repeats, "lowering": sess.describe()}
+    lines = []
+    if not args.no_check:
+        ref = make_backend_session(args.model, "ort", threads=threads, level="disable")
+        diffs = compare_arrays(sess.run(feeds), ref.run(feeds), [o.name for o in ref.outputs])
+        bad = [d for d in diffs if not d.ok]
+        data["check"] = {"ok": not bad, "max_abs_err": max((d.max_abs_err for d in diffs), default=0.0)}
+        if bad:
+            raise RewriteVerificationError(f"backend {args.backend} disagrees with ONNX Runtime at output "
+                                           f"{bad[0].name!r}: {bad[0].reason}")
+        lines.append(f"  outputs match ONNX Runtime (max |diff| {data['check']['max_abs_err']:.2g})")
+    variants = {args.backend: sess.variant(feeds)}
+    if not args.no_reference:
+        variants["ort"] = make_backend_session(args.model, "ort", threads=threads).variant(feeds)
+    m = measure(variants, baseline=args.backend, aa=twin.variant(feeds), warmup=args.warmup,
+                rounds=args.repeats)
+    info = describe_device("cpu")
+    data.update({"device_label": info.label(), "clock": m.clock, "noise_floor": m.noise_floor(),
+                 "conditions": m.conditions(), "warnings": list(m.warnings),
+                 "variants": {n: {"median_ms": m.median_ms(n), "iqr_ms": m.iqr_ms(n),
+                                  "wall_ms": m.median_ms(n, "wall"), "thread_cpu_ms": m.median_ms(n, "thread")}
+                              for n in m.names}})
+    lines.insert(0, f"{args.model} on {info.label()} [{args.backend}], {threads} thread(s), {m.rounds} "
+                    f"interleaved rounds, {m.clock} clock (median ± IQR):")
+    for n in m.names:
+        lines.append(f"  {n:<12} {m.median_ms(n):9.3f} ms  ± {m.iqr_ms(n):.3f}")
+    if "ort" in variants:
+        c = m.compare("ort")
+        data["ort_vs_backend"] = c.as_dict()
+        lines.append(f"  ort vs {args.backend}: speed-up {c.format()} (ONNX Runtime over the backend)")
+    lines.append(f"  A/A noise floor ±{100 * m.noise_floor():.1f}%")
+    lines += [f"  warning: {w}" for w in m.warnings]
+    return Report(data, "\n".join(lines))
+
+
 def _cmd_latency(args: argparse.Namespace) -> Report:
     from xflow.runtime.device import describe_device
     from xflow.runtime.latency import measure_models
 
     _check_counts(args)
+    _check_backend_flags(args, has_mode=True)
     _validate(args.model, full=not args.no_validate)
+    if args.backend != "ort":
+        return _backend_latency(args)
     levels = list(dict.fromkeys(args.level or ["all"]))
     variants = {
         lv: (args.model, dict(level=lv, intra_threads=args.threads, inter_threads=1, mode=args.mode,
@@ -79,17 +147,29 @@ def _cmd_compare(args: argparse.Namespace) -> Report:
     if len(levels) > 2:
         raise XflowError("--level takes one value (both models) or two (A's, then B's)")
     lv_a, lv_b = levels[0], levels[-1]
+    _check_backend_flags(args, has_mode=False)
     for p in (args.a, args.b):
         _validate(p, full=not args.no_validate)
-    diffs = compare_outputs(args.b, args.a, seed=args.seed, device=args.device)
+    diffs = compare_outputs(args.b, args.a, seed=args.seed, device=args.device, backend=args.backend)
     same_outputs = all(d.ok for d in diffs)
     bad = next((d for d in diffs if not d.ok), None)
-    common = dict(intra_threads=args.threads, inter_threads=1, device=args.device)
-    m = measure_models({"A": (args.a, {**common, "level": lv_a}), "B": (args.b, {**common, "level": lv_b})},
-                       baseline="A", warmup=args.warmup, rounds=args.repeats, seed=args.seed)
+    if args.backend == "ort":
+        common = dict(intra_threads=args.threads, inter_threads=1, device=args.device)
+        m = measure_models({"A": (args.a, {**common, "level": lv_a}), "B": (args.b, {**common, "level": lv_b})},
+                           baseline="A", warmup=args.warmup, rounds=args.repeats, seed=args.seed)
+    else:
+        from xflow.runtime.backend import make_backend_session
+        from xflow.runtime.measure import measure
+        from xflow.runtime.session import random_inputs
+
+        feeds = random_inputs(args.a, seed=args.seed)
+        sa, sb, twin = (make_backend_session(p, args.backend, threads=args.threads) for p in (args.a, args.b, args.a))
+        m = measure({"A": sa.variant(feeds), "B": sb.variant(feeds)}, baseline="A", aa=twin.variant(feeds),
+                    warmup=args.warmup, rounds=args.repeats, seed=args.seed)
     c = m.compare("B", min_effect=args.min_effect)  # time_B / time_A: "faster" means B is faster
     data = {
-        "a": str(args.a), "b": str(args.b), "level_a": lv_a, "level_b": lv_b, "threads": args.threads,
+        "a": str(args.a), "b": str(args.b), "backend": args.backend, "level_a": lv_a, "level_b": lv_b,
+        "threads": args.threads,
         "device": args.device, "ratio": c.speedup, "ci": list(c.speedup_ci), "verdict": c.verdict,
         "noise_floor": c.noise_floor, "min_effect": args.min_effect, "clock": c.clock, "rounds": c.rounds,
         "a_ms": m.median_ms("A"), "b_ms": m.median_ms("B"), "same_outputs": same_outputs,
@@ -110,6 +190,8 @@ def _cmd_compare(args: argparse.Namespace) -> Report:
 
 
 def _timing_flags(p: argparse.ArgumentParser, repeats: int) -> None:
+    p.add_argument("--backend", choices=CLI_BACKENDS, default="ort",
+                   help="ort (ONNX Runtime, default), torch (generated PyTorch code, CPU) or torch-cuda")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1; 0 = all cores)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="execution provider (default cpu)")
     p.add_argument("--repeats", type=int, default=repeats,
@@ -122,8 +204,12 @@ def _timing_flags(p: argparse.ArgumentParser, repeats: int) -> None:
 
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add ``xflow latency`` and ``xflow compare``."""
-    p = add_command(sub, "latency", _cmd_latency, help="measure a model's latency in ONNX Runtime")
+    p = add_command(sub, "latency", _cmd_latency, help="measure a model's latency in ONNX Runtime or another backend")
     p.add_argument("model", help="ONNX file")
+    p.add_argument("--no-check", action="store_true",
+                   help="torch backends: skip the output check against ONNX Runtime")
+    p.add_argument("--no-reference", action="store_true",
+                   help="torch backends: do not time ONNX Runtime beside the backend")
     p.add_argument("--level", action="append", choices=["disable", "basic", "extended", "all"],
                    help="ORT graph optimization level (repeat to compare levels in one run; default all)")
     p.add_argument("--mode", choices=["sequential", "parallel"], default="sequential",

@@ -23,8 +23,8 @@ from typing import Any, TypedDict, Unpack
 from xflow.errors import RewriteVerificationError
 from xflow.runtime.session import ModelLike, make_session, random_inputs
 
-__all__ = ["DEFAULT_TOLERANCES", "OutputDiff", "CompareOptions", "compare_outputs", "outputs_close",
-           "assert_equivalent", "tolerances_for"]
+__all__ = ["DEFAULT_TOLERANCES", "OutputDiff", "CompareOptions", "compare_outputs", "compare_arrays",
+           "outputs_close", "assert_equivalent", "tolerances_for"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class CompareOptions(TypedDict, total=False):
     atol: float | None
     inputs: Mapping[str, Any] | None
     device: str
+    backend: str
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,13 @@ def _diff(idx: int, name: str, trial: int, a: Any, b: Any, rtol: float | None, a
     return OutputDiff(idx, name, trial, ok, err, reason)
 
 
+def compare_arrays(got: Any, ref: Any, names: Any, *, trial: int = 0, rtol: float | None = None,
+                   atol: float | None = None) -> list[OutputDiff]:
+    """Per-output comparison of arrays ``got`` against reference arrays ``ref`` (same rules and
+    tolerances as :func:`compare_outputs`; for outputs a caller already has)."""
+    return [_diff(i, n, trial, a, b, rtol, atol) for i, (n, a, b) in enumerate(zip(names, got, ref))]
+
+
 def compare_outputs(
     a: ModelLike,
     b: ModelLike,
@@ -109,28 +117,42 @@ def compare_outputs(
     atol: float | None = None,
     inputs: Mapping[str, Any] | None = None,
     device: str = "cpu",
+    backend: str = "ort",
 ) -> list[OutputDiff]:
     """Per-output, per-trial comparison of ``a`` against the reference ``b`` (see module docstring).
 
     ``inputs`` fixes one feed (then ``n_trials`` is ignored); by default random inputs are drawn from
     ``b``'s input signature. A different number of outputs yields one failing :class:`OutputDiff`.
+    ``backend`` runs ``a`` on another backend of :mod:`xflow.runtime.backend` (``torch``,
+    ``torch-cuda``); the reference always runs in ONNX Runtime.
     """
-    sa = make_session(a, level="disable", intra_threads=0, device=device)
     sb = make_session(b, level="disable", intra_threads=0, device=device)
+    if backend == "ort":
+        sa = make_session(a, level="disable", intra_threads=0, device=device)
+        names_a = [o.name for o in sa.get_outputs()]
+        in_a = {i.name for i in sa.get_inputs()}
+
+        def run_a(feed: Mapping[str, Any]) -> list[Any]:
+            return sa.run(None, feed)
+    else:
+        from xflow.runtime.backend import make_backend_session
+
+        ba = make_backend_session(a, backend, threads=0)
+        names_a = [o.name for o in ba.outputs]
+        in_a = {i.name for i in ba.inputs}
+        run_a = ba.run
     names_b = [o.name for o in sb.get_outputs()]
-    names_a = [o.name for o in sa.get_outputs()]
     if len(names_a) != len(names_b):
         return [OutputDiff(-1, "*", 0, False, float("inf"),
                            f"{len(names_a)} outputs vs {len(names_b)} in the reference")]
     feeds = [dict(inputs)] if inputs is not None else [random_inputs(sb, seed=seed + t) for t in range(n_trials)]
-    in_a = {i.name for i in sa.get_inputs()}
     diffs: list[OutputDiff] = []
     for t, feed in enumerate(feeds):
         missing = in_a - set(feed)
         if missing:
             return [OutputDiff(-1, "*", t, False, float("inf"),
                                f"model needs input(s) {sorted(missing)} the reference does not have")]
-        out_a = sa.run(None, {k: v for k, v in feed.items() if k in in_a})
+        out_a = run_a({k: v for k, v in feed.items() if k in in_a})
         out_b = sb.run(None, feed)
         for i, (oa, ob) in enumerate(zip(out_a, out_b)):
             diffs.append(_diff(i, names_b[i], t, oa, ob, rtol, atol))
