@@ -263,13 +263,13 @@ class GeneratedRule(Rule):
         if len(loc.nodes) != len(self.src.nodes):
             return None, f"location has {len(loc.nodes)} nodes, the pattern {len(self.src.nodes)}"
         fixed = dict(enumerate(loc.nodes))
-        reason = "the nodes do not form the source pattern"
+        reason = None
         for m in self._matches(view, fixed):
             why = self._legal(view, m)
             if why is None:
                 return m, None
-            reason = why
-        return None, reason
+            reason = reason or why   # the first unification tried is the pattern's own input order
+        return None, reason or "the nodes do not form the source pattern"
 
     def _check(self, view: GraphView, loc: Location) -> str | None:
         return self._find(view, loc)[1]
