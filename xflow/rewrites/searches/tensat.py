@@ -421,13 +421,17 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
             first_seen.setdefault(n.id, 0)
     stop = "saturated"
     it = 0
+    last_iter_s = 0.0
     while True:
         if it >= iter_limit:
             stop = "iteration limit"
             break
-        if time.perf_counter() - t0 > time_limit_s:
+        # egglog cannot stop inside an iteration: do not start one that the last one's duration
+        # says will not finish in time (iterations only grow), keeping the total within the budget
+        if time.perf_counter() - t0 + last_iter_s > time_limit_s:
             stop = "time limit"
             break
+        t_it = time.perf_counter()
         sched = "(run single 1)" if it >= k_multi else "(run multi 1) (run single 1)"
         out = eg.run_program(*eg.parse_program(sched))
         eg.run_program(*eg.parse_program("(run-schedule (saturate shapes))"))
@@ -436,6 +440,7 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
         for cls_nodes in ev.classes.values():
             for n in cls_nodes:
                 first_seen.setdefault(n.id, it)
+        last_iter_s = time.perf_counter() - t_it
         if ev.size() > node_limit:
             stop = "node limit"
             break
@@ -455,7 +460,9 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
     if extract == "greedy":
         choice = _greedy(ev, costs, blacklist)
     elif extract == "ilp":
-        choice, status = _ilp(ev, root, costs, blacklist, ilp_time_s, order=not no_cycle or _has_cycle(ev, root, blacklist))
+        left = max(5.0, time_limit_s - (time.perf_counter() - t0))
+        choice, status = _ilp(ev, root, costs, blacklist, min(ilp_time_s, left),
+                              order=not no_cycle or _has_cycle(ev, root, blacklist))
         stats.ilp_status = status
     else:
         raise XflowError(f"unknown extraction {extract!r}; use greedy or ilp")
