@@ -71,7 +71,8 @@ def taso_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | 
             break
         counter += 1
         gm = g.model if isinstance(g, Candidate) else g
-        for c in ctx.expand(gm):
+        ctx.n_expanded += 1
+        for c in _expand(gm, rules, max_candidates, ctx, time_budget_s):
             if c.hash in seen:
                 continue
             c_cost = ctx.cost_of(c)
@@ -84,3 +85,20 @@ def taso_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | 
     res = SearchResult("taso", best_model, best_cost, init, best_acts, trace, ctx.n_evaluated, ctx.n_expanded,
                        ctx.elapsed())
     return res
+
+
+def _expand(model, rules, max_candidates: int, ctx, time_budget_s: float | None, chunk: int = 100):
+    """One graph's candidates, enumerated ``chunk`` rules at a time so that the time budget is
+    checked inside an expansion too (one expansion over every generated rule takes seconds here)."""
+    from xflow.rewrites import candidates
+
+    rules = list(rules)
+    n = 0
+    seen: set[str] = set()
+    for k in range(0, len(rules), chunk):
+        if n >= max_candidates or (time_budget_s is not None and ctx.elapsed() > time_budget_s):
+            return
+        for c in candidates(model, rules[k:k + chunk], max_candidates - n, verify=False, exclude_hashes=seen):
+            seen.add(c.hash)
+            n += 1
+            yield c
