@@ -286,6 +286,13 @@ class GeneratedRule(Rule):
             c = view.const(t)
             if c is not None:
                 consts[v] = c
+        # a target output computed by a new node takes the name of the source output it replaces
+        # (the removed node freed it), so readers and graph outputs need no bridging Identity
+        keep_name: dict[str, str] = {}
+        for src_ref, dst_ref in zip(self.src.outputs, self.dst.outputs):
+            if not is_var(dst_ref) and dst_ref not in keep_name:
+                i, j = (int(x) for x in src_ref.split(":"))
+                keep_name[dst_ref] = m.nodes[i].output[j]
         for i, n in enumerate(self.dst.nodes):
             spec = OPS[n.op]
             refs = [f"{i}:{j}" for j in range(spec.n_out)]
@@ -300,7 +307,7 @@ class GeneratedRule(Rule):
                     consts[r] = np.asarray(val, dtype=xs[0].dtype)
                     names[r] = ed.add_initializer(f"{self.name}/const", consts[r])
                 continue
-            outs = [ed.fresh(f"{self.name}/{spec.op_type}_out") for _ in refs]
+            outs = [keep_name.get(r) or ed.fresh(f"{self.name}/{spec.op_type}_out") for r in refs]
             ins = [names[r] for r in n.inputs]
             if spec.kind == "split":
                 ax, pos = spec.param
@@ -311,7 +318,8 @@ class GeneratedRule(Rule):
             names.update(zip(refs, outs))
         for src_ref, dst_ref in zip(self.src.outputs, self.dst.outputs):
             i, j = (int(x) for x in src_ref.split(":"))
-            ed.replace_uses(m.nodes[i].output[j], names[dst_ref])
+            if names[dst_ref] != m.nodes[i].output[j]:
+                ed.replace_uses(m.nodes[i].output[j], names[dst_ref])
 
     def explain_text(self) -> str:
         """``src -> dst`` as terms."""

@@ -747,6 +747,7 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
     consts: dict[str, np.ndarray] = {}
     name_of: dict[str, str] = {}
     multi_outs: dict[str, list[str]] = {}
+    leaf_nodes: list[onnx.NodeProto] = []
     counter = [0]
 
     def fresh(base: str) -> str:
@@ -765,8 +766,17 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
         if n is None:
             raise XflowError(f"tensat: extraction picked no node for class {cls}")
         if n.op == "Leaf":
-            name_of[cls] = n.prims[0]
-            return n.prims[0]
+            t = n.prims[0]
+            if t not in view.initializers and t not in view.graph_inputs:
+                # a constant made by a node (Constant, Identity of an initializer): that node is
+                # kept as it was, so the extraction changes only what the rules change
+                p = view.producer.get(t)
+                if p is None:
+                    raise XflowError(f"tensat: leaf {t!r} is neither an input nor a constant")
+                if all(q.name != p.name for q in leaf_nodes):
+                    leaf_nodes.append(p)
+            name_of[cls] = t
+            return t
         if n.op == "Out":
             j = int(n.prims[0])
             outs = build_multi(n.children[0])
@@ -813,14 +823,24 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
     out_names = [build(c) for c in out_classes]
     g = onnx.GraphProto()
     g.name = src.graph.name
+    nodes = leaf_nodes + nodes
+    # a node made here that computes a graph output writes it under the output's name (no
+    # bridging Identity, which would cost what the original graph does not pay)
+    made = {o for n in nodes[len(leaf_nodes):] for o in n.output}
+    rename: dict[str, str] = {}
+    for o_info, name in zip(src.graph.output, out_names):
+        if name != o_info.name and name in made and name not in rename and out_names.count(name) == 1:
+            rename[name] = o_info.name
+    if rename:
+        for n in nodes:
+            n.input[:] = [rename.get(t, t) for t in n.input]
+            n.output[:] = [rename.get(t, t) for t in n.output]
+        out_names = [rename.get(t, t) for t in out_names]
     used = {t for n in nodes for t in n.input} | set(out_names)
     g.input.extend([i for i in src.graph.input if i.name not in view.initializers or i.name in used])
     keep_src = [t for t in src.graph.initializer if t.name in used]
     g.initializer.extend(keep_src)
     g.initializer.extend([t for k, t in inits.items() if k in used])
-    for n in src.graph.node:  # Constant nodes read by the rebuilt graph
-        if n.op_type == "Constant" and n.output[0] in used:
-            nodes.insert(0, n)
     g.node.extend(nodes)
     for o_info, name in zip(src.graph.output, out_names):
         if name != o_info.name:
