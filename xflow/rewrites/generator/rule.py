@@ -33,7 +33,8 @@ import numpy as np
 import onnx
 
 from xflow.rewrites._base import Location, Rule
-from xflow.rewrites._graph import Editor, GraphView, attrs_of
+from xflow.rewrites.generator import graph_api as G
+from xflow.rewrites.generator.graph_api import Editor, View
 from xflow.rewrites.generator.ops import OPS, OpSpec, dim_value
 from xflow.rewrites.generator.pattern import Pattern, is_var
 
@@ -60,26 +61,26 @@ def _norm(v: Any) -> Any:
     return v
 
 
-def _attrs_ok(spec: OpSpec, node: onnx.NodeProto, view: GraphView) -> str | None:
-    got = attrs_of(node)
+def _attrs_ok(spec: OpSpec, node: G.Node, view: View) -> str | None:
+    got = G.attrs(node)
     want = dict(spec.attrs)
     if spec.op_type in ("Concat", "Split") and "axis" in got:
-        shp = view.shape(node.input[0])
+        shp = G.shape(view, G.inputs(node)[0])
         if shp is not None:
             got["axis"] = int(got["axis"]) % len(shp)
-    if spec.op_type == "Split" and len(node.output) != spec.n_out:
-        return f"Split into {len(node.output)} parts, pattern has {spec.n_out}"
+    if spec.op_type == "Split" and len(G.outputs(node)) != spec.n_out:
+        return f"Split into {len(G.outputs(node))} parts, pattern has {spec.n_out}"
     if spec.op_type == "Transpose" and "perm" not in got:
         return "Transpose without perm"
     for k, v in want.items():
         if _norm(got.get(k, ONNX_DEFAULTS.get(spec.op_type, {}).get(k))) != _norm(v):
-            return f"{node.op_type} {k}={got.get(k)!r}, pattern needs {v!r}"
+            return f"{G.op_type(node)} {k}={got.get(k)!r}, pattern needs {v!r}"
     for k, v in got.items():
         if k in want or k in ("split",):
             continue
         default = ONNX_DEFAULTS.get(spec.op_type, {})
         if k not in default or _norm(v) != _norm(default[k]):
-            return f"{node.op_type} has {k}={v!r}"
+            return f"{G.op_type(node)} has {k}={v!r}"
     return None
 
 
@@ -88,7 +89,7 @@ class _Match:
 
     __slots__ = ("nodes", "vars")
 
-    def __init__(self, nodes: dict[int, onnx.NodeProto] | None = None, vars: dict[str, str] | None = None):
+    def __init__(self, nodes: dict[int, G.Node] | None = None, vars: dict[str, str] | None = None):
         self.nodes = dict(nodes or {})
         self.vars = dict(vars or {})
 
@@ -112,20 +113,21 @@ class GeneratedRule(Rule):
         self.__doc__ = f"{src} -> {dst}"
 
     # -- unification ---------------------------------------------------------------------------
-    def _unify_node(self, view: GraphView, m: _Match, pi: int, g: onnx.NodeProto,
+    def _unify_node(self, view: View, m: _Match, pi: int, g: G.Node,
                     fixed: dict[int, str] | None) -> Iterator[_Match]:
         spec = OPS[self.src.nodes[pi].op]
-        if g.op_type != spec.op_type or g.domain not in ("", "ai.onnx"):
+        if G.op_type(g) != spec.op_type or G.domain(g) not in ("", "ai.onnx"):
             return
-        if fixed is not None and fixed.get(pi) != g.name:
+        gname = G.node_name(g)
+        if fixed is not None and fixed.get(pi) != gname:
             return
         if pi in m.nodes:
-            if m.nodes[pi].name == g.name:
+            if G.node_name(m.nodes[pi]) == gname:
                 yield m
             return
-        if any(n.name == g.name for n in m.nodes.values()):
+        if any(G.node_name(n) == gname for n in m.nodes.values()):
             return
-        ins = [t for t in g.input]
+        ins = G.inputs(g)
         if spec.op_type == "Split":
             ins = ins[:1]
         if len(ins) != spec.arity:
@@ -158,13 +160,13 @@ class GeneratedRule(Rule):
             yield from self._unify_inputs(view, m2, refs[1:], tensors[1:], fixed)
             return
         i, j = (int(x) for x in r.split(":"))
-        p = view.producer.get(t)
-        if p is None or list(p.output).index(t) != j:
+        p = G.producer(view, t)
+        if p is None or G.outputs(p).index(t) != j:
             return
         for m2 in self._unify_node(view, m, i, p, fixed):
             yield from self._unify_inputs(view, m2, refs[1:], tensors[1:], fixed)
 
-    def _complete(self, view: GraphView, m: _Match, fixed) -> Iterator[_Match]:
+    def _complete(self, view: View, m: _Match, fixed) -> Iterator[_Match]:
         """Extend ``m`` until every pattern node is matched (multi-output rules)."""
         left = [i for i in range(len(self.src.nodes)) if i not in m.nodes]
         if not left:
@@ -175,20 +177,22 @@ class GeneratedRule(Rule):
         spec = OPS[self.src.nodes[pi].op]
         bound = [m.vars[r] for r in self.src.nodes[pi].inputs if r in m.vars]
         if fixed is not None and pi in fixed:
-            cands = [view.node_by_name[fixed[pi]]] if fixed[pi] in view.node_by_name else []
+            node = G.node_named(view, fixed[pi])
+            cands = [node] if node is not None else []
         elif bound:
-            cands = view.uses(bound[0])
+            cands = G.consumers(view, bound[0])
         else:
             cands = _by_op(view).get(spec.op_type, [])
         for g in cands:
             for m2 in self._unify_node(view, m, pi, g, fixed):
                 yield from self._complete(view, m2, fixed)
 
-    def _matches(self, view: GraphView, fixed: dict[int, str] | None = None) -> Iterator[_Match]:
+    def _matches(self, view: View, fixed: dict[int, str] | None = None) -> Iterator[_Match]:
         first = int(self.src.outputs[0].split(":")[0])
         spec = OPS[self.src.nodes[first].op]
         if fixed is not None:
-            roots = [view.node_by_name[fixed[first]]] if fixed.get(first) in view.node_by_name else []
+            node = G.node_named(view, fixed[first]) if first in fixed else None
+            roots = [node] if node is not None else []
         else:
             roots = _by_op(view).get(spec.op_type, [])
         for g in roots:
@@ -196,15 +200,15 @@ class GeneratedRule(Rule):
                 yield from self._complete(view, m, fixed)
 
     # -- legality --------------------------------------------------------------------------------
-    def _bindings(self, view: GraphView, m: _Match) -> dict[str, int] | str:
+    def _bindings(self, view: View, m: _Match) -> dict[str, int] | str:
         env: dict[str, int] = {}
         etypes = set()
         for v, shp in self.src.variables:
             t = m.vars[v]
-            got = view.shape(t)
+            got = G.shape(view, t)
             if got is None:
                 return f"{t}: static shape unknown"
-            et = view.elem_type(t)
+            et = G.elem_type(view, t)
             if et not in _FLOATS:
                 return f"{t}: element type {et} is not floating point"
             etypes.add(et)
@@ -222,44 +226,44 @@ class GeneratedRule(Rule):
             return "inputs of different element types"
         return env
 
-    def _legal(self, view: GraphView, m: _Match) -> str | None:
+    def _legal(self, view: View, m: _Match) -> str | None:
         env = self._bindings(view, m)
         if isinstance(env, str):
             return env
-        matched = {n.name for n in m.nodes.values()}
+        matched = {G.node_name(n) for n in m.nodes.values()}
         out_tensors = set()
         for k, ref in enumerate(self.src.outputs):
             i, j = (int(x) for x in ref.split(":"))
-            out_tensors.add(m.nodes[i].output[j])
+            out_tensors.add(G.outputs(m.nodes[i])[j])
         for pi, g in m.nodes.items():
             spec = OPS[self.src.nodes[pi].op]
-            for t in g.output:
+            for t in G.outputs(g):
                 if not t or t in out_tensors:
                     continue
-                if view.is_graph_output(t):
+                if G.is_graph_output(view, t):
                     return f"intermediate {t} is a graph output"
-                if any(u.name not in matched for u in view.uses(t)):
+                if any(G.node_name(u) not in matched for u in G.consumers(view, t)):
                     return f"intermediate {t} is also read outside the match"
             if spec.kind == "split":
                 ax, pos = spec.param
                 d = self._src_shapes[self.src.nodes[pi].inputs[0]][ax]
                 want = [dim_value(d[:pos], env), dim_value(d[pos:], env)]
-                if view.split_sizes(g) != want:
-                    return f"Split sizes {view.split_sizes(g)}, pattern needs {want}"
+                if G.split_sizes(view, g) != want:
+                    return f"Split sizes {G.split_sizes(view, g)}, pattern needs {want}"
         if len(self.src.outputs) > 1 and _reaches(view, m.nodes.values(), set(m.vars.values())):
             return "a variable depends on a matched node (the rewrite would create a cycle)"
         return None
 
     # -- Rule protocol ---------------------------------------------------------------------------
-    def _sites(self, view: GraphView) -> Iterable[Location]:
+    def _sites(self, view: View) -> Iterable[Location]:
         seen = set()
         for m in self._matches(view):
-            loc = Location.of([m.nodes[i].name for i in range(len(self.src.nodes))])
+            loc = Location.of([G.node_name(m.nodes[i]) for i in range(len(self.src.nodes))])
             if loc not in seen:
                 seen.add(loc)
                 yield loc
 
-    def _find(self, view: GraphView, loc: Location) -> tuple[_Match | None, str | None]:
+    def _find(self, view: View, loc: Location) -> tuple[_Match | None, str | None]:
         if len(loc.nodes) != len(self.src.nodes):
             return None, f"location has {len(loc.nodes)} nodes, the pattern {len(self.src.nodes)}"
         fixed = dict(enumerate(loc.nodes))
@@ -271,10 +275,10 @@ class GeneratedRule(Rule):
             reason = reason or why   # the first unification tried is the pattern's own input order
         return None, reason or "the nodes do not form the source pattern"
 
-    def _check(self, view: GraphView, loc: Location) -> str | None:
+    def _check(self, view: View, loc: Location) -> str | None:
         return self._find(view, loc)[1]
 
-    def _rewrite(self, view: GraphView, loc: Location, ed: Editor) -> None:
+    def _rewrite(self, view: View, loc: Location, ed: Editor) -> None:
         m, why = self._find(view, loc)
         assert m is not None, why
         env = self._bindings(view, m)
@@ -283,7 +287,7 @@ class GeneratedRule(Rule):
         names: dict[str, str] = dict(m.vars)
         consts: dict[str, np.ndarray] = {}
         for v, t in m.vars.items():
-            c = view.const(t)
+            c = G.const(view, t)
             if c is not None:
                 consts[v] = c
         # a target output computed by a new node takes the name of the source output it replaces
@@ -292,7 +296,7 @@ class GeneratedRule(Rule):
         for src_ref, dst_ref in zip(self.src.outputs, self.dst.outputs):
             if not is_var(dst_ref) and dst_ref not in keep_name:
                 i, j = (int(x) for x in src_ref.split(":"))
-                keep_name[dst_ref] = m.nodes[i].output[j]
+                keep_name[dst_ref] = G.outputs(m.nodes[i])[j]
         for i, n in enumerate(self.dst.nodes):
             spec = OPS[n.op]
             refs = [f"{i}:{j}" for j in range(spec.n_out)]
@@ -318,27 +322,28 @@ class GeneratedRule(Rule):
             names.update(zip(refs, outs))
         for src_ref, dst_ref in zip(self.src.outputs, self.dst.outputs):
             i, j = (int(x) for x in src_ref.split(":"))
-            if names[dst_ref] != m.nodes[i].output[j]:
-                ed.replace_uses(m.nodes[i].output[j], names[dst_ref])
+            replaced = G.outputs(m.nodes[i])[j]
+            if names[dst_ref] != replaced:
+                ed.replace_uses(replaced, names[dst_ref])
 
     def explain_text(self) -> str:
         """``src -> dst`` as terms."""
         return f"{self.src} -> {self.dst}"
 
 
-def _by_op(view: GraphView) -> dict[str, list[onnx.NodeProto]]:
+def _by_op(view: View) -> dict[str, list[G.Node]]:
     cache = view.__dict__.get("_xflow_by_op")
     if cache is None:
         cache = {}
-        for n in view.nodes:
-            cache.setdefault(n.op_type, []).append(n)
+        for n in G.nodes(view):
+            cache.setdefault(G.op_type(n), []).append(n)
         view.__dict__["_xflow_by_op"] = cache
     return cache
 
 
-def _reaches(view: GraphView, starts, targets: set[str]) -> bool:
+def _reaches(view: View, starts, targets: set[str]) -> bool:
     """Whether any tensor in ``targets`` is computed (transitively) from a node in ``starts``."""
-    stack = [t for n in starts for t in n.output if t]
+    stack = [t for n in starts for t in G.outputs(n) if t]
     seen = set()
     while stack:
         t = stack.pop()
@@ -347,8 +352,8 @@ def _reaches(view: GraphView, starts, targets: set[str]) -> bool:
         if t in seen:
             continue
         seen.add(t)
-        for u in view.uses(t):
-            stack.extend(o for o in u.output if o)
+        for u in G.consumers(view, t):
+            stack.extend(o for o in G.outputs(u) if o)
     return False
 
 

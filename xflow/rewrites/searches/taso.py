@@ -36,6 +36,7 @@ import onnx
 
 from xflow.rewrites._base import Rule
 from xflow.rewrites.candidates import Candidate, graph_hash
+from xflow.rewrites.generator.graph_api import node_count
 from xflow.rewrites.search import CostFn, SearchResult, _Ctx
 
 __all__ = ["taso_search"]
@@ -53,7 +54,7 @@ def taso_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | 
         rules = default_rules()
     ctx = _Ctx(model, cost, rules, max_candidates, verify)
     init = ctx.cost(model)
-    max_nodes = max_nodes_factor * len(model.graph.node)
+    max_nodes = max_nodes_factor * node_count(model)
     best_cost, best_model, best_acts = init, model, []
     seen = {graph_hash(model)}
     queue: list = [(init, 0, model, [])]
@@ -76,7 +77,7 @@ def taso_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | 
             if c.hash in seen:
                 continue
             c_cost = ctx.cost_of(c)
-            if c_cost < alpha * best_cost and len(c.structure.graph.node) < max_nodes:
+            if c_cost < alpha * best_cost and node_count(c.structure) < max_nodes:
                 seen.add(c.hash)
                 heapq.heappush(queue, (c_cost, tie, c, acts + [c.action()]))
                 tie += 1

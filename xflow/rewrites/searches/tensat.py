@@ -42,7 +42,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from xflow.errors import XflowError
-from xflow.rewrites._graph import GraphView, attrs_of
+from xflow.rewrites.generator import graph_api as G
 from xflow.rewrites.generator.ops import OPS
 from xflow.rewrites.generator.pattern import Pattern, is_var
 from xflow.rewrites.search import CostFn, SearchResult
@@ -115,7 +115,7 @@ class TensatStats:
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class _Enc:
-    view: GraphView
+    view: G.View
     lines: list[str] = field(default_factory=list)
     var_of: dict[str, str] = field(default_factory=dict)          # tensor -> egglog global
     sig_info: dict[str, tuple[str, dict, str, int]] = field(default_factory=dict)  # sig -> op, attrs, domain, n_out
@@ -129,7 +129,7 @@ def _q(s: str) -> str:
 
 def encode(model: onnx.ModelProto) -> _Enc:
     """The egglog program text that builds ``model``'s term and its shape facts."""
-    view = GraphView.of(model)
+    view = G.view_of(model)
     enc = _Enc(view)
     counter = [0]
 
@@ -145,19 +145,18 @@ def encode(model: onnx.ModelProto) -> _Enc:
             enc.leaves.add(t)
         return enc.var_of[t]
 
-    for t in view.graph_inputs + list(view.initializers):
+    for t in G.graph_inputs(view) + G.initializer_names(view):
         leaf(t)
-    for n in view.nodes:
-        if n.op_type == "Constant" or (n.op_type == "Identity" and view.const(n.output[0]) is not None
-                                       and n.input[0] in view.initializers):
-            leaf(n.output[0])
+    for n in G.nodes(view):
+        op, ins, outs = G.op_type(n), G.inputs(n), G.outputs(n)
+        if op == "Constant" or (op == "Identity" and G.const(view, outs[0]) is not None
+                                and G.is_initializer(view, ins[0])):
+            leaf(outs[0])
             continue
-        attrs = attrs_of(n)
-        ins = [t for t in n.input]
-        outs = [o for o in n.output]
-        if n.op_type == "Split" and len(outs) == 2:
-            sizes = view.split_sizes(n)
-            shp = view.shape(ins[0])
+        attrs = G.attrs(n)
+        if op == "Split" and len(outs) == 2:
+            sizes = G.split_sizes(view, n)
+            shp = G.shape(view, ins[0])
             if sizes is not None and shp is not None:
                 axis = int(attrs.get("axis", 0)) % len(shp)
                 x = enc.var_of.get(ins[0]) or leaf(ins[0])
@@ -167,16 +166,16 @@ def encode(model: onnx.ModelProto) -> _Enc:
                     if o:
                         enc.var_of[o] = glob(f"(Out {j} {node})")
                 continue
-        if n.op_type in ("Concat", "Transpose", "Split") and "axis" in attrs:
-            shp = view.shape(ins[0])
+        if op in ("Concat", "Transpose", "Split") and "axis" in attrs:
+            shp = G.shape(view, ins[0])
             if shp is not None:
                 attrs["axis"] = int(attrs["axis"]) % len(shp)
-        if n.op_type == "Split":
-            sizes = view.split_sizes(n)
+        if op == "Split":
+            sizes = G.split_sizes(view, n)
             attrs["sizes"] = tuple(sizes) if sizes else ("?",)
             ins = ins[:1]
-        sig = signature(n.op_type, attrs, n.domain)
-        enc.sig_info.setdefault(sig, (n.op_type, attrs, n.domain, len(outs)))
+        sig = signature(op, attrs, G.domain(n))
+        enc.sig_info.setdefault(sig, (op, attrs, G.domain(n), len(outs)))
         args = [enc.var_of.get(t) or leaf(t) if t else leaf("") for t in ins]
         if 1 <= len(args) <= 4:
             expr = f"(N{len(args)} {_q(sig)} {' '.join(args)})"
@@ -192,7 +191,7 @@ def encode(model: onnx.ModelProto) -> _Enc:
             for j, o in enumerate(outs):
                 if o:
                     enc.var_of[o] = glob(f"(Out {j} {node})")
-    enc.root_outputs = list(view.graph_outputs)
+    enc.root_outputs = G.graph_outputs(view)
     lst = "(TNil)"
     for o in reversed(enc.root_outputs):
         lst = f"(TCons {enc.var_of.get(o) or leaf(o)} {lst})"
@@ -200,8 +199,8 @@ def encode(model: onnx.ModelProto) -> _Enc:
     from xflow.rewrites.generator.rule import _FLOATS
 
     for t, g in enc.var_of.items():
-        shp = view.shape(t) if t else None
-        if shp is None or view.elem_type(t) not in _FLOATS:
+        shp = G.shape(view, t) if t else None
+        if shp is None or G.elem_type(view, t) not in _FLOATS:
             continue
         enc.lines.append(f"(set (rank {g}) {len(shp)})")
         enc.lines.extend(f"(set (dim {g} {i}) {d})" for i, d in enumerate(shp))
@@ -580,7 +579,7 @@ def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn) -> dict[str, float]:
     const_cls: set[str] = set()
     for cls, ns in ev.classes.items():
         for n in ns:
-            if n.op == "Leaf" and (n.prims[0] in enc.view.initializers or enc.view.const(n.prims[0]) is not None):
+            if n.op == "Leaf" and (G.is_initializer(enc.view, n.prims[0]) or G.const(enc.view, n.prims[0]) is not None):
                 const_cls.add(cls)
     changed = True
     while changed:  # classes computable from constants only
@@ -741,7 +740,7 @@ def _ilp(ev: _EGraphView, root: str, costs: dict[str, float], blacklist: set[str
 def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -> onnx.ModelProto:
     """The extracted term as ONNX (weight-only rule ops folded), outputs keep their names."""
     view = enc.view
-    src = view.model
+    src = G.proto(view)
     nodes: list[onnx.NodeProto] = []
     inits: dict[str, onnx.TensorProto] = {}
     consts: dict[str, np.ndarray] = {}
@@ -757,7 +756,7 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
     def const_of(t: str) -> np.ndarray | None:
         if t in consts:
             return consts[t]
-        return view.const(t)
+        return G.const(view, t)
 
     def build(cls: str) -> str:
         if cls in name_of:
@@ -767,12 +766,13 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
             raise XflowError(f"tensat: extraction picked no node for class {cls}")
         if n.op == "Leaf":
             t = n.prims[0]
-            if t not in view.initializers and t not in view.graph_inputs:
+            if not G.is_initializer(view, t) and t not in G.graph_inputs(view):
                 # a constant made by a node (Constant, Identity of an initializer): that node is
                 # kept as it was, so the extraction changes only what the rules change
-                p = view.producer.get(t)
+                p = G.producer(view, t)
                 if p is None:
                     raise XflowError(f"tensat: leaf {t!r} is neither an input nor a constant")
+                p = G.node_proto(view, p)
                 if all(q.name != p.name for q in leaf_nodes):
                     leaf_nodes.append(p)
             name_of[cls] = t
@@ -837,7 +837,7 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
             n.output[:] = [rename.get(t, t) for t in n.output]
         out_names = [rename.get(t, t) for t in out_names]
     used = {t for n in nodes for t in n.input} | set(out_names)
-    g.input.extend([i for i in src.graph.input if i.name not in view.initializers or i.name in used])
+    g.input.extend([i for i in src.graph.input if not G.is_initializer(view, i.name) or i.name in used])
     keep_src = [t for t in src.graph.initializer if t.name in used]
     g.initializer.extend(keep_src)
     g.initializer.extend([t for k, t in inits.items() if k in used])
@@ -849,9 +849,7 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
     m = onnx.ModelProto()
     m.CopyFrom(src)
     m.graph.CopyFrom(g)
-    from xflow.rewrites._graph import _toposort
-
-    order = _toposort(list(m.graph.node), {i.name for i in m.graph.input} | {t.name for t in m.graph.initializer})
+    order = G.toposort(m.graph.node, {i.name for i in m.graph.input} | {t.name for t in m.graph.initializer})
     del m.graph.node[:]
     m.graph.node.extend(order)
     return m
