@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.zoo_check:
         from xflow.rewrites.searches.compare import zoo_check
 
-        for r in zoo_check(a.models, time_budget_s=a.time_budget_s or 60.0, budget=a.budget or 20,
+        for r in zoo_check(a.models, time_budget_s=a.time_budget_s or 60.0, budget=a.budget or 1000,
                            out=None if a.no_write else "rewrites/searches_zoo.csv"):
             print(f"{r['model']:<20} {r['method']:<7} {r['search_time_s']:7.1f} s  verified={r['verified']}  "
                   f"predicted {r['predicted_speedup']:.3f}x  {r['detail']}")

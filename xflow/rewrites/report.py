@@ -68,12 +68,14 @@ def searches_table() -> str:
 
 @report_table("rewrites.searches_zoo")
 def searches_zoo_table() -> str:
-    """TASO and TENSAT on every zoo model within their budgets: time, verification, result."""
+    """``xflow rewrite search --search taso|tensat`` on every zoo model: the search's time vs its
+    budget, the CLI's wall time, whether the written graph verifies, the predicted speed-up."""
     df = load_result("rewrites/searches_zoo.csv")
     rows = []
     for r in df.itertuples():
-        rows.append([f"`{r.model}`", r.method, fmt(r.search_time_s, 3), fmt(r.time_budget_s, 3),
-                     "yes" if r.verified else "NO", fmt(r.predicted_speedup, 3),
-                     f"{int(r.nodes_before)} → {int(r.nodes_after)}", r.detail if isinstance(r.detail, str) else ""])
-    return markdown_table(["model", "search", "time s", "budget s", "verified", "predicted speed-up", "nodes",
-                           "detail"], rows, ["l", "l", "r", "r", "l", "r", "r", "l"])
+        rows.append([f"`{r.model}`", r.method, fmt(r.search_time_s, 1), fmt(r.time_budget_s, 0),
+                     fmt(getattr(r, "wall_s", float("nan")), 1), "yes" if r.verified else "NO",
+                     fmt(r.predicted_speedup, 4), f"{int(r.nodes_before)} → {int(r.nodes_after)}",
+                     r.detail if isinstance(r.detail, str) else ""])
+    return markdown_table(["model", "search", "time s", "budget s", "CLI wall s", "verified", "predicted speed-up",
+                           "nodes", "detail"], rows, ["l", "l", "r", "r", "r", "l", "r", "r", "l"])

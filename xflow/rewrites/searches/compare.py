@@ -139,41 +139,55 @@ def run(cfg: CompareConfig, *, out: str | None = "rewrites/searches.csv", progre
 
 
 def zoo_check(models: list[str] | None = None, *, methods=("taso", "tensat"), time_budget_s: float = 60.0,
-              budget: int = 20, out: str | None = "rewrites/searches_zoo.csv") -> list[dict[str, Any]]:
-    """Run ``methods`` on every zoo model within ``time_budget_s`` (no timing): search time,
-    whether the output verifies in ORT, predicted speed-up; saved after each model."""
+              budget: int = 1000, out: str | None = "rewrites/searches_zoo.csv") -> list[dict[str, Any]]:
+    """``xflow rewrite search MODEL.onnx --search METHOD`` on every zoo model within ``time_budget_s``
+    (the real CLI, one subprocess per run, ``--repeats 0``: no timing): its own search time, whether
+    its output verifies against the original in ORT, predicted speed-up; saved after each run."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
     from xflow.graphs import zoo
-    from xflow.rewrites.cost import AnalyticCost
-    from xflow.rewrites.generator.rule import generated_rules
-    from xflow.rewrites.searches import rule_set
+    from xflow.graphs.model import load_model
     from xflow.rewrites.verify import Verifier
     from xflow.tables import save_result
 
     recs: list[dict[str, Any]] = []
-    cfg = CompareConfig(models=[], budget=budget, time_budget_s=time_budget_s)
-    for name in models or zoo.list_models():
-        model = zoo.load(name)
-        ver = Verifier(model)
-        for method in methods:
-            t0 = time.perf_counter()
-            rules = rule_set("all") if method == "taso" else generated_rules()
-            try:
-                res = _search(method, model, cfg, rules, AnalyticCost())
-                ok = ver.check(res.model).ok
-                st = getattr(res, "stats", {}) or {}
-                detail = (f"{st.get('nodes')} e-nodes, {st.get('iterations')} it., {st.get('stop_reason')}"
-                          if method == "tensat" else f"{res.n_expanded} expanded, {len(res.actions)} rewrites")
-                rec = {"model": name, "method": method, "search_time_s": time.perf_counter() - t0,
-                       "time_budget_s": time_budget_s, "verified": bool(ok), "predicted_speedup": res.predicted_speedup,
-                       "nodes_before": len(model.graph.node), "nodes_after": len(res.model.graph.node),
-                       "detail": detail}
-            except Exception as exc:  # noqa: BLE001 - record the failure, go on
-                rec = {"model": name, "method": method, "search_time_s": time.perf_counter() - t0,
-                       "time_budget_s": time_budget_s, "verified": False, "predicted_speedup": math.nan,
-                       "nodes_before": len(model.graph.node), "nodes_after": len(model.graph.node),
-                       "detail": f"{type(exc).__name__}: {exc}"}
-            log.info("%s", rec)
-            recs.append(rec)
-            if out:
-                save_result(recs, out)
+    with tempfile.TemporaryDirectory(prefix="xflow-zoo-check-") as tmp:
+        for name in models or zoo.list_models():
+            src = Path(tmp) / f"{name}.onnx"
+            onnx.save(zoo.load(name), str(src))
+            model = load_model(str(src)).model  # what the CLI searches (loaded and folded the same way)
+            ver = Verifier(model)
+            for method in methods:
+                dst = Path(tmp) / f"{name}.{method}.onnx"
+                cmd = [sys.executable, "-m", "xflow", "rewrite", "search", str(src), "--search", method,
+                       "--budget", str(budget), "--time-budget-s", str(time_budget_s), "--repeats", "0",
+                       "--json", "-o", str(dst)]
+                t0 = time.perf_counter()
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                wall = time.perf_counter() - t0
+                rec: dict[str, Any] = {"model": name, "method": method, "time_budget_s": time_budget_s,
+                                       "budget": budget, "wall_s": wall, "nodes_before": len(model.graph.node),
+                                       "exit_code": proc.returncode}
+                if proc.returncode != 0:
+                    msg = (proc.stderr.strip().splitlines() or ["no output"])[0]
+                    rec.update({"search_time_s": math.nan, "verified": False, "predicted_speedup": math.nan,
+                                "nodes_after": len(model.graph.node), "detail": msg})
+                else:
+                    data = json.loads(proc.stdout)
+                    new = onnx.load(str(dst))
+                    st = data.get("tensat") or {}
+                    detail = (f"{st.get('nodes')} e-nodes, {st.get('iterations')} it., {st.get('stop_reason')}"
+                              if method == "tensat" else
+                              f"{data['n_expanded']} expanded, {data['n_actions']} rewrites")
+                    rec.update({"search_time_s": data["time_s"], "verified": bool(ver.check(new).ok),
+                                "predicted_speedup": data["predicted_speedup"], "nodes_after": len(new.graph.node),
+                                "detail": detail})
+                log.info("%s", rec)
+                recs.append(rec)
+                if out:
+                    save_result(recs, out)
     return recs

@@ -68,6 +68,8 @@ def taso_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence[Rule | 
             if ctx.ok(gm, g.hash if isinstance(g, Candidate) else graph_hash(gm)):
                 best_cost, best_model, best_acts = cst, gm, acts
         trace.append(best_cost)
+        # past the deadline the popped graph is still verified (one ORT run) so that a cheaper graph
+        # found by the last expansion is not lost; then the search stops
         if counter > budget or (time_budget_s is not None and ctx.elapsed() > time_budget_s):
             break
         counter += 1
