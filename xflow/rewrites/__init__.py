@@ -7,7 +7,7 @@ Every rule is an object with ``name``, ``match(model) -> list[Location]``,
 
 :func:`candidates` enumerates every distinct one-step rewrite (verified numerically), and
 :mod:`xflow.rewrites.search` runs greedy / beam / random-walk baselines over a cost function
-(:mod:`xflow.rewrites.cost`).
+(:mod:`xflow.costs`).
 """
 from __future__ import annotations
 

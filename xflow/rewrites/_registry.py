@@ -84,6 +84,12 @@ def get_rule(name: str) -> Rule:
     for r in RULES:
         if r.name == name:
             return r
+    if name.startswith("gen_"):  # a generated rule (xflow/rewrites/generated/rules.json)
+        from xflow.rewrites.generator.rule import generated_rules
+
+        for r in generated_rules():
+            if r.name == name:
+                return r
     raise UnknownName(f"unknown rewrite rule {name!r}; known rules: {', '.join(rule_names())}")
 
 

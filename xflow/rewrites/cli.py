@@ -1,10 +1,12 @@
 """``xflow rewrite …``: list the rules, apply one, or search for a cheaper equivalent graph.
 
 * ``xflow rewrite list`` (alias ``rules``) — every registered rule with its substitution;
+  ``--generated`` lists the verified generated rules with provenance and verification evidence;
+* ``xflow rewrite generate [--max-ops 3]`` — regenerate the rule set the TASO way;
 * ``xflow rewrite apply FILE.onnx --rule NAME [--all] [--index I] -o OUT.onnx`` — apply a rule at
   its first (``--index``-th) match, or repeatedly until it no longer matches (``--all``);
-* ``xflow rewrite search FILE.onnx --method greedy|beam|random --budget N [-o OUT.onnx]`` — run a
-  search baseline over a cost model of :mod:`xflow.costs` (``nominal`` roofline by default;
+* ``xflow rewrite search FILE.onnx --method greedy|beam|random|taso|tensat --budget N [-o OUT.onnx]`` —
+  run a search baseline over a cost model of :mod:`xflow.costs` (``nominal`` roofline by default;
   ``calibrated``, ``measured-ops``, ``measured``) and report the cost and the measured ORT latency
   (ORT_ENABLE_ALL, interleaved rounds, interval and verdict) before and after;
 * ``xflow rewrite optimize IN.onnx -o OUT.onnx --search greedy|beam|random|rl [--budget-s S]
@@ -47,6 +49,9 @@ def _save(model, path: str) -> str:
 def _cmd_list(args: argparse.Namespace) -> Report:
     from xflow.rewrites import RULES
 
+    if getattr(args, "generated", False):
+        return _list_generated(args)
+
     rows = []
     for r in RULES:
         doc = (type(r).__doc__ or "").strip().splitlines()[0].replace("``", "")
@@ -55,6 +60,45 @@ def _cmd_list(args: argparse.Namespace) -> Report:
     width = max(len(r["name"]) for r in rows)
     text = "\n".join(f"{r['name']:<{width}}  {r['rewrite']}" for r in rows)
     return Report({"rules": rows}, text)
+
+
+def _list_generated(args: argparse.Namespace) -> Report:
+    """The verified generated rules with provenance and verification evidence."""
+    from collections import Counter
+
+    from xflow.rewrites.generator.rule import load_rule_set
+
+    doc = load_rule_set(args.rules_file)
+    rules = []
+    for r in doc["rules"]:
+        ev = r["verification"]
+        rules.append({"name": r["name"], "class": r["class"], "domain": r["domain"],
+                      "src": r["src"], "dst": r["dst"], "provenance": r["provenance"],
+                      "verification": {"verified": ev["verified"], "z3": ev["z3"].get("result"),
+                                       "random_tests": len(ev["random_tests"]),
+                                       "random_tests_passed": sum(1 for t in ev["random_tests"] if t["ok"])}})
+    classes = Counter(r["class"] for r in rules)
+    data = {"n_rules": len(rules), "n_rejected": len(doc["rejected"]), "classes": dict(classes),
+            "generator": {k: v for k, v in doc["generator"].items() if k != "domains"}, "rules": rules}
+    lines = [f"{len(rules)} verified generated rules ({len(doc['rejected'])} candidates rejected); "
+             + ", ".join(f"{c}: {n}" for c, n in sorted(classes.items()))]
+    lines += [f"{r['name']:<32} {r['src']['term']}  ->  {r['dst']['term']}   [z3 {r['verification']['z3']}]"
+              for r in rules]
+    return Report(data, "\n".join(lines))
+
+
+def _cmd_generate(args: argparse.Namespace) -> Report:
+    """Run the generator and write the rule set (atomically)."""
+    from xflow.rewrites.generator.generate import RULES_PATH, generate, save_rules
+
+    doc = generate(args.max_ops, args.domain or None, seed=args.seed, n_random=args.random_envs,
+                   z3_timeout_ms=args.z3_timeout_ms, progress=not args.json)
+    out = save_rules(doc, args.out or RULES_PATH)
+    data = {"output": str(out), "n_rules": len(doc["rules"]), "n_rejected": len(doc["rejected"]),
+            "generator": doc["generator"]}
+    text = (f"generated {len(doc['rules'])} verified rules ({len(doc['rejected'])} rejected) with up to "
+            f"{args.max_ops} ops in {doc['generator']['time_s']} s; wrote {out}")
+    return Report(data, text)
 
 
 def _cmd_apply(args: argparse.Namespace) -> Report:
@@ -110,14 +154,22 @@ def _cmd_search(args: argparse.Namespace) -> Report:
     original = _load(args.model)
     if args.method == "rl":
         res = _rl_search(original, args)
+    elif args.method in ("taso", "tensat"):
+        res = _baseline_search(original, args)
     else:
         kwargs = dict(budget=args.budget, time_budget_s=args.time_budget_s, max_candidates=args.max_candidates)
         if args.method == "beam":
             kwargs["alpha"] = args.alpha
         if args.method == "random":
             kwargs["seed"] = args.seed
+        if getattr(args, "rules", None):
+            from xflow.rewrites.searches import rule_set
+
+            kwargs["rules"] = rule_set(args.rules)
         res = search(original, args.method, _cost_model(args.cost, args.threads), **kwargs)
     data = {"model": args.model, **res.summary(), "actions": res.actions}
+    if getattr(res, "stats", None):
+        data["tensat"] = res.stats
     best = res.model
     if args.repeats > 0 and res.actions:
         # measure prefixes of the trajectory too: keep the measured-fastest graph (or the input)
@@ -125,6 +177,12 @@ def _cmd_search(args: argparse.Namespace) -> Report:
         best, meas = pick_fastest(original.model, [m for _, m in points], intra_threads=args.threads,
                                   repeats=args.repeats)
         meas["kept_actions"] = points[meas.pop("kept_index")][0] if meas["kept"] == "rewritten" else 0
+        data.update(meas)
+    elif args.repeats > 0 and args.method == "tensat" and res.model is not original:
+        # an e-graph extraction has no rewrite sequence: the guard compares the extracted graph itself
+        best, meas = pick_fastest(original, [res.model], intra_threads=args.threads, repeats=args.repeats)
+        meas.pop("kept_index")
+        meas["kept_actions"] = 0
         data.update(meas)
     if args.output:
         data["output"] = _save(best, args.output)
@@ -137,11 +195,29 @@ def _cmd_search(args: argparse.Namespace) -> Report:
         lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL, {data['clock']} clock): "
                      f"{data['original_ms']:.3f} ms -> {data['rewritten_ms']:.3f} ms, measured speed-up "
                      f"{format_speedup(data['measured_speedup'], data['speedup_ci'], data['verdict'])} "
-                     f"(A/A noise ±{100 * data['noise_floor']:.1f}%); kept the {data['kept']} graph "
-                     f"({data['kept_actions']} of {len(res.actions)} rewrites)")
+                     f"(A/A noise ±{100 * data['noise_floor']:.1f}%); kept the {data['kept']} graph"
+                     + (f" ({data['kept_actions']} of {len(res.actions)} rewrites)" if res.actions else ""))
     if args.output:
         lines.append(f"  wrote {data['output']}")
     return Report(data, "\n".join(lines))
+
+
+def _baseline_search(original, args: argparse.Namespace):
+    """TASO's backtracking search or TENSAT's equality saturation (xflow.rewrites.searches)."""
+    from xflow.rewrites.searches import rule_set
+
+    cost = _cost_model(args.cost, args.threads)
+    if args.method == "taso":
+        from xflow.rewrites.searches.taso import taso_search
+
+        return taso_search(original, cost, rules=rule_set(args.rules or "all"), alpha=args.alpha,
+                           budget=args.budget, time_budget_s=args.time_budget_s,
+                           max_candidates=args.max_candidates)
+    from xflow.rewrites.searches.tensat import tensat_search
+
+    return tensat_search(original, cost, rules=rule_set("generated"), node_limit=args.node_limit,
+                         iter_limit=args.iter_limit, time_limit_s=args.time_budget_s or 60.0,
+                         k_multi=args.k_multi, extract=args.extract, ilp_time_s=args.ilp_time_s)
 
 
 def _rl_search(original, args: argparse.Namespace):
@@ -174,8 +250,19 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     """Add ``xflow rewrite {list,rules,apply,search,optimize}``."""
     p = add_command(subparsers, "rewrite", None, help="verified graph rewrite rules and search baselines")
     sub = p.add_subparsers(dest="rewrite_command", metavar="ACTION", required=True)
-    add_command(sub, "list", _cmd_list, help="list the rewrite rules")
-    add_command(sub, "rules", _cmd_list, help="list the rewrite rules (alias of list)")
+    for cmd, hlp in (("list", "list the rewrite rules"), ("rules", "list the rewrite rules (alias of list)")):
+        lp = add_command(sub, cmd, _cmd_list, help=hlp)
+        lp.add_argument("--generated", action="store_true",
+                        help="list the verified generated rules (provenance, verification evidence)")
+        lp.add_argument("--rules-file", default=None, help="a generated rule set other than the committed one")
+    gp = add_command(sub, "generate", _cmd_generate,
+                     help="generate rules the TASO way (enumerate, fingerprint, prune, verify); minutes")
+    gp.add_argument("--max-ops", type=int, default=3, help="operators per graph (TASO: 3-4)")
+    gp.add_argument("--domain", action="append", choices=["matrix", "image"], help="domains (default: all)")
+    gp.add_argument("--seed", type=int, default=0)
+    gp.add_argument("--random-envs", type=int, default=2, help="random shape instantiations per candidate")
+    gp.add_argument("--z3-timeout-ms", type=int, default=5000)
+    gp.add_argument("--out", default=None, help="output JSON (default: xflow/rewrites/generated/rules.json)")
     a = add_command(sub, "apply", _cmd_apply, help="apply one rule to an ONNX file")
     a.add_argument("model", help="input .onnx file")
     a.add_argument("--rule", required=True, help="rule name (see `xflow rewrite list`)")
@@ -185,7 +272,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     a.add_argument("-o", "--output", required=True, help="output .onnx file")
     s = add_command(sub, "search", _cmd_search, help="search rewrite sequences for a cheaper graph")
     s.add_argument("model", help="input .onnx file")
-    s.add_argument("--method", choices=["greedy", "beam", "random"], default="greedy")
+    s.add_argument("--method", "--search", dest="method",
+                   choices=["greedy", "beam", "random", "taso", "tensat"], default="greedy")
     s.add_argument("--budget", type=int, default=20, help="steps (greedy/random) or expansions (beam)")
     s.add_argument("--time-budget-s", type=float, default=None, help="stop after this many seconds")
     s.add_argument("--cost", choices=list(COST_CHOICES), default="nominal",
@@ -199,11 +287,19 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     s.add_argument("--repeats", type=int, default=20,
                    help="interleaved measurement rounds (0: do not measure; else >= 2)")
     s.add_argument("-o", "--output", default=None, help="write the faster of input / result here")
+    s.add_argument("--rules", choices=["generated", "handwritten", "all"], default=None,
+                   help="rule set (default: hand-written for greedy/beam/random, all for taso; tensat: generated)")
+    s.add_argument("--node-limit", type=int, default=50_000, help="tensat: e-graph node limit (TENSAT: 50000)")
+    s.add_argument("--iter-limit", type=int, default=15, help="tensat: saturation iterations (TENSAT: 15)")
+    s.add_argument("--k-multi", type=int, default=1, help="tensat: iterations with multi-pattern rules")
+    s.add_argument("--extract", choices=["greedy", "ilp"], default="ilp", help="tensat: extraction")
+    s.add_argument("--ilp-time-s", type=float, default=60.0, help="tensat: ILP solver time limit")
+
     o = add_command(sub, "optimize", _cmd_optimize,
                     help="search, verify and write the measured-faster of input / result (never slower)")
     o.add_argument("model", help="input .onnx file")
     o.add_argument("-o", "--output", required=True, help="output .onnx file")
-    o.add_argument("--search", choices=["greedy", "beam", "random", "rl"], default="beam")
+    o.add_argument("--search", choices=["greedy", "beam", "random", "taso", "tensat", "rl"], default="beam")
     o.add_argument("--budget", type=int, default=30, help="steps (greedy/random) or expansions (beam)")
     o.add_argument("--budget-s", type=float, default=60.0, help="time budget of the search in seconds")
     o.add_argument("--cost", choices=list(COST_CHOICES), default="nominal",
@@ -216,5 +312,13 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     o.add_argument("--threads", type=int, default=1)
     o.add_argument("--repeats", type=int, default=20)
     o.add_argument("--checkpoint", default=None, help="agent.pt of a trained PPO policy (--search rl)")
+    o.add_argument("--rules", choices=["generated", "handwritten", "all"], default=None,
+                   help="rule set (default: hand-written for greedy/beam/random, all for taso; tensat: generated)")
+    o.add_argument("--node-limit", type=int, default=50_000, help="tensat: e-graph node limit (TENSAT: 50000)")
+    o.add_argument("--iter-limit", type=int, default=15, help="tensat: saturation iterations (TENSAT: 15)")
+    o.add_argument("--k-multi", type=int, default=1, help="tensat: iterations with multi-pattern rules")
+    o.add_argument("--extract", choices=["greedy", "ilp"], default="ilp", help="tensat: extraction")
+    o.add_argument("--ilp-time-s", type=float, default=60.0, help="tensat: ILP solver time limit")
+
     o.add_argument("--horizon", type=int, default=None,
                    help="--search rl: rollout length (default: the checkpoint's training horizon)")
