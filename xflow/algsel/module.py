@@ -5,6 +5,11 @@ so code that inspects convolutions keeps working and a swapped model can be swap
 padding (``'same'``) and non-zero padding modes are applied with an explicit ``F.pad`` before the
 algorithm, exactly as ``nn.Conv2d`` does. The algorithm can be fixed, or chosen lazily per input
 shape by a selector ``(module, input_shape) -> name`` on the first forward with that shape.
+
+The output is returned in the input's memory layout (NCHW or ``channels_last``), as ``F.conv2d``
+does, so a layer's algorithm never changes the layout the rest of the model sees. An
+inference-only algorithm (``differentiable = False``) asked to run while autograd records falls
+back to ``default`` for that call (with one :class:`AlgorithmFallbackWarning` per layer).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from torch import nn
 from xflow.algsel.algorithms import ConvAlgorithm, ConvConfig, get_algorithm
 from xflow.errors import UnsupportedOperator
 
-__all__ = ["AlgoConv2d", "AlgorithmFallbackWarning", "resolve_algorithm"]
+__all__ = ["AlgoConv2d", "AlgorithmFallbackWarning", "resolve_algorithm", "match_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,15 @@ Selector = Callable[[nn.Module, tuple[int, ...]], str]
 
 class AlgorithmFallbackWarning(UserWarning):
     """A requested algorithm does not support a layer; the layer uses ``default`` instead."""
+
+
+def match_layout(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``y`` in ``like``'s memory layout: ``channels_last`` if ``like`` is (and is not also plain
+    contiguous, as 1×1 maps are), else contiguous NCHW; no copy when ``y`` already is."""
+    if y.dim() == 4 and like.dim() == 4 and not like.is_contiguous() and like.is_contiguous(
+            memory_format=torch.channels_last):
+        return y.contiguous(memory_format=torch.channels_last)
+    return y.contiguous()
 
 
 def resolve_algorithm(
@@ -136,8 +150,20 @@ class AlgoConv2d(nn.Conv2d):
         else:
             padding = tuple(self.padding)
         algo = self._algorithm_for(tuple(x.shape))
-        return algo.conv2d(x, self.weight, self.bias, tuple(self.stride), padding,
-                           tuple(self.dilation), self.groups, self._state)
+        if not algo.differentiable and torch.is_grad_enabled() and (
+                x.requires_grad or self.weight.requires_grad):
+            algo = self._training_fallback(algo)
+        y = algo.conv2d(x, self.weight, self.bias, tuple(self.stride), padding,
+                        tuple(self.dilation), self.groups, self._state)
+        return match_layout(y, x)
+
+    def _training_fallback(self, algo: ConvAlgorithm) -> ConvAlgorithm:
+        if not getattr(self, "_warned_training", False):
+            self._warned_training = True
+            msg = (f"layer {self.layer_name!r}: {algo.name} is inference-only; this forward records autograd, "
+                   f"so it runs 'default' (tune with mode='train' for a training model)")
+            warnings.warn(msg, AlgorithmFallbackWarning, stacklevel=3)
+        return get_algorithm("default")
 
     def extra_repr(self) -> str:
         name = self.algorithm.name if self.algorithm is not None else "<per-shape selector>"
