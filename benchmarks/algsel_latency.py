@@ -24,6 +24,8 @@ import argparse
 import sys
 import time
 
+from pathlib import Path
+
 import pandas as pd
 import torch
 
@@ -52,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-cache", action="store_true", help="re-measure every layer (ignore the choice cache)")
     p.add_argument("--no-uniform", action="store_true", help="skip the uniform-algorithm variants")
     p.add_argument("--algorithms", default=None, help="comma-separated conv candidates (default: all available)")
+    p.add_argument("--train-algorithms", default=None,
+                   help="conv candidates when tuning for training (default: all differentiable but fft, whose "
+                        "one-call pilot alone costs seconds per layer at 224 px and is pruned on every layer)")
+    p.add_argument("--fresh", action="store_true",
+                   help="replace the result files (default: replace only this run's (model, mode, batch, image, "
+                        "device) units and keep the others, so models can be run one at a time)")
     args = p.parse_args(argv)
     if args.batches and any(int(b) < 1 for b in args.batches.split(",")) or args.train_batch < 1:
         p.error("batch sizes must be >= 1")
@@ -86,25 +94,62 @@ def main(argv: list[str] | None = None) -> int:
                        tune_repeats=tune_repeats, threads=args.threads, uniform=not args.no_uniform and mode == "inference",
                        use_cache=not args.no_cache, layer_errors=mode == "inference" and not args.quick,
                        e2e_rounds=6 if args.quick else 10, also_inference_tuned=mode == "train",
-                       algorithms=args.algorithms.split(",") if args.algorithms else None)
+                       algorithms=_conv_candidates(args, mode))
             recs = run(cfg)
             records += recs
             _print_tables(pd.DataFrame(recs), f"{model} {mode} batch {batch} {image}px on "
                                               f"{describe_device(device).label()} [{device}, {recs[0]['threads']} thread(s)]")
             print(f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
-            _save(records, sub, device, args.threads)  # each finished unit is saved
+            _save(records, sub, device, args.threads, fresh=args.fresh)  # each finished unit is saved
     print(f"\nresults: results/{sub}/{{e2e,layers,memory,errors}}.csv   total {time.perf_counter() - t_start:.1f} s")
     return 0
 
 
-def _save(records: list[dict], sub: str, device: str, threads: int) -> None:
+def _conv_candidates(args: argparse.Namespace, mode: str) -> list[str] | None:
+    if mode == "train":
+        if args.train_algorithms:
+            return args.train_algorithms.split(",")
+        if args.algorithms:
+            return args.algorithms.split(",")
+        return None if args.quick else [a for a in list_algorithms() if a != "fft"]
+    return args.algorithms.split(",") if args.algorithms else None
+
+
+UNIT = ["model", "mode", "batch", "image", "device_kind"]
+
+
+def _save(records: list[dict], sub: str, device: str, threads: int, fresh: bool = False) -> None:
+    """Write this run's records, replacing only its own units in existing files (unless ``fresh``);
+    a lock file serialises concurrent benchmark processes' read-merge-write."""
+    import fcntl
+
+    from xflow.results import provenance
+    from xflow.tables import results_root
+
     df = pd.DataFrame(records)
+    for k, v in provenance(device, threads or None).items():
+        if k not in df.columns:
+            df[k] = v
     parts = {"e2e": df.kind.isin(["e2e", "tune_e2e"]), "memory": df.kind == "memory",
              "layers": (df.kind == "layer") & (df.metric == "layer_median_ms"),
              "errors": (df.kind == "layer") & (df.metric == "layer_max_rel_err")}
-    for name, mask in parts.items():
-        if mask.any():
-            save_result(df[mask].dropna(axis=1, how="all"), f"{sub}/{name}.csv", device=device, threads=threads or None)
+    root = results_root() / sub
+    root.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / f"xflow-{sub.replace('/', '_')}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name, mask in parts.items():
+            if not mask.any():
+                continue
+            new = df[mask].dropna(axis=1, how="all")
+            path = root / f"{name}.csv"
+            if path.exists() and not fresh:
+                old = pd.read_csv(path)
+                units = set(map(tuple, new[UNIT].astype(str).values))
+                keep = ~old[UNIT].astype(str).apply(tuple, axis=1).isin(units)
+                new = pd.concat([old[keep], new], ignore_index=True)
+            save_result(new, f"{sub}/{name}.csv", device=device, threads=threads or None)
 
 
 def _print_tables(df: pd.DataFrame, title: str) -> None:

@@ -155,12 +155,15 @@ def memory_table() -> str:
     """Memory kept for cached transforms: uniform algorithms, the FFT's unbounded spectra, the tuned model."""
     df = load_result("algsel/memory.csv")
     rows = []
-    mib = lambda v: f"{v / 2**20:,.0f}" if v >= 2**20 else f"{v / 2**20:.2f}"  # noqa: E731
+    def mib(v):
+        if v is None:
+            return "—"
+        return f"{v / 2**20:,.0f}" if v >= 2**20 else f"{v / 2**20:.2f}"
     for (model, mode, batch), g in df.groupby(["model", "mode", "batch"], sort=False):
         v = dict(zip(g.selection, g.value))
         rows.append([model, mode, int(batch), mib(v["params:conv"]), mib(v["params:all"]),
-                     mib(v.get("uniform:winograd_4x4", 0)), mib(v["fft:unbounded"]), mib(v["fft:largest_layer"]),
-                     mib(v.get("uniform:fft", 0)), mib(v["autotuned"]), mib(v["budget"])])
+                     mib(v.get("uniform:winograd_4x4")), mib(v["fft:unbounded"]), mib(v["fft:largest_layer"]),
+                     mib(v.get("uniform:fft")), mib(v["autotuned"]), mib(v["budget"])])
     return markdown_table(["model", "mode", "batch", "conv weights", "all weights", "uniform winograd_4x4 cached",
                            "FFT spectra, unbounded", "largest layer's spectrum", "uniform fft cached (bounded)",
                            "autotuned cached", "budget"], rows, ["l", "l", "r"] + ["r"] * 8)
