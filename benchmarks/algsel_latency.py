@@ -41,7 +41,7 @@ QUICK_MODELS = ["tiny", "squeezenet1_1"]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small inputs (64 px), small models, few rounds")
-    p.add_argument("--models", default=None, help="comma-separated inference models (default: the four models)")
+    p.add_argument("--models", default=None, help="comma-separated inference models ('' for none; default: the four models)")
     p.add_argument("--train-models", default=None, help="comma-separated training models ('' for none; "
                                                         "default vgg16,resnet50; quick: tiny)")
     p.add_argument("--batches", default="1", help="comma-separated batch sizes (default 1)")
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-algorithms", default=None,
                    help="conv candidates when tuning for training (default: all differentiable but fft, whose "
                         "one-call pilot alone costs seconds per layer at 224 px and is pruned on every layer)")
+    p.add_argument("--no-inference-tuned", action="store_true",
+                   help="training runs: do not also time the inference-tuned model (it is tuned afresh unless this "
+                        "process tuned the same model for inference before)")
     p.add_argument("--fresh", action="store_true",
                    help="replace the result files (default: replace only this run's (model, mode, batch, image, "
                         "device) units and keep the others, so models can be run one at a time)")
@@ -64,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.batches and any(int(b) < 1 for b in args.batches.split(",")) or args.train_batch < 1:
         p.error("batch sizes must be >= 1")
 
-    models = args.models.split(",") if args.models else (QUICK_MODELS if args.quick else FULL_MODELS)
+    if args.models is not None:
+        models = [m for m in args.models.split(",") if m]
+    else:
+        models = QUICK_MODELS if args.quick else FULL_MODELS
     if args.train_models is not None:
         train_models = [m for m in args.train_models.split(",") if m]
     else:
@@ -93,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = dict(model=model, batch=batch, image=image, device=device, repeats=repeats, mode=mode,
                        tune_repeats=tune_repeats, threads=args.threads, uniform=not args.no_uniform and mode == "inference",
                        use_cache=not args.no_cache, layer_errors=mode == "inference" and not args.quick,
-                       e2e_rounds=6 if args.quick else 10, also_inference_tuned=mode == "train",
+                       e2e_rounds=6 if args.quick else 10, also_inference_tuned=mode == "train" and not args.no_inference_tuned,
                        algorithms=_conv_candidates(args, mode))
             recs = run(cfg)
             records += recs

@@ -258,3 +258,31 @@ def test_layouts_and_guard(setup, monkeypatch):
                     min_gain=0.0, e2e_rounds=3)
     assert slow.e2e["chosen"] == "default" and set(slow.choices.values()) == {"default"}
     assert model_layout(slow.model) == "nchw" and choices(slow.model, op="pool") == slow.choices
+
+
+def test_pilot_prunes_on_the_deciding_clock_not_wall_time(setup, monkeypatch):
+    """A candidate whose pilot call was descheduled (wall 100x default, thread CPU time equal) is a
+    busy machine, not a hopeless algorithm: it must be timed, not pruned; one that really costs 100x
+    CPU time is pruned."""
+    model, x, _ = setup
+    real = at.measure
+
+    def rigged(variants, **k):
+        m = real(variants, **k)
+        if k.get("rounds") == 1 and "im2col" in m.samples:  # the pilot
+            d = m.samples["default"]
+            m.samples["im2col"] = {c: d[c] * (100.0 if c == "wall" else 1.0) for c in d}
+            m.samples["direct"] = {c: d[c] * 100.0 for c in d}
+        return m
+
+    monkeypatch.setattr(at, "measure", rigged)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the deciding clock is thread CPU time
+    try:
+        res = autotune(torch.nn.Sequential(model.features[11]), torch.randn(1, 24, 8, 8), ops=["conv2d"],
+                       candidates=["im2col", "direct"], repeats=2, warmup=0, use_cache=False, guard=False)
+    finally:
+        torch.set_num_threads(before)
+    comp = res.rows[0]["comparisons"]
+    assert comp["im2col"]["ratio"] is not None   # timed
+    assert comp["direct"]["ratio"] is None       # pruned on CPU time

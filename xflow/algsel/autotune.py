@@ -365,9 +365,9 @@ def _measure_layer(fns: dict[str, Any], *, rounds: int, warmup: int, device: str
     with torch.set_grad_enabled(mode == "train"):
         if prune_factor and len(variants) > 1:
             pilot = measure(variants, baseline="default", aa=False, warmup=1, rounds=1, inner=1)
-            ref = pilot.median_ms("default", "wall")
+            ref = pilot.median_ms("default")  # the deciding clock (thread CPU time at 1 thread): wall swings with load
             for c in list(variants):
-                t = pilot.median_ms(c, "wall")
+                t = pilot.median_ms(c)
                 if c != "default" and t > prune_factor * ref:
                     pruned[c] = t
                     del variants[c]

@@ -120,7 +120,7 @@ def _run(cfg: dict) -> list[dict]:
         records.append({**common, "kind": "tune_e2e", "selection": k, "metric": "speedup_vs_torch",
                         "value": v["speedup"], "speedup_lo": v["speedup_ci"][0], "speedup_hi": v["speedup_ci"][1],
                         "verdict": v["verdict"], "chosen": tune.e2e.get("chosen") == k})
-    records += _memory_records(model, x, tune, algos, common)
+    records += _memory_records(model, x, tune, list_algorithms(device), common)  # estimates: every algorithm
     thr = int(cfg["threads"]) or None
     if mode == "train":
         records += _train_e2e(model, x, tune, cfg, common, thr)
@@ -133,12 +133,12 @@ def _run(cfg: dict) -> list[dict]:
 
 def _e2e_rows(meas, pilot, slow: set, names, common: dict, errs: dict[str, float], extra: dict) -> list[dict]:
     rows = []
-    ref = pilot.median_ms("torch", "wall") if pilot is not None else None
+    ref = pilot.median_ms("torch") if pilot is not None else None
     cond = meas.conditions()
     for k in names:
         row = {**common, "kind": "e2e", "selection": k, **extra.get(k, {})}
         if k in slow:
-            ms = pilot.median_ms(k, "wall")
+            ms = pilot.median_ms(k)
             stats = {"n_repeats": 1, "speedup_lo": None, "speedup_hi": None, "verdict": "pruned"}
             vals = {"e2e_ms": ms, "e2e_iqr_ms": 0.0, "speedup_vs_torch": ref / ms}
         else:
@@ -171,9 +171,9 @@ def _inference_e2e(model, x, tune, cfg, algos, common, thr) -> list[dict]:
             fns["torch+cudnn.benchmark"] = torch_variant(lambda: _with_cudnn_benchmark(model, x), device=device)
         # hopeless variants (prune_factor × slower than torch in a pilot round) are timed once only
         pilot = measure(fns, baseline="torch", aa=False, warmup=1, rounds=1, inner=1)
-        ref = pilot.median_ms("torch", "wall")
+        ref = pilot.median_ms("torch")
         slow = {k for k in fns if k not in ("torch", "autotuned") and cfg["prune_factor"]
-                and pilot.median_ms(k, "wall") > cfg["prune_factor"] * ref}
+                and pilot.median_ms(k) > cfg["prune_factor"] * ref}
         meas = measure({k: f for k, f in fns.items() if k not in slow}, baseline="torch", warmup=1,
                        rounds=cfg["repeats"])
     errs = {k: {"max_rel_err": rel_err(outs[k], outs["torch"]), "output_std": float(outs[k].std())} for k in fns}
