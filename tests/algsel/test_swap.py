@@ -16,6 +16,7 @@ from xflow.algsel import (
     describe_choices,
     get_algorithm,
     list_algorithms,
+    swap,
     swap_conv2d,
 )
 from xflow.errors import ShapeMismatch, UnknownName, UnsupportedOperator
@@ -154,3 +155,25 @@ def test_cached_weight_transform_follows_weight_updates(tiny, x, name):
     out = new(x)  # with autograd on, the transform is recomputed and differentiable
     out.sum().backward()
     assert new.features[0].weight.grad is not None
+
+
+def test_layout_swap_keeps_outputs_and_layout(tiny, x):
+    from xflow.algsel import model_layout, set_layout
+
+    cl = swap(tiny, {"conv2d": {"features.11": "winograd_4x4", "features.0": "im2col"}}, layout="channels_last")
+    assert model_layout(cl) == "channels_last" and model_layout(tiny) == "nchw"
+    seen = []
+    cl.features[13].register_forward_hook(lambda m, i, o: seen.append(o.is_contiguous(memory_format=torch.channels_last)))
+    with torch.no_grad():
+        assert _rel(cl(x), tiny(x)) < 1e-3
+    assert seen == [True]  # swapped layers hand on the layout they got
+    set_layout(cl, "nchw")
+    assert model_layout(cl) == "nchw"
+    with pytest.raises(UnknownName, match="unknown layout"):
+        set_layout(cl, "nhwc")
+
+
+def test_flat_layer_dict_and_default_entries(tiny, x):
+    new = swap(tiny, layers={"features.0": "fft", "fc": "default", "features.15": "shift"})
+    assert type(new.fc) is nn.Linear  # 'default' leaves the framework module
+    assert choices(new, op=None)["features.15"] == "shift" and choices(new)["features.0"] == "fft"

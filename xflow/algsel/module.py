@@ -5,59 +5,45 @@ so code that inspects convolutions keeps working and a swapped model can be swap
 padding (``'same'``) and non-zero padding modes are applied with an explicit ``F.pad`` before the
 algorithm, exactly as ``nn.Conv2d`` does. The algorithm can be fixed, or chosen lazily per input
 shape by a selector ``(module, input_shape) -> name`` on the first forward with that shape.
+
+The output is returned in the input's memory layout (NCHW or ``channels_last``), as ``F.conv2d``
+does, so a layer's algorithm never changes the layout the rest of the model sees. An
+inference-only algorithm (``differentiable = False``) asked to run while autograd records falls
+back to ``default`` for that call (with one :class:`AlgorithmFallbackWarning` per layer).
 """
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xflow.algsel._selectable import AlgorithmFallbackWarning, SelectableMixin, resolve
 from xflow.algsel.algorithms import ConvAlgorithm, ConvConfig, get_algorithm
-from xflow.errors import UnsupportedOperator
 
-__all__ = ["AlgoConv2d", "AlgorithmFallbackWarning", "resolve_algorithm"]
-
-log = logging.getLogger(__name__)
+__all__ = ["AlgoConv2d", "AlgorithmFallbackWarning", "resolve_algorithm", "match_layout"]
 
 Selector = Callable[[nn.Module, tuple[int, ...]], str]
 
 
-class AlgorithmFallbackWarning(UserWarning):
-    """A requested algorithm does not support a layer; the layer uses ``default`` instead."""
+def resolve_algorithm(requested: str | ConvAlgorithm, config: ConvConfig, *, strict: bool = False,
+                      layer: str = "") -> tuple[ConvAlgorithm, str | None]:
+    """The convolution algorithm to run for ``config``: ``requested`` if it supports it, else
+    ``default`` (see :func:`xflow.algsel._selectable.resolve`)."""
+    return resolve(get_algorithm, requested, config, strict=strict, layer=layer)
 
 
-def resolve_algorithm(
-    requested: str | ConvAlgorithm, config: ConvConfig, *, strict: bool = False, layer: str = ""
-) -> tuple[ConvAlgorithm, str | None]:
-    """The algorithm to run for ``config``: ``requested`` if it supports it, else ``default``.
-
-    Returns ``(algorithm, fallback_reason)``; the reason is ``None`` when no fallback happened.
-
-    Raises:
-        UnknownName: ``requested`` is not a registered algorithm.
-        UnsupportedOperator: in ``strict`` mode, when ``requested`` cannot compute ``config``.
-    """
-    algo = get_algorithm(requested)
-    reason = algo.supports(config)
-    if reason is None:
-        return algo, None
-    where = f"layer {layer!r} ({config.short()})" if layer else config.short()
-    if strict:
-        raise UnsupportedOperator(
-            f"{where}: {reason}; choose another algorithm for this layer or pass strict=False "
-            f"to fall back to 'default'"
-        )
-    msg = f"{where}: {reason}; falling back to 'default'"
-    warnings.warn(msg, AlgorithmFallbackWarning, stacklevel=5)
-    log.info(msg)
-    return get_algorithm("default"), reason
+def match_layout(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``y`` in ``like``'s memory layout: ``channels_last`` if ``like`` is (and is not also plain
+    contiguous, as 1×1 maps are), else contiguous NCHW; no copy when ``y`` already is."""
+    if y.dim() == 4 and like.dim() == 4 and not like.is_contiguous() and like.is_contiguous(
+            memory_format=torch.channels_last):
+        return y.contiguous(memory_format=torch.channels_last)
+    return y.contiguous()
 
 
-class AlgoConv2d(nn.Conv2d):
+class AlgoConv2d(SelectableMixin, nn.Conv2d):
     """A 2-D convolution computed by a selectable algorithm (build it with :meth:`from_conv`).
 
     Attributes:
@@ -67,7 +53,7 @@ class AlgoConv2d(nn.Conv2d):
         layer_name (str): dotted module name in the swapped model (for messages and reports).
     """
 
-    algorithm: ConvAlgorithm | None
+    _get_algorithm = staticmethod(get_algorithm)
 
     @classmethod
     def from_conv(
@@ -98,33 +84,11 @@ class AlgoConv2d(nn.Conv2d):
             new.weight = conv.weight
             new.bias = conv.bias
         new.train(conv.training)
-        new.layer_name = layer_name
-        new.strict = strict
         new.config = ConvConfig.from_module(conv)
-        new._selector = None
-        new._by_shape = {}
-        new._state = {}  # per-layer scratch: cached weight transforms (inference only)
-        new.algorithm, new.requested, new.fallback_reason = None, "", None
-        if callable(algorithm) and not isinstance(algorithm, (str, ConvAlgorithm)):
-            new._selector = algorithm
-        else:
-            new._set(algorithm)
+        new._init_selection(algorithm, strict=strict, layer_name=layer_name)
         return new
 
-    def _set(self, requested: str | ConvAlgorithm) -> ConvAlgorithm:
-        algo, reason = resolve_algorithm(requested, self.config, strict=self.strict, layer=self.layer_name)
-        self.algorithm, self.fallback_reason = algo, reason
-        self.requested = requested if isinstance(requested, str) else requested.name
-        return algo
-
-    def _algorithm_for(self, shape: tuple[int, ...]) -> ConvAlgorithm:
-        if self._selector is None:
-            return self.algorithm
-        if shape not in self._by_shape:
-            self._by_shape[shape] = self._set(self._selector(self, shape))
-        algo = self._by_shape[shape]
-        self.algorithm = algo
-        return algo
+    from_module = from_conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - see class docstring
         if self.padding_mode != "zeros":
@@ -135,13 +99,10 @@ class AlgoConv2d(nn.Conv2d):
             padding = (0, 0)
         else:
             padding = tuple(self.padding)
-        algo = self._algorithm_for(tuple(x.shape))
-        return algo.conv2d(x, self.weight, self.bias, tuple(self.stride), padding,
-                           tuple(self.dilation), self.groups, self._state)
+        algo = self._runnable(self._algorithm_for(tuple(x.shape)), x, self.weight, self.bias)
+        y = algo.conv2d(x, self.weight, self.bias, tuple(self.stride), padding,
+                        tuple(self.dilation), self.groups, self._state)
+        return match_layout(y, x)
 
     def extra_repr(self) -> str:
-        name = self.algorithm.name if self.algorithm is not None else "<per-shape selector>"
-        s = super().extra_repr() + f", algorithm={name}"
-        if self.fallback_reason:
-            s += f" (requested {self.requested})"
-        return s
+        return super().extra_repr() + ", " + self.algo_repr()

@@ -214,7 +214,9 @@ class NasNetLike(nn.Module):
 
 
 class TinyNet(nn.Module):
-    """A 7-conv CNN covering the configuration space (for tests and quick demos)."""
+    """A 7-conv CNN covering the configuration space (3×3, 5×5, 1×1, stride 2, dilation, groups,
+    depthwise, ``padding='same'``, reflect padding), with a max and an average pooling and a linear
+    head (for tests and quick demos)."""
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
@@ -226,6 +228,7 @@ class TinyNet(nn.Module):
             nn.Conv2d(16, 24, 1), nn.ReLU(),
             nn.Conv2d(24, 24, 3, padding="same"), nn.ReLU(),
             nn.Conv2d(24, 32, 3, padding=1, padding_mode="reflect"), nn.ReLU(),
+            nn.MaxPool2d(3, stride=2, padding=1), nn.AvgPool2d(2, ceil_mode=True),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(32, num_classes)

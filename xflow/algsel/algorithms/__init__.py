@@ -1,48 +1,61 @@
 """Registry of 2-D convolution algorithms, one per file.
 
-====================  ===========================================  ============================
-name                  what                                         supports
-====================  ===========================================  ============================
-``default``           ``F.conv2d`` (oneDNN / cuDNN)                everything
-``direct``            sum over kernel offsets of window GEMMs      everything
-``im2col``            unfold + GEMM                                everything
-``implicit_gemm``     row-tiled unfold + GEMM, bounded buffer      everything
-``winograd_2x2``      Winograd F(2×2, 3×3)                         3×3, stride 1, dilation 1
-``winograd_4x4``      Winograd F(4×4, 3×3)                         3×3, stride 1, dilation 1
-``fft``               FFT convolution                              everything
-====================  ===========================================  ============================
+======================  ==============================================  ============================
+name                    what                                            supports
+======================  ==============================================  ============================
+``default``             ``F.conv2d`` (oneDNN or THNN / cuDNN)           everything
+``direct``              shift-and-GEMM: one GEMM per kernel offset      everything
+``im2col``              unfold + GEMM                                   everything
+``implicit_gemm``       row-blocked unfold + GEMM, bounded buffer       everything
+``winograd_2x2``        Winograd F(2×2, 3×3)                            3×3, stride 1, dilation 1
+``winograd_4x4``        Winograd F(4×4, 3×3)                            3×3, stride 1, dilation 1
+``fft``                 FFT convolution, spectra cached up to a bound   everything
+``channels_last``       framework conv on NHWC tensors                  everything
+``mkldnn``              oneDNN forced (skips the THNN heuristic)        CPU
+``mkldnn_packed``       oneDNN on a prepacked weight                    CPU, inference only
+``cudnn_*``, ``cuda_native``  cuDNN algorithm policies (:mod:`.cudnn`)  GPU
+======================  ==============================================  ============================
 
-Aliases: ``winograd`` → ``winograd_2x2``, ``smm`` → ``implicit_gemm``, ``gemm`` → ``im2col``.
+Aliases: ``winograd`` → ``winograd_2x2``, ``smm`` → ``implicit_gemm``, ``gemm`` → ``im2col``,
+``onednn`` → ``mkldnn``.
 
 Adding an algorithm: write ``xflow/algsel/algorithms/<name>.py`` with a :class:`ConvAlgorithm`
-subclass (``name``, ``tolerance``, ``summary``, ``supports``, ``conv2d``), add one line to
+subclass (``name``, ``tolerance``, ``summary``, ``supports``, ``conv2d``; ``devices``/``available``,
+``memory`` and ``differentiable`` where they differ from the defaults), add one line to
 ``_REGISTRY`` below, and the parametrised tests in ``tests/algsel/test_algorithms.py`` pick it up.
 """
 from __future__ import annotations
 
-from xflow.algsel.algorithms._base import ConvAlgorithm, ConvConfig, out_size
+from xflow.algsel.algorithms._base import ConvAlgorithm, ConvConfig, MemoryUse, out_size
+from xflow.algsel.algorithms.channels_last import ChannelsLast
+from xflow.algsel.algorithms.cudnn import CUDNN_MODES, CudnnMode
 from xflow.algsel.algorithms.default import Default
 from xflow.algsel.algorithms.direct import Direct
 from xflow.algsel.algorithms.fft import FFT
 from xflow.algsel.algorithms.im2col import Im2col
 from xflow.algsel.algorithms.implicit_gemm import ImplicitGemm
+from xflow.algsel.algorithms.mkldnn import Mkldnn
+from xflow.algsel.algorithms.mkldnn_packed import MkldnnPacked
 from xflow.algsel.algorithms.winograd import Winograd2x2, Winograd4x4
 from xflow.errors import UnknownName
 
 __all__ = [
-    "ConvAlgorithm", "ConvConfig", "out_size", "get_algorithm", "list_algorithms", "register_algorithm",
-    "ALIASES", "Default", "Direct", "Im2col", "ImplicitGemm", "Winograd2x2", "Winograd4x4", "FFT",
+    "ConvAlgorithm", "ConvConfig", "MemoryUse", "out_size", "get_algorithm", "list_algorithms",
+    "register_algorithm", "ALIASES", "Default", "Direct", "Im2col", "ImplicitGemm", "Winograd2x2",
+    "Winograd4x4", "FFT", "ChannelsLast", "Mkldnn", "MkldnnPacked", "CudnnMode",
 ]
 
 _REGISTRY: dict[str, ConvAlgorithm] = {
-    a.name: a for a in (Default(), Direct(), Im2col(), ImplicitGemm(), Winograd2x2(), Winograd4x4(), FFT())
+    a.name: a for a in (Default(), Direct(), Im2col(), ImplicitGemm(), Winograd2x2(), Winograd4x4(), FFT(),
+                        ChannelsLast(), Mkldnn(), MkldnnPacked(), *CUDNN_MODES)
 }
-ALIASES: dict[str, str] = {"winograd": "winograd_2x2", "smm": "implicit_gemm", "gemm": "im2col"}
+ALIASES: dict[str, str] = {"winograd": "winograd_2x2", "smm": "implicit_gemm", "gemm": "im2col", "onednn": "mkldnn"}
 
 
-def list_algorithms() -> list[str]:
-    """Registered algorithm names (canonical, no aliases), ``default`` first."""
-    return list(_REGISTRY)
+def list_algorithms(device: str | None = None) -> list[str]:
+    """Registered algorithm names (canonical, no aliases), ``default`` first; with ``device``, only
+    those available there (e.g. no cuDNN modes on ``'cpu'``)."""
+    return [n for n, a in _REGISTRY.items() if device is None or a.available(device) is None]
 
 
 def get_algorithm(name: str | ConvAlgorithm) -> ConvAlgorithm:

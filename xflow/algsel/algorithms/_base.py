@@ -5,14 +5,19 @@ A convolution algorithm is an object with a ``name``, a ``supports(config)`` che
 the largest output magnitude) and ``conv2d(x, weight, bias, stride, padding, dilation, groups)``
 which has exactly the semantics of :func:`torch.nn.functional.conv2d` with *numeric, symmetric*
 padding (the wrapping module turns string padding and non-zero padding modes into an explicit
-``F.pad`` first). Every algorithm is written with differentiable torch operations, so the backward
-pass comes from autograd.
+``F.pad`` first). Algorithms are written with differentiable torch operations, so the backward
+pass comes from autograd (those that cannot be differentiated say ``differentiable = False``).
 
 ``conv2d`` also takes an optional per-layer ``state`` dict owned by the caller
 (:class:`~xflow.algsel.module.AlgoConv2d`): algorithms whose weight transform is costly (FFT,
-Winograd) keep it there via :func:`cached_transform` while gradients are off — the standard
-inference-time precomputation of filter transforms. It is recomputed whenever the weight tensor,
-its storage or its version counter changes, and never used while autograd records.
+Winograd, packed layouts) keep it there via :func:`cached_transform` — the standard precomputation
+of filter transforms. It is recomputed whenever the weight tensor, its storage or its version
+counter changes (an optimizer step), so in training it is computed once per weight update and
+its gradient flows back to the weight through the transform's VJP.
+
+Each algorithm also says on which devices it runs (:meth:`ConvAlgorithm.available`) and how much
+memory it needs (:meth:`ConvAlgorithm.memory`: bytes kept across calls — cached transforms — and
+transient workspace), which the autotuner's memory budget uses.
 """
 from __future__ import annotations
 
@@ -22,8 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ConvConfig", "ConvAlgorithm", "ConvGeometry", "out_size", "pad_input", "add_bias",
-           "cached_transform"]
+__all__ = ["ConvConfig", "ConvAlgorithm", "ConvGeometry", "MemoryUse", "out_size", "pad_input", "add_bias",
+           "cached_transform", "weight_stamp", "device_kind"]
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -69,6 +74,36 @@ class ConvGeometry:
         (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
         return cls(n, c, h, w, o, cg, kh, kw, sh, sw, ph, pw, dh, dw,
                    out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw))
+
+    @classmethod
+    def from_config(cls, config: "ConvConfig", input_shape: tuple[int, ...]) -> "ConvGeometry":
+        """Geometry of layer ``config`` applied to an input of ``input_shape`` (N, C, H, W)."""
+        n, c, h, w = input_shape
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = config.kernel_size, config.stride, config.padding, config.dilation
+        return cls(n, c, h, w, config.out_channels, config.in_channels // config.groups, kh, kw, sh, sw, ph, pw,
+                   dh, dw, out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw))
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """Memory an algorithm needs for one layer, in bytes.
+
+    Attributes:
+        cached (int): kept across calls (cached weight transforms / packed weights) — what a model
+            of such layers holds in addition to its weights.
+        workspace (int): transient peak during one call beyond input, output and weights
+            (column buffers, transformed tiles, spectra).
+    """
+
+    cached: int = 0
+    workspace: int = 0
+
+
+def device_kind(device: Any) -> str:
+    """``'cpu'`` / ``'cuda'`` / … of a device, device string or tensor."""
+    if isinstance(device, torch.Tensor):
+        return device.device.type
+    return torch.device(device).type
 
 
 def pad_input(x: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
@@ -144,10 +179,26 @@ class ConvAlgorithm:
     name: str = "abstract"
     tolerance: float = 1e-5
     summary: str = ""
+    #: Device kinds the algorithm runs on.
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    #: Whether autograd can differentiate :meth:`conv2d` (False: inference only).
+    differentiable: bool = True
 
     def supports(self, config: ConvConfig) -> str | None:
         """``None`` if this algorithm computes ``config`` exactly, else the reason it cannot."""
         return None
+
+    def available(self, device: Any = "cpu") -> str | None:
+        """``None`` if the algorithm runs on ``device`` with this torch build, else why not."""
+        kind = device_kind(device)
+        if kind not in self.devices:
+            return f"{self.name} runs on {'/'.join(self.devices)} only, not {kind}"
+        return None
+
+    def memory(self, config: ConvConfig, input_shape: tuple[int, ...], itemsize: int = 4) -> MemoryUse:
+        """Bytes kept across calls and transient workspace for ``config`` on ``input_shape``
+        (estimates from the shapes; the default: nothing beyond input, output and weights)."""
+        return MemoryUse()
 
     def conv2d(
         self,
@@ -178,16 +229,65 @@ def add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 
-def cached_transform(state: dict | None, key: Any, weight: torch.Tensor, fn) -> torch.Tensor:
-    """``fn()`` (a transform of ``weight``), memoised in ``state[key]`` when autograd is not
-    recording through ``weight``; the memo is invalidated when the weight object, its storage
-    (device moves) or its in-place version counter change."""
-    if state is None or (torch.is_grad_enabled() and weight.requires_grad):
-        return fn()
-    stamp = (weight._version, weight.data_ptr(), weight.dtype, weight.device)
+class _TransformHolder:
+    """Carries a cached transform, the function that made it and its VJP into the autograd Function."""
+
+    __slots__ = ("value", "fn", "vjp")
+
+    def __init__(self, value, fn, vjp):
+        self.value, self.fn, self.vjp = value, fn, vjp
+
+
+class _CachedTransform(torch.autograd.Function):
+    """Returns a transform of ``weight`` computed earlier (no autograd graph kept across steps); its
+    backward maps the transform's gradient to the weight's: ``vjp(grad)`` when the algorithm gives
+    one (a linear transform's transpose), else autograd through ``fn`` recomputed."""
+
+    @staticmethod
+    def forward(ctx, weight, holder):  # noqa: D102
+        ctx.holder = holder
+        ctx.save_for_backward(weight)
+        return holder.value.detach()
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        (weight,) = ctx.saved_tensors
+        h = ctx.holder
+        if h.vjp is not None:
+            return h.vjp(grad), None
+        with torch.enable_grad():
+            w = weight.detach().requires_grad_(True)
+            return torch.autograd.grad(h.fn(w), w, grad)[0], None
+
+
+def weight_stamp(weight: torch.Tensor) -> tuple:
+    """What identifies the *values* of ``weight`` cheaply: its in-place version counter, storage
+    address, dtype, device and shape. An optimizer step (in-place update), ``load_state_dict``
+    (in-place copy), ``weight.data = ...`` or a device move all change it."""
+    return (weight._version, weight.data_ptr(), weight.dtype, weight.device, tuple(weight.shape))
+
+
+def cached_transform(state: dict | None, key: Any, weight: torch.Tensor, fn, vjp=None) -> torch.Tensor:
+    """``fn(weight)`` (a transform of the weight: Winograd ``G g Gᵀ``, an FFT spectrum, a packed
+    layout), memoised in ``state[key]`` and recomputed when :func:`weight_stamp` changes.
+
+    Inference (autograd not recording through ``weight``): the memo is returned as is. Training
+    (``weight.requires_grad`` under grad mode): the memo is returned through an autograd Function,
+    so the transform is computed once per weight update — not once per forward — and its backward
+    is ``vjp(grad_of_transform) -> grad_of_weight`` (or autograd through ``fn`` when ``vjp`` is
+    ``None``). The memo holds no autograd graph, so nothing leaks across steps. ``state=None``
+    computes ``fn(weight)`` every call (no caching at all).
+    """
+    if state is None:
+        return fn(weight)
+    stamp = weight_stamp(weight)
     hit = state.get(key)
     if hit is not None and hit[0] is weight and hit[1] == stamp:
-        return hit[2]
-    value = fn()
-    state[key] = (weight, stamp, value)
+        value = hit[2]
+    else:
+        with torch.no_grad():
+            value = fn(weight)
+        state[key] = (weight, stamp, value)
+    if torch.is_grad_enabled() and weight.requires_grad:
+        return _CachedTransform.apply(weight, _TransformHolder(value, fn, vjp))
     return value

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from xflow.algsel.algorithms._base import ConvAlgorithm, ConvGeometry, add_bias
+from xflow.algsel.algorithms._base import ConvAlgorithm, ConvConfig, ConvGeometry, MemoryUse, add_bias
 
 __all__ = ["Im2col"]
 
@@ -23,6 +23,10 @@ class Im2col(ConvAlgorithm):
     name = "im2col"
     tolerance = 1e-5
     summary = "unfold + GEMM (materialised column buffer)"
+
+    def memory(self, config: ConvConfig, input_shape: tuple[int, ...], itemsize: int = 4) -> MemoryUse:
+        s = ConvGeometry.from_config(config, input_shape)
+        return MemoryUse(0, s.n * s.c * s.kh * s.kw * s.ho * s.wo * itemsize)
 
     def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
         s = ConvGeometry.of(x, weight, stride, padding, dilation)

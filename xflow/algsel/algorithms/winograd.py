@@ -8,10 +8,20 @@ filter :math:`g`,
 
 gives the :math:`m \times m` output tile with :math:`\alpha^2` multiplies per channel pair instead
 of :math:`9 m^2`: 2.25× fewer for F(2×2, 3×3) (``winograd_2x2``), 4× fewer for F(4×4, 3×3)
-(``winograd_4x4``). The channel sum is one batched GEMM per each of the :math:`\alpha^2`
-transformed positions. Larger tiles use larger transform constants, so float32 error grows
-(tolerances 1e-4 and 1e-3 of the output scale). Groups and padding are supported;
-stride ≠ 1, dilation ≠ 1 and kernels other than 3×3 are not (the swap falls back to ``default``).
+(``winograd_4x4``). Every two-sided transform :math:`P X Q^\top` of a small matrix is one product
+with a Kronecker matrix on the flattened tile, :math:`\mathrm{vec}(P X Q^\top) = (P \otimes Q)
+\mathrm{vec}(X)`, so each of the three transforms is **one GEMM over all tiles and channels**
+(:math:`B^\top \otimes B^\top`: α²×α², :math:`G \otimes G`: α²×9, :math:`A^\top \otimes A^\top`:
+m²×α²), and the channel sum is one batched GEMM per each of the α² transformed positions.
+
+The filter transform :math:`U = (G \otimes G)\,\mathrm{vec}(g)` is kept per layer
+(:func:`~xflow.algsel.algorithms._base.cached_transform`): in inference it is computed once; in
+training once per weight update, with the gradient :math:`\partial L/\partial g = (G \otimes
+G)^\top \partial L/\partial U` — without the cache, ``U`` (α²/9 = 4× the weight for F(4×4)) is
+recomputed on every forward, which costs more than the convolution it saves on large layers.
+Larger tiles use larger transform constants, so float32 error grows (tolerances 1e-4 and 1e-3 of
+the output scale). Groups and padding are supported; stride ≠ 1, dilation ≠ 1 and kernels other
+than 3×3 are not (the swap falls back to ``default``).
 """
 from __future__ import annotations
 
@@ -20,7 +30,15 @@ import math
 import torch
 import torch.nn.functional as F
 
-from xflow.algsel.algorithms._base import ConvAlgorithm, ConvConfig, add_bias, cached_transform, out_size
+from xflow.algsel.algorithms._base import (
+    ConvAlgorithm,
+    ConvConfig,
+    ConvGeometry,
+    MemoryUse,
+    add_bias,
+    cached_transform,
+    out_size,
+)
 
 __all__ = ["Winograd2x2", "Winograd4x4", "WinogradBase"]
 
@@ -53,13 +71,33 @@ class WinogradBase(ConvAlgorithm):
             return f"{self.name} needs dilation 1, got {config.dilation}"
         return None
 
-    def _mats(self, ref: torch.Tensor):
+    def kron_matrices(self, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(Bᵀ⊗Bᵀ, G⊗G, Aᵀ⊗Aᵀ)`` in ``ref``'s dtype and device (built in float64, then cast)."""
         cache = self.__dict__.setdefault("_mat_cache", {})
         key = (ref.dtype, ref.device)
         if key not in cache:
-            cache[key] = [torch.tensor(self.matrices[k], dtype=torch.float64).to(ref.dtype).to(ref.device)
-                          for k in ("BT", "G", "AT")]
+            bt, g, at = (torch.tensor(self.matrices[k], dtype=torch.float64) for k in ("BT", "G", "AT"))
+            cache[key] = tuple(torch.kron(a, a).to(ref.dtype).to(ref.device) for a in (bt, g, at))
         return cache[key]
+
+    def filter_transform(self, weight: torch.Tensor, groups: int) -> torch.Tensor:
+        """``U = (G⊗G) vec(g)`` for every filter: shape (α², groups, O/groups, C/groups)."""
+        o, cg = weight.shape[:2]
+        _, kg, _ = self.kron_matrices(weight)
+        return (kg @ weight.reshape(o * cg, 9).t()).view(kg.shape[0], groups, o // groups, cg)
+
+    def _filter_vjp(self, grad_u: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        _, kg, _ = self.kron_matrices(grad_u)
+        return (kg.t() @ grad_u.reshape(kg.shape[0], -1)).t().reshape(shape)
+
+    def memory(self, config: ConvConfig, input_shape: tuple[int, ...], itemsize: int = 4) -> MemoryUse:
+        s = ConvGeometry.from_config(config, input_shape)
+        a2 = (self.m + 2) ** 2
+        tiles = s.n * math.ceil(s.ho / self.m) * math.ceil(s.wo / self.m)
+        cached = a2 * s.o * s.cg * itemsize
+        # unfolded tiles + their transform (input side), the products M (output side)
+        workspace = (2 * a2 * s.c * tiles + a2 * s.o * tiles) * itemsize
+        return MemoryUse(cached, workspace)
 
     def conv2d(self, x, weight, bias, stride, padding, dilation, groups, state=None) -> torch.Tensor:
         reason = self.supports(ConvConfig(x.shape[1], weight.shape[0], tuple(weight.shape[2:]),
@@ -75,14 +113,16 @@ class WinogradBase(ConvAlgorithm):
         ph, pw = padding
         ho, wo = out_size(h, 3, 1, ph, 1), out_size(w, 3, 1, pw, 1)
         th, tw = math.ceil(ho / m), math.ceil(wo / m)
+        kb, _, ka = self.kron_matrices(x)
         xp = F.pad(x, (pw, pw + tw * m - wo, ph, ph + th * m - ho))
-        BT, G, AT = self._mats(x)
-        d = F.unfold(xp, (a, a), stride=(m, m)).reshape(n, g, cg, a, a, th * tw)
-        v = torch.einsum("ai,ngcijt,bj->abgcnt", BT, d, BT).reshape(a * a, g, cg, n * th * tw)
-        u = cached_transform(state, ("winograd", m), weight, lambda: torch.einsum(
-            "ai,ocij,bj->aboc", G, weight, G).reshape(a * a, g, og, cg).contiguous())
-        mm = torch.matmul(u, v).reshape(a, a, g, og, n, th, tw)
-        y = torch.einsum("pa,abgonyx,qb->ngoypxq", AT, mm, AT).reshape(n, o, th * m, tw * m)
+        # tiles d: (α², C, N·T) → V = (Bᵀ⊗Bᵀ) d, one GEMM
+        d = F.unfold(xp, (a, a), stride=(m, m)).view(n, c, a * a, th * tw).permute(2, 1, 0, 3)
+        v = (kb @ d.reshape(a * a, -1)).view(a * a, g, cg, n * th * tw)
+        u = cached_transform(state, ("winograd", m, g), weight, lambda wt: self.filter_transform(wt, g),
+                             lambda gu, shape=weight.shape: self._filter_vjp(gu, shape))
+        mm = torch.matmul(u, v)  # (α², g, O/g, N·T): one GEMM per transformed position and group
+        y = (ka @ mm.view(a * a, -1)).view(m, m, o, n, th, tw)
+        y = y.permute(3, 2, 4, 0, 5, 1).reshape(n, o, th * m, tw * m)
         return add_bias(y[:, :, :ho, :wo], bias)
 
 
