@@ -35,9 +35,11 @@ class Graph:
         return int(self.edge_index.shape[1])
 
 
-def prepare_graph(edge_index: Tensor, num_nodes: int, self_loops: bool = True) -> Graph:
-    r"""Build :class:`Graph` with :math:`\hat A = \tilde D^{-1/2}(A+I)\tilde D^{-1/2}`, or with
-    :math:`D^{-1/2} A D^{-1/2}` (no self-loops, as in the Unifews reference code) if ``self_loops=False``."""
+def prepare_graph(edge_index: Tensor, num_nodes: int, self_loops: "bool | Tensor" = True) -> Graph:
+    r"""Build :class:`Graph` with :math:`\hat A = \tilde D^{-1/2}(A+I)\tilde D^{-1/2}` (``self_loops=True``,
+    what the reference code builds for Cora from its ``adj.npz``), :math:`D^{-1/2} A D^{-1/2}`
+    (``False``) or self-loops on the nodes of a boolean ``(N,)`` mask (the reference's CiteSeer);
+    see :func:`xflow.sparsify.ops.gcn_normalize`. Self-loops are never pruned."""
     ei, w = gcn_normalize(edge_index, num_nodes, self_loops)
     return Graph(ei, w, self_loop_mask(ei), int(num_nodes))
 
@@ -115,17 +117,31 @@ class PrunedPropagation(nn.Module):
         """Prune (unless frozen) and propagate over kept edges; returns ``(out, kept_mask)``."""
         w = graph.edge_weight if edge_weight is None else edge_weight
         mask = self.compute_mask(h, graph, w, candidates)
-        used = mask
+        return self.aggregate(h, graph, w, mask, candidates, counter, name), mask
+
+    def used_edges(self, mask: Tensor, graph: Graph, candidates: Tensor | None) -> Tensor:
+        """The edges actually aggregated: ``mask``, plus — with frozen masks and ``lock_nodes`` set
+        (reference evaluation) — every candidate edge into a locked node."""
         if self.frozen and self.lock_nodes is not None:
             cand = torch.ones_like(mask) if candidates is None else candidates
-            used = mask | (cand & self.lock_nodes[graph.edge_index[1]])
+            return mask | (cand & self.lock_nodes[graph.edge_index[1]])
+        return mask
+
+    def aggregate(self, h: Tensor, graph: Graph, w: Tensor, mask: Tensor, candidates: Tensor | None = None,
+                  counter: MacCounter | None = None, name: str = "prop") -> Tensor:
+        r"""``out[v] = Σ_{(u,v) used} w_uv h_u`` over :meth:`used_edges` (``w`` may be ``(E,)`` or
+        per-head ``(E, H)`` for ``h`` of shape ``(N, H, F)``); counts ``|E_l|·F`` MACs for the kept
+        mask ``E_l`` — edges restored by an evaluation lock are not counted, as the reference's
+        ``cal_flops`` (run without ``node_lock``) does not count them."""
+        used = self.used_edges(mask, graph, candidates)
         ei, wk, kept = self._compact(graph, w, used) if used is mask else self._compact_uncached(graph, w, used)
         out = propagate(h, ei, wk, graph.num_nodes, sorted_by_dst=True)
         if counter is not None:
             width = int(torch.tensor(h.shape[1:]).prod()) if h.dim() > 1 else 1
-            loops = int((graph.self_loops & used).sum())
-            counter.add(name, "propagation", kept, graph.num_edges, kept * width, graph.num_edges * width, loops)
-        return out, mask
+            n_kept = kept if used is mask else int(mask.sum())
+            loops = int((graph.self_loops & mask).sum())
+            counter.add(name, "propagation", n_kept, graph.num_edges, n_kept * width, graph.num_edges * width, loops)
+        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(delta_a={self.delta_a})"
