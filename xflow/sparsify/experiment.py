@@ -230,7 +230,9 @@ def resolve(config: dict) -> dict[str, Any]:
     if prop == "edge" and model_name in ("sgc", "appnp") and cfg["hops"] is not None:
         hp["K"] = out["hops"]
     out["hp"] = hp
-    out["device"] = str(cfg["device"] or "cpu")
+    from xflow.sparsify.devices import resolve_device
+
+    out["device"] = str(resolve_device(cfg["device"]))
     return out
 
 

@@ -84,8 +84,7 @@ def _kernel_ok(*ts: Tensor) -> bool:
 
 
 def _csr_mm(h: Tensor, src: Tensor, dst: Tensor, w: Tensor, n: int) -> Tensor:
-    crow = torch.zeros(n + 1, dtype=torch.long)
-    crow[1:] = torch.cumsum(torch.bincount(dst, minlength=n), 0)
+    crow = csr_rows(dst, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
         adj = torch.sparse_csr_tensor(crow, src, w, (n, n))

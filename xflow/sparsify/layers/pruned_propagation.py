@@ -8,6 +8,7 @@ the work (and the counted MACs, :math:`|\mathcal E_l|\cdot F`) shrinks with the 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,18 @@ class Graph:
     def num_edges(self) -> int:
         """Entries of ``Â`` (self-loops included)."""
         return int(self.edge_index.shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        """Where the graph's tensors live."""
+        return self.edge_index.device
+
+    def to(self, device: "torch.device | str") -> "Graph":
+        """A copy on ``device`` (tensors moved; the same object if already there)."""
+        device = torch.device(device)
+        if self.edge_index.device == device:
+            return self
+        return Graph(self.edge_index.to(device), self.edge_weight.to(device), self.self_loops.to(device), self.num_nodes)
 
 
 def prepare_graph(edge_index: Tensor, num_nodes: int, self_loops: "bool | Tensor" = True) -> Graph:
@@ -102,7 +115,8 @@ class PrunedPropagation(nn.Module):
         """The edge mask for this layer: stored one if frozen, else the Unifews rule on ``h``."""
         if self.frozen and self.mask is not None:
             return self.mask
-        cand = torch.ones(graph.num_edges, dtype=torch.bool) if candidates is None else candidates
+        cand = (torch.ones(graph.num_edges, dtype=torch.bool, device=graph.edge_index.device)
+                if candidates is None else candidates)
         if self.delta_a > 0:
             norms = message_norms(h.detach(), graph.edge_index, edge_weight.detach())
             mask = edge_prune_mask(norms, cand, graph.self_loops, self.delta_a)
@@ -137,7 +151,7 @@ class PrunedPropagation(nn.Module):
         ei, wk, kept = self._compact(graph, w, used) if used is mask else self._compact_uncached(graph, w, used)
         out = propagate(h, ei, wk, graph.num_nodes, sorted_by_dst=True)
         if counter is not None:
-            width = int(torch.tensor(h.shape[1:]).prod()) if h.dim() > 1 else 1
+            width = math.prod(h.shape[1:]) if h.dim() > 1 else 1
             n_kept = kept if used is mask else int(mask.sum())
             loops = int((graph.self_loops & mask).sum())
             counter.add(name, "propagation", n_kept, graph.num_edges, n_kept * width, graph.num_edges * width, loops)
