@@ -244,3 +244,25 @@ def test_cli_reference_profile_with_lock_comparison(capsys):
     assert keys == {("unifews", True), ("unifews", False), ("dense", True)}
     t = out["timing"]["inference_speedup"]
     assert t["verdict"] in ("faster", "slower", "same") and t["ci"][0] <= t["ratio"] <= t["ci"][1]
+
+
+def test_cli_lock_reports_the_unlocked_run_beside_it_and_accuracy_vs_dense(capsys):
+    import json
+
+    from xflow.cli import main
+
+    args = ["sparsify", "run", "--dataset", "sbm:200:6", "--profile", "reference", "--hidden", "16", "--epochs", "3",
+            "--delta-a", "1", "--delta-w", "1", "--lock-eval-nodes", "--compare-dense", "--seeds", "2", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {(r["method"], r["lock_eval_nodes"]) for r in out["summary"]} == {
+        ("unifews", True), ("unifews", False), ("dense", True)}
+    vs = {v["lock_eval_nodes"]: v for v in out["vs_dense"]}
+    assert set(vs) == {True, False}
+    for v in vs.values():
+        assert v["seeds"] == 2
+        assert abs(v["acc_delta_points"] - 100 * (v["test_acc"] - v["dense_test_acc"])) < 1e-6
+        assert v["edge_sparsity_offdiag"] > 0.3 and v["weight_sparsity"] > 0.3
+    assert main(args[:-1] + ["--no-compare-lock", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {r["lock_eval_nodes"] for r in out["summary"] if r["method"] == "unifews"} == {True}

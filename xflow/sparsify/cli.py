@@ -3,12 +3,15 @@
 Example::
 
     xflow sparsify run --dataset cora --model gcn --delta-a 0.5 --delta-w 0.3 --seeds 3 --compare-dense
-    xflow sparsify run --dataset cora --split random --profile reference --delta-a 1 --delta-w 1 \
-        --lock-eval-nodes --compare-dense --compare-lock --seeds 3
+    xflow sparsify run --dataset cora --model gcn --profile reference --split random --delta-a 1 \
+        --delta-w 1 --lock-eval-nodes --compare-dense --seeds 3 --json
 
-With ``--compare-dense`` the first seed's sparse and dense models are also timed (inference, one
-full-graph forward) through the measurement core: the speed-up is printed with its interval and
-verdict.
+``--lock-eval-nodes`` (the reference code's evaluation, which never prunes edges into the evaluated
+nodes) always also runs the same configuration without the lock and reports it beside it
+(``--no-compare-lock`` skips that; ``--compare-lock`` adds the locked run to an unlocked one). With
+``--compare-dense`` every variant gets its accuracy difference to the dense model, paired by seed
+(``vs_dense``), and the first seed's sparse and dense models are timed (inference, one full-graph
+forward) through the measurement core: the speed-up is printed with its interval and verdict.
 
 Heavy imports (torch, PyG) happen inside the handler so ``xflow --help`` stays fast.
 """
@@ -47,8 +50,10 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     r.add_argument("--lock-eval-nodes", action="store_true",
                    help="reference evaluation artefact: never prune edges into the evaluated nodes")
     r.add_argument("--compare-dense", action="store_true", help="also run the dense model with the same seeds")
-    r.add_argument("--compare-lock", action="store_true",
-                   help="also run the opposite --lock-eval-nodes setting (reported beside it)")
+    r.add_argument("--compare-lock", action="store_true", default=None,
+                   help="also run the opposite --lock-eval-nodes setting (default with --lock-eval-nodes)")
+    r.add_argument("--no-compare-lock", dest="compare_lock", action="store_false",
+                   help="with --lock-eval-nodes: do not also run the unlocked model")
     r.add_argument("--save", action="store_true", help="append the records to results/sparsify_cli/")
 
     def _help(args):
@@ -81,6 +86,27 @@ def _timing(sparse_model, dense_model, data, graph) -> dict | None:
             "sparse_ms": meas.median_ms("sparse"), "clock": meas.clock, "warnings": list(meas.warnings)}
 
 
+def _vs_dense(records) -> list[dict]:
+    """Per sparse variant (lock on / off): test accuracy minus the dense model's, paired by seed
+    (mean and std in points), and the variant's mean sparsities."""
+    from xflow.sparsify.experiment import to_wide
+
+    wide = to_wide(records)
+    dense = wide[wide["method"] == "dense"].set_index("seed")["test_acc"]
+    out = []
+    for (method, lock), g in wide[wide["method"] != "dense"].groupby(["method", "lock_eval_nodes"]):
+        g = g.set_index("seed")
+        d = (g["test_acc"] - dense.reindex(g.index)).dropna()
+        if not len(d):
+            continue
+        out.append({"method": method, "lock_eval_nodes": bool(lock), "seeds": int(len(d)),
+                    "acc_delta_points": float(100 * d.mean()), "acc_delta_std": float(100 * d.std(ddof=0)),
+                    "test_acc": float(g["test_acc"].mean()), "dense_test_acc": float(dense.mean()),
+                    "edge_sparsity_offdiag": float(g["edge_sparsity_offdiag"].mean()),
+                    "weight_sparsity": float(g["weight_sparsity"].mean())})
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> Report:
     """Run the configured experiment for ``--seeds`` seeds (and the dense reference / the other lock
     setting if asked)."""
@@ -93,7 +119,8 @@ def cmd_run(args: argparse.Namespace) -> Report:
             "lock_eval_nodes": bool(args.lock_eval_nodes)}
     seeds = range(max(1, args.seeds))
     variants = [base]
-    if args.compare_lock:
+    compare_lock = bool(args.lock_eval_nodes) if args.compare_lock is None else bool(args.compare_lock)
+    if compare_lock and args.method == "unifews":
         variants.append(dict(base, lock_eval_nodes=not base["lock_eval_nodes"]))
     configs = [dict(v, seed=s) for v in variants for s in seeds]
     if args.compare_dense and args.method != "dense":
@@ -120,6 +147,12 @@ def cmd_run(args: argparse.Namespace) -> Report:
             f"{100 * r['weight_sparsity_mean']:8.1f}% {100 * r['total_sparsity_mean']:7.1f}% "
             f"{100 * r['prunable_sparsity_mean']:7.1f}% "
             f"{r['macs_mean']:12.4g} {r['mac_reduction_mean']:8.2f}x")
+    vs_dense = _vs_dense(records) if args.compare_dense and args.method != "dense" else []
+    for v in vs_dense:
+        lines.append(f"vs dense ({'with' if v['lock_eval_nodes'] else 'without'} eval node lock): "
+                     f"{v['acc_delta_points']:+.2f} ± {v['acc_delta_std']:.2f} points (paired by seed, "
+                     f"{v['seeds']} seeds) with {100 * v['edge_sparsity_offdiag']:.1f}% of off-diagonal edges "
+                     f"and {100 * v['weight_sparsity']:.1f}% of weights removed")
     timing = None
     if args.compare_dense and args.method != "dense":
         res = resolve(dict(base, seed=0))
@@ -135,6 +168,8 @@ def cmd_run(args: argparse.Namespace) -> Report:
     head = (f"{args.dataset} ({split}), model {args.model}, δ_a={args.delta_a}, δ_w={args.delta_w}, "
             f"{max(1, args.seeds)} seed(s), profile {args.profile}")
     data = {"config": base, "seeds": max(1, args.seeds), "summary": rows}
+    if vs_dense:
+        data["vs_dense"] = vs_dense
     if timing is not None:
         data["timing"] = {k: v for k, v in timing.items() if k != "text"}
     return Report(data=data, text="\n".join([head] + lines))
