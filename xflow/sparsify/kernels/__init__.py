@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["available", "library", "push", "spmm_rows", "scatter_rows", "prune_spmm", "spmm_t", "sddmm_t",
+__all__ = ["available", "library", "push", "spmm_rows", "scatter_rows", "prune_spmm", "spmm_t", "spmm_panel", "pack_panels", "sddmm_t",
            "build_error"]
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,10 @@ def library() -> ctypes.CDLL | None:
     lib.xf_prune_spmm.argtypes = [i64, p, p, p, p, p, p, f64, p, i64, p, p]
     lib.xf_spmm_t.restype = None
     lib.xf_spmm_t.argtypes = [i64, p, p, p, p, i64, p]
+    lib.xf_pack_panels.restype = None
+    lib.xf_pack_panels.argtypes = [i64, i64, p, p]
+    lib.xf_spmm_panel.restype = None
+    lib.xf_spmm_panel.argtypes = [i64, i64, p, p, p, p, i64, p]
     lib.xf_sddmm_t.restype = None
     lib.xf_sddmm_t.argtypes = [i64, p, p, p, p, i64, p]
     return lib
@@ -184,6 +188,30 @@ def spmm_t(ptr: Tensor, col: Tensor, val: Tensor, xt: Tensor) -> Tensor:
     yt = torch.empty(fout, n, dtype=torch.float32)
     _lib().xf_spmm_t(fout, ptr.data_ptr(), col.data_ptr(), val.data_ptr(), xt.data_ptr(), n, yt.data_ptr())
     return yt
+
+
+PANEL = 64  # nodes per panel of :func:`spmm_panel` (``XF_NB`` in the C file)
+
+
+def pack_panels(x: Tensor) -> Tensor:
+    """``X`` ``(N, F_in)`` as node panels ``(⌈N/64⌉, F_in, 64)`` (zero-padded), the layout of
+    :func:`spmm_panel`."""
+    x = _c(x, torch.float32)
+    n, f = x.shape
+    xp = torch.empty((n + PANEL - 1) // PANEL, f, PANEL, dtype=torch.float32)
+    _lib().xf_pack_panels(int(n), int(f), x.data_ptr(), xp.data_ptr())
+    return xp
+
+
+def spmm_panel(ptr: Tensor, col: Tensor, val: Tensor, xp: Tensor, n: int | None = None) -> Tensor:
+    """``X W`` for a CSR ``W^T`` (``ptr``, ``col``, ``val``; rows = outputs) and ``X`` packed by
+    :func:`pack_panels`; returns ``(N, F_out)`` (a transposed view of the ``(F_out, N)`` result)."""
+    ptr, col, val, xp = _c(ptr, torch.int64), _c(col, torch.int64), _c(val, torch.float32), _c(xp, torch.float32)
+    fout, fin, npad = int(ptr.numel() - 1), int(xp.shape[1]), int(xp.shape[0] * PANEL)
+    yt = torch.empty(fout, npad, dtype=torch.float32)
+    _lib().xf_spmm_panel(fout, fin, ptr.data_ptr(), col.data_ptr(), val.data_ptr(), xp.data_ptr(), npad,
+                         yt.data_ptr())
+    return yt[:, : (npad if n is None else int(n))].t()
 
 
 def sddmm_t(ii: Tensor, oo: Tensor, xt: Tensor, dt: Tensor) -> Tensor:

@@ -162,14 +162,14 @@ int64_t xf_prune_spmm(int64_t n, const int64_t *ptr, const int64_t *src, const f
 
 #define XF_NB 64
 /* Y^T (fout x n) = W^T X^T with W^T in CSR (rows = outputs o, cols = inputs i), X^T (fin x n).
- * Blocked over nodes so the accumulator of one output row stays in registers / L1. */
+ * Node blocks outermost: the X^T slab of one block (fin x 64 floats) stays in L1/L2 while every
+ * output row is accumulated from it in registers; work is nnz(W) x n multiply-adds. */
 void xf_spmm_t(int64_t fout, const int64_t *ptr, const int64_t *col, const float *val, const float *xt,
                int64_t n, float *yt) {
-    for (int64_t o = 0; o < fout; o++) {
-        float *y = yt + o * n;
-        const int64_t e0 = ptr[o], e1 = ptr[o + 1];
-        int64_t b = 0;
-        for (; b + XF_NB <= n; b += XF_NB) {
+    int64_t b = 0;
+    for (; b + XF_NB <= n; b += XF_NB) {
+        for (int64_t o = 0; o < fout; o++) {
+            const int64_t e0 = ptr[o], e1 = ptr[o + 1];
             float acc[XF_NB];
             for (int j = 0; j < XF_NB; j++) acc[j] = 0.0f;
             for (int64_t e = e0; e < e1; e++) {
@@ -177,12 +177,16 @@ void xf_spmm_t(int64_t fout, const int64_t *ptr, const int64_t *col, const float
                 const float *x = xt + col[e] * n + b;
                 for (int j = 0; j < XF_NB; j++) acc[j] += a * x[j];
             }
-            for (int j = 0; j < XF_NB; j++) y[b + j] = acc[j];
+            float *y = yt + o * n + b;
+            for (int j = 0; j < XF_NB; j++) y[j] = acc[j];
         }
+    }
+    for (int64_t o = 0; o < fout; o++) {
+        const int64_t e0 = ptr[o], e1 = ptr[o + 1];
         for (int64_t j = b; j < n; j++) {
             float s = 0.0f;
             for (int64_t e = e0; e < e1; e++) s += val[e] * xt[col[e] * n + j];
-            y[j] = s;
+            yt[o * n + j] = s;
         }
     }
 }
@@ -202,5 +206,71 @@ void xf_sddmm_t(int64_t nnz, const int64_t *ii, const int64_t *oo, const float *
         float s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
         for (; j < n; j++) s += a[j] * b[j];
         g[e] = s;
+    }
+}
+
+/* Y^T (fout x n) = W^T X^T with W^T in CSR and X packed in node panels: xp[p][i][0..63] holds
+ * X[64p + j, i] (n a multiple of 64, zero-padded by the caller). One panel is a contiguous
+ * fin x 64 block (fits L2, few TLB pages) reused by every output row; the 64 accumulators of an
+ * output row stay in eight AVX registers (explicitly: the compiler spills a plain float[64]).
+ * Work: nnz(W) x n multiply-adds. */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+static inline void panel_row(const float *base, const int64_t *col, const float *val, int64_t e0, int64_t e1,
+                             float *y) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+    for (int64_t e = e0; e < e1; e++) {
+        const __m256 w = _mm256_broadcast_ss(val + e);
+        const float *x = base + col[e] * XF_NB;
+        a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x), a0);
+        a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 8), a1);
+        a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 16), a2);
+        a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 24), a3);
+        a4 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 32), a4);
+        a5 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 40), a5);
+        a6 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 48), a6);
+        a7 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 56), a7);
+    }
+    _mm256_storeu_ps(y, a0); _mm256_storeu_ps(y + 8, a1); _mm256_storeu_ps(y + 16, a2); _mm256_storeu_ps(y + 24, a3);
+    _mm256_storeu_ps(y + 32, a4); _mm256_storeu_ps(y + 40, a5); _mm256_storeu_ps(y + 48, a6); _mm256_storeu_ps(y + 56, a7);
+}
+#else
+static inline void panel_row(const float *base, const int64_t *col, const float *val, int64_t e0, int64_t e1,
+                             float *y) {
+    float acc[XF_NB];
+    for (int j = 0; j < XF_NB; j++) acc[j] = 0.0f;
+    for (int64_t e = e0; e < e1; e++) {
+        const float a = val[e];
+        const float *x = base + col[e] * XF_NB;
+        for (int j = 0; j < XF_NB; j++) acc[j] += a * x[j];
+    }
+    for (int j = 0; j < XF_NB; j++) y[j] = acc[j];
+}
+#endif
+
+void xf_spmm_panel(int64_t fout, int64_t fin, const int64_t *ptr, const int64_t *col, const float *val,
+                   const float *xp, int64_t n, float *yt) {
+    const int64_t np = n / XF_NB;
+    for (int64_t p = 0; p < np; p++) {
+        const float *base = xp + p * fin * XF_NB;
+        for (int64_t o = 0; o < fout; o++) panel_row(base, col, val, ptr[o], ptr[o + 1], yt + o * n + p * XF_NB);
+    }
+}
+
+/* xp[p][i][j] = x[64p + j][i] (rows past n are zero): the panel layout of xf_spmm_panel. */
+void xf_pack_panels(int64_t n, int64_t fin, const float *x, float *xp) {
+    const int64_t np = (n + XF_NB - 1) / XF_NB;
+    for (int64_t p = 0; p < np; p++) {
+        float *dst = xp + p * fin * XF_NB;
+        for (int64_t j = 0; j < XF_NB; j++) {
+            const int64_t r = p * XF_NB + j;
+            if (r < n) {
+                const float *src = x + r * fin;
+                for (int64_t i = 0; i < fin; i++) dst[i * XF_NB + j] = src[i];
+            } else {
+                for (int64_t i = 0; i < fin; i++) dst[i * XF_NB + j] = 0.0f;
+            }
+        }
     }
 }

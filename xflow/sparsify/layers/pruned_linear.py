@@ -23,6 +23,7 @@ the reference counts them).
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +33,11 @@ from xflow.sparsify.ops import col_norms, dense_mm, sparse_input_mm
 from xflow.sparsify.pruning import weight_prune_mask
 
 __all__ = ["PrunedLinear"]
+
+
+#: a dense input's columns are gathered (fully pruned weight rows skipped) only when at most this
+#: share of the rows is left; otherwise the copy of X costs more than the skipped rows save
+SKIP_ROWS_BELOW = 0.5
 
 
 class PrunedLinear(nn.Module):
@@ -89,13 +95,22 @@ class PrunedLinear(nn.Module):
         self.frozen = True
 
     def input_norms(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Column norms ``‖X[:, i]‖`` and ``‖X‖_F`` of the input (dense or sparse), cached for a sparse
-        input that does not change (the raw features of the first layer)."""
-        if not x.is_sparse and x.layout == torch.strided:
+        """Column norms ``‖X[:, i]‖`` and ``‖X‖_F`` of the input (dense or sparse), cached for an input
+        that does not change (the raw features of the first layer: no autograd history, same storage
+        and version)."""
+        dense = not x.is_sparse and x.layout == torch.strided
+        if dense and (x.requires_grad or x.grad_fn is not None):  # an activation: new every pass
             col = col_norms(x.detach())
             return col, col.norm()
-        key = (x.data_ptr() if x.layout == torch.strided else id(x), x._version, tuple(x.shape))
-        if self._norms is not None and self._norms[0] == key:
+        # the same live tensor object (a weak reference: a freed activation whose storage or id is
+        # reused can never hit), unchanged since (version counter)
+        key = (x._version, tuple(x.shape), x.data_ptr() if dense else None)
+        if self._norms is not None and self._norms[0][0]() is x and self._norms[0][1] == key:
+            return self._norms[1], self._norms[2]
+        key = (weakref.ref(x), key)
+        if dense:
+            col = col_norms(x.detach())
+            self._norms = (key, col, col.norm())
             return self._norms[1], self._norms[2]
         if x.layout == torch.sparse_csr:
             cols, vals = x.col_indices(), x.values().detach()
@@ -129,7 +144,7 @@ class PrunedLinear(nn.Module):
         else:
             rows = mask.any(dim=1)
             n_rows = int(rows.sum())
-            if n_rows < self.in_channels:
+            if n_rows <= SKIP_ROWS_BELOW * self.in_channels:  # gathering X's columns pays only then
                 idx = rows.nonzero().view(-1)
                 out = dense_mm(x.index_select(-1, idx), weight.index_select(0, idx) * mask.index_select(0, idx))
             else:

@@ -18,7 +18,13 @@ from xflow.sparsify.macs import MacCounter
 from xflow.sparsify.ops import gcn_normalize, propagate
 from xflow.sparsify.pruning import edge_prune_mask, message_norms, self_loop_mask
 
-__all__ = ["Graph", "prepare_graph", "PrunedPropagation"]
+__all__ = ["Graph", "prepare_graph", "PrunedPropagation", "COMPACT_BELOW"]
+
+#: while masks change every pass (training), the kept edges are compacted (gathered) only when fewer
+#: than this share of the edges is kept; above it the full edge list runs with the pruned edges'
+#: weights zeroed — the same sums (adding 0·h changes no float), without the gather that would cost
+#: more than the few skipped edges save. Frozen masks (inference) are always compacted (cached).
+COMPACT_BELOW = 0.7
 
 
 @dataclass
@@ -148,7 +154,12 @@ class PrunedPropagation(nn.Module):
         mask ``E_l`` — edges restored by an evaluation lock are not counted, as the reference's
         ``cal_flops`` (run without ``node_lock``) does not count them."""
         used = self.used_edges(mask, graph, candidates)
-        ei, wk, kept = self._compact(graph, w, used) if used is mask else self._compact_uncached(graph, w, used)
+        if not self.frozen and w.dim() == 1 and float(used.sum()) >= COMPACT_BELOW * graph.num_edges:
+            ei, wk, kept = graph.edge_index, w * used.to(w.dtype), int(used.sum())
+        elif used is mask:
+            ei, wk, kept = self._compact(graph, w, used)
+        else:
+            ei, wk, kept = self._compact_uncached(graph, w, used)
         out = propagate(h, ei, wk, graph.num_nodes, sorted_by_dst=True)
         if counter is not None:
             width = math.prod(h.shape[1:]) if h.dim() > 1 else 1
