@@ -78,3 +78,23 @@ def test_panel_kernel_equals_dense_masked_matmul():
         assert torch.allclose(y, ref, atol=1e-5)
         yt = kernels.spmm_t(wt.crow_indices(), wt.col_indices(), wt.values(), x.t().contiguous())
         assert torch.allclose(yt.t(), ref, atol=1e-5)
+
+
+def test_fused_norm_and_edge_rule_kernels_equal_the_torch_rule():
+    from xflow.sparsify import kernels
+    from xflow.sparsify.pruning import edge_prune_mask, message_norms
+
+    if not kernels.available():
+        import pytest
+
+        pytest.skip("no C compiler")
+    data = sbm_graph(300, 8, num_features=12, seed=4)
+    g = prepare_graph(data.edge_index, 300)
+    h = data.x * torch.linspace(0.1, 3, 300)[:, None]
+    assert torch.allclose(kernels.row_norms(h), h.norm(dim=1), rtol=1e-5)
+    assert torch.allclose(kernels.col_norms(h), h.norm(dim=0), rtol=1e-5)
+    cand = torch.rand(g.num_edges, generator=torch.Generator().manual_seed(0)) < 0.8
+    for delta in (0.5, 1.0, 2.0):
+        ref = edge_prune_mask(message_norms(h, g.edge_index, g.edge_weight), cand, g.self_loops, delta)
+        got = kernels.edge_rule(g.edge_index[0], g.edge_weight, kernels.row_norms(h), cand, g.self_loops, delta)
+        assert got.dtype == torch.bool and torch.equal(got, ref) and 0 < int(ref.sum()) < int(cand.sum())

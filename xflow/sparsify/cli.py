@@ -49,6 +49,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     r.add_argument("--hidden", type=int, default=None, help="hidden width (gcn/gat/appnp; default per profile)")
     r.add_argument("--lock-eval-nodes", action="store_true",
                    help="reference evaluation artefact: never prune edges into the evaluated nodes")
+    r.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N: where model, features and graph live")
     r.add_argument("--compare-dense", action="store_true", help="also run the dense model with the same seeds")
     r.add_argument("--compare-lock", action="store_true", default=None,
                    help="also run the opposite --lock-eval-nodes setting (default with --lock-eval-nodes)")
@@ -67,10 +68,15 @@ def _timing(sparse_model, dense_model, data, graph) -> dict | None:
     """Inference of the trained sparse vs dense model through the measurement core (thread CPU time)."""
     import torch
 
-    from xflow.runtime.measure import measure
+    from xflow.runtime.measure import measure, torch_variant
 
     if getattr(sparse_model, "decoupled", False) or not hasattr(sparse_model, "propagations"):
         return None
+    dev = next(sparse_model.parameters()).device
+    if dev.type != "cpu":
+        from xflow.sparsify.devices import to_device
+
+        _, data, graph = to_device(dev, sparse_model, data, graph)
 
     def forward(m):
         def call():
@@ -79,7 +85,8 @@ def _timing(sparse_model, dense_model, data, graph) -> dict | None:
                 m(data.x, graph)
         return call
 
-    meas = measure({"dense": forward(dense_model), "sparse": forward(sparse_model)}, baseline="dense",
+    meas = measure({k: torch_variant(forward(m), threads=1, device=str(dev))
+                    for k, m in (("dense", dense_model), ("sparse", sparse_model))}, baseline="dense",
                    warmup=2, rounds=15)
     c = meas.compare("sparse", "dense")
     return {"inference_speedup": c.as_dict(), "text": c.format(), "dense_ms": meas.median_ms("dense"),
@@ -116,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
             "delta_a": args.delta_a, "delta_w": args.delta_w, "target_edge_sparsity": args.edge_sparsity,
             "target_weight_sparsity": args.weight_sparsity, "epochs": args.epochs,
             "batch_norm": True if args.batch_norm else None, "profile": args.profile, "hidden": args.hidden,
-            "lock_eval_nodes": bool(args.lock_eval_nodes)}
+            "lock_eval_nodes": bool(args.lock_eval_nodes), "device": args.device}
     seeds = range(max(1, args.seeds))
     variants = [base]
     compare_lock = bool(args.lock_eval_nodes) if args.compare_lock is None else bool(args.compare_lock)

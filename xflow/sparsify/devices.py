@@ -5,7 +5,7 @@ Models, features and graphs are plain tensors/modules, so they move with ``.to(d
 tensor the layers create at run time is made on the device of its inputs. The compiled kernels
 (:mod:`xflow.sparsify.kernels`) are CPU-only, so on other devices the layers use torch ops
 (``torch.sparse.mm``, gather–scatter). The decoupled push propagation is a CPU precomputation; its
-MLP trains on the device. ``scripts/sparsify_gpu_check.py`` checks a CUDA device end to end.
+MLP trains on the device. A device other than the CPU is not exercised by the test suite (no GPU here).
 """
 from __future__ import annotations
 

@@ -204,6 +204,10 @@ def dropout_any(x: Tensor, p: float, training: bool) -> Tensor:
 def col_norms(x: Tensor) -> Tensor:
     """``‖X[:, i]‖`` of a dense 2-D tensor (as ``sqrt(1ᵀ(X∘X))``: a reduction over rows that is
     ~10× faster on CPU than ``x.norm(dim=0)``)."""
+    if x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2 and _kernel_ok(x):
+        from xflow.sparsify import kernels
+
+        return kernels.col_norms(x)  # one pass, no N×F temporary
     return (torch.ones(x.shape[0], dtype=x.dtype, device=x.device) @ (x * x)).clamp_(min=0).sqrt_()
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["available", "library", "push", "spmm_rows", "scatter_rows", "prune_spmm", "spmm_t", "spmm_panel", "pack_panels", "sddmm_t",
+__all__ = ["available", "library", "push", "spmm_rows", "scatter_rows", "prune_spmm", "spmm_t", "spmm_panel", "pack_panels", "row_norms", "col_norms", "edge_rule", "sddmm_t",
            "build_error"]
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,12 @@ def library() -> ctypes.CDLL | None:
     lib.xf_prune_spmm.argtypes = [i64, p, p, p, p, p, p, f64, p, i64, p, p]
     lib.xf_spmm_t.restype = None
     lib.xf_spmm_t.argtypes = [i64, p, p, p, p, i64, p]
+    lib.xf_row_norms.restype = None
+    lib.xf_row_norms.argtypes = [i64, i64, p, p]
+    lib.xf_col_norms.restype = None
+    lib.xf_col_norms.argtypes = [i64, i64, p, p, p]
+    lib.xf_edge_rule.restype = i64
+    lib.xf_edge_rule.argtypes = [i64, p, p, p, p, p, f64, p]
     lib.xf_pack_panels.restype = None
     lib.xf_pack_panels.argtypes = [i64, i64, p, p]
     lib.xf_spmm_panel.restype = None
@@ -188,6 +194,33 @@ def spmm_t(ptr: Tensor, col: Tensor, val: Tensor, xt: Tensor) -> Tensor:
     yt = torch.empty(fout, n, dtype=torch.float32)
     _lib().xf_spmm_t(fout, ptr.data_ptr(), col.data_ptr(), val.data_ptr(), xt.data_ptr(), n, yt.data_ptr())
     return yt
+
+
+def row_norms(h: Tensor) -> Tensor:
+    """``‖h[v]‖`` of an ``(N, F)`` float32 matrix in one pass."""
+    h = _c(h, torch.float32)
+    out = torch.empty(h.shape[0], dtype=torch.float32)
+    _lib().xf_row_norms(int(h.shape[0]), int(h.shape[1]), h.data_ptr(), out.data_ptr())
+    return out
+
+
+def col_norms(x: Tensor) -> Tensor:
+    """``‖x[:, j]‖`` of an ``(N, F)`` float32 matrix in one pass (float64 accumulation)."""
+    x = _c(x, torch.float32)
+    acc = torch.empty(x.shape[1], dtype=torch.float64)
+    out = torch.empty(x.shape[1], dtype=torch.float32)
+    _lib().xf_col_norms(int(x.shape[0]), int(x.shape[1]), x.data_ptr(), acc.data_ptr(), out.data_ptr())
+    return out
+
+
+def edge_rule(src: Tensor, w: Tensor, node_norm: Tensor, cand: Tensor, loops: Tensor, delta: float) -> Tensor:
+    """The Unifews edge mask (``cand & (loop | |w|·‖h_src‖ ≥ δ·mean over cand)``) in two edge passes."""
+    src, w, node_norm = _c(src, torch.int64), _c(w, torch.float32), _c(node_norm, torch.float32)
+    cand, loops = _c(cand, torch.uint8), _c(loops, torch.uint8)
+    keep = torch.empty(int(src.numel()), dtype=torch.uint8)
+    _lib().xf_edge_rule(int(src.numel()), src.data_ptr(), w.data_ptr(), node_norm.data_ptr(), cand.data_ptr(),
+                        loops.data_ptr(), float(delta), keep.data_ptr())
+    return keep.view(torch.bool)
 
 
 PANEL = 64  # nodes per panel of :func:`spmm_panel` (``XF_NB`` in the C file)

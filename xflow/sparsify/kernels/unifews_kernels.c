@@ -274,3 +274,43 @@ void xf_pack_panels(int64_t n, int64_t fin, const float *x, float *xp) {
         }
     }
 }
+
+/* norm[v] = ||h[v, :]|| (rows of an n x f matrix), one pass. */
+void xf_row_norms(int64_t n, int64_t f, const float *h, float *norm) {
+    for (int64_t v = 0; v < n; v++) {
+        const float *x = h + v * f;
+        float s = 0.0f;
+        for (int64_t j = 0; j < f; j++) s += x[j] * x[j];
+        norm[v] = sqrtf(s);
+    }
+}
+
+/* norm[j] = ||x[:, j]|| (columns of an n x f matrix), one pass, double accumulators. */
+void xf_col_norms(int64_t n, int64_t f, const float *x, double *acc, float *norm) {
+    for (int64_t j = 0; j < f; j++) acc[j] = 0.0;
+    for (int64_t v = 0; v < n; v++) {
+        const float *r = x + v * f;
+        for (int64_t j = 0; j < f; j++) acc[j] += (double)r[j] * r[j];
+    }
+    for (int64_t j = 0; j < f; j++) norm[j] = (float)sqrt(acc[j]);
+}
+
+/* The Unifews edge rule in two passes over the edges: the mean of |w_e| * norm[src_e] over the
+ * candidates, then keep[e] = cand[e] && (loop[e] || |w_e| * norm[src_e] >= delta * mean).
+ * Returns the number kept. */
+int64_t xf_edge_rule(int64_t ne, const int64_t *src, const float *w, const float *norm, const uint8_t *cand,
+                     const uint8_t *loop, double delta, uint8_t *keep) {
+    double sum = 0.0;
+    int64_t nc = 0;
+    for (int64_t e = 0; e < ne; e++) {
+        if (cand[e]) { sum += fabsf(w[e]) * norm[src[e]]; nc++; }
+    }
+    const float thr = nc ? (float)(delta * (sum / (double)nc)) : 0.0f;
+    int64_t kept = 0;
+    for (int64_t e = 0; e < ne; e++) {
+        const int k = cand[e] && (loop[e] || fabsf(w[e]) * norm[src[e]] >= thr);
+        keep[e] = (uint8_t)k;
+        kept += k;
+    }
+    return kept;
+}

@@ -63,6 +63,15 @@ def prepare_graph(edge_index: Tensor, num_nodes: int, self_loops: "bool | Tensor
     return Graph(ei, w, self_loop_mask(ei), int(num_nodes))
 
 
+def _fused_ok(h: Tensor, w: Tensor) -> bool:
+    """Whether the compiled edge-rule kernels apply (CPU, float32, ``(N, F)`` features, 1-D weights)."""
+    if h.device.type != "cpu" or h.dtype != torch.float32 or h.dim() != 2 or w.dim() != 1:
+        return False
+    from xflow.sparsify import kernels
+
+    return kernels.available()
+
+
 class PrunedPropagation(nn.Module):
     r"""One propagation step with Unifews edge pruning.
 
@@ -123,7 +132,12 @@ class PrunedPropagation(nn.Module):
             return self.mask
         cand = (torch.ones(graph.num_edges, dtype=torch.bool, device=graph.edge_index.device)
                 if candidates is None else candidates)
-        if self.delta_a > 0:
+        if self.delta_a > 0 and _fused_ok(h, edge_weight):
+            from xflow.sparsify import kernels  # one pass for node norms, two over the edges
+
+            mask = kernels.edge_rule(graph.edge_index[0], edge_weight.detach(), kernels.row_norms(h.detach()), cand,
+                                     graph.self_loops, self.delta_a)
+        elif self.delta_a > 0:
             norms = message_norms(h.detach(), graph.edge_index, edge_weight.detach())
             mask = edge_prune_mask(norms, cand, graph.self_loops, self.delta_a)
         else:
