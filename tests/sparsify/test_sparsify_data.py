@@ -83,3 +83,53 @@ def test_sbm_is_homophilous_and_powerlaw_is_skewed():
     assert deg.max() > 10 * deg.median()
     with pytest.raises(UnknownName):
         make_synthetic("ring", 10)
+
+
+def _write_ogb(root, n=6, drop=None):
+    import gzip
+
+    files = {
+        "raw/edge.csv.gz": "0,1\n1,2\n2,3\n3,4\n4,0\n",  # node 5 isolated
+        "raw/node-feat.csv.gz": "".join(f"{i}.0,{-i}.5\n" for i in range(n)),
+        "raw/node-label.csv.gz": "".join(f"{i % 2}\n" for i in range(n)),
+        "split/random/train.csv.gz": "0\n1\n5\n", "split/random/valid.csv.gz": "2\n",
+        "split/random/test.csv.gz": "3\n4\n",
+    }
+    for rel, text in files.items():
+        if rel == drop:
+            continue
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(p, "wt") as f:
+            f.write(text)
+
+
+def test_ogb_folder_loads_symmetrised_without_isolated_nodes(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "data_dirs", lambda: [tmp_path])
+    _write_ogb(tmp_path / "ogbn_toy")
+    data = datasets.load_dataset("ogbn-toy")
+    assert data.num_nodes == 5 and data.edge_index.shape[1] == 10  # 5 undirected edges, both ways
+    assert torch.equal(data.x[:, 0], torch.arange(5, dtype=torch.float32))  # isolated node 5 dropped
+    assert int(data.train_mask.sum()) == 2 and int(data.test_mask.sum()) == 2 and int(data.val_mask.sum()) == 1
+
+
+def test_missing_ogb_files_are_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "data_dirs", lambda: [tmp_path])
+    with pytest.raises(DatasetNotFound, match="raw/node-feat.csv.gz"):
+        datasets.load_dataset("ogbn-arxiv")
+    _write_ogb(tmp_path / "ogbn_toy", drop="raw/node-label.csv.gz")
+    with pytest.raises(DatasetNotFound, match=r"lacks raw/node-label\.csv\.gz"):
+        datasets.load_dataset("ogbn-toy")
+
+
+def test_missing_pubmed_is_one_clear_cli_line(tmp_path, monkeypatch, capsys):
+    from xflow.cli import main
+
+    monkeypatch.setenv("XFLOW_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(paths, "data_dirs", lambda: [tmp_path / "nodata"])
+    monkeypatch.setattr(datasets, "load_planetoid", lambda *a, **k: (_ for _ in ()).throw(
+        DatasetNotFound(datasets._missing_message("PubMed", "download disabled"))))
+    rc = main(["sparsify", "run", "--dataset", "pubmed", "--epochs", "1"])
+    err = capsys.readouterr().err
+    first = err.strip().splitlines()[0]
+    assert rc != 0 and "ind.pubmed.x" in first and "PubMed/raw" in first and "Traceback" not in err

@@ -177,3 +177,19 @@ def test_frozen_linear_inference_cache_tracks_weight_updates():
         b = lin(x)
     assert torch.allclose(b, x @ (lin.weight * lin.mask) + lin.bias, atol=1e-6)
     assert not torch.allclose(a, b)
+
+
+def test_input_norm_cache_hits_only_the_same_unchanged_tensor():
+    from xflow.sparsify.layers import PrunedLinear
+
+    lin = PrunedLinear(6, 4, delta_w=1.0)
+    x = torch.randn(10, 6)
+    c1, _ = lin.input_norms(x)
+    assert lin.input_norms(x)[0] is c1  # cached for the constant input
+    y = x.clone()
+    y[:, 0] *= 5  # a different tensor (same shape): never served the cached norms
+    assert torch.allclose(lin.input_norms(y)[0], y.norm(dim=0), atol=1e-5)
+    x.mul_(2)  # in-place change bumps the version
+    assert torch.allclose(lin.input_norms(x)[0], x.norm(dim=0), atol=1e-5)
+    a = torch.randn(10, 6, requires_grad=True) * 1.0  # an activation: recomputed
+    assert torch.allclose(lin.input_norms(a)[0], a.detach().norm(dim=0), atol=1e-5)

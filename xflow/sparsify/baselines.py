@@ -45,6 +45,7 @@ def _keep_count(graph: Graph, sparsity: float) -> int:
 def _mask_from_scores(graph: Graph, scores: Tensor, k: int) -> Tensor:
     mask = graph.self_loops.clone()
     cand = (~graph.self_loops).nonzero().view(-1)
+    scores = scores.to(mask.device)
     if k > 0:
         top = torch.topk(scores[cand], k).indices
         mask[cand[top]] = True
@@ -60,8 +61,8 @@ def random_edge_mask(graph: Graph, sparsity: float, seed: int = 0) -> Tensor:
 def dspar_edge_mask(graph: Graph, sparsity: float, seed: int = 0) -> Tensor:
     r"""DSpar-style: sample edges without replacement with probability :math:`\propto 1/d_u + 1/d_v`."""
     g = torch.Generator().manual_seed(seed)
-    src, dst = graph.edge_index
-    off = ~graph.self_loops
+    src, dst = graph.edge_index.cpu()
+    off = ~graph.self_loops.cpu()
     deg = torch.bincount(src[off], minlength=graph.num_nodes).clamp(min=1).float()
     p = 1.0 / deg[src] + 1.0 / deg[dst]
     gumbel = -torch.log(-torch.log(torch.rand(graph.num_edges, generator=g).clamp(1e-12, 1 - 1e-12)))
@@ -105,7 +106,9 @@ def apply_baseline(method: str, model: SparseGNN, graph: Graph, edge_sparsity: f
         em = dspar_edge_mask(graph, edge_sparsity, seed)
     else:
         raise UnknownName(f"unknown one-shot baseline {method!r}; choose 'random' or 'dspar' (or 'ugs')")
-    model.set_masks([em] * len(model.propagations()), random_weight_masks(model, weight_sparsity, seed))
+    dev = graph.device
+    model.set_masks([em.to(dev)] * len(model.propagations()),
+                    [m.to(dev) for m in random_weight_masks(model, weight_sparsity, seed)])
 
 
 def train_ugs(model: GCN, data, graph: Graph, *, edge_sparsity: float, weight_sparsity: float,
@@ -122,13 +125,13 @@ def train_ugs(model: GCN, data, graph: Graph, *, edge_sparsity: float, weight_sp
     init = copy.deepcopy(model.state_dict())
     n_ns = int((~graph.self_loops).sum())
     keep_e_final = _keep_count(graph, edge_sparsity) / max(1, n_ns)
-    edge_mask = torch.ones(graph.num_edges, dtype=torch.bool)
+    edge_mask = torch.ones(graph.num_edges, dtype=torch.bool, device=graph.device)
     w_masks = [torch.ones_like(lin.weight, dtype=torch.bool) for lin in model.linears()]
     for r in range(1, rounds + 1):
         model.edge_scale = None
         model.load_state_dict(init)
         model.set_masks([edge_mask] * len(model.propagations()), w_masks)
-        model.edge_scale = nn.Parameter(torch.ones(graph.num_edges))
+        model.edge_scale = nn.Parameter(torch.ones(graph.num_edges, device=graph.device))
 
         def penalty(m, em=edge_mask):
             return l1 * m.edge_scale[em].abs().sum()

@@ -3,7 +3,8 @@ r"""GNN models with Unifews entry-wise sparsification, plus PyG stock references
 Iterative message passing (pruning inside every layer, masks inherited layer to layer):
 
 * :class:`GCN` — :math:`\hat A\,\sigma(\hat A X W_1) W_2` with :class:`UnifewsGCNConv`.
-* :class:`GAT` — multi-head attention with :class:`UnifewsGATConv`.
+* :class:`GAT` — multi-head attention: GAT v1 with :class:`UnifewsGATConv` (``version=1``, xflow
+  profile) or GATv2 with the reference's rule, :class:`UnifewsGATv2Conv` (``version=2``, reference).
 
 Decoupled (propagate once, then transform):
 
@@ -24,8 +25,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xflow.errors import UnknownName
-from xflow.sparsify.layers import Graph, PrunedLinear, PrunedPropagation, UnifewsGATConv, UnifewsGCNConv
+from xflow.sparsify.layers import (Graph, PrunedLinear, PrunedPropagation, UnifewsGATConv, UnifewsGATv2Conv,
+                                  UnifewsGCNConv)
 from xflow.sparsify.macs import MacCounter
+from xflow.sparsify.ops import dropout_any
 
 __all__ = ["SparseGNN", "GCN", "GAT", "SGC", "APPNP", "PyGGCN", "PyGGAT", "MODELS", "build_model"]
 
@@ -94,7 +97,7 @@ class GCN(SparseGNN):
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 16, num_layers: int = 2,
                  dropout: float = 0.5, delta_a: float = 0.0, delta_w: float = 0.0, batch_norm: bool = False,
-                 input_dropout: bool = True):
+                 input_dropout: bool = True, bn_momentum: float = 0.1):
         super().__init__()
         # input_dropout: dropout on the raw features too (Kipf & Welling); the Unifews reference
         # applies dropout only after the hidden activations (input_dropout=False)
@@ -103,7 +106,8 @@ class GCN(SparseGNN):
         self.convs = nn.ModuleList(UnifewsGCNConv(a, b, delta_a, delta_w) for a, b in zip(dims[:-1], dims[1:]))
         # BatchNorm after hidden layers (as in the Unifews reference code): pruning shrinks the
         # aggregated signal of nodes that lost edges; normalisation keeps later layers well scaled.
-        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) if batch_norm else nn.Identity()
+        # (the reference uses momentum 0.9 in PyTorch's convention: running = 0.1·running + 0.9·batch)
+        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden, momentum=bn_momentum) if batch_norm else nn.Identity()
                                    for _ in range(num_layers - 1))
         self.dropout = dropout
         self.edge_scale: nn.Parameter | None = None  # learnable adjacency mask (UGS baseline)
@@ -114,7 +118,7 @@ class GCN(SparseGNN):
         cand = None
         for i, conv in enumerate(self.convs):
             if i > 0 or self.input_dropout:
-                x = F.dropout(x, self.dropout, self.training)
+                x = dropout_any(x, self.dropout, self.training)
             x, cand = conv(x, graph, cand, counter, f"conv{i}", edge_weight=w)
             if i < len(self.convs) - 1:
                 x = F.relu(self.norms[i](x))
@@ -122,20 +126,46 @@ class GCN(SparseGNN):
 
 
 class GAT(SparseGNN):
-    """Two-layer GAT (ELU, dropout 0.6, ``heads`` hidden heads, 1 output head) with Unifews pruning."""
+    """Two-layer GAT with Unifews pruning.
+
+    ``version=1`` (xflow profile): GAT v1, ``hidden`` per head, ELU, dropout 0.6 on input, hidden and
+    attention. ``version=2`` (reference profile, ``GNNThr`` with ``GATv2ConvThr``): GATv2 with the
+    reference edge rule, ``hidden`` in total (``hidden // heads`` per head, concatenated), BatchNorm
+    (``bn_momentum``) → ReLU → dropout after the hidden layer only, no attention dropout, one
+    output head.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 8, heads: int = 8,
-                 dropout: float = 0.6, delta_a: float = 0.0, delta_w: float = 0.0):
+                 dropout: float = 0.6, delta_a: float = 0.0, delta_w: float = 0.0, version: int = 1,
+                 batch_norm: bool = False, bn_momentum: float = 0.1, input_dropout: bool = True,
+                 att_dropout: float | None = None):
         super().__init__()
-        self.conv1 = UnifewsGATConv(in_channels, hidden, heads, True, delta_a, delta_w, dropout)
-        self.conv2 = UnifewsGATConv(hidden * heads, out_channels, 1, False, delta_a, delta_w, dropout)
+        if version not in (1, 2):
+            raise UnknownName(f"GAT version must be 1 or 2, got {version!r}")
+        self.version = version
+        if version == 1:
+            att = dropout if att_dropout is None else att_dropout
+            self.conv1 = UnifewsGATConv(in_channels, hidden, heads, True, delta_a, delta_w, att)
+            self.conv2 = UnifewsGATConv(hidden * heads, out_channels, 1, False, delta_a, delta_w, att)
+            width = hidden * heads
+        else:
+            if hidden % heads:
+                raise ValueError(f"GATv2 hidden width {hidden} must be a multiple of heads={heads}")
+            att = 0.0 if att_dropout is None else att_dropout
+            self.conv1 = UnifewsGATv2Conv(in_channels, hidden // heads, heads, True, delta_a, delta_w, att)
+            self.conv2 = UnifewsGATv2Conv(hidden, out_channels, 1, False, delta_a, delta_w, att)
+            width = hidden
+        self.norm = nn.BatchNorm1d(width, momentum=bn_momentum) if batch_norm else nn.Identity()
+        self.input_dropout = input_dropout
         self.dropout = dropout
 
     def forward(self, x: Tensor, graph: Graph, counter: MacCounter | None = None) -> Tensor:
-        """Logits ``(N, C)``."""
-        x = F.dropout(x, self.dropout, self.training)
+        """Logits ``(N, C)``; the second layer attends over the edges the first kept."""
+        if self.input_dropout:
+            x = dropout_any(x, self.dropout, self.training)
         x, cand = self.conv1(x, graph, None, counter, "conv0")
-        x = F.dropout(F.elu(x), self.dropout, self.training)
+        x = F.elu(self.norm(x)) if self.version == 1 else F.relu(self.norm(x))
+        x = dropout_any(x, self.dropout, self.training)
         x, _ = self.conv2(x, graph, cand, counter, "conv1")
         return x
 

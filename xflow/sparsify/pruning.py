@@ -90,29 +90,44 @@ def edge_prune_mask(norms: Tensor, candidates: Tensor, self_loops: Tensor, delta
 
 
 @torch.no_grad()
-def weight_prune_mask(weight: Tensor, x: Tensor, delta_w: float, clamp: bool = False) -> Tensor:
+def weight_prune_mask(weight: Tensor, x: Tensor | None, delta_w: float, clamp: bool = False, *,
+                      col_norms: Tensor | None = None, fro_norm: Tensor | None = None) -> Tensor:
     """Unifews weight rule: keep ``W_ij`` iff ``|W_ij| ≥ τ_i = δ_w·‖X‖_F / (F_in·‖X[:, i]‖)``.
 
     Args:
         weight: ``(F_in, F_out)`` (input feature ``i``, output ``j``).
-        x: ``(N, F_in)`` the layer's input.
+        x: ``(N, F_in)`` the layer's input (or ``None`` when ``col_norms``/``fro_norm`` are given).
         delta_w: the threshold factor ``δ_w ≥ 0``.
         clamp: cap every ``τ_i`` at ``0.999·max|W|`` (as the reference code does).
+        col_norms, fro_norm: precomputed ``‖X[:, i]‖`` and ``‖X‖_F`` (sparse or cached inputs).
 
     Returns:
-        ``(F_in, F_out)`` bool mask of kept entries.
+        ``(F_in, F_out)`` bool mask of kept entries. The reference skips pruning when
+        ``‖X‖_F / F_in ≤ 1e-8`` (an all-zero input); so does this rule (every entry kept).
     """
     if delta_w < 0:
         raise ValueError(f"delta_w must be >= 0, got {delta_w}")
-    if x.shape[-1] != weight.shape[0]:
-        from xflow.errors import ShapeMismatch
+    if col_norms is None:
+        if x is None:
+            raise ValueError("weight_prune_mask needs x or col_norms")
+        if x.shape[-1] != weight.shape[0]:
+            from xflow.errors import ShapeMismatch
 
-        raise ShapeMismatch(f"input has {x.shape[-1]} features but weight expects {weight.shape[0]}")
+            raise ShapeMismatch(f"input has {x.shape[-1]} features but weight expects {weight.shape[0]}")
+        col, fro = x.norm(dim=0), x.norm()
+    else:
+        if col_norms.shape[0] != weight.shape[0]:
+            from xflow.errors import ShapeMismatch
+
+            raise ShapeMismatch(f"input has {col_norms.shape[0]} features but weight expects {weight.shape[0]}")
+        col = col_norms
+        fro = col_norms.norm() if fro_norm is None else fro_norm
     if delta_w == 0:
         return torch.ones_like(weight, dtype=torch.bool)
     f_in = weight.shape[0]
-    col = x.norm(dim=0)  # (F_in,)
-    thr = delta_w * x.norm() / f_in
+    if float(fro) / f_in <= 1e-8:
+        return torch.ones_like(weight, dtype=torch.bool)
+    thr = delta_w * fro / f_in
     if not clamp:
         return (weight.abs() * col[:, None]) >= thr
     tau = thr / col  # inf for all-zero columns

@@ -1,45 +1,50 @@
-"""Wall time of dense vs Unifews-pruned propagation on synthetic graphs (``propagation_timing(config)``).
+"""Dense vs Unifews-sparse execution speed, measured with the one measurement core
+(:func:`xflow.runtime.measure.measure`: interleaved shuffled rounds, thread CPU time deciding for
+these single-threaded variants, an A/A control, paired bootstrap intervals and verdicts).
 
-Used by ``benchmarks/sparsify_speed.py`` and the notebook's time-vs-size plot. For one SBM or power-law
-graph it finds (by bisection) the δ_a at which the Unifews edge rule removes ``target_sparsity`` of the
-non-self-loop edges of ``Â H``, then times, interleaved after warm-up:
+Three measurements, each returning long-format records — one row per comparison with its
+``speedup`` [``speedup_lo``, ``speedup_hi``], ``verdict``, ``noise_floor``, ``clock`` and the
+medians of both sides (``time_ms`` / ``baseline_ms``), plus the run conditions (load, busy):
 
-* ``dense_csr`` / ``sparse_csr`` — ``torch.sparse.mm`` with prebuilt CSR matrices (frozen masks);
-* ``dense_kernel`` / ``sparse_onthefly`` — the models' kernel, the sparse side also computing message
-  norms, the mask and the compaction at every call (Unifews on-the-fly pruning).
+* :func:`propagation_timing` — ``Â H`` on a synthetic graph, dense vs with the edges the Unifews
+  rule removes at ``target_sparsity`` of the prunable (off-diagonal) edges: torch CSR
+  (``torch.sparse.mm``), the compiled row kernel over kept edges (frozen masks, inference), and
+  on the fly (mean message norm + the fused prune-and-aggregate kernel, i.e. the mask computed
+  at every call as in training);
+* :func:`weight_timing` — ``X W`` at ``sparsity`` (random or Unifews-rule masks): masked-dense
+  with pruned input rows skipped (the layers' path), ``torch.sparse.mm`` on ``Wᵀ`` as CSR, and the
+  compiled panel kernel (:func:`xflow.sparsify.kernels.spmm_panel`) with the input already in
+  panel layout and including the conversion;
+* :func:`training_timing` — one training epoch (reference schedule: mask recomputation, forward,
+  backward, Adam step) of a GCN, dense vs Unifews at several (δ_a, δ_w).
 
-Returns long-format records (``metric`` = ``time_s`` per variant with ``iqr_s``, and ``speedup``).
+No timing is asserted in tests; ``benchmarks/sparsify_speed.py`` runs these and commits the
+records (``results/sparsify/speed_*.csv``).
 """
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["propagation_timing", "delta_for_sparsity", "interleaved_times"]
+__all__ = ["propagation_timing", "weight_timing", "training_timing", "delta_for_sparsity", "comparison_rows"]
 
 
-def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, list[float]]:
-    """Time each callable ``repeats`` times, interleaving them round-robin after ``warmup`` calls each."""
-    for f in fns.values():
-        for _ in range(warmup):
-            f()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            t = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t)
-    return times
-
-
-def _median_iqr(ts: list[float]) -> tuple[float, float]:
-    if len(ts) < 2:
-        return ts[0], 0.0
-    q = statistics.quantiles(ts, n=4)
-    return statistics.median(ts), q[2] - q[0]
+def comparison_rows(meas, pairs: Sequence[tuple[str, str]], **config: Any) -> list[dict]:
+    """One record per ``(variant, baseline)`` pair of a :class:`~xflow.runtime.measure.Measurement`:
+    speed-up of ``variant`` over ``baseline`` with its interval, verdict, noise floor and the run
+    conditions."""
+    cond = meas.conditions()
+    rows = []
+    for a, b in pairs:
+        c = meas.compare(a, b)
+        rows.append({**config, "variant": a, "baseline": b, "metric": "speedup", "value": c.speedup,
+                     "speedup_lo": c.speedup_ci[0], "speedup_hi": c.speedup_ci[1], "verdict": c.verdict,
+                     "noise_floor": c.noise_floor, "time_ms": meas.median_ms(a), "baseline_ms": meas.median_ms(b),
+                     "wall_ms": meas.median_ms(a, "wall"), "baseline_wall_ms": meas.median_ms(b, "wall"),
+                     "text": c.format(), **cond})
+    return rows
 
 
 def delta_for_sparsity(norms: torch.Tensor, self_loops: torch.Tensor, target: float, iters: int = 30) -> float:
@@ -56,55 +61,193 @@ def delta_for_sparsity(norms: torch.Tensor, self_loops: torch.Tensor, target: fl
     return hi
 
 
-def propagation_timing(config: dict) -> list[dict]:
-    """Time dense vs pruned propagation for ``config``.
+def _measure(fns: dict[str, Callable[[], Any]], baseline: str, cfg: dict):
+    from xflow.runtime.measure import Variant, measure
 
-    Keys: ``kind`` (``sbm``/``powerlaw``, default ``sbm``), ``num_nodes``, ``avg_degree`` (10),
-    ``features`` (64), ``target_sparsity`` (0.9), ``repeats`` (5), ``seed`` (0), ``threads`` (None),
-    ``self_loops`` (True: Â with never-pruned self-loops; False: ``D^{-1/2}AD^{-1/2}`` as the reference code).
+    with torch.no_grad():
+        return measure({k: Variant(f, threads=1) for k, f in fns.items()}, baseline=baseline,
+                       warmup=int(cfg.get("warmup", 2)), rounds=int(cfg["rounds"]),
+                       max_seconds=cfg.get("max_seconds"), min_rounds=min(5, int(cfg["rounds"])))
+
+
+def propagation_timing(config: dict) -> list[dict]:
+    """Dense vs pruned propagation on a synthetic graph (one thread).
+
+    Keys: ``kind`` (``sbm``/``powerlaw``), ``num_nodes``, ``avg_degree`` (10), ``features`` (64),
+    ``target_sparsity`` (0.9 of the off-diagonal edges), ``rounds`` (10), ``seed`` (0),
+    ``self_loops`` (True: Â with never-pruned self-loops, as the reference's Cora; False:
+    ``D^{-1/2}AD^{-1/2}``), ``max_seconds`` (None).
     """
+    from xflow.sparsify import kernels
     from xflow.sparsify.layers import prepare_graph
-    from xflow.sparsify.ops import csr_adjacency, propagate, spmm_csr
+    from xflow.sparsify.ops import csr_adjacency, csr_rows, spmm_csr
     from xflow.sparsify.pruning import edge_prune_mask, message_norms
     from xflow.sparsify.synthetic import make_synthetic
 
-    cfg = {"kind": "sbm", "avg_degree": 10.0, "features": 64, "target_sparsity": 0.9, "repeats": 5, "seed": 0,
-           "threads": None, "self_loops": True, **config}
-    if cfg["threads"]:
-        torch.set_num_threads(int(cfg["threads"]))
+    cfg = {"kind": "sbm", "avg_degree": 10.0, "features": 64, "target_sparsity": 0.9, "rounds": 10, "seed": 0,
+           "self_loops": True, "max_seconds": None, **config}
+    torch.set_num_threads(1)
     n = int(cfg["num_nodes"])
     data = make_synthetic(cfg["kind"], n, float(cfg["avg_degree"]), num_features=int(cfg["features"]),
                           seed=int(cfg["seed"]))
     g = prepare_graph(data.edge_index, n, bool(cfg["self_loops"]))
-    h = data.x
+    h = data.x.contiguous()
     norms = message_norms(h, g.edge_index, g.edge_weight)
     delta = delta_for_sparsity(norms, g.self_loops, float(cfg["target_sparsity"]))
     cand = torch.ones(g.num_edges, dtype=torch.bool)
     mask = edge_prune_mask(norms, cand, g.self_loops, delta)
-    dense_csr = csr_adjacency(g.edge_index, g.edge_weight, n)
-    sparse_csr = csr_adjacency(g.edge_index, g.edge_weight, n, mask)
-
-    def onthefly():
-        m = edge_prune_mask(message_norms(h, g.edge_index, g.edge_weight), cand, g.self_loops, delta)
-        idx = m.nonzero().view(-1)
-        return propagate(h, g.edge_index.index_select(1, idx), g.edge_weight.index_select(0, idx), n,
-                         sorted_by_dst=True)
-
-    fns = {
-        "dense_csr": lambda: spmm_csr(dense_csr, h),
-        "sparse_csr": lambda: spmm_csr(sparse_csr, h),
-        "dense_kernel": lambda: propagate(h, g.edge_index, g.edge_weight, n, sorted_by_dst=True),
-        "sparse_onthefly": onthefly,
+    src, dst, w = g.edge_index[0].contiguous(), g.edge_index[1], g.edge_weight.contiguous()
+    ptr = csr_rows(dst, n)
+    idx = mask.nonzero().view(-1)
+    k_src, k_w, k_ptr = src[idx].contiguous(), w[idx].contiguous(), csr_rows(dst[idx], n)
+    fns: dict[str, Callable[[], Any]] = {
+        "dense_csr": (lambda a=csr_adjacency(g.edge_index, w, n): spmm_csr(a, h)),
+        "sparse_csr": (lambda a=csr_adjacency(g.edge_index, w, n, mask): spmm_csr(a, h)),
     }
-    with torch.no_grad():
-        times = interleaved_times(fns, int(cfg["repeats"]))
-    med = {k: _median_iqr(v) for k, v in times.items()}
-    base = {"kind": cfg["kind"], "num_nodes": n, "num_edges": g.num_edges, "features": int(cfg["features"]),
-            "delta_a": delta, "edge_sparsity_offdiag": 1 - float(mask[~g.self_loops].float().mean()),
-            "edge_sparsity": 1 - float(mask.float().mean()), "threads": torch.get_num_threads(),
-            "self_loops": bool(cfg["self_loops"])}
-    recs = [{**base, "variant": k, "metric": "time_s", "value": m, "iqr_s": iqr} for k, (m, iqr) in med.items()]
-    recs.append({**base, "variant": "csr", "metric": "speedup", "value": med["dense_csr"][0] / med["sparse_csr"][0]})
-    recs.append({**base, "variant": "onthefly", "metric": "speedup",
-                 "value": med["dense_kernel"][0] / med["sparse_onthefly"][0]})
-    return recs
+    pairs = [("sparse_csr", "dense_csr")]
+    if kernels.available():
+        cand_u8, locked_u8 = cand.to(torch.uint8), g.self_loops.to(torch.uint8)
+        aw = w.abs()
+
+        def onthefly():
+            nrm = h.norm(dim=1)
+            thr = delta * float((aw * nrm[src]).mean())  # δ_a × mean message norm over the candidates
+            return kernels.prune_spmm(ptr, src, w, nrm, cand_u8, locked_u8, thr, h)
+
+        fns.update({
+            "dense_kernel": lambda: kernels.spmm_rows(ptr, src, w, h),
+            "sparse_kernel": lambda: kernels.spmm_rows(k_ptr, k_src, k_w, h),
+            "sparse_onthefly": onthefly,
+        })
+        pairs += [("sparse_kernel", "dense_kernel"), ("sparse_onthefly", "dense_kernel"),
+                  ("sparse_kernel", "dense_csr")]
+    meas = _measure(fns, "dense_csr", cfg)
+    base = {"bench": "propagation", "kind": cfg["kind"], "num_nodes": n, "num_edges": g.num_edges,
+            "features": int(cfg["features"]), "delta_a": delta, "self_loops": bool(cfg["self_loops"]),
+            "edge_sparsity_offdiag": 1 - float(mask[~g.self_loops].float().mean()),
+            "edge_sparsity": 1 - float(mask.float().mean()), "threads": 1}
+    return comparison_rows(meas, pairs, **base)
+
+
+def _unifews_weight_mask(x: torch.Tensor, w: torch.Tensor, target: float) -> tuple[torch.Tensor, float]:
+    """The Unifews weight rule's mask at (about) ``target`` sparsity, δ_w by bisection."""
+    from xflow.sparsify.pruning import weight_prune_mask
+
+    lo, hi = 0.0, 64.0
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        sp = 1 - float(weight_prune_mask(w, x, mid).float().mean())
+        lo, hi = (mid, hi) if sp < target else (lo, mid)
+    return weight_prune_mask(w, x, hi), hi
+
+
+def weight_timing(config: dict) -> list[dict]:
+    """``X W`` dense vs at ``sparsity`` of the weights removed (one thread).
+
+    Keys: ``num_nodes`` (N), ``f_in``, ``f_out``, ``sparsity`` (0.9), ``masks`` (``random``: uniform;
+    ``unifews``: the weight rule on inputs whose column scales vary, δ_w found by bisection),
+    ``rounds`` (10), ``seed`` (0), ``max_seconds``.
+    """
+    from xflow.sparsify import kernels
+
+    cfg = {"sparsity": 0.9, "masks": "random", "rounds": 10, "seed": 0, "max_seconds": None, **config}
+    torch.set_num_threads(1)
+    n, fi, fo = int(cfg["num_nodes"]), int(cfg["f_in"]), int(cfg["f_out"])
+    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    x = torch.randn(n, fi, generator=gen)
+    w = torch.randn(fi, fo, generator=gen) / fi ** 0.5
+    delta_w = float("nan")
+    if cfg["masks"] == "unifews":
+        x = x * torch.rand(fi, generator=gen).pow(2)  # feature columns of different strength
+        mask, delta_w = _unifews_weight_mask(x, w, float(cfg["sparsity"]))
+    elif cfg["masks"] == "random":
+        mask = torch.rand(fi, fo, generator=gen) >= float(cfg["sparsity"])
+    else:
+        from xflow.errors import UnknownName
+
+        raise UnknownName(f"unknown masks {cfg['masks']!r}; choose 'random' or 'unifews'")
+    wm = w * mask
+    rows = mask.any(dim=1).nonzero().view(-1)
+    w_rows = wm.index_select(0, rows).contiguous()
+    wt = wm.t().contiguous().to_sparse_csr()
+    fns: dict[str, Callable[[], Any]] = {
+        "dense": lambda: x @ w,
+        "masked_dense": lambda: x.index_select(1, rows) @ w_rows,
+        "torch_csr": lambda: torch.sparse.mm(wt, x.t()).t(),
+    }
+    pairs = [("masked_dense", "dense"), ("torch_csr", "dense")]
+    if kernels.available():
+        ptr, col, val = wt.crow_indices().long(), wt.col_indices().long(), wt.values().contiguous()
+        xp = kernels.pack_panels(x)
+        fns["panel_kernel"] = lambda: kernels.spmm_panel(ptr, col, val, xp, n)
+        fns["panel_kernel_with_packing"] = lambda: kernels.spmm_panel(ptr, col, val, kernels.pack_panels(x), n)
+        pairs += [("panel_kernel", "dense"), ("panel_kernel_with_packing", "dense")]
+    meas = _measure(fns, "dense", cfg)
+    base = {"bench": "weights", "num_nodes": n, "f_in": fi, "f_out": fo, "masks": cfg["masks"], "delta_w": delta_w,
+            "weight_sparsity": 1 - float(mask.float().mean()),
+            "rows_pruned": 1 - rows.numel() / fi, "threads": 1}
+    return comparison_rows(meas, pairs, **base)
+
+
+def training_timing(config: dict) -> list[dict]:
+    """One training epoch of a GCN, dense vs Unifews at each ``deltas`` pair (one thread).
+
+    Keys: ``dataset`` (``sbm:<n>:<deg>`` or ``cora``/``citeseer``), ``profile`` (``reference``),
+    ``hidden`` (None: the profile's), ``deltas`` (``[(δ_a, δ_w), ...]``), ``warm_epochs`` (20: the
+    models are trained this long first, so the masks are those of a trained model), ``rounds`` (10).
+    An epoch = the reference schedule's mask scheme for the epoch, forward with mask recomputation,
+    cross-entropy, backward, Adam step (:func:`xflow.sparsify.train.train_step`); for the reference
+    profile also the lock-free evaluation pass the reference runs every epoch is *not* included.
+    """
+    from xflow.sparsify.experiment import _model_input, load_graph, resolve
+    from xflow.sparsify.models import build_model
+    from xflow.sparsify.train import reference_optimizer, set_reference_epoch, train_step
+
+    cfg = {"dataset": "sbm:20000:10", "profile": "reference", "hidden": None, "model": "gcn",
+           "deltas": [(0.5, 0.5), (1.0, 1.0), (2.0, 2.0)], "warm_epochs": 20, "rounds": 10, "seed": 0,
+           "max_seconds": None, **config}
+    torch.set_num_threads(1)
+    r = resolve({"dataset": cfg["dataset"], "model": cfg["model"], "profile": cfg["profile"], "split": "random",
+                 "hidden": cfg["hidden"]})
+    data, graph = load_graph(cfg["dataset"], "random", int(cfg["seed"]), r["self_loops"],
+                             largest_component=r["largest_component"], stratify=r["stratify"],
+                             normalize_features=r["normalize_features"])
+    inp = _model_input(data, cfg["model"])
+    epochs = 2 * int(cfg["warm_epochs"]) + 2
+    fns: dict[str, Callable[[], Any]] = {}
+    info: dict[str, dict] = {}
+    for da, dw in [(0.0, 0.0)] + [tuple(map(float, d)) for d in cfg["deltas"]]:
+        name = "dense" if da == dw == 0 else f"unifews_{da:g}_{dw:g}"
+        torch.manual_seed(int(cfg["seed"]))
+        model = build_model(cfg["model"], data.num_features, int(data.y.max()) + 1, delta_a=da, delta_w=dw,
+                            **r["hp"])
+        model.prepare(inp.x, graph)
+        opt, _ = reference_optimizer(model, r["lr"], r["weight_decay"])
+        for ep in range(1, int(cfg["warm_epochs"]) + 1):
+            set_reference_epoch(model, ep, epochs)
+            train_step(model, inp, graph, opt)
+        from xflow.sparsify.macs import MacCounter
+        from xflow.sparsify.train import evaluate
+
+        counter = MacCounter()
+        evaluate(model, inp, graph, counter)
+        s = counter.summary()
+        info[name] = {"edge_sparsity_offdiag": s.get("edge_sparsity_offdiag", 0.0),
+                      "weight_sparsity": s.get("weight_sparsity", 0.0), "mac_reduction": s.get("mac_reduction", 1.0)}
+
+        def epoch(m=model, o=opt):
+            set_reference_epoch(m, 1, epochs)  # first-half scheme: every mask recomputed
+            train_step(m, inp, graph, o)
+        fns[name] = epoch
+    from xflow.runtime.measure import Variant, measure
+
+    meas = measure({k: Variant(f, threads=1) for k, f in fns.items()}, baseline="dense", warmup=1,
+                   rounds=int(cfg["rounds"]), max_seconds=cfg.get("max_seconds"), min_rounds=min(5, int(cfg["rounds"])))
+    rows = []
+    for name in fns:
+        if name == "dense":
+            continue
+        rows += comparison_rows(meas, [(name, "dense")], bench="training", dataset=cfg["dataset"],
+                                model=cfg["model"], profile=cfg["profile"], hidden=int(r["hp"].get("hidden", 0)),
+                                num_nodes=graph.num_nodes, num_edges=graph.num_edges, threads=1, **info[name])
+    return rows

@@ -6,12 +6,14 @@ the masks from the current weights and activations (edge sets nested layer to la
 training fine-tunes the surviving entries and inference uses exactly those masks. The reported test
 accuracy is the one at the best validation epoch after freezing, and MACs/sparsities come from the
 counted inference forward pass.
+
+No wall-clock time is taken here: speed is measured with the measurement core
+(:mod:`xflow.sparsify.timing`), never from a training log.
 """
 from __future__ import annotations
 
+import copy
 import logging
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +25,7 @@ from xflow.sparsify.layers import Graph
 from xflow.sparsify.macs import MacCounter
 from xflow.sparsify.models import SparseGNN
 
-__all__ = ["train_model", "evaluate", "accuracy"]
+__all__ = ["train_model", "evaluate", "accuracy", "train_step", "reference_optimizer", "set_reference_epoch"]
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +67,14 @@ def train_model(model: SparseGNN, data, graph: Graph, *, epochs: int = 200, lr: 
 
         raise UnknownName(f"unknown schedule {schedule!r}; choose 'freeze' or 'reference'")
     freeze_at = max(1, epochs // 2) if freeze_at is None else max(0, min(freeze_at, epochs))
-    t0 = time.perf_counter()
     model.prepare(data.x, graph)
-    prepare_s = time.perf_counter() - t0
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     best = {"val_acc": -1.0, "test_acc": float("nan"), "train_acc": float("nan"), "epoch": -1}
-    epoch_times: list[float] = []
     if freeze_at == 0:
         evaluate(model, data, graph)
         model.freeze()
     for ep in range(1, epochs + 1):
-        t = time.perf_counter()
         model.train()
         opt.zero_grad()
         out = model(data.x, graph)
@@ -85,7 +83,6 @@ def train_model(model: SparseGNN, data, graph: Graph, *, epochs: int = 200, lr: 
             loss = loss + extra_loss(model)
         loss.backward()
         opt.step()
-        epoch_times.append(time.perf_counter() - t)
         if ep == freeze_at:
             evaluate(model, data, graph)  # final masks from an eval-mode pass
             model.freeze()
@@ -95,11 +92,6 @@ def train_model(model: SparseGNN, data, graph: Graph, *, epochs: int = 200, lr: 
                 best = {**acc, "epoch": ep}
     counter = MacCounter()
     final = evaluate(model, data, graph, counter)
-    infer = []
-    for _ in range(max(1, infer_repeats)):
-        t = time.perf_counter()
-        evaluate(model, data, graph)
-        infer.append(time.perf_counter() - t)
     log.debug("trained %s: best val %.3f at epoch %d", type(model).__name__, best["val_acc"], best["epoch"])
     return {
         "test_acc": best["test_acc"],
@@ -107,67 +99,89 @@ def train_model(model: SparseGNN, data, graph: Graph, *, epochs: int = 200, lr: 
         "train_acc": best["train_acc"],
         "best_epoch": best["epoch"],
         "final_test_acc": final["test_acc"],
-        "train_time_per_epoch_s": statistics.median(epoch_times),
-        "prepare_time_s": prepare_s,
-        "infer_time_s": statistics.median(infer),
         **counter.summary(),
     }
 
 
 @torch.no_grad()
-def _evaluate_locked(model: SparseGNN, data, graph: Graph) -> dict[str, float]:
-    """Reference-code evaluation: one forward per split with edges into that split's nodes locked."""
+def _evaluate_locked(model: SparseGNN, data, graph: Graph, counter: MacCounter | None = None) -> dict[str, float]:
+    """Reference-code evaluation (``eval(..., node_lock=idx_split)``): one forward per evaluated split
+    (val, test) with the edges into that split's nodes locked. MACs go to ``counter`` from the val
+    pass (locked edges not counted). ``train_acc`` is read from the val-locked pass (the reference
+    does not report it)."""
     model.eval()
     res = {}
-    for k in ("train", "val", "test"):
+    for k in ("val", "test"):
         m = getattr(data, f"{k}_mask")
         model.lock_nodes(m)
-        res[f"{k}_acc"] = accuracy(model(data.x, graph), data.y, m)
+        out = model(data.x, graph, counter if k == "val" else None)
+        res[f"{k}_acc"] = accuracy(out, data.y, m)
+        if k == "val":
+            res["train_acc"] = accuracy(out, data.y, data.train_mask)
     model.lock_nodes(None)
     return res
 
 
-def _train_reference(model: SparseGNN, data, graph: Graph, *, epochs: int, lr: float, weight_decay: float,
-                     infer_repeats: int, lock_eval_nodes: bool = False) -> dict[str, Any]:
-    """The gdmnl/Unifews ``run_fb.py`` schedule (see module docstring)."""
-    t0 = time.perf_counter()
-    model.prepare(data.x, graph)
-    prepare_s = time.perf_counter() - t0
+def train_step(model: SparseGNN, data, graph: Graph, opt: torch.optim.Optimizer) -> float:
+    """One full-batch training step (forward with mask recomputation, cross-entropy on the training
+    nodes, backward, optimiser step); returns the loss. Also what the timing helpers measure."""
+    model.train()
+    opt.zero_grad()
+    out = model(data.x, graph)
+    loss = F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def reference_optimizer(model: SparseGNN, lr: float, weight_decay: float):
+    """Adam plus ``ReduceLROnPlateau(max, factor 0.5, threshold 1e-4, patience 15)``, as ``run_fb.py``."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, threshold=1e-4, patience=15)
-    model.set_weight_mode(straight_through=False, cumulative=False, clamp=True)
+    return opt, sched
+
+
+def set_reference_epoch(model: SparseGNN, epoch: int, epochs: int) -> None:
+    """Mask schemes of one reference epoch: edges recomputed (``pruneall``); weights recomputed from
+    the full weights in the first half (``pruneall``, ``epoch < epochs // 2``), then cumulative
+    (``pruneinc``); thresholds capped at ``0.999·max|W|``; pruned weights get no gradient."""
+    model.unfreeze()
+    model.set_weight_mode(straight_through=False, cumulative=epoch >= epochs // 2, clamp=True)
+
+
+def _train_reference(model: SparseGNN, data, graph: Graph, *, epochs: int, lr: float, weight_decay: float,
+                     infer_repeats: int, lock_eval_nodes: bool = False) -> dict[str, Any]:
+    """The gdmnl/Unifews ``run_fb.py`` schedule (see module docstring).
+
+    Besides the test accuracy of the best-validation epoch (its weights and masks, ``test_acc``),
+    reports ``test_acc_ckpt``: the best epoch's weights, weight masks and BatchNorm statistics
+    reloaded at the end with the *last* epoch's edge masks (edge masks are not part of a state dict),
+    which is what the reference's final test pass would evaluate.
+    """
+    model.prepare(data.x, graph)
+    opt, sched = reference_optimizer(model, lr, weight_decay)
     best: dict[str, Any] = {"val_acc": -1.0, "test_acc": float("nan"), "train_acc": float("nan"), "epoch": -1}
     best_counts: dict[str, float] = {}
-    epoch_times: list[float] = []
+    best_state: dict | None = None
     for ep in range(1, epochs + 1):
-        t = time.perf_counter()
-        model.unfreeze()
-        model.set_weight_mode(cumulative=ep >= epochs // 2)  # reference: pruneall while epoch < epochs//2
-        model.train()
-        opt.zero_grad()
-        out = model(data.x, graph)
-        loss = F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
-        loss.backward()
-        opt.step()
-        epoch_times.append(time.perf_counter() - t)
+        set_reference_epoch(model, ep, epochs)
+        train_step(model, data, graph, opt)
         model.freeze()  # evaluation keeps the masks of this training pass
-        counter = MacCounter()
-        acc = evaluate(model, data, graph, counter)  # counts without locks, as the reference's cal_flops
-        if lock_eval_nodes:
-            acc = _evaluate_locked(model, data, graph)
+        counter = MacCounter()  # counts without locked edges, as the reference's cal_flops
+        acc = _evaluate_locked(model, data, graph, counter) if lock_eval_nodes else evaluate(model, data, graph, counter)
         sched.step(acc["val_acc"])
         if acc["val_acc"] > best["val_acc"]:
             best, best_counts = {**acc, "epoch": ep}, counter.summary()
-    final = evaluate(model, data, graph)
-    infer = []
-    for _ in range(max(1, infer_repeats)):
-        t = time.perf_counter()
-        evaluate(model, data, graph)
-        infer.append(time.perf_counter() - t)
+            best_state = copy.deepcopy(model.state_dict())
+    final = _evaluate_locked(model, data, graph) if lock_eval_nodes else evaluate(model, data, graph)
+    ckpt = final["test_acc"]
+    if best_state is not None:
+        model.load_state_dict(best_state)  # weights, weight masks, BN statistics; edge masks stay the last
+        model.freeze()
+        ckpt = (_evaluate_locked(model, data, graph) if lock_eval_nodes else evaluate(model, data, graph))["test_acc"]
     return {
         "test_acc": best["test_acc"], "val_acc": best["val_acc"], "train_acc": best["train_acc"],
-        "best_epoch": best["epoch"], "final_test_acc": final["test_acc"],
-        "train_time_per_epoch_s": statistics.median(epoch_times), "prepare_time_s": prepare_s,
-        "infer_time_s": statistics.median(infer), **best_counts,
+        "best_epoch": best["epoch"], "final_test_acc": final["test_acc"], "test_acc_ckpt": ckpt,
+        **best_counts,
     }

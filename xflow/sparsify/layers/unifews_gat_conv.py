@@ -77,7 +77,8 @@ class UnifewsGATConv(nn.Module):
         if self.prop.frozen and self.prop.mask is not None:
             cand = self.prop.mask
         else:
-            cand = torch.ones(graph.num_edges, dtype=torch.bool) if candidates is None else candidates
+            cand = (torch.ones(graph.num_edges, dtype=torch.bool, device=z.device)
+                    if candidates is None else candidates)
         idx = cand.nonzero().view(-1)
         src, dst = graph.edge_index[0, idx], graph.edge_index[1, idx]
         e = F.leaky_relu(a_s[src] + a_d[dst], 0.2)
