@@ -83,7 +83,7 @@ def reference_values(g: ab.Graph) -> list[torch.Tensor]:
     for n in range(len(g)):
         op = g.op[n]
         if op in ("input", "param"):
-            vals.append(g.src[n])
+            vals.append(g.leaf_value(n))
         else:
             ops = [vals[a] for a in g.args[n]]
             if g.views[n] is not None:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .functional import affine
 from .graph import Expr
 
 __all__ = ["LSTMWeights", "TreeLSTMWeights", "lstm_step", "lstm_sequence", "treelstm_leaf", "treelstm_node",
@@ -77,15 +76,42 @@ class TreeLSTMWeights:
         return int(self.u_l.shape[1])
 
 
-def lstm_step(w: LSTMWeights, x: Expr, h: Expr, c: Expr) -> tuple[Expr, Expr]:
-    """One LSTM step → ``(h_t, c_t)``."""
-    pre = affine((w.b_ih, w.b_hh), w.w_ih, x, w.w_hh, h)
-    hc = x.graph.record("lstm_gates", (pre, c))
+def _halves(hc: Expr, H: int) -> tuple[Expr, Expr]:
+    """The ``[0:H]`` and ``[H:2H]`` views of a ``[h; c]`` node (no nodes recorded)."""
+    g = hc.graph
+    return Expr(g, hc.node, g._view_tid(hc.tid, 0, H)), Expr(g, hc.node, g._view_tid(hc.tid, H, 2 * H))
+
+
+def _part(e: Expr, k: int, H: int) -> Expr:
+    """View ``e[k*H:(k+1)*H]`` (no node)."""
+    g = e.graph
+    return Expr(g, e.node, g._view_tid(e.tid, k * H, (k + 1) * H))
+
+
+def lstm_step(w: LSTMWeights, x: Expr, h: Expr, c: Expr, fused: bool = True) -> tuple[Expr, Expr]:
+    """One LSTM step → ``(h_t, c_t)``.
+
+    ``fused``: one ``affine`` + one ``lstm_gates`` node (``h``, ``c`` are views of its output);
+    unfused: the ``affine`` and ten elementwise nodes on views of it (3 sigmoid, 2 tanh, 3 mul,
+    1 add) — the graph DyNet's ``VanillaLSTMBuilder`` builds (its ``pick_range`` nodes are views here).
+    """
+    g = x.graph
+    pre = g.record("affine", (x, h), (w.b_ih, w.b_hh, w.w_ih, w.w_hh), (2,))
     H = c.shape[0]
-    return hc[0:H], hc[H:2 * H]
+    if fused:
+        hc = g.record("lstm_gates", (pre, c))
+        return _halves(hc, H)
+    r1 = g.record_unary
+    i = r1("sigmoid", _part(pre, 0, H))
+    f = r1("sigmoid", _part(pre, 1, H))
+    gg = r1("tanh", _part(pre, 2, H))
+    o = r1("sigmoid", _part(pre, 3, H))
+    c2 = g.record("add", (g.record("mul", (f, c)), g.record("mul", (i, gg))))
+    h2 = g.record("mul", (o, r1("tanh", c2)))
+    return h2, c2
 
 
-def lstm_sequence(w: LSTMWeights, xs: Sequence[Expr], reverse: bool = False) -> list[Expr]:
+def lstm_sequence(w: LSTMWeights, xs: Sequence[Expr], reverse: bool = False, fused: bool = True) -> list[Expr]:
     """Run an LSTM from a zero state over ``xs``; returns the hidden states aligned with ``xs``."""
     if not xs:
         return []
@@ -94,23 +120,39 @@ def lstm_sequence(w: LSTMWeights, xs: Sequence[Expr], reverse: bool = False) -> 
     order = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
     out: list[Expr | None] = [None] * len(xs)
     for t in order:
-        h, c = lstm_step(w, xs[t], h, c)
+        h, c = lstm_step(w, xs[t], h, c, fused)
         out[t] = h
     return out  # type: ignore[return-value]
 
 
-def treelstm_leaf(w: TreeLSTMWeights, x: Expr) -> tuple[Expr, Expr]:
-    """Tree-LSTM leaf from its input vector → ``(h, c)``."""
-    pre = affine(w.b_leaf, w.w_leaf, x)
-    hc = x.graph.record("treelstm_leaf", (pre,))
+def treelstm_leaf(w: TreeLSTMWeights, x: Expr, fused: bool = True) -> tuple[Expr, Expr]:
+    """Tree-LSTM leaf from its input vector → ``(h, c)`` (``fused``: one ``treelstm_leaf`` node)."""
+    g = x.graph
+    pre = g.record("affine", (x,), (w.b_leaf, w.w_leaf), (1,))
     H = w.hidden
-    return hc[0:H], hc[H:2 * H]
+    if fused:
+        hc = g.record_unary("treelstm_leaf", pre)
+        return _halves(hc, H)
+    r1 = g.record_unary
+    c = g.record("mul", (r1("sigmoid", _part(pre, 0, H)), r1("tanh", _part(pre, 2, H))))
+    h = g.record("mul", (r1("sigmoid", _part(pre, 1, H)), r1("tanh", c)))
+    return h, c
 
 
-def treelstm_node(w: TreeLSTMWeights, left: tuple[Expr, Expr], right: tuple[Expr, Expr]) -> tuple[Expr, Expr]:
-    """Tree-LSTM internal node from its children's ``(h, c)`` → ``(h, c)``."""
+def treelstm_node(w: TreeLSTMWeights, left: tuple[Expr, Expr], right: tuple[Expr, Expr],
+                  fused: bool = True) -> tuple[Expr, Expr]:
+    """Tree-LSTM internal node from its children's ``(h, c)`` → ``(h, c)`` (``fused``: one ``treelstm_gates``)."""
     (hl, cl), (hr, cr) = left, right
-    pre = affine(w.b, w.u_l, hl, w.u_r, hr)
-    hc = hl.graph.record("treelstm_gates", (pre, cl, cr))
+    g = hl.graph
+    pre = g.record("affine", (hl, hr), (w.b, w.u_l, w.u_r), (1,))
     H = w.hidden
-    return hc[0:H], hc[H:2 * H]
+    if fused:
+        hc = g.record("treelstm_gates", (pre, cl, cr))
+        return _halves(hc, H)
+    r1 = g.record_unary
+    mul = g.record
+    c = mul("add", (mul("add", (mul("mul", (r1("sigmoid", _part(pre, 0, H)), r1("tanh", _part(pre, 4, H)))),
+                                mul("mul", (r1("sigmoid", _part(pre, 1, H)), cl)))),
+                    mul("mul", (r1("sigmoid", _part(pre, 2, H)), cr))))
+    h = mul("mul", (r1("sigmoid", _part(pre, 3, H)), r1("tanh", c)))
+    return h, c

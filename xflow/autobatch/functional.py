@@ -53,7 +53,7 @@ def lookup(table: torch.Tensor, index: int, sparse: bool = False) -> Expr:
 
         raise ShapeMismatch(f"lookup: index {index} is out of range for a table of shape "
                             f"{tuple(table.shape)} (created at {_creation_site()})")
-    return current_graph().record("lookup", (), (table,), (bool(sparse),), index)
+    return current_graph().record("lookup", (), (table,), (bool(sparse),), data=index)
 
 
 def affine(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> Expr:
@@ -94,27 +94,27 @@ def mul(a: Expr, b: Expr) -> Expr:
 
 def scale(x: Expr, c: float) -> Expr:
     """``c * x`` for a Python constant ``c`` (part of the signature)."""
-    return _graph_of((x,), "scale").record("scale", (x,), attrs=(float(c),))
+    return _graph_of((x,), "scale").record_unary("scale", x, (float(c),))
 
 
 def neg(x: Expr) -> Expr:
     """``-x``."""
-    return _graph_of((x,), "neg").record("neg", (x,))
+    return _graph_of((x,), "neg").record_unary("neg", x)
 
 
 def tanh(x: Expr) -> Expr:
     """Elementwise ``tanh``."""
-    return _graph_of((x,), "tanh").record("tanh", (x,))
+    return _graph_of((x,), "tanh").record_unary("tanh", x)
 
 
 def sigmoid(x: Expr) -> Expr:
     """Elementwise logistic sigmoid."""
-    return _graph_of((x,), "sigmoid").record("sigmoid", (x,))
+    return _graph_of((x,), "sigmoid").record_unary("sigmoid", x)
 
 
 def relu(x: Expr) -> Expr:
     """Elementwise ``max(x, 0)``."""
-    return _graph_of((x,), "relu").record("relu", (x,))
+    return _graph_of((x,), "relu").record_unary("relu", x)
 
 
 def concat(xs: Sequence[Expr]) -> Expr:
@@ -125,7 +125,7 @@ def concat(xs: Sequence[Expr]) -> Expr:
 
 def slice_(x: Expr, start: int, stop: int) -> Expr:
     """``x[start:stop]`` of a vector (the bounds are part of the signature)."""
-    return _graph_of((x,), "slice").record("slice", (x,), attrs=(int(start), int(stop)))
+    return _graph_of((x,), "slice").record_unary("slice", x, (int(start), int(stop)))
 
 
 def pick(x: Expr, index: int) -> Expr:
@@ -147,17 +147,17 @@ def esum(xs: Sequence[Expr]) -> Expr:
 
 def sum_elems(x: Expr) -> Expr:
     """Sum of all elements → scalar ``()``."""
-    return _graph_of((x,), "sum_elems").record("sum_elems", (x,))
+    return _graph_of((x,), "sum_elems").record_unary("sum_elems", x)
 
 
 def softmax(x: Expr) -> Expr:
     """Softmax of a vector."""
-    return _graph_of((x,), "softmax").record("softmax", (x,))
+    return _graph_of((x,), "softmax").record_unary("softmax", x)
 
 
 def log_softmax(x: Expr) -> Expr:
     """Log-softmax of a vector."""
-    return _graph_of((x,), "log_softmax").record("log_softmax", (x,))
+    return _graph_of((x,), "log_softmax").record_unary("log_softmax", x)
 
 
 def cross_entropy(logits: Expr, label: int) -> Expr:
