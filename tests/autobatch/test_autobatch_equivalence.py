@@ -1,6 +1,7 @@
 """Batched = unbatched: random graphs over every op, every strategy, values and gradients."""
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -175,7 +176,7 @@ def _grads(tensors):
 def _leaves(P):
     out = []
     for v in P.values():
-        out.extend(v.__dict__.values() if hasattr(v, "__dict__") else [v])
+        out.extend([getattr(v, f.name) for f in dataclasses.fields(v)] if dataclasses.is_dataclass(v) else [v])
     return out
 
 

@@ -48,10 +48,15 @@ class LSTMWeights:
     b_ih: torch.Tensor
     b_hh: torch.Tensor
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_params", (self.b_ih, self.b_hh, self.w_ih, self.w_hh))
+        object.__setattr__(self, "_key", ("affine", (2,), *map(id, self._params), -1))
+        object.__setattr__(self, "_H", int(self.w_hh.shape[1]))
+
     @property
     def hidden(self) -> int:
         """Hidden size ``H``."""
-        return int(self.w_hh.shape[1])
+        return self._H
 
     @classmethod
     def from_lstm(cls, lstm: torch.nn.LSTM, reverse: bool = False) -> "LSTMWeights":
@@ -70,16 +75,44 @@ class TreeLSTMWeights:
     u_r: torch.Tensor
     b: torch.Tensor
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_leaf_params", (self.b_leaf, self.w_leaf))
+        object.__setattr__(self, "_leaf_key", ("affine", (1,), id(self.b_leaf), id(self.w_leaf), -1))
+        object.__setattr__(self, "_node_params", (self.b, self.u_l, self.u_r))
+        object.__setattr__(self, "_node_key", ("affine", (1,), id(self.b), id(self.u_l), id(self.u_r), -1))
+        object.__setattr__(self, "_H", int(self.u_l.shape[1]))
+
     @property
     def hidden(self) -> int:
         """Hidden size ``H``."""
-        return int(self.u_l.shape[1])
+        return self._H
 
 
 def _halves(hc: Expr, H: int) -> tuple[Expr, Expr]:
     """The ``[0:H]`` and ``[H:2H]`` views of a ``[h; c]`` node (no nodes recorded)."""
     g = hc.graph
-    return Expr(g, hc.node, g._view_tid(hc.tid, 0, H)), Expr(g, hc.node, g._view_tid(hc.tid, H, 2 * H))
+    vids = g._view_ids
+    t = hc.tid
+    a = vids.get((t, 0, H))
+    b = vids.get((t, H, 2 * H))
+    if a is None or b is None:
+        a, b = g._view_tid(t, 0, H), g._view_tid(t, H, 2 * H)
+    return Expr(g, hc.node, a), Expr(g, hc.node, b)
+
+
+def _affine(g, key: tuple, params: tuple, attrs: tuple, xs: tuple) -> Expr:
+    """Record an affine node whose canonical signature key is ``key + operand types``."""
+    if len(xs) == 2:
+        x, h = xs
+        if x.__class__ is Expr and h.__class__ is Expr and x.graph is g and h.graph is g:
+            sid = g._sig_ids.get(key + (x.tid, h.tid))
+            if sid is not None:
+                return g._push(sid, x.node, h.node)
+    elif xs[0].__class__ is Expr and xs[0].graph is g:
+        sid = g._sig_ids.get(key + (xs[0].tid,))
+        if sid is not None:
+            return g._push(sid, xs[0].node)
+    return g.record("affine", xs, params, attrs)
 
 
 def _part(e: Expr, k: int, H: int) -> Expr:
@@ -96,18 +129,19 @@ def lstm_step(w: LSTMWeights, x: Expr, h: Expr, c: Expr, fused: bool = True) -> 
     1 add) — the graph DyNet's ``VanillaLSTMBuilder`` builds (its ``pick_range`` nodes are views here).
     """
     g = x.graph
-    pre = g.record("affine", (x, h), (w.b_ih, w.b_hh, w.w_ih, w.w_hh), (2,))
-    H = c.shape[0]
+    pre = _affine(g, w._key, w._params, (2,), (x, h))
+    H = w._H
     if fused:
-        hc = g.record("lstm_gates", (pre, c))
+        hc = g.record_binary("lstm_gates", pre, c)
         return _halves(hc, H)
     r1 = g.record_unary
     i = r1("sigmoid", _part(pre, 0, H))
     f = r1("sigmoid", _part(pre, 1, H))
     gg = r1("tanh", _part(pre, 2, H))
     o = r1("sigmoid", _part(pre, 3, H))
-    c2 = g.record("add", (g.record("mul", (f, c)), g.record("mul", (i, gg))))
-    h2 = g.record("mul", (o, r1("tanh", c2)))
+    r2 = g.record_binary
+    c2 = r2("add", r2("mul", f, c), r2("mul", i, gg))
+    h2 = r2("mul", o, r1("tanh", c2))
     return h2, c2
 
 
@@ -128,14 +162,15 @@ def lstm_sequence(w: LSTMWeights, xs: Sequence[Expr], reverse: bool = False, fus
 def treelstm_leaf(w: TreeLSTMWeights, x: Expr, fused: bool = True) -> tuple[Expr, Expr]:
     """Tree-LSTM leaf from its input vector → ``(h, c)`` (``fused``: one ``treelstm_leaf`` node)."""
     g = x.graph
-    pre = g.record("affine", (x,), (w.b_leaf, w.w_leaf), (1,))
-    H = w.hidden
+    pre = _affine(g, w._leaf_key, w._leaf_params, (1,), (x,))
+    H = w._H
     if fused:
         hc = g.record_unary("treelstm_leaf", pre)
         return _halves(hc, H)
     r1 = g.record_unary
-    c = g.record("mul", (r1("sigmoid", _part(pre, 0, H)), r1("tanh", _part(pre, 2, H))))
-    h = g.record("mul", (r1("sigmoid", _part(pre, 1, H)), r1("tanh", c)))
+    r2 = g.record_binary
+    c = r2("mul", r1("sigmoid", _part(pre, 0, H)), r1("tanh", _part(pre, 2, H)))
+    h = r2("mul", r1("sigmoid", _part(pre, 1, H)), r1("tanh", c))
     return h, c
 
 
@@ -144,15 +179,19 @@ def treelstm_node(w: TreeLSTMWeights, left: tuple[Expr, Expr], right: tuple[Expr
     """Tree-LSTM internal node from its children's ``(h, c)`` → ``(h, c)`` (``fused``: one ``treelstm_gates``)."""
     (hl, cl), (hr, cr) = left, right
     g = hl.graph
-    pre = g.record("affine", (hl, hr), (w.b, w.u_l, w.u_r), (1,))
-    H = w.hidden
+    pre = _affine(g, w._node_key, w._node_params, (1,), (hl, hr))
+    H = w._H
     if fused:
-        hc = g.record("treelstm_gates", (pre, cl, cr))
+        sid = g._sig_ids.get(("treelstm_gates", (), -1, pre.tid, cl.tid, cr.tid))
+        if sid is not None and cl.__class__ is Expr and cr.__class__ is Expr and cl.graph is g and cr.graph is g:
+            hc = g._push(sid, pre.node, cl.node, extra=cr.node)
+        else:
+            hc = g.record("treelstm_gates", (pre, cl, cr))
         return _halves(hc, H)
     r1 = g.record_unary
-    mul = g.record
-    c = mul("add", (mul("add", (mul("mul", (r1("sigmoid", _part(pre, 0, H)), r1("tanh", _part(pre, 4, H)))),
-                                mul("mul", (r1("sigmoid", _part(pre, 1, H)), cl)))),
-                    mul("mul", (r1("sigmoid", _part(pre, 2, H)), cr))))
-    h = mul("mul", (r1("sigmoid", _part(pre, 3, H)), r1("tanh", c)))
+    r2 = g.record_binary
+    c = r2("add", r2("add", r2("mul", r1("sigmoid", _part(pre, 0, H)), r1("tanh", _part(pre, 4, H))),
+                     r2("mul", r1("sigmoid", _part(pre, 1, H)), cl)),
+           r2("mul", r1("sigmoid", _part(pre, 2, H)), cr))
+    h = r2("mul", r1("sigmoid", _part(pre, 3, H)), r1("tanh", c))
     return h, c

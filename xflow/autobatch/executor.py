@@ -82,7 +82,7 @@ def _gather_kernel(order, starts, ptr, rs, rr, flat, src_rows, n_src, max_runs):
     s_src = zeros_i(n_slots)
     s_a = zeros_i(n_slots)
     s_b = zeros_i(n_slots)
-    idx = zeros_i(n_refs + 1)
+    idx = zeros_i(3 * n_refs + 1)
     runs = zeros_i(3 * n_refs + 3)
     tmp = zeros_i(n_refs + 1)
     mark = zeros_i(n_src)
@@ -159,26 +159,48 @@ def _gather_kernel(order, starts, ptr, rs, rr, flat, src_rows, n_src, max_runs):
                     i = e
                 s_b[slot] = nr
             else:
-                s_kind[slot] = 4  # MULTI
+                # MULTI: the rows each distinct source contributes (grouped by source, first-appearance
+                # order, one index_select each), then a permutation back to member order if needed
+                s_kind[slot] = 4
                 s_a[slot] = nr
-                s_src[slot] = ni
-                off = 0
                 q0 = nr
                 for i in range(L):
                     s = rs[tmp[i]]
                     if mark[s] < 0:
-                        mark[s] = off
+                        mark[s] = nr
                         runs[3 * nr] = s
-                        runs[3 * nr + 1] = off
-                        runs[3 * nr + 2] = src_rows[s]
+                        runs[3 * nr + 2] = 0
                         nr += 1
-                        off += src_rows[s]
+                    runs[3 * mark[s] + 2] += 1
+                pos = ni
+                for q in range(q0, nr):  # index range of each source's rows
+                    runs[3 * q + 1] = pos
+                    pos += runs[3 * q + 2]
+                    runs[3 * q + 2] = runs[3 * q + 1]  # fill pointer (restored below)
+                ident = True
+                pbase = pos  # perm: ni+L .. ni+2L, inverse: ni+2L .. ni+3L
+                for i in range(L):
+                    s = rs[tmp[i]]
+                    q = mark[s]
                     r = rr[tmp[i]]
-                    idx[ni] = mark[s] + (r if r >= 0 else 0)
-                    ni += 1
-                s_b[slot] = nr
+                    w = runs[3 * q + 2]
+                    idx[w] = r if r >= 0 else 0
+                    runs[3 * q + 2] = w + 1
+                    p = w - ni
+                    idx[pbase + i] = p
+                    idx[pbase + L + p] = i
+                    if p != i:
+                        ident = False
                 for q in range(q0, nr):
+                    runs[3 * q + 2] = runs[3 * q + 2] - runs[3 * q + 1]  # back to a count
                     mark[runs[3 * q]] = -1
+                s_b[slot] = nr
+                if ident:
+                    s_src[slot] = -1
+                    ni = pbase
+                else:
+                    s_src[slot] = pbase
+                    ni = pbase + 2 * L
             slot += 1
     return s_group, s_kind, s_src, s_a, s_b, idx[:ni], runs[:3 * nr]
 
@@ -346,7 +368,7 @@ class _Runner:
         idx_t = torch.from_numpy(idx)
         self.idx = idx_t if self.device.type == "cpu" else idx_t.to(self.device)
         if any(specs[sid].index_data for sid in set(self.gsig)):
-            data = torch.from_numpy(np.frombuffer(g._idata, dtype=np.int64)[self.gorder].copy())
+            data = torch.from_numpy(np.array(g._idata[first:], dtype=np.int64)[order])
             self.data = data if self.device.type == "cpu" else data.to(self.device)
         else:
             self.data = None
@@ -376,10 +398,16 @@ class _Runner:
                 s, r0, r1 = runs[3 * q], runs[3 * q + 1], runs[3 * q + 2]
                 parts.append(srcs[s].unsqueeze(0) if r0 < 0 else srcs[s][r0:r1])
             return torch.cat(parts, 0)
-        for q in range(a, b):  # MULTI: index range [src, src + L)
-            s = runs[3 * q]
-            parts.append(srcs[s].unsqueeze(0) if self.src_leaf[s] else srcs[s])
-        return torch.cat(parts, 0).index_select(0, self.idx[src:src + L])
+        idx = self.idx
+        for q in range(a, b):  # MULTI: each source's rows, concatenated, then permuted to member order
+            s, i0, n = runs[3 * q], runs[3 * q + 1], runs[3 * q + 2]
+            S = srcs[s]
+            if self.src_leaf[s]:
+                parts.append(S.unsqueeze(0).expand(n, *S.shape))
+            else:
+                parts.append(S.index_select(0, idx[i0:i0 + n]))
+        X = torch.cat(parts, 0) if len(parts) > 1 else parts[0]
+        return X if src < 0 else X.index_select(0, idx[src:src + L])
 
     def _slot_rg(self, kind: int, src: int, a: int, b: int) -> bool:
         if kind in (VIEW, EXPAND, INDEX):
@@ -621,17 +649,23 @@ class _Runner:
                             put(s, slice(r0, r1), sl, gX[o:o + ln])
                     o += ln
             else:  # MULTI
-                total = sum(runs[3 * q + 2] for q in range(a, b))
                 L = B * len(in_t) if flat else B
-                tmp = torch.zeros((total, *gX.shape[1:]), dtype=gX.dtype, device=gX.device)
-                tmp.index_add_(0, self.idx[src:src + L], gX)
+                idx = self.idx
+                if src >= 0:  # back from member order to the per-source concatenation
+                    gX = gX.index_select(0, idx[src + L:src + 2 * L])
+                o = 0
                 for q in range(a, b):
-                    s, off, rows = runs[3 * q], runs[3 * q + 1], runs[3 * q + 2]
+                    s, i0, n = runs[3 * q], runs[3 * q + 1], runs[3 * q + 2]
                     if rg[s]:
+                        part = gX[o:o + n]
                         if self.src_leaf[s]:
-                            put(s, None, sl, tmp[off])
+                            put(s, None, sl, part.sum(0))
                         else:
-                            put(s, slice(0, rows), sl, tmp[off:off + rows])
+                            tt = target(s)
+                            if sl is not None:
+                                tt = tt[:, sl[0]:sl[1]]
+                            tt.index_add_(0, idx[i0:i0 + n], part if part.dtype == tt.dtype else part.to(tt.dtype))
+                    o += n
 
     def finish(self, arenas: Sequence[torch.Tensor]) -> None:
         """Commit the segment's arenas as the graph's sources."""

@@ -37,7 +37,6 @@ import logging
 import os
 import threading
 import time
-from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -155,20 +154,20 @@ class Expr:
 
     # arithmetic -------------------------------------------------------------------------
     def __add__(self, other: "Expr") -> "Expr":
-        return self.graph.record("add", (self, other))
+        return self.graph.record_binary("add", self, other)
 
     def __sub__(self, other: "Expr") -> "Expr":
-        return self.graph.record("sub", (self, other))
+        return self.graph.record_binary("sub", self, other)
 
     def __mul__(self, other: "Expr | float") -> "Expr":
         if isinstance(other, (int, float)):
-            return self.graph.record("scale", (self,), attrs=(float(other),))
-        return self.graph.record("mul", (self, other))
+            return self.graph.record_unary("scale", self, (float(other),))
+        return self.graph.record_binary("mul", self, other)
 
     __rmul__ = __mul__
 
     def __neg__(self) -> "Expr":
-        return self.graph.record("neg", (self,))
+        return self.graph.record_unary("neg", self)
 
     def __getitem__(self, key: int | slice) -> "Expr":
         if isinstance(key, slice):
@@ -239,10 +238,12 @@ class Graph:
         self.strategy_name, self._strategy = resolve_strategy(strategy)
         self.device = torch.device(device) if device is not None else None
         # per node (struct of arrays)
-        self._sig = array("i")         # signature id; -1 for leaves
-        self._ptr = array("q", [0])    # operands of node n: _args[_ptr[n]:_ptr[n+1]]
-        self._args = array("i")
-        self._idata = array("q")       # per-node integer data (index ops), else 0
+        # (plain lists of ints: appending to a list is ~5x cheaper than to an ``array``; the planner
+        # converts the new range to numpy once per forward)
+        self._sig: list[int] = []      # signature id; -1 for leaves
+        self._ptr: list[int] = [0]     # operands of node n: _args[_ptr[n]:_ptr[n+1]]
+        self._args: list[int] = []
+        self._idata: list[int] = []    # per-node integer data (index ops), else 0
         self._leaf: dict[int, tuple[torch.Tensor, int]] = {}  # leaf node -> (tensor, type id)
         # per signature
         self._sig_ids: dict[tuple, int] = {}
@@ -517,15 +518,52 @@ class Graph:
         """Fast path of :meth:`record` for a one-operand op without parameters or data."""
         if x.__class__ is not Expr or x.graph is not self:
             return self.record(op, (x,), (), attrs)
-        key = (op, attrs, -1, x.tid)
-        sid = self._sig_ids.get(key)
+        sid = self._sig_ids.get((op, attrs, -1, x.tid))
         if sid is None:
-            sid = self._new_sig(key, op, (x.tid,), (), attrs)
-        node = len(self._sig)
-        self._sig.append(sid)
-        self._args.append(x.node)
-        self._ptr.append(len(self._args))
+            return self.record(op, (x,), (), attrs)
+        sig = self._sig
+        node = len(sig)
+        sig.append(sid)
+        args = self._args
+        args.append(x.node)
+        self._ptr.append(len(args))
         self._idata.append(0)
+        return Expr(self, node, self._sig_out[sid])
+
+    def record_binary(self, op: str, a: Expr, b: Expr) -> Expr:
+        """Fast path of :meth:`record` for a two-operand op without parameters or data."""
+        if a.__class__ is not Expr or b.__class__ is not Expr or a.graph is not self or b.graph is not self:
+            return self.record(op, (a, b))
+        sid = self._sig_ids.get((op, (), -1, a.tid, b.tid))
+        if sid is None:
+            return self.record(op, (a, b))
+        sig = self._sig
+        node = len(sig)
+        sig.append(sid)
+        args = self._args
+        args.append(a.node)
+        args.append(b.node)
+        self._ptr.append(len(args))
+        self._idata.append(0)
+        return Expr(self, node, self._sig_out[sid])
+
+    def _push(self, sid: int, a: int, b: int = -1, data: int = 0, extra: int = -1) -> Expr:
+        """Append a node of known signature ``sid`` with operands ``a`` (and ``b``; -1: none).
+
+        The hot paths of :mod:`~xflow.autobatch.functional` and :mod:`~xflow.autobatch.cells` build
+        the canonical signature key themselves and, on a hit, record through here."""
+        sig = self._sig
+        node = len(sig)
+        sig.append(sid)
+        args = self._args
+        if a >= 0:
+            args.append(a)
+            if b >= 0:
+                args.append(b)
+                if extra >= 0:
+                    args.append(extra)
+        self._ptr.append(len(args))
+        self._idata.append(data)
         return Expr(self, node, self._sig_out[sid])
 
     # execution ----------------------------------------------------------------------------
@@ -587,9 +625,8 @@ class Graph:
                 new[:len(old)] = old
                 setattr(self, name, new)
         lo = self._reg_from
-        sig = np.frombuffer(self._sig, dtype=np.int32)[lo:N]
+        sig = np.array(self._sig[lo:N], dtype=np.int64)
         leaves = (np.flatnonzero(sig < 0) + lo).tolist()
-        del sig
         self._reg_from = N
         for n in leaves:
             if self._vsrc[n] < 0:

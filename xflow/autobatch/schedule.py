@@ -19,10 +19,12 @@ of the op nodes in execution order and the group boundaries (group ``k`` is
 :func:`arrange` then orders the members of each group (execution order of groups unchanged) so
 that the rows a later batch reads are contiguous where possible — a contiguous operand is a view
 of the producing batch's output instead of a copy (DyNet checks the same contiguity in
-``exec.cc``). The key, per member: **longer remaining chain first** (``-height``: the examples
-that keep going form a prefix of every batch, so the next step reads a prefix, as in a
-length-sorted hand-batched LSTM), then the position of its largest operand in the batch that
-produced it (so whole producer batches are read in order), then creation order.
+``exec.cc``). The key, per member: the position (arena, row) of its largest operand where it was
+produced (so producer rows are read in order, and each producer's rows together), then **longer
+remaining chain first** (``-height``), then creation order. A chain's first batch has no
+produced operand (a shared zero state), so it is ordered longest-first; every later step inherits
+that order, and the examples that are still running are always a *prefix* of the previous step's
+rows — the next step reads a view, as a length-sorted hand-batched LSTM does.
 
 All three kernels are single-source (:mod:`xflow.autobatch._jit`): compiled by numba when
 available, interpreted otherwise; both give identical results (tested).
@@ -126,9 +128,9 @@ def analyze(g: "Graph", first: int) -> PlanInput:
     """The :class:`PlanInput` of ``g``'s nodes from ``first`` on (see module docstring)."""
     N = len(g._sig)
     p0 = g._ptr[first]
-    sig = np.frombuffer(g._sig, dtype=np.int32)[first:N].astype(np.int64)
-    ptr = np.frombuffer(g._ptr, dtype=np.int64)[first:N + 1] - p0
-    args = np.frombuffer(g._args, dtype=np.int32)[p0:].astype(np.int64)
+    sig = np.array(g._sig[first:N], dtype=np.int64)
+    ptr = np.array(g._ptr[first:N + 1], dtype=np.int64) - p0
+    args = np.array(g._args[p0:], dtype=np.int64)
     n_sig = len(g.sig_keys)
     batchable = np.fromiter((s.batchable for s in g._sig_spec), dtype=bool, count=n_sig)
     cplx = np.fromiter((s.complex for s in g._sig_spec), dtype=bool, count=n_sig)
@@ -143,7 +145,7 @@ def analyze(g: "Graph", first: int) -> PlanInput:
 
 
 def _arrange_kernel(order, starts, sig, ptr, args, first, height, primary, rsrc, rrow, g_src, g_off):
-    """Sort the members of every group by (-height, producer position of the primary operand, id);
+    """Sort the members of every group by (producer position of the primary operand, -height, id);
     return the new order and the (source, row) of every local node (group ``g`` writes rows
     ``g_off[g]...`` of arena source ``g_src[g]``)."""
     n = len(sig)
@@ -172,7 +174,7 @@ def _arrange_kernel(order, starts, sig, ptr, args, first, height, primary, rsrc,
                             p = lsrc[la] * shift + lrow[la]
                     elif rrow[ptr[m] + j] >= 0:
                         p = rsrc[ptr[m] + j] * shift + rrow[ptr[m] + j]
-                keys[k] = -height[m] * (shift * shift) + p
+                keys[k] = (p + 1) * (1 << 20) + (((1 << 20) - 1) - height[m])
             perm = argsort_stable(keys)
             for k in range(B):
                 out[a0 + k] = order[a0 + perm[k]]
