@@ -216,6 +216,7 @@ class Segment:
     depth: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     gathers: Counter = field(default_factory=Counter)  # kind name -> number of operand gathers
     rows_copied: int = 0  # operand rows copied by gathers (forward)
+    group_gathers: list = field(default_factory=list)  # per group: the gather kind name of each operand slot
 
     @property
     def n_groups(self) -> int:
@@ -735,6 +736,8 @@ def run_segment(g: "Graph", inp: "PlanInput", order: np.ndarray | None, starts: 
     seg.starts = starts
     seg.gathers = r.gathers
     seg.rows_copied = r.rows_copied
+    lo = r.slot_lo
+    seg.group_gathers = [tuple(KIND_NAMES[r.slots[i][1]] for i in range(lo[k], lo[k + 1])) for k in range(r.G)]
     return seg
 
 
