@@ -9,8 +9,8 @@ pytestmark = pytest.mark.skipif(not dynet_available(), reason="dynet38 not insta
 
 
 def test_dynet_peers_compute_xflows_loss_with_xflows_weights():
-    got = peer_losses(["bilstm", "bilstm-char", "treelstm"])
-    assert set(got) == {f"{m}/{v}" for m in ("bilstm", "bilstm-char", "treelstm") for v in PEER_VARIANTS[m]}
+    got = peer_losses(["bilstm", "bilstm-char", "treelstm", "parser"])
+    assert set(got) == {f"{m}/{v}" for m in ("bilstm", "bilstm-char", "treelstm", "parser") for v in PEER_VARIANTS[m]}
     for key, (ours, theirs) in got.items():
         assert ours > 1.0  # a real loss, not a degenerate zero
         assert abs(ours - theirs) <= 1e-5 * abs(ours), key

@@ -47,8 +47,8 @@ from xflow.errors import DeviceUnavailable, UnknownName
 from .graph import Graph
 from .models import DynamicModel, get_model
 
-__all__ = ["PRESETS", "IMPLS", "STRATEGY_IMPLS", "BENCH_VERSION", "PAIRS", "run", "default_config", "parse_impl",
-           "step_fn"]
+__all__ = ["PRESETS", "IMPLS", "STRATEGY_IMPLS", "BENCH_VERSION", "PAIRS", "run", "run_experiment", "default_config",
+           "parse_impl", "step_fn"]
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +264,19 @@ def run(config: dict) -> list[dict]:
                 for k, v in _graph_stats(model, batches[0], impl, mode).items():
                     records.append({**ctx, "variant": impl, "metric": "graph", "stat": k, "value": v})
     return records
+
+
+def run_experiment(config: dict) -> list[dict]:
+    """:func:`run`, with DyNet's variants measured in the same rounds when ``config["peer_dynet"]`` is
+    true and DyNet is installed (the run then happens in a subprocess that imported DyNet with
+    autobatching on, :func:`xflow.autobatch.dynet_peer.run_dynet`)."""
+    cfg = {k: v for k, v in config.items() if k != "peer_dynet"}
+    if config.get("peer_dynet"):
+        from .dynet_peer import dynet_available, run_dynet
+
+        if dynet_available():
+            return run_dynet(cfg, 1)
+    return run(cfg)
 
 
 def _wall(m: Any, a: str, b: str) -> dict[str, Any]:
