@@ -23,7 +23,7 @@ def _plan_and_loss(engine, name, strategy):
             loss = g.forward_batch(losses).sum()
         loss.backward()
         grad = model.lstm.weight_hh_l0.grad if hasattr(model, "lstm") else model.u_l.grad
-        return g.plans, g.segments[-1].group_gathers, float(loss), grad.clone()
+        return g.plans, g.segments[-1].group_gathers, float(loss.detach()), grad.clone()
     finally:
         _jit._engine = None  # back to the default choice
 

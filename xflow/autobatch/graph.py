@@ -253,6 +253,8 @@ class Graph:
         self._sig_attrs: list[tuple] = []
         self._sig_in: list[tuple[int, ...]] = []   # operand type ids
         self._sig_out: list[int] = []              # output type id
+        self._sig_primary: list[int] = []          # operand position the batch rows are ordered by
+        self._flags: tuple[int, np.ndarray, np.ndarray] = (0, np.zeros(0, bool), np.zeros(0, bool))
         # types
         self._types: list[TypeInfo] = []
         self._type_ids: dict[tuple, int] = {}
@@ -467,7 +469,19 @@ class Graph:
         self._sig_attrs.append(attrs)
         self._sig_in.append(tids)
         self._sig_out.append(self._type(tuple(shape), dtype, device, None))
+        from .schedule import primary_slot
+
+        self._sig_primary.append(primary_slot(spec, tids, self._types))
         return sid
+
+    def _sig_flags(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(batchable, complex)`` per signature (cached until a signature is added)."""
+        n, b, c = self._flags
+        if n != len(self._sig_spec):
+            b = np.fromiter((s.batchable for s in self._sig_spec), dtype=bool, count=len(self._sig_spec))
+            c = np.fromiter((s.complex for s in self._sig_spec), dtype=bool, count=len(self._sig_spec))
+            self._flags = (len(self._sig_spec), b, c)
+        return b, c
 
     def record(self, op: str, args: Sequence[Expr] = (), params: Sequence[torch.Tensor] = (),
                attrs: tuple = (), data: int | None = None) -> Expr:

@@ -32,6 +32,7 @@ available, interpreted otherwise; both give identical results (tested).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -132,8 +133,7 @@ def analyze(g: "Graph", first: int) -> PlanInput:
     ptr = np.array(g._ptr[first:N + 1], dtype=np.int64) - p0
     args = np.array(g._args[p0:], dtype=np.int64)
     n_sig = len(g.sig_keys)
-    batchable = np.fromiter((s.batchable for s in g._sig_spec), dtype=bool, count=n_sig)
-    cplx = np.fromiter((s.complex for s in g._sig_spec), dtype=bool, count=n_sig)
+    batchable, cplx = g._sig_flags()
     n = N - first
     n_ops = int((sig >= 0).sum())
     inp = PlanInput(g, first, n, n_ops, sig, ptr, args, np.zeros(0, np.int64), np.zeros(0, np.int64),
@@ -185,15 +185,17 @@ def _arrange_kernel(order, starts, sig, ptr, args, first, height, primary, rsrc,
     return out, lsrc, lrow
 
 
+def primary_slot(spec: Any, tids: Sequence[int], types: Sequence[Any]) -> int:
+    """The operand position with the most elements (first on ties), -1 for none/flat (one signature)."""
+    if spec.flat or not tids:
+        return -1
+    sizes = [int(np.prod(types[t][0])) for t in tids]
+    return int(np.argmax(sizes))
+
+
 def primary_slots(g: "Graph") -> np.ndarray:
-    """Per signature: the operand position with the most elements (first on ties), -1 for none/flat."""
-    out = np.full(len(g.sig_keys), -1, dtype=np.int64)
-    for s, (spec, tids) in enumerate(zip(g._sig_spec, g._sig_in)):
-        if spec.flat or not tids:
-            continue
-        sizes = [int(np.prod(g._types[t][0])) for t in tids]
-        out[s] = int(np.argmax(sizes))
-    return out
+    """:func:`primary_slot` of every signature (kept by the graph as signatures are registered)."""
+    return np.asarray(g._sig_primary, dtype=np.int64)
 
 
 def arrange(inp: PlanInput, order: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
