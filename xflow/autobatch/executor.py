@@ -23,8 +23,8 @@ A plan is an ordered list of groups; every node of a group has the same signatur
    group's operand gradients come from the op's hand-written ``backward`` (or torch autograd on
    that group for ops without one) and are **scattered once per operand** with the inverse of
    the forward gather (``add_`` into a slice, ``index_add_``, a sum for ``EXPAND``) into a gradient
-   buffer per source; weight gradients of all groups sharing a weight accumulate in place into
-   one tensor (``addmm_``), embedding rows into one sparse gradient when the lookup asked for it.
+   buffer per source; weight gradients are deferred (``ParamGrads.outer``) and computed once per weight and
+   signature as one matrix product over all its rows, embedding rows into one sparse gradient when the lookup asked for it.
    Gradients equal the unbatched ones up to float summation order (tested).
 
 Incremental forwards chain segments: a later segment lists the earlier outputs it reads as
@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from ._jit import from_engine, kernel, to_engine, zeros_i
+from .ops import set_segment_memo
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import Graph
@@ -56,6 +57,8 @@ MAX_RUNS = 8
 
 #: Test switch: differentiate every op with torch autograd on the group (ignore hand-written backwards).
 force_autograd = False
+#: Switch (tests, benchmarks): compute deferred weight gradients per group instead of once per signature.
+defer_weight_grads = True
 
 
 def _gather_kernel(order, starts, ptr, rs, rr, flat, src_rows, n_src, max_runs):
@@ -232,12 +235,46 @@ class Segment:
 class _Accum:
     """Parameter gradients of one segment's backward: one dense tensor and/or sparse rows per tensor."""
 
-    __slots__ = ("dense", "sparse", "tensors")
+    __slots__ = ("dense", "sparse", "tensors", "deferred")
 
     def __init__(self) -> None:
         self.dense: dict[int, torch.Tensor] = {}
         self.sparse: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         self.tensors: dict[int, torch.Tensor] = {}
+        # (id(param), arena, operand or -1 for a row sum) -> [param, [(row offset, rows, X or None)]]
+        self.deferred: dict[tuple[int, int, int], list] = {}
+
+    def defer(self, p: torch.Tensor, arena: int, off: int, B: int, X: torch.Tensor | None, key: int) -> None:
+        """Remember that ``p`` receives ``gY[off:off+B]^T X`` (``X is None``: the row sum) of ``arena``."""
+        k = (id(p), arena, key)
+        ent = self.deferred.get(k)
+        if ent is None:
+            ent = self.deferred[k] = [p, []]
+        ent[1].append((off, B, X))
+
+    def flush(self, grad_of_arena) -> None:
+        """Compute every deferred product: per (parameter, arena), the output-gradient rows of all its
+        groups (one slice of the arena's gradient when they are contiguous, as they are within one
+        forward) times the concatenated operands — one GEMM, or one row sum."""
+        for (_, arena, key), (p, parts) in self.deferred.items():
+            G = grad_of_arena(arena)
+            if G is None:
+                continue
+            parts.sort(key=lambda e: e[0])
+            lo = parts[0][0]
+            hi = lo
+            contiguous = True
+            for off, B, _ in parts:
+                if off != hi:
+                    contiguous = False
+                hi = off + B if off + B > hi else hi
+            gY = G[lo:hi] if contiguous else torch.cat([G[off:off + B] for off, B, _ in parts])
+            if key < 0:  # a row sum (bias)
+                self.add(p, gY.sum(0))
+                continue
+            X = parts[0][2] if len(parts) == 1 else torch.cat([x for _, _, x in parts])
+            self.addmm(p, gY.t(), X)
+        self.deferred.clear()
 
     def add(self, p: torch.Tensor, g: torch.Tensor) -> None:
         k = id(p)
@@ -301,13 +338,28 @@ class _Accum:
 
 
 class _PG:
-    """The :class:`xflow.autobatch.ops.ParamGrads` view of one group's parameters."""
+    """The :class:`xflow.autobatch.ops.ParamGrads` view of one group's parameters (group rows
+    ``off .. off + B`` of arena ``arena``)."""
 
-    __slots__ = ("params", "acc")
+    __slots__ = ("params", "acc", "arena", "off", "B", "gY")
 
-    def __init__(self, params: tuple[torch.Tensor, ...], acc: _Accum):
+    def __init__(self, params: tuple[torch.Tensor, ...], acc: _Accum, arena: int = -1, off: int = 0, B: int = 0,
+                 gY: torch.Tensor | None = None):
         self.params = params
         self.acc = acc
+        self.arena, self.off, self.B, self.gY = arena, off, B, gY
+
+    def outer(self, k: int, X: torch.Tensor) -> None:
+        if defer_weight_grads:
+            self.acc.defer(self.params[k], self.arena, self.off, self.B, X, k)
+        else:
+            self.acc.addmm(self.params[k], self.gY.t(), X)
+
+    def rowsum(self, k: int) -> None:
+        if defer_weight_grads:
+            self.acc.defer(self.params[k], self.arena, self.off, self.B, None, -1)
+        else:
+            self.acc.add(self.params[k], self.gY.sum(0))
 
     def need(self, k: int) -> bool:
         return self.params[k].requires_grad
@@ -460,6 +512,14 @@ class _Runner:
         base = self.base
         starts = self.starts.tolist()
         data = self.data
+        self.memo: dict = {}
+        set_segment_memo(self.memo)
+        try:
+            return self._forward(train, arenas, specs, sparams, sattrs, starts, data)
+        finally:
+            set_segment_memo(None)
+
+    def _forward(self, train, arenas, specs, sparams, sattrs, starts, data) -> list[torch.Tensor]:
         self.saved: list[Any] = [None] * self.G
         self.rg: list[bool] = [False] * self.G
         fa = force_autograd
@@ -524,6 +584,14 @@ class _Runner:
         return self.in_tensors
 
     def backward(self, grads: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
+        set_segment_memo(getattr(self, "memo", None))
+        try:
+            return self._backward(grads)
+        finally:
+            set_segment_memo(None)
+            self.memo = {}
+
+    def _backward(self, grads: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
         g = self.g
         specs, sparams, sattrs = g._sig_spec, g._sig_params, g._sig_attrs
         base = self.base
@@ -579,7 +647,7 @@ class _Runner:
             Xs, need, Y, saved, fallback = self.saved[gi]
             d = data[starts[gi]:starts[gi + 1]] if spec.index_data else None
             if not fallback:
-                gXs = spec.backward(params, Xs, sattrs[sid], d, Y, saved, gY, need, _PG(params, acc))
+                gXs = spec.backward(params, Xs, sattrs[sid], d, Y, saved, gY, need, _PG(params, acc, a, off, B, gY))
             else:
                 Pd = saved
                 ins = [t for t in list(Xs) + list(Pd) if t.requires_grad]
@@ -593,6 +661,7 @@ class _Runner:
                             acc.add(p, gp)
             self._scatter(gi, sid, gXs, need)
             self.saved[gi] = None  # free what this group kept
+        acc.flush(gbuf.get)
         out: list[torch.Tensor | None] = []
         for t in self.in_tensors:
             gp = acc.grad_of(t)

@@ -16,8 +16,9 @@ Every op is described by an :class:`OpSpec`:
 * ``backward(params, args, attrs, data, Y, saved, gY, need, pg) -> [gX_j or None]`` (optional) —
   the vector-Jacobian product of the batched kernel: gradients of the operands that ``need`` them,
   parameter gradients accumulated through ``pg`` (:class:`ParamGrads`: ``pg.addmm(k, a, b)`` adds
-  ``a @ b`` to parameter ``k``'s gradient *in place*, so the weight gradient of all groups that
-  share a weight is one accumulator, never a list of per-group tensors). Ops without a
+  ``a @ b`` to parameter ``k``'s gradient *in place*; ``pg.outer(k, X)`` asks for ``gY^T X`` and
+  ``pg.rowsum(k)`` for ``gY.sum(0)``, which the executor defers and computes once for all groups of
+  the signature — one big matrix product instead of one rank-``B`` update per group). Ops without a
   ``backward`` are differentiated by torch autograd on the group (a small local graph per group).
 * ``write(params, args, attrs, data, out) -> saved`` (optional) — the kernel writing straight
   into ``out``, the group's rows of its signature's arena (no copy); it returns the intermediates
@@ -52,7 +53,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "OpSpec", "OpShapeError", "OPS", "register_op", "Shape", "ParamGrads",
+    "OpSpec", "OpShapeError", "OPS", "register_op", "Shape", "ParamGrads", "set_segment_memo",
     "lstm_gates_torch", "treelstm_gates_torch", "treelstm_leaf_torch",
 ]
 
@@ -77,6 +78,13 @@ class ParamGrads(Protocol):
 
     def rows(self, k: int, index: torch.Tensor, values: torch.Tensor, sparse: bool) -> None:
         """``grad_k[index] += values`` (as a sparse gradient when ``sparse``)."""
+
+    def outer(self, k: int, X: torch.Tensor) -> None:
+        """``grad_k += gY^T X`` for this group's output gradient ``gY`` — deferred: the executor sums
+        the products of every group sharing the parameter as **one** matrix product over all their rows."""
+
+    def rowsum(self, k: int) -> None:
+        """``grad_k += gY.sum(0)`` for this group's output gradient — deferred like :meth:`outer`."""
 
 
 @dataclass(frozen=True)
@@ -173,14 +181,47 @@ def _affine_infer(shapes, params, attrs):
     return (out,)
 
 
+#: Per-segment memo of derived parameter tensors (summed biases), set by the
+#: executor around a segment's forward and backward: parameters do not change inside one segment.
+_memo: dict | None = None
+
+
+def set_segment_memo(memo: dict | None) -> None:
+    """Install (``dict``) or remove (``None``) the memo the affine kernels use for derived parameters."""
+    global _memo
+    _memo = memo
+
+
+def _derived(kind: str, tensors: Sequence[torch.Tensor], make: Callable[[], torch.Tensor]) -> torch.Tensor:
+    memo = _memo
+    if memo is None:
+        return make()
+    key = (kind, *map(id, tensors))
+    hit = memo.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], tensors)):
+        return hit[1]
+    v = make()
+    memo[key] = (tuple(tensors), v)  # keeps the tensors alive: their ids cannot be reused meanwhile
+    return v
+
+
+def _affine_bias(params: Sequence[torch.Tensor], nb: int) -> torch.Tensor:
+    if nb == 1:
+        return params[0]
+    def total() -> torch.Tensor:
+        bias = params[0]
+        for b in params[1:nb]:
+            bias = bias + b
+        return bias
+
+    return _derived("bias", params[:nb], total)
+
+
 def _affine_kernel(params, args, attrs, data):
     (nb,) = attrs
     weights = params[nb:]
     if nb:
-        bias = params[0]
-        for b in params[1:nb]:
-            bias = bias + b
-        y = torch.addmm(bias, args[0], weights[0].t())
+        y = torch.addmm(_affine_bias(params, nb), args[0], weights[0].t())
     else:
         y = torch.mm(args[0], weights[0].t())
     for W, X in zip(weights[1:], args[1:]):
@@ -192,10 +233,7 @@ def _affine_write(params, args, attrs, data, out):
     (nb,) = attrs
     weights = params[nb:]
     if nb:
-        bias = params[0]
-        for b in params[1:nb]:
-            bias = bias + b
-        torch.addmm(bias, args[0], weights[0].t(), out=out)
+        torch.addmm(_affine_bias(params, nb), args[0], weights[0].t(), out=out)
     else:
         torch.mm(args[0], weights[0].t(), out=out)
     for W, X in zip(weights[1:], args[1:]):
@@ -206,12 +244,12 @@ def _affine_backward(params, args, attrs, data, Y, saved, gY, need, pg):
     (nb,) = attrs
     for k in range(nb):
         if pg.need(k):
-            pg.add(k, gY.sum(0))
+            pg.rowsum(k)  # db += sum of dY rows (deferred: one sum over every group of the signature)
     out: list[torch.Tensor | None] = []
     for j, X in enumerate(args):
         W = params[nb + j]
         if pg.need(nb + j):
-            pg.addmm(nb + j, gY.t(), X)  # dW_j += dY^T X_j, in place across every group using W_j
+            pg.outer(nb + j, X)  # dW_j += dY^T X_j (deferred: one GEMM over every group of the signature)
         out.append(torch.mm(gY, W) if need[j] else None)
     return out
 
