@@ -1,16 +1,20 @@
-"""Autobatching throughput: eager vs none/depth/agenda vs hand-batched, per model, train and infer.
+"""Autobatching throughput: eager vs depth/agenda vs hand-batched vs DyNet, per model, training and inference.
 
-Usage::
+One command writes the result file the docs page quotes (``docs/autobatch.md``)::
 
-    .venv/bin/python benchmarks/autobatch_throughput.py            # full: DyNet sizes, minibatch 64
-    .venv/bin/python benchmarks/autobatch_throughput.py --quick    # small sizes, <= 3 minutes
-    .venv/bin/python benchmarks/autobatch_throughput.py --dynet    # + DyNet peer (dynet38), if installed
+    .venv/bin/python benchmarks/autobatch_throughput.py            # DyNet's sizes, minibatch 64 -> results/autobatch/throughput.csv
+    .venv/bin/python benchmarks/autobatch_throughput.py --quick    # small sizes, a few minutes -> results/autobatch/throughput_quick.csv
+    make report                                                    # regenerate the docs tables from the files
 
-Every implementation of one model runs in the same process, interleaved (rotated order), after a
-warm-up round; medians and IQR over repeats; ratios against eager and hand-batched come from the
-same run (see :mod:`xflow.autobatch.bench`). Runs go through :func:`xflow.sweep.run_sweep`
-(local backend: timings must not share the CPU with other sweep tasks) and records are appended
-with :func:`xflow.results.write_records` under ``results/autobatch_throughput/``.
+Per model, every implementation runs in one process through the measurement core
+(:func:`xflow.runtime.measure.measure`: warm-up, interleaved shuffled rounds, thread CPU time
+deciding, an A/A control, paired bootstrap intervals and verdicts; see :mod:`xflow.autobatch.bench`).
+With DyNet installed (``dynet38``, the ``peers`` extra) the model's run happens in a subprocess
+that imported DyNet with autobatching on, so DyNet's variants (``dynet1``: its fused LSTM ops;
+``dynet1-unfused``: the elementwise graph, the only one for the Tree-LSTM) are measured in the
+*same* rounds as xflow's (``--no-dynet`` skips them). Runs go through :func:`xflow.sweep.run_sweep`
+(local backend: timings must not share the CPU with other sweep tasks); the result file is
+rewritten after every finished model, so an interrupted run keeps what it measured.
 """
 from __future__ import annotations
 
@@ -18,60 +22,74 @@ import argparse
 import sys
 import time
 
-from xflow.autobatch.bench import IMPLS, default_config, run
-from xflow.results import write_records
+from xflow.autobatch.bench import default_config, run_experiment
+from xflow.autobatch.dynet_peer import dynet_available
 from xflow.sweep import run_sweep
+from xflow.tables import save_result
 
-MODELS = ("bilstm", "bilstm-char", "treelstm")
+MODELS = ("bilstm", "bilstm-char", "treelstm", "parser")
+#: Implementations measured per model (DyNet's are added by the peer subprocess).
+IMPLS = ("eager", "depth", "agenda", "agenda-unfused", "hand")
+#: Columns kept in the committed CSV (the rest of a record is run bookkeeping).
+COLUMNS = ("model", "preset", "batch", "unit", "mode", "metric", "variant", "baseline", "value", "iqr_ms",
+           "wall_ms", "thread_cpu_ms", "contention", "throughput", "throughput_wall", "ratio", "ci_lo", "ci_hi",
+           "verdict", "noise_floor", "rounds", "a", "b", "lo", "hi", "text", "wall_value", "wall_lo", "wall_hi",
+           "wall_verdict", "stat", "clock", "load_before", "load_after", "foreign_cpu", "busy", "elapsed_s", "n_tokens",
+           "dynet_flag")
 
 
-def configs(quick: bool, models: list[str], tag: str) -> list[dict]:
+def configs(quick: bool, models: list[str], tag: str, dynet: bool, rounds: int | None) -> list[dict]:
     """One config per model; ``tag`` makes a fresh measurement (sweep cache key) per invocation."""
     out = []
     for m in models:
-        cfg = default_config(m, quick=quick, run_tag=tag)
-        if quick and m == "bilstm-char":
-            cfg["batch"] = 16  # ~6x more nodes per sentence: keep --quick under 3 minutes
+        cfg = default_config(m, quick=quick, impls=list(IMPLS), run_tag=tag, peer_dynet=dynet)
+        if rounds is not None:
+            cfg["rounds"] = rounds
         out.append(cfg)
     return out
 
 
+def _rows(records: list[dict]) -> list[dict]:
+    return [{k: r[k] for k in COLUMNS if k in r} for r in records]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small dimensions, batch 32, 3 repeats")
-    ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--cached", action="store_true", help="reuse cached sweep results instead of re-measuring")
-    ap.add_argument("--dynet", action="store_true", help="also run the DyNet peer (needs dynet38)")
+    ap.add_argument("--quick", action="store_true", help="small dimensions, minibatch 32 (char model 16), 5 rounds")
+    ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {','.join(MODELS)}")
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per model (default 10, quick 5)")
+    ap.add_argument("--no-dynet", action="store_true", help="skip the DyNet peer even when dynet38 is installed")
+    ap.add_argument("--out", default=None, help="result file under results/ (default autobatch/throughput[_quick].csv)")
     args = ap.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
-    tag = "cached" if args.cached else time.strftime("%Y%m%dT%H%M%S")
-    res = run_sweep(run, configs(args.quick, models, tag), name="autobatch_throughput", backend="local",
-                    progress=False)
-    records = res.records
-    if args.dynet:
-        from xflow.autobatch.dynet_peer import dynet_available, run_dynet
-
-        if dynet_available():
-            for m in models:
-                if m in ("bilstm", "treelstm"):
-                    records += run_dynet(default_config(m, quick=args.quick))
-        else:
-            sys.stdout.write("dynet38 not installed: DyNet peer skipped\n")
-    if res.failures:
+    bad = [m for m in models if m not in MODELS]
+    if bad:
+        sys.stderr.write(f"error: unknown model(s) {bad}; choose from {list(MODELS)}\n")
+        return 2
+    if args.rounds is not None and args.rounds < 2:
+        sys.stderr.write("error: --rounds must be >= 2 (an interval needs two rounds)\n")
+        return 2
+    dynet = not args.no_dynet and dynet_available()
+    if not args.no_dynet and not dynet:
+        sys.stderr.write("dynet38 not installed: the DyNet peer is skipped (pip install dynet38)\n")
+    out = args.out or f"autobatch/throughput{'_quick' if args.quick else ''}.csv"
+    tag = time.strftime("%Y%m%dT%H%M%S")
+    records: list[dict] = []
+    failed = 0
+    for cfg in configs(args.quick, models, tag, dynet, args.rounds):
+        res = run_sweep(run_experiment, [cfg], name="autobatch_throughput", backend="local", progress=False)
         for h, err in res.failures.items():
-            sys.stderr.write(f"config {h} failed:\n{err}\n")
-    path = write_records(records, "autobatch_throughput", threads=1)
-    tp = [r for r in records if r["metric"] == "throughput"]
-    ratio = {(r["model"], r["impl"], r["mode"]): r["value"] for r in records if r["metric"] == "speedup_vs_eager"}
-    sys.stdout.write(f"{'model':12s} {'impl':8s} {'mode':6s} {'ex/s':>9s} {'IQR':>17s} {'x eager':>8s}\n")
-    order = {k: i for i, k in enumerate(IMPLS + ("dynet-0", "dynet-1"))}
-    for r in sorted(tp, key=lambda r: (r["model"], r["mode"], order.get(r["impl"], 99))):
-        q = f"[{r.get('q25', float('nan')):.1f}, {r.get('q75', float('nan')):.1f}]"
-        x = ratio.get((r["model"], r["impl"], r["mode"]))
-        sys.stdout.write(f"{r['model']:12s} {r['impl']:8s} {r['mode']:6s} {r['value']:9.1f} {q:>17s} "
-                         f"{'' if x is None else f'{x:8.2f}'}\n")
-    sys.stdout.write(f"records: {path}\n")
-    return 1 if res.failures else 0
+            failed += 1
+            sys.stderr.write(f"{cfg['model']}: failed:\n{err}\n")
+        records += res.records
+        if records:
+            path = save_result(_rows(records), out, threads=1)
+        for r in res.records:
+            if r["metric"] == "speedup" and r["mode"] == "train" and r["a"] == "agenda":
+                sys.stdout.write(f"{cfg['model']:12s} train agenda vs {r['b']:15s} {r['text']}\n")
+    if records:
+        sys.stdout.write(f"results: {path}\n")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -104,5 +104,55 @@ def test_gather_uses_views_when_rows_are_contiguous():
         ys = [ab.linear(W, x) for x in xs]
         g.forward()
         stacked = g.forward_batch(ys)
-    out = g.src[ys[0].node]
-    assert stacked.data_ptr() == out.data_ptr()  # a slice of the group's output, not a copy
+    arena, row = g.storage_of(ys[0].node)
+    assert row == 0 and stacked.data_ptr() == arena.data_ptr()  # a slice of the arena, not a copy
+
+
+def test_recurrent_operands_are_views_of_the_previous_step():
+    """Rows are arranged longest-remaining-first, so the still-running sentences are a prefix of the
+    previous step's rows: every recurrent h and c operand is a zero-copy view (DyNet's contiguity check)."""
+    H, d = 4, 3
+    w = ab.LSTMWeights(torch.randn(4 * H, d), torch.randn(4 * H, H), torch.randn(4 * H), torch.randn(4 * H))
+    with ab.Graph("agenda") as g:
+        for n in [2, 5, 3, 4]:
+            ab.lstm_sequence(w, [ab.inp(torch.randn(d)) for _ in range(n)])
+        g.forward()
+    seg = g.segments[-1]
+    steps = [(g.op[grp[0]], kinds) for grp, kinds in zip(g.last_plan, seg.group_gathers)]
+    affines = [k for op, k in steps if op == "affine"]
+    gates = [k for op, k in steps if op == "lstm_gates"]
+    assert len(affines) == len(gates) == 5
+    assert all(k[1] == "expand" for k in (affines[0], gates[0]))  # the shared zero state
+    assert all(k[1] == "view" for k in affines[1:] + gates[1:])  # h and c of step t-1: views
+    assert all(k[0] == "view" for k in gates)  # the preactivation: the affine batch itself
+
+
+def test_gathers_copy_once_per_operand_without_stacking():
+    """A scattered operand is one ``index_select`` of its source, never a ``stack`` of rows."""
+    from torch.overrides import TorchFunctionMode
+
+    class Count(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.calls = {}
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", str(func))
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return func(*args, **(kwargs or {}))
+
+    from xflow.autobatch.bench import PRESETS
+    from xflow.autobatch.models import get_model
+
+    torch.manual_seed(0)
+    model = get_model("bilstm", **PRESETS["tiny"]["bilstm"])
+    batch = model.make_data(6, seed=3)
+    with ab.Graph("agenda") as g:
+        losses = model.loss_autobatch(batch)
+        with torch.no_grad(), Count() as c:
+            g.forward()
+    kinds = g.segments[-1].gathers
+    assert kinds["index"] > 0 and kinds["view"] > 0
+    assert c.calls.get("stack", 0) == 0
+    assert kinds["index"] <= c.calls.get("index_select", 0) <= kinds["index"] + 8 * kinds["multi"]
+    assert len(losses) == 6

@@ -37,13 +37,29 @@ def test_model_losses_and_gradients_agree(name, sparse):
             loss = g.forward_batch(losses).sum()
         loss.backward()
         results[s] = (loss.item(), _grads(model))
-    if sparse:
-        assert model.E.grad is None  # cleared by _grads
     ref_loss, ref_grads = results["eager"]
     for impl, (l, grads) in results.items():
         assert l == pytest.approx(ref_loss, rel=1e-5), impl
         for n, gr in grads.items():
             assert torch.allclose(gr, ref_grads[n], atol=1e-5, rtol=1e-4), (impl, n)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_embedding_gradient_is_sparse_exactly_when_asked(sparse):
+    torch.manual_seed(0)
+    model = get_model("bilstm", **PRESETS["tiny"]["bilstm"], sparse_emb=sparse)
+    batch = model.make_data(3, seed=3)
+    with ab.Graph("agenda") as g:
+        loss = g.forward_batch(model.loss_autobatch(batch)).sum()
+    loss.backward()
+    grad = model.E.grad
+    assert grad is not None and grad.is_sparse == sparse
+    used = sorted({w for s in batch for w in s.words})
+    dense = grad.to_dense()
+    unused = sorted(set(range(dense.shape[0])) - set(used))
+    assert dense[used].abs().sum(1).min() > 0 and dense[unused].abs().sum() == 0
+    if sparse:  # only the rows used are stored (DyNet's sparse lookup-parameter update)
+        assert grad.coalesce().indices().shape[1] == len(used)
 
 
 def test_unknown_model_is_a_typed_error():

@@ -11,13 +11,13 @@ from .cells import (LSTMWeights, TreeLSTMWeights, lstm_sequence, lstm_step, tree
                     zeros_state)
 from .functional import (add, affine, concat, cross_entropy, esum, inp, linear, log_softmax, lookup, mul, neg,
                          param, pick, relu, scale, sigmoid, slice_, softmax, sub, sum_elems, tanh)
-from .graph import Expr, Graph, GraphClosed, current_graph
+from .graph import DeviceMismatch, Expr, Graph, GraphClosed, current_graph
 from .ops import OPS, OpSpec, register_op
-from .strategies import STRATEGIES, get_strategy, validate_plan
+from .strategies import AUTO, STRATEGIES, AutoStrategy, get_strategy, validate_plan
 
 __all__ = [
-    "Graph", "Expr", "GraphClosed", "current_graph",
-    "OPS", "OpSpec", "register_op", "STRATEGIES", "get_strategy", "validate_plan",
+    "Graph", "Expr", "GraphClosed", "DeviceMismatch", "current_graph",
+    "OPS", "OpSpec", "register_op", "STRATEGIES", "AUTO", "AutoStrategy", "get_strategy", "validate_plan",
     "inp", "param", "lookup", "affine", "linear", "add", "sub", "mul", "scale", "neg", "tanh", "sigmoid",
     "relu", "concat", "slice_", "pick", "esum", "sum_elems", "softmax", "log_softmax", "cross_entropy",
     "LSTMWeights", "TreeLSTMWeights", "lstm_step", "lstm_sequence", "treelstm_leaf", "treelstm_node",

@@ -11,40 +11,65 @@ from xflow.clitools import Report, add_command
 
 __all__ = ["register"]
 
-_MODELS = ("bilstm", "bilstm-char", "treelstm")
-_STRATEGIES = ("none", "depth", "agenda")
+_MODELS = ("bilstm", "bilstm-char", "treelstm", "parser")
+_STRATEGIES = ("none", "depth", "agenda", "agenda-level", "auto")
+
+
+def _rounds(v: str) -> int:
+    """``--rounds``: an interval needs at least two rounds."""
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}") from None
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2 (an interval needs two rounds), got {n}")
+    return n
 
 
 def _bench(args: argparse.Namespace) -> Report:
-    from .bench import default_config, run
+    from .bench import default_config, parse_impl, run
 
     impls = [s.strip() for s in args.baselines.split(",") if s.strip()] if args.baselines else []
     impls = list(dict.fromkeys(impls + [args.strategy]))
-    cfg = default_config(args.model, quick=args.quick, impls=impls, threads=args.threads)
+    for impl in impls:
+        parse_impl(impl)
+    cfg = default_config(args.model, quick=args.quick, impls=impls, threads=args.threads, phases=False,
+                         baseline=args.strategy)
     if args.batch is not None:
         cfg["batch"] = args.batch
-    if args.repeats is not None:
-        cfg["repeats"] = args.repeats
+    if args.rounds is not None:
+        cfg["rounds"] = args.rounds
     if args.mode != "both":
         cfg["modes"] = [args.mode]
-    records = run(cfg)
+    if args.dynet:
+        from .dynet_peer import dynet_available, run_dynet
+
+        if not dynet_available():
+            from xflow.errors import XflowError
+
+            raise XflowError("--dynet needs DyNet: pip install dynet38 (the 'peers' extra)")
+        records = run_dynet(cfg, 1)
+    else:
+        records = run(cfg)
     data: dict = {"model": args.model, "strategy": args.strategy, "batch": cfg["batch"], "preset": cfg["preset"],
-                  "threads": cfg["threads"], "results": {}}
+                  "threads": cfg["threads"], "rounds": cfg["rounds"], "results": {}, "comparisons": []}
+    unit = records[0].get("unit", "examples") if records else "examples"
     lines = [f"autobatch bench: model={args.model} batch={cfg['batch']} preset={cfg['preset']} "
-             f"threads={cfg['threads']} (median of {cfg['repeats']})"]
+             f"threads={cfg['threads']} ({cfg['rounds']} interleaved rounds; thread CPU time decides)"]
     for r in records:
-        key = f"{r['impl']}/{r['mode']}"
-        data["results"].setdefault(key, {})[r["metric"]] = r["value"]
-    unit = records[0]["unit"] if records else "examples"
-    for key, m in sorted(data["results"].items()):
-        line = f"  {key:14s} {m['throughput']:9.1f} {unit}/s"
-        if "speedup_vs_eager" in m:
-            line += f"  x{m['speedup_vs_eager']:.2f} vs eager"
-        if "ratio_to_hand" in m:
-            line += f"  hand is x{m['ratio_to_hand']:.2f}"
-        if "schedule_frac" in m:
-            line += f"  construct {m['construct_frac']:.0%} schedule {m['schedule_frac']:.0%}"
-        lines.append(line)
+        if r["metric"] == "time_ms" and not r.get("is_aa_control"):
+            key = f"{r['variant']}/{r['mode']}"
+            data["results"][key] = {"throughput": r["throughput"], "time_ms": r["value"], "wall_ms": r["wall_ms"],
+                                    "ratio_to_baseline": r["ratio"], "ci": [r["ci_lo"], r["ci_hi"]],
+                                    "verdict": r["verdict"], "noise_floor": r["noise_floor"]}
+            lines.append(f"  {key:22s} {r['throughput']:9.1f} {unit}/s  (median {r['value']:.1f} ms thread CPU, "
+                         f"{r['wall_ms']:.1f} ms wall)")
+        elif r["metric"] == "speedup":
+            data["comparisons"].append({"a": r["a"], "b": r["b"], "mode": r["mode"], "speedup": r["value"],
+                                        "ci": [r["lo"], r["hi"]], "verdict": r["verdict"], "clock": r["clock"]})
+            lines.append(f"  {r['a']} vs {r['b']} ({r['mode']}): {r['text']}")
+        elif r["metric"] == "warning":
+            lines.append(f"  note: {r['text']}")
     return Report(data=data, text="\n".join(lines))
 
 
@@ -86,9 +111,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     b.add_argument("--strategy", choices=_STRATEGIES, default="agenda")
     b.add_argument("--batch", type=int, default=None, help="minibatch size (default 64, quick 32)")
     b.add_argument("--baselines", default="eager,hand",
-                   help="comma-separated implementations measured in the same run (eager,none,depth,agenda,hand)")
+                   help="comma-separated implementations measured in the same run (eager, hand, a strategy, "
+                        "a strategy with -unfused)")
     b.add_argument("--mode", choices=("train", "infer", "both"), default="both")
-    b.add_argument("--repeats", type=int, default=None)
+    b.add_argument("--rounds", "--repeats", dest="rounds", type=_rounds, default=None,
+                   help="interleaved measurement rounds (>= 2; default 5 quick, 10 full)")
+    b.add_argument("--dynet", action="store_true", help="measure DyNet (autobatch on) in the same run")
     b.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     b.add_argument("--quick", action="store_true", help="small model dimensions and few repeats")
     q = add_command(sub, "plan", _plan, help="how a minibatch groups into batches under a strategy")

@@ -48,12 +48,17 @@ def lookup(table: torch.Tensor, index: int, sparse: bool = False) -> Expr:
     parameters do; it is part of the signature.
     """
     index = int(index)
+    g = current_graph()
+    sparse = bool(sparse)
+    sid = g._sig_ids.get(("lookup", (sparse,), id(table), -1))
+    if sid is not None and 0 <= index < g._sig_params[sid][0].shape[0]:
+        return g._push(sid, -1, -1, index)
     if not 0 <= index < table.shape[0]:
         from .graph import _creation_site
 
         raise ShapeMismatch(f"lookup: index {index} is out of range for a table of shape "
                             f"{tuple(table.shape)} (created at {_creation_site()})")
-    return current_graph().record("lookup", (), (table,), (bool(sparse),), index)
+    return g.record("lookup", (), (table,), (sparse,), data=index)
 
 
 def affine(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> Expr:
@@ -63,7 +68,34 @@ def affine(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> E
     weights batch into one ``addmm``); the ``x_k`` are vector expressions. ``bias`` may be a tuple
     of vectors that are summed (PyTorch's ``b_ih + b_hh``) or ``None``.
     """
-    if len(pairs) % 2 or not pairs:
+    n = len(pairs)
+    if n == 2 or n == 4:  # fast paths: one tensor bias (or none) and one or two pairs, signature already known
+        x = pairs[1]
+        if x.__class__ is Expr:
+            g = x.graph
+            if n == 2:
+                if bias is None:
+                    key = ("affine", (0,), id(pairs[0]), -1, x.tid)
+                elif bias.__class__ is tuple:
+                    key = None
+                else:
+                    key = ("affine", (1,), id(bias), id(pairs[0]), -1, x.tid)
+                sid = g._sig_ids.get(key) if key is not None else None
+                if sid is not None:
+                    return g._push(sid, x.node)
+            else:
+                y = pairs[3]
+                if y.__class__ is Expr and y.graph is g:
+                    if bias.__class__ is tuple and len(bias) == 2:
+                        key = ("affine", (2,), id(bias[0]), id(bias[1]), id(pairs[0]), id(pairs[2]), -1, x.tid, y.tid)
+                    elif bias is not None and bias.__class__ is not tuple:
+                        key = ("affine", (1,), id(bias), id(pairs[0]), id(pairs[2]), -1, x.tid, y.tid)
+                    else:
+                        key = None
+                    sid = g._sig_ids.get(key) if key is not None else None
+                    if sid is not None:
+                        return g._push(sid, x.node, y.node)
+    if n % 2 or not pairs:
         raise ShapeMismatch("affine: expects affine(bias, W1, x1[, W2, x2 ...]) with matching W/x pairs")
     weights = pairs[0::2]
     xs = pairs[1::2]
@@ -79,42 +111,42 @@ def linear(W: torch.Tensor, x: Expr) -> Expr:
 
 def add(a: Expr, b: Expr) -> Expr:
     """Elementwise ``a + b`` (equal shapes)."""
-    return _graph_of((a, b), "add").record("add", (a, b))
+    return _graph_of((a, b), "add").record_binary("add", a, b)
 
 
 def sub(a: Expr, b: Expr) -> Expr:
     """Elementwise ``a - b`` (equal shapes)."""
-    return _graph_of((a, b), "sub").record("sub", (a, b))
+    return _graph_of((a, b), "sub").record_binary("sub", a, b)
 
 
 def mul(a: Expr, b: Expr) -> Expr:
     """Elementwise ``a * b`` (equal shapes)."""
-    return _graph_of((a, b), "mul").record("mul", (a, b))
+    return _graph_of((a, b), "mul").record_binary("mul", a, b)
 
 
 def scale(x: Expr, c: float) -> Expr:
     """``c * x`` for a Python constant ``c`` (part of the signature)."""
-    return _graph_of((x,), "scale").record("scale", (x,), attrs=(float(c),))
+    return _graph_of((x,), "scale").record_unary("scale", x, (float(c),))
 
 
 def neg(x: Expr) -> Expr:
     """``-x``."""
-    return _graph_of((x,), "neg").record("neg", (x,))
+    return _graph_of((x,), "neg").record_unary("neg", x)
 
 
 def tanh(x: Expr) -> Expr:
     """Elementwise ``tanh``."""
-    return _graph_of((x,), "tanh").record("tanh", (x,))
+    return _graph_of((x,), "tanh").record_unary("tanh", x)
 
 
 def sigmoid(x: Expr) -> Expr:
     """Elementwise logistic sigmoid."""
-    return _graph_of((x,), "sigmoid").record("sigmoid", (x,))
+    return _graph_of((x,), "sigmoid").record_unary("sigmoid", x)
 
 
 def relu(x: Expr) -> Expr:
     """Elementwise ``max(x, 0)``."""
-    return _graph_of((x,), "relu").record("relu", (x,))
+    return _graph_of((x,), "relu").record_unary("relu", x)
 
 
 def concat(xs: Sequence[Expr]) -> Expr:
@@ -125,7 +157,7 @@ def concat(xs: Sequence[Expr]) -> Expr:
 
 def slice_(x: Expr, start: int, stop: int) -> Expr:
     """``x[start:stop]`` of a vector (the bounds are part of the signature)."""
-    return _graph_of((x,), "slice").record("slice", (x,), attrs=(int(start), int(stop)))
+    return _graph_of((x,), "slice").record_unary("slice", x, (int(start), int(stop)))
 
 
 def pick(x: Expr, index: int) -> Expr:
@@ -147,22 +179,27 @@ def esum(xs: Sequence[Expr]) -> Expr:
 
 def sum_elems(x: Expr) -> Expr:
     """Sum of all elements → scalar ``()``."""
-    return _graph_of((x,), "sum_elems").record("sum_elems", (x,))
+    return _graph_of((x,), "sum_elems").record_unary("sum_elems", x)
 
 
 def softmax(x: Expr) -> Expr:
     """Softmax of a vector."""
-    return _graph_of((x,), "softmax").record("softmax", (x,))
+    return _graph_of((x,), "softmax").record_unary("softmax", x)
 
 
 def log_softmax(x: Expr) -> Expr:
     """Log-softmax of a vector."""
-    return _graph_of((x,), "log_softmax").record("log_softmax", (x,))
+    return _graph_of((x,), "log_softmax").record_unary("log_softmax", x)
 
 
 def cross_entropy(logits: Expr, label: int) -> Expr:
     """``-log softmax(logits)[label]`` → scalar (DyNet's ``pickneglogsoftmax``)."""
     label = int(label)
+    if logits.__class__ is Expr:
+        g = logits.graph
+        sid = g._sig_ids.get(("cross_entropy", (), -1, logits.tid))
+        if sid is not None and 0 <= label < g._types[logits.tid][0][0]:
+            return g._push(sid, logits.node, -1, label)
     if len(logits.shape) == 1 and not 0 <= label < logits.shape[0]:
         from .graph import _creation_site
 

@@ -1,7 +1,7 @@
 """Benchmark models of DyNet's autobatching paper, each runnable eager, autobatched and hand-batched.
 
 Registry: ``bilstm`` (:class:`BiLSTMTagger`), ``bilstm-char`` (:class:`BiLSTMCharTagger`),
-``treelstm`` (:class:`TreeLSTMClassifier`). Add a model: a :class:`DynamicModel` subclass in its
+``treelstm`` (:class:`TreeLSTMClassifier`), ``parser`` (:class:`TransitionParser`). Add a model: a :class:`DynamicModel` subclass in its
 own file and one line in :data:`MODELS`.
 """
 from __future__ import annotations
@@ -13,14 +13,16 @@ from xflow.errors import UnknownName
 from .base import DynamicModel
 from .bilstm import BiLSTMTagger
 from .bilstm_char import BiLSTMCharTagger
+from .parser import TransitionParser
 from .treelstm import TreeLSTMClassifier
 
-__all__ = ["MODELS", "get_model", "DynamicModel", "BiLSTMTagger", "BiLSTMCharTagger", "TreeLSTMClassifier"]
+__all__ = ["MODELS", "get_model", "DynamicModel", "BiLSTMTagger", "BiLSTMCharTagger", "TreeLSTMClassifier", "TransitionParser"]
 
 MODELS: dict[str, type[DynamicModel]] = {
     "bilstm": BiLSTMTagger,
     "bilstm-char": BiLSTMCharTagger,
     "treelstm": TreeLSTMClassifier,
+    "parser": TransitionParser,
 }
 
 

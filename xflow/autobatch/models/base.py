@@ -52,8 +52,12 @@ class DynamicModel(nn.Module, ABC):
         """Summed loss, per-example eager PyTorch."""
 
     @abstractmethod
-    def loss_autobatch(self, batch: Sequence[Any]) -> list[Expr]:
-        """Per-example loss expressions recorded in the active autobatch graph."""
+    def loss_autobatch(self, batch: Sequence[Any], fused: bool = True) -> list[Expr]:
+        """Per-example loss expressions recorded in the active autobatch graph.
+
+        ``fused=False`` records the recurrent cells as elementwise ops instead of one fused gate op
+        (the graph DyNet's own builders make; used for like-for-like peer comparisons).
+        """
 
     @abstractmethod
     def loss_handbatched(self, batch: Sequence[Any]) -> torch.Tensor:

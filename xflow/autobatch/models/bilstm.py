@@ -75,7 +75,7 @@ class BiLSTMTagger(DynamicModel):
     def _embed_eager(self, s: Sentence) -> torch.Tensor:
         return self.embed(self.E, s.words)
 
-    def _embed_autobatch(self, s: Sentence) -> list[Expr]:
+    def _embed_autobatch(self, s: Sentence, fused: bool = True) -> list[Expr]:
         return [self.lookup(self.E, w) for w in s.words]
 
     def _embed_handbatched(self, batch: Sequence[Sentence]) -> list[torch.Tensor]:
@@ -95,15 +95,15 @@ class BiLSTMTagger(DynamicModel):
             total = total + F.cross_entropy(self.out(z), torch.as_tensor(s.tags), reduction="sum")
         return total
 
-    def loss_autobatch(self, batch: Sequence[Sentence]) -> list[Expr]:
+    def loss_autobatch(self, batch: Sequence[Sentence], fused: bool = True) -> list[Expr]:
         fw = LSTMWeights.from_lstm(self.lstm, reverse=False)
         bw = LSTMWeights.from_lstm(self.lstm, reverse=True)
         W2, b2 = self.out.weight, self.out.bias
         losses = []
         for s in batch:
-            xs = self._embed_autobatch(s)
-            f = lstm_sequence(fw, xs)
-            b = lstm_sequence(bw, xs, reverse=True)
+            xs = self._embed_autobatch(s, fused)
+            f = lstm_sequence(fw, xs, fused=fused)
+            b = lstm_sequence(bw, xs, reverse=True, fused=fused)
             terms = []
             for ft, bt, y in zip(f, b, s.tags):
                 z = ab.tanh(ab.affine(self.b_1, self.W_f, ft, self.W_b, bt))

@@ -57,14 +57,14 @@ class BiLSTMCharTagger(BiLSTMTagger):
             rows.append(torch.cat([f, b], 1))
         return torch.cat([self.embed(self.E, s.words), torch.cat(rows, 0)], 1)
 
-    def _embed_autobatch(self, s: Sentence) -> list[Expr]:
+    def _embed_autobatch(self, s: Sentence, fused: bool = True) -> list[Expr]:
         fw = LSTMWeights.from_lstm(self.char_lstm, reverse=False)
         bw = LSTMWeights.from_lstm(self.char_lstm, reverse=True)
         out = []
         for w, chars in zip(s.words, s.chars):
             cs = [self.lookup(self.C, c) for c in chars]
-            f = lstm_sequence(fw, cs)[-1]
-            b = lstm_sequence(bw, cs, reverse=True)[0]
+            f = lstm_sequence(fw, cs, fused=fused)[-1]
+            b = lstm_sequence(bw, cs, reverse=True, fused=fused)[0]
             out.append(ab.concat([self.lookup(self.E, w), f, b]))
         return out
 

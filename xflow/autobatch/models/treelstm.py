@@ -83,7 +83,7 @@ class TreeLSTMClassifier(DynamicModel):
             total = total + F.cross_entropy(logits, torch.as_tensor(t.labels), reduction="sum")
         return total
 
-    def loss_autobatch(self, batch: Sequence[Tree]) -> list[Expr]:
+    def loss_autobatch(self, batch: Sequence[Tree], fused: bool = True) -> list[Expr]:
         w = self.weights
         Wo, bo = self.out.weight, self.out.bias
         losses = []
@@ -92,9 +92,9 @@ class TreeLSTMClassifier(DynamicModel):
             terms = []
             for n, ch in enumerate(t.children):
                 if ch is None:
-                    hc = treelstm_leaf(w, self.lookup(self.E, t.word[n]))
+                    hc = treelstm_leaf(w, self.lookup(self.E, t.word[n]), fused)
                 else:
-                    hc = treelstm_node(w, states[ch[0]], states[ch[1]])
+                    hc = treelstm_node(w, states[ch[0]], states[ch[1]], fused)
                 states.append(hc)
                 terms.append(ab.cross_entropy(ab.affine(bo, Wo, hc[0]), t.labels[n]))
             losses.append(ab.esum(terms))
