@@ -1,13 +1,12 @@
 """autotune: picks an applicable candidate per layer, keeps outputs, caches per device/config/shape."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
 from xflow.algsel import autotune, build_model, choices, get_algorithm, swap_conv2d
 from xflow.algsel.algorithms import ConvConfig
+from xflow.algsel.autotune import load_cache
 from xflow.algsel.swap import conv_layers
 from xflow.errors import DeviceUnavailable
 
@@ -34,7 +33,7 @@ def test_autotune_picks_applicable_candidates_and_caches(setup):
     assert choices(res.model) == res.choices
     with torch.no_grad():
         assert torch.allclose(res.model(x), model(x), rtol=1e-3, atol=1e-4)
-    stored = json.loads(cache.read_text())
+    stored = load_cache(cache)
     assert len(stored) == len(convs)  # every (config, shape) of tiny is distinct
     again = autotune(model, x, "cpu", repeats=1, warmup=0, cache_path=cache)
     assert again.report["cached"].all() and again.choices == res.choices

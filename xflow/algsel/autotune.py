@@ -14,8 +14,6 @@ import copy
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,22 +38,21 @@ def default_cache_path() -> Path:
 
 
 def load_cache(path: Path | None = None) -> dict[str, Any]:
-    """The on-disk choice cache (empty dict if absent or unreadable)."""
-    path = path or default_cache_path()
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
+    """The on-disk choice cache (empty dict if absent; a corrupt file is reported and removed)."""
+    from xflow.safeio import read_checked_json
+
+    data = read_checked_json(Path(path or default_cache_path()))
+    return data if isinstance(data, dict) else {}
 
 
 def _save_cache(entries: dict[str, Any], path: Path) -> None:
-    merged = load_cache(path)
-    merged.update(entries)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(merged, f, sort_keys=True, indent=0)
-    os.replace(tmp, path)
+    """Merge ``entries`` into the cache file: locked read-merge-write, atomic, content-checked."""
+    from xflow.safeio import file_lock, write_checked_json
+
+    with file_lock(path):
+        merged = load_cache(path)
+        merged.update(entries)
+        write_checked_json(path, merged, sort_keys=True, indent=0)
 
 
 def layer_input_shapes(model: nn.Module, example_input: torch.Tensor) -> dict[str, tuple[int, ...]]:
@@ -115,10 +112,9 @@ class TuneResult:
     def save(self, path: Path | str) -> Path:
         """Write :meth:`to_json` to ``path``; replay with
         ``swap_conv2d(model, json.load(open(path))["choices"])``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=1, default=str))
-        return path
+        from xflow.safeio import atomic_write_json
+
+        return atomic_write_json(path, self.to_json(), indent=1, default=str)
 
 
 def _key(device_label: str, device: str, cfg: ConvConfig, shape: tuple, cands: list[str]) -> str:
@@ -193,7 +189,10 @@ def autotune(
     measured: dict[str, dict] = {}  # key -> {"times_ms", "iqr_ms", "cached"}
     rows = []
     gen = torch.Generator(device="cpu").manual_seed(0)
-    for name, conv in conv_layers(model):
+    from tqdm.auto import tqdm
+
+    layers = conv_layers(model)
+    for name, conv in tqdm(layers, desc="autotune layers", disable=None, leave=False):
         if name not in shapes:
             log.info("conv %s not reached by example_input; left as default", name)
             continue
@@ -233,6 +232,8 @@ def autotune(
                                  "iqr_ms": {c: iqr_ms(t) for c, t in times.items()},
                                  "n": {c: len(t) for c, t in times.items()}, "cached": False}
                 new_entries[key] = {k: v for k, v in measured[key].items() if k != "cached"}
+                if use_cache:  # saved as each layer finishes: an interrupted tune keeps its work
+                    _save_cache({key: new_entries[key]}, cache_path)
         m = measured[key]
         times_ms = m["times_ms"]
         medians = m.get("median_ms", times_ms)
@@ -251,8 +252,6 @@ def autotune(
         })
     if not rows:
         raise XflowError("the model has no Conv2d layer reached by example_input; nothing to tune")
-    if use_cache and new_entries:
-        _save_cache(new_entries, cache_path)
     choices = {r["layer"]: r["choice"] for r in rows}
     # layers that keep ``default`` stay plain nn.Conv2d: no wrapper overhead at all
     tuned = swap_conv2d(model, {k: v for k, v in choices.items() if v != "default"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from xflow.clitools import Report, add_command
+from xflow.clitools import Report, add_command, name_list, positive_int, threads
 
 __all__ = ["register"]
 
@@ -84,14 +84,17 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     b = add_command(sub, "bench", _bench, help="training/inference throughput of a strategy vs baselines")
     b.add_argument("--model", choices=_MODELS, default="bilstm")
     b.add_argument("--strategy", choices=_STRATEGIES, default="agenda")
-    b.add_argument("--batch", type=int, default=None, help="minibatch size (default 64, quick 32)")
-    b.add_argument("--baselines", default="eager,hand",
+    b.add_argument("--batch", type=positive_int(4096, hint="larger minibatches need many GB of memory"), default=None,
+                   help="minibatch size (default 64, quick 32)")
+    b.add_argument("--baselines", type=name_list(("eager", "none", "depth", "agenda", "hand"), min_items=0),
+                   default="eager,hand",
                    help="comma-separated implementations measured in the same run (eager,none,depth,agenda,hand)")
     b.add_argument("--mode", choices=("train", "infer", "both"), default="both")
-    b.add_argument("--repeats", type=int, default=None)
-    b.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    b.add_argument("--repeats", type=positive_int(10_000), default=None, help="timed rounds (default 5, quick 3)")
+    b.add_argument("--threads", type=threads(), default=1, help="torch intra-op threads (default 1)")
     b.add_argument("--quick", action="store_true", help="small model dimensions and few repeats")
     q = add_command(sub, "plan", _plan, help="how a minibatch groups into batches under a strategy")
     q.add_argument("--model", choices=_MODELS, default="treelstm")
     q.add_argument("--strategy", choices=_STRATEGIES, default="agenda")
-    q.add_argument("--batch", type=int, default=8)
+    q.add_argument("--batch", type=positive_int(4096, hint="larger minibatches need many GB of memory"), default=8,
+                   help="examples in the minibatch")

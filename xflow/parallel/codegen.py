@@ -472,10 +472,12 @@ def load_generated(source: str, g: DataflowGraph | None = None, *, weights: dict
 
     h = hashlib.sha256(source.encode()).hexdigest()[:16]
     path = cache_dir("parallel", "generated") / f"gen_{h}.py"
+    from xflow.safeio import atomic_write_text, discard_corrupt
+
+    if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest()[:16] != h:
+        discard_corrupt(path, "content does not match its hash")  # the name is the content hash
     if not path.exists():
-        tmp = path.with_suffix(f".tmp{id(source)}")
-        tmp.write_text(source)
-        tmp.replace(path)
+        atomic_write_text(path, source)
     spec = importlib.util.spec_from_file_location(f"xflow_gen_{h}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

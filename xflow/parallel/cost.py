@@ -13,7 +13,6 @@ the measured profile is what the benchmark uses (see MEASUREMENTS.md: analytic m
 """
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import time
@@ -80,9 +79,17 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats
     dev = describe_device("cpu").label().replace(" ", "_").replace("/", "_")[:60]
     key = f"{g.content_hash}_{'-'.join(map(str, threads))}_{repeats}_{int(calibrate)}min_{dev}.json"
     path = cache_dir("parallel", "profiles") / key
-    if use_cache and path.exists():
-        raw = json.loads(path.read_text())
-        return {k: {int(t): v for t, v in d.items()} for k, d in raw.items()}
+    if use_cache:
+        from xflow.safeio import read_checked_json
+
+        raw = read_checked_json(path)  # a truncated/corrupt profile is reported, removed, re-measured
+        if isinstance(raw, dict):
+            try:
+                return {k: {int(t): float(v) for t, v in d.items()} for k, d in raw.items()}
+            except (AttributeError, TypeError, ValueError):
+                from xflow.safeio import discard_corrupt
+
+                discard_corrupt(path, "not a profile")
 
     names = Names(g)
     lines = node_lines(g, names)
@@ -143,7 +150,9 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, repeats
             log.info("end-to-end calibration factors %s", factors)
     finally:
         torch.set_num_threads(prev)
-    path.write_text(json.dumps(out))
+    from xflow.safeio import write_checked_json
+
+    write_checked_json(path, out)
     log.info("profiled %d nodes at threads %s -> %s", len(g.nodes), list(threads), path)
     return out
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from xflow.clitools import Report, add_command
+from xflow.clitools import Report, add_command, add_onnx_input, int_range, positive_int, threads
 
 __all__ = ["register"]
 
@@ -66,15 +66,15 @@ def _cmd_latency(args: argparse.Namespace) -> Report:
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add ``xflow latency``."""
     p = add_command(sub, "latency", _cmd_latency, help="measure a model's latency in ONNX Runtime")
-    p.add_argument("model", help="ONNX file")
+    add_onnx_input(p, help="ONNX file")
     p.add_argument("--level", action="append", choices=["disable", "basic", "extended", "all"],
                    help="ORT graph optimization level (repeat to compare levels, interleaved; default all)")
-    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1; 0 = all cores)")
+    p.add_argument("--threads", type=threads(allow_zero=True), default=1, help="intra-op threads (default 1; 0 = all cores)")
     p.add_argument("--mode", choices=["sequential", "parallel"], default="sequential",
                    help="ORT execution mode")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="execution provider")
-    p.add_argument("--repeats", type=int, default=30, help="timed runs (default 30)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs (default 5)")
+    p.add_argument("--repeats", type=positive_int(100_000), default=30, help="timed runs (default 30)")
+    p.add_argument("--warmup", type=int_range(0, 100_000), default=5, help="untimed warm-up runs (default 5)")
     p.add_argument("--no-validate", action="store_true",
                    help="only parse the file instead of the full xflow.graphs.load_model check "
                         "(checker, shape inference, folding: slow for very large models)")
