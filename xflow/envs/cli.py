@@ -81,8 +81,9 @@ def _read_states(path: str) -> list:
             header = next(csv.reader(f), [])
         missing = [c for c in _CSV_FIELDS if c not in header]
         if missing:
-            raise XflowError(f"'{path}' is not an episodes CSV: missing column(s) {', '.join(missing)} "
-                             f"(expected {expected}); pass the episodes.csv of a run (runs/RUN/episodes.csv)")
+            raise XflowError(f"'{path}' is not an episodes CSV: its header has no column(s) {', '.join(missing)} "
+                             f"(an episodes CSV has {expected}); pass the episodes.csv of a run "
+                             "(runs/RUN/episodes.csv)")
         states = read_states_csv(path)
     except XflowError:
         raise

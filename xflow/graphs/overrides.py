@@ -75,5 +75,11 @@ def fix_input_shapes(model: onnx.ModelProto, shapes: Mapping[str, Sequence[int]]
             close = difflib.get_close_matches(unknown[0], list(inputs), n=2)
             raise UnknownName(f"--input-shape {unknown[0]}: the model has no input {unknown[0]!r}; its "
                               f"inputs are {list(inputs)}" + (f" (did you mean {close[0]}?)" if close else ""))
-        _apply_input_shapes(m, {k: tuple(v) for k, v in shapes.items()})
+        for name, shape in shapes.items():
+            shape = tuple(int(d) for d in shape)
+            try:
+                _apply_input_shapes(m, {name: shape})
+            except ShapeMismatch as exc:  # say it in the flag's terms
+                flag = f"--input-shape {name}={'x'.join(map(str, shape))}"
+                raise ShapeMismatch(str(exc).replace(f"input_shapes[{name!r}] = {shape}", flag)) from None
     return m

@@ -83,13 +83,20 @@ def cmd_run(args: argparse.Namespace) -> Report:
     split = "random 50/25/25 split" if ":" in args.dataset else f"{args.split} split"
     head = (f"{args.dataset} ({split}), model {args.model}, δ_a={args.delta_a}, δ_w={args.delta_w}, "
             f"{max(1, args.seeds)} seed(s), profile {args.profile}")
+    null_reasons = {}
+    if seeds < 2:  # a spread over one seed is not a spread
+        for r in rows:
+            for k in [k for k in r if k.endswith("_std")]:
+                r[k] = None
+        null_reasons["summary[*].*_std"] = "one seed: no spread (use --seeds 2 or more)"
     if args.save:
         lines.append(f"saved {len(saved['saved'])} new seed run(s) to {_results('sparsify_cli')}"
                      + (f"; {saved['resumed']} finished seed run(s) resumed from {saved['cache']}"
                         if saved["resumed"] else ""))
     return Report(data={"config": base, "seeds": max(1, args.seeds), "summary": rows,
                         "saved": saved["saved"] if args.save else None,
-                        "resumed": saved["resumed"] if args.save else None},
+                        "resumed": saved["resumed"] if args.save else None,
+                        **({"null_reasons": null_reasons} if null_reasons else {})},
                   text="\n".join([head] + lines))
 
 
