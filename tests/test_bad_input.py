@@ -333,12 +333,20 @@ def test_ray_that_cannot_start_falls_back_to_local(tmp_path, monkeypatch, caplog
     def fail(*a, **k):
         raise Exception("The current node timed out during startup.")
 
+    import xflow.sweep as sweep
+
+    calls = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", fail)
-    monkeypatch.setenv("XFLOW_RAY_START_TIMEOUT_S", "1")
+    monkeypatch.setattr(ray, "init", lambda *a, **k: calls.append(1) or fail())
+    monkeypatch.setattr(sweep, "_ray_unavailable_until", 0.0)
+    monkeypatch.setenv("XFLOW_RAY_START_TIMEOUT_S", "5")
     res = run_sweep(example_task, grid(x=[1, 2]), name="r", backend="ray", cache=tmp_path, progress=False)
     assert res.n_new == 2 and res.n_failed == 0
+    assert len(calls) >= 2  # retried before giving up
     assert any("running this sweep locally" in r.getMessage() for r in caplog.records)
+    n = len(calls)  # a second sweep of this process does not wait for Ray again
+    res = run_sweep(example_task, grid(x=[3]), name="r", backend="ray", cache=tmp_path, progress=False)
+    assert res.n_new == 1 and len(calls) == n
 
 
 def test_truncated_parallel_profile_is_remeasured(tmp_path, monkeypatch, caplog):

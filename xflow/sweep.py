@@ -12,9 +12,10 @@ or tampered entry is reported with its path, deleted and re-run. Entries are wri
 under a per-entry lock, so two identical sweeps at once never collide. Delete the folder to re-run
 everything.
 
-Ray start-up is retried until ``$XFLOW_RAY_START_TIMEOUT_S`` (default 120 s) has passed — a busy
+Ray start-up is retried while ``$XFLOW_RAY_START_TIMEOUT_S`` (default 90 s) leaves room — a busy
 machine can make one attempt time out — and the sweep then runs locally with a warning rather than
-failing; a config whose Ray worker died is re-run locally too.
+failing (later sweeps of the process skip Ray for a while); a config whose Ray worker died is re-run
+locally too.
 """
 from __future__ import annotations
 
@@ -96,22 +97,32 @@ class SweepResult:
 
 def _ray_start_timeout_s() -> float:
     try:
-        return max(1.0, float(os.environ.get("XFLOW_RAY_START_TIMEOUT_S", "120")))
+        return max(1.0, float(os.environ.get("XFLOW_RAY_START_TIMEOUT_S", "90")))
     except ValueError:
-        return 120.0
+        return 90.0
+
+
+_RAY_RETRY_AFTER_S = 600.0
+_ray_unavailable_until = 0.0  # after a failed start, later sweeps of this process skip Ray until then
 
 
 def _ray_init() -> Any | None:
     """``ray`` once started (or already running); ``None`` when it could not start in time.
 
     Each ``ray.init`` attempt waits up to Ray's own 30 s for the node to register; on a loaded
-    machine that can expire, so attempts are repeated (after ``ray.shutdown``) until
-    ``$XFLOW_RAY_START_TIMEOUT_S`` has passed.
+    machine that can expire, so a failed attempt is retried (after ``ray.shutdown``) while
+    ``$XFLOW_RAY_START_TIMEOUT_S`` (default 90 s) leaves room for another. When Ray does not
+    start, the caller runs locally, and later sweeps of this process skip Ray for 10 minutes
+    instead of paying the start-up timeout again.
     """
+    global _ray_unavailable_until
     import ray
 
     if ray.is_initialized():
         return ray
+    if time.monotonic() < _ray_unavailable_until:
+        log.warning("Ray could not start earlier in this process; running this sweep locally")
+        return None
     address = os.environ.get("RAY_ADDRESS") or None
     kwargs: dict[str, Any] = dict(
         ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
@@ -119,26 +130,34 @@ def _ray_init() -> Any | None:
     )
     if address is None:
         kwargs["num_cpus"] = os.cpu_count() or 1
-    deadline = time.monotonic() + _ray_start_timeout_s()
-    attempt, last = 0, None
+    budget = _ray_start_timeout_s()
+    start = time.monotonic()
+    attempt, last, longest = 0, None, 0.0
     while True:
         attempt += 1
+        t0 = time.monotonic()
         try:
             ray.init(address=address, **kwargs)
+            if attempt > 1:
+                log.warning("Ray started on attempt %d", attempt)
             return ray
         except Exception as exc:  # noqa: BLE001 - start-up failures take many forms
             last = exc
-            log.warning("Ray start-up attempt %d failed: %s", attempt, str(exc).splitlines()[0] if str(exc) else exc)
+            log.warning("Ray start-up attempt %d failed after %.0f s: %s", attempt, time.monotonic() - t0,
+                        (str(exc).splitlines() or [type(exc).__name__])[0])
             try:
                 ray.shutdown()
             except Exception:  # noqa: BLE001
                 pass
-        if time.monotonic() + 5 > deadline:
+        longest = max(longest, time.monotonic() - t0)
+        pause = min(2.0 * attempt, 10.0)
+        if time.monotonic() - start + pause + longest > budget:  # no room for another attempt
             break
-        time.sleep(min(2.0 * attempt, 10.0))
-    log.warning("Ray did not start within %.0f s (%s: %s); running this sweep locally in this process "
-                "(set XFLOW_RAY_START_TIMEOUT_S to wait longer)", _ray_start_timeout_s(),
-                type(last).__name__, str(last).splitlines()[0] if str(last) else "")
+        time.sleep(pause)
+    _ray_unavailable_until = time.monotonic() + _RAY_RETRY_AFTER_S
+    log.warning("Ray did not start (%d attempt(s) in %.0f s; %s: %s); running this sweep locally in this "
+                "process (set XFLOW_RAY_START_TIMEOUT_S to wait longer)", attempt, time.monotonic() - start,
+                type(last).__name__, (str(last).splitlines() or [""])[0])
     return None
 
 
