@@ -36,7 +36,7 @@ from xflow.errors import XflowError
 
 __all__ = [
     "Report", "add_command", "common_parser", "XflowParser", "UsageError",
-    "positive_int", "int_range", "finite_float", "threads", "workers", "device", "dataset_spec", "name_list",
+    "positive_int", "int_range", "zero_or", "finite_float", "threads", "workers", "device", "dataset_spec", "name_list",
     "existing_file", "output_path", "output_dir", "input_shape", "dim_value",
     "add_check", "add_onnx_input", "add_output", "refuse_overwrite", "run_checks",
     "json_safe", "run_units", "plus_minus",
@@ -149,6 +149,20 @@ def int_range(lo: int | None = None, hi: int | None = None, *, hint: str = "") -
                 want = f"≤ {hi}"
             raise argparse.ArgumentTypeError(f"must be {want}, got {v}" + (f" ({hint})" if hint else ""))
         return v
+
+    return _named(parse, "int")
+
+
+def zero_or(parse_nonzero: Callable[[str], int]) -> Callable[[str], int]:
+    """``0`` (meaning "off") or whatever ``parse_nonzero`` accepts (e.g. ``int_range(2, …)``)."""
+
+    def parse(text: str) -> int:
+        if str(text).strip() in ("0", "+0", "-0"):
+            return 0
+        try:
+            return parse_nonzero(text)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}; or 0 to turn it off") from None
 
     return _named(parse, "int")
 
@@ -427,53 +441,62 @@ def add_output(parser: argparse.ArgumentParser, *flags: str, inputs: Sequence[st
     return action
 
 
-def add_onnx_input(parser: argparse.ArgumentParser, dest: str = "model", *,
-                   help: str = "ONNX model file") -> None:
-    """Add the ONNX model positional plus ``--input-shape NAME=DxD…`` and ``--dim NAME=N``.
+def add_onnx_input(parser: argparse.ArgumentParser, dest: str | Sequence[str] = "model", *,
+                   help: str | Sequence[str] = "ONNX model file") -> None:
+    """Add the ONNX model positional(s) plus ``--input-shape NAME=DxD…`` and ``--dim NAME=N``.
 
-    After parsing, a model with symbolic input dimensions and no overrides is refused with the
-    flags that fix it; with overrides, a copy with the shapes fixed is written to a temporary
-    file and ``args.<dest>`` points there (the given path stays in ``args._given_paths``).
+    ``dest`` may name several positionals (e.g. ``("a", "b")``); one pair of override flags
+    applies to all of them. After parsing, a model with symbolic input dimensions and no
+    overrides is refused with the flags that fix it; with overrides, a copy with the shapes fixed
+    is written to a temporary file and ``args.<dest>`` points there (the given path stays in
+    ``args._given_paths``, and output checks compare against it).
     """
-    parser.add_argument(dest, type=existing_file("ONNX model"), help=help)
+    dests = [dest] if isinstance(dest, str) else list(dest)
+    helps = [help] * len(dests) if isinstance(help, str) else list(help)
+    for d, h in zip(dests, helps):
+        parser.add_argument(d, type=existing_file("ONNX model"), help=h)
     parser.add_argument("--input-shape", action="append", type=input_shape, default=None, metavar="NAME=DxD…",
                         help="fix a dynamic input's shape, e.g. --input-shape input=1x3x224x224 (repeatable)")
     parser.add_argument("--dim", action="append", type=dim_value, default=None, metavar="NAME=N",
                         help="value of a named free dimension for every input, e.g. --dim batch=1 (repeatable)")
 
     def check(args: argparse.Namespace) -> None:
-        from xflow.graphs.overrides import fix_input_shapes, symbolic_inputs
-
-        given = getattr(args, dest)
-        args._given_paths = {**getattr(args, "_given_paths", {}), dest: given}
-        shapes = dict(args.input_shape or ())
-        dims = dict(args.dim or ())
-        from xflow.graphs.model import read_model
-
-        model = read_model(given)
-        if not shapes and not dims:
-            dyn = symbolic_inputs(model)
-            if dyn:
-                name, dd = next(iter(dyn.items()))
-                example = "x".join(str(d) if isinstance(d, int) else "1" for d in dd)
-                free = sorted({d for d in dd if isinstance(d, str) and d != "?"})
-                raise UsageError(
-                    f"model '{given}' input {name!r} has dynamic shape "
-                    f"({', '.join(map(str, dd))}); fix it with --input-shape {name}={example}"
-                    + (f" or --dim {free[0]}=1" if free else ""))
-            return
-        fixed = fix_input_shapes(model, shapes, dims)
-        import tempfile
-
-        import onnx
-
-        tmp_dir = Path(tempfile.mkdtemp(prefix="xflow-shapes-"))
-        _TEMP_DIRS.append(tmp_dir)
-        out = tmp_dir / Path(given).name
-        onnx.save(fixed, str(out))
-        setattr(args, dest, str(out))
+        for d in dests:
+            _prepare_onnx(args, d)
 
     add_check(parser, check)
+
+
+def _prepare_onnx(args: argparse.Namespace, dest: str) -> None:
+    from xflow.graphs.model import read_model
+    from xflow.graphs.overrides import fix_input_shapes, symbolic_inputs
+
+    given = getattr(args, dest)
+    args._given_paths = {**getattr(args, "_given_paths", {}), dest: given}
+    shapes = dict(args.input_shape or ())
+    dims = dict(args.dim or ())
+    model = read_model(given)
+    if not shapes and not dims:
+        dyn = symbolic_inputs(model)
+        if dyn:
+            name, dd = next(iter(dyn.items()))
+            example = "x".join(str(d) if isinstance(d, int) else "1" for d in dd)
+            free = sorted({d for d in dd if isinstance(d, str) and d != "?"})
+            raise UsageError(
+                f"model '{given}' input {name!r} has dynamic shape "
+                f"({', '.join(map(str, dd))}); fix it with --input-shape {name}={example}"
+                + (f" or --dim {free[0]}=1" if free else ""))
+        return
+    fixed = fix_input_shapes(model, shapes, dims)
+    import tempfile
+
+    import onnx
+
+    tmp_dir = Path(tempfile.mkdtemp(prefix="xflow-shapes-"))
+    _TEMP_DIRS.append(tmp_dir)
+    out = tmp_dir / Path(given).name
+    onnx.save(fixed, str(out))
+    setattr(args, dest, str(out))
 
 
 _TEMP_DIRS: list[Path] = []

@@ -16,7 +16,7 @@ import argparse
 import json
 
 from xflow.clitools import (Report, UsageError, add_check, add_command, add_onnx_input, add_output, existing_file,
-                            int_range, output_dir, positive_int, threads)
+                            int_range, output_dir, positive_int, threads, zero_or)
 
 __all__ = ["register"]
 
@@ -163,6 +163,10 @@ def _optimize(args: argparse.Namespace) -> Report:
     from xflow.rewrites.search import pick_fastest
     from xflow.rewrites.verify import verify_rewrite
 
+    if args.repeats == 1 or args.repeats < 0:
+        from xflow.errors import XflowError
+
+        raise XflowError("--repeats must be 0 (keep the predicted best) or >= 2 (an interval needs two rounds)")
     original = load_model(args.model).model
     res = rl_search(original, args.checkpoint, horizon=args.horizon, cost_model=args.cost_model)
     data = {"input": args.model, "checkpoint": args.checkpoint, **res.summary(),
@@ -179,9 +183,12 @@ def _optimize(args: argparse.Namespace) -> Report:
              f"(speed-up {res.predicted_speedup:.3f}x)"]
     lines += [f"  {i + 1}. {a['rule']} at {a['location']}" for i, a in enumerate(res.actions)]
     if "measured_speedup" in data:
-        lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL): "
-                     f"{data['original_ms']:.3f} -> {data['rewritten_ms']:.3f} ms "
-                     f"(measured speed-up {data['measured_speedup']:.3f}x); kept the {data['kept']} graph")
+        from xflow.runtime.measure import format_speedup
+
+        lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL, {data['clock']} clock): "
+                     f"{data['original_ms']:.3f} -> {data['rewritten_ms']:.3f} ms, measured speed-up "
+                     f"{format_speedup(data['measured_speedup'], data['speedup_ci'], data['verdict'])}; "
+                     f"kept the {data['kept']} graph")
     if args.output:
         from xflow.safeio import atomic_copy, atomic_output
 
@@ -241,8 +248,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--cost-model", choices=["analytic", "nominal", "measured"], default=None,
                    help="cost model ranking the graphs seen (default: the checkpoint's)")
     p.add_argument("--threads", type=threads(), default=1, help="ORT intra-op threads for the measurement")
-    p.add_argument("--repeats", type=int_range(0, 100_000), default=20,
-                   help="measurement repeats (0: keep the predicted best)")
+    p.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
+                   help="interleaved measurement rounds (0: keep the predicted best; else >= 2)")
 
     p = add_command(sub, "validate", _validate, help="replay recorded episodes (episodes.csv) exactly")
     p.add_argument("states", type=existing_file("episodes CSV"), help="CSV of EpisodeState rows (runs/RUN/episodes.csv)")

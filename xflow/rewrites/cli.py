@@ -20,7 +20,7 @@ import argparse
 from pathlib import Path
 
 from xflow.clitools import (Report, add_command, add_onnx_input, add_output, existing_file, finite_float, int_range,
-                            positive_int, threads)
+                            positive_int, threads, zero_or)
 
 __all__ = ["register"]
 
@@ -114,7 +114,12 @@ def _cost_fn(name: str, threads: int):
 
 def _cmd_search(args: argparse.Namespace) -> Report:
     from xflow.rewrites.search import pick_fastest, search, trajectory_models
+    from xflow.runtime.measure import format_speedup
 
+    if args.repeats == 1 or args.repeats < 0:
+        from xflow.errors import XflowError
+
+        raise XflowError("--repeats must be 0 (do not measure) or >= 2 (an interval needs two rounds)")
     original = _load(args.model)
     if args.method == "rl":
         res = _rl_search(original, args)
@@ -143,9 +148,11 @@ def _cmd_search(args: argparse.Namespace) -> Report:
              f"  cost ({cost_name}): {res.initial_cost:.4f} -> {res.cost:.4f} "
              f"(predicted speed-up {res.predicted_speedup:.3f}x)"]
     if "measured_speedup" in data:
-        lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL): {data['original_ms']:.3f} ms -> "
-                     f"{data['rewritten_ms']:.3f} ms (measured speed-up {data['measured_speedup']:.3f}x); "
-                     f"kept the {data['kept']} graph ({data['kept_actions']} of {len(res.actions)} rewrites)")
+        lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL, {data['clock']} clock): "
+                     f"{data['original_ms']:.3f} ms -> {data['rewritten_ms']:.3f} ms, measured speed-up "
+                     f"{format_speedup(data['measured_speedup'], data['speedup_ci'], data['verdict'])} "
+                     f"(A/A noise ±{100 * data['noise_floor']:.1f}%); kept the {data['kept']} graph "
+                     f"({data['kept_actions']} of {len(res.actions)} rewrites)")
     if args.output:
         lines.append(f"  wrote {data['output']}")
     return Report(data, "\n".join(lines))
@@ -206,9 +213,10 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     s.add_argument("--seed", type=int_range(0), default=0, help="random-walk seed")
     s.add_argument("--max-candidates", type=positive_int(1_000_000), default=500)
     s.add_argument("--measure-points", type=positive_int(1000), default=4,
-                   help="trajectory prefixes measured against the input (the fastest is kept)")
+                   help="trajectory prefixes measured against the input (the significantly fastest is kept)")
     s.add_argument("--threads", type=threads(), default=1, help="ORT intra-op threads for the measurement")
-    s.add_argument("--repeats", type=int_range(0, 100_000), default=20, help="measurement repeats (0: do not measure)")
+    s.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
+                   help="interleaved measurement rounds (0: do not measure; else >= 2)")
     add_output(s, default=None, suffixes=(".onnx",), help="write the faster of input / result here")
     o = add_command(sub, "optimize", _cmd_optimize,
                     help="search, verify and write the measured-faster of input / result (never slower)")
@@ -228,7 +236,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     o.add_argument("--measure-points", type=positive_int(1000), default=4,
                    help="trajectory prefixes measured against the input (the fastest is kept)")
     o.add_argument("--threads", type=threads(), default=1, help="ORT intra-op threads for the measurement")
-    o.add_argument("--repeats", type=int_range(0, 100_000), default=20, help="measurement repeats (0: do not measure)")
+    o.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
+                   help="interleaved measurement rounds (0: do not measure; else >= 2)")
     o.add_argument("--checkpoint", type=existing_file("checkpoint"), default=None,
                    help="agent.pt of a trained PPO policy (--search rl)")
     o.add_argument("--horizon", type=positive_int(100_000), default=None,

@@ -22,13 +22,15 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
 
     Config keys: ``model`` (required), ``batch`` (1), ``cfg`` (zoo config overrides, ``{}``),
     ``levels`` (``['disable', 'all']``), ``threads`` (intra-op, 1), ``device`` (``'cpu'``),
-    ``warmup`` (3), ``repeats`` (20). Returns one record per (level, metric) with metrics
-    ``latency_median_ms``, ``latency_iqr_ms``, ``latency_min_ms`` and ``speedup_vs_disable``
-    (median at ``disable`` / median at this level, when ``disable`` is among the levels). The device
-    is in ``device_kind`` (``device`` is left to :func:`xflow.results.write_records`' machine label).
+    ``warmup`` (3), ``repeats`` (20 rounds). The first level (``disable`` when present) is the
+    baseline, with an A/A control (a second session). Returns one record per (level, metric) with
+    metrics ``latency_median_ms``, ``latency_iqr_ms`` and ``speedup_vs_disable`` (or
+    ``speedup_vs_baseline`` without ``disable``: paired speed-up of this level over the baseline), every row carrying ``speedup_lo``/``speedup_hi``, ``verdict``,
+    ``noise_floor``, ``clock`` and the load of the run. The device is in ``device_kind`` (``device``
+    is left to :func:`xflow.results.write_records`' machine label).
     """
     from xflow.graphs import zoo
-    from xflow.runtime.latency import measure_interleaved
+    from xflow.runtime.latency import measure_models
 
     name = config["model"]
     batch = int(config.get("batch", 1))
@@ -38,21 +40,24 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
     device = config.get("device", "cpu")
     path = zoo.export(name, batch, **cfg)
     variants = {lv: (path, dict(level=lv, intra_threads=threads, device=device)) for lv in levels}
-    stats = measure_interleaved(variants, warmup=int(config.get("warmup", 3)),
-                                repeats=int(config.get("repeats", 20)))
+    base = "disable" if "disable" in variants else levels[0]
+    m = measure_models(variants, baseline=base, warmup=int(config.get("warmup", 3)),
+                       rounds=int(config.get("repeats", 20)))
+    cond = m.conditions()
     records: list[dict[str, Any]] = []
-    base = stats["disable"].median_ms if "disable" in stats else None
-    for lv, s in stats.items():
-        common = {"model": name, "batch": batch, "level": lv, "threads": threads,
-                  "device_kind": device, "repeats": s.repeats}
+    for lv in levels:
+        c = m.compare(lv) if lv != base else None
+        common = {"model": name, "batch": batch, "level": lv, "baseline": base, "threads": threads,
+                  "device_kind": device, "repeats": m.rounds, "noise_floor": m.noise_floor(),
+                  "speedup_lo": c.speedup_ci[0] if c else 1.0, "speedup_hi": c.speedup_ci[1] if c else 1.0,
+                  "verdict": c.verdict if c else "baseline", **cond}
         records += [
-            {**common, "metric": "latency_median_ms", "value": s.median_ms},
-            {**common, "metric": "latency_iqr_ms", "value": s.iqr_ms},
-            {**common, "metric": "latency_min_ms", "value": s.min_ms},
+            {**common, "metric": "latency_median_ms", "value": m.median_ms(lv)},
+            {**common, "metric": "latency_iqr_ms", "value": m.iqr_ms(lv)},
+            {**common, "metric": f"speedup_vs_{base}" if base == "disable" else "speedup_vs_baseline",
+             "value": c.speedup if c else 1.0},
         ]
-        if base is not None:
-            records.append({**common, "metric": "speedup_vs_disable", "value": base / s.median_ms})
-    log.info("zoo_latency %s: %s", name, {lv: round(s.median_ms, 3) for lv, s in stats.items()})
+    log.info("zoo_latency %s: %s", name, {lv: round(m.median_ms(lv), 3) for lv in levels})
     return records
 
 
