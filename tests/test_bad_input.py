@@ -395,6 +395,69 @@ def test_truncated_autotune_cache_recovers(tmp_path, caplog):
     assert any(str(path) in r.getMessage() for r in caplog.records)
 
 
+def _fake_envs_measure(calls):
+    times = {"calib_mm": 1.0, "calib_bw": 2.0, "calib_overhead": 0.064, "calib_separate": 1.0,
+             "calib_merged": 1.5}
+
+    def fake(model, **kw):
+        calls.append(model.graph.name)
+        return times.get(model.graph.name, 0.25)
+
+    return fake
+
+
+def test_truncated_envs_calibration_is_remeasured(tmp_path, monkeypatch, caplog):
+    from xflow.envs import cost_models
+
+    monkeypatch.setenv("XFLOW_CACHE", str(tmp_path))
+    calls: list = []
+    monkeypatch.setattr(cost_models, "_measure", _fake_envs_measure(calls))
+    first = cost_models.calibrate()
+    (path,) = (tmp_path / "envs" / "calibration").glob("*.json")
+    n = len(calls)
+    assert cost_models.calibrate() == first and len(calls) == n  # cached
+    _truncate(path)
+    assert cost_models.calibrate() == first and len(calls) == 2 * n  # re-measured, not a crash
+    assert any(str(path) in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert cost_models.calibrate() == first and len(calls) == 2 * n  # and cached again
+
+
+def test_truncated_measured_latency_cache_is_rebuilt(tmp_path, monkeypatch, caplog):
+    from xflow.envs import cost_models
+
+    monkeypatch.setenv("XFLOW_CACHE", str(tmp_path))
+    calls: list = []
+    monkeypatch.setattr(cost_models, "_measure", _fake_envs_measure(calls))
+    m = builders.build("inception_like")
+    assert cost_models.MeasuredCost().cost(m) == 0.25 and len(calls) == 1
+    assert cost_models.MeasuredCost().cost(m) == 0.25 and len(calls) == 1  # from disk
+    (path,) = (tmp_path / "envs" / "latency").glob("*.json")
+    _truncate(path)
+    assert cost_models.MeasuredCost().cost(m) == 0.25 and len(calls) == 2
+    assert any(str(path) in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert cost_models.MeasuredCost().cost(m) == 0.25 and len(calls) == 2
+
+
+def test_truncated_rewrites_profile_is_remeasured(tmp_path, monkeypatch, caplog):
+    import xflow.runtime as runtime
+    from xflow.rewrites.cost import calibrate
+
+    monkeypatch.setenv("XFLOW_CACHE", str(tmp_path))
+    calls: list = []
+
+    class _Lat:
+        median_ms = 0.5
+
+    monkeypatch.setattr(runtime, "measure_latency", lambda *a, **k: calls.append(1) or _Lat())
+    first = calibrate()
+    (path,) = (tmp_path / "rewrites").glob("profile_*.json")
+    n = len(calls)
+    _truncate(path)
+    assert calibrate() == first and len(calls) == 2 * n
+    assert any(str(path) in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert calibrate() == first and len(calls) == 2 * n
+
+
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     from xflow.errors import ModelLoadError
     from xflow.nn import GraphActorCritic

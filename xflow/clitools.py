@@ -322,7 +322,7 @@ def _writable_target(p: Path) -> str | None:
         with tempfile.TemporaryFile(dir=anc):
             pass
     except OSError as exc:
-        return f"cannot be created: folder '{anc}' is not writable ({exc.strerror or exc})"
+        return f"cannot be created: folder '{anc}' does not accept new files ({exc.strerror or exc})"
     return None
 
 

@@ -27,7 +27,6 @@ Two families, one interface (``cost(model, key=None) -> float`` in ms, cached by
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -261,10 +260,10 @@ class MeasuredCost:
         return paths.cache_dir("envs", "latency") / f"{slug}-{self.level}-t{self.threads}.json"
 
     def _load_disk(self) -> dict[str, float]:
-        try:
-            return json.loads(self._disk_path().read_text())
-        except (OSError, ValueError):
-            return {}
+        from xflow.safeio import read_checked_json
+
+        data = read_checked_json(self._disk_path())  # a corrupt file is reported and removed
+        return data if isinstance(data, dict) else {}
 
     def cost(self, model: onnx.ModelProto, key: str | None = None) -> float:
         """Measured median latency of ``model`` in ms (first call measures, later ones look up)."""
@@ -280,10 +279,14 @@ class MeasuredCost:
                       repeats=self.repeats, device=self.device)
         self._cache[key] = ms
         if self.persist:
-            disk = self._load_disk()
-            disk[key] = ms
+            from xflow.safeio import file_lock, write_checked_json
+
+            path = self._disk_path()
             try:
-                self._disk_path().write_text(json.dumps(disk, sort_keys=True))
+                with file_lock(path):  # processes share this file: locked read-merge-write, atomic
+                    disk = self._load_disk()
+                    disk[key] = ms
+                    write_checked_json(path, disk, sort_keys=True)
             except OSError as exc:  # pragma: no cover - read-only cache is not fatal
                 log.warning("cannot write latency cache: %s", exc)
         return ms
@@ -428,11 +431,14 @@ def calibrate(device: str = "cpu", *, threads: int = 1, refresh: bool = False) -
     label = describe_device(device).label()
     slug = "".join(c if c.isalnum() else "_" for c in label)[:80]
     path = paths.cache_dir("envs", "calibration") / f"{slug}-t{threads}-v2.json"
-    if path.exists() and not refresh:
+    from xflow.safeio import discard_corrupt, read_checked_json, write_checked_json
+
+    stored = None if refresh else read_checked_json(path)  # corrupt: reported, removed, re-measured
+    if stored is not None:
         try:
-            return DevicePeaks(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):
-            pass
+            return DevicePeaks(**stored)
+        except TypeError:
+            discard_corrupt(path, "not a calibration entry")
     models = _calib_models()
     t_mm = _measure(models["matmul"][0], level="all", threads=threads, warmup=3, repeats=10,
                     device=device) / 1e3
@@ -463,7 +469,7 @@ def calibrate(device: str = "cpu", *, threads: int = 1, refresh: bool = False) -
 
     peaks = replace(peaks, split_reorder_s_per_byte=rho if math.isfinite(rho) else 0.0)
     try:
-        path.write_text(json.dumps(asdict(peaks), sort_keys=True))
+        write_checked_json(path, asdict(peaks), sort_keys=True)
     except OSError as exc:  # pragma: no cover
         log.warning("cannot write calibration cache: %s", exc)
     return peaks

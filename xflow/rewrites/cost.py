@@ -17,7 +17,6 @@ layout they measure as losses (see ``MEASUREMENTS.md``) — which is why :class:
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -182,9 +181,15 @@ def calibrate(device: str = "cpu", *, intra_threads: int = 1, repeats: int = 10,
     from xflow.paths import cache_dir
     from xflow.runtime import measure_latency
 
+    from xflow.safeio import discard_corrupt, read_checked_json, write_checked_json
+
     path = cache_dir("rewrites") / f"profile_{device}_{intra_threads}t.json"
-    if cache and path.exists():
-        return DeviceProfile(**json.loads(path.read_text()))
+    stored = read_checked_json(path) if cache else None  # corrupt: reported, removed, re-measured
+    if stored is not None:
+        try:
+            return DeviceProfile(**stored)
+        except TypeError:
+            discard_corrupt(path, "not a device profile")
     t = {}
     for name, (m, _, _, _) in _micro_models().items():
         t[name] = measure_latency(m, level="all", intra_threads=intra_threads, warmup=2, repeats=repeats,
@@ -195,7 +200,6 @@ def calibrate(device: str = "cpu", *, intra_threads: int = 1, repeats: int = 10,
     bw = micro["add"][2] / max(t["add"] - overhead, 1e-7)
     prof = DeviceProfile(f"{device}-calibrated", peak / 1e9, bw / 1e9, overhead * 1e6)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(prof.as_dict()))
+        write_checked_json(path, prof.as_dict())
     log.info("calibrated %s", prof)
     return prof
