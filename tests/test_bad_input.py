@@ -458,6 +458,40 @@ def test_truncated_rewrites_profile_is_remeasured(tmp_path, monkeypatch, caplog)
     assert calibrate() == first and len(calls) == 2 * n
 
 
+def test_two_rl_runs_in_the_same_second_keep_separate_folders(tmp_path, monkeypatch):
+    import types
+
+    import xflow.agents.ppo as ppo
+
+    monkeypatch.setattr(ppo, "time", types.SimpleNamespace(time=lambda: 1_000_000.0))
+    tiny = dict(total_timesteps=16, num_steps=8, num_minibatches=2, update_epochs=1, hidden=8, gnn_layers=1,
+                max_candidates=8, horizon=3, cost_model="nominal", runs_dir=str(tmp_path), seed=1)
+    a, b = ppo.train(ppo.Args(**tiny)), ppo.train(ppo.Args(**tiny))
+    assert a.run_dir != b.run_dir and b.run_name == f"{a.run_name}-2"
+    for r in (a, b):
+        assert {"args.json", "scalars.csv", "episodes.csv", "agent.pt"} <= {p.name for p in r.run_dir.iterdir()}
+    assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_a_failed_results_write_leaves_no_part(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from xflow.results import read_results, write_records
+
+    write_records([{"metric": "m", "value": 1.0}], "r", directory=tmp_path)
+
+    def boom(self, path, *a, **k):
+        Path(path).write_bytes(b"PAR1 half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_records([{"metric": "m", "value": 2.0}], "r", directory=tmp_path)
+    monkeypatch.undo()
+    assert len(list(tmp_path.iterdir())) == 1  # no half-written part, no temporary file left
+    assert read_results("r", directory=tmp_path)["value"].tolist() == [1.0]
+
+
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     from xflow.errors import ModelLoadError
     from xflow.nn import GraphActorCritic
