@@ -74,6 +74,13 @@ CASES = [
     (["sparsify", "run", "--delta-a", "-1"], "argument --delta-a: must be ≥ 0"),
     (["rl", "train", "--total-timesteps", "-8"], "argument --total-timesteps: must be between 1"),
     (["rl", "train", "--total-timesteps", "8", "--num-steps", "128"], "--total-timesteps 8 is below --num-steps 128"),
+    (["rl", "train", "--model", "bogus"], "argument --model: model id 'bogus' has no scheme"),
+    (["rl", "train", "--model", "builder:nosuch"], "unknown builder 'nosuch'"),
+    (["rl", "train", "--model", "zoo:nosuch"], "unknown zoo model 'nosuch'"),
+    (["rl", "train", "--model", "file:missing.onnx"], "model file 'missing.onnx' does not exist"),
+    (["rl", "eval", "--checkpoint", "m.onnx", "--model", "nosuch.onnx"], "model file 'nosuch.onnx' does not exist"),
+    (["rl", "train", "--exp-name", "../../evil"], "argument --exp-name: --exp-name '../../evil' may hold only"),
+    (["rl", "eval", "--checkpoint", "m.onnx"], "m.onnx is not a GraphActorCritic checkpoint"),
     (["rl", "validate", "empty.onnx"], "'empty.onnx' is empty"),
     (["rl", "validate", "header.csv"], "holds no episodes"),
     (["algsel", "tune", "--e2e-repeats", "0"], "argument --e2e-repeats: must be between 2"),
@@ -520,4 +527,7 @@ def test_end_to_end_bad_inputs(inputs):
     _assert_clean_error(r.returncode, r.stderr, "which is the input model")
     r = _xflow("sparsify", "run", "--epochs", "0", cwd=inputs)
     _assert_clean_error(r.returncode, r.stderr, "argument --epochs")
+    r = _xflow("rl", "eval", "--checkpoint", "m.onnx", cwd=inputs)  # imports torch_geometric: no warnings
+    _assert_clean_error(r.returncode, r.stderr, "is not a GraphActorCritic checkpoint")
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert _digests(inputs) == before

@@ -84,6 +84,11 @@ class _OneLine(logging.Formatter):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xflow`` console script; returns the exit status."""
+    import warnings
+
+    # a third-party deprecation notice (torch_geometric's use of torch.jit.script) is not the user's
+    # problem and would break "one line on stderr"
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -114,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from xflow.errors import XflowError
 
         if isinstance(exc, XflowError):
-            text = str(exc).strip() or type(exc).__name__
+            text = " ".join(str(exc).split()) or type(exc).__name__  # always one line
             sys.stderr.write(f"{prog}: error: {text}\n")
             return 2
         sys.stderr.write(f"{prog}: error ({type(exc).__name__}): {_describe(exc)} "

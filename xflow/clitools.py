@@ -36,7 +36,7 @@ from xflow.errors import XflowError
 
 __all__ = [
     "Report", "add_command", "common_parser", "XflowParser", "UsageError",
-    "positive_int", "int_range", "zero_or", "finite_float", "threads", "workers", "device", "dataset_spec", "name_list",
+    "positive_int", "int_range", "zero_or", "finite_float", "threads", "workers", "device", "dataset_spec", "name_list", "safe_name",
     "existing_file", "output_path", "output_dir", "input_shape", "dim_value",
     "add_check", "add_onnx_input", "add_output", "refuse_overwrite", "run_checks",
     "json_safe", "run_units", "plus_minus",
@@ -281,6 +281,19 @@ def name_list(allowed: Sequence[str], *, min_items: int = 1) -> Callable[[str], 
         return ",".join(items)
 
     return _named(parse, "names")
+
+
+def safe_name(kind: str = "name") -> Callable[[str], str]:
+    """A name used inside file names: letters, digits, ``_``, ``-``, ``.`` (no folders, no leading dot)."""
+
+    def parse(text: str) -> str:
+        s = str(text).strip()
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", s):
+            raise argparse.ArgumentTypeError(
+                f"{kind} {text!r} may hold only letters, digits, '_', '-' and '.' (no '/'; at most 100 characters)")
+        return s
+
+    return _named(parse, "name")
 
 
 def existing_file(kind: str = "file", *, nonempty: bool = True) -> Callable[[str], str]:

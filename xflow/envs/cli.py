@@ -16,7 +16,7 @@ import argparse
 import json
 
 from xflow.clitools import (Report, UsageError, add_check, add_command, add_onnx_input, add_output, existing_file,
-                            int_range, output_dir, positive_int, threads, zero_or)
+                            int_range, output_dir, positive_int, safe_name, threads, zero_or)
 
 __all__ = ["register"]
 
@@ -29,6 +29,39 @@ def _env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reward", choices=["cost", "measured", "hybrid"], default=None, help="reward object")
     p.add_argument("--cost-model", choices=["analytic", "nominal", "measured"], default=None,
                    help="cost model of the reward (analytic = roofline calibrated on this device)")
+
+
+def _model_id(text: str) -> str:
+    """A model id (``builder:NAME``, ``zoo:NAME``, ``file:PATH`` / ``*.onnx``, ``mem:NAME``) that names
+    an existing builder, zoo model or file — checked at parse time, before any calibration."""
+    from xflow.envs.models import parse_model_id
+    from xflow.errors import XflowError
+
+    try:
+        scheme, name, _ = parse_model_id(text)
+    except XflowError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if scheme == "builder":
+        from xflow.graphs.builders import BUILDERS
+
+        if name not in BUILDERS:
+            raise argparse.ArgumentTypeError(f"unknown builder {name!r} in {text!r}; choose one of "
+                                             f"{', '.join(sorted(BUILDERS))}")
+    elif scheme == "zoo":
+        from xflow.graphs.zoo import list_models
+
+        if name not in list_models():
+            raise argparse.ArgumentTypeError(f"unknown zoo model {name!r} in {text!r}; choose one of "
+                                             f"{', '.join(list_models())}")
+    elif scheme == "file":
+        existing_file("model file")(name)
+    elif scheme != "mem":
+        raise argparse.ArgumentTypeError(f"unknown model id scheme {scheme!r} in {text!r}; "
+                                         "use builder:NAME, zoo:NAME, file:PATH or mem:NAME")
+    return text
+
+
+_model_id.__name__ = "model id"
 
 
 def _train(args: argparse.Namespace) -> Report:
@@ -216,14 +249,14 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     rl.set_defaults(func=_need_subcommand)
 
     p = add_command(sub, "train", _train, help="train the PPO agent on one graph")
-    p.add_argument("--model", default="builder:inception_like",
+    p.add_argument("--model", type=_model_id, default="builder:inception_like",
                    help="model id: builder:NAME, zoo:NAME or file:PATH (default: builder:inception_like)")
     p.add_argument("--total-timesteps", type=positive_int(100_000_000), default=2048,
                    help="environment steps to train for")
     p.add_argument("--num-steps", type=positive_int(1_000_000), default=128, help="rollout length per PPO iteration")
     p.add_argument("--seed", type=int_range(0), default=1)
     p.add_argument("--runs-dir", type=output_dir("runs folder"), default="runs", help="where runs/{run_name} goes")
-    p.add_argument("--exp-name", default="ppo")
+    p.add_argument("--exp-name", type=safe_name("--exp-name"), default="ppo", help="run name prefix")
     p.add_argument("--write-results", action="store_true", help="also write results/rl_ppo_train records")
     _env_args(p)
     add_check(p, _check_timesteps)
@@ -231,7 +264,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p = add_command(sub, "eval", _eval, help="evaluate a checkpoint against greedy and random search")
     p.add_argument("--checkpoint", type=existing_file("checkpoint"), required=True,
                    help="agent.pt written by `xflow rl train`")
-    p.add_argument("--model", action="append", default=None,
+    p.add_argument("--model", action="append", type=_model_id, default=None,
                    help="model id to evaluate on (repeatable; default: the training model)")
     p.add_argument("--seed", type=int_range(0), default=0)
     _env_args(p)

@@ -257,7 +257,7 @@ class MeasuredCost:
 
         label = describe_device(self.device).label()
         slug = "".join(c if c.isalnum() else "_" for c in label)[:80]
-        return paths.cache_dir("envs", "latency") / f"{slug}-{self.level}-t{self.threads}.json"
+        return paths.cache_dir("envs", "latency") / f"{slug}-{self.level}-t{self.threads}-v2.json"  # v2: checked
 
     def _load_disk(self) -> dict[str, float]:
         from xflow.safeio import read_checked_json
@@ -430,7 +430,7 @@ def calibrate(device: str = "cpu", *, threads: int = 1, refresh: bool = False) -
 
     label = describe_device(device).label()
     slug = "".join(c if c.isalnum() else "_" for c in label)[:80]
-    path = paths.cache_dir("envs", "calibration") / f"{slug}-t{threads}-v2.json"
+    path = paths.cache_dir("envs", "calibration") / f"{slug}-t{threads}-v3.json"  # v3: content-checked
     from xflow.safeio import discard_corrupt, read_checked_json, write_checked_json
 
     stored = None if refresh else read_checked_json(path)  # corrupt: reported, removed, re-measured

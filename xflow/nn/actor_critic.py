@@ -128,7 +128,8 @@ class GraphActorCritic(nn.Module):
             agent = cls(**blob["config"])
             agent.load_state_dict(blob["state_dict"])
         except Exception as exc:  # noqa: BLE001 - any corrupt file becomes one typed error
-            raise ModelLoadError(f"{path} is not a GraphActorCritic checkpoint ({exc}); "
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise ModelLoadError(f"{path} is not a GraphActorCritic checkpoint ({first[:160]}); "
                                  "re-train with `xflow rl train`") from exc
         return agent, dict(blob.get("extra", {}))
 

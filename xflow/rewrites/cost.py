@@ -183,7 +183,7 @@ def calibrate(device: str = "cpu", *, intra_threads: int = 1, repeats: int = 10,
 
     from xflow.safeio import discard_corrupt, read_checked_json, write_checked_json
 
-    path = cache_dir("rewrites") / f"profile_{device}_{intra_threads}t.json"
+    path = cache_dir("rewrites") / f"profile_{device}_{intra_threads}t-v2.json"  # v2: content-checked
     stored = read_checked_json(path) if cache else None  # corrupt: reported, removed, re-measured
     if stored is not None:
         try:
