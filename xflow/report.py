@@ -152,9 +152,9 @@ def render_docs(check: bool = False, directory: Path | None = None) -> dict[str,
 
         new = _BLOCK.sub(sub, text)
         if new != text and not check:
-            tmp = page.with_name(f".{page.name}.tmp")
-            tmp.write_text(new)
-            tmp.replace(page)
+            from xflow.safeio import atomic_write_text
+
+            atomic_write_text(page, new)
             out["updated"].append(page.name)
     return out
 

@@ -100,7 +100,11 @@ def write_records(
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     path = out_dir / f"part-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}.parquet"
-    pd.DataFrame(rows).to_parquet(path, index=False)
+    from xflow.safeio import atomic_output
+
+    # written under a temporary name readers do not glob, then renamed: never half a part
+    with atomic_output(path, suffix="") as tmp:
+        pd.DataFrame(rows).to_parquet(tmp, index=False)
     return path
 
 

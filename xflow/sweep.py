@@ -7,7 +7,15 @@ result is already cached (so a killed sweep resumes where it stopped), runs the 
 records a failing config with its traceback without stopping the others.
 
 Cache layout: ``<cache>/sweeps/<name>/<hash>.json`` holding ``{"status", "config", "records",
-"error"}``. Delete the folder to re-run everything.
+"error"}`` inside a content-checked envelope (:func:`xflow.safeio.write_checked_json`): a truncated
+or tampered entry is reported with its path, deleted and re-run. Entries are written atomically
+under a per-entry lock, so two identical sweeps at once never collide. Delete the folder to re-run
+everything.
+
+Ray start-up is retried while ``$XFLOW_RAY_START_TIMEOUT_S`` (default 90 s) leaves room — a busy
+machine can make one attempt time out — and the sweep then runs locally with a warning rather than
+failing (later sweeps of the process skip Ray for a while); a config whose Ray worker died is re-run
+locally too.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import itertools
 import json
 import logging
 import os
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from xflow import paths
+from xflow.safeio import file_lock, read_checked_json, write_checked_json
 
 __all__ = ["grid", "config_hash", "run_sweep", "SweepResult", "example_task"]
 
@@ -48,13 +58,15 @@ def config_hash(fn: Callable | str, config: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _call(fn: Task, config: dict) -> dict:
-    """Run one config; never raises — failures come back with their traceback."""
+def _call(fn: Task, config: dict, catch: bool = True) -> dict:
+    """Run one config; with ``catch`` never raises — failures come back with their traceback."""
     try:
         out = fn(dict(config))
         records = [out] if isinstance(out, Mapping) else list(out or [])
         return {"status": "ok", "records": [dict(r) for r in records], "error": None}
     except Exception as exc:  # noqa: BLE001 - a sweep must survive any failing config
+        if not catch:
+            raise
         return {
             "status": "failed",
             "records": [],
@@ -83,19 +95,75 @@ class SweepResult:
         return len(self.failures)
 
 
-def _ray_init() -> Any:
+def _ray_start_timeout_s() -> float:
+    try:
+        return max(1.0, float(os.environ.get("XFLOW_RAY_START_TIMEOUT_S", "90")))
+    except ValueError:
+        return 90.0
+
+
+_RAY_RETRY_AFTER_S = 600.0
+_ray_unavailable_until = 0.0  # after a failed start, later sweeps of this process skip Ray until then
+
+
+def _ray_init() -> Any | None:
+    """``ray`` once started (or already running); ``None`` when it could not start in time.
+
+    Each ``ray.init`` attempt waits up to Ray's own 30 s for the node to register; on a loaded
+    machine that can expire, so a failed attempt is retried (after ``ray.shutdown``) while
+    ``$XFLOW_RAY_START_TIMEOUT_S`` (default 90 s) leaves room for another. When Ray does not
+    start, the caller runs locally, and later sweeps of this process skip Ray for 10 minutes
+    instead of paying the start-up timeout again.
+    """
+    global _ray_unavailable_until
     import ray
 
-    if not ray.is_initialized():
-        address = os.environ.get("RAY_ADDRESS") or None
-        kwargs: dict[str, Any] = dict(
-            ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
-        if address is None:
-            kwargs["num_cpus"] = os.cpu_count() or 1
-        ray.init(address=address, **kwargs)
-    return ray
+    if ray.is_initialized():
+        return ray
+    if time.monotonic() < _ray_unavailable_until:
+        log.warning("Ray could not start earlier in this process; running this sweep locally")
+        return None
+    address = os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict[str, Any] = dict(
+        ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
+    if address is None:
+        kwargs["num_cpus"] = os.cpu_count() or 1
+    budget = _ray_start_timeout_s()
+    start = time.monotonic()
+    attempt, last, longest = 0, None, 0.0
+    while True:
+        attempt += 1
+        t0 = time.monotonic()
+        try:
+            ray.init(address=address, **kwargs)
+            if attempt > 1:
+                log.warning("Ray started on attempt %d", attempt)
+            return ray
+        except Exception as exc:  # noqa: BLE001 - start-up failures take many forms
+            last = exc
+            log.warning("Ray start-up attempt %d failed after %.0f s: %s", attempt, time.monotonic() - t0,
+                        (str(exc).splitlines() or [type(exc).__name__])[0])
+            try:
+                ray.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+        longest = max(longest, time.monotonic() - t0)
+        pause = min(2.0 * attempt, 10.0)
+        if time.monotonic() - start + pause + longest > budget:  # no room for another attempt
+            break
+        time.sleep(pause)
+    _ray_unavailable_until = time.monotonic() + _RAY_RETRY_AFTER_S
+    log.warning("Ray did not start (%d attempt(s) in %.0f s; %s: %s); running this sweep locally in this "
+                "process (set XFLOW_RAY_START_TIMEOUT_S to wait longer)", attempt, time.monotonic() - start,
+                type(last).__name__, (str(last).splitlines() or [""])[0])
+    return None
+
+
+def _entry_ok(entry: Any) -> bool:
+    return (isinstance(entry, dict) and entry.get("status") in ("ok", "failed")
+            and isinstance(entry.get("records"), list))
 
 
 def run_sweep(
@@ -105,15 +173,24 @@ def run_sweep(
     name: str,
     backend: str = "ray",
     retry_failed: bool = True,
-    progress: bool = True,
+    progress: bool | None = True,
     cache: Path | None = None,
     num_cpus_per_task: float = 1.0,
+    on_result: Callable[[str, dict, dict], None] | None = None,
+    add_config: bool = True,
+    raise_failures: bool = False,
+    desc: str | None = None,
 ) -> SweepResult:
     """Run ``fn`` on every config (cached by :func:`config_hash`), return a :class:`SweepResult`.
 
-    ``backend='ray'`` (default) schedules runs as Ray tasks; ``backend='local'`` runs them in this
-    process (debugging, or when Ray is unwanted). Each record gets ``config_hash`` and the config's
-    keys as columns (record keys win on conflict).
+    ``backend='ray'`` (default) schedules runs as Ray tasks (falling back to local runs with a
+    warning when Ray cannot start); ``backend='local'`` runs them in this process (debugging, or
+    when Ray is unwanted). Each record gets ``config_hash`` and, with ``add_config``, the config's
+    keys as columns (record keys win on conflict). ``on_result(hash, config, entry)`` is called for
+    every newly finished config *before* it is cached (e.g. to append its records to a result
+    file), so an interrupted sweep keeps every finished unit. ``raise_failures`` (local backend)
+    lets a failing config's exception propagate instead of recording it. ``progress=None`` shows
+    the bar only on a terminal.
     """
     from tqdm.auto import tqdm
 
@@ -130,30 +207,36 @@ def run_sweep(
         if h in seen:
             continue
         seen.add(h)
-        f = cache_dir / f"{h}.json"
-        if f.exists():
-            entry = json.loads(f.read_text())
-            if entry["status"] == "ok" or not retry_failed:
-                result.n_cached += 1
-                _collect(result, h, cfg, entry)
-                continue
+        entry = read_checked_json(cache_dir / f"{h}.json")  # corrupt entries: warned, removed
+        if entry is not None and not _entry_ok(entry):
+            from xflow.safeio import discard_corrupt
+
+            discard_corrupt(cache_dir / f"{h}.json", "not a sweep entry")
+            entry = None
+        if entry is not None and (entry["status"] == "ok" or not retry_failed):
+            result.n_cached += 1
+            _collect(result, h, cfg, entry, add_config)
+            continue
         todo.append((h, cfg))
 
     def finish(h: str, cfg: dict, entry: dict) -> None:
         entry = {**entry, "config": cfg}
-        tmp = cache_dir / f".{h}.tmp"
-        tmp.write_text(json.dumps(entry, default=str))
-        tmp.replace(cache_dir / f"{h}.json")  # atomic: a killed sweep never leaves half a file
+        if on_result is not None:
+            on_result(h, cfg, entry)
+        target = cache_dir / f"{h}.json"
+        with file_lock(target):  # unique temp file + rename: a killed sweep never leaves half a file
+            write_checked_json(target, entry)
         result.n_new += 1
-        _collect(result, h, cfg, entry)
+        _collect(result, h, cfg, entry, add_config)
 
-    bar = tqdm(total=len(todo), desc=f"sweep {name}", disable=not progress or not todo)
-    if backend == "local" or not todo:
+    disable = True if (not todo or progress is False) else (None if progress is None else False)
+    bar = tqdm(total=len(todo), desc=desc or f"sweep {name}", disable=disable)
+    ray = _ray_init() if backend == "ray" and todo else None
+    if ray is None:
         for h, cfg in todo:
-            finish(h, cfg, _call(fn, cfg))
+            finish(h, cfg, _call(fn, cfg, catch=not raise_failures))
             bar.update()
     else:
-        ray = _ray_init()
         remote = ray.remote(num_cpus=num_cpus_per_task)(_call)
         pending = {remote.remote(fn, cfg): (h, cfg) for h, cfg in todo}
         while pending:
@@ -162,8 +245,10 @@ def run_sweep(
                 h, cfg = pending.pop(ref)
                 try:
                     entry = ray.get(ref)
-                except Exception as exc:  # worker crash
-                    entry = {"status": "failed", "records": [], "error": repr(exc)}
+                except Exception as exc:  # noqa: BLE001 - the worker died (OOM, node lost): run it here
+                    log.warning("sweep %s: Ray task for config %s failed (%s); re-running it locally",
+                                name, h, type(exc).__name__)
+                    entry = _call(fn, cfg)
                 finish(h, cfg, entry)
                 bar.update()
     bar.close()
@@ -172,12 +257,12 @@ def run_sweep(
     return result
 
 
-def _collect(result: SweepResult, h: str, cfg: dict, entry: dict) -> None:
+def _collect(result: SweepResult, h: str, cfg: dict, entry: dict, add_config: bool = True) -> None:
     if entry["status"] != "ok":
         result.failures[h] = entry.get("error") or "unknown error"
         return
     for r in entry["records"]:
-        result.records.append({**cfg, **r, "config_hash": h})
+        result.records.append({**(cfg if add_config else {}), **r, "config_hash": h})
 
 
 def example_task(config: dict) -> list[dict]:

@@ -105,9 +105,10 @@ def save_result(records: Iterable[dict[str, Any]] | Any, relpath: str, *, device
             df[k] = v
     p = results_root() / relpath
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{__import__('os').getpid()}.tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(p)
+    from xflow.safeio import atomic_output
+
+    with atomic_output(p) as tmp:  # unique temporary name, then rename
+        df.to_csv(tmp, index=False)
     return p
 
 

@@ -46,10 +46,10 @@ def test_validate_fails_on_a_tampered_file(tmp_path):
         args.func(args)
 
 
-def test_eval_missing_checkpoint(tmp_path):
-    args = _parser().parse_args(["rl", "eval", "--checkpoint", str(tmp_path / "none.pt")])
-    with pytest.raises(XflowError, match="does not exist"):
-        args.func(args)
+def test_eval_missing_checkpoint(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:  # refused at parse time, before any work
+        _parser().parse_args(["rl", "eval", "--checkpoint", str(tmp_path / "none.pt")])
+    assert exc.value.code == 2 and "does not exist" in capsys.readouterr().err
 
 
 def test_rl_without_subcommand_is_a_user_error():

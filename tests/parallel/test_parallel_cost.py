@@ -72,7 +72,9 @@ def test_corrupt_profile_cache_is_rebuilt(isolated_cache):
     path.write_text("{not json")
     prof = measured_costs(g, (1,), rounds=3, warmup=1, calibrate=False)
     assert prof[g.nodes[0].name][1] > 0
-    assert json.loads(path.read_text())["_meta"]["kernels"] == len(g.nodes)
+    from xflow.safeio import read_checked_json
+
+    assert read_checked_json(path)["_meta"]["kernels"] == len(g.nodes)
 
 
 def test_contended_two_thread_measurements_are_flagged_and_not_trusted(isolated_cache, monkeypatch):

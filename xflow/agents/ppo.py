@@ -17,7 +17,6 @@ Writes ``{runs_dir}/{run_name}/``: ``args.json``, ``scalars.csv`` (``step, tag, 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import random
 import re
@@ -164,9 +163,19 @@ def train(args: Args) -> TrainResult:
     args.num_iterations = max(1, args.total_timesteps // args.batch_size)
     model_tag = re.sub(r"[^A-Za-z0-9_.-]+", "-", args.model).strip("-")[:60]
     run_name = f"{model_tag}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    run_dir = Path(args.runs_dir) / run_name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "args.json").write_text(json.dumps(asdict(args), indent=2, sort_keys=True))
+    from xflow.safeio import atomic_output, atomic_write_json
+
+    Path(args.runs_dir).mkdir(parents=True, exist_ok=True)
+    base, n = run_name, 1
+    while True:  # a run never shares (and overwrites) another run's folder, even in the same second
+        run_dir = Path(args.runs_dir) / run_name
+        try:
+            run_dir.mkdir()
+            break
+        except FileExistsError:
+            n += 1
+            run_name = f"{base}-{n}"
+    atomic_write_json(run_dir / "args.json", asdict(args), indent=2, sort_keys=True)
     scalars: list[dict] = []
 
     def add_scalar(tag: str, value: float, step: int) -> None:
@@ -326,7 +335,7 @@ def train(args: Args) -> TrainResult:
         log.info("iteration %d/%d, step %d, SPS %d", iteration, args.num_iterations, global_step,
                  int(global_step / max(time.time() - start_time, 1e-9)))
 
-    with (run_dir / "scalars.csv").open("w", newline="") as f:
+    with atomic_output(run_dir / "scalars.csv") as tmp, tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["step", "tag", "value"])
         w.writeheader()
         w.writerows(scalars)

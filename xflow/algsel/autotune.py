@@ -91,23 +91,21 @@ def default_cache_path() -> Path:
 
 
 def load_cache(path: Path | None = None) -> dict[str, Any]:
-    """The on-disk choice cache (empty dict if absent or unreadable)."""
-    path = path or default_cache_path()
-    try:
-        data = json.loads(Path(path).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    """The on-disk choice cache (empty dict if absent; a corrupt file is reported and removed)."""
+    from xflow.safeio import read_checked_json
+
+    data = read_checked_json(Path(path or default_cache_path()))
+    return data if isinstance(data, dict) else {}
 
 
 def _save_cache(entries: dict[str, Any], path: Path) -> None:
-    merged = load_cache(path)
-    merged.update(entries)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(merged, f, sort_keys=True, indent=0)
-    os.replace(tmp, path)
+    """Merge ``entries`` into the cache file: locked read-merge-write, atomic, content-checked."""
+    from xflow.safeio import file_lock, write_checked_json
+
+    with file_lock(path):
+        merged = load_cache(path)
+        merged.update(entries)
+        write_checked_json(path, merged, sort_keys=True, indent=0)
 
 
 @dataclass
@@ -223,14 +221,11 @@ class TuneResult:
                 "cached_bytes": self.cached_bytes, "layers": self.rows}
 
     def save(self, path: Path | str) -> Path:
-        """Write :meth:`to_json` to ``path`` (atomically); replay with
-        ``swap(model, layers=d["choices"], layout=d["layout"])``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, default=str))
-        tmp.replace(path)
-        return path
+        """Write :meth:`to_json` to ``path``; replay with
+        ``swap_conv2d(model, json.load(open(path))["choices"])``."""
+        from xflow.safeio import atomic_write_json
+
+        return atomic_write_json(path, self.to_json(), indent=1, default=str)
 
 
 def _key(device_label: str, device: str, site: LayerSite, cands: list[str], mode: str, threads: int) -> str:
@@ -422,7 +417,9 @@ def _tune_layout(model: nn.Module, x: torch.Tensor, layout: str, ctx: dict) -> t
     sites = record_layers(in_layout, x, ctx["ops"], mode=ctx["mode"])
     rows, new_entries = [], {}
     gen = torch.Generator(device="cpu").manual_seed(0)
-    for site in sites:
+    from tqdm.auto import tqdm
+
+    for site in tqdm(sites, desc=f"autotune layers ({layout})", disable=None, leave=False):
         fam = FAMILIES[site.op]
         cands = ctx["cands"][site.op]
         itemsize = x.element_size()
@@ -465,6 +462,8 @@ def _tune_layout(model: nn.Module, x: torch.Tensor, layout: str, ctx: dict) -> t
                 entry["attempts"] = attempts
                 ctx["measured"][key] = {**entry, "cached": False}
                 new_entries[key] = entry
+                if ctx["use_cache"] and ctx.get("cache_path") is not None:
+                    _save_cache({key: entry}, ctx["cache_path"])  # each finished layer: an interrupted tune keeps its work
         m = ctx["measured"][key]
         ranked, verdicts = _ranked(m, ctx["min_gain"])
         cm = m["candidates"]
@@ -655,7 +654,7 @@ def autotune(
     cache_path = Path(cache_path) if cache_path else default_cache_path()
     ctx = {"ops": ops, "mode": mode, "cands": cands, "budget": budget, "label": label, "device": device,
            "threads": torch.get_num_threads(), "cache": load_cache(cache_path) if use_cache else {},
-           "use_cache": use_cache, "refresh": refresh, "measured": {}, "repeats": repeats, "warmup": warmup,
+           "use_cache": use_cache, "refresh": refresh, "cache_path": cache_path, "measured": {}, "repeats": repeats, "warmup": warmup,
            "prune_factor": prune_factor, "alpha": alpha, "min_gain": min_gain, "e2e_rounds": e2e_rounds}
     layout_rows: dict[str, list[dict]] = {}
     new_entries: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from xflow.clitools import Report, add_command
+from xflow.clitools import Report, add_command, add_output, device, int_range, positive_int, threads
 
 __all__ = ["register"]
 
@@ -133,9 +133,10 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     t = add_command(sub, "tune", _tune, help="autotune each layer of a model on a device")
     t.add_argument("--model", default="vgg16",
                    help="vgg16 | resnet50 | squeezenet1_1 | alexnet | tiny (random init)")
-    t.add_argument("--batch", type=int, default=1)
-    t.add_argument("--image", type=int, default=224, help="input height = width (default 224)")
-    t.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    t.add_argument("--batch", type=positive_int(1024, hint="larger batches need many GB of memory"), default=1,
+                   help="batch size")
+    t.add_argument("--image", type=int_range(8, 4096), default=224, help="input height = width (default 224)")
+    t.add_argument("--device", type=device(), default="cpu", help="cpu or cuda[:i]")
     t.add_argument("--algorithms", default=None, help="comma-separated conv candidates (default: all available)")
     t.add_argument("--mode", default="inference", choices=["inference", "train"],
                    help="tune the forward (inference) or forward+backward+update (train)")
@@ -144,10 +145,13 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                                                      "(default: nchw; e.g. nchw,channels_last)")
     t.add_argument("--memory-budget", type=float, default=None,
                    help="MB the tuned model may keep for cached transforms (default: 2x the parameters)")
-    t.add_argument("--repeats", type=int, default=10, help="interleaved timing rounds per layer (default 10; >= 2)")
-    t.add_argument("--e2e-repeats", type=int, default=10, help="end-to-end timing rounds (default 10; >= 2)")
-    t.add_argument("--threads", type=int, default=1,
+    t.add_argument("--repeats", type=int_range(2, 10_000, hint="an interval needs two rounds"), default=10,
+                   help="interleaved timing rounds per layer (default 10)")
+    t.add_argument("--e2e-repeats", type=int_range(2, 10_000, hint="an interval needs two rounds"), default=10,
+                   help="end-to-end timing rounds (default 10)")
+    t.add_argument("--threads", type=threads(allow_zero=True), default=1,
                    help="torch intra-op threads while tuning/timing (default 1: stable on a shared machine; 0 = leave)")
     t.add_argument("--no-cache", action="store_true", help="do not read or write the choice cache")
     t.add_argument("--refresh", action="store_true", help="re-measure even when cached")
-    t.add_argument("--save", default=None, help="write the choices + per-layer timings as JSON (replayable)")
+    add_output(t, "--save", inputs=(), default=None, suffixes=(".json",),
+               help="write the choices + per-layer timings as JSON (replayable)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from xflow.clitools import Report, add_command
+from xflow.clitools import Report, add_command, name_list, positive_int, threads
 
 __all__ = ["register"]
 
@@ -101,6 +101,28 @@ def _plan(args: argparse.Namespace) -> Report:
     return Report(data=data, text="\n".join(lines))
 
 
+def _impl_list(text: str) -> str:
+    """``--baselines``: comma-separated implementation names, each checked at parse time."""
+    from xflow.errors import UnknownName
+
+    from .bench import parse_impl
+
+    bad = []
+    for name in [t.strip() for t in text.split(",") if t.strip()]:
+        try:
+            parse_impl(name)
+        except UnknownName:
+            bad.append(name)
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown name(s) {', '.join(map(repr, bad))}; use eager, hand, a strategy "
+            "(none, depth, agenda) or a strategy ending in -unfused")
+    return text
+
+
+_impl_list.__name__ = "implementation list"
+
+
 def register(subparsers: "argparse._SubParsersAction") -> None:
     """Add ``xflow autobatch bench|plan``."""
     p = subparsers.add_parser("autobatch", help="on-the-fly operation autobatching (DyNet-style)",
@@ -109,17 +131,19 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     b = add_command(sub, "bench", _bench, help="training/inference throughput of a strategy vs baselines")
     b.add_argument("--model", choices=_MODELS, default="bilstm")
     b.add_argument("--strategy", choices=_STRATEGIES, default="agenda")
-    b.add_argument("--batch", type=int, default=None, help="minibatch size (default 64, quick 32)")
-    b.add_argument("--baselines", default="eager,hand",
+    b.add_argument("--batch", type=positive_int(4096, hint="larger minibatches need many GB of memory"), default=None,
+                   help="minibatch size (default 64, quick 32)")
+    b.add_argument("--baselines", type=_impl_list, default="eager,hand",
                    help="comma-separated implementations measured in the same run (eager, hand, a strategy, "
                         "a strategy with -unfused)")
     b.add_argument("--mode", choices=("train", "infer", "both"), default="both")
     b.add_argument("--rounds", "--repeats", dest="rounds", type=_rounds, default=None,
                    help="interleaved measurement rounds (>= 2; default 5 quick, 10 full)")
     b.add_argument("--dynet", action="store_true", help="measure DyNet (autobatch on) in the same run")
-    b.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    b.add_argument("--threads", type=threads(), default=1, help="torch intra-op threads (default 1)")
     b.add_argument("--quick", action="store_true", help="small model dimensions and few repeats")
     q = add_command(sub, "plan", _plan, help="how a minibatch groups into batches under a strategy")
     q.add_argument("--model", choices=_MODELS, default="treelstm")
     q.add_argument("--strategy", choices=_STRATEGIES, default="agenda")
-    q.add_argument("--batch", type=int, default=8)
+    q.add_argument("--batch", type=positive_int(4096, hint="larger minibatches need many GB of memory"), default=8,
+                   help="examples in the minibatch")

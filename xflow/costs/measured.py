@@ -83,14 +83,17 @@ class MeasuredCost(CachedCost):
         return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))}
 
     def _store(self, key: str, ms: float) -> None:
+        from xflow.safeio import file_lock
+
         p = self._disk_path()
-        disk = self._load_disk()
-        disk[key] = ms
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-            with os.fdopen(fd, "w") as f:
-                json.dump(disk, f, sort_keys=True)
-            os.replace(tmp, p)
+            with file_lock(p):  # processes share this file: locked read-merge-write, atomic replace
+                disk = self._load_disk()
+                disk[key] = ms
+                fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+                with os.fdopen(fd, "w") as f:
+                    json.dump(disk, f, sort_keys=True)
+                os.replace(tmp, p)
         except OSError as exc:  # pragma: no cover - a read-only cache is not fatal
             log.warning("cannot write latency cache: %s", exc)
 

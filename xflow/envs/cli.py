@@ -15,18 +15,54 @@ from __future__ import annotations
 import argparse
 import json
 
-from xflow.clitools import Report, add_command
+from xflow.clitools import (Report, UsageError, add_check, add_command, add_onnx_input, add_output, existing_file,
+                            int_range, output_dir, positive_int, safe_name, threads, zero_or)
 from xflow.costs.names import COST_MODELS
 
 __all__ = ["register"]
 
 
 def _env_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-candidates", type=int, default=None, help="candidate actions (default: 64, or the checkpoint's)")
-    p.add_argument("--horizon", type=int, default=None, help="episode length limit (default: 20, or the checkpoint's)")
+    p.add_argument("--max-candidates", type=positive_int(100_000), default=None,
+                   help="candidate actions (default: 64, or the checkpoint's)")
+    p.add_argument("--horizon", type=positive_int(100_000), default=None,
+                   help="episode length limit (default: 20, or the checkpoint's)")
     p.add_argument("--reward", choices=["cost", "measured", "hybrid"], default=None, help="reward object")
     p.add_argument("--cost-model", choices=list(COST_MODELS), default=None,
                    help="cost model of the reward (xflow.costs): " + "; ".join(f"{k}: {v}" for k, v in COST_MODELS.items()))
+
+
+def _model_id(text: str) -> str:
+    """A model id (``builder:NAME``, ``zoo:NAME``, ``file:PATH`` / ``*.onnx``, ``mem:NAME``) that names
+    an existing builder, zoo model or file — checked at parse time, before any calibration."""
+    from xflow.graphs.model_ids import parse_model_id
+    from xflow.errors import XflowError
+
+    try:
+        scheme, name, _ = parse_model_id(text)
+    except XflowError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if scheme == "builder":
+        from xflow.graphs.builders import BUILDERS
+
+        if name not in BUILDERS:
+            raise argparse.ArgumentTypeError(f"unknown builder {name!r} in {text!r}; choose one of "
+                                             f"{', '.join(sorted(BUILDERS))}")
+    elif scheme == "zoo":
+        from xflow.graphs.zoo import list_models
+
+        if name not in list_models():
+            raise argparse.ArgumentTypeError(f"unknown zoo model {name!r} in {text!r}; choose one of "
+                                             f"{', '.join(list_models())}")
+    elif scheme == "file":
+        existing_file("model file")(name)
+    elif scheme != "mem":
+        raise argparse.ArgumentTypeError(f"unknown model id scheme {scheme!r} in {text!r}; "
+                                         "use builder:NAME, zoo:NAME, file:PATH or mem:NAME")
+    return text
+
+
+_model_id.__name__ = "model id"
 
 
 def _train(args: argparse.Namespace) -> Report:
@@ -44,11 +80,54 @@ def _train(args: argparse.Namespace) -> Report:
             "checkpoint": str(res.run_dir / "agent.pt") if a.save_model else None,
             "episodes": len(rets), "last_return": float(rets[-1]) if len(rets) else None,
             "best_return": float(rets.max()) if len(rets) else None}
-    text = (f"trained PPO on {a.model} for {a.total_timesteps} steps ({len(rets)} episodes)\n"
+    steps = max(1, a.total_timesteps // a.num_steps) * a.num_steps
+    data["steps"] = steps
+    text = (f"trained PPO on {a.model} for {steps} steps ({len(rets)} episodes)\n"
             f"run dir: {res.run_dir}\n"
+            + (f"results appended to {_results_dir('rl_ppo_train')}\n" if a.write_results else "")
             + (f"episodic return: last {rets[-1]:.3f}, best {rets.max():.3f} (% of initial cost)"
                if len(rets) else "no episode finished; raise --total-timesteps"))
     return Report(data=data, text=text)
+
+
+def _results_dir(name: str) -> str:
+    from xflow import paths
+
+    return str(paths.results_dir(name))
+
+
+def _check_timesteps(args: argparse.Namespace) -> None:
+    if args.total_timesteps < args.num_steps:
+        raise UsageError(f"--total-timesteps {args.total_timesteps} is below --num-steps {args.num_steps} "
+                         "(one PPO rollout); raise --total-timesteps or lower --num-steps")
+
+
+def _read_states(path: str) -> list:
+    """The episodes of ``path``, or a clear error when it is not an episodes CSV (or holds none)."""
+    import csv
+
+    from xflow.envs.state import _CSV_FIELDS, read_states_csv
+    from xflow.errors import XflowError
+
+    expected = ", ".join(_CSV_FIELDS)
+    try:
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
+        missing = [c for c in _CSV_FIELDS if c not in header]
+        if missing:
+            raise XflowError(f"'{path}' is not an episodes CSV: its header has no column(s) {', '.join(missing)} "
+                             f"(an episodes CSV has {expected}); pass the episodes.csv of a run "
+                             "(runs/RUN/episodes.csv)")
+        states = read_states_csv(path)
+    except XflowError:
+        raise
+    except (ValueError, KeyError, UnicodeDecodeError, csv.Error) as exc:
+        raise XflowError(f"'{path}' is not a readable episodes CSV ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}); pass the episodes.csv of a run") from None
+    if not states:
+        raise XflowError(f"'{path}' holds no episodes (header only); train longer so episodes finish, "
+                         "or pass another run's episodes.csv")
+    return states
 
 
 def _eval(args: argparse.Namespace) -> Report:
@@ -87,10 +166,9 @@ def _eval(args: argparse.Namespace) -> Report:
 def _validate(args: argparse.Namespace) -> Report:
     import gymnasium as gym
 
-    from xflow.envs import ENV_ID
-    from xflow.envs.state import read_states_csv
+    from xflow.envs import ENV_ID  # registers the environments
 
-    states = read_states_csv(args.states)
+    states = _read_states(args.states)
     rows, ok_all = [], True
     envs: dict = {}
     for i, s in enumerate(states):
@@ -147,8 +225,14 @@ def _optimize(args: argparse.Namespace) -> Report:
                      f"{format_speedup(data['measured_speedup'], data['speedup_ci'], data['verdict'])}; "
                      f"kept the {data['kept']} graph")
     if args.output:
-        verify_rewrite(original, best, n_trials=2)  # refuses to write a graph whose outputs differ
-        onnx.save(best, args.output)
+        from xflow.safeio import atomic_copy, atomic_output
+
+        if best is original or data.get("kept") == "original":
+            atomic_copy(args.model, args.output)  # unchanged input: copy its bytes, never re-serialize
+        else:
+            verify_rewrite(original, best, n_trials=2)  # refuses to write a graph whose outputs differ
+            with atomic_output(args.output) as tmp:
+                onnx.save(best, str(tmp))
         data["output"] = args.output
         lines.append(f"  wrote {args.output}")
     return Report(data=data, text="\n".join(lines))
@@ -167,35 +251,42 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     rl.set_defaults(func=_need_subcommand)
 
     p = add_command(sub, "train", _train, help="train the PPO agent on one graph")
-    p.add_argument("--model", default="builder:inception_like",
+    p.add_argument("--model", type=_model_id, default="builder:inception_like",
                    help="model id: builder:NAME, zoo:NAME or file:PATH (default: builder:inception_like)")
-    p.add_argument("--total-timesteps", type=int, default=2048)
-    p.add_argument("--num-steps", type=int, default=128, help="rollout length per PPO iteration")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--runs-dir", default="runs", help="where runs/{run_name} goes")
-    p.add_argument("--exp-name", default="ppo")
+    p.add_argument("--total-timesteps", type=positive_int(100_000_000), default=2048,
+                   help="environment steps to train for")
+    p.add_argument("--num-steps", type=positive_int(1_000_000), default=128, help="rollout length per PPO iteration")
+    p.add_argument("--seed", type=int_range(0), default=1)
+    p.add_argument("--runs-dir", type=output_dir("runs folder"), default="runs", help="where runs/{run_name} goes")
+    p.add_argument("--exp-name", type=safe_name("--exp-name"), default="ppo", help="run name prefix")
     p.add_argument("--write-results", action="store_true", help="also write results/rl_ppo_train records")
     _env_args(p)
+    add_check(p, _check_timesteps)
 
     p = add_command(sub, "eval", _eval, help="evaluate a checkpoint against greedy and random search")
-    p.add_argument("--checkpoint", required=True, help="agent.pt written by `xflow rl train`")
-    p.add_argument("--model", action="append", default=None,
+    p.add_argument("--checkpoint", type=existing_file("checkpoint"), required=True,
+                   help="agent.pt written by `xflow rl train`")
+    p.add_argument("--model", action="append", type=_model_id, default=None,
                    help="model id to evaluate on (repeatable; default: the training model)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_range(0), default=0)
     _env_args(p)
 
     p = add_command(sub, "optimize", _optimize,
                     help="optimize an ONNX file with a trained policy (verified, never slower)")
-    p.add_argument("model", help="input .onnx file")
-    p.add_argument("--checkpoint", required=True, help="agent.pt written by `xflow rl train`")
-    p.add_argument("-o", "--output", default=None, help="write the measured-faster of input / result")
-    p.add_argument("--horizon", type=int, default=None, help="episode length (default: the checkpoint's)")
+    add_onnx_input(p, help="input .onnx file")
+    p.add_argument("--checkpoint", type=existing_file("checkpoint"), required=True,
+                   help="agent.pt written by `xflow rl train`")
+    add_output(p, inputs=("model", "checkpoint"), default=None, suffixes=(".onnx",),
+               help="write the measured-faster of input / result")
+    p.add_argument("--horizon", type=positive_int(100_000), default=None,
+                   help="episode length (default: the checkpoint's)")
     p.add_argument("--cost-model", choices=list(COST_MODELS), default=None,
                    help="cost model ranking the graphs seen (default: the checkpoint's)")
-    p.add_argument("--threads", type=int, default=1, help="ORT intra-op threads for the measurement")
-    p.add_argument("--repeats", type=int, default=20, help="measurement repeats (0: keep the predicted best)")
+    p.add_argument("--threads", type=threads(), default=1, help="ORT intra-op threads for the measurement")
+    p.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
+                   help="interleaved measurement rounds (0: keep the predicted best; else >= 2)")
 
     p = add_command(sub, "validate", _validate, help="replay recorded episodes (episodes.csv) exactly")
-    p.add_argument("states", help="CSV of EpisodeState rows (runs/RUN/episodes.csv)")
+    p.add_argument("states", type=existing_file("episodes CSV"), help="CSV of EpisodeState rows (runs/RUN/episodes.csv)")
     p.add_argument("--check-reward", action="store_true",
                    help="also require the recorded reward (same cost-model calibration)")

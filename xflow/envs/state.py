@@ -87,8 +87,10 @@ def _opt_float(s: str) -> float | None:
 
 def write_states_csv(states: Iterable[EpisodeState], path: str | Path) -> Path:
     """Write states as CSV rows (header: model_id, actions, hashes, reward, walltime, config)."""
+    from xflow.safeio import atomic_output
+
     path = Path(path)
-    with path.open("w", newline="") as f:
+    with atomic_output(path) as tmp, tmp.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(_CSV_FIELDS)
         for s in states:

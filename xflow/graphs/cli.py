@@ -5,11 +5,10 @@ Heavy imports (torch, onnx) happen inside the handlers so ``xflow --help`` stays
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 from typing import Any
 
-from xflow.clitools import Report, add_command
+from xflow.clitools import Report, add_command, add_onnx_input, add_output, int_range, positive_int
 from xflow.errors import XflowError
 
 __all__ = ["register", "parse_cfg"]
@@ -42,15 +41,15 @@ def _cmd_zoo_list(args: argparse.Namespace) -> Report:
 def _cmd_zoo_export(args: argparse.Namespace) -> Report:
     from xflow.graphs import zoo
 
+    from xflow.safeio import atomic_copy, same_file
+
     cfg = parse_cfg(args.cfg)
     if args.batch < 1:
         raise XflowError(f"--batch must be >= 1, got {args.batch}")
     cached = zoo.export(args.name, args.batch, **cfg)
     out = Path(args.output) if args.output else cached
-    if out != cached:
-        if out.parent and not out.parent.exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cached, out)
+    if not same_file(out, cached):
+        atomic_copy(cached, out)
     data = {"name": args.name, "batch": args.batch, "config": zoo.resolve_config(args.name, **cfg),
             "path": str(out), "cache_path": str(cached), "bytes": out.stat().st_size}
     return Report(data, f"{args.name} (batch {args.batch}) → {out} ({data['bytes'] / 1e6:.1f} MB)")
@@ -81,14 +80,14 @@ def register(sub: "argparse._SubParsersAction") -> None:
     e = add_command(zsub, "export", _cmd_zoo_export,
                     help="export a zoo model to ONNX (cached, checked against torch)")
     e.add_argument("name", help="zoo model name (see `xflow zoo list`)")
-    e.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    e.add_argument("--batch", type=positive_int(4096), default=1, help="batch size (default 1)")
     e.add_argument("--cfg", action="append", metavar="KEY=VALUE",
                    help="config override, repeatable (e.g. --cfg image_size=112 --cfg seq=128)")
-    e.add_argument("-o", "--output", help="where to write the .onnx (default: print the cache path)")
+    add_output(e, inputs=(), suffixes=(".onnx",), help="where to write the .onnx (default: print the cache path)")
 
     r = add_command(sub, "render", _cmd_render, help="render an ONNX graph with graphviz (svg/png by suffix)")
-    r.add_argument("model", help="ONNX file")
-    r.add_argument("-o", "--output", required=True, help="output file, .svg or .png")
+    add_onnx_input(r, help="ONNX file")
+    add_output(r, required=True, suffixes=(".svg", ".png", ".pdf"), help="output file, .svg, .png or .pdf")
     r.add_argument("--around", metavar="NODE", help="render only the neighbourhood of this node")
-    r.add_argument("--radius", type=int, default=2, help="neighbourhood radius in hops (default 2)")
+    r.add_argument("--radius", type=int_range(0, 100), default=2, help="neighbourhood radius in hops (default 2)")
     r.add_argument("--highlight", action="append", metavar="NODE", help="node to highlight, repeatable")

@@ -215,6 +215,7 @@ def render(
         if isinstance(e, graphviz.ExecutableNotFound):
             raise GraphvizMissing(f"the Graphviz 'dot' binary could not be run; {GRAPHVIZ_INSTALL_HINT}") from e
         raise XflowError(f"Graphviz failed to render {str(path)!r}: {e}") from e
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    from xflow.safeio import atomic_write_bytes
+
+    atomic_write_bytes(path, data)
     return path

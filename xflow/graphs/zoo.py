@@ -229,6 +229,9 @@ def resolve_config(name: str, **cfg: Any) -> dict[str, Any]:
                 v = int(v)
             except (TypeError, ValueError):
                 raise ExportError(f"config {k}={v!r} of {name!r} must be an integer") from None
+            low = 0 if k == "seed" else 1
+            if v < low:
+                raise ExportError(f"config {k}={v} of {name!r} must be ≥ {low} (default {default})")
         full[k] = v
     return full
 
@@ -283,8 +286,12 @@ def _torch_export(model: Any, args: tuple, path: Path, input_names: tuple[str, .
     import torch
 
     errors = []
-    with warnings.catch_warnings():
+    torch_log = logging.getLogger("torch")
+    old_level = torch_log.level
+    with warnings.catch_warnings(), contextlib.ExitStack() as stack:
         warnings.simplefilter("ignore")
+        torch_log.setLevel(logging.CRITICAL)  # the exporters log whole tracebacks on failure
+        stack.callback(torch_log.setLevel, old_level)
         try:
             torch.onnx.export(
                 model, args, str(path), dynamo=False, opset_version=OPSET,
@@ -341,39 +348,120 @@ def _check_against_torch(path: Path, model: Any, args: tuple, input_names: tuple
     return worst
 
 
+_VERIFIED: dict[tuple[str, int, int], bool] = {}  # (path, mtime_ns, size) already checked this process
+
+
+def _cached_export_ok(path: Path, meta_path: Path) -> bool:
+    """Whether the cached export ``path`` is intact: its size and SHA-256 match the sidecar meta.
+
+    A missing, truncated or modified export (or meta) is reported with its path, removed, and
+    ``False`` is returned so :func:`export` rebuilds it. A meta written before content checks
+    existed is upgraded when the file still parses as an ONNX model.
+    """
+    from xflow.safeio import discard_corrupt, read_checked_json, sha256_file
+
+    if not path.exists():
+        meta_path.unlink(missing_ok=True)
+        return False
+    st = path.stat()
+    memo = (str(path), st.st_mtime_ns, st.st_size)
+    if _VERIFIED.get(memo):
+        return True
+    meta = read_checked_json(meta_path, discard=False)
+    if meta is None and meta_path.exists():
+        try:  # legacy meta (no envelope): accept the file if it still parses, then upgrade
+            legacy = json.loads(meta_path.read_text())
+            from xflow.graphs.model import read_model
+
+            read_model(path)
+            meta = {**legacy, "sha256": sha256_file(path), "bytes": st.st_size}
+            _write_meta(meta_path, meta)
+        except Exception as exc:  # noqa: BLE001 - anything wrong means: rebuild
+            discard_corrupt(path, f"export does not parse ({type(exc).__name__})")
+            meta_path.unlink(missing_ok=True)
+            return False
+    if meta is None:
+        discard_corrupt(path, "its metadata is missing or corrupt")
+        meta_path.unlink(missing_ok=True)
+        return False
+    if meta.get("bytes") != st.st_size:
+        discard_corrupt(path, f"{st.st_size} bytes, the export wrote {meta.get('bytes')} (truncated?)")
+    elif meta.get("sha256") != sha256_file(path):
+        discard_corrupt(path, "content check failed (SHA-256 mismatch)")
+    else:
+        _VERIFIED[memo] = True
+        return True
+    meta_path.unlink(missing_ok=True)
+    return False
+
+
+def _write_meta(meta_path: Path, meta: dict) -> None:
+    from xflow.safeio import write_checked_json
+
+    write_checked_json(meta_path, meta, indent=1, sort_keys=True)
+
+
+def _check_runs_in_torch(model: Any, args: tuple, name: str, cfg: dict) -> None:
+    """Run ``model`` once in torch so a config it cannot take fails with one clear line."""
+    import torch
+
+    try:
+        with torch.inference_mode():
+            model(*args)
+    except Exception as exc:  # noqa: BLE001 - e.g. an image too small for the pooling layers
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        defaults = _entry(name).defaults
+        changed = ", ".join(f"{k}={v}" for k, v in cfg.items() if k in defaults and defaults[k] != v)
+        raise ExportError(
+            f"{name!r} does not run in torch with {changed or 'its default config'}: {first}; "
+            f"use values closer to the defaults ({', '.join(f'{k}={v}' for k, v in defaults.items())})"
+        ) from None
+
+
 def export(name: str, batch: int = 1, *, force: bool = False, **cfg: Any) -> Path:
     """Export zoo model ``name`` at ``batch`` to ONNX (cached) and return the ``.onnx`` path.
 
     The export is verified against torch on the example input (ORT, optimizations disabled); a
-    sidecar ``.json`` records the config, exporter and error. ``force=True`` re-exports.
-    Raises :class:`~xflow.errors.UnknownName` / :class:`~xflow.errors.ExportError`.
+    sidecar ``.json`` records the config, exporter, error and the file's size and SHA-256, which
+    every cache hit checks: a truncated or modified export is reported, removed and re-exported.
+    The file is written atomically under a lock, so concurrent exports of one model are safe.
+    ``force=True`` re-exports. Raises :class:`~xflow.errors.UnknownName` /
+    :class:`~xflow.errors.ExportError`.
     """
     import torch
+
+    from xflow.safeio import file_lock, sha256_file
 
     full = resolve_config(name, **cfg)
     key = cache_key(name, batch, **full)
     out_dir = paths.cache_dir("zoo")
     path = out_dir / f"{name}-b{int(batch)}-{key}.onnx"
     meta_path = path.with_suffix(".json")
-    if path.exists() and meta_path.exists() and not force:
+    if not force and _cached_export_ok(path, meta_path):
         log.debug("zoo cache hit %s", path)
         return path
-    entry = _entry(name)
-    model = torch_model(name, **full)
-    args = example_input(name, batch, **full)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".onnx", dir=out_dir)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with torch.inference_mode(False), torch.no_grad():
-            exporter = _torch_export(model, args, tmp, entry.input_names)
-        err = _check_against_torch(tmp, model, args, entry.input_names, name)
-        tmp.replace(path)  # atomic: a killed export never leaves half a model in the cache
-    finally:
-        tmp.unlink(missing_ok=True)
-    meta = {"name": name, "batch": int(batch), "config": full, "opset": OPSET, "exporter": exporter,
-            "torch": torch.__version__, "check_rel_err": err, "zoo_version": ZOO_VERSION}
-    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True))
+    with file_lock(path):
+        if not force and _cached_export_ok(path, meta_path):  # another process just wrote it
+            return path
+        entry = _entry(name)
+        model = torch_model(name, **full)
+        args = example_input(name, batch, **full)
+        _check_runs_in_torch(model, args, name, full)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".onnx", dir=out_dir)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            with torch.inference_mode(False), torch.no_grad():
+                exporter = _torch_export(model, args, tmp, entry.input_names)
+            err = _check_against_torch(tmp, model, args, entry.input_names, name)
+            meta = {"name": name, "batch": int(batch), "config": full, "opset": OPSET, "exporter": exporter,
+                    "torch": torch.__version__, "check_rel_err": err, "zoo_version": ZOO_VERSION,
+                    "sha256": sha256_file(tmp), "bytes": tmp.stat().st_size}
+            meta_path.unlink(missing_ok=True)
+            tmp.replace(path)  # atomic: a killed export never leaves half a model in the cache
+            _write_meta(meta_path, meta)
+        finally:
+            tmp.unlink(missing_ok=True)
     log.info("exported %s (batch %d) via %s exporter, rel err %.2g → %s", name, batch, exporter, err, path)
     return path
 

@@ -93,10 +93,16 @@ class GraphActorCritic(nn.Module):
         return action, dist.log_prob(action), dist.entropy(), value
 
     def save(self, path: str | Path, **extra: Any) -> Path:
-        """Write weights + constructor config (+ ``extra`` metadata) with ``torch.save``."""
+        """Write weights + constructor config (+ ``extra`` metadata) with ``torch.save``.
+
+        The file is written atomically with a ``<path>.sha256`` sidecar that :meth:`load` checks.
+        """
+        from xflow.safeio import atomic_output, write_checksum
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"config": self.config, "state_dict": self.state_dict(), "extra": extra}, path)
+        with atomic_output(path) as tmp:
+            torch.save({"config": self.config, "state_dict": self.state_dict(), "extra": extra}, tmp)
+        write_checksum(path)
         return path
 
     @classmethod
@@ -112,12 +118,18 @@ class GraphActorCritic(nn.Module):
         if not path.exists():
             raise ModelFileNotFound(f"checkpoint {path} does not exist; train one with "
                                     "`xflow rl train` or xflow.agents.ppo.train")
+        from xflow.safeio import verify_checksum
+
+        if Path(f"{path}.sha256").exists() and not verify_checksum(path, discard=False):
+            raise ModelLoadError(f"checkpoint {path} is corrupt (it does not match {path}.sha256: "
+                                 "truncated or modified); re-train with `xflow rl train`")
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             agent = cls(**blob["config"])
             agent.load_state_dict(blob["state_dict"])
         except Exception as exc:  # noqa: BLE001 - any corrupt file becomes one typed error
-            raise ModelLoadError(f"{path} is not a GraphActorCritic checkpoint ({exc}); "
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise ModelLoadError(f"{path} is not a GraphActorCritic checkpoint ({first[:160]}); "
                                  "re-train with `xflow rl train`") from exc
         return agent, dict(blob.get("extra", {}))
 

@@ -51,14 +51,22 @@ class CompileResult:
         }
 
     def write(self, path: str | Path) -> dict[str, Path]:
-        """Write ``path`` (.py), the cleaned model next to it (.onnx) and the record (.json)."""
+        """Write ``path`` (.py), the cleaned model next to it (.onnx) and the record (.json).
+
+        Each file is written atomically; ``path`` must end in ``.py`` so the three never coincide.
+        """
         import onnx
 
+        from xflow.safeio import atomic_output, atomic_write_text
+
         py = Path(path)
+        if py.suffix != ".py":
+            raise ValueError(f"generated module path must end in .py, got {py}")
         onnx_path = py.with_suffix(".onnx")
         src = self.source.replace("'model.onnx'", repr(onnx_path.name))
-        py.write_text(src)
-        onnx.save(self.graph.model, str(onnx_path))
+        with atomic_output(onnx_path) as tmp:
+            onnx.save(self.graph.model, str(tmp))
+        atomic_write_text(py, src)
         rec = save_record(self.record, py.with_suffix(".json"))
         return {"module": py, "weights": onnx_path, "record": rec}
 

@@ -3,7 +3,28 @@ from __future__ import annotations
 
 import argparse
 
-from xflow.clitools import Report, add_command
+from xflow.clitools import (Report, add_check, add_command, add_onnx_input, add_output, finite_float,
+                            int_range, name_list, positive_int, refuse_overwrite, workers)
+
+
+def _outputs(module: str) -> list[str]:
+    """The three files ``compile -o MODULE.py`` writes (module, weights, record)."""
+    from pathlib import Path
+
+    py = Path(module)
+    return [str(py), str(py.with_suffix(".onnx")), str(py.with_suffix(".json"))]
+
+
+def _check_compile_outputs(args: argparse.Namespace) -> None:
+    """None of the generated files may be the input model (``-o model.py`` writes ``model.onnx``)."""
+    from xflow.clitools import UsageError
+    from xflow.safeio import same_file
+
+    given = getattr(args, "_given_paths", {}).get("model", args.model)
+    for out in _outputs(args.output)[1:]:
+        if same_file(out, given):
+            raise UsageError(f"-o {args.output} would write {out} next to it, which is the input model; "
+                             "give the module another name or folder (xflow never overwrites its inputs)")
 
 __all__ = ["register"]
 
@@ -22,6 +43,7 @@ def _compile(args: argparse.Namespace) -> Report:
         cfg.sync_us = max(cfg.sync_us, ov["sync_us"])
     res = compile_model(args.model, workers=args.workers, mode=args.mode, backend=args.backend,
                         cost=args.cost, config=cfg, verify=args.verify)
+    refuse_overwrite(_outputs(args.output), [getattr(args, "_given_paths", {}).get("model", args.model)])
     paths = res.write(args.output)
     s = res.summary()
     g, plan = res.graph, res.plan
@@ -73,23 +95,28 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     sub = p.add_subparsers(dest="parallel_command", metavar="SUBCOMMAND")
     c = add_command(sub, "compile", _compile,
                     help="generate a parallel Python module from an ONNX model")
-    c.add_argument("model", help="ONNX file (static input shapes)")
-    c.add_argument("-o", "--output", required=True, help="generated module path (.py); .onnx and .json go next to it")
-    c.add_argument("--workers", type=int, default=2)
+    add_onnx_input(c, help="ONNX file (static input shapes)")
+    add_output(c, required=True, suffixes=(".py",),
+               help="generated module path (.py); .onnx and .json of the same name go next to it")
+    add_check(c, _check_compile_outputs)
+    c.add_argument("--workers", type=workers(), default=2, help="parallel workers (threads)")
     c.add_argument("--mode", default="hybrid", choices=["serial", "intra", "branch", "hybrid"])
     c.add_argument("--backend", default="threads", choices=["threads", "torchscript", "cuda_streams"],
                    help="threads (default), torchscript (torch.jit.fork) or cuda_streams (a GPU; analytic costs)")
     c.add_argument("--cost", default="measured", choices=["measured", "analytic"])
-    c.add_argument("--min-gain", type=float, default=0.05, help="safety valve threshold (fraction)")
+    c.add_argument("--min-gain", type=finite_float(0, 1, hi_open=True), default=0.05,
+                   help="safety valve threshold (fraction)")
     c.add_argument("--no-cloning", action="store_true")
     c.add_argument("--verify", action="store_true",
                    help="time the generated code against the serial baseline; emit serial unless faster")
     b = add_command(sub, "bench", _bench,
                     help="latency of generated serial/parallel code vs torch and ONNX Runtime (speed-ups with "
                          "intervals and verdicts)")
-    b.add_argument("model", help="ONNX file")
-    b.add_argument("--workers", type=int, default=2)
-    b.add_argument("--repeats", type=int, default=10)
-    b.add_argument("--warmup", type=int, default=3)
+    add_onnx_input(b, help="ONNX file")
+    b.add_argument("--workers", type=workers(), default=2, help="parallel workers (threads)")
+    b.add_argument("--repeats", type=int_range(2, 100_000, hint="an interval needs two rounds"), default=10,
+                   help="timed rounds")
+    b.add_argument("--warmup", type=int_range(0, 100_000), default=3, help="untimed warm-up rounds")
     b.add_argument("--cost", default="measured", choices=["measured", "analytic"])
-    b.add_argument("--backends", default="threads,torchscript")
+    b.add_argument("--backends", type=name_list(("threads", "torchscript")), default="threads,torchscript",
+                   help="comma-separated generated-code backends to time")

@@ -139,13 +139,16 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, rounds:
     threads = sorted({int(t) for t in threads})
     path = cache_dir("parallel", "profiles") / _profile_key(g, threads, rounds, calibrate)
     if use_cache and path.exists():
-        try:
-            raw = json.loads(path.read_text())
-            if not raw.get("_meta", {}).get("contended"):
-                return _decode(raw)
-            log.info("cached profile %s was measured under contention: measuring again", path.name)
-        except (ValueError, AttributeError):
-            log.warning("corrupt profile cache entry %s: measuring again", path)
+        from xflow.safeio import discard_corrupt, read_checked_json
+
+        raw = read_checked_json(path)  # a truncated/corrupt profile is reported, removed, re-measured
+        if raw is not None:
+            try:
+                if not raw.get("_meta", {}).get("contended"):
+                    return _decode(raw)
+                log.info("cached profile %s was measured under contention: measuring again", path.name)
+            except (ValueError, AttributeError, TypeError):
+                discard_corrupt(path, "not a profile")
     p = g.program
     glob, _k = kernel_env(p)
     rng = np.random.default_rng(seed)
@@ -220,11 +223,11 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, rounds:
     if out["_meta"]["contended"]:
         log.warning("profile measured under contention (machine busy: %s; %d kernel(s) with implausible "
                     "multi-thread costs replaced by their 1-thread cost)", busy, len(contended))
-    tmp = path.with_suffix(f".tmp{id(out)}")
-    tmp.write_text(json.dumps(out))
-    tmp.replace(path)
+    from xflow.safeio import write_checked_json
+
+    write_checked_json(path, out)
     log.info("profiled %d kernels at threads %s -> %s", len(g.nodes), threads, path)
-    return _decode(json.loads(path.read_text()))
+    return _decode(json.loads(json.dumps(out)))
 
 
 def _decode(raw: dict[str, Any]) -> dict[str, Any]:

@@ -38,16 +38,17 @@ def export_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], name: str,
         h.update(str(tuple(t.shape)).encode())
         h.update(t.detach().float().contiguous().numpy().tobytes()[:4096])
     path = cache_dir("parallel", "onnx") / f"{name}_{h.hexdigest()[:12]}.onnx"
-    if not path.exists():
+    from xflow.safeio import atomic_write_bytes, verify_checksum, write_checksum
+
+    if not verify_checksum(path):  # missing, or truncated/modified (reported and removed): export
         buf = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(module, example, buf, dynamo=False, opset_version=opset,
                               input_names=[f"input{i}" for i in range(len(example))],
                               output_names=["output"])
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(path)
+        atomic_write_bytes(path, buf.getvalue())
+        write_checksum(path)
     return path
 
 

@@ -74,10 +74,10 @@ def plan_from_record(g: DataflowGraph, rec: dict[str, Any], *, check_hash: bool 
 
 
 def save_record(rec: dict[str, Any], path: str | Path) -> Path:
-    """Write ``rec`` as indented JSON."""
-    p = Path(path)
-    p.write_text(json.dumps(rec, indent=1, default=float))
-    return p
+    """Write ``rec`` as indented JSON (atomically: a killed run never leaves half a record)."""
+    from xflow.safeio import atomic_write_json
+
+    return atomic_write_json(path, rec, indent=1, default=float)
 
 
 def load_record(path: str | Path) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xflow.clitools import Report, add_command
+from xflow.clitools import (Report, add_command, add_onnx_input, add_output, existing_file, finite_float, int_range,
+                            positive_int, threads, zero_or)
 from xflow.costs.names import COST_MODELS as COST_CHOICES
 
 __all__ = ["register"]
@@ -35,14 +36,20 @@ def _load(path: str):
     return load_model(path)
 
 
-def _save(model, path: str) -> str:
+def _save(model, path: str, *, source: str | None = None) -> str:
+    """Write ``model`` to ``path`` atomically; with ``source`` (the input file, kept unchanged)
+    copy its bytes instead of re-serializing it."""
     import onnx
 
     from xflow.graphs.ir import as_proto
+    from xflow.safeio import atomic_copy, atomic_output
 
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(as_proto(model), str(out))
+    if source is not None:
+        atomic_copy(source, out)
+        return str(out)
+    with atomic_output(out) as tmp:
+        onnx.save(as_proto(model), str(tmp))
     return str(out)
 
 
@@ -185,7 +192,8 @@ def _cmd_search(args: argparse.Namespace) -> Report:
         meas["kept_actions"] = 0
         data.update(meas)
     if args.output:
-        data["output"] = _save(best, args.output)
+        unchanged = not res.actions or data.get("kept") == "original"
+        data["output"] = _save(best, args.output, source=args.model if unchanged else None)
     cost_name = "checkpoint's cost model" if args.method == "rl" else args.cost
     lines = [f"{args.method} search on {args.model}: {len(res.actions)} rewrite(s) "
              f"[{', '.join(a['rule'] for a in res.actions) or 'none'}] in {res.time_s:.1f} s",
@@ -264,61 +272,67 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     gp.add_argument("--z3-timeout-ms", type=int, default=5000)
     gp.add_argument("--out", default=None, help="output JSON (default: xflow/rewrites/generated/rules.json)")
     a = add_command(sub, "apply", _cmd_apply, help="apply one rule to an ONNX file")
-    a.add_argument("model", help="input .onnx file")
+    add_onnx_input(a, help="input .onnx file")
     a.add_argument("--rule", required=True, help="rule name (see `xflow rewrite list`)")
     a.add_argument("--all", action="store_true", help="apply repeatedly until the rule no longer matches")
-    a.add_argument("--index", type=int, default=0, help="which match to apply (default: the first)")
-    a.add_argument("--max-steps", type=int, default=1000, help="cap on --all applications")
-    a.add_argument("-o", "--output", required=True, help="output .onnx file")
+    a.add_argument("--index", type=int_range(0), default=0, help="which match to apply (default: the first)")
+    a.add_argument("--max-steps", type=positive_int(1_000_000), default=1000, help="cap on --all applications")
+    add_output(a, required=True, suffixes=(".onnx",), help="output .onnx file")
     s = add_command(sub, "search", _cmd_search, help="search rewrite sequences for a cheaper graph")
-    s.add_argument("model", help="input .onnx file")
+    add_onnx_input(s, help="input .onnx file")
     s.add_argument("--method", "--search", dest="method",
                    choices=["greedy", "beam", "random", "taso", "tensat"], default="greedy")
-    s.add_argument("--budget", type=int, default=20, help="steps (greedy/random) or expansions (beam)")
-    s.add_argument("--time-budget-s", type=float, default=None, help="stop after this many seconds")
+    s.add_argument("--budget", type=positive_int(1_000_000), default=20, help="steps (greedy/random) or expansions (beam)")
+    s.add_argument("--time-budget-s", type=finite_float(0, lo_open=True), default=None,
+                   help="stop after this many seconds")
     s.add_argument("--cost", choices=list(COST_CHOICES), default="nominal",
                    help="cost model (xflow.costs): " + "; ".join(f"{k}: {v}" for k, v in COST_CHOICES.items()))
-    s.add_argument("--alpha", type=float, default=1.05, help="beam relaxation (accept cost < alpha * best)")
-    s.add_argument("--seed", type=int, default=0, help="random-walk seed")
-    s.add_argument("--max-candidates", type=int, default=500)
-    s.add_argument("--measure-points", type=int, default=4,
+    s.add_argument("--alpha", type=finite_float(1.0, 100.0), default=1.05,
+                   help="beam relaxation (accept cost < alpha * best)")
+    s.add_argument("--seed", type=int_range(0), default=0, help="random-walk seed")
+    s.add_argument("--max-candidates", type=positive_int(1_000_000), default=500)
+    s.add_argument("--measure-points", type=positive_int(1000), default=4,
                    help="trajectory prefixes measured against the input (the significantly fastest is kept)")
-    s.add_argument("--threads", type=int, default=1, help="ORT intra-op threads for the measurement")
-    s.add_argument("--repeats", type=int, default=20,
+    s.add_argument("--threads", type=threads(), default=1, help="ORT intra-op threads for the measurement")
+    s.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
                    help="interleaved measurement rounds (0: do not measure; else >= 2)")
-    s.add_argument("-o", "--output", default=None, help="write the faster of input / result here")
+    add_output(s, default=None, suffixes=(".onnx",), help="write the faster of input / result here")
     s.add_argument("--rules", choices=["generated", "handwritten", "all"], default=None,
                    help="rule set (default: hand-written for greedy/beam/random, all for taso; tensat: generated)")
-    s.add_argument("--node-limit", type=int, default=50_000, help="tensat: e-graph node limit (TENSAT: 50000)")
-    s.add_argument("--iter-limit", type=int, default=15, help="tensat: saturation iterations (TENSAT: 15)")
-    s.add_argument("--k-multi", type=int, default=1, help="tensat: iterations with multi-pattern rules")
+    s.add_argument("--node-limit", type=positive_int(10_000_000), default=50_000, help="tensat: e-graph node limit (TENSAT: 50000)")
+    s.add_argument("--iter-limit", type=positive_int(10_000), default=15, help="tensat: saturation iterations (TENSAT: 15)")
+    s.add_argument("--k-multi", type=int_range(0, 10_000), default=1, help="tensat: iterations with multi-pattern rules")
     s.add_argument("--extract", choices=["greedy", "ilp"], default="ilp", help="tensat: extraction")
-    s.add_argument("--ilp-time-s", type=float, default=60.0, help="tensat: ILP solver time limit")
+    s.add_argument("--ilp-time-s", type=finite_float(0, lo_open=True), default=60.0, help="tensat: ILP solver time limit")
 
     o = add_command(sub, "optimize", _cmd_optimize,
                     help="search, verify and write the measured-faster of input / result (never slower)")
-    o.add_argument("model", help="input .onnx file")
-    o.add_argument("-o", "--output", required=True, help="output .onnx file")
+    add_onnx_input(o, help="input .onnx file")
+    add_output(o, required=True, suffixes=(".onnx",), help="output .onnx file")
     o.add_argument("--search", choices=["greedy", "beam", "random", "taso", "tensat", "rl"], default="beam")
-    o.add_argument("--budget", type=int, default=30, help="steps (greedy/random) or expansions (beam)")
-    o.add_argument("--budget-s", type=float, default=60.0, help="time budget of the search in seconds")
+    o.add_argument("--budget", type=positive_int(1_000_000), default=30, help="steps (greedy/random) or expansions (beam)")
+    o.add_argument("--budget-s", type=finite_float(0, lo_open=True), default=60.0,
+                   help="time budget of the search in seconds")
     o.add_argument("--cost", choices=list(COST_CHOICES), default="nominal",
                    help="cost model (xflow.costs): " + "; ".join(f"{k}: {v}" for k, v in COST_CHOICES.items()))
-    o.add_argument("--alpha", type=float, default=1.05)
-    o.add_argument("--seed", type=int, default=0)
-    o.add_argument("--max-candidates", type=int, default=500)
-    o.add_argument("--measure-points", type=int, default=4,
+    o.add_argument("--alpha", type=finite_float(1.0, 100.0), default=1.05,
+                   help="beam relaxation (accept cost < alpha * best)")
+    o.add_argument("--seed", type=int_range(0), default=0, help="random-walk seed")
+    o.add_argument("--max-candidates", type=positive_int(1_000_000), default=500)
+    o.add_argument("--measure-points", type=positive_int(1000), default=4,
                    help="trajectory prefixes measured against the input (the fastest is kept)")
-    o.add_argument("--threads", type=int, default=1)
-    o.add_argument("--repeats", type=int, default=20)
-    o.add_argument("--checkpoint", default=None, help="agent.pt of a trained PPO policy (--search rl)")
+    o.add_argument("--threads", type=threads(), default=1, help="ORT intra-op threads for the measurement")
+    o.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
+                   help="interleaved measurement rounds (0: keep the predicted best; else >= 2)")
+    o.add_argument("--checkpoint", type=existing_file("checkpoint"), default=None,
+                   help="agent.pt of a trained PPO policy (--search rl)")
     o.add_argument("--rules", choices=["generated", "handwritten", "all"], default=None,
                    help="rule set (default: hand-written for greedy/beam/random, all for taso; tensat: generated)")
-    o.add_argument("--node-limit", type=int, default=50_000, help="tensat: e-graph node limit (TENSAT: 50000)")
-    o.add_argument("--iter-limit", type=int, default=15, help="tensat: saturation iterations (TENSAT: 15)")
-    o.add_argument("--k-multi", type=int, default=1, help="tensat: iterations with multi-pattern rules")
+    o.add_argument("--node-limit", type=positive_int(10_000_000), default=50_000, help="tensat: e-graph node limit (TENSAT: 50000)")
+    o.add_argument("--iter-limit", type=positive_int(10_000), default=15, help="tensat: saturation iterations (TENSAT: 15)")
+    o.add_argument("--k-multi", type=int_range(0, 10_000), default=1, help="tensat: iterations with multi-pattern rules")
     o.add_argument("--extract", choices=["greedy", "ilp"], default="ilp", help="tensat: extraction")
-    o.add_argument("--ilp-time-s", type=float, default=60.0, help="tensat: ILP solver time limit")
+    o.add_argument("--ilp-time-s", type=finite_float(0, lo_open=True), default=60.0, help="tensat: ILP solver time limit")
 
-    o.add_argument("--horizon", type=int, default=None,
+    o.add_argument("--horizon", type=positive_int(100_000), default=None,
                    help="--search rl: rollout length (default: the checkpoint's training horizon)")

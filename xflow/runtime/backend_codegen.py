@@ -26,69 +26,7 @@ from xflow.runtime.backend_lower import Kernel, Program
 __all__ = ["PRELUDE", "kernel_env", "kernel_line", "method_source", "kernels_class", "serial_module", "load_module",
            "program_weights", "weights_map", "header_meta", "tuple_src", "unpack"]
 
-PRELUDE = '''
-import os
-import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Dict, List, Optional, Tuple
-
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-
-
-def load_weights(path: str) -> Dict[str, Tensor]:
-    """Read the initializers of the ONNX model at ``path`` into torch tensors (by ONNX name)."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(path)
-    return {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
-
-
-def _fold_bn(w: Tensor, b: Optional[Tensor], scale: Tensor, beta: Tensor, mean: Tensor, var: Tensor,
-             eps: float) -> Tuple[Tensor, Tensor]:
-    """Inference BatchNorm folded into the preceding convolution: w' = w·s, b' = (b - mean)·s + beta,
-    s = scale / sqrt(var + eps)."""
-    s = scale / torch.sqrt(var + eps)
-    w2 = w * s.reshape([-1] + [1] * (w.dim() - 1))
-    b0 = b if b is not None else torch.zeros_like(mean)
-    return w2.contiguous(), (b0 - mean) * s + beta
-
-
-def _prepack_conv(w: Tensor, padding: List[int], stride: List[int], dilation: List[int], groups: int,
-                  input_size: List[int]) -> Tensor:
-    """The convolution weight reordered once into oneDNN's blocked layout for this input size."""
-    return torch.ops.mkldnn._reorder_convolution_weight(w, padding, stride, dilation, groups, input_size)
-
-
-def _lrn(x: Tensor, size: int, alpha: float, beta: float, bias: float) -> Tensor:
-    """ONNX LRN for even ``size`` (window floor((size-1)/2) channels before, ceil((size-1)/2) after)."""
-    sq = (x * x).unsqueeze(1)
-    before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
-    sq = F.pad(sq, [0, 0, 0, 0, before, after])
-    s = F.avg_pool3d(sq, [size, 1, 1], [1, 1, 1]).squeeze(1)
-    return x / torch.pow(s * alpha + bias, beta)
-
-
-_NNPACK = torch._nnpack_available()  # also initializes NNPACK (its convolution fails before)
-
-
-def _set_threads(n: int) -> None:
-    if n > 0 and torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-
-
-def _worker_init() -> None:
-    torch.set_num_threads(1)
-    torch.set_grad_enabled(False)
-
-
-def _fail(exc: BaseException, *futures: Future) -> None:
-    for f in futures:
-        if not f.done():
-            f.set_exception(exc)
-'''
+from xflow.runtime.backend_prelude import PRELUDE  # noqa: E402 - re-exported
 
 
 def tuple_src(xs: list[str]) -> str:

@@ -36,7 +36,7 @@ _PRELUDE_ENV: dict[str, Any] | None = None
 def _prelude() -> dict[str, Any]:
     global _PRELUDE_ENV
     if _PRELUDE_ENV is None:
-        from xflow.runtime.backend_codegen import PRELUDE
+        from xflow.runtime.backend_prelude import PRELUDE
 
         env: dict[str, Any] = {}
         exec(compile(PRELUDE, "<backend prelude>", "exec"), env)  # noqa: S102 - our own source

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xflow.clitools import Report, add_command
+from xflow.clitools import Report, add_command, add_onnx_input, finite_float, int_range, threads
 from xflow.errors import XflowError
 
 __all__ = ["register", "CLI_BACKENDS"]
@@ -192,11 +192,11 @@ def _cmd_compare(args: argparse.Namespace) -> Report:
 def _timing_flags(p: argparse.ArgumentParser, repeats: int) -> None:
     p.add_argument("--backend", choices=CLI_BACKENDS, default="ort",
                    help="ort (ONNX Runtime, default), torch (generated PyTorch code, CPU) or torch-cuda")
-    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1; 0 = all cores)")
+    p.add_argument("--threads", type=threads(allow_zero=True), default=1, help="intra-op threads (default 1; 0 = all cores)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="execution provider (default cpu)")
-    p.add_argument("--repeats", type=int, default=repeats,
+    p.add_argument("--repeats", type=int_range(2, 100_000, hint="an interval needs two rounds"), default=repeats,
                    help=f"interleaved timed rounds (default {repeats}; >= 2)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs per variant (default 5)")
+    p.add_argument("--warmup", type=int_range(0, 100_000), default=5, help="untimed warm-up runs per variant (default 5)")
     p.add_argument("--no-validate", action="store_true",
                    help="only parse the file(s) instead of the full xflow.graphs.load_model check "
                         "(checker, shape inference, folding: slow for very large models)")
@@ -205,7 +205,7 @@ def _timing_flags(p: argparse.ArgumentParser, repeats: int) -> None:
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add ``xflow latency`` and ``xflow compare``."""
     p = add_command(sub, "latency", _cmd_latency, help="measure a model's latency in ONNX Runtime or another backend")
-    p.add_argument("model", help="ONNX file")
+    add_onnx_input(p, help="ONNX file")
     p.add_argument("--no-check", action="store_true",
                    help="torch backends: skip the output check against ONNX Runtime")
     p.add_argument("--no-reference", action="store_true",
@@ -218,11 +218,10 @@ def register(sub: "argparse._SubParsersAction") -> None:
 
     c = add_command(sub, "compare", _cmd_compare,
                     help="check two models give the same outputs, then time both: ratio A/B with interval and verdict")
-    c.add_argument("a", help="ONNX file A (the baseline)")
-    c.add_argument("b", help="ONNX file B")
+    add_onnx_input(c, ("a", "b"), help=("ONNX file A (the baseline)", "ONNX file B"))
     c.add_argument("--level", action="append", choices=["disable", "basic", "extended", "all"],
                    help="ORT optimization level: once for both models, or twice (A's then B's); default all")
-    c.add_argument("--min-effect", type=float, default=0.0,
+    c.add_argument("--min-effect", type=finite_float(0, 10), default=0.0,
                    help="smallest relative effect that counts as a difference (default 0; e.g. 0.02)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the random inputs and the bootstrap (default 0)")
+    c.add_argument("--seed", type=int_range(0), default=0, help="seed of the random inputs and the bootstrap (default 0)")
     _timing_flags(c, 30)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from xflow.clitools import Report, add_command
+from xflow.clitools import Report, add_command, dataset_spec, finite_float, plus_minus, positive_int, run_units
 
 __all__ = ["register", "cmd_run"]
 
@@ -32,21 +32,21 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p = subparsers.add_parser("sparsify", help="Unifews entry-wise GNN sparsification experiments")
     sub = p.add_subparsers(dest="sparsify_command", metavar="SUBCOMMAND")
     r = add_command(sub, "run", cmd_run, help="train a sparsified GNN over seeds and report accuracy/sparsity/MACs")
-    r.add_argument("--dataset", default="cora", help="cora, citeseer, sbm:<nodes>:<deg>, powerlaw:<nodes>:<deg>")
+    r.add_argument("--dataset", type=dataset_spec(("cora", "citeseer"), ("sbm", "powerlaw")), default="cora", help="cora, citeseer, sbm:<nodes>:<deg>, powerlaw:<nodes>:<deg>")
     r.add_argument("--split", default="public", choices=["public", "random"], help="public split or random 50/25/25")
     r.add_argument("--model", default="gcn", help="gcn, gat, sgc, appnp (or gcn_pyg, gat_pyg)")
     r.add_argument("--method", default="unifews", help="unifews, dense, random, dspar, ugs")
-    r.add_argument("--delta-a", type=float, default=0.0, help="edge threshold factor δ_a")
-    r.add_argument("--delta-w", type=float, default=0.0, help="weight threshold factor δ_w")
-    r.add_argument("--edge-sparsity", type=float, default=0.0, help="target edge sparsity (baselines)")
-    r.add_argument("--weight-sparsity", type=float, default=0.0, help="target weight sparsity (baselines)")
-    r.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
-    r.add_argument("--epochs", type=int, default=None, help="training epochs (default per model)")
+    r.add_argument("--delta-a", type=finite_float(0), default=0.0, help="edge threshold factor δ_a")
+    r.add_argument("--delta-w", type=finite_float(0), default=0.0, help="weight threshold factor δ_w")
+    r.add_argument("--edge-sparsity", type=finite_float(0, 1, hi_open=True), default=0.0, help="target edge sparsity (baselines)")
+    r.add_argument("--weight-sparsity", type=finite_float(0, 1, hi_open=True), default=0.0, help="target weight sparsity (baselines)")
+    r.add_argument("--seeds", type=positive_int(1000), default=1, help="number of seeds (0..N-1)")
+    r.add_argument("--epochs", type=positive_int(1_000_000), default=None, help="training epochs (default per model)")
     r.add_argument("--batch-norm", action="store_true", help="BatchNorm on hidden/propagated features (gcn, sgc, appnp)")
     r.add_argument("--profile", default="xflow", choices=["xflow", "reference"],
                    help="hyper-parameters: xflow defaults or the gdmnl/Unifews reference code's (its graphs, "
                         "hidden 512, BN, per-epoch masks, push propagation for sgc/appnp; use with --split random)")
-    r.add_argument("--hidden", type=int, default=None, help="hidden width (gcn/gat/appnp; default per profile)")
+    r.add_argument("--hidden", type=positive_int(1 << 16), default=None, help="hidden width (gcn/gat/appnp; default per profile)")
     r.add_argument("--lock-eval-nodes", action="store_true",
                    help="reference evaluation artefact: never prune edges into the evaluated nodes")
     r.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N: where model, features and graph live")
@@ -55,7 +55,9 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="also run the opposite --lock-eval-nodes setting (default with --lock-eval-nodes)")
     r.add_argument("--no-compare-lock", dest="compare_lock", action="store_false",
                    help="with --lock-eval-nodes: do not also run the unlocked model")
-    r.add_argument("--save", action="store_true", help="append the records to results/sparsify_cli/")
+    r.add_argument("--save", action="store_true",
+                   help="append each seed's records to results/sparsify_cli/ as it finishes; an interrupted "
+                        "run resumes from the finished seeds")
 
     def _help(args):
         p.print_help()
@@ -132,16 +134,16 @@ def cmd_run(args: argparse.Namespace) -> Report:
     configs = [dict(v, seed=s) for v in variants for s in seeds]
     if args.compare_dense and args.method != "dense":
         configs += [dict(base, method="dense", seed=s) for s in seeds]
-    records, models = [], {}
-    for cfg in configs:
-        recs, model = run_trained(cfg)
-        records += recs
-        if cfg["seed"] == 0:
-            models[(cfg["method"], cfg["lock_eval_nodes"])] = model
-    if args.save:
-        from xflow.results import write_records
+    models: dict = {}
 
-        write_records(records, "sparsify_cli")
+    def run(cfg: dict) -> list[dict]:
+        recs, model = run_trained(cfg)
+        if cfg["seed"] == 0:  # kept for the inference timing below (local runs)
+            models[(cfg["method"], cfg["lock_eval_nodes"])] = model
+        return recs
+
+    records, saved = run_units(run, configs, name="sparsify_cli", save=args.save, desc="sparsify seeds")
+    seeds = max(1, args.seeds)
     table = summarize(records, metrics=_SHOW)
     rows = table.to_dict(orient="records")
     lines = [f"{'method':8} {'lock':>5} {'test acc':>15} {'edge sp':>8} {'(offdiag)':>9} {'weight sp':>9} "
@@ -149,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
     for r in rows:
         lines.append(
             f"{r['method']:8} {'yes' if r['lock_eval_nodes'] else 'no':>5} "
-            f"{100 * r['test_acc_mean']:7.2f} ± {100 * r['test_acc_std']:4.2f} "
+            f"{plus_minus(100 * r['test_acc_mean'], 100 * r['test_acc_std'], seeds):>15} "
             f"{100 * r['edge_sparsity_mean']:7.1f}% {100 * r['edge_sparsity_offdiag_mean']:8.1f}% "
             f"{100 * r['weight_sparsity_mean']:8.1f}% {100 * r['total_sparsity_mean']:7.1f}% "
             f"{100 * r['prunable_sparsity_mean']:7.1f}% "
@@ -161,7 +163,8 @@ def cmd_run(args: argparse.Namespace) -> Report:
                      f"{v['seeds']} seeds) with {100 * v['edge_sparsity_offdiag']:.1f}% of off-diagonal edges "
                      f"and {100 * v['weight_sparsity']:.1f}% of weights removed")
     timing = None
-    if args.compare_dense and args.method != "dense":
+    have = (args.method, base["lock_eval_nodes"]) in models and ("dense", base["lock_eval_nodes"]) in models
+    if args.compare_dense and args.method != "dense" and have:  # (seeds resumed from the cache have no model)
         res = resolve(dict(base, seed=0))
         data, graph = load_graph(args.dataset, args.split, 0, res["self_loops"],
                                  largest_component=res["largest_component"], stratify=res["stratify"],
@@ -174,9 +177,28 @@ def cmd_run(args: argparse.Namespace) -> Report:
     split = "random 50/25/25 split" if ":" in args.dataset else f"{args.split} split"
     head = (f"{args.dataset} ({split}), model {args.model}, δ_a={args.delta_a}, δ_w={args.delta_w}, "
             f"{max(1, args.seeds)} seed(s), profile {args.profile}")
-    data = {"config": base, "seeds": max(1, args.seeds), "summary": rows}
+    null_reasons = {}
+    if seeds < 2:  # a spread over one seed is not a spread
+        for r in rows:
+            for k in [k for k in r if k.endswith("_std")]:
+                r[k] = None
+        null_reasons["summary[*].*_std"] = "one seed: no spread (use --seeds 2 or more)"
+    if args.save:
+        lines.append(f"saved {len(saved['saved'])} new seed run(s) to {_results('sparsify_cli')}"
+                     + (f"; {saved['resumed']} finished seed run(s) resumed from {saved['cache']}"
+                        if saved["resumed"] else ""))
+    data = {"config": base, "seeds": seeds, "summary": rows,
+            "saved": saved["saved"] if args.save else None,
+            "resumed": saved["resumed"] if args.save else None,
+            **({"null_reasons": null_reasons} if null_reasons else {})}
     if vs_dense:
         data["vs_dense"] = vs_dense
     if timing is not None:
         data["timing"] = {k: v for k, v in timing.items() if k != "text"}
     return Report(data=data, text="\n".join([head] + lines))
+
+
+def _results(name: str) -> str:
+    from xflow import paths
+
+    return str(paths.results_dir(name))

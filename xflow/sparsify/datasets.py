@@ -129,10 +129,10 @@ def load_planetoid(name: str, *, split: str = "public", seed: int = 0, download:
         if not download:
             raise DatasetNotFound(_missing_message(canon, "download disabled"))
     transform = NormalizeFeatures() if normalize_features else None
-    try:
-        ds = Planetoid(str(root), canon, transform=transform)
-    except Exception as exc:  # noqa: BLE001 - any download/parse failure becomes a typed error
-        raise DatasetNotFound(_missing_message(canon, f"{type(exc).__name__}: {exc}")) from exc
+    from xflow.safeio import file_lock
+
+    with file_lock(root / canon):  # one process builds processed/ at a time
+        ds = _open_planetoid(Planetoid, root, canon, transform)
     data = ds[0]
     data.name = canon
     data.raw_self_loops = raw_self_loop_nodes(cached_raw / f"ind.{canon.lower()}.graph", data.num_nodes)
@@ -141,6 +141,63 @@ def load_planetoid(name: str, *, split: str = "public", seed: int = 0, download:
     if split == "random":
         data = stratified_split(data, seed=seed) if stratify else random_split(data, seed=seed)
     return data
+
+
+_CHECK_FILE = ".xflow-check.json"
+
+
+def _processed_digests(processed: Path) -> dict[str, str]:
+    from xflow.safeio import sha256_file
+
+    return {p.name: sha256_file(p) for p in sorted(processed.glob("*.pt"))}
+
+
+def _processed_ok(processed: Path) -> bool | None:
+    """``True``/``False`` when ``processed/`` matches / fails its recorded content check,
+    ``None`` when there is nothing to check (no folder, or built before checks existed)."""
+    from xflow.safeio import read_checked_json
+
+    if not processed.is_dir():
+        return None
+    check = processed / _CHECK_FILE
+    if not check.exists():
+        return None
+    want = read_checked_json(check)
+    return want is not None and want == _processed_digests(processed)
+
+
+def _open_planetoid(planetoid_cls, root: Path, canon: str, transform):
+    """``Planetoid(root, canon)``, rebuilding a truncated or corrupt ``processed/`` from the raw files.
+
+    The processed tensors carry a content check (``processed/.xflow-check.json``: SHA-256 per
+    file); a mismatch, or a processed file PyG cannot read while the raw files are present, is
+    reported with its path, the folder removed and rebuilt once.
+    """
+    import shutil
+
+    from xflow.safeio import write_checked_json
+
+    processed = root / canon / "processed"
+    raw_ok = all((root / canon / "raw" / f).exists() for f in raw_file_names(canon))
+    if _processed_ok(processed) is False:
+        log.warning("corrupt processed dataset %s (content check failed); removed it, rebuilding from raw files",
+                    processed)
+        shutil.rmtree(processed, ignore_errors=True)
+    try:
+        ds = planetoid_cls(str(root), canon, transform=transform)
+    except Exception as exc:  # noqa: BLE001 - any download/parse failure becomes a typed error
+        if not (raw_ok and processed.is_dir()):
+            raise DatasetNotFound(_missing_message(canon, f"{type(exc).__name__}: {exc}")) from exc
+        log.warning("corrupt processed dataset %s (%s); removed it, rebuilding from raw files",
+                    processed, type(exc).__name__)
+        shutil.rmtree(processed, ignore_errors=True)
+        try:
+            ds = planetoid_cls(str(root), canon, transform=transform)
+        except Exception as exc2:  # noqa: BLE001
+            raise DatasetNotFound(_missing_message(canon, f"{type(exc2).__name__}: {exc2}")) from exc2
+    if processed.is_dir() and _processed_ok(processed) is None:
+        write_checked_json(processed / _CHECK_FILE, _processed_digests(processed))
+    return ds
 
 
 def _missing_message(canon: str, why: str) -> str:
