@@ -76,3 +76,19 @@ def test_trajectory_prefixes_and_pick_fastest():
     best, info = pick_fastest(m, [p for _, p in points], repeats=3)
     assert info["kept"] in ("original", "rewritten") and len(info["all_ms"]) == len(points)
     assert graph_hash(best) in {graph_hash(m)} | {graph_hash(p) for _, p in points}
+
+
+def test_run_measured_speedup_carries_interval_and_verdict(tmp_path, tmp_results):
+    """The baseline figure draws the measured speed-up's interval: rewritten / original with CI."""
+    import onnx
+
+    from xflow.rewrites.experiments import run
+
+    path = tmp_path / "inception_like.onnx"
+    onnx.save(make_inception_like(), path)
+    recs = run({"model": str(path), "method": "greedy", "budget": 2, "repeats": 4})
+    ms = next(r for r in recs if r["metric"] == "measured_speedup")
+    assert ms["verdict"] in ("faster", "slower", "same")
+    assert ms["ci_lo"] <= ms["ratio"] <= ms["ci_hi"]
+    none = run({"model": str(path), "method": "greedy", "budget": 0, "repeats": 2})
+    assert next(r for r in none if r["metric"] == "measured_speedup")["verdict"] == "same"

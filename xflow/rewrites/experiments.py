@@ -71,16 +71,22 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
             {**base, "metric": "n_actions", "value": float(len(res.actions))},
             {**base, "metric": "search_time_s", "value": res.time_s}]
     if cfg["repeats"] > 0:
+        interval: dict[str, Any] = {"ratio": 1.0, "ci_lo": float("nan"), "ci_hi": float("nan"), "verdict": "n/a"}
         if res.actions:
             cmp = compare_latency(res.model, model, intra_threads=cfg["threads"], repeats=cfg["repeats"])
             orig_ms, new_ms = cmp.b.median_ms, cmp.a.median_ms
+            if cmp.measurement.rounds >= 2:  # interval and verdict of rewritten / original (plots, tables)
+                interval = {"ratio": cmp.ratio, "ci_lo": cmp.ci[0], "ci_hi": cmp.ci[1], "verdict": cmp.verdict,
+                            "noise_floor": cmp.comparison.noise_floor}
         else:
             from xflow.runtime import measure_latency
 
             orig_ms = new_ms = measure_latency(model, intra_threads=cfg["threads"], repeats=cfg["repeats"]).median_ms
+            interval["verdict"] = "same"  # nothing was rewritten: the same graph
+            interval.update(ci_lo=1.0, ci_hi=1.0)
         recs += [{**base, "metric": "original_ms", "value": orig_ms},
                  {**base, "metric": "rewritten_ms", "value": new_ms},
-                 {**base, "metric": "measured_speedup", "value": orig_ms / new_ms}]
+                 {**base, "metric": "measured_speedup", "value": orig_ms / new_ms, **interval}]
     return recs
 
 

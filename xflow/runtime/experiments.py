@@ -22,13 +22,18 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
 
     Config keys: ``model`` (required), ``batch`` (1), ``cfg`` (zoo config overrides, ``{}``),
     ``levels`` (``['disable', 'all']``), ``threads`` (intra-op, 1), ``device`` (``'cpu'``),
-    ``warmup`` (3), ``repeats`` (20). Returns one record per (level, metric) with metrics
-    ``latency_median_ms``, ``latency_iqr_ms``, ``latency_min_ms`` and ``speedup_vs_disable``
-    (median at ``disable`` / median at this level, when ``disable`` is among the levels). The device
-    is in ``device_kind`` (``device`` is left to :func:`xflow.results.write_records`' machine label).
+    ``warmup`` (3), ``repeats`` (20 rounds), ``aa`` (True: an A/A control, a second session of the
+    baseline level, gives the run's noise floor). Returns one record per (level, metric) with
+    metrics ``latency_median_ms`` (with ``q25_ms``/``q75_ms`` columns), ``latency_iqr_ms``,
+    ``latency_min_ms`` and ``speedup_vs_disable`` (when ``disable`` is among the levels), the latter
+    with the measurement core's ``ratio`` (time / time at ``disable``), ``ci_lo``/``ci_hi``,
+    ``speedup_lo``/``speedup_hi``, ``verdict`` and ``noise_floor``. The device is in ``device_kind``
+    (``device`` is left to :func:`xflow.results.write_records`' machine label).
     """
+    import numpy as np
+
     from xflow.graphs import zoo
-    from xflow.runtime.latency import measure_interleaved
+    from xflow.runtime.latency import measure_models, stats_of
 
     name = config["model"]
     batch = int(config.get("batch", 1))
@@ -38,42 +43,57 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
     device = config.get("device", "cpu")
     path = zoo.export(name, batch, **cfg)
     variants = {lv: (path, dict(level=lv, intra_threads=threads, device=device)) for lv in levels}
-    stats = measure_interleaved(variants, warmup=int(config.get("warmup", 3)),
-                                repeats=int(config.get("repeats", 20)))
+    base_level = "disable" if "disable" in levels else None
+    m = measure_models(variants, baseline=base_level or levels[0], aa=bool(config.get("aa", True)),
+                       warmup=int(config.get("warmup", 3)), rounds=int(config.get("repeats", 20)))
     records: list[dict[str, Any]] = []
-    base = stats["disable"].median_ms if "disable" in stats else None
-    for lv, s in stats.items():
+    for lv in levels:
+        s = stats_of(m, lv)
+        q25, q75 = (float(x) for x in np.percentile(s.samples_ms, [25, 75]))
         common = {"model": name, "batch": batch, "level": lv, "threads": threads,
-                  "device_kind": device, "repeats": s.repeats}
+                  "device_kind": device, "repeats": s.repeats, "clock": m.clock}
         records += [
-            {**common, "metric": "latency_median_ms", "value": s.median_ms},
+            {**common, "metric": "latency_median_ms", "value": s.median_ms, "q25_ms": q25, "q75_ms": q75},
             {**common, "metric": "latency_iqr_ms", "value": s.iqr_ms},
             {**common, "metric": "latency_min_ms", "value": s.min_ms},
         ]
-        if base is not None:
-            records.append({**common, "metric": "speedup_vs_disable", "value": base / s.median_ms})
-    log.info("zoo_latency %s: %s", name, {lv: round(s.median_ms, 3) for lv, s in stats.items()})
+        if base_level is not None:
+            if lv == base_level or m.rounds < 2:
+                interval = {"ratio": 1.0, "ci_lo": float("nan"), "ci_hi": float("nan"), "speedup_lo": float("nan"),
+                            "speedup_hi": float("nan"), "verdict": "baseline" if lv == base_level else "n/a"}
+            else:
+                c = m.compare(lv)
+                interval = {"ratio": c.ratio, "ci_lo": c.ci[0], "ci_hi": c.ci[1], "speedup_lo": c.speedup_ci[0],
+                            "speedup_hi": c.speedup_ci[1], "verdict": c.verdict}
+            records.append({**common, "metric": "speedup_vs_disable",
+                            "value": stats_of(m, base_level).median_ms / s.median_ms,
+                            "noise_floor": m.noise_floor(), **interval})
+    log.info("zoo_latency %s: %s", name, {lv: round(stats_of(m, lv).median_ms, 3) for lv in levels})
     return records
 
 
 def zoo_latency_grid(quick: bool = True, devices: list[str] | None = None,
-                     models: list[str] | None = None) -> list[dict[str, Any]]:
-    """Configs for :func:`zoo_latency`: models × threads (1, 2) × devices.
+                     models: list[str] | None = None, *, threads: list[int] | None = None,
+                     levels: list[str] | None = None, warmup: int | None = None,
+                     repeats: int | None = None) -> list[dict[str, Any]]:
+    """Configs for :func:`zoo_latency`: models × threads × devices (``None``: the profile's value).
 
     Quick: :data:`QUICK_MODELS`, levels disable/all, 3 warm-ups, 10 repeats. Full: every zoo model,
-    all four levels, 5 warm-ups, 30 repeats. ``devices`` defaults to ``['cpu']`` plus ``'cuda'`` when
-    ONNX Runtime has a CUDA provider.
+    all four levels, 5 warm-ups, 30 repeats. Threads default to (1, 2). ``devices`` defaults to
+    ``['cpu']`` plus ``'cuda'`` when ONNX Runtime has a CUDA provider.
     """
     from xflow.graphs import zoo
     from xflow.runtime.session import available_devices
 
     devices = devices or available_devices()
     models = models or (list(QUICK_MODELS) if quick else zoo.list_models())
-    levels = ["disable", "all"] if quick else ["disable", "basic", "extended", "all"]
+    levels = list(levels or (["disable", "all"] if quick else ["disable", "basic", "extended", "all"]))
+    warmup = (3 if quick else 5) if warmup is None else int(warmup)
+    repeats = (10 if quick else 30) if repeats is None else int(repeats)
     out = []
     for dev in devices:
         for m in models:
-            for t in (1, 2):
-                out.append({"model": m, "batch": 1, "levels": levels, "threads": t, "device": dev,
-                            "warmup": 3 if quick else 5, "repeats": 10 if quick else 30})
+            for t in (threads or (1, 2)):
+                out.append({"model": m, "batch": 1, "levels": levels, "threads": int(t), "device": dev,
+                            "warmup": warmup, "repeats": repeats, "aa": True})
     return out
