@@ -14,7 +14,7 @@ from xflow._lazy import lazy_getattr
 
 _EXPORTS = {
     **{n: "xflow.viz.plots" for n in (
-        "PALETTE", "COLUMN_IN", "PAGE_IN", "use_style", "figure", "save", "to_png", "legend_outside",
+        "PALETTE", "COLUMN_IN", "PAGE_IN", "use_style", "figure", "save", "to_png", "legend_outside", "legend_entries", "wrap", "fit_ticklabels",
         "readable", "speedup_frame", "speedup_bars", "grouped_bars", "gantt", "gantt_colors",
         "learning_curve", "mean_spread", "spread_label", "errorbar_curve", "heatmap", "layout_problems",
         "auto_log", "ratio_axis")},

@@ -20,7 +20,7 @@ import io
 import logging
 import math
 import os
-import textwrap
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from xflow.errors import XflowError
 
 __all__ = [
     "PALETTE", "COLUMN_IN", "PAGE_IN", "STYLE", "FigureLayoutError", "use_style", "figure", "save", "to_png",
-    "legend_outside", "readable", "speedup_frame", "speedup_bars", "grouped_bars", "gantt", "gantt_colors",
+    "legend_outside", "legend_entries", "readable", "wrap", "fit_ticklabels", "speedup_frame", "speedup_bars", "grouped_bars", "gantt", "gantt_colors",
     "learning_curve", "mean_spread", "spread_label", "errorbar_curve", "heatmap", "layout_problems",
     "auto_log", "ratio_axis",
 ]
@@ -58,9 +58,11 @@ STYLE: dict[str, Any] = {
     "pdf.fonttype": 42, "ps.fonttype": 42, "image.cmap": "viridis",
 }
 
-VERDICT_STYLE = {"faster": dict(alpha=1.0, hatch=None), "slower": dict(alpha=1.0, hatch=None),
-                 "same": dict(alpha=0.35, hatch="////"), "n/a": dict(alpha=0.8, hatch=None),
-                 "baseline": dict(alpha=0.8, hatch=None)}
+#: How a bar shows its verdict: solid when the interval clears the noise floor, pale with a dashed
+#: outline when the difference is within noise (``same``). Hatches stay free to encode a series.
+VERDICT_STYLE = {"faster": dict(alpha=1.0, linestyle="-"), "slower": dict(alpha=1.0, linestyle="-"),
+                 "same": dict(alpha=0.3, linestyle="--"), "n/a": dict(alpha=0.8, linestyle="-"),
+                 "baseline": dict(alpha=0.8, linestyle="-")}
 
 
 class FigureLayoutError(XflowError):
@@ -133,8 +135,9 @@ def save(fig, name: str, *, source: Any = None, show: bool | None = None, format
     ``source`` names the result files the figure was drawn from (paths, or frames returned by
     :func:`xflow.notebooks.record_results`, which carry ``attrs['source']``); they go into the
     file's metadata with the git commit, so a figure can be traced back to its numbers.
-    With ``check`` the layout is checked first (:func:`layout_problems`): problems are logged, and
-    raise :class:`FigureLayoutError` when ``$XFLOW_STRICT_FIGURES=1`` (the notebook tests set it).
+    With ``check`` the layout is checked (:func:`layout_problems`): problems are logged, and raise
+    :class:`FigureLayoutError` (after writing, so the figure can be looked at) when
+    ``$XFLOW_STRICT_FIGURES=1`` (the notebook tests set it).
     Returns the path of the first format.
     """
     import matplotlib.pyplot as plt
@@ -142,13 +145,9 @@ def save(fig, name: str, *, source: Any = None, show: bool | None = None, format
     from xflow import __version__, paths
     from xflow.results import git_sha
 
+    if check:
+        fit_ticklabels(fig)
     problems = layout_problems(fig) if check else []
-    if problems:
-        msg = f"figure {name!r}: " + "; ".join(problems)
-        if os.environ.get("XFLOW_STRICT_FIGURES") == "1":
-            plt.close(fig)
-            raise FigureLayoutError(msg + " (fix the layout; XFLOW_STRICT_FIGURES=1 makes this an error)")
-        log.warning(msg)
     out_dir = Path(directory) if directory is not None else paths.figures_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     src = "; ".join(_relative(s) for s in _sources(source)) or "not recorded"
@@ -171,6 +170,11 @@ def save(fig, name: str, *, source: Any = None, show: bool | None = None, format
 
         display(fig)
     plt.close(fig)
+    if problems:
+        msg = f"figure {name!r} ({written[0]}): " + "; ".join(problems)
+        if os.environ.get("XFLOW_STRICT_FIGURES") == "1":
+            raise FigureLayoutError(msg + " (fix the layout; XFLOW_STRICT_FIGURES=1 makes this an error)")
+        log.warning(msg)
     return written[0]
 
 
@@ -191,7 +195,9 @@ def legend_outside(target, *, where: str = "right", title: str | None = None, ha
 
     ``target`` is an ``Axes`` (``where`` ``"right"`` or ``"above"``) or a ``Figure`` (``where``
     ``"right"``, ``"below"`` or ``"above"``; use it for one legend shared by several panels).
-    Constrained layout makes room for it, so nothing is clipped.
+    Constrained layout makes room for it, so nothing is clipped. ``"above"`` on the only panel of a
+    figure becomes a figure legend above the title; on one of several panels it lifts that
+    panel's title over the legend (so set the title first).
     """
     from matplotlib.figure import Figure
 
@@ -217,8 +223,17 @@ def legend_outside(target, *, where: str = "right", title: str | None = None, ha
         return target.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
                              title=title, ncol=ncol or 1, **kw)
     if where == "above":
-        return target.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.02), borderaxespad=0.0,
-                             title=title, ncol=ncol or min(len(handles), 4), **kw)
+        fig = target.figure
+        panels = [a for a in fig.axes if a.get_visible() and not _is_colorbar(a)]
+        if panels == [target]:  # one panel: a figure legend sits above the panel's title
+            return fig.legend(handles, labels, loc="outside upper center", title=title,
+                              ncol=ncol or min(len(handles), 3), **kw)
+        leg = target.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.02), borderaxespad=0.0,
+                            title=title, ncol=ncol or min(len(handles), 3), **kw)
+        fig.canvas.draw()  # lift the panel's title above the legend (set the title before this call)
+        height_pt = leg.get_window_extent().height * 72.0 / fig.dpi
+        target.set_title(target.get_title(), pad=height_pt + mpl.rcParams["axes.titlepad"] + 2)
+        return leg
     raise ValueError(f"legend_outside: where must be 'right' or 'above' for an Axes, got {where!r}")
 
 
@@ -226,14 +241,30 @@ def readable(name: Any, labels: Mapping[Any, str] | None = None, *, width: int =
     """A short, wrapped label: ``labels[name]`` if given, else the name without a ``builder:`` prefix,
     with a ``?k=v&…`` query shown as ``(k=v, …)`` and the text wrapped at ``width`` characters."""
     if labels and name in labels:
-        return labels[name]
+        return wrap(str(labels[name]), width)
     s = str(name)
     if s.startswith("builder:"):
         s = s[len("builder:"):]
     if "?" in s:
         base, query = s.split("?", 1)
         s = f"{base} ({', '.join(query.split('&'))})"
-    return "\n".join(textwrap.wrap(s, width=width, break_long_words=False, break_on_hyphens=False)) or s
+    return wrap(s, width)
+
+
+def wrap(text: str, width: int = 18) -> str:
+    """Wrap ``text`` at ``width`` characters, breaking after spaces, underscores, commas and slashes
+    (identifiers like ``mobilenet_v3_small`` wrap too; no word is cut)."""
+    lines: list[str] = []
+    cur = ""
+    for tok in re.split(r"(?<=[ _,/])", text):
+        if cur and len(cur) + len(tok.rstrip()) > width:
+            lines.append(cur.rstrip())
+            cur = tok
+        else:
+            cur += tok
+    if cur.strip():
+        lines.append(cur.rstrip())
+    return "\n".join(lines) or text
 
 
 # -- axes helpers -------------------------------------------------------------------------------
@@ -259,7 +290,8 @@ def ratio_axis(ax, values: Iterable[float], *, axis: str = "y", log: bool | None
                include_one: bool = True) -> bool:
     """Scale and limit a ratio axis (speed-ups, latency / baseline) around ``values`` and 1×.
 
-    Log scale when ``log`` is true or (``None``) when :func:`auto_log` says so; ticks read
+    Log scale when ``log`` is true or (``None``) when the values span ≥ 3× (a log axis shows
+    "2× faster" and "2× slower" alike); ticks read
     ``0.5×, 1×, 2×``. Limits hug the data (never 0 on a linear axis), so small differences show.
     Returns whether the axis is logarithmic.
     """
@@ -270,7 +302,7 @@ def ratio_axis(ax, values: Iterable[float], *, axis: str = "y", log: bool | None
         v = np.append(v, 1.0)
     if v.size == 0:
         v = np.array([1.0])
-    log = auto_log(v) if log is None else log
+    log = auto_log(v, threshold=3.0) if log is None else log
     lo, hi = float(v.min()), float(v.max())
     ax_ = ax.yaxis if axis == "y" else ax.xaxis
     set_lim = ax.set_ylim if axis == "y" else ax.set_xlim
@@ -286,7 +318,7 @@ def ratio_axis(ax, values: Iterable[float], *, axis: str = "y", log: bool | None
         span = max(hi - lo, 0.02 * hi)
         lo, hi = lo - pad * span, hi + pad * span
         set_lim(max(lo, 0.0), hi)
-        ax_.set_major_locator(MaxNLocator(6))
+        ax_.set_major_locator(MaxNLocator(6, steps=[1, 2, 2.5, 5, 10]))
     ax_.set_major_formatter(FuncFormatter(_times_fmt))
     return bool(log)
 
@@ -323,6 +355,12 @@ def speedup_frame(df, *, what: str = "speedup"):
     verdict = d["verdict"].fillna("n/a").astype(str) if "verdict" in cols else pd.Series("n/a", index=d.index)
     verdict = verdict.where(np.isfinite(lo) & np.isfinite(hi) | (verdict == "baseline"), "n/a")
     return d.assign(**{what: s, "lo": lo, "hi": hi, "verdict": verdict})
+
+
+def _darker(color: str, f: float = 0.55) -> tuple[float, float, float]:
+    """``color`` scaled towards black (hatch lines take the edge colour: they must differ from the fill)."""
+    r, g, b = mpl.colors.to_rgb(color)
+    return (r * f, g * f, b * f)
 
 
 def _categories(series, order: Sequence[Any] | None) -> list[Any]:
@@ -362,9 +400,10 @@ def _bars(ax, d, *, x: str, hue: str | None, value: str, lo: str | None, hi: str
             pos = i - width / 2 + w * (j + 0.5)
             color = cmap.get(h if hue else c, PALETTE[0])
             style = VERDICT_STYLE.get(str(r.get("verdict", "n/a")), VERDICT_STYLE["n/a"]) if verdicts else {}
-            hatch = (hatches or {}).get(h) if hatches else style.get("hatch")
-            alpha = style.get("alpha", 0.9)
-            kw = dict(color=mpl.colors.to_rgba(color, alpha), edgecolor=color, linewidth=0.8, hatch=hatch)
+            hatch = (hatches or {}).get(h if hue else c) or None
+            kw = dict(color=mpl.colors.to_rgba(color, style.get("alpha", 0.9)),
+                      edgecolor=_darker(color) if hatch else color, linewidth=0.8, hatch=hatch,
+                      linestyle=style.get("linestyle", "-"))
             if orient == "v":
                 ax.bar(pos, v - bottom, w * 0.92, bottom=bottom, **kw)
             else:
@@ -377,8 +416,9 @@ def _bars(ax, d, *, x: str, hue: str | None, value: str, lo: str | None, hi: str
                 else:
                     ax.errorbar(v, pos, xerr=err, **ebkw)
             if hue:
+                hh = (hatches or {}).get(h) or None
                 legend.setdefault(readable(h, hue_labels, width=28),
-                                  Patch(facecolor=color, edgecolor=color, hatch=(hatches or {}).get(h)))
+                                  Patch(facecolor=color, edgecolor=_darker(color) if hh else color, hatch=hh))
     ticks = [readable(c, labels, width=wrap) for c in cats]
     if orient == "v":
         ax.set_xticks(range(len(cats)), ticks)
@@ -391,6 +431,20 @@ def _bars(ax, d, *, x: str, hue: str | None, value: str, lo: str | None, hi: str
     return legend
 
 
+def legend_entries(colors: Mapping[Any, str], *, hatches: Mapping[Any, str] | None = None,
+                   verdicts: Iterable[str] = (), labels: Mapping | None = None) -> tuple[list, list[str]]:
+    """``(handles, labels)`` for one legend shared by several panels: a patch per series colour
+    (with its hatch) and, for speed-up bars, what a solid and a hatched bar mean."""
+    from matplotlib.patches import Patch
+
+    items = {}
+    for k, c in colors.items():
+        hh = (hatches or {}).get(k) or None
+        items[readable(k, labels, width=28)] = Patch(facecolor=c, edgecolor=_darker(c) if hh else c, hatch=hh)
+    items.update(_verdict_handles(verdicts))
+    return list(items.values()), list(items)
+
+
 def _verdict_handles(verdicts: Iterable[str]) -> dict[str, Any]:
     from matplotlib.patches import Patch
 
@@ -399,8 +453,8 @@ def _verdict_handles(verdicts: Iterable[str]) -> dict[str, Any]:
     if present & {"faster", "slower"}:
         out["interval clear of the noise floor"] = Patch(facecolor="#777777", edgecolor="#777777")
     if "same" in present:
-        out["same: within noise"] = Patch(facecolor=mpl.colors.to_rgba("#777777", 0.35), edgecolor="#777777",
-                                         hatch="////")
+        out["same: within noise"] = Patch(facecolor=mpl.colors.to_rgba("#777777", 0.3), edgecolor="#777777",
+                                         linestyle="--")
     if "n/a" in present:
         out["no interval (one measurement)"] = Patch(facecolor=mpl.colors.to_rgba("#777777", 0.8),
                                                      edgecolor="none")
@@ -409,22 +463,22 @@ def _verdict_handles(verdicts: Iterable[str]) -> dict[str, Any]:
 
 def speedup_bars(ax, df, *, x: str, hue: str | None = None, what: str = "speedup", orient: str = "v",
                  labels: Mapping | None = None, hue_labels: Mapping | None = None,
-                 colors: Mapping | Sequence | None = None, order: Sequence | None = None,
-                 hue_order: Sequence | None = None, log: bool | None = None, legend: bool | str = "right",
-                 legend_title: str | None = None, label: str | None = None, annotate: bool = False,
-                 wrap: int = 14) -> bool:
+                 colors: Mapping | Sequence | None = None, hatches: Mapping | None = None,
+                 order: Sequence | None = None, hue_order: Sequence | None = None, log: bool | None = None,
+                 legend: bool | str = "right", legend_title: str | None = None, label: str | None = None,
+                 annotate: bool = False, wrap: int = 14) -> bool:
     """Speed-up (or time ratio) bars **starting at 1×** with their interval and verdict.
 
     ``df`` holds one row per bar (see :func:`speedup_frame` for the accepted columns: the
     measurement core's ``ratio, ci_lo, ci_hi, verdict`` records work as they are). Bars grow from
     the 1× line up (faster) or down (slower); the error bar is the interval; ``same`` verdicts
-    (within the A/A noise floor) are drawn light and hatched. The axis is logarithmic when the
+    (within the A/A noise floor) are drawn pale with a dashed outline (``hatches`` may mark series). The axis is logarithmic when the
     values span ≥ 10× (or ``log=True``). ``orient="h"`` puts long category names on the y axis.
     Returns whether the value axis is logarithmic.
     """
     d = speedup_frame(df, what=what)
     leg = _bars(ax, d, x=x, hue=hue, value=what, lo="lo", hi="hi", orient=orient, bottom=1.0, labels=labels,
-                hue_labels=hue_labels, colors=colors, hatches=None, order=order, hue_order=hue_order, verdicts=True,
+                hue_labels=hue_labels, colors=colors, hatches=hatches, order=order, hue_order=hue_order, verdicts=True,
                 width=0.8, wrap=wrap)
     vals = np.concatenate([d[what].to_numpy(float), d["lo"].to_numpy(float), d["hi"].to_numpy(float)])
     is_log = ratio_axis(ax, vals, axis="y" if orient == "v" else "x", log=log)
@@ -677,6 +731,34 @@ def heatmap(ax, values, *, xlabels: Sequence[Any], ylabels: Sequence[Any], annot
     return im
 
 
+def fit_ticklabels(fig, widths: Sequence[int] = (12, 9, 7)) -> None:
+    """Make overlapping x tick labels fit: re-wrap them narrower, then turn them 30° if still needed."""
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+
+    def overlapping(ax) -> bool:
+        boxes = [t.get_window_extent(r) for t in _drawn_ticklabels(ax, "x") if t.get_text().strip()]
+        return any(_overlap(boxes[i], boxes[j]) for i in range(len(boxes)) for j in range(i + 1, len(boxes)))
+
+    for ax in fig.axes:
+        if not ax.get_visible() or _is_colorbar(ax) or not overlapping(ax):
+            continue
+        labels = _drawn_ticklabels(ax, "x")
+        texts = [" ".join(t.get_text().split("\n")) for t in labels]
+        for w in widths:
+            for t, txt in zip(labels, texts):
+                t.set_text(wrap(txt, w))
+            fig.canvas.draw()
+            if not overlapping(ax):
+                break
+        else:
+            for t in labels:
+                t.set_rotation(30)
+                t.set_horizontalalignment("right")
+                t.set_rotation_mode("anchor")
+            fig.canvas.draw()
+
+
 # -- layout check -------------------------------------------------------------------------------
 def _overlap(a, b, tol: float = 1.0) -> bool:
     return min(a.x1, b.x1) - max(a.x0, b.x0) > tol and min(a.y1, b.y1) - max(a.y0, b.y0) > tol
@@ -738,6 +820,19 @@ def layout_problems(fig) -> list[str]:
         if tb.x0 < fb.x0 - 2 or tb.y0 < fb.y0 - 2 or tb.x1 > fb.x1 + 2 or tb.y1 > fb.y1 + 2:
             problems.append(f"text {t.get_text()[:30]!r} runs past the figure's edge (clipped unless saved "
                             "with a tight bounding box)")
+    # a panel title or the figure title under a legend
+    legs = [lg.get_window_extent(r) for lg in fig.legends if lg.get_visible()]
+    legs += [a.get_legend().get_window_extent(r) for a in axes if a.get_legend() is not None]
+    for k, ax in enumerate(axes):
+        if ax.title.get_visible() and ax.title.get_text().strip():
+            tb = ax.title.get_window_extent(r)
+            if any(_overlap(tb, lb) for lb in legs):
+                problems.append(f"panel {k}: its title is covered by a legend")
+    sup = getattr(fig, "_suptitle", None)
+    if sup is not None and sup.get_visible() and sup.get_text().strip():
+        sb = sup.get_window_extent(r)
+        if any(_overlap(sb, lb) for lb in legs):
+            problems.append("the figure title is covered by a legend (put the legend below: where='below')")
     # titles and axis labels overlapping another panel's area
     for k, ax in enumerate(axes):
         texts = [ax.title, ax.xaxis.label, ax.yaxis.label]
