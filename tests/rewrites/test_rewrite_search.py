@@ -63,6 +63,7 @@ def test_cost_vs_measured_round_robin():
     rows, rho = cost_vs_measured(make_inception_like(), max_candidates=3, repeats=2)
     assert len(rows) == 3 and len({r["rule"] for r in rows}) == 3
     assert all(r["predicted_speedup"] > 0 and r["measured_speedup"] > 0 for r in rows)
+    assert all(r["speedup_lo"] <= r["speedup_hi"] and r["verdict"] in ("faster", "slower", "same") for r in rows)
 
 
 def test_trajectory_prefixes_and_pick_fastest():

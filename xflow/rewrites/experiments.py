@@ -96,11 +96,13 @@ def cost_vs_measured(model: str | onnx.ModelProto, *, max_candidates: int = 20, 
 
     At most ``max_candidates`` candidates, taken round-robin over the rules that match.
 
-    The original and all candidates are timed in one interleaved run (ORT_ENABLE_ALL).
+    The original, a second session of it (the A/A control) and all candidates are timed in one
+    interleaved run (ORT_ENABLE_ALL); rows carry the measured speed-up's interval
+    (``speedup_lo``/``speedup_hi``) and verdict.
     """
     from xflow.rewrites.candidates import candidates
     from xflow.rewrites.cost import AnalyticCost
-    from xflow.runtime import measure_interleaved
+    from xflow.runtime.latency import measure_models, stats_of
 
     m = load_for_rewrite(model) if isinstance(model, str) else model
     cost = cost or AnalyticCost()
@@ -116,11 +118,15 @@ def cost_vs_measured(model: str | onnx.ModelProto, *, max_candidates: int = 20, 
     settings = {"level": "all", "intra_threads": threads}
     variants = {"original": (m, settings)}
     variants.update({f"c{i}": (c.model, settings) for i, c in enumerate(cands)})
-    stats = measure_interleaved(variants, warmup=2, repeats=repeats)
-    c0, t0 = cost(m), stats["original"].median_ms
+    meas = measure_models(variants, baseline="original", aa=repeats >= 2, warmup=2, rounds=repeats)
+    c0, t0 = cost(m), stats_of(meas, "original").median_ms
     rows = []
     for i, c in enumerate(cands):
-        rows.append({"rule": c.rule, "location": str(c.location), "predicted_speedup": c0 / cost(c.model),
-                     "measured_speedup": t0 / stats[f"c{i}"].median_ms})
+        row = {"rule": c.rule, "location": str(c.location), "predicted_speedup": c0 / cost(c.model),
+               "measured_speedup": t0 / stats_of(meas, f"c{i}").median_ms}
+        if meas.rounds >= 2:  # the measured speed-up's interval and verdict (for error bars)
+            cmp = meas.compare(f"c{i}")
+            row.update(speedup_lo=cmp.speedup_ci[0], speedup_hi=cmp.speedup_ci[1], verdict=cmp.verdict)
+        rows.append(row)
     rho = spearman([r["predicted_speedup"] for r in rows], [r["measured_speedup"] for r in rows])
     return rows, rho

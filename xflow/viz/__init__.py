@@ -17,7 +17,7 @@ _EXPORTS = {
         "PALETTE", "COLUMN_IN", "PAGE_IN", "use_style", "figure", "save", "to_png", "legend_outside", "legend_entries", "wrap", "fit_ticklabels",
         "readable", "speedup_frame", "speedup_bars", "grouped_bars", "gantt", "gantt_colors",
         "learning_curve", "mean_spread", "spread_label", "errorbar_curve", "heatmap", "layout_problems",
-        "auto_log", "ratio_axis")},
+        "auto_log", "ratio_axis", "log_axis")},
     **{n: "xflow.viz.widgets" for n in ("TrajectoryViewer", "SparsityExplorer", "GanttExplorer", "node_diff")},
     "plots": "xflow.viz.plots",
     "widgets": "xflow.viz.widgets",

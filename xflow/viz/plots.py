@@ -34,7 +34,7 @@ __all__ = [
     "PALETTE", "COLUMN_IN", "PAGE_IN", "STYLE", "FigureLayoutError", "use_style", "figure", "save", "to_png",
     "legend_outside", "legend_entries", "readable", "wrap", "fit_ticklabels", "speedup_frame", "speedup_bars", "grouped_bars", "gantt", "gantt_colors",
     "learning_curve", "mean_spread", "spread_label", "errorbar_curve", "heatmap", "layout_problems",
-    "auto_log", "ratio_axis",
+    "auto_log", "ratio_axis", "log_axis",
 ]
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def legend_outside(target, *, where: str = "right", title: str | None = None, ha
     if not handles:
         return None
     if isinstance(target, Figure):
-        loc = {"right": "outside right upper", "below": "outside lower center",
+        loc = {"right": "outside right center", "below": "outside lower center",
                "above": "outside upper center"}[where]
         if ncol is None:
             ncol = 1 if where == "right" else min(len(handles), 5)
@@ -275,8 +275,14 @@ def auto_log(values: Iterable[float], *, threshold: float = 10.0) -> bool:
 
 
 def _nice_log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick positions for a log axis over ``[lo, hi]``: 1-2-5 steps, finer when that gives < 3 ticks,
+    only powers of ten when the range spans many decades."""
+    e0, e1 = math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1
+    if e1 - e0 > 8:
+        step = math.ceil((e1 - e0) / 8)
+        return [10.0 ** e for e in range(e0, e1 + 1, step) if lo <= 10.0 ** e <= hi]
     for subs in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
-        ticks = [k * 10.0 ** e for e in range(-4, 5) for k in subs if lo <= k * 10.0 ** e <= hi]
+        ticks = [k * 10.0 ** e for e in range(e0, e1 + 1) for k in subs if lo <= k * 10.0 ** e <= hi]
         if len(ticks) >= 3:
             return ticks
     return [lo, 1.0, hi] if lo < 1 < hi else [lo, hi]
@@ -321,6 +327,25 @@ def ratio_axis(ax, values: Iterable[float], *, axis: str = "y", log: bool | None
         ax_.set_major_locator(MaxNLocator(6, steps=[1, 2, 2.5, 5, 10]))
     ax_.set_major_formatter(FuncFormatter(_times_fmt))
     return bool(log)
+
+
+def log_axis(ax, axis: str = "y", *, values: Iterable[float] | None = None, unit: str = "", eng: bool = False) -> None:
+    """A readable log axis: ticks at 1-2-5 steps (or finer when the range is narrow), labelled
+    plainly (``0.2, 1, 5``) or in engineering notation (``eng=True``: ``20k, 2M``), no minor labels."""
+    from matplotlib.ticker import EngFormatter, FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    if values is not None:
+        v = np.asarray([x for x in np.ravel(np.asarray(list(values), dtype=float)) if np.isfinite(x) and x > 0])
+        if v.size:
+            f = math.exp(0.08 * max(math.log(v.max() / v.min()), math.log(1.5)))
+            (ax.set_ylim if axis == "y" else ax.set_xlim)(v.min() / f, v.max() * f)
+    lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
+    a = ax.yaxis if axis == "y" else ax.xaxis
+    a.set_major_locator(FixedLocator(_nice_log_ticks(lo, hi)))
+    a.set_minor_locator(NullLocator())
+    a.set_minor_formatter(NullFormatter())
+    a.set_major_formatter(EngFormatter(unit=unit, sep="") if eng else FuncFormatter(lambda x, _p: f"{x:g}{unit}"))
 
 
 # -- bars ---------------------------------------------------------------------------------------
@@ -732,7 +757,8 @@ def heatmap(ax, values, *, xlabels: Sequence[Any], ylabels: Sequence[Any], annot
 
 
 def fit_ticklabels(fig, widths: Sequence[int] = (12, 9, 7)) -> None:
-    """Make overlapping x tick labels fit: re-wrap them narrower, then turn them 30° if still needed."""
+    """Make text fit: wrap titles wider than the figure, re-wrap overlapping x tick labels narrower,
+    then turn them 30° if still needed (:func:`save` calls this before checking the layout)."""
     fig.canvas.draw()
     r = fig.canvas.get_renderer()
 
@@ -740,6 +766,17 @@ def fit_ticklabels(fig, widths: Sequence[int] = (12, 9, 7)) -> None:
         boxes = [t.get_window_extent(r) for t in _drawn_ticklabels(ax, "x") if t.get_text().strip()]
         return any(_overlap(boxes[i], boxes[j]) for i in range(len(boxes)) for j in range(i + 1, len(boxes)))
 
+    # titles wider than the room they have: wrap them
+    titles = [(t, fig.bbox.x1 - fig.bbox.x0) for t in [getattr(fig, "_suptitle", None)] if t is not None]
+    titles += [(a.title, fig.bbox.x1 - a.get_window_extent(r).x0) for a in fig.axes if a.get_visible()]
+    for t, room in titles:
+        if not t.get_visible() or not t.get_text().strip():
+            continue
+        width = t.get_window_extent(r).width
+        if width > room:
+            text = " ".join(t.get_text().split("\n"))
+            t.set_text(wrap(text, max(10, int(len(text) * room / width * 0.92))))
+    fig.canvas.draw()
     for ax in fig.axes:
         if not ax.get_visible() or _is_colorbar(ax) or not overlapping(ax):
             continue
