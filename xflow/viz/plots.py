@@ -288,6 +288,15 @@ def _nice_log_ticks(lo: float, hi: float) -> list[float]:
     return [lo, 1.0, hi] if lo < 1 < hi else [lo, hi]
 
 
+def _plain(v: float, _pos: Any = None) -> str:
+    """Tick text without exponents for everyday ranges (0.002 … 99999), engineering above."""
+    if v == 0 or 1e-3 <= abs(v) < 1e5:
+        return f"{v:.6g}"
+    from matplotlib.ticker import EngFormatter
+
+    return EngFormatter(sep="")(v)
+
+
 def _times_fmt(v: float, _pos: Any = None) -> str:
     return f"{v:.3g}×"
 
@@ -345,7 +354,7 @@ def log_axis(ax, axis: str = "y", *, values: Iterable[float] | None = None, unit
     a.set_major_locator(FixedLocator(_nice_log_ticks(lo, hi)))
     a.set_minor_locator(NullLocator())
     a.set_minor_formatter(NullFormatter())
-    a.set_major_formatter(EngFormatter(unit=unit, sep="") if eng else FuncFormatter(lambda x, _p: f"{x:g}{unit}"))
+    a.set_major_formatter(EngFormatter(unit=unit, sep="") if eng else FuncFormatter(lambda x, _p: f"{_plain(x)}{unit}"))
 
 
 # -- bars ---------------------------------------------------------------------------------------
@@ -433,7 +442,7 @@ def _bars(ax, d, *, x: str, hue: str | None, value: str, lo: str | None, hi: str
                 ax.bar(pos, v - bottom, w * 0.92, bottom=bottom, **kw)
             else:
                 ax.barh(pos, v - bottom, w * 0.92, left=bottom, **kw)
-            if lo and hi and np.isfinite(r[lo]) and np.isfinite(r[hi]):
+            if lo and hi and np.isfinite(r[lo]) and np.isfinite(r[hi]) and float(r[hi]) > float(r[lo]):
                 err = [[max(v - float(r[lo]), 0.0)], [max(float(r[hi]) - v, 0.0)]]
                 ebkw = dict(fmt="none", ecolor="#222222", elinewidth=0.8, capsize=2, zorder=3)
                 if orient == "v":
@@ -581,7 +590,7 @@ def grouped_bars(ax, df, *, x: str, hue: str | None = None, value: str = "value"
         axis.set_major_locator(FixedLocator(_nice_log_ticks(bottom, top)))
         axis.set_minor_locator(NullLocator())
         axis.set_minor_formatter(NullFormatter())
-        axis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.3g}"))
+        axis.set_major_formatter(FuncFormatter(_plain))
     if ylabel:
         (ax.set_ylabel if orient == "v" else ax.set_xlabel)(ylabel)
     if legend and leg:
@@ -763,12 +772,12 @@ def fit_ticklabels(fig, widths: Sequence[int] = (12, 9, 7)) -> None:
     r = fig.canvas.get_renderer()
 
     def overlapping(ax) -> bool:
-        boxes = [t.get_window_extent(r) for t in _drawn_ticklabels(ax, "x") if t.get_text().strip()]
-        return any(_overlap(boxes[i], boxes[j]) for i in range(len(boxes)) for j in range(i + 1, len(boxes)))
+        return _ticklabels_overlap(_drawn_ticklabels(ax, "x"), r)
 
     # titles wider than the room they have: wrap them
     titles = [(t, fig.bbox.x1 - fig.bbox.x0) for t in [getattr(fig, "_suptitle", None)] if t is not None]
     titles += [(a.title, fig.bbox.x1 - a.get_window_extent(r).x0) for a in fig.axes if a.get_visible()]
+    changed = False
     for t, room in titles:
         if not t.get_visible() or not t.get_text().strip():
             continue
@@ -776,7 +785,9 @@ def fit_ticklabels(fig, widths: Sequence[int] = (12, 9, 7)) -> None:
         if width > room:
             text = " ".join(t.get_text().split("\n"))
             t.set_text(wrap(text, max(10, int(len(text) * room / width * 0.92))))
-    fig.canvas.draw()
+            changed = True
+    if changed:
+        fig.canvas.draw()
     for ax in fig.axes:
         if not ax.get_visible() or _is_colorbar(ax) or not overlapping(ax):
             continue
@@ -819,10 +830,8 @@ def layout_problems(fig) -> list[str]:
     W, H = fig.bbox.width, fig.bbox.height
     for k, ax in enumerate(axes):
         name = f"panel {k}" + (f" ({ax.get_title()!r})" if ax.get_title() else "")
-        for which, labels in (("x", _drawn_ticklabels(ax, "x")), ("y", _drawn_ticklabels(ax, "y"))):
-            boxes = [t.get_window_extent(r) for t in labels if t.get_visible() and t.get_text().strip()]
-            boxes.sort(key=lambda b: (b.x0, b.y0))
-            if any(_overlap(boxes[i], boxes[j]) for i in range(len(boxes)) for j in range(i + 1, len(boxes))):
+        for which in ("x", "y"):
+            if _ticklabels_overlap(_drawn_ticklabels(ax, which), r):
                 problems.append(f"{name}: {which} tick labels overlap (wrap or shorten them, or turn the bars)")
         spec = ax.get_subplotspec()
         if spec is not None:
@@ -882,6 +891,23 @@ def layout_problems(fig) -> list[str]:
                     problems.append(f"panel {k}: its text {t.get_text()[:30]!r} overlaps panel {j}")
                     break
     return problems
+
+
+def _ticklabels_overlap(labels: list, r) -> bool:
+    """Whether drawn tick labels collide: box overlap for upright text; for turned text (e.g. 30°)
+    whether neighbouring baselines are closer than the text height."""
+    labels = [t for t in labels if t.get_visible() and t.get_text().strip()]
+    turned = [t for t in labels if 0 < abs(t.get_rotation() % 180) < 90]
+    if turned and len(turned) == len(labels):
+        th = math.radians(turned[0].get_rotation())
+        xs = sorted(t.get_window_extent(r).x1 for t in labels)  # turned labels end at their tick
+        line = turned[0].get_fontsize() * turned[0].figure.dpi / 72.0 * 1.1
+        return any((b - a) * abs(math.sin(th)) < line for a, b in zip(xs, xs[1:]))
+    if not labels:
+        return False
+    boxes = [t.get_window_extent(r) for t in labels]
+    gap = 0.4 * labels[0].get_fontsize() * labels[0].figure.dpi / 72.0  # closer reads as one word
+    return any(_overlap(boxes[i], boxes[j], tol=-gap) for i in range(len(boxes)) for j in range(i + 1, len(boxes)))
 
 
 def _drawn_ticklabels(ax, which: str) -> list:
