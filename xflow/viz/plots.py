@@ -232,7 +232,9 @@ def legend_outside(target, *, where: str = "right", title: str | None = None, ha
                             title=title, ncol=ncol or min(len(handles), 3), **kw)
         fig.canvas.draw()  # lift the panel's title above the legend (set the title before this call)
         height_pt = leg.get_window_extent().height * 72.0 / fig.dpi
-        target.set_title(target.get_title(), pad=height_pt + mpl.rcParams["axes.titlepad"] + 2)
+        for loc in ("left", "center", "right"):
+            if target.get_title(loc=loc):
+                target.set_title(target.get_title(loc=loc), loc=loc, pad=height_pt + mpl.rcParams["axes.titlepad"] + 2)
         return leg
     raise ValueError(f"legend_outside: where must be 'right' or 'above' for an Axes, got {where!r}")
 
@@ -490,7 +492,7 @@ def _verdict_handles(verdicts: Iterable[str]) -> dict[str, Any]:
         out["same: within noise"] = Patch(facecolor=mpl.colors.to_rgba("#777777", 0.3), edgecolor="#777777",
                                          linestyle="--")
     if "n/a" in present:
-        out["no interval (one measurement)"] = Patch(facecolor=mpl.colors.to_rgba("#777777", 0.8),
+        out["no interval recorded"] = Patch(facecolor=mpl.colors.to_rgba("#777777", 0.8),
                                                      edgecolor="none")
     return out
 
@@ -774,19 +776,24 @@ def fit_ticklabels(fig, widths: Sequence[int] = (12, 9, 7)) -> None:
     def overlapping(ax) -> bool:
         return _ticklabels_overlap(_drawn_ticklabels(ax, "x"), r)
 
-    # titles wider than the room they have: wrap them
-    titles = [(t, fig.bbox.x1 - fig.bbox.x0) for t in [getattr(fig, "_suptitle", None)] if t is not None]
-    titles += [(a.title, fig.bbox.x1 - a.get_window_extent(r).x0) for a in fig.axes if a.get_visible()]
-    changed = False
-    for t, room in titles:
-        if not t.get_visible() or not t.get_text().strip():
-            continue
-        width = t.get_window_extent(r).width
-        if width > room:
-            text = " ".join(t.get_text().split("\n"))
-            t.set_text(wrap(text, max(10, int(len(text) * room / width * 0.92))))
-            changed = True
-    if changed:
+    # titles wider than the room they have: wrap them (the layout moves as they wrap: a few passes)
+    for _ in range(3):
+        titles = [(t, fig.bbox.x1 - fig.bbox.x0) for t in [getattr(fig, "_suptitle", None)] if t is not None]
+        titles += [(t, fig.bbox.x1 - max(a.get_window_extent(r).x0, fig.bbox.x0)) for a in fig.axes
+                   if a.get_visible() for t in _titles(a)]
+        changed = False
+        for t, room in titles:
+            if not t.get_visible() or not t.get_text().strip():
+                continue
+            box = t.get_window_extent(r)
+            if box.width > room or box.x1 > fig.bbox.x1:
+                text = " ".join(t.get_text().split("\n"))
+                width = max(10, int(len(text) * min(room, fig.bbox.x1 - box.x0) / box.width * 0.9))
+                if wrap(text, width) != t.get_text():
+                    t.set_text(wrap(text, width))
+                    changed = True
+        if not changed:
+            break
         fig.canvas.draw()
     for ax in fig.axes:
         if not ax.get_visible() or _is_colorbar(ax) or not overlapping(ax):
@@ -812,6 +819,11 @@ def _overlap(a, b, tol: float = 1.0) -> bool:
     return min(a.x1, b.x1) - max(a.x0, b.x0) > tol and min(a.y1, b.y1) - max(a.y0, b.y0) > tol
 
 
+def _titles(ax) -> list:
+    """The three title texts of an axes (left, centre, right: the style puts titles on the left)."""
+    return [ax._left_title, ax.title, ax._right_title]
+
+
 def _is_colorbar(ax) -> bool:
     return ax.get_label() == "<colorbar>" or hasattr(ax, "_colorbar")
 
@@ -829,7 +841,8 @@ def layout_problems(fig) -> list[str]:
     axes = [a for a in fig.axes if a.get_visible() and not _is_colorbar(a)]
     W, H = fig.bbox.width, fig.bbox.height
     for k, ax in enumerate(axes):
-        name = f"panel {k}" + (f" ({ax.get_title()!r})" if ax.get_title() else "")
+        title = " ".join(t.get_text() for t in _titles(ax)).strip()
+        name = f"panel {k}" + (f" ({title[:40]!r})" if title else "")
         for which in ("x", "y"):
             if _ticklabels_overlap(_drawn_ticklabels(ax, which), r):
                 problems.append(f"{name}: {which} tick labels overlap (wrap or shorten them, or turn the bars)")
@@ -870,9 +883,8 @@ def layout_problems(fig) -> list[str]:
     legs = [lg.get_window_extent(r) for lg in fig.legends if lg.get_visible()]
     legs += [a.get_legend().get_window_extent(r) for a in axes if a.get_legend() is not None]
     for k, ax in enumerate(axes):
-        if ax.title.get_visible() and ax.title.get_text().strip():
-            tb = ax.title.get_window_extent(r)
-            if any(_overlap(tb, lb) for lb in legs):
+        for t in _titles(ax):
+            if t.get_visible() and t.get_text().strip() and any(_overlap(t.get_window_extent(r), lb) for lb in legs):
                 problems.append(f"panel {k}: its title is covered by a legend")
     sup = getattr(fig, "_suptitle", None)
     if sup is not None and sup.get_visible() and sup.get_text().strip():
@@ -881,7 +893,7 @@ def layout_problems(fig) -> list[str]:
             problems.append("the figure title is covered by a legend (put the legend below: where='below')")
     # titles and axis labels overlapping another panel's area
     for k, ax in enumerate(axes):
-        texts = [ax.title, ax.xaxis.label, ax.yaxis.label]
+        texts = [*_titles(ax), ax.xaxis.label, ax.yaxis.label]
         for t in texts:
             if not t.get_visible() or not t.get_text().strip():
                 continue
