@@ -184,7 +184,14 @@ def run_notebook(path: Path | str, *, quick: bool = True, timeout: int = 1800,
             execution_timeout=timeout, log_output=False,
         )
     except pm.PapermillExecutionError as exc:
-        raise NotebookFailed(f"notebook {path.stem!r} failed in cell {exc.cell_index} (In [{exc.exec_count}]): "
+        # papermill inserts an "injected-parameters" cell after the parameters cell: count source cells
+        import nbformat
+
+        src = nbformat.read(path, as_version=4).cells
+        tagged = [i for i, c in enumerate(src) if "parameters" in c.metadata.get("tags", [])]
+        index = exc.cell_index - (1 if tagged and exc.cell_index > tagged[0] else 0)
+        first = next((ln for ln in str(exc.source).splitlines() if ln.strip()), "")[:60]
+        raise NotebookFailed(f"notebook {path.stem!r} failed in cell {index} ({first!r}): "
                              f"{exc.ename}: {str(exc.evalue).splitlines()[0] if exc.evalue else ''}; "
                              f"the executed copy with the traceback is {out}") from exc
     finally:

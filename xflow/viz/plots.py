@@ -831,7 +831,8 @@ def _is_colorbar(ax) -> bool:
 def layout_problems(fig) -> list[str]:
     """What makes a figure unreadable, as sentences (empty when fine).
 
-    Checks, after drawing: tick labels of one axis overlapping each other; a panel squashed to
+    Checks, after drawing: tick labels of one axis overlapping each other; x tick labels taller
+    than half their panel; a panel squashed to
     under 35 % of its grid cell (e.g. by a very long tick label); a legend placed inside an axes
     on top of its bars, lines or points; a text (title, label) overlapping another panel.
     """
@@ -846,6 +847,10 @@ def layout_problems(fig) -> list[str]:
         for which in ("x", "y"):
             if _ticklabels_overlap(_drawn_ticklabels(ax, which), r):
                 problems.append(f"{name}: {which} tick labels overlap (wrap or shorten them, or turn the bars)")
+        bb_ax = ax.get_window_extent(r)
+        xl = [t.get_window_extent(r) for t in _drawn_ticklabels(ax, "x") if t.get_text().strip()]
+        if xl and max(b.height for b in xl) > 0.5 * bb_ax.height:
+            problems.append(f"{name}: x tick labels are taller than half the panel (wrap or shorten them)")
         spec = ax.get_subplotspec()
         if spec is not None:
             nrows, ncols = spec.get_gridspec().get_geometry()
@@ -912,9 +917,13 @@ def _ticklabels_overlap(labels: list, r) -> bool:
     turned = [t for t in labels if 0 < abs(t.get_rotation() % 180) < 90]
     if turned and len(turned) == len(labels):
         th = math.radians(turned[0].get_rotation())
-        xs = sorted(t.get_window_extent(r).x1 for t in labels)  # turned labels end at their tick
+        boxes = sorted((t.get_window_extent(r) for t in labels), key=lambda b: b.x1)
         line = turned[0].get_fontsize() * turned[0].figure.dpi / 72.0 * 1.1
-        return any((b - a) * abs(math.sin(th)) < line for a, b in zip(xs, xs[1:]))
+        sin = abs(math.sin(th))
+        # neighbours collide when their baselines are closer than a line and the right one's text
+        # reaches back over the left one's anchor
+        return any((b.x1 - a.x1) * sin < line and b.width - line * sin > (b.x1 - a.x1)
+                   for a, b in zip(boxes, boxes[1:]))
     if not labels:
         return False
     boxes = [t.get_window_extent(r) for t in labels]
