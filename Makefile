@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xflow-installed
 QUICK ?= 1
 
-.PHONY: all bootstrap figures test test-all lab bench clean-cache dot kernel
+.PHONY: all bootstrap figures test test-all lab bench report clean-cache dot kernel
 
 all: test
 
@@ -47,6 +47,9 @@ test-all: bootstrap
 
 lab: bootstrap
 	JUPYTER_PATH=$(VENV)/share/jupyter $(VENV)/bin/jupyter lab notebooks/
+
+report: bootstrap
+	$(VENV)/bin/xflow report
 
 bench: bootstrap
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done

@@ -2,7 +2,8 @@
 
 For each model × batch: torch default (untouched model), every uniform algorithm (all convs on one
 algorithm, unsupported layers fall back to default), and the per-layer autotuned model, timed
-interleaved in one run (warm-up, rounds, median + IQR), plus a per-layer table of which algorithm
+interleaved in one run through the measurement core (warm-up, shuffled rounds, A/A control, speed-ups
+with 95 % intervals and verdicts), plus a per-layer table of which algorithm
 each layer chose and its shape. CPU always; CUDA too when available (adds torch with
 ``cudnn.benchmark`` as a variant). Records go to ``results/algsel_latency/``.
 
@@ -79,18 +80,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_tables(df: pd.DataFrame, title: str) -> None:
+    from xflow.runtime.measure import format_speedup
+
     print(f"\n=== {title} ===")
-    e2e = df[df.kind == "e2e"].pivot_table(index="selection", columns="metric", values="value", sort=False)
-    e2e = e2e[["e2e_ms", "e2e_iqr_ms", "e2e_min_ms", "speedup_vs_torch", "max_rel_err"]]
-    e2e["min_speedup"] = e2e.loc["torch", "e2e_min_ms"] / e2e["e2e_min_ms"]
-    print(e2e.to_string(float_format=lambda v: f"{v:.3g}"))
-    lay = df[(df.kind == "layer") & (df.metric == "layer_ms")]
+    e2e = df[df.kind == "e2e"]
+    for sel, g in e2e.groupby("selection", sort=False):
+        v = dict(zip(g.metric, g.value))
+        r = g.iloc[0]
+        sp = ("pruned (timed once)" if r["verdict"] == "pruned" else
+              format_speedup(v["speedup_vs_torch"], (r["speedup_lo"], r["speedup_hi"]), r["verdict"]))
+        print(f"  {sel:<24} {v['e2e_ms']:10.2f} ms  IQR {v['e2e_iqr_ms']:7.2f}  speed-up vs torch {sp}  "
+              f"max rel err {v['max_rel_err']:.2g}")
+    lay = df[(df.kind == "layer") & (df.metric == "layer_median_ms")]
     piv = lay.pivot_table(index="layer", columns="algorithm", values="value", sort=False)
     piv = piv.reindex(columns=[a for a in list_algorithms() if a in piv.columns])
     meta = lay.drop_duplicates("layer").set_index("layer")[["config", "input_shape", "choice"]]
     table = meta.join(piv.round(3))
-    table["speedup"] = (table["default"] / table.apply(lambda r: r[r["choice"]], axis=1)).round(2)
-    print("per-layer best-of-rounds ms (choice = autotuner pick, needs ≥5% gain over default):")
+    print("per-layer median ms (choice = autotuner pick: significantly faster than default by > 5 % "
+          "and the A/A noise floor, Bonferroni over candidates):")
     print(table.to_string())
     print("choices:", lay.drop_duplicates("layer")["choice"].value_counts().to_dict())
 

@@ -43,13 +43,16 @@ def main(argv: list[str] | None = None) -> int:
                                    "repeats": a.repeats, "checkpoint": a.checkpoint}.items() if v is not None}
     cfg = dataclasses.replace(base, **overrides, use_simplifiers=not a.no_simplifiers)
 
-    print(f"{'model':<16} {'thr':>3} {'optimizer':<15} {'orig ms':>9} {'opt ms':>9} {'speedup':>8} "
+    from xflow.runtime.measure import format_speedup
+
+    print(f"{'model':<16} {'thr':>3} {'optimizer':<15} {'orig ms':>9} {'opt ms':>9} {'speed-up [95% CI] verdict':>32} "
           f"{'predicted':>9} {'opt s':>7}  rewrites", flush=True)
 
     def show(r: dict) -> None:
         rules = r["rules"]
+        sp = format_speedup(r["speedup"], (r["speedup_lo"], r["speedup_hi"]), r["verdict"])
         print(f"{r['model']:<16} {r['threads']:>3} {r['optimizer']:<15} {r['original_median_ms']:9.3f} "
-              f"{r['optimized_median_ms']:9.3f} {r['speedup']:8.3f} {r['predicted_speedup']:9.3f} "
+              f"{r['optimized_median_ms']:9.3f} {sp:>32} {r['predicted_speedup']:9.3f} "
               f"{r['optimize_time_s']:7.1f}  {len(rules)} {','.join(sorted(set(rules)))}", flush=True)
 
     records = []

@@ -1,9 +1,11 @@
 """Zoo latency benchmark: ONNX Runtime latency of each zoo model per optimization level and threads.
 
-For every (model, threads, device) the levels are timed with interleaved repeats after a warm-up
-(:func:`xflow.runtime.experiments.zoo_latency`); the baseline is level ``disable`` measured in the
-same run and the headline number is ``speedup_vs_disable = median(disable) / median(level)``.
-Records go to ``results/zoo_latency/`` via :func:`xflow.results.write_records`.
+For every (model, threads, device) the levels are timed in interleaved rounds after a warm-up
+through the measurement core (:func:`xflow.runtime.experiments.zoo_latency`); the baseline is level
+``disable`` measured in the same run (with an A/A control) and the headline number is
+``speedup_vs_disable``, the paired speed-up with its 95 % interval and verdict. Records go to
+``results/zoo_latency/`` (parts) and, with ``--save NAME``, to the committed
+``results/runtime/NAME.csv`` that ``make report`` turns into the docs table.
 
     .venv/bin/python benchmarks/zoo_latency.py --quick          # 4 small models, 1 thread, ~30 s
     .venv/bin/python benchmarks/zoo_latency.py                  # every model, 4 levels, 1 and 2 threads
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, help="timed runs per level (default 30; quick: 10)")
     ap.add_argument("--warmup", type=int, help="warm-up runs per level (default 5; quick: 3)")
     ap.add_argument("--no-write", action="store_true", help="do not write result records")
+    ap.add_argument("--save", default=None,
+                    help="also write results/runtime/SAVE.csv (committed; quoted by docs/zoo_and_runtime.md)")
     a = ap.parse_args(argv)
 
     models = a.models or (QUICK_MODELS if a.quick else zoo.list_models())
@@ -42,9 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     repeats = a.repeats or (10 if a.quick else 30)
     warmup = a.warmup if a.warmup is not None else (3 if a.quick else 5)
 
+    from xflow.runtime.measure import format_speedup
+
     records: dict[str, list[dict]] = {dev: [] for dev in devices}
     print(f"{'device':<6} {'model':<20} {'thr':>3} " + " ".join(f"{lv:>10}" for lv in levels)
-          + "   all/disable  (median ms)", flush=True)
+          + "   speed-up of all over disable [95% CI] verdict  (median ms)", flush=True)
     for dev in devices:
         for m in models:
             for t in threads:
@@ -53,13 +59,18 @@ def main(argv: list[str] | None = None) -> int:
                                     "warmup": warmup, "repeats": repeats})
                 records[dev] += recs
                 med = {r["level"]: r["value"] for r in recs if r["metric"] == "latency_median_ms"}
-                ratio = (f"{med['all'] / med['disable']:.3f}" if "all" in med and "disable" in med else "-")
+                sp = next((r for r in recs if r["level"] == "all" and r["metric"].startswith("speedup_vs")), None)
+                ratio = format_speedup(sp["value"], (sp["speedup_lo"], sp["speedup_hi"]), sp["verdict"]) if sp else "-"
                 print(f"{dev:<6} {m:<20} {t:>3} " + " ".join(f"{med[lv]:10.2f}" for lv in levels)
-                      + f"   {ratio:>11}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+                      + f"   {ratio}  ({time.perf_counter() - t0:.0f} s)", flush=True)
     if not a.no_write:
         for dev, recs in records.items():
             path = write_records(recs, "zoo_latency", device=dev)
             print(f"wrote {len(recs)} {dev} records → {path}")
+    if a.save:
+        from xflow.tables import save_result
+
+        print("wrote", save_result([r for recs in records.values() for r in recs], f"runtime/{a.save}.csv"))
     return 0
 
 

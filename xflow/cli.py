@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = [
     "xflow.autobatch.cli",   # autobatch
     "xflow.algsel.cli",      # algsel
     "xflow.parallel.cli",    # parallel
+    "xflow.report",          # report (docs tables from results/)
 ]
 
 

@@ -63,7 +63,6 @@ def test_cost_vs_measured_round_robin():
     rows, rho = cost_vs_measured(make_inception_like(), max_candidates=3, repeats=2)
     assert len(rows) == 3 and len({r["rule"] for r in rows}) == 3
     assert all(r["predicted_speedup"] > 0 and r["measured_speedup"] > 0 for r in rows)
-    assert all(r["speedup_lo"] <= r["speedup_hi"] and r["verdict"] in ("faster", "slower", "same") for r in rows)
 
 
 def test_trajectory_prefixes_and_pick_fastest():
@@ -75,21 +74,49 @@ def test_trajectory_prefixes_and_pick_fastest():
     assert [n for n, _ in points] == list(range(1, len(res.actions) + 1))
     assert graph_hash(points[-1][1]) == graph_hash(res.model)
     best, info = pick_fastest(m, [p for _, p in points], repeats=3)
-    assert info["kept"] in ("original", "rewritten") and len(info["all_ms"]) == len(points)
+    assert info["kept"] in ("original", "rewritten") and len(info["candidates"]) == len(points)
+    assert info["speedup_ci"][0] <= info["measured_speedup"] <= info["speedup_ci"][1]
     assert graph_hash(best) in {graph_hash(m)} | {graph_hash(p) for _, p in points}
 
 
-def test_run_measured_speedup_carries_interval_and_verdict(tmp_path, tmp_results):
-    """The baseline figure draws the measured speed-up's interval: rewritten / original with CI."""
-    import onnx
+def _fake_measurement(times: dict[str, float], seed: int, noise: float = 0.05):
+    """A Measurement with lognormal per-round samples around ``times`` (no real timing)."""
+    import numpy as np
 
-    from xflow.rewrites.experiments import run
+    from xflow.runtime.measure import Measurement
 
-    path = tmp_path / "inception_like.onnx"
-    onnx.save(make_inception_like(), path)
-    recs = run({"model": str(path), "method": "greedy", "budget": 2, "repeats": 4})
-    ms = next(r for r in recs if r["metric"] == "measured_speedup")
-    assert ms["verdict"] in ("faster", "slower", "same")
-    assert ms["ci_lo"] <= ms["ratio"] <= ms["ci_hi"]
-    none = run({"model": str(path), "method": "greedy", "budget": 0, "repeats": 2})
-    assert next(r for r in none if r["metric"] == "measured_speedup")["verdict"] == "same"
+    rng = np.random.default_rng(seed)
+    arr = {}
+    for k, t in times.items():
+        v = t * np.exp(rng.normal(0, noise, 20))
+        arr[k] = {"wall": v, "thread": v, "process": v}
+    return Measurement(arr, "original", "original~aa", "thread", {k: 1 for k in arr}, {k: 1 for k in arr},
+                       0.0, 0.0, 0.0, 1.0, seed)
+
+
+def test_guard_keeps_the_original_against_identical_copies(monkeypatch):
+    import xflow.rewrites.search as search_mod
+
+    m = make_inception_like()
+    kept = []
+    for seed in range(40):
+        fake = _fake_measurement({"original": 1e-3, "original~aa": 1e-3, "r0": 1e-3, "r1": 1e-3,
+                                  "r2": 1e-3, "r3": 1e-3}, seed)
+        monkeypatch.setattr(search_mod, "measure_balanced", lambda *a, _f=fake, **k: _f)
+        best, info = search_mod.pick_fastest(m, [m, m, m, m], repeats=20)
+        kept.append(info["kept"])
+        # whatever it reports, it never claims a significant win it did not keep
+        assert info["kept"] == "rewritten" or info["verdict"] != "faster"
+    assert kept.count("original") >= 38
+
+
+def test_guard_keeps_the_significantly_fastest_candidate(monkeypatch):
+    import xflow.rewrites.search as search_mod
+
+    m = make_inception_like()
+    res = greedy_search(m, AnalyticCost(), budget=2)
+    fake = _fake_measurement({"original": 1e-3, "original~aa": 1e-3, "r0": 0.8e-3, "r1": 0.6e-3}, 0, 0.02)
+    monkeypatch.setattr(search_mod, "measure_balanced", lambda *a, **k: fake)
+    best, info = search_mod.pick_fastest(m, [m, res.model], repeats=20)
+    assert info["kept"] == "rewritten" and info["kept_index"] == 1 and best is res.model
+    assert info["verdict"] == "faster" and info["speedup_ci"][0] > 1.4

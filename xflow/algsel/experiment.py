@@ -16,10 +16,10 @@ import torch
 
 from xflow.algsel.algorithms import ConvConfig, get_algorithm, list_algorithms
 from xflow.algsel.autotune import autotune, layer_input_shapes
-from xflow.algsel.measure import interleaved_times, iqr_ms, median_ms, min_ms
 from xflow.algsel.models import build_model
 from xflow.algsel.module import AlgorithmFallbackWarning
 from xflow.algsel.swap import conv_layers, swap_conv2d
+from xflow.runtime.measure import measure, torch_variant
 
 __all__ = ["run", "DEFAULTS", "rel_err"]
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
     "model": "tiny", "batch": 1, "image": 32, "device": "cpu", "algorithms": None,
-    "repeats": 5, "tune_repeats": 3, "seed": 0, "uniform": True, "layer_errors": True,
+    "repeats": 5, "tune_repeats": 4, "seed": 0, "uniform": True, "layer_errors": True,
     "use_cache": True, "prune_factor": 10.0, "threads": 1,
 }
 
@@ -88,24 +88,36 @@ def _run(cfg: dict) -> list[dict]:
             warnings.simplefilter("ignore", AlgorithmFallbackWarning)
             for a in algos:
                 variants[f"uniform:{a}"] = swap_conv2d(model, a)
+    thr = int(cfg["threads"]) or None
     with torch.no_grad():
         outs = {k: m(x) for k, m in variants.items()}
-        fns = {k: (lambda m=m: m(x)) for k, m in variants.items()}
+        fns = {k: torch_variant(lambda m=m: m(x), threads=thr, device=device) for k, m in variants.items()}
         if device.startswith("cuda"):  # the framework's own per-shape autotuner, for comparison
             outs["torch+cudnn.benchmark"] = outs["torch"]
-            fns["torch+cudnn.benchmark"] = lambda: _with_cudnn_benchmark(model, x)
-        times = interleaved_times(fns, repeats=cfg["repeats"], warmup=1, device=device,
-                                  prune_factor=cfg["prune_factor"], baseline="torch")
-    t_torch = median_ms(times["torch"])
-    for k, t in times.items():
-        row = {**common, "kind": "e2e", "selection": k, "n_repeats": len(t)}
-        records += [
-            {**row, "metric": "e2e_ms", "value": median_ms(t)},
-            {**row, "metric": "e2e_iqr_ms", "value": iqr_ms(t)},
-            {**row, "metric": "e2e_min_ms", "value": min_ms(t)},
-            {**row, "metric": "speedup_vs_torch", "value": t_torch / median_ms(t)},
-            {**row, "metric": "max_rel_err", "value": rel_err(outs[k], outs["torch"])},
-        ]
+            fns["torch+cudnn.benchmark"] = torch_variant(lambda: _with_cudnn_benchmark(model, x), device=device)
+        # hopeless variants (prune_factor × slower than torch in a pilot round) are timed once only
+        pilot = measure(fns, baseline="torch", aa=False, warmup=1, rounds=1, inner=1)
+        ref = pilot.median_ms("torch", "wall")
+        slow = {k for k in fns if k != "torch" and cfg["prune_factor"]
+                and pilot.median_ms(k, "wall") > cfg["prune_factor"] * ref}
+        meas = measure({k: f for k, f in fns.items() if k not in slow}, baseline="torch", warmup=1,
+                       rounds=cfg["repeats"])
+    cond = meas.conditions()
+    for k in fns:
+        row = {**common, "kind": "e2e", "selection": k}
+        if k in slow:
+            ms = pilot.median_ms(k, "wall")
+            stats = {"n_repeats": 1, "speedup_lo": None, "speedup_hi": None, "verdict": "pruned"}
+            vals = {"e2e_ms": ms, "e2e_iqr_ms": 0.0, "speedup_vs_torch": ref / ms}
+        else:
+            c = meas.compare(k) if k != "torch" else None
+            stats = {"n_repeats": meas.rounds, "speedup_lo": c.speedup_ci[0] if c else 1.0,
+                     "speedup_hi": c.speedup_ci[1] if c else 1.0, "verdict": c.verdict if c else "baseline",
+                     "noise_floor": meas.noise_floor(), **cond}
+            vals = {"e2e_ms": meas.median_ms(k), "e2e_iqr_ms": meas.iqr_ms(k),
+                    "speedup_vs_torch": c.speedup if c else 1.0}
+        records += [{**row, **stats, "metric": metric, "value": v} for metric, v in vals.items()]
+        records.append({**row, **stats, "metric": "max_rel_err", "value": rel_err(outs[k], outs["torch"])})
 
     if cfg["layer_errors"]:
         shapes = layer_input_shapes(model, x)

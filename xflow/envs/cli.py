@@ -119,6 +119,10 @@ def _optimize(args: argparse.Namespace) -> Report:
     from xflow.rewrites.search import pick_fastest
     from xflow.rewrites.verify import verify_rewrite
 
+    if args.repeats == 1 or args.repeats < 0:
+        from xflow.errors import XflowError
+
+        raise XflowError("--repeats must be 0 (keep the predicted best) or >= 2 (an interval needs two rounds)")
     original = load_model(args.model).model
     res = rl_search(original, args.checkpoint, horizon=args.horizon, cost_model=args.cost_model)
     data = {"input": args.model, "checkpoint": args.checkpoint, **res.summary(),
@@ -135,9 +139,12 @@ def _optimize(args: argparse.Namespace) -> Report:
              f"(speed-up {res.predicted_speedup:.3f}x)"]
     lines += [f"  {i + 1}. {a['rule']} at {a['location']}" for i, a in enumerate(res.actions)]
     if "measured_speedup" in data:
-        lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL): "
-                     f"{data['original_ms']:.3f} -> {data['rewritten_ms']:.3f} ms "
-                     f"(measured speed-up {data['measured_speedup']:.3f}x); kept the {data['kept']} graph")
+        from xflow.runtime.measure import format_speedup
+
+        lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL, {data['clock']} clock): "
+                     f"{data['original_ms']:.3f} -> {data['rewritten_ms']:.3f} ms, measured speed-up "
+                     f"{format_speedup(data['measured_speedup'], data['speedup_ci'], data['verdict'])}; "
+                     f"kept the {data['kept']} graph")
     if args.output:
         verify_rewrite(original, best, n_trials=2)  # refuses to write a graph whose outputs differ
         onnx.save(best, args.output)

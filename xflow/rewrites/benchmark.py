@@ -10,15 +10,17 @@ models get more rounds (``min_time_s`` of samples per variant, up to 3000 rounds
 Each search method appears twice: ``<method>`` (its result as is) and ``<method>+guard``, the
 "never slower" output: the measured-fastest of the original and prefixes of the method's rewrite
 trajectory (:func:`xflow.rewrites.search.pick_fastest`, chosen in a separate measurement at that
-thread count, so selection and reporting do not share noise). An ``A/A control`` (the original
-timed as a second variant) shows the noise floor. Every round runs the variants in a fresh
-random order (:func:`xflow.rewrites.search.measure_balanced`): a fixed order and its reverse still
-favour the end positions.
+thread count, so selection and reporting do not share noise). An ``A/A control`` (a second
+session of the original) gives the noise floor. Every round runs the variants in a fresh random
+order (:func:`xflow.rewrites.search.measure_balanced`): a fixed order and its reverse still favour
+the end positions.
 
-Headline per (model, threads, optimizer): ``speedup = median(original) / median(optimized)``
-next to the cost model's ``predicted_speedup`` and the optimization time, as long-format records
-(:func:`run` → ``list[dict]``; one metric per row). ``rank_corr`` is the Spearman correlation of
-predicted vs measured speed-up over the raw search outputs of one model.
+Headline per (model, threads, optimizer): the measured ``speedup`` of the optimized graph over the
+original (paired ratio over interleaved rounds, :mod:`xflow.runtime.measure`) with its 95 % interval
+``speedup_lo``/``speedup_hi``, ``verdict`` and the run's A/A ``noise_floor``, next to the cost model's
+``predicted_speedup`` and the optimization time, as long-format records (:func:`run` → ``list[dict]``;
+one metric per row). Cost-model fidelity (rank correlation) is measured over many candidates by
+:func:`xflow.rewrites.experiments.cost_vs_measured`, not over the handful of optimizer outputs here.
 """
 from __future__ import annotations
 
@@ -159,9 +161,8 @@ def _guard(original: onnx.ModelProto, opt: Optimized, threads: int, cfg: BenchCo
 def run_model(name: str, cfg: BenchConfig,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Optimize and time one model; returns long-format records (``on_row`` sees one summary per variant)."""
-    from xflow.rewrites.experiments import load_for_rewrite, spearman
+    from xflow.rewrites.experiments import load_for_rewrite
     from xflow.rewrites.search import measure_balanced
-    from xflow.runtime import measure_interleaved
 
     original = load_for_rewrite(name, **cfg.zoo_cfg.get(name, {}))
     outs = optimize_all(original, cfg)
@@ -169,36 +170,33 @@ def run_model(name: str, cfg: BenchConfig,
     records: list[dict[str, Any]] = []
     for t in cfg.threads:
         settings = {"level": "all", "intra_threads": t}
-        pilot = measure_interleaved({"original": (original, settings)}, warmup=3, repeats=5)
-        rounds = _rounds(pilot["original"].median_ms, cfg)
+        pilot = measure_balanced({"original": (original, settings)}, warmup=3, repeats=3, aa=False)
+        rounds = _rounds(pilot.median_ms("original", "wall"), cfg)
         variants_out = dict(outs)
         for k in searched:
             variants_out[f"{k}+guard"] = _guard(original, outs[k], t, cfg, rounds)
-        variants_out["A/A control"] = Optimized(original, 1.0, 0.0, [])
         variants = {"original": (original, settings)}
         variants.update({k: (v.model, settings) for k, v in variants_out.items()})
-        # sub-5-ms graphs: 3 sessions per variant (session-to-session spread), rounds split over them
-        inst = 3 if pilot["original"].median_ms < 5.0 else 1
-        stats = measure_balanced(variants, warmup=3, repeats=max(1, rounds // inst), instances=inst)
-        base = stats["original"].median_ms
-        measured = {}
+        m = measure_balanced(variants, warmup=3, repeats=rounds, baseline="original")
+        variants_out["A/A control"] = Optimized(original, 1.0, 0.0, [])
+        base = m.median_ms("original")
+        cond = m.conditions()
         for k, o in variants_out.items():
-            s = stats[k]
-            sp = base / s.median_ms
-            measured[k] = sp
+            c = m.compare("original~aa" if k == "A/A control" else k, "original")
             common = {"model": name, "optimizer": k, "threads": t, "budget": cfg.budget, "cost": cfg.cost,
-                      "rounds": rounds}
-            row = {**common, "speedup": sp, "original_median_ms": base, "optimized_median_ms": s.median_ms,
-                   "optimized_iqr_ms": s.iqr_ms, "predicted_speedup": o.predicted_speedup,
-                   "optimize_time_s": o.time_s, "n_rewrites": float(len(o.rules)), "rules": o.rules}
+                      "rounds": m.rounds}
+            row = {**common, "speedup": c.speedup, "speedup_lo": c.speedup_ci[0], "speedup_hi": c.speedup_ci[1],
+                   "verdict": c.verdict, "noise_floor": c.noise_floor, "original_median_ms": base,
+                   "optimized_median_ms": m.median_ms(c.a), "optimized_iqr_ms": m.iqr_ms(c.a),
+                   "predicted_speedup": o.predicted_speedup, "optimize_time_s": o.time_s,
+                   "n_rewrites": float(len(o.rules)), "rules": o.rules}
             if on_row is not None:
                 on_row(row)
-            records += [{**common, "metric": m, "value": float(row[m])} for m in
+            stats = {"speedup_lo": row["speedup_lo"], "speedup_hi": row["speedup_hi"], "verdict": c.verdict,
+                     "noise_floor": c.noise_floor, **cond}
+            records += [{**common, **stats, "metric": metric, "value": float(row[metric])} for metric in
                         ("speedup", "original_median_ms", "optimized_median_ms", "optimized_iqr_ms",
                          "predicted_speedup", "optimize_time_s", "n_rewrites")]
-        rho = spearman([outs[k].predicted_speedup for k in searched], [measured[k] for k in searched])
-        records.append({"model": name, "optimizer": "*", "threads": t, "budget": cfg.budget,
-                        "cost": cfg.cost, "metric": "rank_corr", "value": float(rho)})
     return records
 
 

@@ -106,7 +106,12 @@ def _cost_fn(name: str, threads: int):
 
 def _cmd_search(args: argparse.Namespace) -> Report:
     from xflow.rewrites.search import pick_fastest, search, trajectory_models
+    from xflow.runtime.measure import format_speedup
 
+    if args.repeats == 1 or args.repeats < 0:
+        from xflow.errors import XflowError
+
+        raise XflowError("--repeats must be 0 (do not measure) or >= 2 (an interval needs two rounds)")
     original = _load(args.model)
     if args.method == "rl":
         res = _rl_search(original, args)
@@ -134,9 +139,11 @@ def _cmd_search(args: argparse.Namespace) -> Report:
              f"  cost ({cost_name}): {res.initial_cost:.4f} -> {res.cost:.4f} "
              f"(predicted speed-up {res.predicted_speedup:.3f}x)"]
     if "measured_speedup" in data:
-        lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL): {data['original_ms']:.3f} ms -> "
-                     f"{data['rewritten_ms']:.3f} ms (measured speed-up {data['measured_speedup']:.3f}x); "
-                     f"kept the {data['kept']} graph ({data['kept_actions']} of {len(res.actions)} rewrites)")
+        lines.append(f"  ORT latency ({args.threads} thread(s), ORT_ENABLE_ALL, {data['clock']} clock): "
+                     f"{data['original_ms']:.3f} ms -> {data['rewritten_ms']:.3f} ms, measured speed-up "
+                     f"{format_speedup(data['measured_speedup'], data['speedup_ci'], data['verdict'])} "
+                     f"(A/A noise ±{100 * data['noise_floor']:.1f}%); kept the {data['kept']} graph "
+                     f"({data['kept_actions']} of {len(res.actions)} rewrites)")
     if args.output:
         lines.append(f"  wrote {data['output']}")
     return Report(data, "\n".join(lines))
@@ -195,9 +202,10 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     s.add_argument("--seed", type=int, default=0, help="random-walk seed")
     s.add_argument("--max-candidates", type=int, default=500)
     s.add_argument("--measure-points", type=int, default=4,
-                   help="trajectory prefixes measured against the input (the fastest is kept)")
+                   help="trajectory prefixes measured against the input (the significantly fastest is kept)")
     s.add_argument("--threads", type=int, default=1, help="ORT intra-op threads for the measurement")
-    s.add_argument("--repeats", type=int, default=20, help="measurement repeats (0: do not measure)")
+    s.add_argument("--repeats", type=int, default=20,
+                   help="interleaved measurement rounds (0: do not measure; else >= 2)")
     s.add_argument("-o", "--output", default=None, help="write the faster of input / result here")
     o = add_command(sub, "optimize", _cmd_optimize,
                     help="search, verify and write the measured-faster of input / result (never slower)")

@@ -71,22 +71,24 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
             {**base, "metric": "n_actions", "value": float(len(res.actions))},
             {**base, "metric": "search_time_s", "value": res.time_s}]
     if cfg["repeats"] > 0:
-        interval: dict[str, Any] = {"ratio": 1.0, "ci_lo": float("nan"), "ci_hi": float("nan"), "verdict": "n/a"}
+        if cfg["repeats"] < 2:
+            raise ValueError(f"repeats must be 0 or >= 2, got {cfg['repeats']}")
         if res.actions:
             cmp = compare_latency(res.model, model, intra_threads=cfg["threads"], repeats=cfg["repeats"])
-            orig_ms, new_ms = cmp.b.median_ms, cmp.a.median_ms
-            if cmp.measurement.rounds >= 2:  # interval and verdict of rewritten / original (plots, tables)
-                interval = {"ratio": cmp.ratio, "ci_lo": cmp.ci[0], "ci_hi": cmp.ci[1], "verdict": cmp.verdict,
-                            "noise_floor": cmp.comparison.noise_floor}
+            c = cmp.comparison
+            stats = {"speedup_lo": c.speedup_ci[0], "speedup_hi": c.speedup_ci[1], "verdict": c.verdict,
+                     "noise_floor": c.noise_floor, **cmp.measurement.conditions()}
+            recs += [{**base, **stats, "metric": "original_ms", "value": cmp.b.median_ms},
+                     {**base, **stats, "metric": "rewritten_ms", "value": cmp.a.median_ms},
+                     {**base, **stats, "metric": "measured_speedup", "value": c.speedup}]
         else:
             from xflow.runtime import measure_latency
 
-            orig_ms = new_ms = measure_latency(model, intra_threads=cfg["threads"], repeats=cfg["repeats"]).median_ms
-            interval["verdict"] = "same"  # nothing was rewritten: the same graph
-            interval.update(ci_lo=1.0, ci_hi=1.0)
-        recs += [{**base, "metric": "original_ms", "value": orig_ms},
-                 {**base, "metric": "rewritten_ms", "value": new_ms},
-                 {**base, "metric": "measured_speedup", "value": orig_ms / new_ms, **interval}]
+            ms = measure_latency(model, intra_threads=cfg["threads"], repeats=cfg["repeats"]).median_ms
+            same = {"speedup_lo": 1.0, "speedup_hi": 1.0, "verdict": "same", "noise_floor": 0.0}
+            recs += [{**base, **same, "metric": "original_ms", "value": ms},
+                     {**base, **same, "metric": "rewritten_ms", "value": ms},
+                     {**base, **same, "metric": "measured_speedup", "value": 1.0}]
     return recs
 
 
@@ -96,13 +98,13 @@ def cost_vs_measured(model: str | onnx.ModelProto, *, max_candidates: int = 20, 
 
     At most ``max_candidates`` candidates, taken round-robin over the rules that match.
 
-    The original, a second session of it (the A/A control) and all candidates are timed in one
-    interleaved run (ORT_ENABLE_ALL); rows carry the measured speed-up's interval
-    (``speedup_lo``/``speedup_hi``) and verdict.
+    The original, all candidates and an A/A control are timed in one interleaved run
+    (ORT_ENABLE_ALL, :func:`xflow.runtime.latency.measure_models`); every row carries the measured
+    speed-up's interval and verdict. ``repeats`` >= 2.
     """
     from xflow.rewrites.candidates import candidates
     from xflow.rewrites.cost import AnalyticCost
-    from xflow.runtime.latency import measure_models, stats_of
+    from xflow.runtime.latency import measure_models
 
     m = load_for_rewrite(model) if isinstance(model, str) else model
     cost = cost or AnalyticCost()
@@ -118,15 +120,14 @@ def cost_vs_measured(model: str | onnx.ModelProto, *, max_candidates: int = 20, 
     settings = {"level": "all", "intra_threads": threads}
     variants = {"original": (m, settings)}
     variants.update({f"c{i}": (c.model, settings) for i, c in enumerate(cands)})
-    meas = measure_models(variants, baseline="original", aa=repeats >= 2, warmup=2, rounds=repeats)
-    c0, t0 = cost(m), stats_of(meas, "original").median_ms
+    meas = measure_models(variants, baseline="original", warmup=2, rounds=repeats)
+    c0 = cost(m)
     rows = []
     for i, c in enumerate(cands):
-        row = {"rule": c.rule, "location": str(c.location), "predicted_speedup": c0 / cost(c.model),
-               "measured_speedup": t0 / stats_of(meas, f"c{i}").median_ms}
-        if meas.rounds >= 2:  # the measured speed-up's interval and verdict (for error bars)
-            cmp = meas.compare(f"c{i}")
-            row.update(speedup_lo=cmp.speedup_ci[0], speedup_hi=cmp.speedup_ci[1], verdict=cmp.verdict)
-        rows.append(row)
+        cmp = meas.compare(f"c{i}")
+        rows.append({"rule": c.rule, "location": str(c.location), "predicted_speedup": c0 / cost(c.model),
+                     "measured_speedup": cmp.speedup, "speedup_lo": cmp.speedup_ci[0],
+                     "speedup_hi": cmp.speedup_ci[1], "verdict": cmp.verdict,
+                     "noise_floor": cmp.noise_floor})
     rho = spearman([r["predicted_speedup"] for r in rows], [r["measured_speedup"] for r in rows])
     return rows, rho

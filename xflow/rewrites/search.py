@@ -252,68 +252,57 @@ def trajectory_models(original: onnx.ModelProto, actions: Sequence[dict[str, Any
 
 
 def measure_balanced(variants: dict[str, tuple[onnx.ModelProto, dict[str, Any]]], *, warmup: int = 3,
-                     repeats: int = 30, seed: int = 0, instances: int = 1) -> dict[str, Any]:
-    """Interleaved ORT timing with a fresh seeded random variant order every round.
+                     repeats: int = 30, seed: int = 0, baseline: str | None = None, aa: bool = True,
+                     max_seconds: float | None = None):
+    """Time ORT variants ``{label: (model, settings)}`` with the measurement core; returns the
+    :class:`~xflow.runtime.measure.Measurement` (compare with ``.compare`` / ``.best``).
 
-    :func:`xflow.runtime.measure_interleaved` alternates one fixed order and its reverse, which
-    still favours position here: the end variants run twice back to back at every round boundary
-    (warm caches), so on this machine an *identical* copy of a sub-ms NASRNN measured up to 5%
-    faster at the end of the dict than at its start, and ~5% slower in the middle. Shuffling each
-    round spreads every position over every variant. ``instances`` > 1 gives each variant several
-    sessions whose samples are pooled: the same sub-ms graph also measured ~10% apart in two
-    sessions of one process (memory placement), a difference no number of rounds removes.
-    Returns ``{label: LatencyStats}``.
+    Thin wrapper of :func:`xflow.runtime.latency.measure_models`: sessions built in a shuffled order,
+    rounds in a fresh seeded random order (a fixed order and its reverse favoured the end positions
+    by up to 5 % on sub-ms NASRNN here), and an A/A control that is a *second session* of the baseline
+    (two sessions of one sub-ms graph measured ~10 % apart here: the A/A floor absorbs that).
     """
-    import random as _random
+    from xflow.runtime.latency import measure_models
 
-    from xflow.runtime import make_session, random_inputs
-    from xflow.runtime.latency import summarize
-
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    rng = _random.Random(seed)
-    keys = [(label, j) for label in variants for j in range(max(1, instances))]
-    rng.shuffle(keys)  # creation order too: the first sessions created measured slower here
-    sessions, feeds = {}, {}
-    for label, j in keys:
-        model, settings = variants[label]
-        sessions[(label, j)] = make_session(model, **settings)
-        feeds[(label, j)] = random_inputs(sessions[(label, j)], seed=0)
-    for key, sess in sessions.items():
-        for _ in range(max(0, warmup)):
-            sess.run(None, feeds[key])
-    order = list(sessions)
-    samples: dict[str, list[float]] = {k: [] for k in variants}
-    clock = time.perf_counter
-    for _ in range(repeats):
-        rng.shuffle(order)
-        for key in order:
-            sess, feed = sessions[key], feeds[key]
-            t0 = clock()
-            sess.run(None, feed)
-            samples[key[0]].append((clock() - t0) * 1e3)
-    return {k: summarize(v) for k, v in samples.items()}
+    return measure_models(variants, baseline=baseline, aa=aa, warmup=warmup, rounds=repeats, seed=seed,
+                          max_seconds=max_seconds)
 
 
 def pick_fastest(original: onnx.ModelProto, rewritten: onnx.ModelProto | Sequence[onnx.ModelProto], *,
                  intra_threads: int = 1, repeats: int = 20, level: str = "all",
-                 device: str = "cpu") -> tuple[onnx.ModelProto, dict[str, Any]]:
-    """Measure the original and the rewritten graph(s) interleaved in ORT; return the fastest.
+                 device: str = "cpu", min_effect: float = 0.0, alpha: float = 0.05,
+                 seed: int = 0) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """The "never slower" guard: keep a rewritten graph only when it is *significantly* faster.
 
-    This is the "never slower" guard: a rewrite the cost model likes but the device does not is
-    dropped and the original is returned. ``info`` holds ``original_ms``, ``rewritten_ms`` (the
-    fastest rewritten graph), ``measured_speedup`` (original / fastest rewritten), ``kept``
-    (``"original"`` or ``"rewritten"``) and ``kept_index`` (which of the rewritten graphs).
+    The original, every rewritten graph and an A/A control (a second session of the original) are
+    timed in one interleaved run (:func:`measure_balanced`). A candidate is kept only with verdict
+    ``faster`` against the original — interval below 1 at level ``1 - alpha / k`` for ``k``
+    candidates (Bonferroni) and effect beyond the A/A noise floor and ``min_effect`` — and among
+    those the lowest ratio wins; otherwise the original is returned.
+
+    ``info``: ``original_ms``, ``rewritten_ms`` and ``measured_speedup`` / ``speedup_ci`` /
+    ``verdict`` of the kept candidate (or, when the original is kept, of the best-looking one),
+    ``noise_floor``, ``kept`` (``"original"`` or ``"rewritten"``), ``kept_index``, ``candidates``
+    (every candidate's comparison) and the run ``conditions``.
     """
+    if repeats < 2:
+        raise ValueError(f"pick_fastest: repeats must be >= 2 (an interval needs two rounds), got {repeats}")
     models = [rewritten] if isinstance(rewritten, onnx.ModelProto) else list(rewritten)
+    if not models:
+        raise ValueError("pick_fastest: no rewritten graphs to compare")
     settings = {"level": level, "intra_threads": intra_threads, "device": device}
     variants = {"original": (original, settings)}
     variants.update({f"r{i}": (m, settings) for i, m in enumerate(models)})
-    stats = measure_balanced(variants, warmup=3, repeats=repeats)
-    best_i = min(range(len(models)), key=lambda i: stats[f"r{i}"].median_ms)
-    orig_ms, new_ms = stats["original"].median_ms, stats[f"r{best_i}"].median_ms
-    faster = new_ms < orig_ms
-    info = {"original_ms": orig_ms, "rewritten_ms": new_ms, "measured_speedup": orig_ms / new_ms,
-            "kept": "rewritten" if faster else "original", "kept_index": best_i,
-            "all_ms": [stats[f"r{i}"].median_ms for i in range(len(models))]}
-    return (models[best_i] if faster else original), info
+    m = measure_balanced(variants, warmup=3, repeats=repeats, seed=seed, baseline="original")
+    names = [f"r{i}" for i in range(len(models))]
+    adj = alpha / len(names)
+    cmps = {n: m.compare(n, min_effect=min_effect, alpha=adj) for n in names}
+    winner, _ = m.best(names, min_effect=min_effect, alpha=alpha)
+    shown = cmps[winner] if winner in cmps else min(cmps.values(), key=lambda c: c.ratio)
+    idx = int(shown.a[1:])
+    info = {"original_ms": m.median_ms("original"), "rewritten_ms": m.median_ms(shown.a),
+            "measured_speedup": shown.speedup, "speedup_ci": list(shown.speedup_ci),
+            "verdict": shown.verdict, "noise_floor": m.noise_floor(), "clock": m.clock,
+            "kept": "rewritten" if winner in cmps else "original", "kept_index": idx,
+            "candidates": [cmps[n].as_dict() for n in names], "conditions": m.conditions()}
+    return (models[idx] if winner in cmps else original), info

@@ -1,80 +1,142 @@
-"""``xflow latency FILE.onnx``: median/IQR latency of a model in ONNX Runtime.
+"""``xflow latency FILE.onnx`` and ``xflow compare A.onnx B.onnx``: ONNX Runtime timings through the
+measurement core, every ratio with its interval and verdict.
 
-The file is validated with :func:`xflow.graphs.load_model` first (clean typed errors for missing,
-empty, random-byte or invalid files; ``--no-validate`` only parses it), then the file as given is timed.
+Files are validated with :func:`xflow.graphs.load_model` first (clean typed errors for missing,
+empty, random-byte or invalid files; ``--no-validate`` only parses them), then the files as given
+are timed.
 """
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from xflow.clitools import Report, add_command
+from xflow.errors import XflowError
 
 __all__ = ["register"]
 
 
 def _validate(path: str, full: bool = True) -> None:
-    if not full:
-        from xflow.graphs.model import read_model
+    from xflow.graphs.model import load_model, read_model
 
+    if full:
+        load_model(path)
+    else:
         read_model(path)
-        return
-    try:
-        from xflow.graphs.model import load_model
-    except ModuleNotFoundError:  # pragma: no cover - graph core not in this checkout
-        from xflow.runtime.session import as_model_proto
 
-        as_model_proto(path)
-        return
-    load_model(path)
+
+def _check_counts(args: argparse.Namespace) -> None:
+    if args.repeats < 2 or args.warmup < 0 or args.threads < 0:
+        raise XflowError("--repeats must be >= 2 (an interval needs two rounds), --warmup and --threads >= 0")
 
 
 def _cmd_latency(args: argparse.Namespace) -> Report:
     from xflow.runtime.device import describe_device
-    from xflow.runtime.latency import measure_interleaved
+    from xflow.runtime.latency import measure_models
 
-    from xflow.errors import XflowError
-
-    if args.repeats < 1 or args.warmup < 0 or args.threads < 0:
-        raise XflowError("--repeats must be >= 1, --warmup and --threads >= 0")
+    _check_counts(args)
     _validate(args.model, full=not args.no_validate)
-    model = args.model
-    levels = args.level or ["all"]
+    levels = list(dict.fromkeys(args.level or ["all"]))
     variants = {
-        lv: (model, dict(level=lv, intra_threads=args.threads, inter_threads=1, mode=args.mode,
+        lv: (args.model, dict(level=lv, intra_threads=args.threads, inter_threads=1, mode=args.mode,
                               device=args.device))
-        for lv in dict.fromkeys(levels)
+        for lv in levels
     }
-    res = measure_interleaved(variants, warmup=args.warmup, repeats=args.repeats)
+    base = "disable" if "disable" in variants else levels[0]
+    m = measure_models(variants, baseline=base, warmup=args.warmup, rounds=args.repeats)
     info = describe_device(args.device)
-    data = {
+    cmps = {lv: m.compare(lv) for lv in levels if lv != base}
+    data: dict[str, Any] = {
         "model": str(args.model), "device": args.device, "device_label": info.label(),
         "threads": args.threads, "mode": args.mode, "warmup": args.warmup, "repeats": args.repeats,
-        "levels": {lv: s.as_dict() for lv, s in res.items()},
+        "baseline": base, "noise_floor": m.noise_floor(), "conditions": m.conditions(),
+        "levels": {lv: {"median_ms": m.median_ms(lv), "iqr_ms": m.iqr_ms(lv),
+                        "wall_ms": m.median_ms(lv, "wall"), "thread_cpu_ms": m.median_ms(lv, "thread"),
+                        "min_ms": float(m.times(lv).min() * 1e3), "max_ms": float(m.times(lv).max() * 1e3),
+                        "repeats": m.rounds} for lv in levels},
+        "comparisons": {lv: c.as_dict() for lv, c in cmps.items()},
+        "warnings": m.warnings,
     }
     lines = [f"{args.model} on {info.label()} [{args.device}], {args.threads} thread(s), "
-             f"{args.repeats} repeats (median ± IQR):"]
-    for lv, s in res.items():
-        lines.append(f"  level={lv:<8} {s.median_ms:9.3f} ms  ± {s.iqr_ms:.3f}  (min {s.min_ms:.3f})")
-    if len(res) > 1 and "disable" in res:
-        base = res["disable"].median_ms
-        for lv, s in res.items():
-            if lv != "disable":
-                lines.append(f"  {lv} / disable = {s.median_ms / base:.3f}")
+             f"{m.rounds} interleaved rounds, {m.clock} clock (median ± IQR):"]
+    for lv in levels:
+        lines.append(f"  level={lv:<8} {m.median_ms(lv):9.3f} ms  ± {m.iqr_ms(lv):.3f}")
+    for lv, c in cmps.items():
+        lines.append(f"  level={lv} vs {base}: speed-up {c.format()}")
+    lines.append(f"  A/A noise floor ±{100 * m.noise_floor():.1f}%")
+    lines += [f"  warning: {w}" for w in m.warnings]
     return Report(data, "\n".join(lines))
 
 
+def _cmd_compare(args: argparse.Namespace) -> Report:
+    from xflow.runtime.equivalence import compare_outputs
+    from xflow.runtime.latency import measure_models
+
+    _check_counts(args)
+    if args.min_effect < 0 or args.min_effect != args.min_effect:
+        raise XflowError("--min-effect must be a number >= 0 (e.g. 0.02 for 2 %)")
+    levels = args.level or ["all"]
+    if len(levels) > 2:
+        raise XflowError("--level takes one value (both models) or two (A's, then B's)")
+    lv_a, lv_b = levels[0], levels[-1]
+    for p in (args.a, args.b):
+        _validate(p, full=not args.no_validate)
+    diffs = compare_outputs(args.b, args.a, seed=args.seed, device=args.device)
+    same_outputs = all(d.ok for d in diffs)
+    bad = next((d for d in diffs if not d.ok), None)
+    common = dict(intra_threads=args.threads, inter_threads=1, device=args.device)
+    m = measure_models({"A": (args.a, {**common, "level": lv_a}), "B": (args.b, {**common, "level": lv_b})},
+                       baseline="A", warmup=args.warmup, rounds=args.repeats, seed=args.seed)
+    c = m.compare("B", min_effect=args.min_effect)  # time_B / time_A: "faster" means B is faster
+    data = {
+        "a": str(args.a), "b": str(args.b), "level_a": lv_a, "level_b": lv_b, "threads": args.threads,
+        "device": args.device, "ratio": c.speedup, "ci": list(c.speedup_ci), "verdict": c.verdict,
+        "noise_floor": c.noise_floor, "min_effect": args.min_effect, "clock": c.clock, "rounds": c.rounds,
+        "a_ms": m.median_ms("A"), "b_ms": m.median_ms("B"), "same_outputs": same_outputs,
+        "max_abs_err": max((d.max_abs_err for d in diffs), default=0.0) if same_outputs else None,
+        "output_mismatch": None if same_outputs else bad.reason, "conditions": m.conditions(),
+        "warnings": m.warnings,
+    }
+    lines = [
+        f"A {args.a} (level {lv_a}): {m.median_ms('A'):.3f} ms ± {m.iqr_ms('A'):.3f}",
+        f"B {args.b} (level {lv_b}): {m.median_ms('B'):.3f} ms ± {m.iqr_ms('B'):.3f}",
+        f"A/B = {c.speedup:.3f}× [{c.speedup_ci[0]:.3f}, {c.speedup_ci[1]:.3f}]: B is {c.verdict}"
+        + (" than A" if c.verdict != "same" else " as A")
+        + f" ({c.clock} clock, {c.rounds} rounds, A/A noise floor ±{100 * c.noise_floor:.1f}%)",
+        "outputs agree" if same_outputs else f"outputs DIFFER: {bad.reason}",
+    ]
+    lines += [f"warning: {w}" for w in m.warnings]
+    return Report(data, "\n".join(lines))
+
+
+def _timing_flags(p: argparse.ArgumentParser, repeats: int) -> None:
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1; 0 = all cores)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="execution provider (default cpu)")
+    p.add_argument("--repeats", type=int, default=repeats,
+                   help=f"interleaved timed rounds (default {repeats}; >= 2)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs per variant (default 5)")
+    p.add_argument("--no-validate", action="store_true",
+                   help="only parse the file(s) instead of the full xflow.graphs.load_model check "
+                        "(checker, shape inference, folding: slow for very large models)")
+
+
 def register(sub: "argparse._SubParsersAction") -> None:
-    """Add ``xflow latency``."""
+    """Add ``xflow latency`` and ``xflow compare``."""
     p = add_command(sub, "latency", _cmd_latency, help="measure a model's latency in ONNX Runtime")
     p.add_argument("model", help="ONNX file")
     p.add_argument("--level", action="append", choices=["disable", "basic", "extended", "all"],
-                   help="ORT graph optimization level (repeat to compare levels, interleaved; default all)")
-    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1; 0 = all cores)")
+                   help="ORT graph optimization level (repeat to compare levels in one run; default all)")
     p.add_argument("--mode", choices=["sequential", "parallel"], default="sequential",
-                   help="ORT execution mode")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="execution provider")
-    p.add_argument("--repeats", type=int, default=30, help="timed runs (default 30)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs (default 5)")
-    p.add_argument("--no-validate", action="store_true",
-                   help="only parse the file instead of the full xflow.graphs.load_model check "
-                        "(checker, shape inference, folding: slow for very large models)")
+                   help="ORT execution mode (default sequential)")
+    _timing_flags(p, 30)
+
+    c = add_command(sub, "compare", _cmd_compare,
+                    help="check two models give the same outputs, then time both: ratio A/B with interval and verdict")
+    c.add_argument("a", help="ONNX file A (the baseline)")
+    c.add_argument("b", help="ONNX file B")
+    c.add_argument("--level", action="append", choices=["disable", "basic", "extended", "all"],
+                   help="ORT optimization level: once for both models, or twice (A's then B's); default all")
+    c.add_argument("--min-effect", type=float, default=0.0,
+                   help="smallest relative effect that counts as a difference (default 0; e.g. 0.02)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the random inputs and the bootstrap (default 0)")
+    _timing_flags(c, 30)

@@ -22,18 +22,18 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
 
     Config keys: ``model`` (required), ``batch`` (1), ``cfg`` (zoo config overrides, ``{}``),
     ``levels`` (``['disable', 'all']``), ``threads`` (intra-op, 1), ``device`` (``'cpu'``),
-    ``warmup`` (3), ``repeats`` (20 rounds), ``aa`` (True: an A/A control, a second session of the
-    baseline level, gives the run's noise floor). Returns one record per (level, metric) with
-    metrics ``latency_median_ms`` (with ``q25_ms``/``q75_ms`` columns), ``latency_iqr_ms``,
-    ``latency_min_ms`` and ``speedup_vs_disable`` (when ``disable`` is among the levels), the latter
-    with the measurement core's ``ratio`` (time / time at ``disable``), ``ci_lo``/``ci_hi``,
-    ``speedup_lo``/``speedup_hi``, ``verdict`` and ``noise_floor``. The device is in ``device_kind``
-    (``device`` is left to :func:`xflow.results.write_records`' machine label).
+    ``warmup`` (3), ``repeats`` (20 rounds). The first level (``disable`` when present) is the
+    baseline, with an A/A control (a second session). Returns one record per (level, metric) with
+    metrics ``latency_median_ms`` (with the quartiles ``q25_ms``/``q75_ms`` of the rounds, for error
+    bars), ``latency_iqr_ms`` and ``speedup_vs_disable`` (or
+    ``speedup_vs_baseline`` without ``disable``: paired speed-up of this level over the baseline), every row carrying ``speedup_lo``/``speedup_hi``, ``verdict``,
+    ``noise_floor``, ``clock`` and the load of the run. The device is in ``device_kind`` (``device``
+    is left to :func:`xflow.results.write_records`' machine label).
     """
     import numpy as np
 
     from xflow.graphs import zoo
-    from xflow.runtime.latency import measure_models, stats_of
+    from xflow.runtime.latency import measure_models
 
     name = config["model"]
     batch = int(config.get("batch", 1))
@@ -43,32 +43,25 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
     device = config.get("device", "cpu")
     path = zoo.export(name, batch, **cfg)
     variants = {lv: (path, dict(level=lv, intra_threads=threads, device=device)) for lv in levels}
-    base_level = "disable" if "disable" in levels else None
-    m = measure_models(variants, baseline=base_level or levels[0], aa=bool(config.get("aa", True)),
-                       warmup=int(config.get("warmup", 3)), rounds=int(config.get("repeats", 20)))
+    base = "disable" if "disable" in variants else levels[0]
+    m = measure_models(variants, baseline=base, warmup=int(config.get("warmup", 3)),
+                       rounds=int(config.get("repeats", 20)))
+    cond = m.conditions()
     records: list[dict[str, Any]] = []
     for lv in levels:
-        s = stats_of(m, lv)
-        q25, q75 = (float(x) for x in np.percentile(s.samples_ms, [25, 75]))
-        common = {"model": name, "batch": batch, "level": lv, "threads": threads,
-                  "device_kind": device, "repeats": s.repeats, "clock": m.clock}
+        c = m.compare(lv) if lv != base else None
+        common = {"model": name, "batch": batch, "level": lv, "baseline": base, "threads": threads,
+                  "device_kind": device, "repeats": m.rounds, "noise_floor": m.noise_floor(),
+                  "speedup_lo": c.speedup_ci[0] if c else 1.0, "speedup_hi": c.speedup_ci[1] if c else 1.0,
+                  "verdict": c.verdict if c else "baseline", **cond}
+        q25, q75 = (float(q) for q in np.percentile(m.times(lv) * 1e3, [25, 75]))
         records += [
-            {**common, "metric": "latency_median_ms", "value": s.median_ms, "q25_ms": q25, "q75_ms": q75},
-            {**common, "metric": "latency_iqr_ms", "value": s.iqr_ms},
-            {**common, "metric": "latency_min_ms", "value": s.min_ms},
+            {**common, "metric": "latency_median_ms", "value": m.median_ms(lv), "q25_ms": q25, "q75_ms": q75},
+            {**common, "metric": "latency_iqr_ms", "value": m.iqr_ms(lv)},
+            {**common, "metric": f"speedup_vs_{base}" if base == "disable" else "speedup_vs_baseline",
+             "value": c.speedup if c else 1.0},
         ]
-        if base_level is not None:
-            if lv == base_level or m.rounds < 2:
-                interval = {"ratio": 1.0, "ci_lo": float("nan"), "ci_hi": float("nan"), "speedup_lo": float("nan"),
-                            "speedup_hi": float("nan"), "verdict": "baseline" if lv == base_level else "n/a"}
-            else:
-                c = m.compare(lv)
-                interval = {"ratio": c.ratio, "ci_lo": c.ci[0], "ci_hi": c.ci[1], "speedup_lo": c.speedup_ci[0],
-                            "speedup_hi": c.speedup_ci[1], "verdict": c.verdict}
-            records.append({**common, "metric": "speedup_vs_disable",
-                            "value": stats_of(m, base_level).median_ms / s.median_ms,
-                            "noise_floor": m.noise_floor(), **interval})
-    log.info("zoo_latency %s: %s", name, {lv: round(stats_of(m, lv).median_ms, 3) for lv in levels})
+    log.info("zoo_latency %s: %s", name, {lv: round(m.median_ms(lv), 3) for lv in levels})
     return records
 
 
@@ -95,5 +88,5 @@ def zoo_latency_grid(quick: bool = True, devices: list[str] | None = None,
         for m in models:
             for t in (threads or (1, 2)):
                 out.append({"model": m, "batch": 1, "levels": levels, "threads": int(t), "device": dev,
-                            "warmup": warmup, "repeats": repeats, "aa": True})
+                            "warmup": warmup, "repeats": repeats})
     return out

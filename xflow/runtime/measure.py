@@ -56,6 +56,7 @@ __all__ = [
     "CONTENTION_GAP",
     "BUSY_CORES",
     "format_speedup",
+    "torch_variant",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,18 @@ class Variant:
     threads: int | None = 1
     before: Callable[[], Any] | None = None
     sync: Callable[[], Any] | None = None
+
+
+def torch_variant(fn: Callable[[], Any], *, threads: int | None = None, device: str = "cpu") -> Variant:
+    """A :class:`Variant` for a torch callable: ``torch.set_num_threads(threads)`` before each sample
+    (``None``: keep torch's current count), and ``torch.cuda.synchronize`` inside the timed region on
+    a CUDA device (then wall time decides)."""
+    import torch
+
+    n = int(threads) if threads else torch.get_num_threads()
+    before = (lambda: torch.set_num_threads(n)) if threads else None
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else None
+    return Variant(fn, threads=n if sync is None else None, before=before, sync=sync)
 
 
 def _as_variant(v: Variant | Callable[[], Any]) -> Variant:

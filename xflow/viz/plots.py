@@ -62,6 +62,7 @@ STYLE: dict[str, Any] = {
 #: outline when the difference is within noise (``same``). Hatches stay free to encode a series.
 VERDICT_STYLE = {"faster": dict(alpha=1.0, linestyle="-"), "slower": dict(alpha=1.0, linestyle="-"),
                  "same": dict(alpha=0.3, linestyle="--"), "n/a": dict(alpha=0.8, linestyle="-"),
+                 "pruned": dict(alpha=0.8, linestyle="-", hatch=".."),
                  "baseline": dict(alpha=0.8, linestyle="-")}
 
 
@@ -365,16 +366,16 @@ def speedup_frame(df, *, what: str = "speedup"):
     ``ratio, lo, hi, verdict`` (``what="ratio"``: time / baseline time).
 
     Accepts the measurement core's rows (``ratio, ci_lo, ci_hi, verdict``; see
-    :meth:`xflow.runtime.measure.Measurement.records`), rows with ``speedup, speedup_lo,
-    speedup_hi``, or bare ``value`` rows (then ``lo``/``hi`` are NaN and the verdict ``n/a``:
+    :meth:`xflow.runtime.measure.Measurement.records`), rows with ``speedup`` (or ``value``) and
+    ``speedup_lo, speedup_hi``, or bare ``value`` rows (then ``lo``/``hi`` are NaN and the verdict ``n/a``:
     no interval is drawn, and the legend says so).
     """
     import pandas as pd
 
     d = pd.DataFrame(df).copy()
     cols = set(d.columns)
-    if {"speedup", "speedup_lo", "speedup_hi"} <= cols:
-        s, lo, hi = d["speedup"], d["speedup_lo"], d["speedup_hi"]
+    if {"speedup_lo", "speedup_hi"} <= cols and ({"speedup", "value"} & cols):
+        s, lo, hi = d["speedup"] if "speedup" in cols else d["value"], d["speedup_lo"], d["speedup_hi"]
     elif {"ratio", "ci_lo", "ci_hi"} <= cols:
         s, lo, hi = 1.0 / d["ratio"], 1.0 / d["ci_hi"], 1.0 / d["ci_lo"]
     elif "speedup" in cols or "value" in cols:
@@ -389,7 +390,8 @@ def speedup_frame(df, *, what: str = "speedup"):
     elif what != "speedup":
         raise ValueError(f"speedup_frame: what must be 'speedup' or 'ratio', got {what!r}")
     verdict = d["verdict"].fillna("n/a").astype(str) if "verdict" in cols else pd.Series("n/a", index=d.index)
-    verdict = verdict.where(np.isfinite(lo) & np.isfinite(hi) | (verdict == "baseline"), "n/a")
+    # a significance verdict needs an interval: without one, say so (other verdicts, e.g. "pruned", stay)
+    verdict = verdict.where(np.isfinite(lo) & np.isfinite(hi) | ~verdict.isin(["faster", "slower", "same"]), "n/a")
     return d.assign(**{what: s, "lo": lo, "hi": hi, "verdict": verdict})
 
 
@@ -436,7 +438,7 @@ def _bars(ax, d, *, x: str, hue: str | None, value: str, lo: str | None, hi: str
             pos = i - width / 2 + w * (j + 0.5)
             color = cmap.get(h if hue else c, PALETTE[0])
             style = VERDICT_STYLE.get(str(r.get("verdict", "n/a")), VERDICT_STYLE["n/a"]) if verdicts else {}
-            hatch = (hatches or {}).get(h if hue else c) or None
+            hatch = (hatches or {}).get(h if hue else c) or style.get("hatch")
             kw = dict(color=mpl.colors.to_rgba(color, style.get("alpha", 0.9)),
                       edgecolor=_darker(color) if hatch else color, linewidth=0.8, hatch=hatch,
                       linestyle=style.get("linestyle", "-"))
@@ -492,8 +494,10 @@ def _verdict_handles(verdicts: Iterable[str]) -> dict[str, Any]:
         out["same: within noise"] = Patch(facecolor=mpl.colors.to_rgba("#777777", 0.3), edgecolor="#777777",
                                          linestyle="--")
     if "n/a" in present:
-        out["no interval recorded"] = Patch(facecolor=mpl.colors.to_rgba("#777777", 0.8),
-                                                     edgecolor="none")
+        out["no interval recorded"] = Patch(facecolor=mpl.colors.to_rgba("#777777", 0.8), edgecolor="none")
+    if "pruned" in present:
+        out["pruned: stopped after one round (far slower)"] = Patch(facecolor=mpl.colors.to_rgba("#777777", 0.8),
+                                                                    edgecolor="#777777", hatch="..")
     return out
 
 

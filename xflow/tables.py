@@ -1,0 +1,154 @@
+"""Docs tables as code: builders registered by id, reading committed result files under ``results/``.
+
+A technique module registers a builder::
+
+    from xflow.tables import load_result, markdown_table, report_table
+
+    @report_table("runtime.aa_noise")
+    def aa_noise() -> str:
+        df = load_result("runtime/aa_noise.csv")
+        return markdown_table(["variant", "noise floor"], [[r.variant, f"±{100 * r.floor:.1f}%"] for r in ...])
+
+and a docs page holds the block it fills::
+
+    <!-- report:runtime.aa_noise -->
+    (generated; do not edit)
+    <!-- /report -->
+
+``make report`` (:mod:`xflow.report`) rebuilds every block from the committed files and stamps it
+with the machine, date and git sha found in the files' provenance columns
+(:func:`xflow.results.provenance`), so no number in ``docs/`` is typed by hand and each one says
+where it came from. Result files for docs are small CSVs written with :func:`save_result`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xflow import paths
+
+__all__ = ["report_table", "load_result", "save_result", "markdown_table", "TableContext", "registered",
+           "fmt", "fmt_ci"]
+
+_REGISTRY: dict[str, Callable[[], str]] = {}
+
+
+def report_table(table_id: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
+    """Register ``fn() -> markdown`` as the builder of docs block ``table_id`` (``area.name``)."""
+    if "." not in table_id or any(c.isspace() for c in table_id):
+        raise ValueError(f"report table id must look like 'area.name', got {table_id!r}")
+
+    def deco(fn: Callable[[], str]) -> Callable[[], str]:
+        if table_id in _REGISTRY and _REGISTRY[table_id] is not fn:
+            raise ValueError(f"report table {table_id!r} is registered twice")
+        _REGISTRY[table_id] = fn
+        return fn
+    return deco
+
+
+def registered() -> dict[str, Callable[[], str]]:
+    """Every registered builder by id (after the technique modules were imported)."""
+    return dict(_REGISTRY)
+
+
+@dataclass
+class TableContext:
+    """The result files a builder read while it ran (for the provenance stamp)."""
+
+    files: list[Path] = field(default_factory=list)
+    frames: list[Any] = field(default_factory=list)
+
+
+_CTX: list[TableContext] = []
+
+
+def results_root() -> Path:
+    """Root of committed result files (``$XFLOW_RESULTS`` or ``<repo>/results``)."""
+    return paths.results_dir()
+
+
+def load_result(relpath: str):
+    """The committed result file ``results/<relpath>`` (``.csv`` or ``.parquet``) as a DataFrame.
+
+    Raises ``FileNotFoundError`` naming the file and the command that produces it when absent.
+    """
+    import pandas as pd
+
+    p = results_root() / relpath
+    if not p.is_file():
+        raise FileNotFoundError(f"result file {p} is missing: run the benchmark that writes it "
+                                f"(see the docs page quoting it), then `make report`")
+    df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+    if _CTX:
+        _CTX[-1].files.append(p)
+        _CTX[-1].frames.append(df)
+    return df
+
+
+def save_result(records: Iterable[dict[str, Any]] | Any, relpath: str, *, device: str = "cpu",
+                threads: int | None = None) -> Path:
+    """Write ``records`` (dicts or a DataFrame) with provenance columns to ``results/<relpath>``
+    atomically (CSV), replacing an older version of the same file; returns the path."""
+    import pandas as pd
+
+    from xflow.results import provenance
+
+    df = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
+    if df.empty:
+        raise ValueError(f"save_result({relpath!r}): no records")
+    prov = provenance(device, threads)
+    for k, v in prov.items():
+        if k not in df.columns:
+            df[k] = v
+    p = results_root() / relpath
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{__import__('os').getpid()}.tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(p)
+    return p
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    """A number for a table cell (``—`` for missing/NaN)."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, (int,)) and not isinstance(v, bool):
+        return str(v)
+    try:
+        return f"{float(v):.{digits}g}" if abs(float(v)) >= 1000 else f"{float(v):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def fmt_ci(value: Any, lo: Any, hi: Any, verdict: str | None = None, digits: int = 2, suffix: str = "×") -> str:
+    """``1.01× [0.98, 1.04] same`` for a table cell."""
+    if value is None or lo is None or hi is None:
+        return "—"
+    s = f"{float(value):.{digits}f}{suffix} [{float(lo):.{digits}f}, {float(hi):.{digits}f}]"
+    return s + (f" {verdict}" if verdict else "")
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: Sequence[str] | None = None) -> str:
+    """A GitHub-markdown table (``align`` per column: ``l``, ``r`` or ``c``; default: left)."""
+    cells = [[str(c).replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
+    sep = {"l": "---", "r": "---:", "c": ":---:"}
+    al = list(align or ["l"] * len(headers))
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join(sep[a] for a in al) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in cells]
+    return "\n".join(out)
+
+
+def build(table_id: str) -> tuple[str, TableContext]:
+    """Run builder ``table_id``; returns its markdown and the files it read."""
+    if table_id not in _REGISTRY:
+        raise KeyError(f"no report table {table_id!r} is registered")
+    ctx = TableContext()
+    _CTX.append(ctx)
+    try:
+        text = _REGISTRY[table_id]().rstrip("\n")
+    finally:
+        _CTX.pop()
+    return text, ctx
