@@ -246,3 +246,15 @@ def test_legend_entries_show_hatches_and_verdicts():
                                          hatches={"a · 2 thr": "///"}, verdicts=["same", "faster"])
     assert labels == ["a · 1 thr", "a · 2 thr", "interval clear of the noise floor", "same: within noise"]
     assert handles[1].get_hatch() == "///" and handles[1].get_edgecolor() != handles[1].get_facecolor()
+
+
+def test_speedup_frame_reads_value_rows_with_speedup_bounds_and_keeps_pruned():
+    """Rows as zoo_latency / the rewrite baselines / algsel write them: value = speed-up, bounds beside it."""
+    rows = pd.DataFrame({"sel": ["a", "b", "c"], "value": [1.2, 0.3, 1.0], "speedup_lo": [1.1, None, 1.0],
+                         "speedup_hi": [1.3, None, 1.0], "verdict": ["faster", "pruned", "baseline"]})
+    d = viz.speedup_frame(rows)
+    assert list(d.speedup) == [1.2, 0.3, 1.0] and (d.lo.iloc[0], d.hi.iloc[0]) == (1.1, 1.3)
+    assert list(d.verdict) == ["faster", "pruned", "baseline"]
+    fig, ax = viz.figure(width="page")
+    viz.speedup_bars(ax, rows, x="sel")
+    assert "pruned: stopped after one round (far slower)" in [t.get_text() for t in ax.get_legend().get_texts()]
