@@ -191,6 +191,27 @@ def test_readable_and_wrap():
     assert all(len(line) <= 12 for line in viz.wrap("a_b_c_d_e_f_g_h_i_j", 6).splitlines())
 
 
+def test_shared_ratio_axis_holds_every_panels_bars():
+    """sharex panels: the limits come from all panels, so a 0.05x bar of the first panel stays on the axis."""
+    fig, (a, b) = viz.figure(1, 2, sharex=True)
+    viz.speedup_bars(a, pd.DataFrame({"v": ["p", "q"], "speedup": [0.05, 1.2]}), x="v", orient="h", legend=False)
+    viz.speedup_bars(b, pd.DataFrame({"v": ["p", "q"], "speedup": [0.8, 4.0]}), x="v", orient="h", legend=False)
+    lo, hi = b.get_xlim()
+    assert a.get_xlim() == (lo, hi) and lo < 0.05 and hi > 4.0
+    fig2, (c, d) = viz.figure(1, 2)                                     # unshared panels keep their own limits
+    viz.speedup_bars(c, pd.DataFrame({"v": ["p"], "speedup": [0.05]}), x="v", orient="h", legend=False)
+    viz.speedup_bars(d, pd.DataFrame({"v": ["p"], "speedup": [1.5]}), x="v", orient="h", legend=False)
+    assert d.get_xlim()[0] > 0.5
+
+
+def test_log_ticks_label_both_ends_of_the_axis():
+    from xflow.viz.plots import _nice_log_ticks
+
+    ticks = _nice_log_ticks(0.55, 5.2)                                   # 1-2-5 alone leaves 0.55..1 unlabelled
+    assert min(ticks) < 1.0 and max(ticks) <= 5.2 and len(ticks) <= 7
+    assert _nice_log_ticks(1.0, 100.0)[:3] == [1.0, 2.0, 5.0]           # a clean 1-2-5 range stays 1-2-5
+
+
 def test_ratio_axis_ticks_read_as_times():
     fig, ax = viz.figure()
     ax.plot([0, 1], [0.3, 4.0])

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["measure", "variants_for", "run", "variant_label", "variant_family"]
+__all__ = ["measure", "variants_for", "run"]
 
 
 def measure(fns: dict[str, Callable[[], Any]], *, warmup: int = 3, repeats: int = 15,
@@ -60,31 +60,6 @@ def measure(fns: dict[str, Callable[[], Any]], *, warmup: int = 3, repeats: int 
         q = np.percentile(s, [25, 50, 75])
         out[n] = {"median_ms": float(q[1]), "iqr_ms": float(q[2] - q[0]), "mean_ms": float(statistics.mean(s))}
     return out
-
-
-def variant_label(name: str, workers: int = 2) -> str:
-    """A readable name of a variant of :func:`variants_for` (for plots and tables)."""
-    import re
-
-    fixed = {"gen_serial": "generated serial, 1 thread (reference)", "gen_intra": f"generated serial, {workers} intra-op threads",
-             "gen_verified_threads": "generated hybrid, measured safety valve", "ort_parallel": f"ORT parallel, {workers} inter-op"}
-    if name in fixed:
-        return fixed[name]
-    if m := re.fullmatch(r"gen_serial_(\w+)", name):
-        return f"generated serial, {m.group(1)}"
-    if m := re.fullmatch(r"gen_(branch|hybrid)_(\w+)", name):
-        what = f"branches on {workers} workers" if m.group(1) == "branch" else "hybrid (branches or threads)"
-        return f"generated {what}" + ("" if m.group(2) == "threads" else f", {m.group(2)}")
-    if m := re.fullmatch(r"eager_(\d+)t", name):
-        return f"torch eager, {m.group(1)} thread{'s' if m.group(1) != '1' else ''}"
-    if m := re.fullmatch(r"ort_seq_(\d+)t", name):
-        return f"ORT sequential, {m.group(1)} thread{'s' if m.group(1) != '1' else ''}"
-    return name
-
-
-def variant_family(name: str) -> str:
-    """``generated``, ``torch eager`` or ``ONNX Runtime``: the group a variant's bar is coloured by."""
-    return "generated" if name.startswith("gen_") else "torch eager" if name.startswith("eager") else "ONNX Runtime"
 
 
 def _eager(module, inputs, threads: int) -> Callable[[], Any]:

@@ -279,16 +279,23 @@ def auto_log(values: Iterable[float], *, threshold: float = 10.0) -> bool:
 
 
 def _nice_log_ticks(lo: float, hi: float) -> list[float]:
-    """Tick positions for a log axis over ``[lo, hi]``: 1-2-5 steps, finer when that gives < 3 ticks,
-    only powers of ten when the range spans many decades."""
+    """Tick positions for a log axis over ``[lo, hi]``: 1-2-5 steps, finer when that gives < 3 ticks
+    or leaves an end of the axis unlabelled, only powers of ten when the range spans many decades."""
     e0, e1 = math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1
     if e1 - e0 > 8:
         step = math.ceil((e1 - e0) / 8)
         return [10.0 ** e for e in range(e0, e1 + 1, step) if lo <= 10.0 ** e <= hi]
+    span = math.log(hi / lo)
+    enough = []
     for subs in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
         ticks = [k * 10.0 ** e for e in range(e0, e1 + 1) for k in subs if lo <= k * 10.0 ** e <= hi]
         if len(ticks) >= 3:
-            return ticks
+            # both ends labelled: no more than a quarter of the axis without a tick at either side
+            if math.log(ticks[0] / lo) <= 0.25 * span and math.log(hi / ticks[-1]) <= 0.25 * span:
+                return ticks
+            enough.append(ticks)
+    if enough:
+        return enough[0]
     return [lo, 1.0, hi] if lo < 1 < hi else [lo, hi]
 
 
@@ -311,7 +318,8 @@ def ratio_axis(ax, values: Iterable[float], *, axis: str = "y", log: bool | None
 
     Log scale when ``log`` is true or (``None``) when the values span ≥ 3× (a log axis shows
     "2× faster" and "2× slower" alike); ticks read
-    ``0.5×, 1×, 2×``. Limits hug the data (never 0 on a linear axis), so small differences show.
+    ``0.5×, 1×, 2×``. Limits hug the data (never 0 on a linear axis), so small differences show;
+    on panels that share the axis they hold the values of every panel drawn so far.
     Returns whether the axis is logarithmic.
     """
     from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter, NullLocator
@@ -321,6 +329,12 @@ def ratio_axis(ax, values: Iterable[float], *, axis: str = "y", log: bool | None
         v = np.append(v, 1.0)
     if v.size == 0:
         v = np.array([1.0])
+    # panels sharing this axis (sharex/sharey): the limits must hold every panel's values, not only
+    # the last one drawn (else its neighbours' bars run off the axis)
+    key = f"_xflow_ratio_values_{axis}"
+    setattr(ax, key, v)
+    group = (ax.get_shared_y_axes() if axis == "y" else ax.get_shared_x_axes()).get_siblings(ax)
+    v = np.concatenate([getattr(a, key) for a in group if hasattr(a, key)])
     log = auto_log(v, threshold=3.0) if log is None else log
     lo, hi = float(v.min()), float(v.max())
     ax_ = ax.yaxis if axis == "y" else ax.xaxis
