@@ -163,3 +163,19 @@ def test_cli_params_lists_knobs_and_rejects_unknown_ones():
     assert r.returncode != 0 and "one notebook" in r.stderr
     r = _cli("notebooks", "run", "--help")
     assert re.search(r"-p KEY=VALUE", r.stdout)
+
+
+@pytest.mark.notebook
+def test_cli_run_shows_per_cell_progress_and_writes_the_ablation(tmp_path, monkeypatch):
+    """`xflow notebooks run NB -p K=V`: a progress bar over executed cells on stderr, the override reaches the
+    kernel, --json names the ablation's folder and figure."""
+    monkeypatch.setenv("XFLOW_RESULTS", str(tmp_path / "results"))
+    monkeypatch.delenv("XFLOW_FIGURES", raising=False)
+    nb = tmp_path / "tiny.ipynb"
+    _tiny_notebook(nb, BODY)
+    r = _cli("notebooks", "run", str(nb), "-p", "NAME=cli", "--json")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"tiny: +\d+%\|.*\| 3/3 \[.*cell", r.stderr), r.stderr[-500:]   # 3 cells with papermill's
+    out = json.loads(r.stdout)
+    assert out["parameters"] == {"NAME": "cli"} and out["figures"] == ["tiny_cli.png"]
+    assert "/results/notebooks/tiny-" in out["figures_dir"]
