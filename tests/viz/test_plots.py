@@ -173,6 +173,17 @@ def test_layout_problems_catches_a_squashed_panel_and_a_title_under_a_legend():
     assert any("title is covered" in p for p in viz.layout_problems(fig))
 
 
+def test_layout_problems_catches_limits_that_hide_every_point():
+    """The old sparsity timing plot: y limits taken from (median - IQR/2).min() < 0 on a log axis hid every line."""
+    fig, ax = viz.figure(width="column")
+    ax.errorbar([2e4, 2e5], [0.4, 53.0], yerr=[[0.3, 40.0], [12.0, 40.0]], marker="o")
+    ax.axhline(1.0, color="k")
+    viz.log_axis(ax, "y", values=[71.6, 76.5])
+    assert any("none of its" in p and "inside the axis limits" in p for p in viz.layout_problems(fig))
+    viz.log_axis(ax, "y", values=[0.1, 0.4, 53.0, 93.0])
+    assert not any("plotted points" in p for p in viz.layout_problems(fig))
+
+
 def test_fit_ticklabels_wraps_identifiers_then_turns_them():
     fig, ax = viz.figure(width="column")
     names = ["mobilenet_v3_small_variant", "squeezenet1_1_variant", "efficientnet_b0_variant", "resnet18_variant"]

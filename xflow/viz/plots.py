@@ -853,7 +853,8 @@ def layout_problems(fig) -> list[str]:
     Checks, after drawing: tick labels of one axis overlapping each other; x tick labels taller
     than half their panel; a panel squashed to
     under 35 % of its grid cell (e.g. by a very long tick label); a legend placed inside an axes
-    on top of its bars, lines or points; a text (title, label) overlapping another panel.
+    on top of its bars, lines or points; a text (title, label) overlapping another panel; a panel
+    whose axis limits leave out every point of its lines.
     """
     fig.canvas.draw()
     r = fig.canvas.get_renderer()
@@ -879,6 +880,10 @@ def layout_problems(fig) -> list[str]:
             if bb.width < 0.35 * cell_w or bb.height < 0.35 * cell_h:
                 problems.append(f"{name}: squashed to {bb.width / cell_w:.0%} × {bb.height / cell_h:.0%} of its "
                                 "cell (a label or legend takes the room)")
+        shown, total = _points_in_view(ax)
+        if total and not shown:
+            problems.append(f"{name}: none of its {total} plotted points lies inside the axis limits (limits set "
+                            "from the wrong values, e.g. a negative lower bound on a log axis)")
         leg = ax.get_legend()
         if leg is not None and leg.get_visible():
             lb = leg.get_window_extent(r)
@@ -927,6 +932,23 @@ def layout_problems(fig) -> list[str]:
                     problems.append(f"panel {k}: its text {t.get_text()[:30]!r} overlaps panel {j}")
                     break
     return problems
+
+
+def _points_in_view(ax) -> tuple[int, int]:
+    """(points inside the view limits, finite points) of an axes' data lines (reference lines excluded)."""
+    x0, x1 = sorted(ax.get_xlim())
+    y0, y1 = sorted(ax.get_ylim())
+    shown = total = 0
+    for line in ax.get_lines():
+        if not line.get_visible() or _is_reference_line(line) or line.get_transform() != ax.transData:
+            continue
+        xy = np.asarray(line.get_xydata(), dtype=float)
+        if xy.ndim != 2 or not len(xy):
+            continue
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        total += len(xy)
+        shown += int(((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).sum())
+    return shown, total
 
 
 def _ticklabels_overlap(labels: list, r) -> bool:
