@@ -220,7 +220,9 @@ def test_log_ticks_label_both_ends_of_the_axis():
 
     ticks = _nice_log_ticks(0.55, 5.2)                                   # 1-2-5 alone leaves 0.55..1 unlabelled
     assert min(ticks) < 1.0 and max(ticks) <= 5.2 and len(ticks) <= 7
-    assert _nice_log_ticks(1.0, 100.0)[:3] == [1.0, 2.0, 5.0]           # a clean 1-2-5 range stays 1-2-5
+    assert _nice_log_ticks(1.0, 10.0) == [1.0, 2.0, 5.0, 10.0]           # a clean 1-2-5 range stays 1-2-5
+    wide = _nice_log_ticks(0.04, 45.0)                                   # three decades: few labels, both sides of 1x
+    assert 4 <= len(wide) <= 7 and min(wide) < 0.2 and max(wide) > 10 and 1.0 in wide
 
 
 def test_ratio_axis_ticks_read_as_times():

@@ -279,15 +279,19 @@ def auto_log(values: Iterable[float], *, threshold: float = 10.0) -> bool:
 
 
 def _nice_log_ticks(lo: float, hi: float) -> list[float]:
-    """Tick positions for a log axis over ``[lo, hi]``: 1-2-5 steps, finer when that gives < 3 ticks
-    or leaves an end of the axis unlabelled, only powers of ten when the range spans many decades."""
+    """Tick positions for a log axis over ``[lo, hi]``: 1-2-5 steps (1-3 over 1.5+ decades, powers of
+    ten over 3.5+), finer when that gives < 3 ticks or leaves an end of the axis unlabelled."""
     e0, e1 = math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1
     if e1 - e0 > 8:
         step = math.ceil((e1 - e0) / 8)
         return [10.0 ** e for e in range(e0, e1 + 1, step) if lo <= 10.0 ** e <= hi]
     span = math.log(hi / lo)
+    decades = span / math.log(10)
+    fine = ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
+    # coarser steps over wide ranges: at most about seven labels on an axis
+    seqs = ((1,), (1, 3), *fine) if decades >= 3.5 else ((1, 3), *fine) if decades >= 1.5 else fine
     enough = []
-    for subs in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
+    for subs in seqs:
         ticks = [k * 10.0 ** e for e in range(e0, e1 + 1) for k in subs if lo <= k * 10.0 ** e <= hi]
         if len(ticks) >= 3:
             # both ends labelled: no more than a quarter of the axis without a tick at either side
