@@ -19,6 +19,7 @@ locally too.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -51,10 +52,22 @@ def _fn_id(fn: Callable) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """Hash of xflow's own source files: part of every sweep cache key, so results cached by an
+    older version of the code (other record columns, a fixed bug) are never served as current."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def config_hash(fn: Callable | str, config: Mapping[str, Any]) -> str:
-    """Stable 16-hex-digit hash of (function id, config) — the cache key of one run."""
+    """Stable 16-hex-digit hash of (function id, config, :func:`code_version`) — the cache key of one run."""
     fid = fn if isinstance(fn, str) else _fn_id(fn)
-    blob = json.dumps({"fn": fid, "config": config}, sort_keys=True, default=str)
+    blob = json.dumps({"fn": fid, "config": config, "code": code_version()}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -78,6 +78,8 @@ def load_result(relpath: str):
     import pandas as pd
 
     p = results_root() / relpath
+    if not p.is_file() and (paths.repo_root() / "results" / relpath).is_file():
+        p = paths.repo_root() / "results" / relpath  # $XFLOW_RESULTS holds new runs; committed ones stay readable
     if not p.is_file():
         raise FileNotFoundError(f"result file {p} is missing: run the benchmark that writes it "
                                 f"(see the docs page quoting it), then `make report`")

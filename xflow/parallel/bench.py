@@ -241,7 +241,7 @@ def run(config: dict[str, Any]) -> list[dict[str, Any]]:
         m = ms[table] = measure(tables[table], baseline="gen_serial", warmup=warmup, rounds=rounds, seed=0)
         recs += speedup_rows(m, table=table, **base)
         texts.append(format_table(m, f"{name}: {table}"))
-    recs += target_rows(ms, workers=W, **base)
+    recs += target_rows(ms, **base)
     for v, s in info.items():
         if v.startswith("_"):
             continue

@@ -24,11 +24,14 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
     ``levels`` (``['disable', 'all']``), ``threads`` (intra-op, 1), ``device`` (``'cpu'``),
     ``warmup`` (3), ``repeats`` (20 rounds). The first level (``disable`` when present) is the
     baseline, with an A/A control (a second session). Returns one record per (level, metric) with
-    metrics ``latency_median_ms``, ``latency_iqr_ms`` and ``speedup_vs_disable`` (or
+    metrics ``latency_median_ms`` (with the quartiles ``q25_ms``/``q75_ms`` of the rounds, for error
+    bars), ``latency_iqr_ms`` and ``speedup_vs_disable`` (or
     ``speedup_vs_baseline`` without ``disable``: paired speed-up of this level over the baseline), every row carrying ``speedup_lo``/``speedup_hi``, ``verdict``,
     ``noise_floor``, ``clock`` and the load of the run. The device is in ``device_kind`` (``device``
     is left to :func:`xflow.results.write_records`' machine label).
     """
+    import numpy as np
+
     from xflow.graphs import zoo
     from xflow.runtime.latency import measure_models
 
@@ -51,8 +54,9 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
                   "device_kind": device, "repeats": m.rounds, "noise_floor": m.noise_floor(),
                   "speedup_lo": c.speedup_ci[0] if c else 1.0, "speedup_hi": c.speedup_ci[1] if c else 1.0,
                   "verdict": c.verdict if c else "baseline", **cond}
+        q25, q75 = (float(q) for q in np.percentile(m.times(lv) * 1e3, [25, 75]))
         records += [
-            {**common, "metric": "latency_median_ms", "value": m.median_ms(lv)},
+            {**common, "metric": "latency_median_ms", "value": m.median_ms(lv), "q25_ms": q25, "q75_ms": q75},
             {**common, "metric": "latency_iqr_ms", "value": m.iqr_ms(lv)},
             {**common, "metric": f"speedup_vs_{base}" if base == "disable" else "speedup_vs_baseline",
              "value": c.speedup if c else 1.0},
@@ -62,23 +66,27 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def zoo_latency_grid(quick: bool = True, devices: list[str] | None = None,
-                     models: list[str] | None = None) -> list[dict[str, Any]]:
-    """Configs for :func:`zoo_latency`: models × threads (1, 2) × devices.
+                     models: list[str] | None = None, *, threads: list[int] | None = None,
+                     levels: list[str] | None = None, warmup: int | None = None,
+                     repeats: int | None = None) -> list[dict[str, Any]]:
+    """Configs for :func:`zoo_latency`: models × threads × devices (``None``: the profile's value).
 
     Quick: :data:`QUICK_MODELS`, levels disable/all, 3 warm-ups, 10 repeats. Full: every zoo model,
-    all four levels, 5 warm-ups, 30 repeats. ``devices`` defaults to ``['cpu']`` plus ``'cuda'`` when
-    ONNX Runtime has a CUDA provider.
+    all four levels, 5 warm-ups, 30 repeats. Threads default to (1, 2). ``devices`` defaults to
+    ``['cpu']`` plus ``'cuda'`` when ONNX Runtime has a CUDA provider.
     """
     from xflow.graphs import zoo
     from xflow.runtime.session import available_devices
 
     devices = devices or available_devices()
     models = models or (list(QUICK_MODELS) if quick else zoo.list_models())
-    levels = ["disable", "all"] if quick else ["disable", "basic", "extended", "all"]
+    levels = list(levels or (["disable", "all"] if quick else ["disable", "basic", "extended", "all"]))
+    warmup = (3 if quick else 5) if warmup is None else int(warmup)
+    repeats = (10 if quick else 30) if repeats is None else int(repeats)
     out = []
     for dev in devices:
         for m in models:
-            for t in (1, 2):
-                out.append({"model": m, "batch": 1, "levels": levels, "threads": t, "device": dev,
-                            "warmup": 3 if quick else 5, "repeats": 10 if quick else 30})
+            for t in (threads or (1, 2)):
+                out.append({"model": m, "batch": 1, "levels": levels, "threads": int(t), "device": dev,
+                            "warmup": warmup, "repeats": repeats})
     return out
