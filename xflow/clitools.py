@@ -233,15 +233,19 @@ def device(kinds: Sequence[str] = ("cpu", "cuda")) -> Callable[[str], str]:
     return _named(parse, "device")
 
 
-def dataset_spec(names: Iterable[str], synthetic: Iterable[str] = (), *, min_nodes: int = 16,
-                 max_nodes: int = 10_000_000) -> Callable[[str], str]:
-    """A dataset name from ``names`` or a synthetic graph ``KIND:NODES[:AVG_DEGREE]``."""
-    names, synthetic = tuple(names), tuple(synthetic)
-    forms = ", ".join(names) + "".join(f", {k}:<nodes>:<avg degree>" for k in synthetic)
+def dataset_spec(names: Iterable[str], synthetic: Iterable[str] = (), *, prefixes: Iterable[str] = (),
+                 min_nodes: int = 16, max_nodes: int = 10_000_000) -> Callable[[str], str]:
+    """A dataset name from ``names``, one starting with one of ``prefixes`` (e.g. ``ogbn-``) or a
+    synthetic graph ``KIND:NODES[:AVG_DEGREE]``."""
+    names, synthetic, prefixes = tuple(names), tuple(synthetic), tuple(prefixes)
+    forms = ", ".join(names) + "".join(f", {p}<name>" for p in prefixes) + \
+        "".join(f", {k}:<nodes>:<avg degree>" for k in synthetic)
 
     def parse(text: str) -> str:
         s = str(text).strip()
         if ":" not in s:
+            if prefixes and s.lower().startswith(prefixes) and len(s) > min(map(len, prefixes)):
+                return s.lower()
             if s.lower() not in names:
                 raise argparse.ArgumentTypeError(f"unknown dataset {text!r}; use {forms}")
             return s.lower()

@@ -32,7 +32,9 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p = subparsers.add_parser("sparsify", help="Unifews entry-wise GNN sparsification experiments")
     sub = p.add_subparsers(dest="sparsify_command", metavar="SUBCOMMAND")
     r = add_command(sub, "run", cmd_run, help="train a sparsified GNN over seeds and report accuracy/sparsity/MACs")
-    r.add_argument("--dataset", type=dataset_spec(("cora", "citeseer"), ("sbm", "powerlaw")), default="cora", help="cora, citeseer, sbm:<nodes>:<deg>, powerlaw:<nodes>:<deg>")
+    r.add_argument("--dataset", type=dataset_spec(("cora", "citeseer", "pubmed"), ("sbm", "powerlaw"), prefixes=("ogbn-", "ogbn_")),
+                   default="cora", help="cora, citeseer, pubmed, ogbn-<name> (OGB folder), sbm:<nodes>:<deg>, "
+                                        "powerlaw:<nodes>:<deg>")
     r.add_argument("--split", default="public", choices=["public", "random"], help="public split or random 50/25/25")
     r.add_argument("--model", default="gcn", help="gcn, gat, sgc, appnp (or gcn_pyg, gat_pyg)")
     r.add_argument("--method", default="unifews", help="unifews, dense, random, dspar, ugs")
