@@ -17,6 +17,28 @@ def test_every_docs_table_is_generated_and_up_to_date():
     assert res["unknown"] == [], f"blocks with no registered builder: {res['unknown']}"
     assert res["failed"] == [], f"builders that failed: {res['failed']}"
     assert res["stale"] == [], f"blocks out of date (run `make report`): {res['stale']}"
+    missing = [m for m in res["missing"] if m.split(":")[0] not in PENDING]
+    assert missing == [], f"blocks whose result file is missing (run its benchmark): {missing}"
+
+
+def test_a_missing_result_file_is_said_in_the_page_not_hidden(tmp_path, monkeypatch):
+    monkeypatch.setenv("XFLOW_RESULTS", str(tmp_path / "results"))
+
+    @tables.report_table("testonly.missing")
+    def never() -> str:
+        return tables.markdown_table(["k"], [[tables.load_result("t/never_measured.csv").k[0]]])
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    page = docs / "p.md"
+    page.write_text("# P\n\n<!-- report:testonly.missing -->\n| stale | 1 |\n<!-- /report -->\n")
+    try:
+        res = report.render_docs(directory=docs)
+        assert res["failed"] == [] and len(res["missing"]) == 1 and "t/never_measured.csv" in res["missing"][0]
+        text = page.read_text()
+        assert "Not measured yet" in text and "t/never_measured.csv" in text and "| stale | 1 |" not in text
+    finally:
+        tables._REGISTRY.pop("testonly.missing", None)
 
 
 def test_stray_table_detection():

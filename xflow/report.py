@@ -122,7 +122,10 @@ def render_block(table_id: str) -> str:
 def render_docs(check: bool = False, directory: Path | None = None) -> dict[str, list[str]]:
     """Regenerate every block of every ``docs/*.md`` (and README.md); with ``check`` write nothing.
 
-    Returns ``{"updated": [...], "stale": [...], "unknown": [...], "stray": [...], "failed": [...]}``.
+    Returns ``{"updated": [...], "stale": [...], "unknown": [...], "stray": [...], "failed": [...],
+    "missing": [...]}``. A block whose result file does not exist yet (its benchmark has not been run)
+    says so in the page — *not measured yet*, with the file and how to produce it — and is listed
+    under ``missing``: the page never shows numbers that were not measured.
     """
     builders = load_builders()
     root = directory or docs_dir()
@@ -130,7 +133,8 @@ def render_docs(check: bool = False, directory: Path | None = None) -> dict[str,
     readme = paths.repo_root() / "README.md"
     if directory is None and readme.is_file():
         pages.append(readme)
-    out: dict[str, list[str]] = {"updated": [], "stale": [], "unknown": [], "stray": [], "failed": []}
+    out: dict[str, list[str]] = {"updated": [], "stale": [], "unknown": [], "stray": [], "failed": [],
+                                 "missing": []}
     for page in pages:
         text = page.read_text()
         if page.parent == root:  # README.md may hold layout tables (the figure gallery); docs/ may not
@@ -143,6 +147,10 @@ def render_docs(check: bool = False, directory: Path | None = None) -> dict[str,
                 return m.group(0)
             try:
                 body = render_block(tid)
+            except FileNotFoundError as exc:  # the benchmark writing it has not run: say so in the page
+                msg = str(exc).replace(f"{paths.repo_root()}/", "")  # the same text on every checkout
+                out["missing"].append(f"{page.name}: {tid}: {msg}")
+                body = f"\n_Not measured yet: {msg}._\n\n"
             except Exception as exc:  # noqa: BLE001 - report every broken block, not just the first
                 out["failed"].append(f"{page.name}: {tid}: {exc}")
                 return m.group(0)
@@ -171,6 +179,8 @@ def _cmd_report(args: argparse.Namespace) -> Report:
     text = (f"{n} table builders; " + (f"updated {', '.join(res['updated'])}" if res["updated"] else "docs up to date"))
     if res["stray"]:
         text += f"\nwarning: {len(res['stray'])} table(s) outside report blocks: {', '.join(res['stray'])}"
+    if res["missing"]:
+        text += f"\nwarning: {len(res['missing'])} block(s) not measured yet: " + "; ".join(res["missing"])
     return Report({"builders": n, **res}, text)
 
 
