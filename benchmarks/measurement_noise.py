@@ -64,7 +64,7 @@ def _torch_noise(runs: int, rounds: int) -> list[dict]:
 def _autobatch_noise(runs: int, rounds: int) -> list[dict]:
     import torch
 
-    from xflow.autobatch.bench import PRESETS, measure_step
+    from xflow.autobatch.bench import PRESETS, step_fn
     from xflow.autobatch.models import get_model
     from xflow.runtime.measure import measure, torch_variant
 
@@ -72,8 +72,10 @@ def _autobatch_noise(runs: int, rounds: int) -> list[dict]:
     model = get_model("bilstm", **PRESETS["quick"]["bilstm"])
     batch = model.make_data(32, seed=1)
 
+    train_step = step_fn(model, [batch], "agenda", "train", None)  # forward + backward, no update
+
     def step():
-        measure_step(model, batch, "agenda", "train", None)
+        train_step()
         model.zero_grad(set_to_none=True)
 
     out = []
