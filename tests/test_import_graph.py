@@ -11,6 +11,8 @@ base       ``xflow``, ``_lazy``, ``errors``, ``paths``, ``clitools``, ``results`
 graphs     ``xflow.graphs.*`` — the one ONNX IR (onnx-ir), shapes, folding, hashing, FLOPs, zoo
 runtime    ``xflow.runtime.*`` — backends, sessions, the measurement core
 costs      ``xflow.costs.*`` — the one cost layer (roofline over profiles, measured op tables)
+viz        ``xflow.viz.*`` — the shared plotting helpers and widgets (matplotlib, ipywidgets) that
+           notebooks and techniques draw with; above the core so it can render graphs and results
 technique  one group per technique, never importing another group:
            ``rewriting`` (``rewrites`` < ``envs`` < ``agents``; ``nn`` < ``agents``),
            ``sparsify``, ``autobatch``, ``algsel``, ``parallel``; inside a group its
@@ -48,12 +50,12 @@ HEAVY = frozenset({"torch", "torch_geometric", "torchvision", "gymnasium", "ray"
 
 BASE = {"xflow", "xflow._lazy", "xflow.errors", "xflow.paths", "xflow.safeio", "xflow.clitools", "xflow.results",
         "xflow.sweep", "xflow.tables"}
-CORE = {"graphs": 1, "runtime": 2, "costs": 3}
+CORE = {"graphs": 1, "runtime": 2, "costs": 3, "viz": 4}
 GROUPS = {"rewrites": ("rewriting", 0), "envs": ("rewriting", 1), "nn": ("rewriting", 1),
           "agents": ("rewriting", 2), "sparsify": ("sparsify", 0), "autobatch": ("autobatch", 0),
           "algsel": ("algsel", 0), "parallel": ("parallel", 0)}
 APPS = {"benchmark", "bench", "experiment", "experiments"}
-TECHNIQUE, ENTRY = 4, 5
+TECHNIQUE, ENTRY = 5, 6
 
 _BACKEND = "backend workstream (issue 18 item 4): parallel/api.py, bench.py, codegen.py, timeline.py"
 _AUTOBATCH = "autobatch workstream (its recorder rewrite replaces graph.py/functional.py)"

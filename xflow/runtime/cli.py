@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xflow.clitools import Report, add_command, add_onnx_input, finite_float, int_range, threads
+from xflow.clitools import Report, add_command, finite_float, int_range, threads
+from xflow.graphs.model_args import add_onnx_input
 from xflow.errors import XflowError
 
 __all__ = ["register", "CLI_BACKENDS"]
