@@ -28,6 +28,14 @@ from typing import Any
 
 import torch
 
+from xflow.errors import UnknownName
+from xflow.runtime.measure import Variant, measure
+from xflow.sparsify import kernels
+from xflow.sparsify.config import _model_input, load_graph, resolve
+from xflow.sparsify.macs import MacCounter
+from xflow.sparsify.models import build_model
+from xflow.sparsify.train import evaluate, reference_optimizer, set_reference_epoch, train_step
+
 __all__ = ["propagation_timing", "weight_timing", "training_timing", "delta_for_sparsity", "comparison_rows"]
 
 
@@ -62,8 +70,6 @@ def delta_for_sparsity(norms: torch.Tensor, self_loops: torch.Tensor, target: fl
 
 
 def _measure(fns: dict[str, Callable[[], Any]], baseline: str, cfg: dict):
-    from xflow.runtime.measure import Variant, measure
-
     with torch.no_grad():
         return measure({k: Variant(f, threads=1) for k, f in fns.items()}, baseline=baseline,
                        warmup=int(cfg.get("warmup", 2)), rounds=int(cfg["rounds"]),
@@ -78,7 +84,6 @@ def propagation_timing(config: dict) -> list[dict]:
     ``self_loops`` (True: Â with never-pruned self-loops, as the reference's Cora; False:
     ``D^{-1/2}AD^{-1/2}``), ``max_seconds`` (None).
     """
-    from xflow.sparsify import kernels
     from xflow.sparsify.layers import prepare_graph
     from xflow.sparsify.ops import csr_adjacency, csr_rows, spmm_csr
     from xflow.sparsify.pruning import edge_prune_mask, message_norms
@@ -148,8 +153,6 @@ def weight_timing(config: dict) -> list[dict]:
     ``unifews``: the weight rule on inputs whose column scales vary, δ_w found by bisection),
     ``rounds`` (10), ``seed`` (0), ``max_seconds``.
     """
-    from xflow.sparsify import kernels
-
     cfg = {"sparsity": 0.9, "masks": "random", "rounds": 10, "seed": 0, "max_seconds": None, **config}
     torch.set_num_threads(1)
     n, fi, fo = int(cfg["num_nodes"]), int(cfg["f_in"]), int(cfg["f_out"])
@@ -163,8 +166,6 @@ def weight_timing(config: dict) -> list[dict]:
     elif cfg["masks"] == "random":
         mask = torch.rand(fi, fo, generator=gen) >= float(cfg["sparsity"])
     else:
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown masks {cfg['masks']!r}; choose 'random' or 'unifews'")
     wm = w * mask
     rows = mask.any(dim=1).nonzero().view(-1)
@@ -199,9 +200,6 @@ def training_timing(config: dict) -> list[dict]:
     cross-entropy, backward, Adam step (:func:`xflow.sparsify.train.train_step`); for the reference
     profile also the lock-free evaluation pass the reference runs every epoch is *not* included.
     """
-    from xflow.sparsify.experiment import _model_input, load_graph, resolve
-    from xflow.sparsify.models import build_model
-    from xflow.sparsify.train import reference_optimizer, set_reference_epoch, train_step
 
     cfg = {"dataset": "sbm:20000:10", "profile": "reference", "hidden": None, "model": "gcn",
            "deltas": [(0.5, 0.5), (1.0, 1.0), (2.0, 2.0)], "warm_epochs": 20, "rounds": 10, "seed": 0,
@@ -226,8 +224,6 @@ def training_timing(config: dict) -> list[dict]:
         for ep in range(1, int(cfg["warm_epochs"]) + 1):
             set_reference_epoch(model, ep, epochs)
             train_step(model, inp, graph, opt)
-        from xflow.sparsify.macs import MacCounter
-        from xflow.sparsify.train import evaluate
 
         counter = MacCounter()
         evaluate(model, inp, graph, counter)
@@ -239,7 +235,6 @@ def training_timing(config: dict) -> list[dict]:
             set_reference_epoch(m, 1, epochs)  # first-half scheme: every mask recomputed
             train_step(m, inp, graph, o)
         fns[name] = epoch
-    from xflow.runtime.measure import Variant, measure
 
     meas = measure({k: Variant(f, threads=1) for k, f in fns.items()}, baseline="dense", warmup=1,
                    rounds=int(cfg["rounds"]), max_seconds=cfg.get("max_seconds"), min_rounds=min(5, int(cfg["rounds"])))
