@@ -88,8 +88,6 @@ PENDING: dict[tuple[str, str], str] = {
     ("xflow.algsel.algorithms.winograd", "xflow.errors"): "algsel: move to the module top",
     ("xflow.algsel.autotune", "xflow.runtime.device"): "algsel: move to the module top",
     ("xflow.sparsify.baselines", "xflow.sparsify.train"): _SPARSIFY,
-    ("xflow.sparsify.experiment", "xflow.sparsify.synthetic"): _SPARSIFY,
-    ("xflow.sparsify.experiment", "xflow.sparsify.datasets"): _SPARSIFY,
     ("xflow.sparsify.pruning", "xflow.errors"): _SPARSIFY,
     ("xflow.sparsify.synthetic", "xflow.sparsify.datasets"): _SPARSIFY,
     ("xflow.sparsify.synthetic", "xflow.errors"): _SPARSIFY,

@@ -35,7 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xflow import paths
 from xflow.errors import XflowError
+from xflow.results import git_sha, write_records
+from xflow.safeio import same_file
+from xflow.sweep import _fn_id, run_sweep
 
 __all__ = [
     "Report", "add_command", "common_parser", "XflowParser", "UsageError",
@@ -429,8 +433,6 @@ def refuse_overwrite(outputs: Iterable[str | os.PathLike | None],
     "Same" is after resolving symlinks (and hard links for existing files), so ``./m.onnx``,
     ``m.onnx`` and a link to it all count.
     """
-    from xflow.safeio import same_file
-
     ins = [Path(i) for i in inputs if i]
     for out in outputs:
         if not out:
@@ -528,9 +530,6 @@ def run_units(fn: Callable[[dict], list[dict]], configs: Sequence[Mapping[str, A
     order and nothing is written. Returns ``(records, info)`` with ``info`` holding
     ``saved`` (result part paths), ``resumed`` (units taken from the cache) and ``cache``.
     """
-    from xflow import paths
-    from xflow.sweep import run_sweep
-
     info: dict[str, Any] = {"saved": [], "resumed": 0, "cache": None}
     if not save:
         from tqdm.auto import tqdm
@@ -541,14 +540,10 @@ def run_units(fn: Callable[[dict], list[dict]], configs: Sequence[Mapping[str, A
         for cfg in bar:
             records.extend(fn(dict(cfg)))
         return records, info
-    from xflow.results import write_records
 
     def on_result(h: str, cfg: dict, entry: dict) -> None:
         if entry.get("status") == "ok" and entry.get("records"):
             info["saved"].append(str(write_records(entry["records"], results_name or name)))
-
-    from xflow.results import git_sha
-    from xflow.sweep import _fn_id
 
     fid, code = _fn_id(fn), git_sha()  # a unit is resumed only for the same function and commit
 

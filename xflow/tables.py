@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from xflow import paths
+from xflow.safeio import atomic_output
 
 __all__ = ["report_table", "load_result", "save_result", "markdown_table", "TableContext", "registered",
            "fmt", "fmt_ci"]
@@ -107,7 +108,6 @@ def save_result(records: Iterable[dict[str, Any]] | Any, relpath: str, *, device
             df[k] = v
     p = results_root() / relpath
     p.parent.mkdir(parents=True, exist_ok=True)
-    from xflow.safeio import atomic_output
 
     with atomic_output(p) as tmp:  # unique temporary name, then rename
         df.to_csv(tmp, index=False)

@@ -44,6 +44,8 @@ import torch
 
 from xflow.errors import DeviceUnavailable, UnknownName
 
+from xflow.runtime.measure import Variant, measure
+from .dynet_peer import PEER_VARIANTS, build, dynet_available, run_dynet
 from .graph import Graph
 from .models import DynamicModel, get_model
 
@@ -195,8 +197,6 @@ def _graph_stats(model: DynamicModel, batch: Sequence[Any], impl: str, mode: str
 
 def run(config: dict) -> list[dict]:
     """Measure every implementation of one model (see module docstring); returns long records."""
-    from xflow.runtime.measure import Variant, measure
-
     cfg = default_config(config.get("model", "bilstm"), quick=config.get("preset", "quick") != "full")
     cfg.update(config)
     for impl in cfg["impls"]:
@@ -217,7 +217,6 @@ def run(config: dict) -> list[dict]:
         dy = sys.modules.get("dynet")
         if dy is None:
             raise RuntimeError("config['dynet'] is set but DyNet is not imported: use dynet_peer.run_dynet")
-        from .dynet_peer import PEER_VARIANTS, build
 
         for v in PEER_VARIANTS.get(cfg["model"], ()):
             peer = build(dy, model, v)
@@ -272,8 +271,6 @@ def run_experiment(config: dict) -> list[dict]:
     autobatching on, :func:`xflow.autobatch.dynet_peer.run_dynet`)."""
     cfg = {k: v for k, v in config.items() if k != "peer_dynet"}
     if config.get("peer_dynet"):
-        from .dynet_peer import dynet_available, run_dynet
-
         if dynet_available():
             return run_dynet(cfg, 1)
     return run(cfg)

@@ -46,6 +46,7 @@ import torch
 from xflow.errors import ShapeMismatch, UnknownName, XflowError
 
 from .ops import OPS, OpShapeError, OpSpec, Shape
+from .schedule import analyze, arrange, primary_slot
 
 __all__ = ["Graph", "Expr", "current_graph", "GraphClosed", "DeviceMismatch", "TypeInfo"]
 
@@ -469,7 +470,6 @@ class Graph:
         self._sig_attrs.append(attrs)
         self._sig_in.append(tids)
         self._sig_out.append(self._type(tuple(shape), dtype, device, None))
-        from .schedule import primary_slot
 
         self._sig_primary.append(primary_slot(spec, tids, self._types))
         return sid
@@ -588,8 +588,6 @@ class Graph:
 
     def plan(self) -> list[list[int]]:
         """The strategy's execution plan for the pending nodes (does not execute)."""
-        from .schedule import analyze, arrange
-
         if self._done >= len(self._sig):
             return []
         inp = analyze(self, self._done)
@@ -606,7 +604,6 @@ class Graph:
 
     def _run_pending(self) -> None:
         from .executor import run_segment
-        from .schedule import analyze, arrange
 
         t0 = time.perf_counter()
         first = self._done

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from xflow.clitools import Report, add_command, add_output, int_range, positive_int
-from xflow.graphs.model_args import add_onnx_input
 from xflow.errors import XflowError
+from xflow.graphs.model_args import add_onnx_input
 
 __all__ = ["register", "parse_cfg"]
 

@@ -12,6 +12,9 @@ from xflow.parallel.dataflow import DataflowGraph, from_onnx
 from xflow.parallel.planner import PlanConfig, make_plan
 from xflow.parallel.record import load_record, plan_from_record, plan_record, save_record
 from xflow.parallel.schedule import Plan
+from xflow.runtime.backend_lower import LowerOptions
+from xflow.runtime.measure import Variant, measure
+from xflow.safeio import atomic_output, atomic_write_text
 
 __all__ = ["CompileResult", "compile_model", "replay", "decide_parallel", "COST_MODELS"]
 
@@ -56,8 +59,6 @@ class CompileResult:
         Each file is written atomically; ``path`` must end in ``.py`` so the three never coincide.
         """
         import onnx
-
-        from xflow.safeio import atomic_output, atomic_write_text
 
         py = Path(path)
         if py.suffix != ".py":
@@ -112,8 +113,6 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
 
         raise UnknownName(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "cuda_streams":
-        from xflow.runtime.backend_lower import LowerOptions
-
         if lower is None:
             lower = LowerOptions(device="cuda")
         if cost == "measured":  # the CPU profiler cannot time GPU kernels
@@ -153,8 +152,6 @@ def decide_parallel(parallel: Any, serial: Any, *, min_gain: float, rounds: int 
     parallel module uses several threads, so wall time decides. Returns the comparison (ratio
     parallel/serial with interval, speed-up, verdict, noise floor) and ``kept_parallel``.
     """
-    from xflow.runtime.measure import Variant, measure
-
     m = measure({"serial": Variant(serial, threads=serial_threads if serial_threads == 1 else None),
                  "parallel": Variant(parallel, threads=None)},
                 baseline="serial", aa=True, warmup=warmup, rounds=max(2, rounds), clock="wall")
@@ -200,8 +197,6 @@ def _verify(g: DataflowGraph, plan: Plan, code: str, cfg: PlanConfig, backend: s
 
 def replay(record: dict[str, Any] | str | Path, src: Any, *, backend: str | None = None) -> CompileResult:
     """Regenerate the module of a recorded compilation (same plan, same costs) for model ``src``."""
-    from xflow.runtime.backend_lower import LowerOptions
-
     rec = load_record(record) if isinstance(record, (str, Path)) else record
     lo = rec.get("config", {}).get("lower")
     g = from_onnx(src, lower=LowerOptions(**lo) if lo else None)

@@ -28,7 +28,10 @@ from xflow.costs.roofline import node_seconds
 from xflow.graphs.opcost import FREE_OPS
 from xflow.parallel.dataflow import DataflowGraph
 from xflow.paths import cache_dir
+from xflow.runtime.backend_codegen import kernel_env
 from xflow.runtime.device import describe_device
+from xflow.runtime.measure import Variant, measure
+from xflow.safeio import discard_corrupt, read_checked_json, write_checked_json
 
 __all__ = ["analytic_costs", "measured_costs", "apply_costs", "measured_overheads"]
 
@@ -97,8 +100,6 @@ def _set_threads(n: int):
 def _profile_key(g: DataflowGraph, threads: Sequence[int], rounds: int, calibrate: bool) -> str:
     import torch
 
-    from xflow.runtime.device import describe_device
-
     dev = describe_device("cpu").label().replace(" ", "_").replace("/", "_")[:60]
     return (f"v{PROFILE_VERSION}_{g.content_hash}_{'-'.join(map(str, threads))}_{rounds}_{int(calibrate)}_"
             f"{dev}_torch{torch.__version__}.json")
@@ -129,18 +130,12 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, rounds:
     """
     import torch
 
-    from xflow.paths import cache_dir
-    from xflow.runtime.backend_codegen import kernel_env
-    from xflow.runtime.measure import Variant, measure
-
     if g.source != "onnx" or g.program is None:
         raise NotImplementedError("measured profiles need an ONNX graph; use analytic_costs for fx")
     rounds = int(repeats) if repeats is not None else int(rounds)
     threads = sorted({int(t) for t in threads})
     path = cache_dir("parallel", "profiles") / _profile_key(g, threads, rounds, calibrate)
     if use_cache and path.exists():
-        from xflow.safeio import discard_corrupt, read_checked_json
-
         raw = read_checked_json(path)  # a truncated/corrupt profile is reported, removed, re-measured
         if raw is not None:
             try:
@@ -223,7 +218,6 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, rounds:
     if out["_meta"]["contended"]:
         log.warning("profile measured under contention (machine busy: %s; %d kernel(s) with implausible "
                     "multi-thread costs replaced by their 1-thread cost)", busy, len(contended))
-    from xflow.safeio import write_checked_json
 
     write_checked_json(path, out)
     log.info("profiled %d kernels at threads %s -> %s", len(g.nodes), threads, path)
@@ -254,8 +248,6 @@ def measured_overheads(workers: int = 2, *, runs: int = 30) -> dict[str, float]:
     magnitude, which makes the planner (and its safety valve) more conservative.
     """
     from concurrent.futures import ThreadPoolExecutor
-
-    from xflow.runtime.measure import Variant, measure
 
     with ThreadPoolExecutor(max(workers - 1, 1)) as pool:
         pool.submit(_noop).result()

@@ -14,8 +14,8 @@ import argparse
 from typing import Any
 
 from xflow.clitools import Report, add_command, finite_float, int_range, threads
-from xflow.graphs.model_args import add_onnx_input
 from xflow.errors import XflowError
+from xflow.graphs.model_args import add_onnx_input
 
 __all__ = ["register", "CLI_BACKENDS"]
 
