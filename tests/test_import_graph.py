@@ -57,45 +57,17 @@ GROUPS = {"rewrites": ("rewriting", 0), "envs": ("rewriting", 1), "nn": ("rewrit
 APPS = {"benchmark", "bench", "experiment", "experiments"}
 TECHNIQUE, ENTRY = 5, 6
 
-_BACKEND = "backend workstream (issue 18 item 4): parallel/api.py, bench.py, codegen.py, timeline.py"
 _AUTOBATCH = "autobatch workstream (its recorder rewrite replaces graph.py/functional.py)"
-_SPARSIFY = "sparsify workstream: move these imports to the module top"
 _CORE = "lead (measurement core / results): move to the module top"
 #: Known violations in modules other workstreams own: ``(importer, imported): owner and fix``.
 PENDING: dict[tuple[str, str], str] = {
-    ("xflow.parallel.bench", "xflow.parallel.api"): _BACKEND,
-    ("xflow.parallel.bench", "xflow.parallel.dataflow"): _BACKEND,
-    ("xflow.parallel.api", "xflow.parallel.planner"): _BACKEND,
-    ("xflow.parallel.api", "xflow.parallel.cost"): _BACKEND,
-    ("xflow.parallel.api", "xflow.errors"): _BACKEND,
     ("xflow.autobatch.models.parser", "xflow.autobatch.dynet_peer"): _AUTOBATCH + "; the parser's DyNet peer "
                                                                    "belongs in dynet_peer (closes a cycle)",
-    ("xflow.parallel.codegen", "xflow.errors"): _BACKEND,
-    ("xflow.parallel.timeline", "xflow.parallel.codegen"): _BACKEND,
-    ("xflow.parallel.timeline", "xflow.errors"): _BACKEND,
     ("xflow.autobatch.dynet_peer", "xflow.autobatch.bench"): _AUTOBATCH + "; dynet_peer -> bench is upward",
     ("xflow.autobatch.functional", "xflow.autobatch.graph"): _AUTOBATCH + "; graph <-> functional cycle",
     ("xflow.autobatch.graph", "xflow.autobatch.functional"): _AUTOBATCH,
-    ("xflow.autobatch.graph", "xflow.autobatch.strategies"): _AUTOBATCH,
-    ("xflow.autobatch.graph", "xflow.autobatch.executor"): _AUTOBATCH,
-    ("xflow.autobatch.graph", "xflow.errors"): _AUTOBATCH,
     ("xflow.results", "xflow.runtime.device"): _CORE + "; results (base) -> runtime is upward: the device "
                                                "descriptor belongs below results (or results takes it as data)",
-    ("xflow.tables", "xflow.results"): _CORE,
-    ("xflow.runtime.experiments", "xflow.graphs.zoo"): _CORE,
-    ("xflow.runtime.experiments", "xflow.runtime.latency"): _CORE,
-    ("xflow.runtime.experiments", "xflow.runtime.session"): _CORE,
-    ("xflow.algsel.algorithms.winograd", "xflow.errors"): "algsel: move to the module top",
-    ("xflow.algsel.autotune", "xflow.runtime.device"): "algsel: move to the module top",
-    ("xflow.sparsify.baselines", "xflow.sparsify.train"): _SPARSIFY,
-    ("xflow.sparsify.pruning", "xflow.errors"): _SPARSIFY,
-    ("xflow.sparsify.synthetic", "xflow.sparsify.datasets"): _SPARSIFY,
-    ("xflow.sparsify.synthetic", "xflow.errors"): _SPARSIFY,
-    ("xflow.sparsify.timing", "xflow.sparsify.pruning"): _SPARSIFY,
-    ("xflow.sparsify.timing", "xflow.sparsify.layers"): _SPARSIFY,
-    ("xflow.sparsify.timing", "xflow.sparsify.ops"): _SPARSIFY,
-    ("xflow.sparsify.timing", "xflow.sparsify.synthetic"): _SPARSIFY,
-    ("xflow.sparsify.train", "xflow.errors"): _SPARSIFY,
 }
 
 

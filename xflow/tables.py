@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from xflow import paths
+from xflow.results import provenance
 from xflow.safeio import atomic_output
 
 __all__ = ["report_table", "load_result", "save_result", "markdown_table", "TableContext", "registered",
@@ -96,8 +97,6 @@ def save_result(records: Iterable[dict[str, Any]] | Any, relpath: str, *, device
     """Write ``records`` (dicts or a DataFrame) with provenance columns to ``results/<relpath>``
     atomically (CSV), replacing an older version of the same file; returns the path."""
     import pandas as pd
-
-    from xflow.results import provenance
 
     df = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
     if df.empty:

@@ -64,6 +64,7 @@ from xflow import paths
 from xflow.algsel.ops import FAMILIES, LAYOUTS, OPS, OpFamily, family, set_layout
 from xflow.algsel.swap import swap
 from xflow.errors import DeviceUnavailable, UnknownName, XflowError
+from xflow.runtime.device import describe_device
 from xflow.runtime.measure import measure, torch_variant
 from xflow.runtime.stats import Effect, verdict
 from xflow.safeio import atomic_write_json, file_lock, read_checked_json, write_checked_json
@@ -616,8 +617,6 @@ def autotune(
         XflowError: bad numeric arguments, or no tunable layer reached by ``example_input``.
     """
     import pandas as pd
-
-    from xflow.runtime.device import describe_device
 
     if repeats < 2 or e2e_rounds < 2:
         raise XflowError(f"autotune: repeats and e2e_rounds must be >= 2 (an interval needs two rounds), "

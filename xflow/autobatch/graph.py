@@ -45,8 +45,10 @@ import torch
 
 from xflow.errors import ShapeMismatch, UnknownName, XflowError
 
+from .executor import gather_values, run_segment
 from .ops import OPS, OpShapeError, OpSpec, Shape
 from .schedule import analyze, arrange, primary_slot
+from .strategies import resolve_strategy
 
 __all__ = ["Graph", "Expr", "current_graph", "GraphClosed", "DeviceMismatch", "TypeInfo"]
 
@@ -234,8 +236,6 @@ class Graph:
     """
 
     def __init__(self, strategy: Any = "agenda", device: str | torch.device | None = None):
-        from .strategies import resolve_strategy
-
         self.strategy_name, self._strategy = resolve_strategy(strategy)
         self.device = torch.device(device) if device is not None else None
         # per node (struct of arrays)
@@ -603,8 +603,6 @@ class Graph:
         return [self._value(e) for e in exprs or ()]
 
     def _run_pending(self) -> None:
-        from .executor import run_segment
-
         t0 = time.perf_counter()
         first = self._done
         inp = analyze(self, first)
@@ -678,7 +676,6 @@ class Graph:
         sl = exprs[0].sl
         if any(e.sl != sl for e in exprs) or any(e.node in self._leaf for e in exprs):
             return torch.stack(self.forward(exprs), 0)
-        from .executor import gather_values
 
         X = gather_values(self, [e.node for e in exprs])
         return X if sl is None else X[:, sl[0]:sl[1]]

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xflow.errors import UnknownName
 from xflow.parallel.codegen import BACKENDS, generate, load_generated
-from xflow.parallel.cost import analytic_costs, apply_costs, measured_costs
+from xflow.parallel.cost import analytic_costs, apply_costs, measured_costs, measured_overheads
 from xflow.parallel.dataflow import DataflowGraph, from_onnx
-from xflow.parallel.planner import PlanConfig, make_plan
+from xflow.parallel.planner import PlanConfig, _serial_plan, make_plan
 from xflow.parallel.record import load_record, plan_from_record, plan_record, save_record
 from xflow.parallel.schedule import Plan
 from xflow.runtime.backend_lower import LowerOptions
@@ -83,8 +84,6 @@ def _costs(g: DataflowGraph, cost: str, workers: int) -> None:
     elif cost == "analytic":
         apply_costs(g, analytic_costs(g, threads))
     else:
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown cost model {cost!r}; choose one of {', '.join(COST_MODELS)}")
 
 
@@ -109,8 +108,6 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
     comparison (speed-up, interval, verdict) goes into the record (``"verify"``).
     """
     if backend not in BACKENDS:
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "cuda_streams":
         if lower is None:
@@ -124,8 +121,6 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
     if config is None:
         cfg = PlanConfig(workers=workers, mode=mode)
         if cost == "measured":  # hand-off costs measured now, on this machine
-            from xflow.parallel.cost import measured_overheads
-
             ov = measured_overheads(workers)
             cfg.fork_us = max(cfg.fork_us, ov["fork_us"])
             cfg.sync_us = max(cfg.sync_us, ov["sync_us"])
@@ -171,8 +166,6 @@ def _verify(g: DataflowGraph, plan: Plan, code: str, cfg: PlanConfig, backend: s
     multi-threaded); the serial schedule is emitted unless the verdict is ``faster``."""
     import numpy as np
     import torch
-
-    from xflow.parallel.planner import _serial_plan
 
     base_threads = int(plan.info.get("baseline_threads", 1))
     serial = _serial_plan(g, cfg, base_threads, plan.mode, True, dict(plan.info))

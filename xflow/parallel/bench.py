@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from xflow.parallel.api import compile_model
 from xflow.parallel.cost import apply_costs, measured_costs, measured_overheads
+from xflow.parallel.dataflow import from_onnx
 from xflow.parallel.ort_clusters import OrtClusterRunner
 from xflow.parallel.planner import PlanConfig
 from xflow.runtime.backend_lower import LowerOptions
@@ -82,9 +84,6 @@ def variants_for(onnx_path: Any, *, workers: int = 2, module: Any = None,
     their worker threads until the process ends (their ``close()`` is not called).
     """
     import torch
-
-    from xflow.parallel.api import compile_model
-    from xflow.parallel.dataflow import from_onnx
 
     g = from_onnx(onnx_path, lower=lower)
     rng = np.random.default_rng(0)
@@ -258,8 +257,6 @@ def run_cloning(config: dict[str, Any]) -> list[dict[str, Any]]:
     """
     import torch
 
-    from xflow.parallel.api import compile_model
-    from xflow.parallel.dataflow import from_onnx
     from dataclasses import replace
 
     from xflow.parallel.models import benchmark_model

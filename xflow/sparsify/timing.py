@@ -32,8 +32,12 @@ from xflow.errors import UnknownName
 from xflow.runtime.measure import Variant, measure
 from xflow.sparsify import kernels
 from xflow.sparsify.config import _model_input, load_graph, resolve
+from xflow.sparsify.layers import prepare_graph
 from xflow.sparsify.macs import MacCounter
 from xflow.sparsify.models import build_model
+from xflow.sparsify.ops import csr_adjacency, csr_rows, spmm_csr
+from xflow.sparsify.pruning import edge_prune_mask, message_norms, weight_prune_mask
+from xflow.sparsify.synthetic import make_synthetic
 from xflow.sparsify.train import evaluate, reference_optimizer, set_reference_epoch, train_step
 
 __all__ = ["propagation_timing", "weight_timing", "training_timing", "delta_for_sparsity", "comparison_rows"]
@@ -57,8 +61,6 @@ def comparison_rows(meas, pairs: Sequence[tuple[str, str]], **config: Any) -> li
 
 def delta_for_sparsity(norms: torch.Tensor, self_loops: torch.Tensor, target: float, iters: int = 30) -> float:
     """Smallest δ_a (bisection) at which the edge rule removes ≥ ``target`` of the non-self-loop edges."""
-    from xflow.sparsify.pruning import edge_prune_mask
-
     cand = torch.ones_like(self_loops)
     lo, hi = 0.0, 64.0
     for _ in range(iters):
@@ -84,11 +86,6 @@ def propagation_timing(config: dict) -> list[dict]:
     ``self_loops`` (True: Â with never-pruned self-loops, as the reference's Cora; False:
     ``D^{-1/2}AD^{-1/2}``), ``max_seconds`` (None).
     """
-    from xflow.sparsify.layers import prepare_graph
-    from xflow.sparsify.ops import csr_adjacency, csr_rows, spmm_csr
-    from xflow.sparsify.pruning import edge_prune_mask, message_norms
-    from xflow.sparsify.synthetic import make_synthetic
-
     cfg = {"kind": "sbm", "avg_degree": 10.0, "features": 64, "target_sparsity": 0.9, "rounds": 10, "seed": 0,
            "self_loops": True, "max_seconds": None, **config}
     torch.set_num_threads(1)
@@ -136,8 +133,6 @@ def propagation_timing(config: dict) -> list[dict]:
 
 def _unifews_weight_mask(x: torch.Tensor, w: torch.Tensor, target: float) -> tuple[torch.Tensor, float]:
     """The Unifews weight rule's mask at (about) ``target`` sparsity, δ_w by bisection."""
-    from xflow.sparsify.pruning import weight_prune_mask
-
     lo, hi = 0.0, 64.0
     for _ in range(30):
         mid = (lo + hi) / 2
