@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from xflow import paths
+from xflow.device import describe_device
 from xflow.safeio import atomic_output
 
 __all__ = ["provenance", "write_records", "read_results", "git_sha", "package_versions"]
@@ -59,8 +60,6 @@ def package_versions() -> dict[str, str]:
 
 def provenance(device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
     """Provenance columns added to every record."""
-    from xflow.runtime.device import describe_device
-
     info = describe_device(device)
     return {
         "git_sha": git_sha(),
