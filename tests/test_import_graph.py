@@ -60,11 +60,7 @@ TECHNIQUE, ENTRY = 5, 6
 _AUTOBATCH = "autobatch workstream (its recorder rewrite replaces graph.py/functional.py)"
 #: Known violations in modules other workstreams own: ``(importer, imported): owner and fix``.
 PENDING: dict[tuple[str, str], str] = {
-    ("xflow.autobatch.models.parser", "xflow.autobatch.dynet_peer"): _AUTOBATCH + "; the parser's DyNet peer "
-                                                                   "belongs in dynet_peer (closes a cycle)",
     ("xflow.autobatch.dynet_peer", "xflow.autobatch.bench"): _AUTOBATCH + "; dynet_peer -> bench is upward",
-    ("xflow.autobatch.functional", "xflow.autobatch.graph"): _AUTOBATCH + "; graph <-> functional cycle",
-    ("xflow.autobatch.graph", "xflow.autobatch.functional"): _AUTOBATCH,
 }
 
 

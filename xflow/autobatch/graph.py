@@ -185,9 +185,16 @@ class Expr:
                 raise ShapeMismatch(f"slice: [{start}:{stop}] is out of range for shape {shape} "
                                     f"(created at {_creation_site()})")
             return Expr(self.graph, self.node, self.graph._view_tid(self.tid, start, stop))
-        from .functional import pick
+        return self._pick(key)
 
-        return pick(self, key)
+    def _pick(self, index: int) -> "Expr":
+        """Element ``index`` of a vector → scalar ``()``; the index is per-node data (batches).
+        The one implementation behind ``x[i]`` and :func:`xflow.autobatch.functional.pick`."""
+        index = int(index)
+        if len(self.shape) == 1 and not 0 <= index < self.shape[0]:
+            raise ShapeMismatch(f"pick: index {index} is out of range for shape {self.shape} "
+                                f"(created at {_creation_site()})")
+        return self.graph.record("pick", (self,), data=index)
 
     # execution --------------------------------------------------------------------------
     def value(self) -> torch.Tensor:
