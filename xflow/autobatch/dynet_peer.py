@@ -2,7 +2,8 @@
 
 DyNet (``pip install dynet38``, imported lazily; absent → :func:`dynet_available` is False and the
 benchmark/tests skip it) fixes its autobatch flag when it is imported, so each flag runs in its
-own subprocess (:func:`run_dynet`: ``python -m xflow.autobatch.dynet_peer CONFIG_JSON FLAG``). That
+own subprocess (:func:`run_dynet`: ``python -m xflow.autobatch.bench CONFIG_JSON FLAG``, the
+benchmark's own entry point, which calls :func:`init_dynet` first). That
 subprocess runs the *whole* benchmark (:func:`xflow.autobatch.bench.run`) with DyNet's variants
 added, so xflow and DyNet are measured **interleaved in one process and one run** by the
 measurement core, and every xflow/DyNet ratio has its interval and verdict.
@@ -35,6 +36,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from .presets import PRESETS
 
 __all__ = ["dynet_available", "run_dynet", "dynet_version", "build", "peer_losses", "init_dynet", "PEER_VARIANTS"]
 
@@ -73,7 +76,7 @@ def run_dynet(config: dict, autobatch: int = 1, timeout: float = 3600) -> list[d
         RuntimeError: the subprocess failed (its last stderr lines are in the message).
     """
     env = dict(os.environ)
-    proc = subprocess.run([sys.executable, "-m", "xflow.autobatch.dynet_peer", json.dumps(config), str(int(autobatch))],
+    proc = subprocess.run([sys.executable, "-m", "xflow.autobatch.bench", json.dumps(config), str(int(autobatch))],
                           capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"dynet peer (autobatch={autobatch}) failed: {proc.stderr[-3000:]}")
@@ -341,7 +344,6 @@ def _losses_main(preset: str, batch: int, models: Sequence[str]) -> dict[str, li
     import torch
 
     dy = init_dynet(1)
-    from .bench import PRESETS
     from .models import get_model
 
     out = {}
@@ -358,16 +360,8 @@ def _losses_main(preset: str, batch: int, models: Sequence[str]) -> dict[str, li
     return out
 
 
-def _main(cfg: dict, autobatch: int) -> list[dict]:
-    init_dynet(autobatch, int(cfg.get("seed", 0)), str(cfg.get("dynet_mem", "2048")))
-    from .bench import run
-
-    return run({**cfg, "dynet": autobatch})
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised through run_dynet / peer_losses
-    if sys.argv[1] == "losses":
-        result: Any = _losses_main(sys.argv[2], int(sys.argv[3]), sys.argv[4:])
-    else:
-        result = _main(json.loads(sys.argv[1]), int(sys.argv[2]))
-    sys.stdout.write(json.dumps(result, default=str) + "\n")
+if __name__ == "__main__":  # pragma: no cover - exercised through peer_losses
+    if sys.argv[1:2] != ["losses"]:
+        sys.exit("usage: python -m xflow.autobatch.dynet_peer losses PRESET BATCH MODEL... "
+                 "(the benchmark's DyNet subprocess is python -m xflow.autobatch.bench)")
+    sys.stdout.write(json.dumps(_losses_main(sys.argv[2], int(sys.argv[3]), sys.argv[4:]), default=str) + "\n")
