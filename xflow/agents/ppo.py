@@ -32,7 +32,7 @@ import tyro
 
 from xflow import paths
 from xflow.agents.evaluation import evaluate_agent
-from xflow.envs import ENV_ID
+from xflow.envs import ENV_ID  # importing xflow.envs registers the environment
 from xflow.envs.features import EDGE_DIM, NODE_DIM
 from xflow.envs.state import write_states_csv
 from xflow.nn import GraphActorCritic
