@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     over = {k: v for k, v in {"models": a.models, "methods": a.methods, "budget": a.budget,
                               "time_budget_s": a.time_budget_s, "repeats": a.repeats,
                               "checkpoint": a.checkpoint}.items() if v is not None}
+    if a.checkpoint:
+        from xflow.agents.search import rl_search  # torch + PyG: only when the agent runs
+
+        over["rl_search"] = rl_search
     cfg = dataclasses.replace(cfg, **over)
     recs = run(cfg, out=None if a.no_write else "rewrites/searches.csv")
     for r in recs:

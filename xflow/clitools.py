@@ -15,9 +15,10 @@ Validators (argparse ``type=`` callables, each error message says what is accept
 * paths: :func:`existing_file`, :func:`output_path`, :func:`output_dir`;
 * shapes: :func:`input_shape` (``NAME=1x3x224x224``) and :func:`dim_value` (``batch=1``).
 
-Cross-flag checks run after parsing, before any work: :func:`add_onnx_input` (an ONNX model
-argument with ``--input-shape`` / ``--dim`` overrides for dynamic models) and
-:func:`add_output` (an output path that may never be one of the inputs).
+Cross-flag checks run after parsing, before any work: :func:`add_output` (an output path that
+may never be one of the inputs) and, one layer up because it reads the model,
+:func:`xflow.graphs.model_args.add_onnx_input` (an ONNX model argument with ``--input-shape`` /
+``--dim`` overrides for dynamic models).
 :func:`refuse_overwrite` is the same check for paths a command derives at run time.
 :func:`run_units` runs a multi-unit job (seeds, configs) saving each finished unit and resuming.
 """
@@ -27,19 +28,25 @@ import argparse
 import math
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xflow import paths
 from xflow.errors import XflowError
+from xflow.results import git_sha, write_records
+from xflow.safeio import same_file
+from xflow.sweep import _fn_id, run_sweep
 
 __all__ = [
     "Report", "add_command", "common_parser", "XflowParser", "UsageError",
     "positive_int", "int_range", "zero_or", "finite_float", "threads", "workers", "device", "dataset_spec", "name_list", "safe_name",
     "existing_file", "output_path", "output_dir", "input_shape", "dim_value",
-    "add_check", "add_onnx_input", "add_output", "refuse_overwrite", "run_checks",
-    "json_safe", "run_units", "plus_minus",
+    "add_check", "add_output", "refuse_overwrite", "run_checks",
+    "json_safe", "run_units", "plus_minus", "temp_dir", "cleanup_temp",
 ]
 
 
@@ -430,8 +437,6 @@ def refuse_overwrite(outputs: Iterable[str | os.PathLike | None],
     "Same" is after resolving symlinks (and hard links for existing files), so ``./m.onnx``,
     ``m.onnx`` and a link to it all count.
     """
-    from xflow.safeio import same_file
-
     ins = [Path(i) for i in inputs if i]
     for out in outputs:
         if not out:
@@ -458,71 +463,19 @@ def add_output(parser: argparse.ArgumentParser, *flags: str, inputs: Sequence[st
     return action
 
 
-def add_onnx_input(parser: argparse.ArgumentParser, dest: str | Sequence[str] = "model", *,
-                   help: str | Sequence[str] = "ONNX model file") -> None:
-    """Add the ONNX model positional(s) plus ``--input-shape NAME=DxD…`` and ``--dim NAME=N``.
-
-    ``dest`` may name several positionals (e.g. ``("a", "b")``); one pair of override flags
-    applies to all of them. After parsing, a model with symbolic input dimensions and no
-    overrides is refused with the flags that fix it; with overrides, a copy with the shapes fixed
-    is written to a temporary file and ``args.<dest>`` points there (the given path stays in
-    ``args._given_paths``, and output checks compare against it).
-    """
-    dests = [dest] if isinstance(dest, str) else list(dest)
-    helps = [help] * len(dests) if isinstance(help, str) else list(help)
-    for d, h in zip(dests, helps):
-        parser.add_argument(d, type=existing_file("ONNX model"), help=h)
-    parser.add_argument("--input-shape", action="append", type=input_shape, default=None, metavar="NAME=DxD…",
-                        help="fix a dynamic input's shape, e.g. --input-shape input=1x3x224x224 (repeatable)")
-    parser.add_argument("--dim", action="append", type=dim_value, default=None, metavar="NAME=N",
-                        help="value of a named free dimension for every input, e.g. --dim batch=1 (repeatable)")
-
-    def check(args: argparse.Namespace) -> None:
-        for d in dests:
-            _prepare_onnx(args, d)
-
-    add_check(parser, check)
-
-
-def _prepare_onnx(args: argparse.Namespace, dest: str) -> None:
-    from xflow.graphs.model import read_model
-    from xflow.graphs.overrides import fix_input_shapes, symbolic_inputs
-
-    given = getattr(args, dest)
-    args._given_paths = {**getattr(args, "_given_paths", {}), dest: given}
-    shapes = dict(args.input_shape or ())
-    dims = dict(args.dim or ())
-    model = read_model(given)
-    if not shapes and not dims:
-        dyn = symbolic_inputs(model)
-        if dyn:
-            name, dd = next(iter(dyn.items()))
-            example = "x".join(str(d) if isinstance(d, int) else "1" for d in dd)
-            free = sorted({d for d in dd if isinstance(d, str) and d != "?"})
-            raise UsageError(
-                f"model '{given}' input {name!r} has dynamic shape "
-                f"({', '.join(map(str, dd))}); fix it with --input-shape {name}={example}"
-                + (f" or --dim {free[0]}=1" if free else ""))
-        return
-    fixed = fix_input_shapes(model, shapes, dims)
-    import tempfile
-
-    import onnx
-
-    tmp_dir = Path(tempfile.mkdtemp(prefix="xflow-shapes-"))
-    _TEMP_DIRS.append(tmp_dir)
-    out = tmp_dir / Path(given).name
-    onnx.save(fixed, str(out))
-    setattr(args, dest, str(out))
-
-
 _TEMP_DIRS: list[Path] = []
 
 
-def cleanup_temp() -> None:
-    """Remove the temporary files :func:`add_onnx_input` wrote (called by ``main``)."""
-    import shutil
+def temp_dir(prefix: str = "xflow-") -> Path:
+    """A fresh temporary directory that :func:`cleanup_temp` removes when the command ends."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    _TEMP_DIRS.append(path)
+    return path
 
+
+def cleanup_temp() -> None:
+    """Remove the temporary directories :func:`temp_dir` made (e.g. the shape-fixed copies of
+    :func:`xflow.graphs.model_args.add_onnx_input`; called by ``main``)."""
     while _TEMP_DIRS:
         shutil.rmtree(_TEMP_DIRS.pop(), ignore_errors=True)
 
@@ -581,9 +534,6 @@ def run_units(fn: Callable[[dict], list[dict]], configs: Sequence[Mapping[str, A
     order and nothing is written. Returns ``(records, info)`` with ``info`` holding
     ``saved`` (result part paths), ``resumed`` (units taken from the cache) and ``cache``.
     """
-    from xflow import paths
-    from xflow.sweep import run_sweep
-
     info: dict[str, Any] = {"saved": [], "resumed": 0, "cache": None}
     if not save:
         from tqdm.auto import tqdm
@@ -594,14 +544,10 @@ def run_units(fn: Callable[[dict], list[dict]], configs: Sequence[Mapping[str, A
         for cfg in bar:
             records.extend(fn(dict(cfg)))
         return records, info
-    from xflow.results import write_records
 
     def on_result(h: str, cfg: dict, entry: dict) -> None:
         if entry.get("status") == "ok" and entry.get("records"):
             info["saved"].append(str(write_records(entry["records"], results_name or name)))
-
-    from xflow.results import git_sha
-    from xflow.sweep import _fn_id
 
     fid, code = _fn_id(fn), git_sha()  # a unit is resumed only for the same function and commit
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from xflow import paths
+from xflow.device import describe_device
+from xflow.safeio import atomic_output
 
 __all__ = ["provenance", "write_records", "read_results", "git_sha", "package_versions"]
 
@@ -58,8 +60,6 @@ def package_versions() -> dict[str, str]:
 
 def provenance(device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
     """Provenance columns added to every record."""
-    from xflow.runtime.device import describe_device
-
     info = describe_device(device)
     return {
         "git_sha": git_sha(),
@@ -100,7 +100,6 @@ def write_records(
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     path = out_dir / f"part-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}.parquet"
-    from xflow.safeio import atomic_output
 
     # written under a temporary name readers do not glob, then renamed: never half a part
     with atomic_output(path, suffix="") as tmp:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from xflow import paths
-from xflow.safeio import file_lock, read_checked_json, write_checked_json
+from xflow.safeio import discard_corrupt, file_lock, read_checked_json, write_checked_json
 
 __all__ = ["grid", "config_hash", "run_sweep", "SweepResult", "example_task"]
 
@@ -222,8 +222,6 @@ def run_sweep(
         seen.add(h)
         entry = read_checked_json(cache_dir / f"{h}.json")  # corrupt entries: warned, removed
         if entry is not None and not _entry_ok(entry):
-            from xflow.safeio import discard_corrupt
-
             discard_corrupt(cache_dir / f"{h}.json", "not a sweep entry")
             entry = None
         if entry is not None and (entry["status"] == "ok" or not retry_failed):

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from xflow import paths
+from xflow.results import provenance
+from xflow.safeio import atomic_output
 
 __all__ = ["report_table", "load_result", "save_result", "markdown_table", "TableContext", "registered",
            "fmt", "fmt_ci"]
@@ -96,8 +98,6 @@ def save_result(records: Iterable[dict[str, Any]] | Any, relpath: str, *, device
     atomically (CSV), replacing an older version of the same file; returns the path."""
     import pandas as pd
 
-    from xflow.results import provenance
-
     df = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
     if df.empty:
         raise ValueError(f"save_result({relpath!r}): no records")
@@ -107,7 +107,6 @@ def save_result(records: Iterable[dict[str, Any]] | Any, relpath: str, *, device
             df[k] = v
     p = results_root() / relpath
     p.parent.mkdir(parents=True, exist_ok=True)
-    from xflow.safeio import atomic_output
 
     with atomic_output(p) as tmp:  # unique temporary name, then rename
         df.to_csv(tmp, index=False)

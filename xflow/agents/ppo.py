@@ -30,13 +30,14 @@ import numpy as np
 import torch
 import tyro
 
+from xflow import paths
+from xflow.agents.evaluation import evaluate_agent
 from xflow.envs import ENV_ID  # importing xflow.envs registers the environment
 from xflow.envs.features import EDGE_DIM, NODE_DIM
 from xflow.envs.state import write_states_csv
 from xflow.nn import GraphActorCritic
-from xflow import paths
-from xflow.agents.evaluation import evaluate_agent
 from xflow.results import write_records
+from xflow.safeio import atomic_output, atomic_write_json
 
 __all__ = ["Args", "TrainResult", "make_env", "train", "run"]
 
@@ -163,7 +164,6 @@ def train(args: Args) -> TrainResult:
     args.num_iterations = max(1, args.total_timesteps // args.batch_size)
     model_tag = re.sub(r"[^A-Za-z0-9_.-]+", "-", args.model).strip("-")[:60]
     run_name = f"{model_tag}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    from xflow.safeio import atomic_output, atomic_write_json
 
     Path(args.runs_dir).mkdir(parents=True, exist_ok=True)
     base, n = run_name, 1

@@ -64,8 +64,10 @@ from xflow import paths
 from xflow.algsel.ops import FAMILIES, LAYOUTS, OPS, OpFamily, family, set_layout
 from xflow.algsel.swap import swap
 from xflow.errors import DeviceUnavailable, UnknownName, XflowError
+from xflow.runtime.device import describe_device
 from xflow.runtime.measure import measure, torch_variant
 from xflow.runtime.stats import Effect, verdict
+from xflow.safeio import atomic_write_json, file_lock, read_checked_json, write_checked_json
 
 __all__ = ["autotune", "TuneResult", "layer_input_shapes", "record_layers", "LayerSite", "default_cache_path",
            "load_cache", "CACHE_VERSION", "decide", "MODES", "BUDGET_FACTOR", "TRAIN_LR", "train_step"]
@@ -92,16 +94,12 @@ def default_cache_path() -> Path:
 
 def load_cache(path: Path | None = None) -> dict[str, Any]:
     """The on-disk choice cache (empty dict if absent; a corrupt file is reported and removed)."""
-    from xflow.safeio import read_checked_json
-
     data = read_checked_json(Path(path or default_cache_path()))
     return data if isinstance(data, dict) else {}
 
 
 def _save_cache(entries: dict[str, Any], path: Path) -> None:
     """Merge ``entries`` into the cache file: locked read-merge-write, atomic, content-checked."""
-    from xflow.safeio import file_lock, write_checked_json
-
     with file_lock(path):
         merged = load_cache(path)
         merged.update(entries)
@@ -223,8 +221,6 @@ class TuneResult:
     def save(self, path: Path | str) -> Path:
         """Write :meth:`to_json` to ``path``; replay with
         ``swap_conv2d(model, json.load(open(path))["choices"])``."""
-        from xflow.safeio import atomic_write_json
-
         return atomic_write_json(path, self.to_json(), indent=1, default=str)
 
 
@@ -621,8 +617,6 @@ def autotune(
         XflowError: bad numeric arguments, or no tunable layer reached by ``example_input``.
     """
     import pandas as pd
-
-    from xflow.runtime.device import describe_device
 
     if repeats < 2 or e2e_rounds < 2:
         raise XflowError(f"autotune: repeats and e2e_rounds must be >= 2 (an interval needs two rounds), "

@@ -23,6 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from xflow.algsel.algorithms import ConvConfig, get_algorithm, list_algorithms
+from xflow.algsel.linear import LinearConfig, get_linear_algorithm, list_linear_algorithms
+from xflow.algsel.linear.module import AlgoLinear
+from xflow.algsel.module import AlgoConv2d
+from xflow.algsel.pool import PoolConfig, get_pool_algorithm, list_pool_algorithms
+from xflow.algsel.pool.module import wrap_pool
 from xflow.errors import UnknownName
 
 __all__ = ["OpFamily", "FAMILIES", "OPS", "family", "family_of", "LAYOUTS", "set_layout", "model_layout"]
@@ -50,26 +56,17 @@ class OpFamily:
 
 
 def _conv_family() -> OpFamily:
-    from xflow.algsel.algorithms import ConvConfig, get_algorithm, list_algorithms
-    from xflow.algsel.module import AlgoConv2d
-
     return OpFamily("conv2d", (nn.Conv2d,), get_algorithm, list_algorithms, ConvConfig.from_module,
                     AlgoConv2d.from_module)
 
 
 def _linear_family() -> OpFamily:
-    from xflow.algsel.linear import LinearConfig, get_linear_algorithm, list_linear_algorithms
-    from xflow.algsel.linear.module import AlgoLinear
-
     return OpFamily("linear", (nn.Linear,), get_linear_algorithm, list_linear_algorithms,
                     LinearConfig.from_module, AlgoLinear.from_module,
                     excluded_types=(nn.modules.linear.NonDynamicallyQuantizableLinear,))
 
 
 def _pool_family() -> OpFamily:
-    from xflow.algsel.pool import PoolConfig, get_pool_algorithm, list_pool_algorithms
-    from xflow.algsel.pool.module import wrap_pool
-
     return OpFamily("pool", (nn.MaxPool2d, nn.AvgPool2d), get_pool_algorithm, list_pool_algorithms,
                     PoolConfig.from_module, wrap_pool)
 

@@ -35,6 +35,7 @@ autobatch implementation; ``loss`` rows of the first step (equal for every imple
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -44,8 +45,11 @@ import torch
 
 from xflow.errors import DeviceUnavailable, UnknownName
 
+from xflow.runtime.measure import Variant, measure
+from .dynet_peer import PEER_VARIANTS, build, dynet_available, init_dynet, run_dynet
 from .graph import Graph
 from .models import DynamicModel, get_model
+from .presets import PRESETS
 
 __all__ = ["PRESETS", "IMPLS", "STRATEGY_IMPLS", "BENCH_VERSION", "PAIRS", "run", "run_experiment", "default_config",
            "parse_impl", "step_fn"]
@@ -58,31 +62,6 @@ DEFAULT_IMPLS = ("eager", "none", "depth", "agenda", "agenda-unfused", "hand")
 
 #: Bumped whenever a change alters what is measured, so cached sweep results (keyed by config) expire.
 BENCH_VERSION = 3
-
-#: Model dimensions. ``full`` follows DyNet's benchmark sizes; ``quick`` keeps tests/notebooks fast.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "full": {
-        "bilstm": dict(vocab=20000, n_tags=50, emb=128, hidden=256, mlp=64),
-        "bilstm-char": dict(vocab=20000, n_tags=50, emb=128, hidden=256, mlp=64, n_chars=100, char_emb=20,
-                            char_hidden=64),
-        "treelstm": dict(vocab=20000, n_labels=5, emb=128, hidden=128),
-        "parser": dict(vocab=20000, emb=64, hidden=128, act_emb=16, act_hidden=32, state=128),
-    },
-    "quick": {
-        "bilstm": dict(vocab=5000, n_tags=20, emb=64, hidden=64, mlp=32, max_len=40),
-        "bilstm-char": dict(vocab=5000, n_tags=20, emb=64, hidden=64, mlp=32, n_chars=60, char_emb=16,
-                            char_hidden=32, max_len=40),
-        "treelstm": dict(vocab=5000, n_labels=5, emb=64, hidden=64, max_len=40),
-        "parser": dict(vocab=5000, emb=32, hidden=64, act_emb=8, act_hidden=16, state=64, max_len=40),
-    },
-    "tiny": {
-        "bilstm": dict(vocab=300, n_tags=8, emb=16, hidden=16, mlp=8, max_len=12, mean_len=8.0),
-        "bilstm-char": dict(vocab=300, n_tags=8, emb=16, hidden=16, mlp=8, n_chars=20, char_emb=8,
-                            char_hidden=8, max_len=12, mean_len=8.0),
-        "treelstm": dict(vocab=300, n_labels=5, emb=16, hidden=16, max_len=12, mean_len=8.0),
-        "parser": dict(vocab=300, emb=8, hidden=8, act_emb=4, act_hidden=4, state=8, max_len=10, mean_len=6.0),
-    },
-}
 
 #: (a, b) pairs reported as speed-ups of ``a`` over ``b`` when both were measured.
 PAIRS: tuple[tuple[str, str], ...] = (
@@ -195,8 +174,6 @@ def _graph_stats(model: DynamicModel, batch: Sequence[Any], impl: str, mode: str
 
 def run(config: dict) -> list[dict]:
     """Measure every implementation of one model (see module docstring); returns long records."""
-    from xflow.runtime.measure import Variant, measure
-
     cfg = default_config(config.get("model", "bilstm"), quick=config.get("preset", "quick") != "full")
     cfg.update(config)
     for impl in cfg["impls"]:
@@ -217,7 +194,6 @@ def run(config: dict) -> list[dict]:
         dy = sys.modules.get("dynet")
         if dy is None:
             raise RuntimeError("config['dynet'] is set but DyNet is not imported: use dynet_peer.run_dynet")
-        from .dynet_peer import PEER_VARIANTS, build
 
         for v in PEER_VARIANTS.get(cfg["model"], ()):
             peer = build(dy, model, v)
@@ -272,8 +248,6 @@ def run_experiment(config: dict) -> list[dict]:
     autobatching on, :func:`xflow.autobatch.dynet_peer.run_dynet`)."""
     cfg = {k: v for k, v in config.items() if k != "peer_dynet"}
     if config.get("peer_dynet"):
-        from .dynet_peer import dynet_available, run_dynet
-
         if dynet_available():
             return run_dynet(cfg, 1)
     return run(cfg)
@@ -282,3 +256,14 @@ def run_experiment(config: dict) -> list[dict]:
 def _wall(m: Any, a: str, b: str) -> dict[str, Any]:
     c = m.compare(a, b, clock="wall")
     return {"value": c.speedup, "lo": c.speedup_ci[0], "hi": c.speedup_ci[1], "verdict": c.verdict}
+
+
+def _dynet_child(cfg: dict, autobatch: int) -> list[dict]:
+    """The subprocess of :func:`xflow.autobatch.dynet_peer.run_dynet`: DyNet imported with
+    ``autobatch`` before anything else touches it, then the whole :func:`run`."""
+    init_dynet(autobatch, int(cfg.get("seed", 0)), str(cfg.get("dynet_mem", "2048")))
+    return run({**cfg, "dynet": autobatch})
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through dynet_peer.run_dynet
+    sys.stdout.write(json.dumps(_dynet_child(json.loads(sys.argv[1]), int(sys.argv[2])), default=str) + "\n")

@@ -2,7 +2,8 @@
 
 DyNet (``pip install dynet38``, imported lazily; absent → :func:`dynet_available` is False and the
 benchmark/tests skip it) fixes its autobatch flag when it is imported, so each flag runs in its
-own subprocess (:func:`run_dynet`: ``python -m xflow.autobatch.dynet_peer CONFIG_JSON FLAG``). That
+own subprocess (:func:`run_dynet`: ``python -m xflow.autobatch.bench CONFIG_JSON FLAG``, the
+benchmark's own entry point, which calls :func:`init_dynet` first). That
 subprocess runs the *whole* benchmark (:func:`xflow.autobatch.bench.run`) with DyNet's variants
 added, so xflow and DyNet are measured **interleaved in one process and one run** by the
 measurement core, and every xflow/DyNet ratio has its interval and verdict.
@@ -35,6 +36,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from .presets import PRESETS
 
 __all__ = ["dynet_available", "run_dynet", "dynet_version", "build", "peer_losses", "init_dynet", "PEER_VARIANTS"]
 
@@ -73,7 +76,7 @@ def run_dynet(config: dict, autobatch: int = 1, timeout: float = 3600) -> list[d
         RuntimeError: the subprocess failed (its last stderr lines are in the message).
     """
     env = dict(os.environ)
-    proc = subprocess.run([sys.executable, "-m", "xflow.autobatch.dynet_peer", json.dumps(config), str(int(autobatch))],
+    proc = subprocess.run([sys.executable, "-m", "xflow.autobatch.bench", json.dumps(config), str(int(autobatch))],
                           capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"dynet peer (autobatch={autobatch}) failed: {proc.stderr[-3000:]}")
@@ -238,6 +241,81 @@ def _treelstm(dy: Any, pc: Any, model: Any) -> Peer:
     return Peer(dy, pc, new_graph, losses)
 
 
+def _parser(dy: Any, pc: Any, m: Any, fused: bool) -> Peer:
+    """The transition parser in DyNet with ``m``'s weights, driven by the same
+    :func:`~xflow.autobatch.models.parser.parse_lockstep` (one ``dy.forward`` of every sentence's
+    scores per step, DyNet's incremental forward)."""
+    from .models.parser import parse_lockstep  # torch: this module stays light for the subprocess
+
+    lstm = m.lstm
+    fw = _Lstm(dy, pc, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0, fused)
+    bw = _Lstm(dy, pc, lstm.weight_ih_l0_reverse, lstm.weight_hh_l0_reverse, lstm.bias_ih_l0_reverse,
+               lstm.bias_hh_l0_reverse, fused)
+    sl, al = m.stack_lstm, m.act_lstm
+    sw = _Lstm(dy, pc, sl.weight_ih_l0, sl.weight_hh_l0, sl.bias_ih_l0, sl.bias_hh_l0, fused)
+    aw = _Lstm(dy, pc, al.weight_ih_l0, al.weight_hh_l0, al.bias_ih_l0, al.bias_hh_l0, fused)
+    E = pc.lookup_parameters_from_numpy(_np(m.E))
+    A = pc.lookup_parameters_from_numpy(_np(m.A))
+    names = ("pad", "C_h", "C_d", "c_b", "W_s", "W_b", "W_a", "b_p")
+    ps = {k: pc.parameters_from_numpy(_np(getattr(m, k))) for k in names}
+    ps["W_o"], ps["b_o"] = pc.parameters_from_numpy(_np(m.out.weight)), pc.parameters_from_numpy(_np(m.out.bias))
+    st: dict[str, Any] = {}
+
+    class Backend:
+        def __init__(self):
+            zs, za = dy.zeros(sw.H), dy.zeros(aw.H)
+            self.stack0, self.act0 = (zs, zs), (za, za)
+            self.pad = st["pad"]
+            self.zero = dy.zeros(fw.H)
+
+        def token_vectors(self, s):
+            xs = [dy.lookup(E, w) for w in s.words]
+            f = fw.sequence(xs, self.zero)
+            b = bw.sequence(xs, self.zero, reverse=True)
+            return [dy.concatenate([ft, bt]) for ft, bt in zip(f, b)]
+
+        @staticmethod
+        def state_h(s):
+            return s[0]
+
+        @staticmethod
+        def push(below, x):
+            return sw.step(x, below[0], below[1])
+
+        @staticmethod
+        def act_step(s, a):
+            return aw.step(dy.lookup(A, a), s[0], s[1])
+
+        @staticmethod
+        def compose(h, d):
+            return dy.tanh(dy.affine_transform([st["c_b"], st["C_h"], h, st["C_d"], d]))
+
+        @staticmethod
+        def scores(sh, buf, ah):
+            p = dy.tanh(dy.affine_transform([st["b_p"], st["W_s"], sh, st["W_b"], buf, st["W_a"], ah]))
+            return dy.affine_transform([st["b_o"], st["W_o"], p])
+
+        @staticmethod
+        def values(scores):
+            dy.forward(scores)
+            return [s.npvalue().tolist() for s in scores]
+
+        @staticmethod
+        def ce(s, target):
+            return dy.pickneglogsoftmax(s, target)
+
+    def new_graph() -> None:
+        for ls in (fw, bw, sw, aw):
+            ls.new_graph()
+        for k, p in ps.items():
+            st[k] = p.expr(True)
+
+    def losses(batch):
+        return [dy.esum(c.losses) for c in parse_lockstep(Backend(), batch)]
+
+    return Peer(dy, pc, new_graph, losses)
+
+
 def build(dy: Any, model: Any, variant: str = "fused") -> Peer:
     """The DyNet peer of xflow ``model`` (a :class:`~xflow.autobatch.models.DynamicModel`) with its weights."""
     if variant not in PEER_VARIANTS.get(model.name, ()):
@@ -249,9 +327,7 @@ def build(dy: Any, model: Any, variant: str = "fused") -> Peer:
     if model.name == "treelstm":
         return _treelstm(dy, pc, model)
     if model.name == "parser":
-        from .models.parser import dynet_parser_peer
-
-        return dynet_parser_peer(dy, pc, model, fused)
+        return _parser(dy, pc, model, fused)
     raise ValueError(f"no DyNet peer for model {model.name!r}")
 
 
@@ -268,7 +344,6 @@ def _losses_main(preset: str, batch: int, models: Sequence[str]) -> dict[str, li
     import torch
 
     dy = init_dynet(1)
-    from .bench import PRESETS
     from .models import get_model
 
     out = {}
@@ -285,16 +360,8 @@ def _losses_main(preset: str, batch: int, models: Sequence[str]) -> dict[str, li
     return out
 
 
-def _main(cfg: dict, autobatch: int) -> list[dict]:
-    init_dynet(autobatch, int(cfg.get("seed", 0)), str(cfg.get("dynet_mem", "2048")))
-    from .bench import run
-
-    return run({**cfg, "dynet": autobatch})
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised through run_dynet / peer_losses
-    if sys.argv[1] == "losses":
-        result: Any = _losses_main(sys.argv[2], int(sys.argv[3]), sys.argv[4:])
-    else:
-        result = _main(json.loads(sys.argv[1]), int(sys.argv[2]))
-    sys.stdout.write(json.dumps(result, default=str) + "\n")
+if __name__ == "__main__":  # pragma: no cover - exercised through peer_losses
+    if sys.argv[1:2] != ["losses"]:
+        sys.exit("usage: python -m xflow.autobatch.dynet_peer losses PRESET BATCH MODEL... "
+                 "(the benchmark's DyNet subprocess is python -m xflow.autobatch.bench)")
+    sys.stdout.write(json.dumps(_losses_main(sys.argv[2], int(sys.argv[3]), sys.argv[4:]), default=str) + "\n")

@@ -13,7 +13,7 @@ import torch
 
 from xflow.errors import ShapeMismatch
 
-from .graph import Expr, Graph, current_graph
+from .graph import Expr, Graph, _creation_site, current_graph
 
 __all__ = [
     "inp", "param", "lookup", "affine", "linear", "add", "sub", "mul", "scale", "neg",
@@ -54,8 +54,6 @@ def lookup(table: torch.Tensor, index: int, sparse: bool = False) -> Expr:
     if sid is not None and 0 <= index < g._sig_params[sid][0].shape[0]:
         return g._push(sid, -1, -1, index)
     if not 0 <= index < table.shape[0]:
-        from .graph import _creation_site
-
         raise ShapeMismatch(f"lookup: index {index} is out of range for a table of shape "
                             f"{tuple(table.shape)} (created at {_creation_site()})")
     return g.record("lookup", (), (table,), (sparse,), data=index)
@@ -162,13 +160,8 @@ def slice_(x: Expr, start: int, stop: int) -> Expr:
 
 def pick(x: Expr, index: int) -> Expr:
     """Element ``index`` of a vector → scalar ``()``; the index is per-node data (batches)."""
-    index = int(index)
-    if len(x.shape) == 1 and not 0 <= index < x.shape[0]:
-        from .graph import _creation_site
-
-        raise ShapeMismatch(f"pick: index {index} is out of range for shape {x.shape} "
-                            f"(created at {_creation_site()})")
-    return _graph_of((x,), "pick").record("pick", (x,), data=int(index))
+    _graph_of((x,), "pick")  # operand check
+    return x._pick(index)
 
 
 def esum(xs: Sequence[Expr]) -> Expr:
@@ -201,8 +194,6 @@ def cross_entropy(logits: Expr, label: int) -> Expr:
         if sid is not None and 0 <= label < g._types[logits.tid][0][0]:
             return g._push(sid, logits.node, -1, label)
     if len(logits.shape) == 1 and not 0 <= label < logits.shape[0]:
-        from .graph import _creation_site
-
         raise ShapeMismatch(f"cross_entropy: label {label} is out of range for logits of shape "
                             f"{logits.shape} (created at {_creation_site()})")
     return _graph_of((logits,), "cross_entropy").record("cross_entropy", (logits,), data=label)

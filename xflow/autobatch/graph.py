@@ -45,7 +45,10 @@ import torch
 
 from xflow.errors import ShapeMismatch, UnknownName, XflowError
 
+from .executor import gather_values, run_segment
 from .ops import OPS, OpShapeError, OpSpec, Shape
+from .schedule import analyze, arrange, primary_slot
+from .strategies import resolve_strategy
 
 __all__ = ["Graph", "Expr", "current_graph", "GraphClosed", "DeviceMismatch", "TypeInfo"]
 
@@ -182,9 +185,16 @@ class Expr:
                 raise ShapeMismatch(f"slice: [{start}:{stop}] is out of range for shape {shape} "
                                     f"(created at {_creation_site()})")
             return Expr(self.graph, self.node, self.graph._view_tid(self.tid, start, stop))
-        from .functional import pick
+        return self._pick(key)
 
-        return pick(self, key)
+    def _pick(self, index: int) -> "Expr":
+        """Element ``index`` of a vector → scalar ``()``; the index is per-node data (batches).
+        The one implementation behind ``x[i]`` and :func:`xflow.autobatch.functional.pick`."""
+        index = int(index)
+        if len(self.shape) == 1 and not 0 <= index < self.shape[0]:
+            raise ShapeMismatch(f"pick: index {index} is out of range for shape {self.shape} "
+                                f"(created at {_creation_site()})")
+        return self.graph.record("pick", (self,), data=index)
 
     # execution --------------------------------------------------------------------------
     def value(self) -> torch.Tensor:
@@ -233,8 +243,6 @@ class Graph:
     """
 
     def __init__(self, strategy: Any = "agenda", device: str | torch.device | None = None):
-        from .strategies import resolve_strategy
-
         self.strategy_name, self._strategy = resolve_strategy(strategy)
         self.device = torch.device(device) if device is not None else None
         # per node (struct of arrays)
@@ -469,7 +477,6 @@ class Graph:
         self._sig_attrs.append(attrs)
         self._sig_in.append(tids)
         self._sig_out.append(self._type(tuple(shape), dtype, device, None))
-        from .schedule import primary_slot
 
         self._sig_primary.append(primary_slot(spec, tids, self._types))
         return sid
@@ -588,8 +595,6 @@ class Graph:
 
     def plan(self) -> list[list[int]]:
         """The strategy's execution plan for the pending nodes (does not execute)."""
-        from .schedule import analyze, arrange
-
         if self._done >= len(self._sig):
             return []
         inp = analyze(self, self._done)
@@ -605,9 +610,6 @@ class Graph:
         return [self._value(e) for e in exprs or ()]
 
     def _run_pending(self) -> None:
-        from .executor import run_segment
-        from .schedule import analyze, arrange
-
         t0 = time.perf_counter()
         first = self._done
         inp = analyze(self, first)
@@ -681,7 +683,6 @@ class Graph:
         sl = exprs[0].sl
         if any(e.sl != sl for e in exprs) or any(e.node in self._leaf for e in exprs):
             return torch.stack(self.forward(exprs), 0)
-        from .executor import gather_values
 
         X = gather_values(self, [e.node for e in exprs])
         return X if sl is None else X[:, sl[0]:sl[1]]

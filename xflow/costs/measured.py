@@ -23,6 +23,7 @@ from xflow.graphs.hashing import HASH_VERSION
 from xflow.graphs.ir import Graph
 from xflow.runtime import measure_latency
 from xflow.runtime.device import describe_device
+from xflow.safeio import file_lock
 
 __all__ = ["MeasuredCost", "CACHE_VERSION", "measure_ms"]
 
@@ -83,8 +84,6 @@ class MeasuredCost(CachedCost):
         return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))}
 
     def _store(self, key: str, ms: float) -> None:
-        from xflow.safeio import file_lock
-
         p = self._disk_path()
         try:
             with file_lock(p):  # processes share this file: locked read-merge-write, atomic replace

@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from xflow.clitools import (Report, UsageError, add_check, add_command, add_onnx_input, add_output, existing_file,
-                            int_range, output_dir, positive_int, safe_name, threads, zero_or)
+from xflow.clitools import (Report, UsageError, add_check, add_command, add_output, existing_file, int_range,
+                            output_dir, positive_int, safe_name, threads, zero_or)
 from xflow.costs.names import COST_MODELS
+from xflow.graphs.model_args import add_onnx_input
 
 __all__ = ["register"]
 

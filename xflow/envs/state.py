@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xflow.safeio import atomic_output
+
 __all__ = ["EpisodeState", "StateValidation", "write_states_csv", "read_states_csv"]
 
 _CSV_FIELDS = ("model_id", "actions", "hashes", "reward", "walltime", "config")
@@ -87,8 +89,6 @@ def _opt_float(s: str) -> float | None:
 
 def write_states_csv(states: Iterable[EpisodeState], path: str | Path) -> Path:
     """Write states as CSV rows (header: model_id, actions, hashes, reward, walltime, config)."""
-    from xflow.safeio import atomic_output
-
     path = Path(path)
     with atomic_output(path) as tmp, tmp.open("w", newline="") as f:
         w = csv.writer(f)

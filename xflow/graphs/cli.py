@@ -8,8 +8,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from xflow.clitools import Report, add_command, add_onnx_input, add_output, int_range, positive_int
+from xflow.clitools import Report, add_command, add_output, int_range, positive_int
 from xflow.errors import XflowError
+from xflow.graphs.model_args import add_onnx_input
 
 __all__ = ["register", "parse_cfg"]
 

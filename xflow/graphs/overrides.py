@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import onnx
 
 from xflow.errors import ShapeMismatch, UnknownName
+from xflow.graphs.model import _apply_input_shapes
 
 __all__ = ["graph_inputs", "symbolic_inputs", "fix_input_shapes"]
 
@@ -47,8 +48,6 @@ def fix_input_shapes(model: onnx.ModelProto, shapes: Mapping[str, Sequence[int]]
     have (listing those it has) and :class:`~xflow.errors.ShapeMismatch` for a rank or fixed
     dimension that disagrees.
     """
-    from xflow.graphs.model import _apply_input_shapes
-
     m = onnx.ModelProto()
     m.CopyFrom(model)
     inputs = graph_inputs(m)

@@ -25,6 +25,7 @@ import onnx_ir as ir
 from xflow.errors import GraphvizMissing, XflowError
 from xflow.graphs.ir import Graph, attrs, ins, outs
 from xflow.graphs.model import load_model
+from xflow.safeio import atomic_write_bytes
 
 __all__ = ["render", "to_dot", "neighbourhood", "GRAPHVIZ_INSTALL_HINT", "SUPPORTED_FORMATS"]
 
@@ -215,7 +216,6 @@ def render(
         if isinstance(e, graphviz.ExecutableNotFound):
             raise GraphvizMissing(f"the Graphviz 'dot' binary could not be run; {GRAPHVIZ_INSTALL_HINT}") from e
         raise XflowError(f"Graphviz failed to render {str(path)!r}: {e}") from e
-    from xflow.safeio import atomic_write_bytes
 
     atomic_write_bytes(path, data)
     return path

@@ -25,8 +25,8 @@ def zoo_models_table() -> str:
 
 
 #: The graph core's modules in reading order (the docs table lists each with its docstring's first line).
-MODULES = ["ir", "model", "overrides", "shapes", "folding", "edit", "hashing", "opcost", "pyg", "rendering", "builders",
-           "zoo", "zoo_nets", "model_ids", "cli", "report"]
+MODULES = ["ir", "model", "model_args", "overrides", "shapes", "folding", "edit", "hashing", "opcost", "pyg",
+           "rendering", "builders", "zoo", "zoo_nets", "model_ids", "cli", "report"]
 
 
 def _first_line(doc: str | None) -> str:

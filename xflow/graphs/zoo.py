@@ -38,6 +38,8 @@ from typing import Any
 
 from xflow import paths
 from xflow.errors import ExportError, UnknownName
+from xflow.graphs.model import read_model
+from xflow.safeio import discard_corrupt, file_lock, read_checked_json, sha256_file, write_checked_json
 
 __all__ = [
     "ZooModel",
@@ -358,8 +360,6 @@ def _cached_export_ok(path: Path, meta_path: Path) -> bool:
     ``False`` is returned so :func:`export` rebuilds it. A meta written before content checks
     existed is upgraded when the file still parses as an ONNX model.
     """
-    from xflow.safeio import discard_corrupt, read_checked_json, sha256_file
-
     if not path.exists():
         meta_path.unlink(missing_ok=True)
         return False
@@ -371,8 +371,6 @@ def _cached_export_ok(path: Path, meta_path: Path) -> bool:
     if meta is None and meta_path.exists():
         try:  # legacy meta (no envelope): accept the file if it still parses, then upgrade
             legacy = json.loads(meta_path.read_text())
-            from xflow.graphs.model import read_model
-
             read_model(path)
             meta = {**legacy, "sha256": sha256_file(path), "bytes": st.st_size}
             _write_meta(meta_path, meta)
@@ -396,8 +394,6 @@ def _cached_export_ok(path: Path, meta_path: Path) -> bool:
 
 
 def _write_meta(meta_path: Path, meta: dict) -> None:
-    from xflow.safeio import write_checked_json
-
     write_checked_json(meta_path, meta, indent=1, sort_keys=True)
 
 
@@ -429,8 +425,6 @@ def export(name: str, batch: int = 1, *, force: bool = False, **cfg: Any) -> Pat
     :class:`~xflow.errors.ExportError`.
     """
     import torch
-
-    from xflow.safeio import file_lock, sha256_file
 
     full = resolve_config(name, **cfg)
     key = cache_key(name, batch, **full)

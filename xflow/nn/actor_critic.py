@@ -10,11 +10,12 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical
 
+from xflow.errors import ModelFileNotFound, ModelLoadError
 from xflow.nn.batching import batch_observations
 from xflow.nn.gat_encoder import GATEncoder
 from xflow.nn.policy_head import CandidatePolicyHead
 from xflow.nn.value_head import ValueHead
-from xflow.errors import ModelFileNotFound, ModelLoadError
+from xflow.safeio import atomic_output, verify_checksum, write_checksum
 
 __all__ = ["GraphActorCritic", "MASKED_LOGIT"]
 
@@ -97,8 +98,6 @@ class GraphActorCritic(nn.Module):
 
         The file is written atomically with a ``<path>.sha256`` sidecar that :meth:`load` checks.
         """
-        from xflow.safeio import atomic_output, write_checksum
-
         path = Path(path)
         with atomic_output(path) as tmp:
             torch.save({"config": self.config, "state_dict": self.state_dict(), "extra": extra}, tmp)
@@ -118,7 +117,6 @@ class GraphActorCritic(nn.Module):
         if not path.exists():
             raise ModelFileNotFound(f"checkpoint {path} does not exist; train one with "
                                     "`xflow rl train` or xflow.agents.ppo.train")
-        from xflow.safeio import verify_checksum
 
         if Path(f"{path}.sha256").exists() and not verify_checksum(path, discard=False):
             raise ModelLoadError(f"checkpoint {path} is corrupt (it does not match {path}.sha256: "

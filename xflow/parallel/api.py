@@ -6,12 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xflow.errors import UnknownName
 from xflow.parallel.codegen import BACKENDS, generate, load_generated
-from xflow.parallel.cost import analytic_costs, apply_costs, measured_costs
+from xflow.parallel.cost import analytic_costs, apply_costs, measured_costs, measured_overheads
 from xflow.parallel.dataflow import DataflowGraph, from_onnx
-from xflow.parallel.planner import PlanConfig, make_plan
+from xflow.parallel.planner import PlanConfig, _serial_plan, make_plan
 from xflow.parallel.record import load_record, plan_from_record, plan_record, save_record
 from xflow.parallel.schedule import Plan
+from xflow.runtime.backend_lower import LowerOptions
+from xflow.runtime.measure import Variant, measure
+from xflow.safeio import atomic_output, atomic_write_text
 
 __all__ = ["CompileResult", "compile_model", "replay", "decide_parallel", "COST_MODELS"]
 
@@ -57,8 +61,6 @@ class CompileResult:
         """
         import onnx
 
-        from xflow.safeio import atomic_output, atomic_write_text
-
         py = Path(path)
         if py.suffix != ".py":
             raise ValueError(f"generated module path must end in .py, got {py}")
@@ -82,8 +84,6 @@ def _costs(g: DataflowGraph, cost: str, workers: int) -> None:
     elif cost == "analytic":
         apply_costs(g, analytic_costs(g, threads))
     else:
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown cost model {cost!r}; choose one of {', '.join(COST_MODELS)}")
 
 
@@ -108,12 +108,8 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
     comparison (speed-up, interval, verdict) goes into the record (``"verify"``).
     """
     if backend not in BACKENDS:
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "cuda_streams":
-        from xflow.runtime.backend_lower import LowerOptions
-
         if lower is None:
             lower = LowerOptions(device="cuda")
         if cost == "measured":  # the CPU profiler cannot time GPU kernels
@@ -125,8 +121,6 @@ def compile_model(src: Any, *, workers: int = 2, mode: str = "hybrid", backend: 
     if config is None:
         cfg = PlanConfig(workers=workers, mode=mode)
         if cost == "measured":  # hand-off costs measured now, on this machine
-            from xflow.parallel.cost import measured_overheads
-
             ov = measured_overheads(workers)
             cfg.fork_us = max(cfg.fork_us, ov["fork_us"])
             cfg.sync_us = max(cfg.sync_us, ov["sync_us"])
@@ -153,8 +147,6 @@ def decide_parallel(parallel: Any, serial: Any, *, min_gain: float, rounds: int 
     parallel module uses several threads, so wall time decides. Returns the comparison (ratio
     parallel/serial with interval, speed-up, verdict, noise floor) and ``kept_parallel``.
     """
-    from xflow.runtime.measure import Variant, measure
-
     m = measure({"serial": Variant(serial, threads=serial_threads if serial_threads == 1 else None),
                  "parallel": Variant(parallel, threads=None)},
                 baseline="serial", aa=True, warmup=warmup, rounds=max(2, rounds), clock="wall")
@@ -174,8 +166,6 @@ def _verify(g: DataflowGraph, plan: Plan, code: str, cfg: PlanConfig, backend: s
     multi-threaded); the serial schedule is emitted unless the verdict is ``faster``."""
     import numpy as np
     import torch
-
-    from xflow.parallel.planner import _serial_plan
 
     base_threads = int(plan.info.get("baseline_threads", 1))
     serial = _serial_plan(g, cfg, base_threads, plan.mode, True, dict(plan.info))
@@ -200,8 +190,6 @@ def _verify(g: DataflowGraph, plan: Plan, code: str, cfg: PlanConfig, backend: s
 
 def replay(record: dict[str, Any] | str | Path, src: Any, *, backend: str | None = None) -> CompileResult:
     """Regenerate the module of a recorded compilation (same plan, same costs) for model ``src``."""
-    from xflow.runtime.backend_lower import LowerOptions
-
     rec = load_record(record) if isinstance(record, (str, Path)) else record
     lo = rec.get("config", {}).get("lower")
     g = from_onnx(src, lower=LowerOptions(**lo) if lo else None)

@@ -36,7 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from xflow.parallel.api import compile_model
+from xflow.parallel.cost import apply_costs, measured_costs, measured_overheads
+from xflow.parallel.dataflow import from_onnx
+from xflow.parallel.ort_clusters import OrtClusterRunner
+from xflow.parallel.planner import PlanConfig
+from xflow.runtime.backend_lower import LowerOptions
 from xflow.runtime.measure import Measurement, Variant, measure
+from xflow.runtime.session import make_session
 
 __all__ = ["variants_for", "run", "run_cloning", "speedup_rows", "format_table", "target_rows", "TARGETS"]
 
@@ -62,8 +69,6 @@ def _eager(module: Any, inputs: tuple, threads: int) -> Variant:
 
 
 def _ort(path: Any, feeds: dict, *, intra: int, parallel: bool = False) -> Variant:
-    from xflow.runtime.session import make_session
-
     sess = make_session(path, intra_threads=intra, inter_threads=2 if parallel else 1,
                         mode="parallel" if parallel else "sequential")
     one = intra == 1 and not parallel
@@ -80,11 +85,6 @@ def variants_for(onnx_path: Any, *, workers: int = 2, module: Any = None,
     """
     import torch
 
-    from xflow.parallel.api import compile_model
-    from xflow.parallel.dataflow import from_onnx
-    from xflow.parallel.ort_clusters import OrtClusterRunner
-    from xflow.runtime.backend_lower import LowerOptions
-
     g = from_onnx(onnx_path, lower=lower)
     rng = np.random.default_rng(0)
     feeds_np = {i: rng.standard_normal(g.shapes[i]).astype(np.float32) for i in g.inputs}
@@ -97,8 +97,6 @@ def variants_for(onnx_path: Any, *, workers: int = 2, module: Any = None,
     def gen(name: str, mode: str, be: str, *, verify: bool = False, graph: Any = g, **cfg: Any) -> Any:
         config = None
         if cfg:
-            from xflow.parallel.planner import PlanConfig
-
             config = PlanConfig(workers=W, mode=mode, **cfg)
         # a serial schedule needs no profile: its costs only label the header
         res = compile_model(onnx_path, workers=W, mode=mode, backend=be, graph=graph, verify=verify,
@@ -109,8 +107,6 @@ def variants_for(onnx_path: Any, *, workers: int = 2, module: Any = None,
 
     hand: dict[str, float] = {}
     if cost == "measured":  # one profile and one hand-off estimate, shared by every parallel variant
-        from xflow.parallel.cost import apply_costs, measured_costs, measured_overheads
-
         apply_costs(g, measured_costs(g, sorted({1, W})))
         ov = measured_overheads(W)
         hand = {"sync_us": max(20.0, ov["sync_us"]), "fork_us": max(40.0, ov["fork_us"])}
@@ -261,8 +257,6 @@ def run_cloning(config: dict[str, Any]) -> list[dict[str, Any]]:
     """
     import torch
 
-    from xflow.parallel.api import compile_model
-    from xflow.parallel.dataflow import from_onnx
     from dataclasses import replace
 
     from xflow.parallel.models import benchmark_model
@@ -294,9 +288,6 @@ def run_cloning(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _measured_config(workers: int, mode: str):
-    from xflow.parallel.cost import measured_overheads
-    from xflow.parallel.planner import PlanConfig
-
     cfg = PlanConfig(workers=workers, mode=mode)
     ov = measured_overheads(workers)
     cfg.fork_us = max(cfg.fork_us, ov["fork_us"])

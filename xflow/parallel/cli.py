@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from xflow.clitools import (Report, add_check, add_command, add_onnx_input, add_output, finite_float,
-                            int_range, name_list, positive_int, refuse_overwrite, workers)
+from xflow.clitools import (Report, add_check, add_command, add_output, finite_float, int_range, name_list,
+                            positive_int, refuse_overwrite, workers)
+from xflow.graphs.model_args import add_onnx_input
 
 
 def _outputs(module: str) -> list[str]:

@@ -36,10 +36,11 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from xflow.errors import UnknownName
 from xflow.parallel.dataflow import DataflowGraph
 from xflow.parallel.schedule import Cluster, Plan, cut_tasks
-from xflow.runtime.backend_codegen import (PRELUDE, header_meta, kernel_line, kernels_class, load_module,
-                                           method_source, program_weights, tuple_src, unpack)
+from xflow.runtime.backend_codegen import (PRELUDE, header_meta, kernel_line, kernels_class, load_module, method_source,
+                                           program_weights, tuple_src, unpack)
 
 __all__ = ["generate", "load_generated", "BACKENDS"]
 
@@ -82,8 +83,6 @@ def _stage_io(g: DataflowGraph, plan: Plan) -> list[_StageIO]:
 class _Gen:
     def __init__(self, g: DataflowGraph, plan: Plan, backend: str, trace: bool = False) -> None:
         if backend not in BACKENDS:
-            from xflow.errors import UnknownName
-
             raise UnknownName(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if trace and backend != "threads":
             raise ValueError("trace=True is only supported by the threads backend")

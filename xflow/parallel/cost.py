@@ -28,7 +28,11 @@ from xflow.costs.roofline import node_seconds
 from xflow.graphs.opcost import FREE_OPS
 from xflow.parallel.dataflow import DataflowGraph
 from xflow.paths import cache_dir
+from xflow.runtime import measure as measure_core  # measure looked up per call: tests substitute it
+from xflow.runtime.backend_codegen import kernel_env
 from xflow.runtime.device import describe_device
+from xflow.runtime.measure import Variant
+from xflow.safeio import discard_corrupt, read_checked_json, write_checked_json
 
 __all__ = ["analytic_costs", "measured_costs", "apply_costs", "measured_overheads"]
 
@@ -97,8 +101,6 @@ def _set_threads(n: int):
 def _profile_key(g: DataflowGraph, threads: Sequence[int], rounds: int, calibrate: bool) -> str:
     import torch
 
-    from xflow.runtime.device import describe_device
-
     dev = describe_device("cpu").label().replace(" ", "_").replace("/", "_")[:60]
     return (f"v{PROFILE_VERSION}_{g.content_hash}_{'-'.join(map(str, threads))}_{rounds}_{int(calibrate)}_"
             f"{dev}_torch{torch.__version__}.json")
@@ -129,18 +131,12 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, rounds:
     """
     import torch
 
-    from xflow.paths import cache_dir
-    from xflow.runtime.backend_codegen import kernel_env
-    from xflow.runtime.measure import Variant, measure
-
     if g.source != "onnx" or g.program is None:
         raise NotImplementedError("measured profiles need an ONNX graph; use analytic_costs for fx")
     rounds = int(repeats) if repeats is not None else int(rounds)
     threads = sorted({int(t) for t in threads})
     path = cache_dir("parallel", "profiles") / _profile_key(g, threads, rounds, calibrate)
     if use_cache and path.exists():
-        from xflow.safeio import discard_corrupt, read_checked_json
-
         raw = read_checked_json(path)  # a truncated/corrupt profile is reported, removed, re-measured
         if raw is not None:
             try:
@@ -176,7 +172,7 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, rounds:
 
                 vs = {f"t{t}": Variant(run, threads=1 if t == 1 else None, before=_set_threads(t))
                       for t in threads}
-                m = measure(vs, aa=False, warmup=warmup, rounds=rounds, clock="wall", seed=seed)
+                m = measure_core.measure(vs, aa=False, warmup=warmup, rounds=rounds, clock="wall", seed=seed)
                 busy |= m.busy
                 cost = {t: m.median_ms(f"t{t}", "thread" if t == 1 else "wall") * 1e3 for t in threads}
                 base = cost.get(1)
@@ -194,7 +190,7 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, rounds:
 
                 vs = {f"t{t}": Variant(run_all, threads=1 if t == 1 else None, before=_set_threads(t))
                       for t in threads}
-                m = measure(vs, aa=False, warmup=1, rounds=max(3, rounds), clock="wall", seed=seed)
+                m = measure_core.measure(vs, aa=False, warmup=1, rounds=max(3, rounds), clock="wall", seed=seed)
                 busy |= m.busy
                 factors = {}
                 for t in threads:
@@ -223,7 +219,6 @@ def measured_costs(g: DataflowGraph, threads: Sequence[int] = (1, 2), *, rounds:
     if out["_meta"]["contended"]:
         log.warning("profile measured under contention (machine busy: %s; %d kernel(s) with implausible "
                     "multi-thread costs replaced by their 1-thread cost)", busy, len(contended))
-    from xflow.safeio import write_checked_json
 
     write_checked_json(path, out)
     log.info("profiled %d kernels at threads %s -> %s", len(g.nodes), threads, path)
@@ -255,11 +250,9 @@ def measured_overheads(workers: int = 2, *, runs: int = 30) -> dict[str, float]:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from xflow.runtime.measure import Variant, measure
-
     with ThreadPoolExecutor(max(workers - 1, 1)) as pool:
         pool.submit(_noop).result()
-        m = measure({"fork": Variant(lambda: pool.submit(_noop).result(), threads=None)}, aa=False,
+        m = measure_core.measure({"fork": Variant(lambda: pool.submit(_noop).result(), threads=None)}, aa=False,
                     warmup=5, rounds=runs, inner=1, clock="wall")
     fork = float(m.times("fork", "wall").mean()) * 1e6
     return {"fork_us": fork, "sync_us": fork / 2.0}

@@ -15,9 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from xflow.errors import DynamicShapeError
 from xflow.graphs.folding import FoldStats
 from xflow.graphs.model import load_model
 from xflow.graphs.opcost import op_flops, tensor_bytes
+from xflow.runtime.backend_graph import view_of
+from xflow.runtime.backend_lower import LowerOptions, lower as lower_program
 
 __all__ = ["DFNode", "DataflowGraph", "load_onnx", "from_onnx", "from_fx"]
 
@@ -154,10 +157,6 @@ def from_onnx(src: Any, *, optimize: bool = True,
     code generation emits literal shapes (:class:`DynamicShapeError` otherwise).
     """
     import hashlib
-
-    from xflow.runtime.backend_graph import view_of
-    from xflow.runtime.backend_lower import LowerOptions
-    from xflow.runtime.backend_lower import lower as lower_program
 
     graph = load_model(src, fold=optimize, input_shapes=input_shapes)
     stats = graph.fold_stats.as_dict() if graph.fold_stats is not None else FoldStats().as_dict()

@@ -22,6 +22,7 @@ from xflow.errors import UnknownName
 from xflow.graphs import zoo
 from xflow.graphs.zoo_nets import InceptionToy, NasNetLike
 from xflow.paths import cache_dir
+from xflow.safeio import atomic_write_bytes, verify_checksum, write_checksum
 
 __all__ = ["InceptionToy", "NasNetLike", "export_onnx", "benchmark_model", "BENCH_MODELS",
            "torch_benchmark_model"]
@@ -38,7 +39,6 @@ def export_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], name: str,
         h.update(str(tuple(t.shape)).encode())
         h.update(t.detach().float().contiguous().numpy().tobytes()[:4096])
     path = cache_dir("parallel", "onnx") / f"{name}_{h.hexdigest()[:12]}.onnx"
-    from xflow.safeio import atomic_write_bytes, verify_checksum, write_checksum
 
     if not verify_checksum(path):  # missing, or truncated/modified (reported and removed): export
         buf = io.BytesIO()

@@ -24,6 +24,7 @@ import numpy as np
 
 from xflow.parallel.dataflow import DataflowGraph
 from xflow.parallel.schedule import Plan, cut_tasks
+from xflow.runtime.session import make_session
 
 __all__ = ["OrtClusterRunner", "sub_model"]
 
@@ -79,8 +80,6 @@ class OrtClusterRunner:
     """
 
     def __init__(self, g: DataflowGraph, plan: Plan, *, level: str = "all") -> None:
-        from xflow.runtime.session import make_session
-
         if g.program is None or g.model is None:
             raise ValueError("the ONNX Runtime cluster backend needs an ONNX dataflow graph (from_onnx)")
         p = g.program

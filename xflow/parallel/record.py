@@ -14,6 +14,7 @@ from typing import Any
 from xflow.errors import XflowError
 from xflow.parallel.dataflow import DataflowGraph
 from xflow.parallel.schedule import Cluster, Plan, Stage
+from xflow.safeio import atomic_write_json
 
 __all__ = ["plan_record", "plan_from_record", "save_record", "load_record", "RECORD_VERSION"]
 
@@ -75,8 +76,6 @@ def plan_from_record(g: DataflowGraph, rec: dict[str, Any], *, check_hash: bool 
 
 def save_record(rec: dict[str, Any], path: str | Path) -> Path:
     """Write ``rec`` as indented JSON (atomically: a killed run never leaves half a record)."""
-    from xflow.safeio import atomic_write_json
-
     return atomic_write_json(path, rec, indent=1, default=float)
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xflow.errors import GraphvizMissing
+from xflow.parallel.codegen import generate, load_generated
 from xflow.parallel.dataflow import DataflowGraph
 from xflow.parallel.schedule import Plan, simulate_stage
 
@@ -60,8 +62,6 @@ def predicted_timeline(g: DataflowGraph, plan: Plan, *, sync_us: float | None = 
 def measured_timeline(g: DataflowGraph, plan: Plan, inputs: tuple, *, runs: int = 3) -> list[Event]:
     """Run a traced threads-backend build ``runs`` times; return the events of the run with the
     median span (a typical run, not the luckiest)."""
-    from xflow.parallel.codegen import generate, load_generated
-
     src = generate(g, plan, backend="threads", trace=True)
     mod, model = load_generated(src, g)
     stage_of = {v: si for si, st in enumerate(plan.stages) for c in st.clusters for v in c.nodes}
@@ -118,8 +118,6 @@ def render_clusters(g: DataflowGraph, plan: Plan, path: str | Path, *, max_nodes
     import shutil
 
     import graphviz
-
-    from xflow.errors import GraphvizMissing
 
     if shutil.which("dot") is None:
         raise GraphvizMissing("Graphviz 'dot' is not installed (apt-get install graphviz)")

@@ -11,28 +11,17 @@ from xflow.rewrites._base import Location, Rule
 from xflow.rewrites._enlarge_conv import enlarge_conv_rule, shrink_conv_rule
 from xflow.rewrites._fold_scale_into_weights import fold_into_conv_rule, fold_into_matmul_rule
 from xflow.rewrites._group_parallel_convs import group_parallel_convs_rule, ungroup_conv_rule
-from xflow.rewrites._matmul_reassoc import (
-    concat_matmul_add_rule,
-    factor_matmul_add_rule,
-    reassoc_left_rule,
-    reassoc_right_rule,
-)
+from xflow.rewrites._matmul_reassoc import (concat_matmul_add_rule, factor_matmul_add_rule, reassoc_left_rule,
+                                            reassoc_right_rule)
 from xflow.rewrites._merge_sibling_convs import merge_sibling_convs_rule, split_conv_rule
 from xflow.rewrites._merge_sibling_matmuls import merge_sibling_matmuls_rule, split_matmul_rule
 from xflow.rewrites._split_concat import concat_split_rule, split_concat_rule
-from xflow.rewrites._transpose_reshape import (
-    fuse_reshapes_rule,
-    fuse_transposes_rule,
-    remove_identity_reshape_rule,
-    remove_identity_transpose_rule,
-)
-from xflow.rewrites._unary_across_concat import (
-    binary_before_split_rule,
-    unary_after_concat_rule,
-    unary_after_split_rule,
-    unary_before_concat_rule,
-    unary_before_split_rule,
-)
+from xflow.rewrites._transpose_reshape import (fuse_reshapes_rule, fuse_transposes_rule, remove_identity_reshape_rule,
+                                               remove_identity_transpose_rule)
+from xflow.rewrites._unary_across_concat import (binary_before_split_rule, unary_after_concat_rule,
+                                                 unary_after_split_rule, unary_before_concat_rule,
+                                                 unary_before_split_rule)
+from xflow.rewrites.generator.rule import generated_rules
 
 __all__ = ["RULES", "get_rule", "rule_names", "apply_action", "apply_actions"]
 
@@ -85,8 +74,6 @@ def get_rule(name: str) -> Rule:
         if r.name == name:
             return r
     if name.startswith("gen_"):  # a generated rule (xflow/rewrites/generated/rules.json)
-        from xflow.rewrites.generator.rule import generated_rules
-
         for r in generated_rules():
             if r.name == name:
                 return r

@@ -22,9 +22,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xflow.clitools import (Report, add_command, add_onnx_input, add_output, existing_file, finite_float, int_range,
-                            positive_int, threads, zero_or)
+from xflow.clitools import (Report, add_command, add_output, existing_file, finite_float, int_range, positive_int,
+                            threads, zero_or)
 from xflow.costs.names import COST_MODELS as COST_CHOICES
+from xflow.graphs.model_args import add_onnx_input
 
 __all__ = ["register"]
 

@@ -25,7 +25,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from xflow.errors import DeviceUnavailable, UnknownName
+from xflow.graphs import load_model
+from xflow.runtime.backend_codegen import load_module, program_weights, serial_module
+from xflow.runtime.backend_graph import GraphView, load_view
+from xflow.runtime.backend_lower import LowerOptions, lower as lower_fn
 from xflow.runtime.measure import Variant
+from xflow.runtime.session import make_session
 
 __all__ = ["BACKENDS", "TensorSpec", "BackendSession", "OrtBackendSession", "TorchBackendSession",
            "make_backend_session", "torch_cuda_available"]
@@ -80,8 +85,6 @@ class OrtBackendSession:
 
     def __init__(self, model: Any, *, threads: int = 1, level: str = "all", mode: str = "sequential",
                  inter_threads: int = 1) -> None:
-        from xflow.runtime.session import make_session
-
         self.threads, self.level, self.mode = int(threads), level, mode
         self.session = make_session(model, level=level, intra_threads=threads, inter_threads=inter_threads,
                                     mode=mode, device="cpu")
@@ -122,10 +125,6 @@ class TorchBackendSession:
     def __init__(self, model: Any, *, device: str = "cpu", threads: int = 1, lower: Any = None,
                  script: bool = False, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
         from dataclasses import replace
-
-        from xflow.runtime.backend_codegen import load_module, program_weights, serial_module
-        from xflow.runtime.backend_graph import GraphView, load_view
-        from xflow.runtime.backend_lower import LowerOptions, lower as lower_fn
 
         if device == "cuda" and not torch_cuda_available():
             raise DeviceUnavailable("backend 'torch-cuda' needs a CUDA GPU, and torch sees none here "
@@ -188,8 +187,6 @@ def make_backend_session(model: Any, backend: str = "ort", *, threads: int = 1, 
     """
     if backend == "ort":
         if input_shapes:
-            from xflow.graphs import load_model
-
             model = load_model(model, input_shapes=input_shapes).model
         return OrtBackendSession(model, threads=threads, level=level)
     if backend in ("torch", "torch-cuda"):

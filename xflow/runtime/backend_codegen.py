@@ -21,6 +21,7 @@ import re
 import textwrap
 from typing import Any
 
+from xflow.paths import cache_dir
 from xflow.runtime.backend_lower import Kernel, Program
 
 __all__ = ["PRELUDE", "kernel_env", "kernel_line", "method_source", "kernels_class", "serial_module", "load_module",
@@ -213,8 +214,6 @@ def load_module(source: str, *, cache_area: str = "generated"):
     import hashlib
     import importlib.util
     import os
-
-    from xflow.paths import cache_dir
 
     h = hashlib.sha256(source.encode()).hexdigest()[:16]
     path = cache_dir("backend", cache_area) / f"gen_{h}.py"

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from xflow.graphs import Graph, load_model
 from xflow.graphs.ir import attrs, ins, outs
 
 __all__ = ["OpView", "GraphView", "load_view", "view_of"]
@@ -134,8 +135,6 @@ def load_view(src: Any, *, input_shapes: Mapping[str, Sequence[int]] | None = No
     Raises the graph core's typed errors (missing/empty/malformed file, invalid model, dynamic
     input shape with the fix to apply, unknown operator domain).
     """
-    from xflow.graphs import load_model
-
     return GraphView(load_model(src, input_shapes=input_shapes, fold=fold))
 
 
@@ -144,8 +143,6 @@ def view_of(model: Any) -> GraphView:
 
     No validation and no folding: for models a pass of ours produced.
     """
-    from xflow.graphs import Graph
-
     if isinstance(model, GraphView):
         return model
     if isinstance(model, Graph):

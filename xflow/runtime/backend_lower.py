@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from xflow.errors import UnknownName
+from xflow.runtime import backend_tune  # conv_choice looked up per call: tests force a kernel
 from xflow.runtime.backend_graph import GraphView, OpView
 from xflow.runtime.backend_ops import ALIAS_OPS, FUSIBLE_ACTIVATIONS, Ctx, EmitOptions, emit
 
@@ -378,9 +379,7 @@ class _Lowering:
                 c = self.ctx(n, fused=fused, outputs=[out_tensor])
                 if self.opts.onednn == "tuned" and len(self.v.shape(n.inputs[0]) or ()) == 4 \
                         and self.v.is_const(n.inputs[1]) and all(s is not None for s in c.in_shapes[:2]):
-                    from xflow.runtime.backend_tune import conv_choice
-
-                    c.fused["impl"] = conv_choice(c)
+                    c.fused["impl"] = backend_tune.conv_choice(c)
                 line = emit(c)
             elif n.op_type == "MatMul" and (lin := self.linear_group(n)) is not None:
                 group, bias, out_tensor = lin

@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from xflow.paths import cache_dir
 from xflow.runtime.backend_ops import Ctx, emit
+from xflow.runtime.backend_prelude import PRELUDE
+from xflow.runtime.measure import Variant, measure
 
 __all__ = ["conv_choice", "CHOICE_VERSION"]
 
@@ -36,8 +39,6 @@ _PRELUDE_ENV: dict[str, Any] | None = None
 def _prelude() -> dict[str, Any]:
     global _PRELUDE_ENV
     if _PRELUDE_ENV is None:
-        from xflow.runtime.backend_prelude import PRELUDE
-
         env: dict[str, Any] = {}
         exec(compile(PRELUDE, "<backend prelude>", "exec"), env)  # noqa: S102 - our own source
         _PRELUDE_ENV = env
@@ -113,9 +114,6 @@ def conv_choice(c: Ctx, *, rounds: int = 7, warmup: int = 2, use_cache: bool = T
     """``"native"``, ``"onednn"`` or ``"nnpack"`` for the convolution described by ``c`` (see module
     docstring)."""
     import torch
-
-    from xflow.paths import cache_dir
-    from xflow.runtime.measure import Variant, measure
 
     threads = 1
     path = cache_dir("backend", "conv_choice") / f"{_key(c, threads)}.json"

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xflow.clitools import Report, add_command, add_onnx_input, finite_float, int_range, threads
+from xflow.clitools import Report, add_command, finite_float, int_range, threads
 from xflow.errors import XflowError
+from xflow.graphs.model_args import add_onnx_input
 
 __all__ = ["register", "CLI_BACKENDS"]
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
 
 from xflow.errors import RewriteVerificationError
+from xflow.runtime.backend import make_backend_session
 from xflow.runtime.session import ModelLike, make_session, random_inputs
 
 __all__ = ["DEFAULT_TOLERANCES", "OutputDiff", "CompareOptions", "compare_outputs", "compare_arrays",
@@ -135,8 +136,6 @@ def compare_outputs(
         def run_a(feed: Mapping[str, Any]) -> list[Any]:
             return sa.run(None, feed)
     else:
-        from xflow.runtime.backend import make_backend_session
-
         ba = make_backend_session(a, backend, threads=0)
         names_a = [o.name for o in ba.outputs]
         in_a = {i.name for i in ba.inputs}

@@ -9,6 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from xflow.graphs import zoo
+from xflow.runtime.latency import measure_models
+from xflow.runtime.session import available_devices
+
 __all__ = ["QUICK_MODELS", "zoo_latency", "zoo_latency_grid"]
 
 log = logging.getLogger(__name__)
@@ -31,9 +35,6 @@ def zoo_latency(config: dict[str, Any]) -> list[dict[str, Any]]:
     is left to :func:`xflow.results.write_records`' machine label).
     """
     import numpy as np
-
-    from xflow.graphs import zoo
-    from xflow.runtime.latency import measure_models
 
     name = config["model"]
     batch = int(config.get("batch", 1))
@@ -75,9 +76,6 @@ def zoo_latency_grid(quick: bool = True, devices: list[str] | None = None,
     all four levels, 5 warm-ups, 30 repeats. Threads default to (1, 2). ``devices`` defaults to
     ``['cpu']`` plus ``'cuda'`` when ONNX Runtime has a CUDA provider.
     """
-    from xflow.graphs import zoo
-    from xflow.runtime.session import available_devices
-
     devices = devices or available_devices()
     models = models or (list(QUICK_MODELS) if quick else zoo.list_models())
     levels = list(levels or (["disable", "all"] if quick else ["disable", "basic", "extended", "all"]))

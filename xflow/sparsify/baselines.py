@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from xflow.errors import UnknownName
 from xflow.sparsify.layers import Graph
 from xflow.sparsify.models import GCN, SparseGNN
+from xflow.sparsify.train import train_model
 
 __all__ = ["random_edge_mask", "dspar_edge_mask", "random_weight_masks", "magnitude_weight_masks",
            "apply_baseline", "train_ugs", "BASELINES"]
@@ -115,8 +116,6 @@ def train_ugs(model: GCN, data, graph: Graph, *, edge_sparsity: float, weight_sp
               epochs: int = 200, round_epochs: int | None = None, lr: float = 0.01, weight_decay: float = 5e-4,
               l1: float = 1e-4, max_rounds: int = 5) -> dict:
     """UGS-style iterative pruning, then a final training run on the winning ticket; returns metrics."""
-    from xflow.sparsify.train import train_model
-
     if not isinstance(model, GCN):
         raise UnknownName("the UGS baseline needs the learnable adjacency mask of model 'gcn'")
     rounds = 1 if weight_sparsity <= 0 else math.ceil(math.log(1 - weight_sparsity) / math.log(0.8))

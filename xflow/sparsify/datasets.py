@@ -48,6 +48,7 @@ import torch
 
 from xflow import paths
 from xflow.errors import DatasetNotFound, UnknownName
+from xflow.safeio import file_lock, read_checked_json, sha256_file, write_checked_json
 
 __all__ = ["PLANETOID_NAMES", "raw_file_names", "find_planetoid_raw", "load_planetoid", "random_split",
            "stratified_split", "keep_largest_component", "raw_self_loop_nodes", "load_ogb_node", "OGB_FILES", "find_ogb_dir", "is_ogb_name",
@@ -129,7 +130,6 @@ def load_planetoid(name: str, *, split: str = "public", seed: int = 0, download:
         if not download:
             raise DatasetNotFound(_missing_message(canon, "download disabled"))
     transform = NormalizeFeatures() if normalize_features else None
-    from xflow.safeio import file_lock
 
     with file_lock(root / canon):  # one process builds processed/ at a time
         ds = _open_planetoid(Planetoid, root, canon, transform)
@@ -147,16 +147,12 @@ _CHECK_FILE = ".xflow-check.json"
 
 
 def _processed_digests(processed: Path) -> dict[str, str]:
-    from xflow.safeio import sha256_file
-
     return {p.name: sha256_file(p) for p in sorted(processed.glob("*.pt"))}
 
 
 def _processed_ok(processed: Path) -> bool | None:
     """``True``/``False`` when ``processed/`` matches / fails its recorded content check,
     ``None`` when there is nothing to check (no folder, or built before checks existed)."""
-    from xflow.safeio import read_checked_json
-
     if not processed.is_dir():
         return None
     check = processed / _CHECK_FILE
@@ -174,8 +170,6 @@ def _open_planetoid(planetoid_cls, root: Path, canon: str, transform):
     reported with its path, the folder removed and rebuilt once.
     """
     import shutil
-
-    from xflow.safeio import write_checked_json
 
     processed = root / canon / "processed"
     raw_ok = all((root / canon / "raw" / f).exists() for f in raw_file_names(canon))

@@ -54,6 +54,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xflow.errors import UnknownName
+from xflow.sparsify import kernels
 from xflow.sparsify.layers import Graph, PrunedLinear
 from xflow.sparsify.macs import MacCounter
 from xflow.sparsify.ops import dropout_any
@@ -121,8 +123,6 @@ def propagate_dense(x: Tensor, pg: PushGraph, hops: int, kind: str = "sgc", alph
     r"""The reference's unthresholded propagation (``feat_ori``): SGC :math:`(D^{-1}\tilde A)^L x`,
     APPNP :math:`\sum_{l<L}\alpha(1-\alpha)^l T^l x + (1-\alpha)^L T^L x`; returns ``(P, L·m·F)``."""
     if kind not in KINDS:
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown decoupled model {kind!r}; choose one of {list(KINDS)}")
     n = pg.num_nodes
     with torch.no_grad():
@@ -152,12 +152,9 @@ def propagate_push(x: Tensor, pg: PushGraph, delta: float, hops: int, kind: str 
     ``delta=0`` runs are bit-comparable. ``randomized=False`` drops the random pushes (ablation).
     """
     if kind not in KINDS:
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown decoupled model {kind!r}; choose one of {list(KINDS)}")
     if delta < 0:
         raise ValueError(f"delta_a must be >= 0, got {delta}")
-    from xflow.sparsify import kernels
 
     if backend not in ("auto", "kernel", "torch"):
         raise ValueError(f"backend must be 'auto', 'kernel' or 'torch', got {backend!r}")
@@ -173,8 +170,6 @@ def _propagate_push_torch(x: Tensor, pg: PushGraph, delta: float, hops: int, kin
     """Vectorised twin of the push kernel (``chunk`` features at a time, default ~10⁷ entry-feature
     pairs per step)."""
     if kind not in KINDS:
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown decoupled model {kind!r}; choose one of {list(KINDS)}")
     if delta < 0:
         raise ValueError(f"delta_a must be >= 0, got {delta}")

@@ -18,6 +18,8 @@ import warnings
 import torch
 from torch import Tensor
 
+from xflow.sparsify import kernels
+
 __all__ = ["gcn_normalize", "propagate", "propagate_masked", "csr_adjacency", "spmm_csr", "sparse_input_mm",
            "dropout_any", "csr_rows", "col_norms", "dense_mm"]
 
@@ -62,24 +64,18 @@ class _RowsFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, ptr, src, dst, w):  # noqa: D102 - torch.autograd.Function protocol
-        from xflow.sparsify import kernels
-
         ctx.save_for_backward(src, dst, w)
         ctx.n = h.shape[0]
         return kernels.spmm_rows(ptr, src, w, h)
 
     @staticmethod
     def backward(ctx, g):  # noqa: D102
-        from xflow.sparsify import kernels
-
         src, dst, w = ctx.saved_tensors
         gh = kernels.scatter_rows(ctx.n, src, dst, w, g.contiguous()) if ctx.needs_input_grad[0] else None
         return gh, None, None, None, None
 
 
 def _kernel_ok(*ts: Tensor) -> bool:
-    from xflow.sparsify import kernels
-
     return all(t.device.type == "cpu" for t in ts) and kernels.available()
 
 
@@ -143,15 +139,11 @@ class _SparseInputFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, w, xptr, xcol, xval, tptr, tcol, tval):  # noqa: D102
-        from xflow.sparsify import kernels
-
         ctx.save_for_backward(tptr, tcol, tval)
         return kernels.spmm_rows(xptr, xcol, xval, w)
 
     @staticmethod
     def backward(ctx, g):  # noqa: D102
-        from xflow.sparsify import kernels
-
         tptr, tcol, tval = ctx.saved_tensors
         return kernels.spmm_rows(tptr, tcol, tval, g.contiguous()), None, None, None, None, None, None
 
@@ -205,8 +197,6 @@ def col_norms(x: Tensor) -> Tensor:
     """``‖X[:, i]‖`` of a dense 2-D tensor (as ``sqrt(1ᵀ(X∘X))``: a reduction over rows that is
     ~10× faster on CPU than ``x.norm(dim=0)``)."""
     if x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2 and _kernel_ok(x):
-        from xflow.sparsify import kernels
-
         return kernels.col_norms(x)  # one pass, no N×F temporary
     return (torch.ones(x.shape[0], dtype=x.dtype, device=x.device) @ (x * x)).clamp_(min=0).sqrt_()
 

@@ -45,6 +45,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from xflow.errors import ShapeMismatch
+
 __all__ = ["message_norms", "edge_prune_mask", "weight_prune_mask", "self_loop_mask"]
 
 
@@ -111,14 +113,10 @@ def weight_prune_mask(weight: Tensor, x: Tensor | None, delta_w: float, clamp: b
         if x is None:
             raise ValueError("weight_prune_mask needs x or col_norms")
         if x.shape[-1] != weight.shape[0]:
-            from xflow.errors import ShapeMismatch
-
             raise ShapeMismatch(f"input has {x.shape[-1]} features but weight expects {weight.shape[0]}")
         col, fro = x.norm(dim=0), x.norm()
     else:
         if col_norms.shape[0] != weight.shape[0]:
-            from xflow.errors import ShapeMismatch
-
             raise ShapeMismatch(f"input has {col_norms.shape[0]} features but weight expects {weight.shape[0]}")
         col = col_norms
         fro = col_norms.norm() if fro_norm is None else fro_norm

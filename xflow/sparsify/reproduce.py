@@ -256,7 +256,7 @@ def ablation_markdown(wide) -> str:
     rows = []
     for name, over in ABLATIONS.items():
         sel = pd.Series(True, index=wide.index)
-        from xflow.sparsify.experiment import resolve
+        from xflow.sparsify.config import resolve  # torch: this module stays light
 
         r = resolve({**BASE, "dataset": "cora", "model": "gcn", **over})
         for k, v in (("self_loops", r["self_loops"]), ("largest_component", r["largest_component"]),

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import torch
 
+from xflow.errors import UnknownName
+from xflow.sparsify.datasets import random_split
+
 __all__ = ["sbm_graph", "powerlaw_graph", "make_synthetic"]
 
 
 def _finish(src, dst, y, n, num_features, num_classes, noise, g):
     from torch_geometric.data import Data
-
-    from xflow.sparsify.datasets import random_split
 
     keep = src != dst
     src, dst = src[keep], dst[keep]
@@ -79,8 +80,6 @@ def powerlaw_graph(num_nodes: int, avg_degree: float = 10.0, *, gamma: float = 2
 
 def make_synthetic(kind: str, num_nodes: int, avg_degree: float = 10.0, **kw):
     """``kind`` in ``{'sbm', 'powerlaw'}`` → the matching generator."""
-    from xflow.errors import UnknownName
-
     if kind == "sbm":
         return sbm_graph(num_nodes, avg_degree, **kw)
     if kind == "powerlaw":

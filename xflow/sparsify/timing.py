@@ -28,6 +28,18 @@ from typing import Any
 
 import torch
 
+from xflow.errors import UnknownName
+from xflow.runtime.measure import Variant, measure
+from xflow.sparsify import kernels
+from xflow.sparsify.config import _model_input, load_graph, resolve
+from xflow.sparsify.layers import prepare_graph
+from xflow.sparsify.macs import MacCounter
+from xflow.sparsify.models import build_model
+from xflow.sparsify.ops import csr_adjacency, csr_rows, spmm_csr
+from xflow.sparsify.pruning import edge_prune_mask, message_norms, weight_prune_mask
+from xflow.sparsify.synthetic import make_synthetic
+from xflow.sparsify.train import evaluate, reference_optimizer, set_reference_epoch, train_step
+
 __all__ = ["propagation_timing", "weight_timing", "training_timing", "delta_for_sparsity", "comparison_rows"]
 
 
@@ -49,8 +61,6 @@ def comparison_rows(meas, pairs: Sequence[tuple[str, str]], **config: Any) -> li
 
 def delta_for_sparsity(norms: torch.Tensor, self_loops: torch.Tensor, target: float, iters: int = 30) -> float:
     """Smallest δ_a (bisection) at which the edge rule removes ≥ ``target`` of the non-self-loop edges."""
-    from xflow.sparsify.pruning import edge_prune_mask
-
     cand = torch.ones_like(self_loops)
     lo, hi = 0.0, 64.0
     for _ in range(iters):
@@ -62,8 +72,6 @@ def delta_for_sparsity(norms: torch.Tensor, self_loops: torch.Tensor, target: fl
 
 
 def _measure(fns: dict[str, Callable[[], Any]], baseline: str, cfg: dict):
-    from xflow.runtime.measure import Variant, measure
-
     with torch.no_grad():
         return measure({k: Variant(f, threads=1) for k, f in fns.items()}, baseline=baseline,
                        warmup=int(cfg.get("warmup", 2)), rounds=int(cfg["rounds"]),
@@ -78,12 +86,6 @@ def propagation_timing(config: dict) -> list[dict]:
     ``self_loops`` (True: Â with never-pruned self-loops, as the reference's Cora; False:
     ``D^{-1/2}AD^{-1/2}``), ``max_seconds`` (None).
     """
-    from xflow.sparsify import kernels
-    from xflow.sparsify.layers import prepare_graph
-    from xflow.sparsify.ops import csr_adjacency, csr_rows, spmm_csr
-    from xflow.sparsify.pruning import edge_prune_mask, message_norms
-    from xflow.sparsify.synthetic import make_synthetic
-
     cfg = {"kind": "sbm", "avg_degree": 10.0, "features": 64, "target_sparsity": 0.9, "rounds": 10, "seed": 0,
            "self_loops": True, "max_seconds": None, **config}
     torch.set_num_threads(1)
@@ -131,8 +133,6 @@ def propagation_timing(config: dict) -> list[dict]:
 
 def _unifews_weight_mask(x: torch.Tensor, w: torch.Tensor, target: float) -> tuple[torch.Tensor, float]:
     """The Unifews weight rule's mask at (about) ``target`` sparsity, δ_w by bisection."""
-    from xflow.sparsify.pruning import weight_prune_mask
-
     lo, hi = 0.0, 64.0
     for _ in range(30):
         mid = (lo + hi) / 2
@@ -148,8 +148,6 @@ def weight_timing(config: dict) -> list[dict]:
     ``unifews``: the weight rule on inputs whose column scales vary, δ_w found by bisection),
     ``rounds`` (10), ``seed`` (0), ``max_seconds``.
     """
-    from xflow.sparsify import kernels
-
     cfg = {"sparsity": 0.9, "masks": "random", "rounds": 10, "seed": 0, "max_seconds": None, **config}
     torch.set_num_threads(1)
     n, fi, fo = int(cfg["num_nodes"]), int(cfg["f_in"]), int(cfg["f_out"])
@@ -163,8 +161,6 @@ def weight_timing(config: dict) -> list[dict]:
     elif cfg["masks"] == "random":
         mask = torch.rand(fi, fo, generator=gen) >= float(cfg["sparsity"])
     else:
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown masks {cfg['masks']!r}; choose 'random' or 'unifews'")
     wm = w * mask
     rows = mask.any(dim=1).nonzero().view(-1)
@@ -199,9 +195,6 @@ def training_timing(config: dict) -> list[dict]:
     cross-entropy, backward, Adam step (:func:`xflow.sparsify.train.train_step`); for the reference
     profile also the lock-free evaluation pass the reference runs every epoch is *not* included.
     """
-    from xflow.sparsify.experiment import _model_input, load_graph, resolve
-    from xflow.sparsify.models import build_model
-    from xflow.sparsify.train import reference_optimizer, set_reference_epoch, train_step
 
     cfg = {"dataset": "sbm:20000:10", "profile": "reference", "hidden": None, "model": "gcn",
            "deltas": [(0.5, 0.5), (1.0, 1.0), (2.0, 2.0)], "warm_epochs": 20, "rounds": 10, "seed": 0,
@@ -226,8 +219,6 @@ def training_timing(config: dict) -> list[dict]:
         for ep in range(1, int(cfg["warm_epochs"]) + 1):
             set_reference_epoch(model, ep, epochs)
             train_step(model, inp, graph, opt)
-        from xflow.sparsify.macs import MacCounter
-        from xflow.sparsify.train import evaluate
 
         counter = MacCounter()
         evaluate(model, inp, graph, counter)
@@ -239,7 +230,6 @@ def training_timing(config: dict) -> list[dict]:
             set_reference_epoch(m, 1, epochs)  # first-half scheme: every mask recomputed
             train_step(m, inp, graph, o)
         fns[name] = epoch
-    from xflow.runtime.measure import Variant, measure
 
     meas = measure({k: Variant(f, threads=1) for k, f in fns.items()}, baseline="dense", warmup=1,
                    rounds=int(cfg["rounds"]), max_seconds=cfg.get("max_seconds"), min_rounds=min(5, int(cfg["rounds"])))

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from xflow.errors import UnknownName
 from xflow.sparsify.layers import Graph
 from xflow.sparsify.macs import MacCounter
 from xflow.sparsify.models import SparseGNN
@@ -63,8 +64,6 @@ def train_model(model: SparseGNN, data, graph: Graph, *, epochs: int = 200, lr: 
         return _train_reference(model, data, graph, epochs=epochs, lr=lr, weight_decay=weight_decay,
                                 infer_repeats=infer_repeats, lock_eval_nodes=lock_eval_nodes)
     if schedule != "freeze":
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown schedule {schedule!r}; choose 'freeze' or 'reference'")
     freeze_at = max(1, epochs // 2) if freeze_at is None else max(0, min(freeze_at, epochs))
     model.prepare(data.x, graph)

@@ -28,7 +28,9 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 
+from xflow import __version__, paths
 from xflow.errors import XflowError
+from xflow.results import git_sha
 
 __all__ = [
     "PALETTE", "COLUMN_IN", "PAGE_IN", "STYLE", "FigureLayoutError", "use_style", "figure", "save", "to_png",
@@ -121,8 +123,6 @@ def _sources(source: Any) -> list[str]:
 
 
 def _relative(p: str) -> str:
-    from xflow import paths
-
     try:
         return str(Path(p).resolve().relative_to(paths.repo_root()))
     except ValueError:
@@ -142,9 +142,6 @@ def save(fig, name: str, *, source: Any = None, show: bool | None = None, format
     Returns the path of the first format.
     """
     import matplotlib.pyplot as plt
-
-    from xflow import __version__, paths
-    from xflow.results import git_sha
 
     if check:
         fit_ticklabels(fig)

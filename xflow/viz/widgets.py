@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from xflow.errors import GraphvizMissing
+from xflow.graphs.rendering import GRAPHVIZ_INSTALL_HINT, to_dot
 from xflow.viz import plots
 
 __all__ = ["TrajectoryViewer", "SparsityExplorer", "GanttExplorer", "node_diff"]
@@ -52,9 +54,6 @@ def node_diff(prev: Any, cur: Any) -> tuple[list[tuple[str, str]], list[tuple[st
 def _svg_of(model: Any, highlight: Sequence[str], around: Sequence[str] | None, radius: int) -> str:
     """The graph as inline SVG text (raises GraphvizMissing without ``dot``)."""
     import shutil
-
-    from xflow.errors import GraphvizMissing
-    from xflow.graphs.rendering import GRAPHVIZ_INSTALL_HINT, to_dot
 
     if shutil.which("dot") is None:
         raise GraphvizMissing(f"Graphviz 'dot' is not on PATH; {GRAPHVIZ_INSTALL_HINT}")

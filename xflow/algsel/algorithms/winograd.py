@@ -30,15 +30,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from xflow.algsel.algorithms._base import (
-    ConvAlgorithm,
-    ConvConfig,
-    ConvGeometry,
-    MemoryUse,
-    add_bias,
-    cached_transform,
-    out_size,
-)
+from xflow.algsel.algorithms._base import (ConvAlgorithm, ConvConfig, ConvGeometry, MemoryUse, add_bias,
+                                           cached_transform, out_size)
+from xflow.errors import UnsupportedOperator
 
 __all__ = ["Winograd2x2", "Winograd4x4", "WinogradBase"]
 
@@ -103,8 +97,6 @@ class WinogradBase(ConvAlgorithm):
         reason = self.supports(ConvConfig(x.shape[1], weight.shape[0], tuple(weight.shape[2:]),
                                           tuple(stride), tuple(padding), tuple(dilation), groups))
         if reason:
-            from xflow.errors import UnsupportedOperator
-
             raise UnsupportedOperator(reason)
         m, a = self.m, self.m + 2
         n, c, h, w = x.shape

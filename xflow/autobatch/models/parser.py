@@ -26,7 +26,7 @@ actions, the model's favourite). The new state (compositions, stack-LSTM push, a
 is recorded after the decision.
 
 One transition loop (:func:`parse_lockstep`) drives three backends — eager PyTorch, an autobatch
-graph and DyNet (:func:`dynet_parser_peer`) — so they compute the same function with the same weights;
+graph and DyNet (its peer in :func:`xflow.autobatch.dynet_peer.build`) — so they compute the same function with the same weights;
 :meth:`TransitionParser.loss_handbatched` batches each lockstep step by hand (one MLP, one
 composition, one stack-LSTM and one action-LSTM kernel per step over the sentences that need them).
 """
@@ -49,7 +49,7 @@ from ..graph import current_graph
 from .base import DynamicModel
 from .bilstm import eager_lstm
 
-__all__ = ["TransitionParser", "ParseExample", "make_parses", "parse_lockstep", "Transitions", "dynet_parser_peer",
+__all__ = ["TransitionParser", "ParseExample", "make_parses", "parse_lockstep", "Transitions",
            "SHIFT", "LEFT", "RIGHT"]
 
 SHIFT, LEFT, RIGHT = 0, 1, 2
@@ -402,78 +402,3 @@ def _handbatched(m: TransitionParser, batch: Sequence[ParseExample]) -> torch.Te
             c.act = (h2[k], c2[k])
             c.actions.append(a)
     return torch.stack(terms).sum()
-
-
-# ---------------------------------------------------------------- DyNet peer
-def dynet_parser_peer(dy: Any, pc: Any, m: TransitionParser, fused: bool) -> Any:
-    """The parser in DyNet with ``m``'s weights, driven by the same :func:`parse_lockstep` (one
-    ``dy.forward`` of every sentence's scores per step, DyNet's incremental forward)."""
-    from ..dynet_peer import Peer, _Lstm, _np
-
-    lstm = m.lstm
-    fw = _Lstm(dy, pc, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0, fused)
-    bw = _Lstm(dy, pc, lstm.weight_ih_l0_reverse, lstm.weight_hh_l0_reverse, lstm.bias_ih_l0_reverse,
-               lstm.bias_hh_l0_reverse, fused)
-    sl, al = m.stack_lstm, m.act_lstm
-    sw = _Lstm(dy, pc, sl.weight_ih_l0, sl.weight_hh_l0, sl.bias_ih_l0, sl.bias_hh_l0, fused)
-    aw = _Lstm(dy, pc, al.weight_ih_l0, al.weight_hh_l0, al.bias_ih_l0, al.bias_hh_l0, fused)
-    E = pc.lookup_parameters_from_numpy(_np(m.E))
-    A = pc.lookup_parameters_from_numpy(_np(m.A))
-    names = ("pad", "C_h", "C_d", "c_b", "W_s", "W_b", "W_a", "b_p")
-    ps = {k: pc.parameters_from_numpy(_np(getattr(m, k))) for k in names}
-    ps["W_o"], ps["b_o"] = pc.parameters_from_numpy(_np(m.out.weight)), pc.parameters_from_numpy(_np(m.out.bias))
-    st: dict[str, Any] = {}
-
-    class Backend:
-        def __init__(self):
-            zs, za = dy.zeros(sw.H), dy.zeros(aw.H)
-            self.stack0, self.act0 = (zs, zs), (za, za)
-            self.pad = st["pad"]
-            self.zero = dy.zeros(fw.H)
-
-        def token_vectors(self, s):
-            xs = [dy.lookup(E, w) for w in s.words]
-            f = fw.sequence(xs, self.zero)
-            b = bw.sequence(xs, self.zero, reverse=True)
-            return [dy.concatenate([ft, bt]) for ft, bt in zip(f, b)]
-
-        @staticmethod
-        def state_h(s):
-            return s[0]
-
-        @staticmethod
-        def push(below, x):
-            return sw.step(x, below[0], below[1])
-
-        @staticmethod
-        def act_step(s, a):
-            return aw.step(dy.lookup(A, a), s[0], s[1])
-
-        @staticmethod
-        def compose(h, d):
-            return dy.tanh(dy.affine_transform([st["c_b"], st["C_h"], h, st["C_d"], d]))
-
-        @staticmethod
-        def scores(sh, buf, ah):
-            p = dy.tanh(dy.affine_transform([st["b_p"], st["W_s"], sh, st["W_b"], buf, st["W_a"], ah]))
-            return dy.affine_transform([st["b_o"], st["W_o"], p])
-
-        @staticmethod
-        def values(scores):
-            dy.forward(scores)
-            return [s.npvalue().tolist() for s in scores]
-
-        @staticmethod
-        def ce(s, target):
-            return dy.pickneglogsoftmax(s, target)
-
-    def new_graph() -> None:
-        for ls in (fw, bw, sw, aw):
-            ls.new_graph()
-        for k, p in ps.items():
-            st[k] = p.expr(True)
-
-    def losses(batch):
-        return [dy.esum(c.losses) for c in parse_lockstep(Backend(), batch)]
-
-    return Peer(dy, pc, new_graph, losses)

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xflow.runtime.measure import Variant, measure
+from ..schedule import analyze, arrange
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..graph import Graph
     from ..schedule import PlanInput
@@ -65,10 +68,7 @@ class AutoStrategy:
     def _decide(self, inp: "PlanInput", k: frozenset) -> str:
         import torch
 
-        from xflow.runtime.measure import Variant, measure
-
         from ..executor import run_segment
-        from ..schedule import analyze, arrange
         from . import STRATEGIES
 
         g = inp.graph

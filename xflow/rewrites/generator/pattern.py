@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from xflow.rewrites.generator.ops import OPS, dim_value
+from xflow.rewrites.generator.ops import OPS, dim_value, shape_value
 
 __all__ = ["PNode", "Pattern", "shape_to_json", "shape_from_json", "is_var"]
 
@@ -148,6 +148,4 @@ class Pattern:
 def random_values(pattern: Pattern, env: dict[str, int], rng: np.random.Generator,
                   dtype=np.float32) -> dict[str, np.ndarray]:
     """Seeded random values for the pattern's variables at symbol sizes ``env``."""
-    from xflow.rewrites.generator.ops import shape_value
-
     return {v: rng.standard_normal(shape_value(s, env)).astype(dtype) for v, s in pattern.variables}

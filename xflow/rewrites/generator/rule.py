@@ -34,6 +34,7 @@ import onnx
 
 from xflow.rewrites._base import Location, Rule
 from xflow.rewrites.generator import graph_api as G
+from xflow.rewrites.generator.generate import RULES_PATH
 from xflow.rewrites.generator.graph_api import Editor, View
 from xflow.rewrites.generator.ops import OPS, OpSpec, dim_value
 from xflow.rewrites.generator.pattern import Pattern, is_var
@@ -373,8 +374,6 @@ def rules_from_doc(doc: dict[str, Any], *, reverse: bool = True) -> list[Generat
 @lru_cache(maxsize=4)
 def load_rule_set(path: str | None = None) -> dict[str, Any]:
     """The committed rule-set document (``xflow/rewrites/generated/rules.json``)."""
-    from xflow.rewrites.generator.generate import RULES_PATH
-
     p = Path(path) if path else RULES_PATH
     return json.loads(p.read_text())
 

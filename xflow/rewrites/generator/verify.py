@@ -32,6 +32,8 @@ from onnx import TensorProto, helper
 
 from xflow.rewrites.generator.ops import OPS, dim_value, shape_value
 from xflow.rewrites.generator.pattern import Pattern, is_var, random_values
+from xflow.runtime import make_session
+from xflow.runtime.equivalence import tolerances_for
 
 __all__ = ["Evidence", "verify_candidate", "pattern_model", "random_envs", "smt_check"]
 
@@ -93,8 +95,6 @@ def random_envs(symbols: list[str], base: list[dict[str, int]], n_random: int, s
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> tuple[bool, float]:
-    from xflow.runtime.equivalence import tolerances_for
-
     if a.shape != b.shape:
         return False, float("inf")
     rtol, atol = tolerances_for(b.dtype)
@@ -105,8 +105,6 @@ def _close(a: np.ndarray, b: np.ndarray) -> tuple[bool, float]:
 
 
 def _run_ort(p: Pattern, env: dict[str, int], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    from xflow.runtime import make_session
-
     sess = make_session(pattern_model(p, env), level="disable", intra_threads=1)
     names = {i.name for i in sess.get_inputs()}
     return sess.run(None, {k: v for k, v in feeds.items() if k in names})

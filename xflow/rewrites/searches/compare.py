@@ -1,7 +1,8 @@
 """One comparison of the searches on the evaluation models: same rules, same cost model, same budget.
 
 For each model every method (``greedy``, ``beam``, ``taso``, ``tensat`` and ``rl`` when a checkpoint
-is given) searches over the **generated** rule set (the one set all of them can use: TENSAT's
+and the agent's search are given: ``CompareConfig.rl_search``, e.g. :func:`xflow.agents.search.rl_search`,
+passed in by the caller because the agents sit above the rewrites) searches over the **generated** rule set (the one set all of them can use: TENSAT's
 e-graph only takes rules as data) under the analytic cost with the same time budget (and the same
 expansion budget for the queue-based searches). Each output is verified against the original in
 ORT; then the original, every output and an A/A control are timed in **one** interleaved run of the
@@ -15,10 +16,22 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import onnx
+
+from xflow.costs import Roofline
+from xflow.errors import XflowError
+from xflow.graphs import zoo
+from xflow.graphs.model import load_model
+from xflow.rewrites.generator.rule import generated_rules
+from xflow.rewrites.search import measure_balanced, search
+from xflow.rewrites.searches.taso import taso_search
+from xflow.rewrites.searches.tensat import tensat_search
+from xflow.rewrites.verify import Verifier
+from xflow.tables import save_result
 
 __all__ = ["CompareConfig", "FULL", "QUICK", "compare_model", "run"]
 
@@ -39,6 +52,9 @@ class CompareConfig:
     repeats: int = 30
     checkpoint: str | None = None
     tensat_extract: str = "ilp"
+    #: ``rl_search(model, checkpoint) -> result`` for the ``rl`` method (the agents layer's
+    #: :func:`xflow.agents.search.rl_search`; passed in, never imported here).
+    rl_search: Callable[[onnx.ModelProto, str], Any] | None = None
 
 
 #: X-RLflow's evaluation models that the zoo has.
@@ -51,34 +67,22 @@ QUICK = CompareConfig(models=["squeezenet1_1", "nasrnn"], zoo_cfg={"nasrnn": {"h
 
 
 def _search(method: str, model: onnx.ModelProto, cfg: CompareConfig, rules, cost):
-    from xflow.rewrites.search import search
-
     if method == "taso":
-        from xflow.rewrites.searches.taso import taso_search
-
         return taso_search(model, cost, rules=rules, budget=cfg.budget, time_budget_s=cfg.time_budget_s,
                            max_candidates=cfg.max_candidates)
     if method == "tensat":
-        from xflow.rewrites.searches.tensat import tensat_search
-
         return tensat_search(model, cost, rules=rules, time_limit_s=cfg.time_budget_s,
                              extract=cfg.tensat_extract, ilp_time_s=cfg.time_budget_s)
     if method == "rl":
-        from xflow.agents.search import rl_search
-
-        return rl_search(model, cfg.checkpoint)
+        if cfg.rl_search is None:
+            raise XflowError("method 'rl' needs CompareConfig.rl_search (pass xflow.agents.search.rl_search)")
+        return cfg.rl_search(model, cfg.checkpoint)
     return search(model, method, cost, rules=rules, budget=cfg.budget, time_budget_s=cfg.time_budget_s,
                   max_candidates=cfg.max_candidates)
 
 
 def compare_model(name: str, cfg: CompareConfig) -> list[dict[str, Any]]:
     """Records for one zoo model: per method predicted and measured speed-up, search time."""
-    from xflow.graphs import zoo
-    from xflow.costs import Roofline
-    from xflow.rewrites.generator.rule import generated_rules
-    from xflow.rewrites.search import measure_balanced
-    from xflow.rewrites.verify import Verifier
-
     model = zoo.load(name, **cfg.zoo_cfg.get(name, {}))
     rules = generated_rules()
     cost = Roofline("cpu", name="nominal")
@@ -123,8 +127,6 @@ def compare_model(name: str, cfg: CompareConfig) -> list[dict[str, Any]]:
 
 def run(cfg: CompareConfig, *, out: str | None = "rewrites/searches.csv", progress: bool = True) -> list[dict]:
     """All models of ``cfg``; saves after each model (a long run keeps what it finished)."""
-    from xflow.tables import save_result
-
     records: list[dict[str, Any]] = []
     it = cfg.models
     if progress:
@@ -148,11 +150,6 @@ def zoo_check(models: list[str] | None = None, *, methods=("taso", "tensat"), ti
     import sys
     import tempfile
     from pathlib import Path
-
-    from xflow.graphs import zoo
-    from xflow.graphs.model import load_model
-    from xflow.rewrites.verify import Verifier
-    from xflow.tables import save_result
 
     recs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="xflow-zoo-check-") as tmp:

@@ -34,9 +34,11 @@ from typing import Sequence
 
 import onnx
 
+from xflow.rewrites import candidates
 from xflow.rewrites._base import Rule
 from xflow.rewrites.generator.graph_api import View, node_count, view_of
 from xflow.rewrites.search import CostFn, SearchResult, _Ctx
+from xflow.rewrites.searches.rules import default_rules
 
 __all__ = ["taso_search"]
 
@@ -48,8 +50,6 @@ def taso_search(model: View | onnx.ModelProto, cost: CostFn, *, rules: Sequence[
                 max_candidates: int = 500, max_nodes_factor: float = 2.0, verify: bool = True) -> SearchResult:
     """TASO's backtracking search over ``rules`` (default: the generated rules + hand-written ones)."""
     if rules is None:
-        from xflow.rewrites.searches import default_rules
-
         rules = default_rules()
     ctx = _Ctx(model, cost, rules, max_candidates, verify)
     start = ctx.original
@@ -92,8 +92,6 @@ def _expand(model, rules, max_candidates: int, ctx, time_budget_s: float | None)
     """One graph's candidates, enumerated one rule at a time on one view of the graph so that the
     time budget is checked inside an expansion too (one expansion over every generated rule takes
     about 40 s of CPU on Inception-v3 here; the slowest single rule about 6 s)."""
-    from xflow.rewrites import candidates
-
     view = view_of(model)
     n = 0
     seen: set[str] = set()

@@ -45,7 +45,9 @@ from xflow.errors import XflowError
 from xflow.rewrites.generator import graph_api as G
 from xflow.rewrites.generator.ops import OPS
 from xflow.rewrites.generator.pattern import Pattern, is_var
+from xflow.rewrites.generator.rule import _FLOATS, GeneratedRule, generated_rules
 from xflow.rewrites.search import CostFn, SearchResult
+from xflow.rewrites.verify import Verifier
 
 __all__ = ["tensat_search", "TensatStats", "signature", "encode", "egglog_rule"]
 
@@ -196,7 +198,6 @@ def encode(model: onnx.ModelProto) -> _Enc:
     for o in reversed(enc.root_outputs):
         lst = f"(TCons {enc.var_of.get(o) or leaf(o)} {lst})"
     enc.lines.append(f"(let $root (Root {lst}))")
-    from xflow.rewrites.generator.rule import _FLOATS
 
     for t, g in enc.var_of.items():
         shp = G.shape(view, t) if t else None
@@ -395,8 +396,6 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
     whose ``actions`` is empty (an e-graph has no rewrite sequence) and ``stats`` the TENSAT counters."""
     import egglog.bindings as eb
 
-    from xflow.rewrites.generator.rule import GeneratedRule, generated_rules
-
     t0 = time.perf_counter()
     rules = [r for r in (rules if rules is not None else generated_rules()) if isinstance(r, GeneratedRule)]
     stats = TensatStats(extract=extract)
@@ -471,8 +470,6 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
     new_cost = float(cost(new))
     best, best_cost = new, new_cost
     if verify:
-        from xflow.rewrites.verify import Verifier
-
         v = Verifier(model).check(new)
         if not v.ok:
             log.warning("tensat: extracted graph is not equivalent to the input (%s); keeping the input", v.reason)

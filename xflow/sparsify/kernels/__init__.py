@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from xflow import paths
+
 __all__ = ["available", "library", "push", "spmm_rows", "scatter_rows", "prune_spmm", "spmm_t", "spmm_panel", "pack_panels", "row_norms", "col_norms", "edge_rule", "sddmm_t",
            "build_error"]
 
@@ -66,7 +68,6 @@ def library() -> ctypes.CDLL | None:
         _ERROR.append("no C compiler (cc/gcc/clang) on PATH")
         log.warning("xflow.sparsify kernels unavailable (%s); using the torch fallbacks", _ERROR[-1])
         return None
-    from xflow import paths
 
     src = _SRC.read_bytes()
     key = hashlib.sha256(src + " ".join([cc] + _FLAGS).encode() + _cpu_model().encode()).hexdigest()[:16]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from xflow.sparsify import kernels
 from xflow.sparsify.macs import MacCounter
 from xflow.sparsify.ops import gcn_normalize, propagate
 from xflow.sparsify.pruning import edge_prune_mask, message_norms, self_loop_mask
@@ -67,7 +68,6 @@ def _fused_ok(h: Tensor, w: Tensor) -> bool:
     """Whether the compiled edge-rule kernels apply (CPU, float32, ``(N, F)`` features, 1-D weights)."""
     if h.device.type != "cpu" or h.dtype != torch.float32 or h.dim() != 2 or w.dim() != 1:
         return False
-    from xflow.sparsify import kernels
 
     return kernels.available()
 
@@ -133,8 +133,6 @@ class PrunedPropagation(nn.Module):
         cand = (torch.ones(graph.num_edges, dtype=torch.bool, device=graph.edge_index.device)
                 if candidates is None else candidates)
         if self.delta_a > 0 and _fused_ok(h, edge_weight):
-            from xflow.sparsify import kernels  # one pass for node norms, two over the edges
-
             mask = kernels.edge_rule(graph.edge_index[0], edge_weight.detach(), kernels.row_norms(h.detach()), cand,
                                      graph.self_loops, self.delta_a)
         elif self.delta_a > 0:
