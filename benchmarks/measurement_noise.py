@@ -125,7 +125,8 @@ def _autotune_fp(trials: int, rounds: int) -> list[dict]:
     out = []
     try:
         for t in range(trials):
-            res = autotune(model, x, "cpu", candidates=["default_clone"], repeats=rounds, use_cache=False)
+            res = autotune(model, x, "cpu", ops=["conv2d"], candidates=["default_clone"], repeats=rounds,
+                           use_cache=False)  # conv layers: the family whose candidate is the A/A clone
             distinct = {(r["config"], tuple(r["input_shape"])): r["choice"] for r in res.rows}
             fp = sum(c != "default" for c in distinct.values())
             out.append({"decider": "autotuner (squeezenet1_1 layers, candidate = default itself)", "trial": t,
