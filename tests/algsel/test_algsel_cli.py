@@ -44,7 +44,8 @@ def test_cli_tune_train_mode(tmp_results, capsys):
 
 def test_cli_errors_are_clean(capsys):
     assert main(["algsel", "tune", "--model", "tiny", "--algorithms", "magic", "--no-cache"]) == 2
-    assert "unknown convolution algorithm" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown algorithm(s) 'magic'" in err and "im2col" in err
     assert main(["algsel", "tune", "--model", "tiny", "--layouts", "nhwc", "--no-cache"]) == 2
     assert "unknown layout" in capsys.readouterr().err
     assert main(["algsel", "tune", "--model", "tiny", "--ops", "conv3d", "--no-cache"]) == 2
@@ -79,3 +80,19 @@ def test_experiment_run_train_mode(tmp_results):
     assert {s for s, _ in e2e} == {"torch", "autotuned"}
     assert e2e[("autotuned", "grad_max_rel_err")] < 1e-3 and e2e[("autotuned", "max_rel_err")] < 1e-3
     assert all(r["mode"] == "train" for r in recs)
+
+
+def test_algorithms_flag_applies_to_every_family():
+    """``--algorithms default`` must restrict every family (conv, linear, pool) to ``default`` — an A/A
+    run of the tuner (pooling alone has genuinely faster algorithms that would otherwise switch)."""
+    import pytest
+
+    from xflow.algsel.cli import _per_family
+    from xflow.errors import UnknownName
+
+    ops = ["conv2d", "linear", "pool"]
+    assert _per_family(["default"], ops) == {op: ["default"] for op in ops}
+    mixed = _per_family(["im2col", "default"], ops)
+    assert mixed["conv2d"] == ["im2col", "default"] and mixed["pool"] == ["default"] and mixed["linear"] == ["default"]
+    with pytest.raises(UnknownName, match="nope"):
+        _per_family(["nope"], ops)

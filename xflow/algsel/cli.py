@@ -66,7 +66,7 @@ def _tune_impl(args: argparse.Namespace) -> Report:
     ops = [o.strip() for o in args.ops.split(",") if o.strip()]
     layouts = [o.strip() for o in args.layouts.split(",") if o.strip()]
     budget = None if args.memory_budget is None else int(args.memory_budget * 2**20)
-    res = autotune(model, x, args.device, ops=ops, candidates={"conv2d": cands} if cands else None, mode=args.mode,
+    res = autotune(model, x, args.device, ops=ops, candidates=_per_family(cands, ops) if cands else None, mode=args.mode,
                    layouts=layouts, memory_budget=budget, repeats=args.repeats, e2e_rounds=args.e2e_repeats,
                    use_cache=not args.no_cache, refresh=args.refresh)
     thr = args.threads or None
@@ -125,6 +125,42 @@ def _tune_impl(args: argparse.Namespace) -> Report:
     return Report(data=data, text=text)
 
 
+def _per_family(names: list[str], ops: list[str]) -> dict[str, list[str]]:
+    """``--algorithms`` applies to every family: each tunes the listed names it has (families with
+    none of them keep ``default`` only), so ``--algorithms default`` is an A/A run of the tuner.
+    A name no family knows is an error naming the known ones."""
+    from xflow.algsel.ops import family
+    from xflow.errors import UnknownName
+
+    out: dict[str, list[str]] = {}
+    for op in ops:
+        fam = family(op)
+        have = []
+        for n in names:
+            try:
+                have.append(fam.get(n).name)
+            except UnknownName:
+                continue
+        out[op] = have or ["default"]
+    unknown = [n for n in names if not any(_in_family(n, op) for op in ops)]
+    if unknown:
+        known = sorted({n for op in ops for n in family(op).names()})
+        raise UnknownName(f"unknown algorithm(s) {', '.join(map(repr, unknown))} for families {', '.join(ops)}; "
+                          f"known: {', '.join(known)} (see `xflow algsel list`)")
+    return out
+
+
+def _in_family(name: str, op: str) -> bool:
+    from xflow.algsel.ops import family
+    from xflow.errors import UnknownName
+
+    try:
+        family(op).get(name)
+        return True
+    except UnknownName:
+        return False
+
+
 def register(subparsers: "argparse._SubParsersAction") -> None:
     """Add ``xflow algsel {list,tune}``."""
     p = subparsers.add_parser("algsel", help="per-layer algorithm selection: conv, linear, pooling (ai3-style)")
@@ -137,7 +173,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="batch size")
     t.add_argument("--image", type=int_range(8, 4096), default=224, help="input height = width (default 224)")
     t.add_argument("--device", type=device(), default="cpu", help="cpu or cuda[:i]")
-    t.add_argument("--algorithms", default=None, help="comma-separated conv candidates (default: all available)")
+    t.add_argument("--algorithms", default=None, help="comma-separated candidates, for every family that has them (the others keep "
+                        "default; `--algorithms default` tunes nothing: an A/A run); default: all available")
     t.add_argument("--mode", default="inference", choices=["inference", "train"],
                    help="tune the forward (inference) or forward+backward+update (train)")
     t.add_argument("--ops", default="conv2d,linear,pool", help="families to tune (default: conv2d,linear,pool)")
