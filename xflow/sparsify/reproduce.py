@@ -182,7 +182,10 @@ def summary_table(wide, keys, metrics=("test_acc", "edge_sparsity_offdiag", "wei
     return out.reset_index()
 
 
-def _pm(mean: float, std: float, scale: float = 100.0, digits: int = 1) -> str:
+def _pm(mean: float, std: float, scale: float = 100.0, digits: int = 1, n: int | None = None) -> str:
+    """``mean ± std`` — the mean alone for one seed (a spread over one run is not a spread)."""
+    if n is not None and n < 2:
+        return f"{scale * mean:.{digits}f}"
     return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
 
 
@@ -222,7 +225,7 @@ def fig4_markdown(wide, model: str, kind: str) -> str:
     lines = [f"| dataset | lock | δ | {kind} sparsity | test acc (%) | seeds |", "|---|---|---|---|---|---|"]
     for r in t.sort_values(["dataset", "lock_eval_nodes", d]).itertuples():
         lines.append(f"| {r.dataset} | {'yes' if r.lock_eval_nodes else 'no'} | {getattr(r, d):g} | "
-                     f"{100 * getattr(r, x + '_mean'):.1f}% | {_pm(r.test_acc_mean, r.test_acc_std)} | {r.n_seeds} |")
+                     f"{100 * getattr(r, x + '_mean'):.1f}% | {_pm(r.test_acc_mean, r.test_acc_std, n=int(r.n_seeds))} | {r.n_seeds} |")
     return "\n".join(lines)
 
 
@@ -242,7 +245,7 @@ def table3_markdown(wide, timing=None) -> str:
             setting, key = f"Unifews δ_a={r.delta_a:.3g}, δ_w={r.delta_w:g}", "unifews" if r.delta_w > 0 else None
         p = PAPER_TABLE3.get((r.dataset, r.model, key)) if key else None
         lines.append(
-            f"| {r.dataset} | {r.model} | {setting} | {_pm(r.test_acc_mean, r.test_acc_std)} | "
+            f"| {r.dataset} | {r.model} | {setting} | {_pm(r.test_acc_mean, r.test_acc_std, n=int(r.n_seeds))} | "
             f"{p['acc'] if p else '—'} | {100 * r.push_sparsity_mean:.1f}% | {100 * r.weight_sparsity_mean:.1f}% | "
             f"{r.macs_propagation_mean / 1e9:.2f} + {r.macs_transformation_mean / 1e9:.2f} | "
             f"{(str(p['gmacs_prop']) + ' + ' + str(p['gmacs_tran'])) if p else '—'} | {r.n_seeds} |")
