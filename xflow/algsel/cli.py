@@ -133,6 +133,7 @@ def _per_family(names: list[str], ops: list[str]) -> dict[str, list[str]]:
     from xflow.errors import UnknownName
 
     out: dict[str, list[str]] = {}
+    found: set[str] = set()
     for op in ops:
         fam = family(op)
         have = []
@@ -141,24 +142,14 @@ def _per_family(names: list[str], ops: list[str]) -> dict[str, list[str]]:
                 have.append(fam.get(n).name)
             except UnknownName:
                 continue
+            found.add(n)
         out[op] = have or ["default"]
-    unknown = [n for n in names if not any(_in_family(n, op) for op in ops)]
+    unknown = [n for n in names if n not in found]
     if unknown:
         known = sorted({n for op in ops for n in family(op).names()})
         raise UnknownName(f"unknown algorithm(s) {', '.join(map(repr, unknown))} for families {', '.join(ops)}; "
                           f"known: {', '.join(known)} (see `xflow algsel list`)")
     return out
-
-
-def _in_family(name: str, op: str) -> bool:
-    from xflow.algsel.ops import family
-    from xflow.errors import UnknownName
-
-    try:
-        family(op).get(name)
-        return True
-    except UnknownName:
-        return False
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
