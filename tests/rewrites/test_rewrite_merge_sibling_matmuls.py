@@ -45,3 +45,36 @@ def test_split_matmul_rejects_shared_output():
                node("Split", ["h", "s"], ["a", "b"], axis=-1), node("Relu", ["h"], ["r"])],
               {"x": (2, 4)}, ["a", "b", "r"], {"w1": w(4, 6), "s": np.array([3, 3], np.int64)})
     assert_negative(SPLIT, m, "other consumers")
+
+
+def _row_bias_model(x_shape):
+    """``x@W1 + b1`` with a ``(1, 4)`` bias next to a bias-free ``x@W2``."""
+    return model([node("MatMul", ["x", "w1"], ["h1"]), node("Add", ["h1", "b1"], ["a"]),
+                  node("MatMul", ["x", "w2"], ["b"])],
+                 {"x": x_shape}, ["a", "b"], {"w1": w(3, 4), "b1": w(1, 4), "w2": w(3, 5)})
+
+
+def _ort_outputs(m, feed):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, feed)
+
+
+def test_merge_rejects_row_bias_on_1d_input():
+    # Add(x@W1, b1) with x (3,) and b1 (1, 4) has shape (1, 4); merging with an (N,) bias gave (4,)
+    m = _row_bias_model((3,))
+    assert [o.shape for o in _ort_outputs(m, {"x": np.ones(3, np.float32)})] == [(1, 4), (5,)]
+    assert_negative(MERGE, m, "1-D input would change the output shape")
+
+
+def test_merge_row_bias_on_2d_input_matches_ort():
+    m = _row_bias_model((2, 3))
+    (new,) = assert_positive(MERGE, m, 1)
+    assert count_ops(new, "Split") == 1 and count_ops(new, "MatMul") == 1
+    feed = {"x": np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)}
+    ref, got = _ort_outputs(m, feed), _ort_outputs(new, feed)
+    for r, g in zip(ref, got):
+        assert r.shape == g.shape
+        assert r.var() > 1e-3  # the outputs do not vanish
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)

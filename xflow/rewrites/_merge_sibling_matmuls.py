@@ -8,7 +8,9 @@ Forward (Q/K/V projections)::
 
 ``W`` are 2-D constants with the same number of rows and dtype; ``‖`` concatenates columns. A
 bias is folded in only when it is a constant of shape ``(N,)`` or ``(1, N)`` and the Add is the
-MatMul's only consumer; siblings without bias get zeros. Gemm needs ``transA = 0``.
+MatMul's only consumer; siblings without bias get zeros. A ``(1, N)`` bias needs an input of rank
+>= 2 (on a 1-D input it broadcasts the output to ``(1, N)``, which the merged ``(N,)`` bias would
+not: the site is rejected). Gemm needs ``transA = 0``.
 
 Inverse::
 
@@ -39,6 +41,12 @@ class _Proj:
     b: np.ndarray | None
 
 
+def _rank(view: Graph, tensor: str) -> int | None:
+    """Rank of ``tensor`` (symbolic dimensions allowed), ``None`` if unknown."""
+    dims = view.dims(tensor)
+    return None if dims is None else len(dims)
+
+
 def _projection(view: Graph, node: ir.Node) -> _Proj | str:
     if node.op_type == "MatMul":
         w = view.const(ins(node)[1])
@@ -51,6 +59,14 @@ def _projection(view: Graph, node: ir.Node) -> _Proj | str:
             other = ins(add)[1] if ins(add)[0] == outs(node)[0] else ins(add)[0]
             b = view.const(other)
             if b is not None and b.dtype == w.dtype and b.shape in ((w.shape[1],), (1, w.shape[1])):
+                if b.ndim == 2:
+                    # Add(x@W, b) with a (1, N) bias broadcasts a 1-D product to (1, N); the merged
+                    # (N,)-bias would give (N,). Fold it only where the product already has rank >= 2.
+                    rank = _rank(view, ins(node)[0])
+                    if rank is None:
+                        return f"{node.name}: (1, N) bias on an input of unknown rank"
+                    if rank < 2:
+                        return f"{node.name}: (1, N) bias on a 1-D input would change the output shape"
                 return _Proj([node, add], outs(add)[0], w, b.reshape(-1))
         return _Proj([node], outs(node)[0], w, None)
     if node.op_type == "Gemm":
