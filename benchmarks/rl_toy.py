@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from xflow.agents.evaluation import evaluate_agent, greedy_episode, random_episode
-    from xflow.agents.ppo import Args, make_env, train
+    from xflow.agents.ppo import make_env, profile_args, train
     from xflow.tables import save_result
 
     seeds = args.seeds or ([1] if args.quick else [1, 2, 3])
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     base_done = set()
     with tempfile.TemporaryDirectory() as runs:
         for seed in seeds:
-            a = Args(model=args.train_model, seed=seed, total_timesteps=steps, num_steps=128, runs_dir=runs,
-                     save_model=False, **common)
+            a = profile_args("quick", model=args.train_model, seed=seed, total_timesteps=steps, num_steps=128,
+                             runs_dir=runs, save_model=False, **common)
             res = train(a)
             _, ret = res.curve()
             first, last = (float(np.mean(ret[:20])), float(np.mean(ret[-20:]))) if ret.size else (np.nan, np.nan)

@@ -53,3 +53,27 @@ def test_run_records_train_and_eval(tmp_path):
     phases = {(r["phase"], r["model"]) for r in recs}
     assert ("eval", "builder:sibling_convs") in phases and ("train", "builder:inception_like") in phases
     assert all({"metric", "value", "seed"} <= set(r) for r in recs)
+
+
+def _epochs_run(res):
+    return [r["value"] for r in res.scalars if r["tag"] == "losses/epochs_run"]
+
+
+def test_target_kl_stops_the_update_epochs(tmp_path):
+    base = {**TINY, "total_timesteps": 48, "update_epochs": 3, "save_model": False}
+    free = train(Args(runs_dir=str(tmp_path / "a"), seed=2, target_kl=None, **base))
+    assert _epochs_run(free) == [3, 3, 3]
+    # a KL target nobody meets (approx KL >= 0) stops after the first epoch, except in the warm-up updates
+    tight = train(Args(runs_dir=str(tmp_path / "b"), seed=2, target_kl=-1.0, target_kl_warmup=1, **base))
+    assert _epochs_run(tight) == [3, 1, 1]
+
+
+def test_default_profile_is_xrlflow_and_quick_keeps_the_old_values():
+    from xflow.agents.ppo import PROFILES, profile_args
+
+    d = Args()
+    for k, v in PROFILES["xrlflow"].items():
+        assert getattr(d, k) == v, k
+    assert (d.learning_rate, d.clip_coef, d.target_kl, d.horizon) == (2.5e-4, 0.1, 0.05, 50)
+    q = profile_args("quick", seed=7)
+    assert (q.learning_rate, q.clip_coef, q.target_kl, q.horizon, q.seed) == (5e-4, 0.2, None, 20, 7)

@@ -3,8 +3,36 @@
 
 The agent is X-RLflow's: a GATv2 encoder embeds the current graph and every candidate graph, a
 policy head scores the candidates (plus "stop"), a value head the current graph
-(:class:`xflow.nn.GraphActorCritic`). Defaults follow X-RLflow: γ 0.99, λ 0.95, clip 0.2,
-entropy 0.01, lr 5e-4, 4 epochs.
+(:class:`xflow.nn.GraphActorCritic`).
+
+Defaults: X-RLflow's public code (:data:`PROFILES` ``"xrlflow"``; ``"quick"`` keeps this file's
+earlier, faster settings for toy runs). Each value with its source in ucamrl/xrlflow at commit
+``adfa0db966f9eb6c9373c021999a11907bf29b5d`` (``R`` = ``python/graph_rewriter/examples/
+run_gat_hierarchical_rl_v2.py``, ``A`` = ``python/graph_rewriter/agents/gat_hierarchical_agent_v2.py``):
+
+=======================  ==========  ==========================================================
+setting                  value       source
+=======================  ==========  ==========================================================
+learning rate            2.5e-4      ``R:105`` ``"learning_rate": 2.5e-4``
+clip ratio               0.1         ``R:106`` ``"clip_ratio": 0.1`` (also clips the value, ``A:458``)
+grad-norm clip           0.5         ``R:107`` ``"global_norm": 0.5`` (``A:100``)
+target KL                0.05        ``R:108`` ``"target_kl": 0.05``; checked after each epoch once
+                                     more than 10 updates were done (``A:285-286``)
+γ, GAE λ                 0.99, 0.95  ``R:103-104``
+minibatches, epochs      8, 3        ``R:111-112`` ``"n_minibatch": 8, "update_round": 3``
+value, entropy coef      0.5, 0.01   ``A:472`` ``J = actor_loss + 0.5 * vf_loss - 0.01 * entropy_bonus``
+horizon                  50          ``R:32`` (the loop ends at ``timestep > horizon``, ``R:233``: 51 steps)
+GAT heads/width/steps    4, 64, 5    ``R:95-97``
+Adam ε, adv. norm        1e-5, yes   ``A:101``, ``A:425`` (per minibatch)
+=======================  ==========  ==========================================================
+
+Known differences (kept on purpose, see docs/rl.md): X-RLflow's action is hierarchical (rule, then
+one of ``max_num_candidates = 200`` locations, ``R:34``) where ours is one flat candidate list of
+``max_candidates``; it updates after every 30 episodes (``R:35``, ``R:264``) where we roll out a
+fixed ``num_steps``; its learning rate decays linearly to 0 over
+``num_episodes * update_round // episodes_per_batch = 500`` optimizer steps (``A:94-98``), which,
+counted per minibatch step, is reached after about 21 of its 166 updates — we anneal over the
+whole run (cleanrl).
 
 Run::
 
@@ -39,7 +67,7 @@ from xflow.nn import GraphActorCritic
 from xflow.results import write_records
 from xflow.safeio import atomic_output, atomic_write_json
 
-__all__ = ["Args", "TrainResult", "make_env", "train", "run"]
+__all__ = ["Args", "PROFILES", "TrainResult", "make_env", "profile_args", "train", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +98,8 @@ class Args:
     """model id of the training graph (builder:NAME, zoo:NAME, file:PATH)"""
     max_candidates: int = 64
     """size of the candidate part of the action space"""
-    horizon: int = 20
-    """episode length limit"""
+    horizon: int = 50
+    """episode length limit (X-RLflow: 50)"""
     reward: str = "cost"
     """reward: cost | measured | hybrid"""
     cost_model: str = "calibrated"
@@ -82,8 +110,8 @@ class Args:
     # Algorithm specific arguments
     total_timesteps: int = 2048
     """total timesteps of the experiments"""
-    learning_rate: float = 5e-4
-    """the learning rate of the optimizer"""
+    learning_rate: float = 2.5e-4
+    """the learning rate of the optimizer (X-RLflow: 2.5e-4)"""
     num_steps: int = 128
     """the number of steps to run per policy rollout"""
     anneal_lr: bool = True
@@ -92,14 +120,14 @@ class Args:
     """the discount factor gamma"""
     gae_lambda: float = 0.95
     """the lambda for the general advantage estimation"""
-    num_minibatches: int = 4
-    """the number of mini-batches"""
-    update_epochs: int = 4
-    """the K epochs to update the policy"""
+    num_minibatches: int = 8
+    """the number of mini-batches (X-RLflow: 8)"""
+    update_epochs: int = 3
+    """the K epochs to update the policy (X-RLflow: 3)"""
     norm_adv: bool = True
     """toggles advantages normalization"""
-    clip_coef: float = 0.2
-    """the surrogate clipping coefficient"""
+    clip_coef: float = 0.1
+    """the surrogate clipping coefficient (X-RLflow: 0.1)"""
     clip_vloss: bool = True
     """toggles whether or not to use a clipped loss for the value function"""
     ent_coef: float = 0.01
@@ -108,14 +136,16 @@ class Args:
     """coefficient of the value function"""
     max_grad_norm: float = 0.5
     """the maximum norm for the gradient clipping"""
-    target_kl: float | None = None
-    """the target KL divergence threshold"""
+    target_kl: float | None = 0.05
+    """stop an update's epochs once the approximate KL exceeds this (X-RLflow: 0.05; None: never)"""
+    target_kl_warmup: int = 11
+    """the first this many updates never stop early (X-RLflow checks once `update_step > 10`: 11)"""
     hidden: int = 64
     """GNN and head width"""
-    gnn_layers: int = 3
-    """message-passing steps of the GAT encoder"""
-    heads: int = 2
-    """attention heads"""
+    gnn_layers: int = 5
+    """message-passing steps of the GAT encoder (X-RLflow: 5)"""
+    heads: int = 4
+    """attention heads (X-RLflow: 4)"""
 
     # to be filled in runtime
     batch_size: int = 0
@@ -124,6 +154,30 @@ class Args:
     """the mini-batch size (computed in runtime)"""
     num_iterations: int = 0
     """the number of iterations (computed in runtime)"""
+
+
+#: Named default profiles: ``xrlflow`` (the defaults of :class:`Args`, from X-RLflow's public code,
+#: see the module docstring) and ``quick`` (this file's earlier defaults: shorter episodes, a
+#: smaller GNN, faster updates; the toy benchmarks and notebooks' quick runs).
+PROFILES: dict[str, dict[str, Any]] = {
+    "xrlflow": {"learning_rate": 2.5e-4, "clip_coef": 0.1, "target_kl": 0.05, "target_kl_warmup": 11,
+                "horizon": 50, "gamma": 0.99, "gae_lambda": 0.95, "num_minibatches": 8, "update_epochs": 3,
+                "ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 0.5, "hidden": 64, "gnn_layers": 5,
+                "heads": 4},
+    "quick": {"learning_rate": 5e-4, "clip_coef": 0.2, "target_kl": None, "target_kl_warmup": 0,
+              "horizon": 20, "gamma": 0.99, "gae_lambda": 0.95, "num_minibatches": 4, "update_epochs": 4,
+              "ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 0.5, "hidden": 64, "gnn_layers": 3,
+              "heads": 2},
+}
+
+
+def profile_args(profile: str = "xrlflow", **overrides: Any) -> "Args":
+    """:class:`Args` of a named :data:`PROFILES` entry, with ``overrides`` on top."""
+    if profile not in PROFILES:
+        from xflow.errors import UnknownName
+
+        raise UnknownName(f"unknown PPO profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    return Args(**{**PROFILES[profile], **overrides})
 
 
 @dataclass
@@ -273,7 +327,9 @@ def train(args: Args) -> TrainResult:
         # Optimizing the policy and value network
         b_inds = np.arange(args.batch_size)
         clipfracs = []
+        epochs_run = 0
         for epoch in range(args.update_epochs):
+            epochs_run += 1
             np.random.shuffle(b_inds)
             for start in range(0, args.batch_size, args.minibatch_size):
                 mb_inds = b_inds[start:start + args.minibatch_size]
@@ -315,7 +371,9 @@ def train(args: Args) -> TrainResult:
                 torch.nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                 optimizer.step()
 
-            if args.target_kl is not None and approx_kl > args.target_kl:
+            # X-RLflow: stop on the last minibatch's KL, once `target_kl_warmup` updates have been done
+            if (args.target_kl is not None and iteration - 1 >= args.target_kl_warmup
+                    and approx_kl > args.target_kl):
                 break
 
         y_pred, y_true = b_values.numpy(), b_returns.numpy()
@@ -330,6 +388,7 @@ def train(args: Args) -> TrainResult:
         add_scalar("losses/old_approx_kl", old_approx_kl.item(), global_step)
         add_scalar("losses/approx_kl", approx_kl.item(), global_step)
         add_scalar("losses/clipfrac", float(np.mean(clipfracs)), global_step)
+        add_scalar("losses/epochs_run", epochs_run, global_step)
         add_scalar("losses/explained_variance", float(explained_var), global_step)
         add_scalar("charts/SPS", global_step / max(time.time() - start_time, 1e-9), global_step)
         log.info("iteration %d/%d, step %d, SPS %d", iteration, args.num_iterations, global_step,
