@@ -9,7 +9,11 @@ by graph hash (:mod:`xflow.costs.base`). The names (:data:`COST_MODELS`) mean on
   machine's (:mod:`xflow.costs.calibration`);
 * ``measured-ops`` — per-op configurations timed once and summed, after TASO
   (:mod:`xflow.costs.optable`);
-* ``measured`` — end-to-end ONNX Runtime latency (:mod:`xflow.costs.measured`).
+* ``measured`` — end-to-end ONNX Runtime latency (:mod:`xflow.costs.measured`);
+* ``ort`` — the per-op table over ONNX Runtime's own optimized graph, what ORT actually runs
+  (:mod:`xflow.costs.ort_optimized`);
+* ``torch`` — the roofline over the torch backend's generated kernels
+  (:mod:`xflow.costs.torch_kernels`).
 
 All timing goes through the measurement core (:mod:`xflow.runtime.measure`). Layer: above
 ``xflow.graphs`` and ``xflow.runtime``, below the techniques (rewrites, envs, parallel).
@@ -29,6 +33,8 @@ _EXPORTS = {
     "calibrate": "xflow.costs.calibration",
     "MeasuredCost": "xflow.costs.measured",
     "MeasuredOpCost": "xflow.costs.optable",
+    "OrtOptimizedCost": "xflow.costs.ort_optimized",
+    "TorchKernelCost": "xflow.costs.torch_kernels",
     "agreement": "xflow.costs.agreement",
     "COST_MODELS": "xflow.costs.names",
     "make_cost_model": "xflow.costs.registry",

@@ -9,4 +9,6 @@ COST_MODELS: dict[str, str] = {
     "calibrated": "roofline over this machine's calibrated profile (xflow costs calibrate)",
     "measured-ops": "sum of per-op times, each op configuration measured once (TASO)",
     "measured": "end-to-end ONNX Runtime latency of the graph",
+    "ort": "per-op table over the graph ONNX Runtime runs (its own optimized graph, level all)",
+    "torch": "roofline over the kernels of the torch backend's generated module (fused groups)",
 }

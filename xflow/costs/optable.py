@@ -195,18 +195,20 @@ class MeasuredOpCost(CachedCost):
                 out.append((node, config_key(cfg)))
         return out
 
-    def ensure(self, graph: Graph) -> int:
-        """Time every configuration of ``graph`` not in the table yet (one interleaved run);
+    def ensure(self, *graphs: Graph) -> int:
+        """Time every configuration of ``graphs`` not in the table yet, all in one interleaved run
+        (so the configurations of graphs that will be compared share the machine's conditions);
         returns how many were timed."""
-        missing: dict[str, ir.Node] = {}
-        for node, key in self._configs(graph):
-            if key is not None and key not in self.table and key not in missing:
-                missing[key] = node
+        missing: dict[str, tuple[Graph, ir.Node]] = {}
+        for graph in graphs:
+            for node, key in self._configs(graph):
+                if key is not None and key not in self.table and key not in missing:
+                    missing[key] = (graph, node)
         if not missing:
             return 0
         settings = {"level": self.level, "intra_threads": self.threads, "device": self.device}
         variants = {_EMPTY: (_empty_model(), settings)}
-        variants.update({k: (op_model(graph, n), settings) for k, n in missing.items()})
+        variants.update({k: (op_model(g, n), settings) for k, (g, n) in missing.items()})
         m = measure_models(variants, baseline=_EMPTY, warmup=self.warmup, rounds=self.rounds)
         empty = m.median_ms(_EMPTY)
         for k in missing:

@@ -10,6 +10,10 @@ name                model
 ``measured-ops``    :class:`~xflow.costs.optable.MeasuredOpCost`: per-op configurations timed
                     once and summed (TASO)
 ``measured``        :class:`~xflow.costs.measured.MeasuredCost`: end-to-end ORT latency
+``ort``             :class:`~xflow.costs.ort_optimized.OrtOptimizedCost`: the per-op table over
+                    the graph ORT runs (ORT's own optimized graph: fusions, NCHWc layout)
+``torch``           :class:`~xflow.costs.torch_kernels.TorchKernelCost`: roofline over the torch
+                    backend's generated kernels (its Conv+BN+activation / linear fusions)
 ==================  ===========================================================================
 
 ``analytic`` is not a name: it used to mean ``nominal`` in ``xflow rewrite`` and ``calibrated``
@@ -48,5 +52,13 @@ def make_cost_model(spec: "str | CostModel | Callable[[Any], float]", device: st
         return MeasuredOpCost(device=device, threads=threads)
     if spec == "measured":
         return MeasuredCost(device=device, threads=threads)
+    if spec == "ort":
+        from xflow.costs.ort_optimized import OrtOptimizedCost
+
+        return OrtOptimizedCost(device=device, threads=threads)
+    if spec == "torch":
+        from xflow.costs.torch_kernels import TorchKernelCost
+
+        return TorchKernelCost(device, threads=threads, device=device)
     hint = " ('analytic' was split: use 'nominal' or 'calibrated')" if spec == "analytic" else ""
     raise UnknownName(f"unknown cost model {spec!r}{hint}; choose one of {', '.join(COST_MODELS)}")

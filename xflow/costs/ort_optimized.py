@@ -1,0 +1,232 @@
+r"""``ort``: the cost of the graph ONNX Runtime will actually run — ORT's own optimized graph, costed
+with the measured per-op table.
+
+A rewrite's effect on latency depends on what the backend's optimizer makes of the result: ORT
+fuses ``Conv`` + ``Relu`` into one ``FusedConv`` (or a ``com.microsoft.nchwc`` ``Conv`` with an
+``activation`` attribute), folds ``BatchNormalization`` into ``Conv``, cancels transposes and
+switches convolutional graphs to the blocked NCHWc layout. A rewrite that moves a ``Relu`` past a
+``Concat`` (``unary_after_concat``) breaks two Conv+Relu fusions and adds a standalone ``Relu``;
+a rewrite that does what ORT does anyway (``fold_into_conv``, ``fuse_transposes``) leaves the
+optimized graph unchanged. Costing the input graph cannot see either. So
+
+.. math:: c_{\mathrm{ort}}(G) = \sum_{v \in \mathrm{opt}_{\mathrm{ORT}}(G)} t(v)
+
+where :math:`\mathrm{opt}_{\mathrm{ORT}}(G)` is the model ORT writes with
+``SessionOptions.optimized_model_filepath`` at the backend's optimization level (``all``, the
+level every measured latency here uses) on this device, and :math:`t(v)` the per-op table of
+:class:`~xflow.costs.optable.MeasuredOpCost` (each op configuration timed once as a one-node
+session, minus an empty session). The table is taken at level ``disable``: the optimized nodes are
+already what ORT runs (an NCHWc ``Conv`` timed alone at level ``all`` would be re-wrapped in layout
+reorders the full graph does not pay), and the explicit ``ReorderInput``/``ReorderOutput`` nodes
+ORT inserted are costed like any other node.
+
+ORT writes the optimized model without shapes, so one run of it (level ``disable``, every
+intermediate tensor as an extra output, seeded random inputs) records each tensor's shape and type
+(:func:`optimized_model`). Costs are cached by the input graph's content hash, in memory and on
+disk (``cache_dir('costs', 'ort')``, one file per device label, level, threads, ORT version and
+:data:`CACHE_VERSION`; corrupt files are ignored and rewritten).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from xflow import paths
+from xflow.costs.base import CachedCost
+from xflow.costs.optable import OPTABLE_VERSION, MeasuredOpCost
+from xflow.costs.profiles import device_slug
+from xflow.errors import InvalidModel
+from xflow.graphs.hashing import HASH_VERSION
+from xflow.graphs.ir import Graph
+from xflow.runtime.device import describe_device
+from xflow.safeio import file_lock
+
+__all__ = ["OrtOptimizedCost", "optimized_model", "optimized_op_counts", "CACHE_VERSION"]
+
+log = logging.getLogger(__name__)
+
+#: Version of how an ``ort`` cost is obtained (part of the disk-cache file name).
+CACHE_VERSION = 1
+
+
+def _session_options(level: str, threads: int, path: str | None = None):
+    import onnxruntime as ort
+
+    from xflow.runtime.session import _ort_level
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = _ort_level(level)
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if int(threads) == 1 else "0")
+    if path is not None:
+        so.optimized_model_filepath = path
+    return so
+
+
+def _providers(device: str) -> list[str]:
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+
+
+def optimized_model(model: Graph | onnx.ModelProto, *, level: str = "all", threads: int = 1,
+                    device: str = "cpu", seed: int = 0) -> onnx.ModelProto:
+    """The model ORT runs for ``model`` at ``level``, with a shape and type for every tensor.
+
+    ORT writes its optimized graph (``optimized_model_filepath``); a second session of that graph
+    (optimizations off, every intermediate tensor as an extra output) is run once on seeded random
+    inputs to record shapes, which ORT does not write. Nodes get unique names.
+    """
+    import onnxruntime as ort
+
+    from xflow.runtime.session import random_inputs
+
+    proto = Graph.of(model).model if not isinstance(model, onnx.ModelProto) else model
+    with tempfile.TemporaryDirectory(prefix="xflow-ort-opt-") as d:
+        path = os.path.join(d, "optimized.onnx")
+        try:
+            ort.InferenceSession(proto.SerializeToString(), _session_options(level, threads, path),
+                                 providers=_providers(device))
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InvalidModel(f"ONNX Runtime rejected the model: {msg}") from None
+        opt = onnx.load(path)
+    known = ({i.name for i in opt.graph.input} | {o.name for o in opt.graph.output}
+             | {t.name for t in opt.graph.initializer})
+    inter = list(dict.fromkeys(t for n in opt.graph.node for t in n.output if t and t not in known))
+    probe = onnx.ModelProto()
+    probe.CopyFrom(opt)
+    for t in inter:
+        probe.graph.output.append(onnx.ValueInfoProto(name=t))
+    sess = ort.InferenceSession(probe.SerializeToString(), _session_options("disable", threads),
+                                providers=_providers(device))
+    feed = random_inputs(proto, seed=seed)
+    arrays = sess.run(inter, feed) if inter else []
+    del opt.graph.value_info[:]
+    for t, a in zip(inter, arrays):
+        a = np.asarray(a)
+        opt.graph.value_info.append(onnx.helper.make_tensor_value_info(
+            t, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape)))
+    seen: Counter[str] = Counter()
+    for i, n in enumerate(opt.graph.node):  # ORT leaves some names empty or repeated
+        base = n.name or f"{n.op_type}_{i}"
+        seen[base] += 1
+        n.name = base if seen[base] == 1 else f"{base}__{seen[base]}"
+    return opt
+
+
+def optimized_op_counts(model: Graph | onnx.ModelProto, *, level: str = "all") -> dict[str, int]:
+    """``{domain:op: count}`` of ORT's optimized graph (``FusedConv``, ``com.microsoft.nchwc:Conv``…)."""
+    opt = optimized_model(model, level=level)
+    return dict(Counter(f"{n.domain}:{n.op_type}" if n.domain else n.op_type for n in opt.graph.node))
+
+
+class OrtOptimizedCost(CachedCost):
+    """Sum of measured per-op times (ms) over ORT's optimized graph (see the module docstring).
+
+    Args:
+        level: the ORT optimization level the backend runs at (``all``).
+        threads: intra-op threads (of the optimizer's session and of the per-op table).
+        device: ``cpu`` or ``cuda``.
+        rounds, warmup: of the per-op table's interleaved measurements.
+        persist: keep the per-op table and the costs on disk.
+        ops: the per-op table to use (default: a :class:`MeasuredOpCost` at level ``disable``).
+    """
+
+    name = "ort"
+
+    def __init__(self, *, level: str = "all", threads: int = 1, device: str = "cpu", rounds: int = 10,
+                 warmup: int = 3, persist: bool = True, ops: MeasuredOpCost | None = None) -> None:
+        super().__init__()
+        self.level, self.threads, self.device, self.persist = level, int(threads), device, persist
+        self.ops = ops or MeasuredOpCost(device=device, threads=threads, level="disable", rounds=rounds,
+                                         warmup=warmup, persist=persist)
+
+    def __repr__(self) -> str:
+        return f"OrtOptimizedCost(level={self.level!r}, threads={self.threads}, device={self.device!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # measured: worth keeping
+
+    # -- disk cache ---------------------------------------------------------------------------
+    def _disk_path(self) -> Path:
+        import onnxruntime as ort
+
+        slug = device_slug(describe_device(self.device).label())
+        return paths.cache_dir("costs", "ort") / (
+            f"{slug}-{self.level}-t{self.threads}-ort{ort.__version__}-c{CACHE_VERSION}"
+            f"-o{OPTABLE_VERSION}-h{HASH_VERSION}.json")
+
+    def _load_disk(self) -> dict[str, float]:
+        p = self._disk_path()
+        try:
+            data = json.loads(p.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("ort cost cache %s is unreadable (%s); it will be rebuilt", p, exc)
+            return {}
+        if not isinstance(data, dict):
+            log.warning("ort cost cache %s is not a JSON object; it will be rebuilt", p)
+            return {}
+        return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and np.isfinite(v)}
+
+    def _store(self, key: str, ms: float) -> None:
+        p = self._disk_path()
+        try:
+            with file_lock(p):
+                disk = self._load_disk()
+                disk[key] = ms
+                fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+                with os.fdopen(fd, "w") as f:
+                    json.dump(disk, f, sort_keys=True)
+                os.replace(tmp, p)
+        except OSError as exc:  # pragma: no cover - a read-only cache is not fatal
+            log.warning("cannot write ort cost cache: %s", exc)
+
+    # -- costs --------------------------------------------------------------------------------
+    def optimized(self, model: Graph | onnx.ModelProto) -> Graph:
+        """ORT's optimized graph of ``model`` (with shapes), as a :class:`Graph`."""
+        return Graph.of(optimized_model(model, level=self.level, threads=self.threads, device=self.device))
+
+    def prepare(self, models: "list[Graph | onnx.ModelProto]") -> int:
+        """Time the missing op configurations of every model's optimized graph in *one*
+        interleaved run (graphs to be ranked against each other then share one machine state:
+        on a busy machine, tables filled in separate runs drift apart); returns how many."""
+        return self.ops.ensure(*(self.optimized(m) for m in models))
+
+    def breakdown(self, model: Graph | onnx.ModelProto) -> list[dict[str, Any]]:
+        """Per-node rows ``{node, op, domain, key, ms}`` of ORT's optimized graph."""
+        opt = self.optimized(model)
+        rows = self.ops.breakdown(opt)
+        for r, n in zip(rows, opt.nodes):
+            r["domain"] = n.domain
+        return rows
+
+    def cost(self, model: Graph | onnx.ModelProto, key: str | None = None) -> float:
+        """Cost of ``model`` in ms (ORT optimizes each distinct graph once; memory + disk cache)."""
+        graph = Graph.of(model)
+        key = key or graph.content_hash
+        if key in self._cache:
+            return self._cache[key]
+        if self.persist:
+            disk = self._load_disk()
+            if key in disk:
+                self._cache[key] = disk[key]
+                return disk[key]
+        ms = float(sum(r["ms"] for r in self.breakdown(graph)))
+        self._cache[key] = ms
+        if self.persist:
+            self._store(key, ms)
+        return ms
+
+    def compute(self, graph: Graph) -> float:
+        return self.cost(graph)
