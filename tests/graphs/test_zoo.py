@@ -14,6 +14,8 @@ TINY = {
     "squeezenet1_1": dict(image_size=48, num_classes=10),
     "bert_encoder": dict(layers=1, hidden=32, heads=2, ffn=64, seq=8),
     "nasrnn": dict(hidden=16, seq=3),
+    "vit_encoder": dict(image_size=32, patch=8, hidden=32, heads=4, mlp=64, layers=1, classes=10),
+    "bert_base": dict(layers=1, hidden=48, heads=12, ffn=96, seq=8),
 }
 
 
@@ -26,7 +28,7 @@ def cache(tmp_path, monkeypatch):
 def test_registry_lists_every_agreed_model():
     names = zoo.list_models()
     for n in ["squeezenet1_1", "resnet18", "resnet50", "resnext50_32x4d", "googlenet", "inception_v3",
-              "mobilenet_v3_small", "vgg16", "bert_encoder", "nasrnn"]:
+              "mobilenet_v3_small", "vgg16", "bert_encoder", "nasrnn", "vit_encoder", "bert_base"]:
         assert n in names
     assert zoo.describe("inception_v3")["defaults"]["image_size"] == 299
 
@@ -61,7 +63,7 @@ def test_merged_builders_keep_their_weights():
     assert build_model("squeezenet").__class__.__name__ == "SqueezeNet"  # alias kept
 
 
-@pytest.mark.parametrize("name", ["squeezenet1_1", "bert_encoder", "nasrnn"])
+@pytest.mark.parametrize("name", ["squeezenet1_1", "bert_encoder", "nasrnn", "vit_encoder", "bert_base"])
 def test_export_matches_torch(cache, name):
     cfg = TINY[name]
     path = zoo.export(name, batch=2, **cfg)
@@ -75,7 +77,30 @@ def test_export_matches_torch(cache, name):
     x = zoo.example_input(name, batch=2, **cfg, seed=7)
     ref = zoo.torch_model(name, **cfg)(*x).detach().numpy()
     out = make_session(path, level="disable").run(None, {"input": x[0].numpy()})[0]
+    assert ref.var() > 1e-6  # outputs that do not vanish
     np.testing.assert_allclose(out, ref, rtol=1e-3, atol=1e-4 * max(1.0, np.abs(ref).max()))
+    opt = make_session(path, level="all").run(None, {"input": x[0].numpy()})[0]  # ORT's optimizer too
+    np.testing.assert_allclose(opt, ref, rtol=1e-3, atol=1e-4 * max(1.0, np.abs(ref).max()))
+
+
+def test_xrlflow_evaluation_models_have_their_shapes():
+    """ViT-Base and BERT-base widths (2 layers each), exported from the real torch modules."""
+    from xflow.graphs.zoo_nets import ViTEncoder
+
+    vit, bert = zoo.describe("vit_encoder")["defaults"], zoo.describe("bert_base")["defaults"]
+    assert (vit["hidden"], vit["heads"], vit["mlp"], vit["layers"]) == (768, 12, 3072, 2)
+    assert (vit["image_size"] // vit["patch"]) ** 2 == 64  # X-RLflow's vit_base: 64 patches
+    assert (bert["hidden"], bert["heads"], bert["ffn"], bert["seq"], bert["layers"]) == (768, 12, 3072, 128, 2)
+    assert {"rl", "rewrites"} <= set(zoo.describe("vit_encoder")["tags"]) & set(zoo.describe("bert_base")["tags"])
+    # the Pad-based class token equals ViT's concat(cls, patches) + pos
+    torch.manual_seed(0)
+    m = ViTEncoder(image_size=32, patch=8, hidden=16, heads=2, mlp=32, layers=1, classes=5).eval()
+    x = torch.randn(2, 3, 32, 32)
+    t = m.embed(x).reshape(2, 16, 16).transpose(1, 2)
+    t = torch.cat([m.cls.expand(2, 1, 16), t], 1) + m.pos
+    for layer in m.layers:
+        t = layer(t)
+    torch.testing.assert_close(m(x), m.head(m.norm(t)[:, 0]))
 
 
 def test_second_export_is_a_cache_hit(cache, monkeypatch):

@@ -132,6 +132,14 @@ def _bert(*, layers: int, hidden: int, heads: int, ffn: int, seq: int, **_: Any)
     return BertEncoder(layers=layers, hidden=hidden, heads=heads, ffn=ffn, seq=seq)
 
 
+def _vit(*, image_size: int, patch: int, hidden: int, heads: int, mlp: int, layers: int, classes: int,
+         **_: Any) -> Any:
+    from xflow.graphs.zoo_nets import ViTEncoder
+
+    return ViTEncoder(image_size=image_size, patch=patch, hidden=hidden, heads=heads, mlp=mlp, layers=layers,
+                      classes=classes)
+
+
 def _nasrnn(*, hidden: int, seq: int, **_: Any) -> Any:
     from xflow.graphs.zoo_nets import NASRNN
 
@@ -184,6 +192,14 @@ REGISTRY: dict[str, ZooModel] = {
                  dict(layers=2, hidden=256, heads=4, ffn=1024, seq=64),
                  "BERT-style encoder, plain torch, separate Q/K/V (base: layers=12 hidden=768 "
                  "heads=12 ffn=3072 seq=128)", frozenset({"rewrites"})),
+        ZooModel("bert_base", _bert, _seq_inputs,
+                 dict(layers=2, hidden=768, heads=12, ffn=3072, seq=128),
+                 "BERT-base-shaped encoder (hidden 768, 12 heads, ffn 3072, seq 128), 2 of its 12 layers "
+                 "(X-RLflow evaluation model)", frozenset({"rewrites", "rl"})),
+        ZooModel("vit_encoder", _vit, _image_inputs,
+                 dict(image_size=128, patch=16, hidden=768, heads=12, mlp=3072, layers=2, classes=1000),
+                 "ViT-Base-shaped encoder (64 patches of 16x16, hidden 768, 12 heads, mlp 3072), 2 layers "
+                 "(X-RLflow evaluation model)", frozenset({"rewrites", "rl"})),
         ZooModel("nasrnn", _nasrnn, _seq_inputs, dict(hidden=512, seq=5),
                  "NASNet RNN cell unrolled over seq steps (16 small MatMuls per step, TASO benchmark)",
                  frozenset({"rewrites"})),

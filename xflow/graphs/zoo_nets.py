@@ -3,6 +3,8 @@
 * :class:`BertEncoder` — a BERT-style Transformer encoder with *separate* Q/K/V projections
   (three ``MatMul``s on the same input per layer: the pattern TASO-style "merge sibling matmuls"
   rewrites look for).
+* :class:`ViTEncoder` — a Vision Transformer (patch-embedding conv, pre-LN blocks with separate
+  Q/K/V projections), the shape of X-RLflow's ``vit_base`` evaluation graph.
 * :class:`NASRNN` — the NASNet recurrent cell (Zoph & Le, 2017) as used in the TASO/TENSAT
   benchmarks, unrolled over a sequence: per step 16 small ``MatMul``s and a tree of elementwise ops.
 * :class:`InceptionToy` — Inception-A-like blocks (4 branches of unequal cost joined by Concat),
@@ -21,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["BertEncoder", "BertLayer", "NASRNN", "NASCell", "InceptionToy", "NasNetLike", "TinyNet"]
+__all__ = ["BertEncoder", "BertLayer", "ViTEncoder", "ViTLayer", "NASRNN", "NASCell", "InceptionToy", "NasNetLike", "TinyNet"]
 
 
 class BertLayer(nn.Module):
@@ -85,6 +87,71 @@ class BertEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return x
+
+
+class ViTLayer(nn.Module):
+    r"""One pre-LayerNorm Transformer encoder block (ViT).
+
+    .. math::
+        H = X + \mathrm{MHA}(\mathrm{LN}(X)),\qquad Y = H + W_2\,\mathrm{GELU}(W_1\,\mathrm{LN}(H))
+
+    with separate Q/K/V projections (sibling MatMuls on one input, as in X-RLflow's ``vit_base``
+    TASO graph). Shapes: ``(batch, tokens, hidden)`` in and out; ``tokens`` static.
+    """
+
+    def __init__(self, hidden: int, heads: int, mlp: int, tokens: int) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
+        self.hidden, self.heads, self.tokens, self.dh = hidden, heads, tokens, hidden // heads
+        self.ln1, self.ln2 = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
+        self.q, self.k, self.v, self.o = (nn.Linear(hidden, hidden) for _ in range(4))
+        self.fc1, self.fc2 = nn.Linear(hidden, mlp), nn.Linear(mlp, hidden)
+
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(-1, self.tokens, self.heads, self.dh).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.ln1(x)
+        q, k, v = self._split(self.q(y)), self._split(self.k(y)), self._split(self.v(y))
+        att = torch.softmax(q @ k.transpose(-2, -1) * (1.0 / math.sqrt(self.dh)), dim=-1)
+        x = x + self.o((att @ v).transpose(1, 2).reshape(-1, self.tokens, self.hidden))
+        return x + self.fc2(torch.nn.functional.gelu(self.fc1(self.ln2(x))))
+
+
+class ViTEncoder(nn.Module):
+    """A Vision Transformer (Dosovitskiy et al., 2021): ``patch``×``patch`` patch embedding by a
+    strided conv, a class token, learned position embeddings, ``layers`` :class:`ViTLayer` blocks,
+    a final LayerNorm and a linear head on the class token. Input ``(batch, 3, image, image)``.
+
+    ViT-Base is ``hidden=768, heads=12, mlp=3072, layers=12``; X-RLflow's ``vit_base`` graph has
+    64 patches (``image=128, patch=16``); the zoo default keeps its widths with 2 layers.
+    """
+
+    def __init__(self, image_size: int = 128, patch: int = 16, hidden: int = 768, heads: int = 12,
+                 mlp: int = 3072, layers: int = 2, classes: int = 1000) -> None:
+        super().__init__()
+        if image_size % patch:
+            raise ValueError(f"image_size ({image_size}) must be a multiple of patch ({patch})")
+        self.patches = (image_size // patch) ** 2
+        self.hidden = hidden
+        self.embed = nn.Conv2d(3, hidden, patch, stride=patch)
+        self.cls = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
+        self.pos = nn.Parameter(torch.randn(1, self.patches + 1, hidden) * 0.02)
+        self.layers = nn.ModuleList(ViTLayer(hidden, heads, mlp, self.patches + 1) for _ in range(layers))
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.embed(x).reshape(-1, self.hidden, self.patches).transpose(1, 2)
+        # the class token: a zero row in front (static Pad, no batch-size Shape ops) plus the learned
+        # token added with the position embeddings, which is ViT's concat(cls, t) + pos
+        t = torch.nn.functional.pad(t, (0, 0, 1, 0))
+        cls_row = torch.nn.functional.pad(self.cls, (0, 0, 0, self.patches))
+        t = t + (self.pos + cls_row)
+        for layer in self.layers:
+            t = layer(t)
+        return self.head(self.norm(t)[:, 0])
 
 
 class NASCell(nn.Module):
