@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 TABLE_MODULES = [
     "xflow.runtime.report",
     "xflow.graphs.report",
+    "xflow.costs.report",
     "xflow.rewrites.report",
     "xflow.envs.report",
     "xflow.sparsify.report",

@@ -57,3 +57,16 @@ def test_make_reward_names():
     assert make_reward("hybrid", cost_model=TableCost(PRED), measure_every=5).sparse.every == 5
     with pytest.raises(UnknownName):
         make_reward("speed")
+
+
+def test_make_reward_takes_any_registered_cost_model():
+    from xflow.costs.ort_optimized import OrtOptimizedCost
+    from xflow.costs.torch_kernels import TorchKernelCost
+
+    assert isinstance(make_reward("cost", cost_model="ort").cost_model, OrtOptimizedCost)
+    assert make_reward("cost", cost_model="torch") == "torch-delta"
+    measured = make_reward("measured", measured_model=TableCost(MEAS), measure_every=2)
+    assert sum(_episode(measured)) == pytest.approx((20 - 22) / 20 * 100)
+    hybrid = make_reward("hybrid", cost_model=TableCost(PRED), measured_model="ort", measure_every=2)
+    assert isinstance(hybrid.sparse.cost_model, OrtOptimizedCost)
+    assert isinstance(make_reward("cost", cost_model=TorchKernelCost()).cost_model, TorchKernelCost)

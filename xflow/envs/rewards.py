@@ -18,7 +18,10 @@ return is comparable across models:
   shaping from the (cheap) cost model, while the episode return equals the measured improvement,
   so a cost model that is wrong on this device (see ``MEASUREMENTS.md``) cannot be exploited.
 
-:func:`make_reward` resolves ``"cost"``, ``"measured"`` and ``"hybrid"``.
+:func:`make_reward` resolves ``"cost"``, ``"measured"`` and ``"hybrid"``. Every cost model is taken
+by its registry name (:data:`xflow.costs.COST_MODELS`, :func:`xflow.costs.make_cost_model`): e.g.
+``cost_model="ort"`` makes the dense reward see ONNX Runtime's own optimized graph (a rewrite that
+breaks one of its fusions is penalised), ``measured_model`` picks the sparse reward's model.
 """
 from __future__ import annotations
 
@@ -139,14 +142,18 @@ REWARDS = ("cost", "measured", "hybrid")
 
 
 def make_reward(spec: "str | Reward", *, cost_model: CostModel | str = "calibrated",
-                measure_every: int = 10) -> Reward:
-    """Resolve ``"cost"`` / ``"measured"`` / ``"hybrid"`` (or pass a :class:`Reward` through)."""
+                measure_every: int = 10, measured_model: CostModel | str | None = None) -> Reward:
+    """Resolve ``"cost"`` / ``"measured"`` / ``"hybrid"`` (or pass a :class:`Reward` through).
+
+    ``cost_model`` (dense part) and ``measured_model`` (sparse part; default: end-to-end ORT
+    latency, ``"measured"``) are any registered cost-model name or :class:`CostModel`.
+    """
     if isinstance(spec, Reward):
         return spec
     if spec == "cost":
         return CostDelta(cost_model)
     if spec == "measured":
-        return MeasuredDelta(measure_every)
+        return MeasuredDelta(measure_every, measured_model)
     if spec == "hybrid":
-        return CostWithMeasured(cost_model, measure_every)
+        return CostWithMeasured(cost_model, measure_every, measured_model)
     raise UnknownName(f"unknown reward {spec!r}; choose one of {list(REWARDS)}")

@@ -1,0 +1,189 @@
+"""Cost-model fidelity: rank correlation of predicted vs measured ORT latency over rewritten graphs.
+
+Per evaluation model, random rewrite sequences of varying length (a random tree: each new graph is
+one random verified rewrite of a random graph already drawn, so lengths range from 1 to several)
+give ``--graphs`` distinct candidate graphs plus the original. Each graph's cost is predicted by
+every cost model of ``--cost-models`` (as a ratio to the original's cost) and its latency is
+measured in ONNX Runtime (level ``all``, 1 intra-op thread) through the measurement core: graphs in
+chunks of ``--chunk``, each chunk in one interleaved run together with the original (the baseline,
+with its A/A control), thread CPU time deciding; the measured value of a graph is its time ratio to
+the original in its chunk, with the core's interval and verdict. The fidelity of a cost model is
+Spearman's ρ between predicted and measured ratios, with a percentile bootstrap interval over the
+graphs.
+
+Run (each finished model is saved at once; rows of other models in the file are kept)::
+
+    .venv/bin/python benchmarks/cost_fidelity.py [--quick] [--models squeezenet1_1 nasrnn ...]
+
+writes ``results/costs/fidelity.csv`` (one row per graph and cost model) — the table
+``costs.fidelity`` in ``docs/rl.md`` (``make report``).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+#: The evaluation models (zoo ids with overrides). BERT-base and ViT-Base widths with 6 layers: at
+#: their 2-layer zoo defaults the rule set reaches only 3 distinct rewritten graphs (a Q/K/V merge per
+#: layer), fewer than the 30 a rank correlation needs; 6 layers give 63.
+MODELS = ["squeezenet1_1", "inception_v3", "resnext50_32x4d", "nasrnn", "bert_base?layers=6",
+          "vit_encoder?layers=6"]
+COST_MODELS = ["nominal", "calibrated", "ort"]
+RESULT = "costs/fidelity.csv"
+
+log = logging.getLogger("cost_fidelity")
+
+
+def draw_graphs(graph, n: int, *, seed: int, max_attempts: int | None = None) -> list[dict]:
+    """``n`` distinct graphs reached by random verified rewrites of ``graph`` (plus ``graph``).
+
+    A random tree: pick a graph already drawn, enumerate its one-step candidates (cached), keep a
+    random unseen one. Returns ``[{graph, hash, length, rules}]``, the original first.
+    """
+    from xflow.rewrites.candidates import candidates
+
+    rng = random.Random(seed)
+    pool = [{"graph": graph, "hash": graph.content_hash, "length": 0, "rules": ""}]
+    seen = {pool[0]["hash"]}
+    cands: dict[str, list] = {}
+    attempts, max_attempts = 0, max_attempts or 8 * n
+    while len(pool) < n + 1 and attempts < max_attempts:
+        attempts += 1
+        parent = rng.choice(pool)
+        if parent["hash"] not in cands:
+            cands[parent["hash"]] = candidates(parent["graph"], max_candidates=200)
+        fresh = [c for c in cands[parent["hash"]] if c.hash not in seen]
+        if not fresh:
+            continue
+        c = rng.choice(fresh)
+        seen.add(c.hash)
+        pool.append({"graph": c.graph, "hash": c.hash, "length": parent["length"] + 1,
+                     "rules": (parent["rules"] + ";" if parent["rules"] else "") + c.rule})
+    return pool
+
+
+def spearman_ci(pred: np.ndarray, meas: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
+                seed: int = 0) -> tuple[float, float, float]:
+    """Spearman's ρ of ``pred`` vs ``meas`` and a percentile bootstrap interval over the pairs."""
+    from scipy.stats import spearmanr
+
+    def rho(a, b):
+        if np.ptp(a) == 0 or np.ptp(b) == 0:
+            return 0.0
+        return float(spearmanr(a, b).statistic)
+
+    pred, meas = np.asarray(pred, float), np.asarray(meas, float)
+    rng = np.random.default_rng(seed)
+    boots = [rho(pred[i], meas[i]) for i in rng.integers(0, pred.size, (n_boot, pred.size))]
+    tail = (1 - level) / 2
+    lo, hi = np.quantile(boots, [tail, 1 - tail])
+    return rho(pred, meas), float(lo), float(hi)
+
+
+def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, seed: int,
+                   max_seconds: float | None = None) -> list[dict]:
+    """Time ratio of every graph to the original (``pool[0]``), chunk by chunk, interleaved."""
+    from xflow.runtime.latency import measure_models
+
+    settings = {"level": "all", "intra_threads": 1}
+    base = pool[0]
+    out = [dict(ratio=1.0, lo=1.0, hi=1.0, verdict="same", median_ms=float("nan"), chunk=-1, clock="",
+                rounds=0) for _ in pool]
+    rest = list(range(1, len(pool)))
+    for k, start in enumerate(range(0, len(rest), chunk)):
+        idx = rest[start:start + chunk]
+        variants = {"g0": (base["graph"].model, settings)}
+        variants.update({f"g{i}": (pool[i]["graph"].model, settings) for i in idx})
+        m = measure_models(variants, baseline="g0", warmup=warmup, rounds=rounds, seed=seed + k,
+                           max_seconds=max_seconds)
+        base_ms = m.median_ms("g0")
+        if out[0]["chunk"] == -1:
+            out[0].update(median_ms=base_ms, chunk=k, clock=m.clock, rounds=m.rounds)
+        for i in idx:
+            c = m.compare(f"g{i}", "g0")
+            out[i].update(ratio=c.ratio, lo=c.ci[0], hi=c.ci[1], verdict=c.verdict, median_ms=m.median_ms(f"g{i}"),
+                          chunk=k, clock=m.clock, noise_floor=c.noise_floor, rounds=m.rounds)
+    return out
+
+
+def run_model(name: str, args) -> list[dict]:
+    """Draw, predict and measure the graphs of one zoo model; returns the result rows."""
+    from xflow.costs import make_cost_model
+    from xflow.graphs.model_ids import resolve_graph
+
+    t0 = time.time()
+    graph = resolve_graph(f"zoo:{name}")  # name may carry overrides: bert_base?layers=6
+    pool = draw_graphs(graph, args.graphs, seed=args.seed)
+    t_draw = time.time() - t0
+    log.info("%s: %d graphs drawn in %.0f s", name, len(pool) - 1, t_draw)
+    preds: dict[str, list[float]] = {}
+    for cm_name in args.cost_models:
+        cm = make_cost_model(cm_name)
+        if hasattr(cm, "prepare"):
+            cm.prepare([p["graph"] for p in pool])  # every op configuration in one interleaved run
+        c0 = cm.cost(pool[0]["graph"], pool[0]["hash"])
+        preds[cm_name] = [cm.cost(p["graph"], p["hash"]) / c0 for p in pool]
+    meas = measure_graphs(pool, chunk=args.chunk, rounds=args.rounds, warmup=args.warmup, seed=args.seed,
+                          max_seconds=args.max_seconds)
+    measured = np.array([m["ratio"] for m in meas])
+    rows = []
+    for cm_name in args.cost_models:
+        rho, lo, hi = spearman_ci(np.array(preds[cm_name]), measured, seed=args.seed)
+        log.info("%s %s: Spearman %.2f [%.2f, %.2f]", name, cm_name, rho, lo, hi)
+        for i, (p, m) in enumerate(zip(pool, meas)):
+            rows.append({"model": name, "cost_model": cm_name, "graph": i, "hash": p["hash"][:16],
+                         "length": p["length"], "rules": p["rules"], "predicted_ratio": preds[cm_name][i],
+                         "measured_ratio": m["ratio"], "measured_lo": m["lo"], "measured_hi": m["hi"],
+                         "verdict": m["verdict"], "measured_ms": m["median_ms"], "chunk": m["chunk"],
+                         "clock": m["clock"], "spearman": rho, "spearman_lo": lo, "spearman_hi": hi,
+                         "n_graphs": len(pool), "rounds": m["rounds"], "warmup": args.warmup,
+                         "seed": args.seed, "threads": 1, "level": "all", "machine_shared": True,
+                         "seconds_total": time.time() - t0})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="30 graphs, <= 15 rounds or 20 s per chunk (default: 40 graphs, <= 30 rounds or 60 s)")
+    p.add_argument("--models", nargs="+", default=MODELS, help="zoo models (default: the evaluation models)")
+    p.add_argument("--cost-models", nargs="+", default=COST_MODELS)
+    p.add_argument("--graphs", type=int, default=None, help="candidate graphs per model (>= 30)")
+    p.add_argument("--rounds", type=int, default=None)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--max-seconds", type=float, default=None, help="stop a chunk's rounds after this (>= 2 rounds)")
+    p.add_argument("--chunk", type=int, default=8, help="graphs per interleaved measurement (memory)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    args.graphs = args.graphs or (30 if args.quick else 40)
+    args.rounds = args.rounds or (15 if args.quick else 30)
+    args.max_seconds = args.max_seconds or (20.0 if args.quick else 60.0)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    import pandas as pd
+
+    from xflow.tables import load_result, save_result
+
+    for name in args.models:
+        rows = run_model(name, args)
+        try:
+            old = load_result(RESULT)
+            old = old[old["model"] != name]
+            old = old[[c for c in old.columns if c in rows[0]]]
+        except FileNotFoundError:
+            old = pd.DataFrame()
+        path = save_result(pd.concat([old, pd.DataFrame(rows)], ignore_index=True), RESULT, threads=1)
+        print(f"{name}: saved {len(rows)} rows to {path}")  # noqa: T201 - benchmark script
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

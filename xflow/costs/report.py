@@ -1,0 +1,47 @@
+"""Docs tables of the cost layer (``make report``, ``docs/rl.md``).
+
+* ``costs.fidelity`` — per evaluation model and cost model, Spearman's ρ between predicted and
+  measured ORT latency over random rewrites of the model, from ``results/costs/fidelity.csv``
+  (``benchmarks/cost_fidelity.py``).
+"""
+from __future__ import annotations
+
+from xflow.tables import fmt, fmt_ci, load_result, markdown_table, report_table
+
+__all__ = ["TARGET_RHO", "fidelity_table"]
+
+#: The issue's target: rank correlation of the ORT-aware model on every evaluation model.
+TARGET_RHO = 0.7
+
+
+def _span(values) -> str:
+    lo, hi = int(values.min()), int(values.max())
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
+@report_table("costs.fidelity")
+def fidelity_table() -> str:
+    """One row per evaluation model: graphs, measured spread, and ρ [95 % bootstrap interval] per
+    cost model; whether the ``ort`` model meets :data:`TARGET_RHO`."""
+    df = load_result("costs/fidelity.csv")
+    models = list(dict.fromkeys(df["model"]))
+    cms = list(dict.fromkeys(df["cost_model"]))
+    rows = []
+    for m in models:  # graph 0 is the original (ratio 1 by definition)
+        d = df[df["model"] == m]
+        first = d[d["cost_model"] == cms[0]]
+        meas = first["measured_ratio"]
+        slower = int((first["verdict"] == "slower").sum())
+        faster = int((first["verdict"] == "faster").sum())
+        row = [f"`{m}`", str(len(first) - 1), f"{fmt(meas.min(), 2)}–{fmt(meas.max(), 2)}", f"{faster} / {slower}",
+               _span(first["rounds"][first["graph"] > 0])]
+        for cm in cms:
+            r = d[d["cost_model"] == cm].iloc[0]
+            row.append(fmt_ci(r["spearman"], r["spearman_lo"], r["spearman_hi"], suffix=""))
+        if "ort" in cms:
+            r = d[d["cost_model"] == "ort"].iloc[0]
+            row.append("met" if r["spearman"] >= TARGET_RHO else "not met")
+        rows.append(row)
+    headers = ["model", "graphs", "measured ratio range", "faster / slower", "rounds",
+               *[f"ρ {cm}" for cm in cms]] + ([f"ort ρ ≥ {TARGET_RHO}"] if "ort" in cms else [])
+    return markdown_table(headers, rows, ["l", "r", "r", "r", "r", *["r"] * len(cms)] + (["l"] if "ort" in cms else []))
