@@ -103,7 +103,7 @@ class Args:
     reward: str = "cost"
     """reward: cost | measured | hybrid"""
     cost_model: str = "calibrated"
-    """cost model (xflow.costs): calibrated | nominal | measured-ops | measured"""
+    """cost model (xflow.costs): calibrated | nominal | measured-ops | measured | ort | torch"""
     measure_every: int = 10
     """measured reward every k steps (measured/hybrid rewards)"""
 
