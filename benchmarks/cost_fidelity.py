@@ -21,8 +21,10 @@ writes ``results/costs/fidelity.csv`` (one row per graph and cost model) — the
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import random
+import resource
 import sys
 import time
 from pathlib import Path
@@ -42,31 +44,49 @@ RESULT = "costs/fidelity.csv"
 log = logging.getLogger("cost_fidelity")
 
 
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc keeps them otherwise: the
+    ORT sessions of candidate verification and costing leave the heap fragmented)."""
+    import ctypes
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # pragma: no cover - not glibc
+        pass
+
+
 def draw_graphs(graph, n: int, *, seed: int, max_attempts: int | None = None) -> list[dict]:
     """``n`` distinct graphs reached by random verified rewrites of ``graph`` (plus ``graph``).
 
     A random tree: pick a graph already drawn, enumerate its one-step candidates (cached), keep a
     random unseen one. Returns ``[{graph, hash, length, rules}]``, the original first.
     """
+    from xflow.rewrites import get_rule
     from xflow.rewrites.candidates import candidates
 
     rng = random.Random(seed)
     pool = [{"graph": graph, "hash": graph.content_hash, "length": 0, "rules": ""}]
     seen = {pool[0]["hash"]}
-    cands: dict[str, list] = {}
+    # per parent only (hash, rule, location): candidate graphs hold new weights (merged matrices)
+    cands: dict[str, list[tuple[str, str, object]]] = {}
     attempts, max_attempts = 0, max_attempts or 8 * n
     while len(pool) < n + 1 and attempts < max_attempts:
         attempts += 1
         parent = rng.choice(pool)
         if parent["hash"] not in cands:
-            cands[parent["hash"]] = candidates(parent["graph"], max_candidates=200)
-        fresh = [c for c in cands[parent["hash"]] if c.hash not in seen]
+            cands[parent["hash"]] = [(c.hash, c.rule, c.location)
+                                     for c in candidates(parent["graph"], max_candidates=200)]
+            for p in pool:  # Graph.const caches its arrays per graph clone (copies: ~the weights each)
+                p["graph"].__dict__.get("_const", {}).clear()
+            release_memory()
+        fresh = [c for c in cands[parent["hash"]] if c[0] not in seen]
         if not fresh:
             continue
-        c = rng.choice(fresh)
-        seen.add(c.hash)
-        pool.append({"graph": c.graph, "hash": c.hash, "length": parent["length"] + 1,
-                     "rules": (parent["rules"] + ";" if parent["rules"] else "") + c.rule})
+        h, rule, loc = rng.choice(fresh)
+        seen.add(h)
+        pool.append({"graph": get_rule(rule).apply(parent["graph"], loc), "hash": h, "length": parent["length"] + 1,
+                     "rules": (parent["rules"] + ";" if parent["rules"] else "") + rule})
     return pool
 
 
@@ -91,6 +111,7 @@ def spearman_ci(pred: np.ndarray, meas: np.ndarray, *, n_boot: int = 2000, level
 def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, seed: int,
                    max_seconds: float | None = None) -> list[dict]:
     """Time ratio of every graph to the original (``pool[0]``), chunk by chunk, interleaved."""
+    from xflow.costs.ort_optimized import transient_proto
     from xflow.runtime.latency import measure_models
 
     settings = {"level": "all", "intra_threads": 1}
@@ -100,8 +121,9 @@ def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, se
     rest = list(range(1, len(pool)))
     for k, start in enumerate(range(0, len(rest), chunk)):
         idx = rest[start:start + chunk]
-        variants = {"g0": (base["graph"].model, settings)}
-        variants.update({f"g{i}": (pool[i]["graph"].model, settings) for i in idx})
+        # protos built per chunk and dropped after it: each holds a full copy of the weights
+        variants = {"g0": (transient_proto(base["graph"]), settings)}
+        variants.update({f"g{i}": (transient_proto(pool[i]["graph"]), settings) for i in idx})
         m = measure_models(variants, baseline="g0", warmup=warmup, rounds=rounds, seed=seed + k,
                            max_seconds=max_seconds)
         base_ms = m.median_ms("g0")
@@ -111,6 +133,8 @@ def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, se
             c = m.compare(f"g{i}", "g0")
             out[i].update(ratio=c.ratio, lo=c.ci[0], hi=c.ci[1], verdict=c.verdict, median_ms=m.median_ms(f"g{i}"),
                           chunk=k, clock=m.clock, noise_floor=c.noise_floor, rounds=m.rounds)
+        del variants, m
+        release_memory()
     return out
 
 
@@ -129,6 +153,7 @@ def run_model(name: str, args) -> list[dict]:
         cm = make_cost_model(cm_name)
         if hasattr(cm, "prepare"):
             cm.prepare([p["graph"] for p in pool])  # every op configuration in one interleaved run
+            release_memory()
         c0 = cm.cost(pool[0]["graph"], pool[0]["hash"])
         preds[cm_name] = [cm.cost(p["graph"], p["hash"]) / c0 for p in pool]
     meas = measure_graphs(pool, chunk=args.chunk, rounds=args.rounds, warmup=args.warmup, seed=args.seed,
@@ -146,7 +171,8 @@ def run_model(name: str, args) -> list[dict]:
                          "clock": m["clock"], "spearman": rho, "spearman_lo": lo, "spearman_hi": hi,
                          "n_graphs": len(pool), "rounds": m["rounds"], "warmup": args.warmup,
                          "seed": args.seed, "threads": 1, "level": "all", "machine_shared": True,
-                         "seconds_total": time.time() - t0})
+                         "seconds_total": time.time() - t0,
+                         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     return rows
 
 

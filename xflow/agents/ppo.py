@@ -63,6 +63,7 @@ from xflow.agents.evaluation import evaluate_agent
 from xflow.envs import ENV_ID  # importing xflow.envs registers the environment
 from xflow.envs.features import EDGE_DIM, NODE_DIM
 from xflow.envs.state import write_states_csv
+from xflow.errors import UnknownName
 from xflow.nn import GraphActorCritic
 from xflow.results import write_records
 from xflow.safeio import atomic_output, atomic_write_json
@@ -174,8 +175,6 @@ PROFILES: dict[str, dict[str, Any]] = {
 def profile_args(profile: str = "xrlflow", **overrides: Any) -> "Args":
     """:class:`Args` of a named :data:`PROFILES` entry, with ``overrides`` on top."""
     if profile not in PROFILES:
-        from xflow.errors import UnknownName
-
         raise UnknownName(f"unknown PPO profile {profile!r}; choose one of {', '.join(PROFILES)}")
     return Args(**{**PROFILES[profile], **overrides})
 

@@ -204,11 +204,17 @@ class MeasuredOpCost(CachedCost):
             for node, key in self._configs(graph):
                 if key is not None and key not in self.table and key not in missing:
                     missing[key] = (graph, node)
+        return self.time_models({k: op_model(g, n) for k, (g, n) in missing.items()})
+
+    def time_models(self, models: dict[str, onnx.ModelProto]) -> int:
+        """Time one-node models ``{configuration key: model}`` (:func:`op_model`) not in the table
+        yet, in one interleaved run with the empty session; returns how many were timed."""
+        missing = {k: v for k, v in models.items() if k not in self.table}
         if not missing:
             return 0
         settings = {"level": self.level, "intra_threads": self.threads, "device": self.device}
         variants = {_EMPTY: (_empty_model(), settings)}
-        variants.update({k: (op_model(g, n), settings) for k, (g, n) in missing.items()})
+        variants.update({k: (mdl, settings) for k, mdl in missing.items()})
         m = measure_models(variants, baseline=_EMPTY, warmup=self.warmup, rounds=self.rounds)
         empty = m.median_ms(_EMPTY)
         for k in missing:

@@ -28,6 +28,7 @@ disk (``cache_dir('costs', 'ort')``, one file per device label, level, threads, 
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -38,18 +39,20 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx_ir as ir
 
 from xflow import paths
 from xflow.costs.base import CachedCost
-from xflow.costs.optable import OPTABLE_VERSION, MeasuredOpCost
+from xflow.costs.optable import OPTABLE_VERSION, MeasuredOpCost, op_model
 from xflow.costs.profiles import device_slug
 from xflow.errors import InvalidModel
 from xflow.graphs.hashing import HASH_VERSION
 from xflow.graphs.ir import Graph
 from xflow.runtime.device import describe_device
+from xflow.runtime.session import _ort_level, random_inputs
 from xflow.safeio import file_lock
 
-__all__ = ["OrtOptimizedCost", "optimized_model", "optimized_op_counts", "CACHE_VERSION"]
+__all__ = ["OrtOptimizedCost", "optimized_model", "optimized_op_counts", "transient_proto", "CACHE_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +62,6 @@ CACHE_VERSION = 1
 
 def _session_options(level: str, threads: int, path: str | None = None):
     import onnxruntime as ort
-
-    from xflow.runtime.session import _ort_level
 
     so = ort.SessionOptions()
     so.graph_optimization_level = _ort_level(level)
@@ -77,6 +78,13 @@ def _providers(device: str) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
 
 
+def transient_proto(graph: Graph) -> onnx.ModelProto:
+    """``graph`` as a ``ModelProto`` without caching it on the graph (``Graph.model`` keeps its
+    copy of the weights for the graph's lifetime: costing many candidates must not pile them up)."""
+    cached = graph.__dict__.get("model")
+    return cached if cached is not None else ir.serde.serialize_model(graph.ir)
+
+
 def optimized_model(model: Graph | onnx.ModelProto, *, level: str = "all", threads: int = 1,
                     device: str = "cpu", seed: int = 0) -> onnx.ModelProto:
     """The model ORT runs for ``model`` at ``level``, with a shape and type for every tensor.
@@ -87,9 +95,7 @@ def optimized_model(model: Graph | onnx.ModelProto, *, level: str = "all", threa
     """
     import onnxruntime as ort
 
-    from xflow.runtime.session import random_inputs
-
-    proto = Graph.of(model).model if not isinstance(model, onnx.ModelProto) else model
+    proto = model if isinstance(model, onnx.ModelProto) else transient_proto(Graph.of(model))
     with tempfile.TemporaryDirectory(prefix="xflow-ort-opt-") as d:
         path = os.path.join(d, "optimized.onnx")
         try:
@@ -102,19 +108,21 @@ def optimized_model(model: Graph | onnx.ModelProto, *, level: str = "all", threa
     known = ({i.name for i in opt.graph.input} | {o.name for o in opt.graph.output}
              | {t.name for t in opt.graph.initializer})
     inter = list(dict.fromkeys(t for n in opt.graph.node for t in n.output if t and t not in known))
-    probe = onnx.ModelProto()
-    probe.CopyFrom(opt)
-    for t in inter:
-        probe.graph.output.append(onnx.ValueInfoProto(name=t))
-    sess = ort.InferenceSession(probe.SerializeToString(), _session_options("disable", threads),
+    n_out = len(opt.graph.output)
+    for t in inter:  # probe: every intermediate tensor as an extra output (removed again below)
+        opt.graph.output.append(onnx.ValueInfoProto(name=t))
+    sess = ort.InferenceSession(opt.SerializeToString(), _session_options("disable", threads),
                                 providers=_providers(device))
+    del opt.graph.output[n_out:]
     feed = random_inputs(proto, seed=seed)
-    arrays = sess.run(inter, feed) if inter else []
+    specs = []
+    if inter:
+        for t, a in zip(inter, sess.run(inter, feed)):  # keep shapes and types only
+            specs.append((t, onnx.helper.np_dtype_to_tensor_dtype(np.asarray(a).dtype), list(np.shape(a))))
+    del sess
     del opt.graph.value_info[:]
-    for t, a in zip(inter, arrays):
-        a = np.asarray(a)
-        opt.graph.value_info.append(onnx.helper.make_tensor_value_info(
-            t, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape)))
+    for t, et, shp in specs:
+        opt.graph.value_info.append(onnx.helper.make_tensor_value_info(t, et, shp))
     seen: Counter[str] = Counter()
     for i, n in enumerate(opt.graph.node):  # ORT leaves some names empty or repeated
         base = n.name or f"{n.op_type}_{i}"
@@ -149,12 +157,13 @@ class OrtOptimizedCost(CachedCost):
         self.level, self.threads, self.device, self.persist = level, int(threads), device, persist
         self.ops = ops or MeasuredOpCost(device=device, threads=threads, level="disable", rounds=rounds,
                                          warmup=warmup, persist=persist)
+        self._rows: dict[str, list[dict[str, Any]]] = {}
 
     def __repr__(self) -> str:
         return f"OrtOptimizedCost(level={self.level!r}, threads={self.threads}, device={self.device!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # measured: worth keeping
+        return dict(self.__dict__)  # measured: worth keeping (rows are small: no weights)
 
     # -- disk cache ---------------------------------------------------------------------------
     def _disk_path(self) -> Path:
@@ -197,19 +206,44 @@ class OrtOptimizedCost(CachedCost):
         """ORT's optimized graph of ``model`` (with shapes), as a :class:`Graph`."""
         return Graph.of(optimized_model(model, level=self.level, threads=self.threads, device=self.device))
 
+    def _analyze(self, graph: Graph, key: str, pending: dict[str, onnx.ModelProto]) -> list[dict[str, Any]]:
+        """Rows ``{node, op, domain, key}`` of ``graph``'s optimized graph (remembered by hash);
+        one-node models of configurations missing from the table go to ``pending``. The optimized
+        graph (a full copy of the weights) is dropped afterwards: memory stays one graph."""
+        rows = self._rows.get(key)
+        if rows is None:
+            opt = self.optimized(graph)
+            rows = []
+            for node, k in self.ops._configs(opt):
+                rows.append({"node": node.name, "op": node.op_type, "domain": node.domain, "key": k})
+                if k is not None and k not in self.ops.table and k not in pending:
+                    pending[k] = op_model(opt, node)
+            self._rows[key] = rows
+        else:
+            for r in rows:  # a table entry may have been lost (a rebuilt cache file): re-time it
+                if r["key"] is not None and r["key"] not in self.ops.table and r["key"] not in pending:
+                    self._rows.pop(key)
+                    return self._analyze(graph, key, pending)
+        return rows
+
     def prepare(self, models: "list[Graph | onnx.ModelProto]") -> int:
         """Time the missing op configurations of every model's optimized graph in *one*
         interleaved run (graphs to be ranked against each other then share one machine state:
         on a busy machine, tables filled in separate runs drift apart); returns how many."""
-        return self.ops.ensure(*(self.optimized(m) for m in models))
+        pending: dict[str, onnx.ModelProto] = {}
+        for m in models:
+            g = Graph.of(m)
+            self._analyze(g, g.content_hash, pending)
+            gc.collect()  # the optimized graph's weights go at once, not at the next collection
+        return self.ops.time_models(pending)
 
     def breakdown(self, model: Graph | onnx.ModelProto) -> list[dict[str, Any]]:
         """Per-node rows ``{node, op, domain, key, ms}`` of ORT's optimized graph."""
-        opt = self.optimized(model)
-        rows = self.ops.breakdown(opt)
-        for r, n in zip(rows, opt.nodes):
-            r["domain"] = n.domain
-        return rows
+        graph = Graph.of(model)
+        pending: dict[str, onnx.ModelProto] = {}
+        rows = self._analyze(graph, graph.content_hash, pending)
+        self.ops.time_models(pending)
+        return [{**r, "ms": self.ops.table[r["key"]] if r["key"] is not None else 0.0} for r in rows]
 
     def cost(self, model: Graph | onnx.ModelProto, key: str | None = None) -> float:
         """Cost of ``model`` in ms (ORT optimizes each distinct graph once; memory + disk cache)."""

@@ -28,7 +28,9 @@ from xflow.costs.calibration import calibrate
 from xflow.costs.measured import MeasuredCost
 from xflow.costs.names import COST_MODELS
 from xflow.costs.optable import MeasuredOpCost
+from xflow.costs.ort_optimized import OrtOptimizedCost
 from xflow.costs.roofline import Roofline
+from xflow.costs.torch_kernels import TorchKernelCost
 from xflow.errors import UnknownName
 
 __all__ = ["COST_MODELS", "make_cost_model"]
@@ -53,12 +55,8 @@ def make_cost_model(spec: "str | CostModel | Callable[[Any], float]", device: st
     if spec == "measured":
         return MeasuredCost(device=device, threads=threads)
     if spec == "ort":
-        from xflow.costs.ort_optimized import OrtOptimizedCost
-
         return OrtOptimizedCost(device=device, threads=threads)
     if spec == "torch":
-        from xflow.costs.torch_kernels import TorchKernelCost
-
         return TorchKernelCost(device, threads=threads, device=device)
     hint = " ('analytic' was split: use 'nominal' or 'calibrated')" if spec == "analytic" else ""
     raise UnknownName(f"unknown cost model {spec!r}{hint}; choose one of {', '.join(COST_MODELS)}")

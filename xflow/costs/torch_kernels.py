@@ -23,6 +23,8 @@ from xflow.costs.profiles import DeviceProfile, nominal
 from xflow.costs.roofline import node_seconds
 from xflow.graphs.ir import Graph, ins, outs
 from xflow.graphs.opcost import FREE_OPS, op_flops, tensor_bytes
+from xflow.runtime.backend_graph import GraphView
+from xflow.runtime.backend_lower import LowerOptions, lower
 
 __all__ = ["TorchKernelCost"]
 
@@ -48,9 +50,6 @@ class TorchKernelCost(CachedCost):
 
     def breakdown(self, model) -> list[dict[str, Any]]:
         """Per-kernel rows ``{kernel, op, nodes, flops, bytes, ms}``."""
-        from xflow.runtime.backend_graph import GraphView
-        from xflow.runtime.backend_lower import LowerOptions, lower
-
         graph = Graph.of(model)
         view = GraphView(graph)
         by_name = {v.name: n for v, n in zip(view.nodes, graph.nodes)}
