@@ -52,7 +52,7 @@ from xflow.runtime.device import describe_device
 from xflow.runtime.session import _ort_level, random_inputs
 from xflow.safeio import file_lock
 
-__all__ = ["OrtOptimizedCost", "optimized_model", "optimized_op_counts", "transient_proto", "CACHE_VERSION"]
+__all__ = ["OrtOptimizedCost", "optimized_model", "optimized_op_counts", "transient_proto", "release_heap", "CACHE_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,19 @@ def _session_options(level: str, threads: int, path: str | None = None):
 
 def _providers(device: str) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+
+
+def release_heap() -> None:
+    """Collect garbage and return freed heap pages to the OS (``malloc_trim``; glibc only). ORT
+    sessions over full-size weight copies fragment the heap: without this, costing 31 graphs of a
+    170 MB model grew the process by ~100 MB per graph."""
+    import ctypes
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
 
 
 def transient_proto(graph: Graph) -> onnx.ModelProto:
@@ -234,7 +247,7 @@ class OrtOptimizedCost(CachedCost):
         for m in models:
             g = Graph.of(m)
             self._analyze(g, g.content_hash, pending)
-            gc.collect()  # the optimized graph's weights go at once, not at the next collection
+            release_heap()  # each optimized graph (a copy of the weights) goes back to the OS at once
         return self.ops.time_models(pending)
 
     def breakdown(self, model: Graph | onnx.ModelProto) -> list[dict[str, Any]]:
