@@ -15,6 +15,7 @@ def test_fidelity_table_marks_the_target(monkeypatch):
                              "verdict": "slower" if g == 2 else "same", "rounds": 5 + g, "spearman": rho,
                              "spearman_lo": rho - 0.2, "spearman_hi": rho + 0.1})
     monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    monkeypatch.setattr(rep, "MIN_GRAPHS", 2)
     text = rep.fidelity_table()
     lines = text.splitlines()
     assert "ρ ort" in lines[0] and "ρ nominal" in lines[0]
@@ -22,3 +23,5 @@ def test_fidelity_table_marks_the_target(monkeypatch):
     assert "`a`" in a and a.rstrip(" |").endswith("met") and "0.80 [0.60, 0.90]" in a
     assert "`b`" in b and b.rstrip(" |").endswith("not met")
     assert "| 2 |" in a and "6–7" in a and "0 / 1" in a  # graphs beyond the original, rounds, verdicts
+    monkeypatch.setattr(rep, "MIN_GRAPHS", 3)  # too few rewritten graphs: no ρ, no verdict on the target
+    assert "too few graphs" in rep.fidelity_table().splitlines()[2]
