@@ -121,8 +121,9 @@ def test_compacting_or_zero_weighting_gives_same_propagation(width, monkeypatch)
     assert pruned_propagation.compact_pays(90, 100, 512) and not pruned_propagation.compact_pays(90, 100, 7)
 
 
+@pytest.mark.parametrize("last", [None, 0.0])  # None: fused pass; 0.0: previous pass pruned little
 @pytest.mark.parametrize("delta", [0.3, 1.0, 2.0])
-def test_onthefly_propagation_matches_mask_then_aggregate(delta):
+def test_onthefly_propagation_matches_mask_then_aggregate(delta, last):
     """Training forward (rule inside the aggregation pass) = compute_mask + aggregate, two nested
     layers: same masks, same outputs, same input gradients; pruned edges really dropped."""
     torch.manual_seed(0)
@@ -135,7 +136,9 @@ def test_onthefly_propagation_matches_mask_then_aggregate(delta):
         h, cand, masks = h0, None, []
         for p in props:
             if onthefly:
+                p._last_pruned = last
                 h, cand = p(h, g, candidates=cand)
+                assert p._last_pruned == pytest.approx(1 - float(cand.float().mean()), abs=1e-6)
             else:
                 m = p.compute_mask(h, g, g.edge_weight, cand)
                 h, cand = p.aggregate(h, g, g.edge_weight, m, cand), m
