@@ -173,6 +173,12 @@ def sparse_input_mm(x: Tensor, w: Tensor) -> Tensor:
     return torch.sparse.mm(x, w)
 
 
+#: the sparse-input forward tests each input entry's weight row only when at most this share of the
+#: rows is left (the same sums either way: a pruned row of ``W ⊙ M`` is zero); measured on Cora's
+#: 1433×512 layer, one core: the test costs ~10 % of the product with every row kept
+SKIP_ROWS_ABOVE = 0.9
+
+
 class _SparseMaskedFn(torch.autograd.Function):
     """``X (W ⊙ M)`` for a constant CSR ``X``: forward skips ``X``'s entries whose weight row is fully
     pruned; backward computes ``(Xᵀ G) ⊙ M`` at the kept rows only (the gradient to ``W``)."""
@@ -180,6 +186,8 @@ class _SparseMaskedFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight, wm, mask, rows, xptr, xcol, xval, tptr, tcol, tval):  # noqa: D102
         ctx.save_for_backward(mask, rows, tptr, tcol, tval)
+        if float(rows.sum()) > SKIP_ROWS_ABOVE * rows.numel():  # few rows gone: the test per entry costs more
+            return kernels.spmm_rows(xptr, xcol, xval, wm)
         return kernels.spmm_rows_skip(xptr, xcol, xval, wm, rows)
 
     @staticmethod

@@ -48,6 +48,30 @@ def headline() -> str:
                            "MAC reduction", "seeds"], rows, ["l", "l", "l", "r", "r", "r", "r", "r", "r", "r"])
 
 
+@report_table("sparsify.done_when")
+def done_when() -> str:
+    """The issue's "Done when" command (with ``--lock-eval-nodes``) and the same without it, as run by
+    ``benchmarks/sparsify_done_when.py``; the tech report's Fig. 10 cell δ = (1, 1) beside."""
+    from xflow.sparsify.reproduce import DELTAS, PAPER_FIG10_CORA_GCN
+
+    df = load_result("sparsify/done_when.csv")
+    paper = {"dense": PAPER_FIG10_CORA_GCN[0][0],
+             "unifews": PAPER_FIG10_CORA_GCN[DELTAS.index(1.0)][DELTAS.index(1.0)]}
+    rows = []
+    for r in df.itertuples():
+        sparse = r.method != "dense"
+        ok = (sparse and r.acc_delta_points >= -2 and r.edge_sparsity_offdiag >= 0.7 and r.weight_sparsity >= 0.7)
+        rows.append(["with" if r.lock_flag else "without", r.method, "yes" if r.lock_eval_nodes else "no",
+                     f"{100 * r.test_acc_mean:.1f} ± {100 * r.test_acc_std:.1f}",
+                     f"{r.acc_delta_points:+.1f} ± {r.acc_delta_std:.1f}" if sparse else "—",
+                     f"{100 * r.edge_sparsity_offdiag:.1f}%", f"{100 * r.weight_sparsity:.1f}%",
+                     ("yes" if ok else "no") if sparse else "—", f"{paper[r.method]:.1f}", r.seeds])
+    return markdown_table(["run (--lock-eval-nodes)", "model", "eval node lock", "test acc (%)",
+                           "Δ vs dense (points, paired)", "off-diag. edges removed", "weights removed",
+                           "within 2 points, ≥ 70 % / ≥ 70 %", "paper (Fig. 10)", "seeds"], rows,
+                          ["l", "l", "l", "r", "r", "r", "r", "l", "r", "r"])
+
+
 def _fig10(dataset: str, lock: bool) -> str:
     from xflow.sparsify.reproduce import PAPER_FIG10_CORA_GCN, fig10_markdown
 

@@ -160,9 +160,18 @@ class PrunedLinear(nn.Module):
             return None
         thr = self.delta_w * fro / f_in  # the same float32 threshold as weight_prune_mask
         if self.clamp:
-            cap = kernels.masked_absmax(wd, self.mask if (self.cumulative and self.cap_kept) else None)
-            tau = torch.clamp(thr / col, max=cap * (1 - 1e-3))
-            wm, rows, _ = kernels.weight_rule(wd, tau, 0.0, True, self.cumulative, self.mask)
+            tau = thr / col
+            kept_only = self.mask if (self.cumulative and self.cap_kept) else None
+            # the cap 0.999·max|W| changes nothing when every τ_i is below 0.999 × a lower bound of
+            # max|W| (the max over the first rows): then the full max pass is skipped (same mask)
+            head = max(1, min(wd.shape[0], 4096 // max(1, wd.shape[1])))
+            lower = kernels.masked_absmax(wd[:head], None if kept_only is None else kept_only[:head])
+            if float(tau.max()) < lower * (1 - 1e-3):
+                wm, rows, _ = kernels.weight_rule(wd, tau, 0.0, True, self.cumulative, self.mask)
+            else:
+                cap = kernels.masked_absmax(wd, kept_only)
+                tau = torch.clamp(tau, max=cap * (1 - 1e-3))
+                wm, rows, _ = kernels.weight_rule(wd, tau, 0.0, True, self.cumulative, self.mask)
         else:
             wm, rows, _ = kernels.weight_rule(wd, col, float(thr), False, self.cumulative, self.mask)
         return wm, rows
