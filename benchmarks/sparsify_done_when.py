@@ -74,6 +74,8 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--from-json", nargs=2, metavar=("LOCK_JSON", "NOLOCK_JSON"),
                    help="record the JSON outputs of the two commands run before (same order)")
+    p.add_argument("--ran-at", default=None, metavar="SHA",
+                   help="with --from-json: the commit of the (clean) checkout the commands ran in")
     args = p.parse_args(argv)
     from xflow.tables import save_result
 
@@ -81,6 +83,7 @@ def main(argv=None) -> None:
     for i, cmd in enumerate(commands()):
         out = json.loads(Path(args.from_json[i]).read_text()) if args.from_json else run(cmd)
         for r in records(cmd, out):
+            r["ran_at_commit"] = args.ran_at if args.from_json else None
             rows.append(r)
             print(f"{'lock' if r['lock_flag'] else 'no lock'} run: {r['method']:8} lock={r['lock_eval_nodes']!s:5} "
                   f"acc {100 * r['test_acc_mean']:.1f} ± {100 * r['test_acc_std']:.1f}  Δ {r['acc_delta_points']:+.2f}  "

@@ -187,8 +187,9 @@ def speed_training() -> str:
     df = load_result("sparsify/speed_training.csv")
     rows = _speed_rows(df, [lambda r: f"{100 * r.edge_sparsity_offdiag:.0f}%", lambda r: f"{100 * r.weight_sparsity:.0f}%",
                             lambda r: f"{r.mac_reduction:.1f}×"],
-                       lambda r: f"{r.dataset} GCN h={r.hidden}: {r.variant.replace('unifews_', 'δ=(').replace('_', ', ')})")
-    return markdown_table(["training epoch", "off-diag. edges removed", "weights removed", "MAC reduction",
+                       lambda r: f"{r.dataset} GCN h={r.hidden}, {getattr(r, 'phase', 'recompute')}: "
+                                 f"{r.variant.replace('unifews_', 'δ=(').replace('_', ', ')})")
+    return markdown_table(["training epoch (phase)", "off-diag. edges removed", "weights removed", "MAC reduction",
                            "speed-up vs dense [95% CI]", "ms (thread CPU)", "A/A floor", "busy"], rows,
                           ["l", "r", "r", "r", "l", "r", "r", "l"])
 
@@ -229,7 +230,15 @@ def speed_targets() -> str:
                                 r, 3.0))
     t = load_result("sparsify/speed_training.csv")
     for r in t.itertuples():
-        met = "met (not slower)" if r.verdict != "slower" else "not met (slower)"
-        rows.append(["training epoch never slower than dense", f"{r.dataset} h={r.hidden} {r.variant}",
+        if r.verdict == "slower":
+            met = "not met (slower)"
+        elif r.speedup_hi < 1.0:
+            met = "not shown slower: CI below 1, inside the A/A noise floor"
+        elif r.value < 1.0:
+            met = "not shown slower (point estimate below 1, CI includes 1)"
+        else:
+            met = "met (not slower)"
+        rows.append(["training epoch never slower than dense",
+                     f"{r.dataset} h={r.hidden} {getattr(r, 'phase', 'recompute')} {r.variant}",
                      fmt_ci(r.value, r.speedup_lo, r.speedup_hi, r.verdict), met])
     return markdown_table(["target", "measurement", "speed-up [95% CI] verdict", "judgement"], rows)
