@@ -72,6 +72,23 @@ def done_when() -> str:
                           ["l", "l", "l", "r", "r", "r", "r", "l", "r", "r"])
 
 
+@report_table("sparsify.scale")
+def scale() -> str:
+    """Full-batch and mini-batch training on a ≥ 10⁷-entry synthetic graph, peak memory per mode
+    (``benchmarks/sparsify_scale.py``)."""
+    df = load_result("sparsify/scale.csv")
+    rows = []
+    for r in df.itertuples():
+        removed = r.push_sparsity if r.mode.startswith("minibatch") else r.edge_sparsity_offdiag
+        rows.append([r.mode.replace("_", " "), r.model, f"{r.num_nodes:,}", f"{r.num_edges:,}", r.epochs,
+                     f"δ_a={r.delta_a:.3g}, δ_w={r.delta_w:g}", f"{100 * removed:.1f}%", f"{100 * r.weight_sparsity:.1f}%",
+                     f"{r.mac_reduction:.2f}×", f"{100 * r.test_acc:.1f} (chance {100 / r.classes:.1f})",
+                     f"{r.peak_gib:.2f} GiB", "yes" if r.within_budget else "no"])
+    return markdown_table(["mode", "model", "nodes", "entries of Â", "epochs", "δ", "edges / pushes removed",
+                           "weights removed", "MAC reduction", "test acc (%)", "peak memory", "within 24 GiB"], rows,
+                          ["l", "l", "r", "r", "r", "l", "r", "r", "r", "r", "r", "l"])
+
+
 def _fig10(dataset: str, lock: bool) -> str:
     from xflow.sparsify.reproduce import PAPER_FIG10_CORA_GCN, fig10_markdown
 

@@ -12,12 +12,16 @@ entries no gradient even while the mask is recomputed (they keep their stale val
 the threshold moves), and ``cumulative=True`` intersects the new mask with the old one
 (:math:`M \leftarrow M \wedge \text{rule}(W, X)`), so sparsity only grows.
 
-Execution skips work: input columns whose whole weight row is pruned are dropped before the
-matmul (``X[:, rows] @ W[rows]``); the rest runs masked-dense, which on CPU beats ``torch.sparse``
-at GNN widths (see ``benchmarks/sparsify_speed.py``). A sparse input (``torch.sparse_csr`` /
-COO, e.g. the raw bag-of-words features of Cora, 1.3 % non-zero) runs as ``torch.sparse.mm`` with
-gradients to ``W``; the rule's column norms are then taken from the non-zeros and cached while the
-input tensor is unchanged. MACs are counted exactly as ``N·‖M‖₀`` (the input treated as dense, as
+Execution skips work: with δ_w = 0 and nothing pruned the layer is a plain ``X W`` (no mask
+work). On the CPU kernels the rule, the mask, ``W ⊙ M`` and the rows left come from one pass over
+``W`` (``kernels.weight_rule``; the pruned entries' zero gradient is a custom backward, no autograd
+through the mask). A dense input's columns whose whole weight row is pruned are dropped before the
+matmul (``X[:, rows] @ W[rows]``) when at most half the rows are left; the rest runs masked-dense,
+which on CPU beats ``torch.sparse`` at GNN widths (see ``benchmarks/sparsify_speed.py``). A sparse
+input (``torch.sparse_csr`` / COO, e.g. the raw bag-of-words features of Cora, 1.3 % non-zero)
+runs on the sparse-input kernels (input entries of fully pruned rows skipped, the weight gradient
+computed at kept rows and masked in the same pass) or ``torch.sparse.mm``; the rule's column norms
+are then taken from the non-zeros and cached while the input tensor is unchanged. MACs are counted exactly as ``N·‖M‖₀`` (the input treated as dense, as
 the reference counts them).
 """
 from __future__ import annotations
