@@ -35,7 +35,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import onnx
@@ -106,6 +106,16 @@ class TensatStats:
     n_rules_multi: int = 0
     extract: str = "ilp"
     ilp_status: str = ""
+    budget_s: float = 0.0
+    elapsed_s: float = 0.0           # on the search's clock: saturation + extraction + rebuild + verification
+    polls: int = 0                   # clock reads: a deterministic count of budget checks
+    original_nodes: int = 0          # e-nodes of the input term, found again in the e-graph
+    original_cost: float = 0.0       # their summed e-node costs (equals the cost of the input)
+    greedy_cost: float = 0.0         # DAG cost of the greedy extraction (each picked e-node once)
+    extracted_cost: float = 0.0      # DAG cost of what was extracted
+    rebuilt_cost: float = float("nan")  # the cost model on the rebuilt ONNX graph
+    extracted: str = ""              # greedy | ilp | original (why)
+    changed: bool = False            # the result differs from the input
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able dict."""
@@ -123,6 +133,9 @@ class _Enc:
     sig_info: dict[str, tuple[str, dict, str, int]] = field(default_factory=dict)  # sig -> op, attrs, domain, n_out
     leaves: set[str] = field(default_factory=set)
     root_outputs: list[str] = field(default_factory=list)
+    #: global -> (constructor, primitive args, child globals): the original term's e-nodes, found
+    #: again in the saturated e-graph by structure (serialized node ids are not stable)
+    struct: dict[str, tuple[str, tuple, tuple[str, ...]]] = field(default_factory=dict)
 
 
 def _q(s: str) -> str:
@@ -135,15 +148,17 @@ def encode(model: onnx.ModelProto) -> _Enc:
     enc = _Enc(view)
     counter = [0]
 
-    def glob(expr: str) -> str:
+    def glob(expr: str, op: str = "", prims: tuple = (), kids: tuple = ()) -> str:
         counter[0] += 1
         name = f"$t{counter[0]}"
         enc.lines.append(f"(let {name} {expr})")
+        if op:
+            enc.struct[name] = (op, tuple(prims), tuple(kids))
         return name
 
     def leaf(t: str) -> str:
         if t not in enc.var_of:
-            enc.var_of[t] = glob(f"(Leaf {_q(t)})")
+            enc.var_of[t] = glob(f"(Leaf {_q(t)})", "Leaf", (t,), ())
             enc.leaves.add(t)
         return enc.var_of[t]
 
@@ -162,11 +177,11 @@ def encode(model: onnx.ModelProto) -> _Enc:
             if sizes is not None and shp is not None:
                 axis = int(attrs.get("axis", 0)) % len(shp)
                 x = enc.var_of.get(ins[0]) or leaf(ins[0])
-                node = glob(f"(Split2 {axis} {sizes[0]} {x})")
+                node = glob(f"(Split2 {axis} {sizes[0]} {x})", "Split2", (axis, int(sizes[0])), (x,))
                 enc.sig_info.setdefault("Split", ("Split", {}, "", 2))
                 for j, o in enumerate(outs):
                     if o:
-                        enc.var_of[o] = glob(f"(Out {j} {node})")
+                        enc.var_of[o] = glob(f"(Out {j} {node})", "Out", (j,), (node,))
                 continue
         if op in ("Concat", "Transpose", "Split") and "axis" in attrs:
             shp = G.shape(view, ins[0])
@@ -181,18 +196,20 @@ def encode(model: onnx.ModelProto) -> _Enc:
         args = [enc.var_of.get(t) or leaf(t) if t else leaf("") for t in ins]
         if 1 <= len(args) <= 4:
             expr = f"(N{len(args)} {_q(sig)} {' '.join(args)})"
+            struct = (f"N{len(args)}", (sig,), tuple(args))
         else:
+            struct = ("", (), ())  # NL: rules never make one, so it is never blacklisted
             lst = "(TNil)"
             for a in reversed(args):
                 lst = f"(TCons {a} {lst})"
             expr = f"(NL {_q(sig)} {lst})"
-        node = glob(expr)
+        node = glob(expr, *struct)
         if len(outs) == 1:
             enc.var_of[outs[0]] = node
         else:
             for j, o in enumerate(outs):
                 if o:
-                    enc.var_of[o] = glob(f"(Out {j} {node})")
+                    enc.var_of[o] = glob(f"(Out {j} {node})", "Out", (j,), (node,))
     enc.root_outputs = G.graph_outputs(view)
     lst = "(TNil)"
     for o in reversed(enc.root_outputs):
@@ -388,17 +405,59 @@ class _EGraphView:
 # ---------------------------------------------------------------------------------------------
 # the search
 # ---------------------------------------------------------------------------------------------
+class _Budget:
+    """The one time budget of a search, split TENSAT's way into phases (``--n_sec`` for saturation,
+    ``--ilp_time_sec`` for the ILP), plus a reserve for rebuilding and verifying the result.
+
+    ``clock`` is injectable so that a test can count polls instead of seconds (deterministic)."""
+
+    def __init__(self, total_s: float, clock: Callable[[], float], saturation_share: float, reserve_share: float):
+        self.clock = clock
+        self.t0 = clock()
+        self.total_s = total_s
+        self.saturation_end = self.t0 + saturation_share * total_s
+        self.extraction_end = self.t0 + (1.0 - reserve_share) * total_s
+        self.polls = 0
+
+    def now(self) -> float:
+        self.polls += 1
+        return self.clock()
+
+    def elapsed(self) -> float:
+        return self.now() - self.t0
+
+    def left(self, end: float) -> float:
+        return end - self.now()
+
+
+class _OutOfTime(Exception):
+    """An extraction phase passed its deadline (the caller falls back to a cheaper answer)."""
+
+
 def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | None = None,
                   node_limit: int = 50_000, iter_limit: int = 15, time_limit_s: float = 60.0,
                   k_multi: int = 1, extract: str = "ilp", ilp_time_s: float = 60.0, no_cycle: bool = True,
-                  verify: bool = True, **_: Any) -> SearchResult:
-    """Equality saturation + extraction (see the module docstring); returns a :class:`SearchResult`
-    whose ``actions`` is empty (an e-graph has no rewrite sequence) and ``stats`` the TENSAT counters."""
+                  verify: bool = True, saturation_share: float = 0.5, reserve_share: float = 0.1,
+                  clock: Callable[[], float] = time.perf_counter, **_: Any) -> SearchResult:
+    r"""Equality saturation + extraction (see the module docstring) within ``time_limit_s`` in all.
+
+    The budget :math:`T` is split: saturation starts no iteration after
+    :math:`t_0 + s T` (``saturation_share`` :math:`s`) nor one that the last iteration's duration,
+    scaled by the e-graph's growth, says would end after it; cycle filtering, costing and
+    extraction must end by :math:`t_0 + (1 - r) T` (``reserve_share`` :math:`r` is left for
+    rebuilding and verifying). The ILP gets ``min(ilp_time_s, time left)`` and starts from the
+    greedy extraction (TENSAT's ``--initial_with_greedy``): no ILP solution in time means the
+    greedy one; a phase out of time means the input graph, which is always a valid extraction
+    (anytime). Returns a :class:`SearchResult` whose ``actions`` is empty (an e-graph has no
+    rewrite sequence) and ``stats`` the TENSAT counters."""
     import egglog.bindings as eb
 
+    if extract not in ("greedy", "ilp"):
+        raise XflowError(f"unknown extraction {extract!r}; use greedy or ilp")
+    bud = _Budget(time_limit_s, clock, saturation_share, reserve_share)
     t0 = time.perf_counter()
     rules = [r for r in (rules if rules is not None else generated_rules()) if isinstance(r, GeneratedRule)]
-    stats = TensatStats(extract=extract)
+    stats = TensatStats(extract=extract, budget_s=time_limit_s)
     enc = encode(model)
     eg = eb.EGraph()
     single, multi = [], []
@@ -412,33 +471,31 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
         for k in range(0, len(chunk), 10):
             eg.run_program(*eg.parse_program("\n".join(chunk[k:k + 10])))
     eg.run_program(*eg.parse_program("(run-schedule (saturate shapes))"))
-    first_seen: dict[str, int] = {}
+    first_seen: dict[tuple, int] = {}
     ev = _EGraphView(json.loads(eg.serialize([]).to_json()))
-    for cls_nodes in ev.classes.values():
-        for n in cls_nodes:
-            first_seen.setdefault(n.id, 0)
+    _note_first_seen(ev, first_seen, 0)
     stop = "saturated"
     it = 0
-    last_iter_s = 0.0
+    last_iter_s, growth = 0.0, 1.0
     while True:
         if it >= iter_limit:
             stop = "iteration limit"
             break
-        # egglog cannot stop inside an iteration: do not start one that the last one's duration
-        # says will not finish in time (iterations only grow), keeping the total within the budget
-        if time.perf_counter() - t0 + last_iter_s > time_limit_s:
+        # egglog cannot stop inside an iteration: start none that would end past the saturation
+        # share of the budget by the last one's duration times the e-graph's last growth
+        if bud.left(bud.saturation_end) < last_iter_s * growth:
             stop = "time limit"
             break
-        t_it = time.perf_counter()
+        t_it = bud.now()
         sched = "(run single 1)" if it >= k_multi else "(run multi 1) (run single 1)"
         out = eg.run_program(*eg.parse_program(sched))
         eg.run_program(*eg.parse_program("(run-schedule (saturate shapes))"))
         it += 1
+        before = ev.size()
         ev = _EGraphView(json.loads(eg.serialize([]).to_json()))
-        for cls_nodes in ev.classes.values():
-            for n in cls_nodes:
-                first_seen.setdefault(n.id, it)
-        last_iter_s = time.perf_counter() - t_it
+        _note_first_seen(ev, first_seen, it)
+        last_iter_s = bud.now() - t_it
+        growth = max(1.0, ev.size() / max(1, before))
         if ev.size() > node_limit:
             stop = "node limit"
             break
@@ -449,37 +506,82 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
     stats.nodes, stats.classes = ev.size(), len(ev.classes)
     stats.saturation_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    blacklist: set[str] = set()
     root = _root_class(ev)
-    if no_cycle:
-        blacklist = _break_cycles(ev, root, first_seen)
-    stats.blacklisted = len(blacklist)
-    costs = _node_costs(ev, enc, cost)
-    if extract == "greedy":
-        choice = _greedy(ev, costs, blacklist)
-    elif extract == "ilp":
-        left = max(5.0, time_limit_s - (time.perf_counter() - t0))
-        choice, status = _ilp(ev, root, costs, blacklist, min(ilp_time_s, left),
-                              order=not no_cycle or _has_cycle(ev, root, blacklist))
-        stats.ilp_status = status
-    else:
-        raise XflowError(f"unknown extraction {extract!r}; use greedy or ilp")
-    new = _rebuild(ev, enc, root, choice)
-    stats.extraction_s = time.perf_counter() - t1
+    original = _original_nodes(ev, enc)
+    stats.original_nodes = len(original)
+    choice = _extract(ev, enc, root, cost, original, first_seen, bud, stats, extract=extract,
+                      ilp_time_s=ilp_time_s, no_cycle=no_cycle)
     init = float(cost(model))
-    new_cost = float(cost(new))
-    best, best_cost = new, new_cost
-    if verify:
-        v = Verifier(model).check(new)
-        if not v.ok:
-            log.warning("tensat: extracted graph is not equivalent to the input (%s); keeping the input", v.reason)
-            best, best_cost = model, init
-    if best_cost > init:  # an extraction can only be as good as its cost model; never return worse
-        best, best_cost = model, init
+    best, best_cost = model, init
+    if choice is not None:
+        new = _rebuild(ev, enc, root, choice)
+        stats.extraction_s = time.perf_counter() - t1
+        new_cost = float(cost(new))
+        stats.rebuilt_cost = new_cost
+        if new_cost < init:
+            best, best_cost = new, new_cost
+            if verify:
+                v = Verifier(model).check(new)
+                if not v.ok:
+                    log.warning("tensat: extracted graph is not equivalent to the input (%s); keeping the input",
+                                v.reason)
+                    best, best_cost = model, init
+                    stats.extracted = "original (not verified)"
+    else:
+        stats.extraction_s = time.perf_counter() - t1
+    # an extraction can only be as good as its cost model: never return a costlier graph
+    stats.changed = best is not model
+    stats.elapsed_s = bud.elapsed()
+    stats.polls = bud.polls
     res = SearchResult("tensat", G.view_of(best), best_cost, init, [], [init, best_cost], stats.nodes,
                        stats.iterations, time.perf_counter() - t0)
     res.stats = stats.as_dict()  # type: ignore[attr-defined]
     return res
+
+
+def _extract(ev: "_EGraphView", enc: _Enc, root: str, cost: CostFn, original: set[str],
+             first_seen: dict[tuple, int], bud: _Budget, stats: TensatStats, *, extract: str,
+             ilp_time_s: float, no_cycle: bool) -> dict[str, "_ENode"] | None:
+    """Cycle filtering, per-e-node costs, greedy then (``ilp``) the ILP, each within the
+    extraction deadline; ``None`` (keep the input) when even the greedy answer is out of time."""
+    end = bud.extraction_end
+    blacklist: set[str] = set()
+    cycles_left = True
+    try:
+        costs = _node_costs(ev, enc, cost, bud, end)
+        stats.original_cost = sum(costs.get(i, 0.0) for i in original)
+        # greedy needs no filtering (non-negative costs, strict improvement: its choice is acyclic)
+        choice = _greedy(ev, costs, blacklist, bud, end)
+        if no_cycle:
+            picked = {n.id for n in choice.values()}
+            blacklist = _break_cycles(ev, root, original, first_seen, bud, end, keep=picked)
+            cycles_left = False
+            if blacklist & picked:
+                choice = _greedy(ev, costs, blacklist, bud, end)
+        stats.blacklisted = len(blacklist)
+    except _OutOfTime as exc:
+        stats.extracted = f"original (out of time in {exc})"
+        return None
+    stats.extracted = "greedy"
+    stats.greedy_cost = _dag_cost(ev, root, choice, costs)
+    stats.extracted_cost = stats.greedy_cost
+    if extract == "ilp":
+        left = min(ilp_time_s, bud.left(end))
+        if left <= 0.0:
+            stats.ilp_status = "skipped: no time left"
+            return choice
+        try:
+            ilp, status = _ilp(ev, root, costs, blacklist, left, order=not no_cycle or cycles_left)
+        except XflowError as exc:
+            stats.ilp_status = f"no solution: {exc}"
+            return choice
+        stats.ilp_status = status
+        if ilp is not None:
+            ilp_cost = _dag_cost(ev, root, ilp, costs)
+            if ilp_cost <= stats.greedy_cost + 1e-12:
+                stats.extracted, stats.extracted_cost = "ilp", ilp_cost
+                return ilp
+    return choice
 
 
 def _changed(outputs) -> bool:
@@ -520,59 +622,114 @@ def _list_items(ev: _EGraphView, cls: str) -> list[str]:
     return items
 
 
-def _has_cycle(ev: _EGraphView, root: str, blacklist: set[str]) -> bool:
-    return bool(_find_cycles(ev, root, blacklist))
+def _node_key(n: "_ENode") -> tuple:
+    return (n.op, tuple(map(str, n.prims)), tuple(n.children))
 
 
-def _find_cycles(ev: _EGraphView, root: str, blacklist: set[str]) -> list[list[_ENode]]:
-    """Cycles reachable from ``root`` through non-blacklisted e-nodes (TENSAT ``get_cycles``)."""
-    import sys
+def _note_first_seen(ev: "_EGraphView", first_seen: dict[tuple, int], it: int) -> None:
+    """Record the iteration each e-node (by structure: serialized ids are not stable) first appeared."""
+    for ns in ev.classes.values():
+        for n in ns:
+            first_seen.setdefault(_node_key(n), it)
 
-    sys.setrecursionlimit(max(10000, sys.getrecursionlimit()))
-    state: dict[str, int] = {}
-    path: list[_ENode] = []
-    on_path: dict[str, int] = {}
-    cycles = []
 
-    def visit(cls: str) -> None:
-        state[cls] = 1
-        for n in ev.classes.get(cls, []):
-            if n.id in blacklist:
-                continue
-            for ch in _tensor_children(ev, n):
-                if state.get(ch) == 1:
-                    start = on_path.get(ch, 0)
-                    cycles.append(path[start:] + [n])
-                elif state.get(ch) is None:
-                    on_path[ch] = len(path) + 1
-                    path.append(n)
-                    visit(ch)
+def _original_nodes(ev: "_EGraphView", enc: _Enc) -> set[str]:
+    """Ids of the e-nodes that make up the input term, found by structure bottom-up (TENSAT gives
+    them no order, so they are never blacklisted: every cycle holds at least one new e-node)."""
+    index: dict[tuple, "_ENode"] = {}
+    for ns in ev.classes.values():
+        for n in ns:
+            index[(n.op, tuple(map(str, n.prims)), tuple(n.children))] = n
+    cls_of: dict[str, str] = {}
+    out: set[str] = set()
+    for g, (op, prims, kids) in enc.struct.items():
+        if any(k not in cls_of for k in kids):
+            continue
+        n = index.get((op, tuple(map(str, prims)), tuple(cls_of[k] for k in kids)))
+        if n is not None:
+            cls_of[g] = n.cls
+            out.add(n.id)
+    # lists, the root and leaves are only ever made by the encoding
+    out.update(n.id for ns in ev.classes.values() for n in ns if n.op in ("TCons", "TNil", "Root", "Leaf", "NL"))
+    return out
+
+
+def _find_cycles(ev: "_EGraphView", root: str, blacklist: set[str], bud: "_Budget", end: float) -> list[list["_ENode"]]:
+    """Cycles reachable from ``root`` through non-blacklisted e-nodes (TENSAT ``get_cycles``: one
+    DFS, a cycle per back edge), iteratively (no recursion limit); polls the budget every 512 steps."""
+    state: dict[str, int] = {root: 1}
+    path: list["_ENode"] = []           # the e-node taken out of each class on the stack
+    depth_of: dict[str, int] = {root: 0}  # class -> its position on the stack
+    cycles: list[list["_ENode"]] = []
+    stack = [(root, iter(ev.classes.get(root, [])), None, None)]
+    steps = 0
+    while stack:
+        cls, nodes, cur, kids = stack[-1]
+        steps += 1
+        if steps % 512 == 0 and bud.left(end) <= 0:
+            raise _OutOfTime("cycle filtering")
+        if kids is None:
+            cur = next(nodes, None)
+            while cur is not None and cur.id in blacklist:
+                cur = next(nodes, None)
+            if cur is None:
+                state[cls] = 2
+                depth_of.pop(cls, None)
+                stack.pop()
+                if path:
                     path.pop()
-                    on_path.pop(ch, None)
-        state[cls] = 2
-
-    visit(root)
+                continue
+            kids = iter(_tensor_children(ev, cur))
+            stack[-1] = (cls, nodes, cur, kids)
+        ch = next(kids, None)
+        if ch is None:
+            stack[-1] = (cls, nodes, None, None)
+            continue
+        st = state.get(ch)
+        if st == 1:
+            d = depth_of[ch]
+            cycles.append(path[d:] + [cur])
+        elif st is None:
+            state[ch] = 1
+            depth_of[ch] = len(stack)
+            path.append(cur)
+            stack.append((ch, iter(ev.classes.get(ch, [])), None, None))
     return cycles
 
 
-def _break_cycles(ev: _EGraphView, root: str, first_seen: dict[str, int]) -> set[str]:
-    """Blacklist the most recently added e-node of each cycle until none is left."""
+def _break_cycles(ev: "_EGraphView", root: str, original: set[str], first_seen: dict[tuple, int],
+                  bud: "_Budget", end: float, keep: set[str] = frozenset()) -> set[str]:
+    """TENSAT's ``remove_cycles_by_add_to_blacklist``: blacklist the newest e-node of each cycle
+    (input e-nodes have no order and are never picked) until none is left.
+
+    egglog runs a whole iteration at once, so e-nodes of one iteration have no order among them
+    (TENSAT orders by rule application); among a cycle's new e-nodes one not in ``keep`` (the
+    acyclic greedy extraction) is preferred, then the newest iteration, then the serialized id.
+    Picking by serialized id alone blacklisted SqueezeNet's useful ``Relu(Concat)`` e-nodes."""
     blacklist: set[str] = set()
-    for _ in range(10_000):
-        cycles = _find_cycles(ev, root, blacklist)
+    while True:
+        cycles = _find_cycles(ev, root, blacklist, bud, end)
         if not cycles:
-            break
+            return blacklist
         for cyc in cycles:
             if any(n.id in blacklist for n in cyc):
                 continue
-            newest = max(cyc, key=lambda n: (first_seen.get(n.id, 0), n.id))
+            new = [n for n in cyc if n.id not in original]
+            if not new:
+                raise XflowError("tensat: a cycle of input e-nodes (the input graph is cyclic?)")
+            newest = max(new, key=lambda n: (n.id not in keep, first_seen.get(_node_key(n), 0), _id_num(n.id), n.id))
             blacklist.add(newest.id)
-    return blacklist
 
 
-def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn) -> dict[str, float]:
+def _id_num(nid: str) -> int:
+    parts = nid.split("-")
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+
+
+def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn, bud: "_Budget", end: float) -> dict[str, float]:
     """Per-e-node cost: the cost model on a one-node model at the e-node's shapes; 0 for leaves,
-    projections, lists, the root and nodes whose inputs are all constants (folded, as TASO does)."""
+    projections, lists, the root and nodes whose inputs are all constants (folded, as TASO does).
+    Polls the budget once per sweep of the constant fixpoint and every 64 distinct costings."""
     const_cls: set[str] = set()
     for cls, ns in ev.classes.items():
         for n in ns:
@@ -581,6 +738,8 @@ def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn) -> dict[str, float]:
     changed = True
     while changed:  # classes computable from constants only
         changed = False
+        if bud.left(end) <= 0:
+            raise _OutOfTime("costing")
         for cls, ns in ev.classes.items():
             if cls in const_cls:
                 continue
@@ -605,6 +764,8 @@ def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn) -> dict[str, float]:
             out_shapes = _out_shapes(ev, cls, n)
             key = (n.op, tuple(map(str, n.prims)), shapes, out_shapes)
             if key not in cache:
+                if len(cache) % 64 == 0 and bud.left(end) <= 0:
+                    raise _OutOfTime("costing")
                 cache[key] = _one_node_cost(n, shapes, out_shapes, enc, cost)
             out[n.id] = cache[key]
     return out
@@ -655,31 +816,63 @@ def _sig_info(sig: str, enc: _Enc) -> tuple[str, dict, str, int]:
     raise XflowError(f"tensat: unknown signature {sig!r}")
 
 
-def _greedy(ev: _EGraphView, costs: dict[str, float], blacklist: set[str]) -> dict[str, _ENode]:
-    """egg's ``Extractor``: fixpoint of per-class min over nodes of cost + children's tree costs."""
+def _greedy(ev: _EGraphView, costs: dict[str, float], blacklist: set[str], bud: "_Budget",
+            end: float) -> dict[str, _ENode]:
+    """egg's ``Extractor``: per class the node minimising its cost plus its children's tree costs,
+    to a fixpoint (a class is revisited only when a child class got cheaper: a worklist over the
+    parents). With non-negative costs and strict improvement the choice has no cycle."""
+    parents: dict[str, list[_ENode]] = {}
+    for ns in ev.classes.values():
+        for n in ns:
+            if n.id in blacklist:
+                continue
+            for c in set(n.children):
+                parents.setdefault(c, []).append(n)
     best: dict[str, tuple[float, _ENode]] = {}
-    changed = True
-    while changed:
-        changed = False
-        for cls, ns in ev.classes.items():
-            for n in ns:
-                if n.id in blacklist:
-                    continue
-                kids = n.children
-                if any(c not in best for c in kids if not c.startswith(("String", "i64"))):
-                    continue
-                total = costs.get(n.id, 0.0) + sum(best[c][0] for c in kids if c in best)
-                if cls not in best or total < best[cls][0] - 1e-12:
-                    best[cls] = (total, n)
-                    changed = True
+    todo = [n for ns in ev.classes.values() for n in ns if n.id not in blacklist and not n.children]
+    steps = 0
+    while todo:
+        nxt: list[_ENode] = []
+        seen: set[str] = set()
+        for n in todo:
+            steps += 1
+            if steps % 4096 == 0 and bud.left(end) <= 0:
+                raise _OutOfTime("greedy extraction")
+            if any(c not in best for c in n.children):
+                continue
+            total = costs.get(n.id, 0.0) + sum(best[c][0] for c in n.children)
+            if n.cls not in best or total < best[n.cls][0] - 1e-12:
+                best[n.cls] = (total, n)
+                for p in parents.get(n.cls, ()):
+                    if p.id not in seen:
+                        seen.add(p.id)
+                        nxt.append(p)
+        todo = nxt
     return {c: n for c, (_, n) in best.items()}
 
 
+def _dag_cost(ev: _EGraphView, root: str, choice: dict[str, _ENode], costs: dict[str, float]) -> float:
+    """Cost of an extraction as a graph: each picked e-node reachable from the root counted once
+    (what the rebuilt ONNX graph costs; tree costs count shared subterms repeatedly)."""
+    seen: set[str] = set()
+    stack, total = [root], 0.0
+    while stack:
+        c = stack.pop()
+        if c in seen or c not in choice:
+            continue
+        seen.add(c)
+        n = choice[c]
+        total += costs.get(n.id, 0.0)
+        stack.extend(n.children)
+    return total
+
+
 def _ilp(ev: _EGraphView, root: str, costs: dict[str, float], blacklist: set[str], time_s: float,
-         order: bool) -> tuple[dict[str, _ENode], str]:
-    """TENSAT's ILP (``extractor/extract.py``) with SciPy's HiGHS ``milp``."""
+         order: bool) -> tuple[dict[str, _ENode] | None, str]:
+    """TENSAT's ILP (``extractor/extract.py``) with SciPy's HiGHS ``milp`` under ``time_s``;
+    ``(None, status)`` when HiGHS has no feasible solution in that time."""
     from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import lil_matrix
+    from scipy.sparse import coo_matrix
 
     nodes = [n for ns in ev.classes.values() for n in ns]
     idx = {n.id: i for i, n in enumerate(nodes)}
@@ -687,33 +880,36 @@ def _ilp(ev: _EGraphView, root: str, costs: dict[str, float], blacklist: set[str
     cidx = {c: i for i, c in enumerate(cls_list)}
     members: dict[str, list[int]] = {c: [idx[n.id] for n in ns] for c, ns in ev.classes.items()}
     nx, nt = len(nodes), (len(cls_list) if order else 0)
-    rows = []
-    lo, hi = [], []
-    # root picked
-    rows.append({i: 1.0 for i in members[root]})
-    lo.append(1.0), hi.append(1.0)
+    ri: list[int] = []
+    ci: list[int] = []
+    vals: list[float] = []
+    lo: list[float] = []
+    hi: list[float] = []
+
+    def row(entries: dict[int, float], lo_v: float, hi_v: float) -> None:
+        r = len(lo)
+        for j, v in entries.items():
+            ri.append(r), ci.append(j), vals.append(v)
+        lo.append(lo_v), hi.append(hi_v)
+
+    row({i: 1.0 for i in members[root]}, 1.0, 1.0)  # the root is picked
     eps = 1.0 / (10 * max(1, len(cls_list)))
     A = 2.0
     for n in nodes:
         i = idx[n.id]
         for c in set(n.children):
-            if c.startswith(("String", "i64")) or c not in members:
+            if c not in members:
                 continue
-            row = {j: 1.0 for j in members[c]}
-            row[i] = row.get(i, 0.0) - 1.0
-            rows.append(row)
-            lo.append(0.0), hi.append(np.inf)
+            r1 = {j: 1.0 for j in members[c]}
+            r1[i] = r1.get(i, 0.0) - 1.0
+            row(r1, 0.0, np.inf)  # a picked node's child class is picked
             if order:
                 # t_g(i) - t_c - eps + A (1 - x_i) >= 0  ->  t_g - t_c - A x_i >= eps - A
                 r2 = {nx + cidx[n.cls]: 1.0}
                 r2[nx + cidx[c]] = r2.get(nx + cidx[c], 0.0) - 1.0
                 r2[i] = r2.get(i, 0.0) - A
-                rows.append(r2)
-                lo.append(eps - A), hi.append(np.inf)
-    mat = lil_matrix((len(rows), nx + nt))
-    for r, row in enumerate(rows):
-        for j, v in row.items():
-            mat[r, j] = v
+                row(r2, eps - A, np.inf)
+    mat = coo_matrix((vals, (ri, ci)), shape=(len(lo), nx + nt)).tocsr()
     c_vec = np.array([costs.get(n.id, 0.0) for n in nodes] + [0.0] * nt)
     c_vec[:nx] += 1e-9  # prefer fewer nodes among equal costs (keeps the extraction minimal)
     ub = np.ones(nx + nt)
@@ -721,10 +917,10 @@ def _ilp(ev: _EGraphView, root: str, costs: dict[str, float], blacklist: set[str
         if b in idx:
             ub[idx[b]] = 0.0
     integrality = np.array([1] * nx + [0] * nt)
-    res = milp(c_vec, constraints=LinearConstraint(mat.tocsr(), lo, hi), integrality=integrality,
-               bounds=Bounds(np.zeros(nx + nt), ub), options={"time_limit": time_s, "disp": False})
+    res = milp(c_vec, constraints=LinearConstraint(mat, lo, hi), integrality=integrality,
+               bounds=Bounds(np.zeros(nx + nt), ub), options={"time_limit": max(0.01, time_s), "disp": False})
     if res.x is None:
-        raise XflowError(f"tensat: ILP extraction failed ({res.message})")
+        return None, str(res.message)
     choice: dict[str, _ENode] = {}
     for n in nodes:
         if res.x[idx[n.id]] > 0.5:
