@@ -93,8 +93,9 @@ def test_tensat_out_of_time_in_extraction_returns_the_input():
 def test_tensat_ilp_time_limit_falls_back_to_greedy(monkeypatch):
     """An ILP that finds nothing in its time leaves the greedy extraction in place."""
     import xflow.rewrites.searches.tensat as T
+    import xflow.rewrites.searches.tensat_extract as X
 
-    monkeypatch.setattr(T, "_ilp", lambda *a, **k: (None, "Time limit reached (HiGHS Status 13)"))
+    monkeypatch.setattr(X, "ilp_extract", lambda *a, **k: (None, "Time limit reached (HiGHS Status 13)"))
     res = T.tensat_search(_siblings(16), _cost(), iter_limit=2, extract="ilp")
     assert res.stats["extracted"] == "greedy" and res.stats["ilp_status"].startswith("Time limit")
     assert res.predicted_speedup > 1.2

@@ -15,18 +15,17 @@ MLSys 2021; uwplse/tensat ``src/main.rs``, ``src/rewrites.rs``, ``src/optimize.r
    outputs are TENSAT's **multi-pattern rules** (``converted_multi.txt``), in ruleset ``multi``,
    run only in the first ``k_multi`` iterations (TENSAT's ``--iter_multi``, default 1).
 3. **Saturation** one iteration at a time until saturated or a limit is hit: ``node_limit``
-   e-nodes, ``iter_limit`` iterations, ``time_limit_s`` (TENSAT: ``--n_nodes`` 50000,
-   ``--n_iter`` 15, ``--n_sec`` in its experiments).
-4. **Cycles** (TENSAT ``--no_cycle`` with filtering after each iteration,
-   ``remove_cycle_by_order``): cycles reachable from the root are broken by blacklisting the
-   most recently added e-node of each; extraction never picks a blacklisted node.
+   e-nodes, ``iter_limit`` iterations, or its share of the time budget (TENSAT: egg's runner with
+   a node limit, ``--n_iter``, ``--n_sec``; see :func:`tensat_search` for the split).
+4. **Cycles** (TENSAT ``--no_cycle``, ``remove_cycle_by_order`` after saturation): cycles
+   reachable from the root are broken by blacklisting one new e-node of each
+   (:func:`~xflow.rewrites.searches.tensat_egraph.break_cycles`); the input term's e-nodes, found
+   by structure, are never blacklisted; extraction never picks a blacklisted node.
 5. **Extraction** with the search's cost model, per e-node (the nominal roofline of that node
-   at its shapes; nodes whose inputs are all constants cost 0, as TASO folds them):
-   ``greedy`` (egg's ``Extractor``: per class the node minimising its cost plus its children's
-   tree costs) or ``ilp`` (TENSAT's ILP: binary :math:`x_i`, root class picked, a picked node's
-   child classes picked, blacklist :math:`x_i = 0`, minimise :math:`\sum_i c_i x_i`; with order
-   variables :math:`t_m \in [0,1]` and :math:`t_{g(i)} - t_m - \epsilon + A(1 - x_i) \ge 0` when
-   cycles remain), solved with SciPy's HiGHS ``milp``.
+   at its shapes; nodes whose inputs are all constants cost 0, as TASO folds them): ``greedy``
+   (egg's ``Extractor``) or ``ilp`` (TENSAT's ILP, HiGHS), see
+   :mod:`~xflow.rewrites.searches.tensat_extract`; the greedy answer always exists and is kept
+   when the ILP finds nothing better in its time.
 6. The extracted term is rebuilt as ONNX, weight-only nodes folded, and verified against the input.
 """
 from __future__ import annotations
@@ -47,6 +46,8 @@ from xflow.rewrites.generator.ops import OPS
 from xflow.rewrites.generator.pattern import Pattern, is_var
 from xflow.rewrites.generator.rule import _FLOATS, GeneratedRule, generated_rules
 from xflow.rewrites.search import CostFn, SearchResult
+from xflow.rewrites.searches import tensat_egraph as E
+from xflow.rewrites.searches import tensat_extract as X
 from xflow.rewrites.verify import Verifier
 
 __all__ = ["tensat_search", "TensatStats", "signature", "encode", "egglog_rule"]
@@ -335,105 +336,8 @@ def egglog_rule(name: str, src: Pattern, dst: Pattern, ruleset: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# the serialized e-graph
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class _ENode:
-    id: str
-    op: str
-    cls: str
-    children: list[str]          # child e-class ids (T or TL or primitive classes)
-    prims: list[Any]             # primitive arguments (strings, ints) in order
-
-
-class _EGraphView:
-    """The parts of egglog's serialized e-graph that extraction needs."""
-
-    def __init__(self, js: dict[str, Any]):
-        nodes = js["nodes"]
-        self.prim: dict[str, Any] = {}
-        for nid, n in nodes.items():
-            if nid.startswith("primitive-"):
-                op = n["op"]
-                self.prim[nid] = json.loads(op) if op.startswith('"') else int(op) if op.lstrip("-").isdigit() else op
-        self.classes: dict[str, list[_ENode]] = {}
-        self.rank: dict[str, int] = {}
-        self.dims: dict[str, dict[int, int]] = {}
-        cls_of = {nid: n["eclass"] for nid, n in nodes.items()}
-        self.prim_of_class = {n["eclass"]: self.prim[nid] for nid, n in nodes.items() if nid in self.prim}
-        for nid, n in nodes.items():
-            op = n["op"]
-            if nid.startswith("primitive-"):
-                continue
-            if op == "rank":
-                self.rank[cls_of[n["children"][0]]] = int(self.prim_of_class[n["eclass"]])
-                continue
-            if op == "dim":
-                c = cls_of[n["children"][0]]
-                self.dims.setdefault(c, {})[int(self.prim[n["children"][1]])] = int(self.prim_of_class[n["eclass"]])
-                continue
-            children, prims = [], []
-            for ch in n["children"]:
-                if ch.startswith("primitive-"):
-                    prims.append(self.prim[ch])
-                else:
-                    children.append(cls_of[ch])
-            self.classes.setdefault(n["eclass"], []).append(_ENode(nid, op, n["eclass"], children, prims))
-        self.out_shapes: dict[str, dict[int, tuple | None]] = {}
-        for c2, ns in self.classes.items():
-            for m in ns:
-                if m.op == "Out" and m.children:
-                    self.out_shapes.setdefault(m.children[0], {})[int(m.prims[0])] = None
-        for c2, ns in self.classes.items():
-            for m in ns:
-                if m.op == "Out" and m.children:
-                    self.out_shapes[m.children[0]][int(m.prims[0])] = self.shape(c2)
-
-    def shape(self, cls: str) -> tuple[int, ...] | None:
-        r = self.rank.get(cls)
-        if r is None:
-            return None
-        d = self.dims.get(cls, {})
-        if any(i not in d for i in range(r)):
-            return None
-        return tuple(d[i] for i in range(r))
-
-    def size(self) -> int:
-        return sum(len(v) for v in self.classes.values())
-
-
-# ---------------------------------------------------------------------------------------------
 # the search
 # ---------------------------------------------------------------------------------------------
-class _Budget:
-    """The one time budget of a search, split TENSAT's way into phases (``--n_sec`` for saturation,
-    ``--ilp_time_sec`` for the ILP), plus a reserve for rebuilding and verifying the result.
-
-    ``clock`` is injectable so that a test can count polls instead of seconds (deterministic)."""
-
-    def __init__(self, total_s: float, clock: Callable[[], float], saturation_share: float, reserve_share: float):
-        self.clock = clock
-        self.t0 = clock()
-        self.total_s = total_s
-        self.saturation_end = self.t0 + saturation_share * total_s
-        self.extraction_end = self.t0 + (1.0 - reserve_share) * total_s
-        self.polls = 0
-
-    def now(self) -> float:
-        self.polls += 1
-        return self.clock()
-
-    def elapsed(self) -> float:
-        return self.now() - self.t0
-
-    def left(self, end: float) -> float:
-        return end - self.now()
-
-
-class _OutOfTime(Exception):
-    """An extraction phase passed its deadline (the caller falls back to a cheaper answer)."""
-
-
 def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | None = None,
                   node_limit: int = 50_000, iter_limit: int = 15, time_limit_s: float = 60.0,
                   k_multi: int = 1, extract: str = "ilp", ilp_time_s: float = 60.0, no_cycle: bool = True,
@@ -445,16 +349,17 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
     :math:`t_0 + s T` (``saturation_share`` :math:`s`) nor one that the last iteration's duration,
     scaled by the e-graph's growth, says would end after it; cycle filtering, costing and
     extraction must end by :math:`t_0 + (1 - r) T` (``reserve_share`` :math:`r` is left for
-    rebuilding and verifying). The ILP gets ``min(ilp_time_s, time left)`` and starts from the
-    greedy extraction (TENSAT's ``--initial_with_greedy``): no ILP solution in time means the
-    greedy one; a phase out of time means the input graph, which is always a valid extraction
-    (anytime). Returns a :class:`SearchResult` whose ``actions`` is empty (an e-graph has no
+    rebuilding and verifying). The greedy extraction runs first; the ILP then gets
+    ``min(ilp_time_s, time left)`` and replaces it only with a solution at most as costly (no ILP
+    solution in time means the greedy one); a phase out of time means the input graph, which is
+    always a valid extraction (anytime). Not interruptible: one egglog iteration (hence the
+    prediction) and the final ORT verification of a changed graph. Returns a :class:`SearchResult` whose ``actions`` is empty (an e-graph has no
     rewrite sequence) and ``stats`` the TENSAT counters."""
     import egglog.bindings as eb
 
     if extract not in ("greedy", "ilp"):
         raise XflowError(f"unknown extraction {extract!r}; use greedy or ilp")
-    bud = _Budget(time_limit_s, clock, saturation_share, reserve_share)
+    bud = E.Budget(time_limit_s, clock, saturation_share, reserve_share)
     t0 = time.perf_counter()
     rules = [r for r in (rules if rules is not None else generated_rules()) if isinstance(r, GeneratedRule)]
     stats = TensatStats(extract=extract, budget_s=time_limit_s)
@@ -472,8 +377,8 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
             eg.run_program(*eg.parse_program("\n".join(chunk[k:k + 10])))
     eg.run_program(*eg.parse_program("(run-schedule (saturate shapes))"))
     first_seen: dict[tuple, int] = {}
-    ev = _EGraphView(json.loads(eg.serialize([]).to_json()))
-    _note_first_seen(ev, first_seen, 0)
+    ev = E.EGraphView(json.loads(eg.serialize([]).to_json()))
+    E.note_first_seen(ev, first_seen, 0)
     stop = "saturated"
     it = 0
     last_iter_s, growth = 0.0, 1.0
@@ -492,8 +397,8 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
         eg.run_program(*eg.parse_program("(run-schedule (saturate shapes))"))
         it += 1
         before = ev.size()
-        ev = _EGraphView(json.loads(eg.serialize([]).to_json()))
-        _note_first_seen(ev, first_seen, it)
+        ev = E.EGraphView(json.loads(eg.serialize([]).to_json()))
+        E.note_first_seen(ev, first_seen, it)
         last_iter_s = bud.now() - t_it
         growth = max(1.0, ev.size() / max(1, before))
         if ev.size() > node_limit:
@@ -506,7 +411,7 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
     stats.nodes, stats.classes = ev.size(), len(ev.classes)
     stats.saturation_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    root = _root_class(ev)
+    root = E.root_class(ev)
     original = _original_nodes(ev, enc)
     stats.original_nodes = len(original)
     choice = _extract(ev, enc, root, cost, original, first_seen, bud, stats, extract=extract,
@@ -539,9 +444,9 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
     return res
 
 
-def _extract(ev: "_EGraphView", enc: _Enc, root: str, cost: CostFn, original: set[str],
-             first_seen: dict[tuple, int], bud: _Budget, stats: TensatStats, *, extract: str,
-             ilp_time_s: float, no_cycle: bool) -> dict[str, "_ENode"] | None:
+def _extract(ev: E.EGraphView, enc: _Enc, root: str, cost: CostFn, original: set[str],
+             first_seen: dict[tuple, int], bud: E.Budget, stats: TensatStats, *, extract: str,
+             ilp_time_s: float, no_cycle: bool) -> dict[str, E.ENode] | None:
     """Cycle filtering, per-e-node costs, greedy then (``ilp``) the ILP, each within the
     extraction deadline; ``None`` (keep the input) when even the greedy answer is out of time."""
     end = bud.extraction_end
@@ -551,19 +456,19 @@ def _extract(ev: "_EGraphView", enc: _Enc, root: str, cost: CostFn, original: se
         costs = _node_costs(ev, enc, cost, bud, end)
         stats.original_cost = sum(costs.get(i, 0.0) for i in original)
         # greedy needs no filtering (non-negative costs, strict improvement: its choice is acyclic)
-        choice = _greedy(ev, costs, blacklist, bud, end)
+        choice = X.greedy_extract(ev, costs, blacklist, bud, end)
         if no_cycle:
             picked = {n.id for n in choice.values()}
-            blacklist = _break_cycles(ev, root, original, first_seen, bud, end, keep=picked)
+            blacklist = E.break_cycles(ev, root, original, first_seen, bud, end, keep=picked)
             cycles_left = False
             if blacklist & picked:
-                choice = _greedy(ev, costs, blacklist, bud, end)
+                choice = X.greedy_extract(ev, costs, blacklist, bud, end)
         stats.blacklisted = len(blacklist)
-    except _OutOfTime as exc:
+    except E.OutOfTime as exc:
         stats.extracted = f"original (out of time in {exc})"
         return None
     stats.extracted = "greedy"
-    stats.greedy_cost = _dag_cost(ev, root, choice, costs)
+    stats.greedy_cost = X.dag_cost(ev, root, choice, costs)
     stats.extracted_cost = stats.greedy_cost
     if extract == "ilp":
         left = min(ilp_time_s, bud.left(end))
@@ -571,13 +476,13 @@ def _extract(ev: "_EGraphView", enc: _Enc, root: str, cost: CostFn, original: se
             stats.ilp_status = "skipped: no time left"
             return choice
         try:
-            ilp, status = _ilp(ev, root, costs, blacklist, left, order=not no_cycle or cycles_left)
+            ilp, status = X.ilp_extract(ev, root, costs, blacklist, left, order=not no_cycle or cycles_left)
         except XflowError as exc:
             stats.ilp_status = f"no solution: {exc}"
             return choice
         stats.ilp_status = status
         if ilp is not None:
-            ilp_cost = _dag_cost(ev, root, ilp, costs)
+            ilp_cost = X.dag_cost(ev, root, ilp, costs)
             if ilp_cost <= stats.greedy_cost + 1e-12:
                 stats.extracted, stats.extracted_cost = "ilp", ilp_cost
                 return ilp
@@ -592,51 +497,10 @@ def _changed(outputs) -> bool:
     return True
 
 
-def _root_class(ev: _EGraphView) -> str:
-    for cls, ns in ev.classes.items():
-        if any(n.op == "Root" for n in ns):
-            return cls
-    raise XflowError("tensat: no root in the e-graph")
-
-
-def _tensor_children(ev: _EGraphView, n: _ENode) -> list[str]:
-    """Child T-classes of ``n`` (TL lists flattened)."""
-    out = []
-    if n.op in ("NL", "Root"):
-        return _list_items(ev, n.children[0])
-    if n.op in ("TCons", "TNil"):
-        return []
-    return list(n.children)
-
-
-def _list_items(ev: _EGraphView, cls: str) -> list[str]:
-    items = []
-    seen = set()
-    while cls not in seen:
-        seen.add(cls)
-        n = next((x for x in ev.classes.get(cls, []) if x.op == "TCons"), None)
-        if n is None:
-            break
-        items.append(n.children[0])
-        cls = n.children[1]
-    return items
-
-
-def _node_key(n: "_ENode") -> tuple:
-    return (n.op, tuple(map(str, n.prims)), tuple(n.children))
-
-
-def _note_first_seen(ev: "_EGraphView", first_seen: dict[tuple, int], it: int) -> None:
-    """Record the iteration each e-node (by structure: serialized ids are not stable) first appeared."""
-    for ns in ev.classes.values():
-        for n in ns:
-            first_seen.setdefault(_node_key(n), it)
-
-
-def _original_nodes(ev: "_EGraphView", enc: _Enc) -> set[str]:
+def _original_nodes(ev: E.EGraphView, enc: _Enc) -> set[str]:
     """Ids of the e-nodes that make up the input term, found by structure bottom-up (TENSAT gives
     them no order, so they are never blacklisted: every cycle holds at least one new e-node)."""
-    index: dict[tuple, "_ENode"] = {}
+    index: dict[tuple, E.ENode] = {}
     for ns in ev.classes.values():
         for n in ns:
             index[(n.op, tuple(map(str, n.prims)), tuple(n.children))] = n
@@ -654,79 +518,7 @@ def _original_nodes(ev: "_EGraphView", enc: _Enc) -> set[str]:
     return out
 
 
-def _find_cycles(ev: "_EGraphView", root: str, blacklist: set[str], bud: "_Budget", end: float) -> list[list["_ENode"]]:
-    """Cycles reachable from ``root`` through non-blacklisted e-nodes (TENSAT ``get_cycles``: one
-    DFS, a cycle per back edge), iteratively (no recursion limit); polls the budget every 512 steps."""
-    state: dict[str, int] = {root: 1}
-    path: list["_ENode"] = []           # the e-node taken out of each class on the stack
-    depth_of: dict[str, int] = {root: 0}  # class -> its position on the stack
-    cycles: list[list["_ENode"]] = []
-    stack = [(root, iter(ev.classes.get(root, [])), None, None)]
-    steps = 0
-    while stack:
-        cls, nodes, cur, kids = stack[-1]
-        steps += 1
-        if steps % 512 == 0 and bud.left(end) <= 0:
-            raise _OutOfTime("cycle filtering")
-        if kids is None:
-            cur = next(nodes, None)
-            while cur is not None and cur.id in blacklist:
-                cur = next(nodes, None)
-            if cur is None:
-                state[cls] = 2
-                depth_of.pop(cls, None)
-                stack.pop()
-                if path:
-                    path.pop()
-                continue
-            kids = iter(_tensor_children(ev, cur))
-            stack[-1] = (cls, nodes, cur, kids)
-        ch = next(kids, None)
-        if ch is None:
-            stack[-1] = (cls, nodes, None, None)
-            continue
-        st = state.get(ch)
-        if st == 1:
-            d = depth_of[ch]
-            cycles.append(path[d:] + [cur])
-        elif st is None:
-            state[ch] = 1
-            depth_of[ch] = len(stack)
-            path.append(cur)
-            stack.append((ch, iter(ev.classes.get(ch, [])), None, None))
-    return cycles
-
-
-def _break_cycles(ev: "_EGraphView", root: str, original: set[str], first_seen: dict[tuple, int],
-                  bud: "_Budget", end: float, keep: set[str] = frozenset()) -> set[str]:
-    """TENSAT's ``remove_cycles_by_add_to_blacklist``: blacklist the newest e-node of each cycle
-    (input e-nodes have no order and are never picked) until none is left.
-
-    egglog runs a whole iteration at once, so e-nodes of one iteration have no order among them
-    (TENSAT orders by rule application); among a cycle's new e-nodes one not in ``keep`` (the
-    acyclic greedy extraction) is preferred, then the newest iteration, then the serialized id.
-    Picking by serialized id alone blacklisted SqueezeNet's useful ``Relu(Concat)`` e-nodes."""
-    blacklist: set[str] = set()
-    while True:
-        cycles = _find_cycles(ev, root, blacklist, bud, end)
-        if not cycles:
-            return blacklist
-        for cyc in cycles:
-            if any(n.id in blacklist for n in cyc):
-                continue
-            new = [n for n in cyc if n.id not in original]
-            if not new:
-                raise XflowError("tensat: a cycle of input e-nodes (the input graph is cyclic?)")
-            newest = max(new, key=lambda n: (n.id not in keep, first_seen.get(_node_key(n), 0), _id_num(n.id), n.id))
-            blacklist.add(newest.id)
-
-
-def _id_num(nid: str) -> int:
-    parts = nid.split("-")
-    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
-
-
-def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn, bud: "_Budget", end: float) -> dict[str, float]:
+def _node_costs(ev: E.EGraphView, enc: _Enc, cost: CostFn, bud: E.Budget, end: float) -> dict[str, float]:
     """Per-e-node cost: the cost model on a one-node model at the e-node's shapes; 0 for leaves,
     projections, lists, the root and nodes whose inputs are all constants (folded, as TASO does).
     Polls the budget once per sweep of the constant fixpoint and every 64 distinct costings."""
@@ -739,13 +531,13 @@ def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn, bud: "_Budget", end: f
     while changed:  # classes computable from constants only
         changed = False
         if bud.left(end) <= 0:
-            raise _OutOfTime("costing")
+            raise E.OutOfTime("costing")
         for cls, ns in ev.classes.items():
             if cls in const_cls:
                 continue
             for n in ns:
-                if n.op in ("N1", "N2", "N3", "N4", "Split2", "Out") and _tensor_children(ev, n) and \
-                        all(c in const_cls for c in _tensor_children(ev, n)):
+                if n.op in ("N1", "N2", "N3", "N4", "Split2", "Out") and E.tensor_children(ev, n) and \
+                        all(c in const_cls for c in E.tensor_children(ev, n)):
                     const_cls.add(cls)
                     changed = True
                     break
@@ -756,7 +548,7 @@ def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn, bud: "_Budget", end: f
             if n.op in ("Leaf", "Out", "TNil", "TCons", "Root"):
                 out[n.id] = 0.0
                 continue
-            kids = _tensor_children(ev, n)
+            kids = E.tensor_children(ev, n)
             if kids and all(c in const_cls for c in kids):
                 out[n.id] = 0.0
                 continue
@@ -765,20 +557,20 @@ def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn, bud: "_Budget", end: f
             key = (n.op, tuple(map(str, n.prims)), shapes, out_shapes)
             if key not in cache:
                 if len(cache) % 64 == 0 and bud.left(end) <= 0:
-                    raise _OutOfTime("costing")
+                    raise E.OutOfTime("costing")
                 cache[key] = _one_node_cost(n, shapes, out_shapes, enc, cost)
             out[n.id] = cache[key]
     return out
 
 
-def _out_shapes(ev: _EGraphView, cls: str, n: _ENode) -> tuple:
+def _out_shapes(ev: E.EGraphView, cls: str, n: E.ENode) -> tuple:
     if cls in ev.out_shapes:  # a multi-output node: its outputs are the Out classes pointing at it
         outs = ev.out_shapes[cls]
         return tuple(outs.get(i) for i in range(max(outs) + 1))
     return (ev.shape(cls),)
 
 
-def _one_node_cost(n: _ENode, in_shapes: tuple, out_shapes: tuple, enc: _Enc, cost: CostFn) -> float:
+def _one_node_cost(n: E.ENode, in_shapes: tuple, out_shapes: tuple, enc: _Enc, cost: CostFn) -> float:
     """``cost`` of a model holding only this node (inputs as graph inputs at their shapes)."""
     if any(s is None for s in in_shapes) or any(s is None for s in out_shapes) or not out_shapes:
         return 0.0
@@ -816,121 +608,7 @@ def _sig_info(sig: str, enc: _Enc) -> tuple[str, dict, str, int]:
     raise XflowError(f"tensat: unknown signature {sig!r}")
 
 
-def _greedy(ev: _EGraphView, costs: dict[str, float], blacklist: set[str], bud: "_Budget",
-            end: float) -> dict[str, _ENode]:
-    """egg's ``Extractor``: per class the node minimising its cost plus its children's tree costs,
-    to a fixpoint (a class is revisited only when a child class got cheaper: a worklist over the
-    parents). With non-negative costs and strict improvement the choice has no cycle."""
-    parents: dict[str, list[_ENode]] = {}
-    for ns in ev.classes.values():
-        for n in ns:
-            if n.id in blacklist:
-                continue
-            for c in set(n.children):
-                parents.setdefault(c, []).append(n)
-    best: dict[str, tuple[float, _ENode]] = {}
-    todo = [n for ns in ev.classes.values() for n in ns if n.id not in blacklist and not n.children]
-    steps = 0
-    while todo:
-        nxt: list[_ENode] = []
-        seen: set[str] = set()
-        for n in todo:
-            steps += 1
-            if steps % 4096 == 0 and bud.left(end) <= 0:
-                raise _OutOfTime("greedy extraction")
-            if any(c not in best for c in n.children):
-                continue
-            total = costs.get(n.id, 0.0) + sum(best[c][0] for c in n.children)
-            if n.cls not in best or total < best[n.cls][0] - 1e-12:
-                best[n.cls] = (total, n)
-                for p in parents.get(n.cls, ()):
-                    if p.id not in seen:
-                        seen.add(p.id)
-                        nxt.append(p)
-        todo = nxt
-    return {c: n for c, (_, n) in best.items()}
-
-
-def _dag_cost(ev: _EGraphView, root: str, choice: dict[str, _ENode], costs: dict[str, float]) -> float:
-    """Cost of an extraction as a graph: each picked e-node reachable from the root counted once
-    (what the rebuilt ONNX graph costs; tree costs count shared subterms repeatedly)."""
-    seen: set[str] = set()
-    stack, total = [root], 0.0
-    while stack:
-        c = stack.pop()
-        if c in seen or c not in choice:
-            continue
-        seen.add(c)
-        n = choice[c]
-        total += costs.get(n.id, 0.0)
-        stack.extend(n.children)
-    return total
-
-
-def _ilp(ev: _EGraphView, root: str, costs: dict[str, float], blacklist: set[str], time_s: float,
-         order: bool) -> tuple[dict[str, _ENode] | None, str]:
-    """TENSAT's ILP (``extractor/extract.py``) with SciPy's HiGHS ``milp`` under ``time_s``;
-    ``(None, status)`` when HiGHS has no feasible solution in that time."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import coo_matrix
-
-    nodes = [n for ns in ev.classes.values() for n in ns]
-    idx = {n.id: i for i, n in enumerate(nodes)}
-    cls_list = list(ev.classes)
-    cidx = {c: i for i, c in enumerate(cls_list)}
-    members: dict[str, list[int]] = {c: [idx[n.id] for n in ns] for c, ns in ev.classes.items()}
-    nx, nt = len(nodes), (len(cls_list) if order else 0)
-    ri: list[int] = []
-    ci: list[int] = []
-    vals: list[float] = []
-    lo: list[float] = []
-    hi: list[float] = []
-
-    def row(entries: dict[int, float], lo_v: float, hi_v: float) -> None:
-        r = len(lo)
-        for j, v in entries.items():
-            ri.append(r), ci.append(j), vals.append(v)
-        lo.append(lo_v), hi.append(hi_v)
-
-    row({i: 1.0 for i in members[root]}, 1.0, 1.0)  # the root is picked
-    eps = 1.0 / (10 * max(1, len(cls_list)))
-    A = 2.0
-    for n in nodes:
-        i = idx[n.id]
-        for c in set(n.children):
-            if c not in members:
-                continue
-            r1 = {j: 1.0 for j in members[c]}
-            r1[i] = r1.get(i, 0.0) - 1.0
-            row(r1, 0.0, np.inf)  # a picked node's child class is picked
-            if order:
-                # t_g(i) - t_c - eps + A (1 - x_i) >= 0  ->  t_g - t_c - A x_i >= eps - A
-                r2 = {nx + cidx[n.cls]: 1.0}
-                r2[nx + cidx[c]] = r2.get(nx + cidx[c], 0.0) - 1.0
-                r2[i] = r2.get(i, 0.0) - A
-                row(r2, eps - A, np.inf)
-    mat = coo_matrix((vals, (ri, ci)), shape=(len(lo), nx + nt)).tocsr()
-    c_vec = np.array([costs.get(n.id, 0.0) for n in nodes] + [0.0] * nt)
-    c_vec[:nx] += 1e-9  # prefer fewer nodes among equal costs (keeps the extraction minimal)
-    ub = np.ones(nx + nt)
-    for b in blacklist:
-        if b in idx:
-            ub[idx[b]] = 0.0
-    integrality = np.array([1] * nx + [0] * nt)
-    res = milp(c_vec, constraints=LinearConstraint(mat, lo, hi), integrality=integrality,
-               bounds=Bounds(np.zeros(nx + nt), ub), options={"time_limit": max(0.01, time_s), "disp": False})
-    if res.x is None:
-        return None, str(res.message)
-    choice: dict[str, _ENode] = {}
-    for n in nodes:
-        if res.x[idx[n.id]] > 0.5:
-            prev = choice.get(n.cls)
-            if prev is None or costs.get(n.id, 0.0) < costs.get(prev.id, 0.0):
-                choice[n.cls] = n
-    return choice, str(res.message)
-
-
-def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -> onnx.ModelProto:
+def _rebuild(ev: E.EGraphView, enc: _Enc, root: str, choice: dict[str, E.ENode]) -> onnx.ModelProto:
     """The extracted term as ONNX (weight-only rule ops folded), outputs keep their names."""
     view = enc.view
     src = G.proto(view)
@@ -979,14 +657,14 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
         name_of[cls] = outs[0]
         return outs[0]
 
-    def build_multi(cls: str, n: _ENode | None = None) -> list[str]:
+    def build_multi(cls: str, n: E.ENode | None = None) -> list[str]:
         if cls in multi_outs:
             return multi_outs[cls]
         n = n or choice[cls]
-        ins = [build(c) for c in _tensor_children(ev, n)]
+        ins = [build(c) for c in E.tensor_children(ev, n)]
         if n.op == "Split2":
             op_type, attrs, dom, n_out = "Split", {"axis": int(n.prims[0])}, "", 2
-            shp = ev.shape(_tensor_children(ev, n)[0])
+            shp = ev.shape(E.tensor_children(ev, n)[0])
             sizes = [int(n.prims[1]), shp[attrs["axis"]] - int(n.prims[1])]
         else:
             op_type, attrs, dom, n_out = _sig_info(str(n.prims[0]), enc)
@@ -1012,7 +690,7 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
         return outs
 
     root_node = choice[root]
-    out_classes = _list_items(ev, root_node.children[0])
+    out_classes = E.list_items(ev, root_node.children[0])
     out_names = [build(c) for c in out_classes]
     g = onnx.GraphProto()
     g.name = src.graph.name
