@@ -190,6 +190,7 @@ def zoo_check(models: list[str] | None = None, *, methods=("taso", "tensat"), ti
                     detail = (f"{st.get('nodes')} e-nodes, {st.get('iterations')} it., {st.get('stop_reason')}; "
                               f"{st.get('extracted')}" if method == "tensat" else
                               f"{data['n_expanded']} expanded, {data['n_actions']} rewrites")
+                    rec["rules_applied"] = " ".join(sorted({a["rule"] for a in data.get("actions", [])}))
                     rec.update({"search_time_s": data["time_s"], "verified": bool(ver.check(new).ok),
                                 "predicted_speedup": data["predicted_speedup"], "nodes_after": len(new.graph.node),
                                 "detail": detail})
