@@ -22,3 +22,15 @@ def test_zoo_check_one_search_keeps_the_other_rows(tmp_path, monkeypatch):
     assert tensat["detail"] != "stale" and tensat["git_sha"] != "old" and tensat["rules"] == "generated"
     assert bool(tensat["verified"]) and tensat["tensat_iterations"] >= 1 and tensat["tensat_enodes"] > 0
     assert tensat["search_time_s"] <= 30
+
+
+def test_zoo_check_keeps_rows_of_models_not_run(tmp_path, monkeypatch):
+    from xflow.rewrites.searches.compare import _kept_rows
+    from xflow.tables import save_result
+
+    monkeypatch.setenv("XFLOW_RESULTS", str(tmp_path))
+    save_result([{"model": a, "method": b} for a in ("tiny", "alexnet") for b in ("taso", "tensat")], "rewrites/z.csv")
+    kept = _kept_rows("rewrites/z.csv", ["tiny"], ("tensat",))
+    assert sorted((r["model"], r["method"]) for r in kept) == [("alexnet", "taso"), ("alexnet", "tensat"),
+                                                              ("tiny", "taso")]
+    assert {r["rules"] for r in kept} == {"all", "generated"}

@@ -152,18 +152,19 @@ def zoo_check(models: list[str] | None = None, *, methods=("taso", "tensat"), ti
     (the real CLI, one subprocess per run, ``--repeats 0``: no timing): its own search time, whether
     its output verifies against the original in ORT, predicted speed-up; saved after each run.
 
-    With a subset of the methods the rows of the other methods already in ``out`` are kept (each
-    row carries its own provenance), so ``--searches tensat`` re-runs TENSAT only."""
+    Rows already in ``out`` for other methods or models are kept (each row carries its own
+    provenance), so ``--searches tensat`` re-runs TENSAT only and ``--models M`` only model ``M``."""
     import json
     import subprocess
     import sys
     import tempfile
     from pathlib import Path
 
-    kept = _kept_rows(out, methods) if out else []
+    models = list(models or zoo.list_models())
+    kept = _kept_rows(out, models, methods) if out else []
     recs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="xflow-zoo-check-") as tmp:
-        for name in models or zoo.list_models():
+        for name in models:
             src = Path(tmp) / f"{name}.onnx"
             onnx.save(zoo.load(name), str(src))
             model = load_model(str(src)).model  # what the CLI searches (loaded and folded the same way)
@@ -208,13 +209,15 @@ def zoo_check(models: list[str] | None = None, *, methods=("taso", "tensat"), ti
     return recs
 
 
-def _kept_rows(out: str, methods) -> list[dict[str, Any]]:
-    """Rows of ``out`` for methods not being re-run (empty when the file does not exist yet)."""
+def _kept_rows(out: str, models: list[str], methods) -> list[dict[str, Any]]:
+    """Rows of ``out`` that this run does not redo (another method, or a model not run); empty when
+    the file does not exist yet."""
     try:
         df = load_result(out)
     except FileNotFoundError:
         return []
-    rows = [r for r in df.to_dict("records") if r["method"] not in set(methods)]
+    redo = {(m, s) for m in models for s in methods}
+    rows = [r for r in df.to_dict("records") if (r["model"], r["method"]) not in redo]
     for r in rows:  # rows from before the column existed: the CLI's default rule set then
         if not isinstance(r.get("rules"), str):
             r["rules"] = ZOO_RULES.get(r["method"], "")
