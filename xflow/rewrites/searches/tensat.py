@@ -353,8 +353,10 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
     ``min(ilp_time_s, time left)`` and replaces it only with a solution at most as costly (no ILP
     solution in time means the greedy one); a phase out of time means the input graph, which is
     always a valid extraction (anytime). Not interruptible: one egglog iteration (hence the
-    prediction) and the final ORT verification of a changed graph. Returns a :class:`SearchResult` whose ``actions`` is empty (an e-graph has no
-    rewrite sequence) and ``stats`` the TENSAT counters."""
+    prediction) and the final ORT verification of a changed graph.
+
+    Returns a :class:`SearchResult` whose ``actions`` is empty (an e-graph has no rewrite
+    sequence) and ``stats`` the TENSAT counters (:class:`TensatStats`)."""
     import egglog.bindings as eb
 
     if extract not in ("greedy", "ilp"):
@@ -423,7 +425,7 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
         stats.extraction_s = time.perf_counter() - t1
         new_cost = float(cost(new))
         stats.rebuilt_cost = new_cost
-        if new_cost < init:
+        if new_cost < init:  # an extraction is only as good as its cost model: never return a costlier graph
             best, best_cost = new, new_cost
             if verify:
                 v = Verifier(model).check(new)
@@ -434,7 +436,6 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
                     stats.extracted = "original (not verified)"
     else:
         stats.extraction_s = time.perf_counter() - t1
-    # an extraction can only be as good as its cost model: never return a costlier graph
     stats.changed = best is not model
     stats.elapsed_s = bud.elapsed()
     stats.polls = bud.polls
