@@ -54,6 +54,7 @@ __all__ = [
     "GraphFeatures",
     "IncrementalFeaturizer",
     "diff_instance",
+    "diff_parts",
     "cost_feature",
 ]
 
@@ -338,6 +339,12 @@ def _value_shape(v) -> tuple[int | None, ...] | None:
 
 
 def diff_instance(base: GraphFeatures, diff, node_costs: dict[str, float] | None = None) -> GraphInstance:
+    """See :func:`diff_parts` (this returns only the instance)."""
+    return diff_parts(base, diff, node_costs)[0]
+
+
+def diff_parts(base: GraphFeatures, diff, node_costs: dict[str, float] | None = None
+               ) -> tuple[GraphInstance, np.ndarray, int, np.ndarray]:
     """The features of a candidate graph from the current graph's features and the candidate's
     :class:`~xflow.rewrites.candidates.EditDiff`, without building the candidate.
 
@@ -434,4 +441,10 @@ def diff_instance(base: GraphFeatures, diff, node_costs: dict[str, float] | None
     nodes = np.concatenate([inst.nodes[keep], np.clip(np.asarray(rows, dtype=np.float32).reshape(-1, NODE_DIM), 0.0, FEATURE_HIGH)])
     edges = np.concatenate([kept_edges, np.clip(np.asarray(new_edges, dtype=np.float32).reshape(-1, EDGE_DIM), 0.0, FEATURE_HIGH)])
     link_arr = np.concatenate([kept_links.reshape(-1, 2), np.asarray(new_links, dtype=np.int64).reshape(-1, 2)])
-    return GraphInstance(nodes=nodes, edges=edges, edge_links=link_arr)
+    if len(links):
+        lost = remap[links[~ok].reshape(-1)]
+        touched = np.unique(lost[lost >= 0])
+    else:
+        touched = np.zeros(0, dtype=np.int64)
+    return (GraphInstance(nodes=nodes, edges=edges, edge_links=link_arr), np.flatnonzero(keep),
+            int(kept_links.reshape(-1, 2).shape[0]), touched)

@@ -17,7 +17,7 @@ from xflow.costs.base import CostModel
 from xflow.costs.registry import make_cost_model
 from xflow.envs.cache import ByteLRU
 from xflow.envs.candidate_set import VERIFY_MODES, CandidateSet, LazyCandidate
-from xflow.envs.features import GraphFeatures, IncrementalFeaturizer, diff_instance, graph_space
+from xflow.envs.features import GraphFeatures, IncrementalFeaturizer, diff_parts, graph_space
 from xflow.envs.rewards import Reward, make_reward
 from xflow.envs.state import EpisodeState, StateValidation
 from xflow.errors import XflowError
@@ -80,10 +80,14 @@ class CandidateGraphs(tuple):
             return tuple(self[j] for j in range(*i.indices(len(self))))
         if i < 0:
             i += len(self)
+        return self.parts(i)[0]
+
+    def parts(self, i: int):
+        """:func:`xflow.envs.features.diff_parts` of candidate ``i`` (built once)."""
         g = self._built[i]
         if g is None:
             d = tuple.__getitem__(self, i)
-            g = self._built[i] = diff_instance(self.base, d, d.node_costs)
+            g = self._built[i] = diff_parts(self.base, d, d.node_costs)
         return g
 
     def __iter__(self):
@@ -281,7 +285,8 @@ class RewriteEnv(gym.Env[Obs, int]):
             self._cset.build(graph)
             self._cache.put(key, (dict(self._cset.sites), list(self._cset.order)), self._cset_nbytes())
         self._node_costs = self._per_node_costs(graph)
-        self._features_now = self._featurizer.features(graph, self._node_costs)
+        featurizer = self._featurizer if self.incremental else IncrementalFeaturizer()  # fresh: from scratch
+        self._features_now = featurizer.features(graph, self._node_costs)
         self.candidates = self._cset.candidates(self.max_candidates)
 
     def _cset_nbytes(self) -> int:
