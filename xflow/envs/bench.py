@@ -18,6 +18,8 @@ import random
 import resource
 from typing import Any
 
+from xflow.runtime.measure import Variant, measure
+
 __all__ = ["env_bench", "MEMORY_CHECKPOINTS"]
 
 #: Env steps at which memory is recorded (those beyond the run are skipped).
@@ -74,7 +76,6 @@ def env_bench(model: str, *, steps: int = 100, seed: int = 0, warmup: int = 2, m
     "traced_mb", "traced_peak_mb"}...], "peak_rss_mb": …, "rechecked": [...]}``.
     """
     from xflow.envs.rewrite import RewriteEnv
-    from xflow.runtime.measure import Variant, measure
 
     horizon = 10 * (steps + warmup) + 10
     env = RewriteEnv(model, max_candidates=max_candidates, horizon=horizon, cost_model=cost_model,

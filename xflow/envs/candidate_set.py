@@ -24,6 +24,7 @@ from xflow.graphs.ir import Graph, ins, node_reads, outs
 from xflow.rewrites._base import Location, Rule
 from xflow.rewrites._registry import RULES, get_rule
 from xflow.rewrites.candidates import EditDiff, edit_diff
+from xflow.rewrites.verify import Verifier, verify_local
 
 __all__ = ["CandidateSet", "LazyCandidate", "SiteOutcome", "region_of", "share_constants", "VERIFY_MODES"]
 
@@ -327,8 +328,6 @@ class CandidateSet:
 
 
 def _numeric_ok(view: Graph, c: LazyCandidate, mode: str) -> bool:
-    from xflow.rewrites.verify import Verifier, verify_local
-
     verdict = Verifier(view.model).check(c.model) if mode == "full" else verify_local(view, c.graph)
     if not verdict.ok:
         log.warning("dropping %s at %s: not equivalent (%s)", c.rule, c.location, verdict.reason)

@@ -113,24 +113,38 @@ class RewriteEnv(gym.Env[Obs, int]):
     ## Action Space
 
     ``Discrete(max_candidates + 1)``. Action ``i < max_candidates`` applies candidate ``i`` (the
-    (rule × location) rewrites of the current graph, deduplicated by graph hash, in rule-registry
-    then graph order); action ``max_candidates`` (:attr:`stop_action`) ends the episode. Only the
-    first ``n_candidates`` indices and the stop action are legal: ``info["action_mask"]`` is a
-    boolean vector of length ``max_candidates + 1``. An illegal action leaves the graph unchanged
-    (reward 0, ``info["invalid_action"] = True``).
+    (rule × location) rewrites of the current graph that pass the check of ``verify``, first of
+    each edit signature, in rule-registry then site order); action ``max_candidates``
+    (:attr:`stop_action`, X-RLflow's no-op) ends the episode. Only the first ``n_candidates``
+    indices and the stop action are legal: ``obs["action_mask"]`` / ``info["action_mask"]``.
+    An illegal action leaves the graph unchanged (reward 0, ``info["invalid_action"] = True``).
 
     ## Observation Space
 
     ``Dict`` with
 
-    | key            | space                                  | content                               |
-    |----------------|----------------------------------------|---------------------------------------|
-    | ``graph``      | ``Graph(Box(0, 64, (NODE_DIM,)), Box(0, 64, (EDGE_DIM,)))`` | current graph |
-    | ``candidates`` | ``Sequence(Graph(...), stack=False)``   | the candidate graphs, action order    |
+    * ``graph``: ``Graph(Box(0, 64, (NODE_DIM,)), Box(0, 64, (EDGE_DIM,)))`` — the current graph;
+      node features end with the operator's cost under the node cost model (X-RLflow's per-op
+      runtime);
+    * ``candidates``: ``Sequence(Graph(...), stack=False)`` — the candidate graphs in action
+      order, a :class:`CandidateGraphs` built on access from each candidate's local difference;
+    * ``graph_cost``: ``Box(0, 1e9, (1,))`` — the current graph's cost (ms) under ``cost_model``
+      (X-RLflow's graph-level ``globals``);
+    * ``action_mask``: ``MultiBinary(max_candidates + 1)``.
 
     Nodes carry an op-type one-hot plus attributes, edges tensor-shape features
     (:mod:`xflow.envs.features`); each ``GraphInstance`` converts to a PyG ``Data`` with
     :func:`xflow.nn.batching.to_data`.
+
+    ## Incremental steps
+
+    A step builds only the chosen candidate; the candidate set moves incrementally
+    (:class:`~xflow.envs.candidate_set.CandidateSet`: only sites near the change are checked
+    again), features are updated incrementally
+    (:class:`~xflow.envs.features.IncrementalFeaturizer`), candidates are described by their
+    :class:`~xflow.rewrites.candidates.EditDiff`. ``incremental=False`` rebuilds everything every
+    step (the reference the tests compare against). Initial states are cached by graph hash in a
+    byte-bounded LRU (``cache_bytes``).
 
     ## Rewards
 
@@ -155,11 +169,18 @@ class RewriteEnv(gym.Env[Obs, int]):
 
     ``gymnasium.make("xflow/GraphRewrite-v1", model="builder:inception_like",
     max_candidates=500, horizon=100, reward="cost", cost_model="calibrated", measure_every=10,
-    rules=None, verify=False)``
+    rules=None, verify="shape", node_cost_model=None, hops=1, incremental=True,
+    cache_bytes=256 << 20)``
 
     * ``rules``: rule names (default: every registered rule).
-    * ``verify``: numerically verify every candidate with ONNX Runtime (slow; the rules only
-      match where they preserve outputs, this is a second safety net).
+    * ``verify``: ``"shape"`` (default: a candidate is offered only when every tensor leaving
+      its changed region keeps its shape and dtype, by local shape inference), ``False``,
+      ``"local"`` / ``"full"`` (additionally run the rewritten region / whole model in ONNX
+      Runtime: slow; ``True`` means ``"local"``).
+    * ``node_cost_model``: the model of the per-node cost features (default: ``cost_model`` when
+      it breaks a graph down per node, else ``"nominal"``).
+    * ``hops``: how far from a rewrite's changed nodes sites are re-checked.
+    * ``cache_size``: ignored (the cache is bounded by ``cache_bytes``).
     * ``cost_model``: a name of :data:`xflow.costs.COST_MODELS` (``"calibrated"``: the roofline
       calibrated on this device; ``"nominal"``, ``"measured-ops"``, ``"measured"``) or a
       :class:`~xflow.costs.CostModel`.
@@ -173,6 +194,9 @@ class RewriteEnv(gym.Env[Obs, int]):
     * v0: initial version.
     * v1: graphs are the onnx-ir IR; graph hashes use encoding v2 (states recorded under v0 do
       not replay their hashes); the cost-model name ``analytic`` became ``calibrated``.
+      Later in v1 (issue 12): incremental steps, ``verify="shape"`` by default, candidates
+      deduplicated by edit signature, per-node cost column (``NODE_DIM`` + 1), ``graph_cost`` and
+      ``action_mask`` in the observation.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}

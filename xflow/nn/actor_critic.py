@@ -12,6 +12,7 @@ from torch.distributions import Categorical
 
 from xflow.errors import ModelFileNotFound, ModelLoadError
 from xflow.nn.batching import batch_observations
+from xflow.nn.diff_encoder import encode_candidates, encode_with_layers
 from xflow.nn.gat_encoder import GATEncoder
 from xflow.nn.policy_head import CandidatePolicyHead
 from xflow.nn.value_head import ValueHead
@@ -88,8 +89,6 @@ class GraphActorCritic(nn.Module):
         return logits, self.value(z)
 
     def _embed_diffs(self, observations: Sequence[dict]) -> tuple[Tensor, Tensor, Tensor]:
-        from xflow.nn.diff_encoder import encode_candidates, encode_with_layers
-
         zs, zcs, counts = [], [], []
         for o in observations:
             z, layers = encode_with_layers(self.encoder, o["graph"])

@@ -10,13 +10,17 @@ inputs) is dropped and logged at WARNING — that would be a rule bug.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Sequence
 
 import onnx
+import onnx_ir as ir
 
 from xflow.graphs.edit import Changes, Editor, _topological_order
-from xflow.graphs.ir import Graph
+from xflow.graphs.hashing import _attr_bytes, _Names, array_digest
+from xflow.graphs.ir import Graph, node_reads, outs
+from xflow.graphs.shapes import infer_node_shapes
 from xflow.rewrites._base import Location, Rule
 from xflow.rewrites._registry import RULES, get_rule
 from xflow.rewrites.verify import Verifier, verify_local
@@ -171,8 +175,6 @@ class EditDiff:
     def region_graph(self) -> Graph:
         """The added and rewired nodes as a standalone :class:`~xflow.graphs.Graph` (their inputs
         as graph inputs, shapes as inferred), for per-node costs of the changed region."""
-        import onnx_ir as ir
-
         nodes = list(self.nodes) + list(self.rewired_nodes)
         produced = {id(o) for n in nodes for o in n.outputs}
         inputs, seen = [], set()
@@ -189,6 +191,19 @@ class EditDiff:
     def nbytes(self) -> int:
         """Rough memory held (new constants plus a per-node overhead), for byte-bounded caches."""
         return sum(int(a.nbytes) for a in self.inits.values()) + 2048 * (len(self.nodes) + len(self.rewired_nodes)) + 512
+
+
+class _ArrayMeta:
+    """Shape and dtype of a new constant of an :class:`EditDiff` (the array itself is dropped)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple, dtype) -> None:
+        self.shape, self.dtype = shape, dtype
+
+    @property
+    def nbytes(self) -> int:
+        return 64
 
 
 def _canon_names(view: Graph, ed) -> "callable":
@@ -209,10 +224,6 @@ def _canon_names(view: Graph, ed) -> "callable":
 def _edit_signature(view: Graph, ed, removed: frozenset[str]) -> str:
     """Digest of an edit (removed nodes, added nodes, constants, redirections), generated names
     canonicalized: equal signatures mean equal graphs."""
-    import hashlib
-
-    from xflow.graphs.hashing import _attr_bytes, _Names, array_digest
-
     canon = _canon_names(view, ed)
     h = hashlib.sha256()
     h.update("\x00".join(sorted(removed)).encode())
@@ -232,11 +243,6 @@ def _edit_signature(view: Graph, ed, removed: frozenset[str]) -> str:
 
 def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
     """The :class:`EditDiff` of applying ``rule`` at ``loc`` (the check must already pass)."""
-    import onnx_ir as ir
-
-    from xflow.graphs.ir import node_reads, outs
-    from xflow.graphs.shapes import infer_node_shapes
-
     ed = Editor(view, tag=rule.name)
     rule._rewrite(view, loc, ed)
     d = EditDiff()
@@ -349,8 +355,9 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
     d.nodes = new_nodes
     d.rewired_nodes = rewired_nodes
     d.values = values
-    d.inits = dict(ed._inits)
     d.signature = _edit_signature(view, ed, d.removed)
+    # keep what features need (shape, dtype), not the new arrays (merged / padded weights)
+    d.inits = {k: _ArrayMeta(tuple(a.shape), a.dtype) for k, a in ed._inits.items()}
     d.verdict = _boundary_check(view, d, bridges)
     d.footprint = frozenset(loc.nodes) | d.removed | d.rewired
     return d
@@ -366,8 +373,6 @@ def _same_type(a, b) -> bool:
 
 def _boundary_check(view: Graph, d: EditDiff, bridges) -> str | None:
     """``None`` when each tensor leaving the changed region keeps its shape and element type."""
-    from xflow.graphs.ir import outs
-
     for name in sorted(d.removed):
         for o in outs(view.node_by_name[name]):
             if not o:
