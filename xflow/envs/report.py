@@ -81,8 +81,8 @@ def env_bench_table() -> str:
             if mode == "incremental" and "from-scratch" in by:
                 ratio, lo, hi = ratio_interval(_samples(by["from-scratch"].samples_ms), _samples(r.samples_ms))
                 speed = f"{ratio:.1f}× [{lo:.1f}, {hi:.1f}]"
-            rows.append([f"`{model}`", mode, f"{fmt(r.thread_cpu_ms, 3)} ms (IQR {fmt(r.iqr_ms, 2)})",
-                         f"{fmt(r.wall_ms, 3)} ms", fmt(r.candidates_median, 3), fmt(r.rechecked_median, 3),
+            rows.append([f"`{model}`", mode, f"{r.thread_cpu_ms:.1f} ms (IQR {r.iqr_ms:.1f})",
+                         f"{r.wall_ms:.0f} ms", f"{r.candidates_median:.0f}", f"{r.rechecked_median:.0f}",
                          int(r.rounds), int(r.steps_total), "yes" if bool(r.busy) else "no",
                          f"{r.git_sha}"[:10], speed])
     return markdown_table(["model", "env", "step (thread CPU, median)", "wall", "candidates/step",
@@ -93,8 +93,9 @@ def env_bench_table() -> str:
 
 @report_table("envs.env_memory")
 def env_memory_table() -> str:
-    """Memory over the incremental rollout: resident set (MB) at env steps 1/50/250/500 and peak,
-    and the traced Python heap (tracemalloc, current / peak MB) of a replay of the same rollout."""
+    """Memory over the incremental rollout: resident set (MB) at env steps 1/50/250/500, the
+    process's peak (it includes the tracemalloc replay, which holds a second env), and the traced
+    Python heap (tracemalloc, current / peak MB) of a replay of the same rollout."""
     df = load_result("envs/env_bench.csv")
     df = df[~df["is_aa_control"].astype(bool) & (df["mode"] == "incremental")]
     rows = []
