@@ -10,7 +10,6 @@ from onnx import helper
 from xflow.cli import main
 from xflow.parallel.models import InceptionToy, export_onnx
 
-from tests.runtime.backend_helpers import onnx_model as typed_model
 
 from .helpers import onnx_model
 
@@ -35,7 +34,7 @@ def test_cli_compile_json(tmp_path, capsys):
 def test_cli_reports_missing_and_unsupported_models(tmp_path, capsys):
     assert main(["parallel", "compile", str(tmp_path / "nope.onnx"), "-o", str(tmp_path / "g.py")]) == 2
     assert "nope.onnx" in capsys.readouterr().err
-    m = typed_model([helper.make_node("NonZero", ["x"], ["y"])], [("x", [1, 2])], [("y", None, np.int64)])
+    m = onnx_model([helper.make_node("NonZero", ["x"], ["y"])], [("x", [1, 2])], [("y", None, np.int64)])
     p = tmp_path / "nonzero.onnx"
     onnx.save(m, str(p))
     assert main(["parallel", "compile", str(p), "-o", str(tmp_path / "g.py"), "--cost", "analytic"]) == 2

@@ -12,7 +12,6 @@ from xflow.parallel.dataflow import from_onnx
 from xflow.parallel.planner import PlanConfig
 from xflow.runtime.backend_ops import supported_ops as backend_ops
 
-from tests.runtime.backend_helpers import onnx_model as typed_model
 
 from .helpers import onnx_model, ort_run
 
@@ -53,7 +52,7 @@ def test_branches_of_formerly_refused_ops_run_in_parallel():
 
 
 def test_unsupported_operator_is_named():
-    m = typed_model([N("NonZero", ["x"], ["y"])], [("x", [1, 2])], [("y", None, np.int64)])
+    m = onnx_model([N("NonZero", ["x"], ["y"])], [("x", [1, 2])], [("y", None, np.int64)])
     with pytest.raises(UnsupportedOperator, match="NonZero"):
         compile_model(m, cost="analytic")
 

@@ -37,7 +37,7 @@ from xflow.algsel.algorithms.implicit_gemm import ImplicitGemm
 from xflow.algsel.algorithms.mkldnn import Mkldnn
 from xflow.algsel.algorithms.mkldnn_packed import MkldnnPacked
 from xflow.algsel.algorithms.winograd import Winograd2x2, Winograd4x4
-from xflow.errors import UnknownName
+from xflow.algsel._registry import AlgorithmRegistry
 
 __all__ = [
     "ConvAlgorithm", "ConvConfig", "MemoryUse", "out_size", "get_algorithm", "list_algorithms",
@@ -45,38 +45,29 @@ __all__ = [
     "Winograd4x4", "FFT", "ChannelsLast", "Mkldnn", "MkldnnPacked", "CudnnMode",
 ]
 
-_REGISTRY: dict[str, ConvAlgorithm] = {
-    a.name: a for a in (Default(), Direct(), Im2col(), ImplicitGemm(), Winograd2x2(), Winograd4x4(), FFT(),
-                        ChannelsLast(), Mkldnn(), MkldnnPacked(), *CUDNN_MODES)
-}
-ALIASES: dict[str, str] = {"winograd": "winograd_2x2", "smm": "implicit_gemm", "gemm": "im2col", "onednn": "mkldnn"}
+_FAMILY: AlgorithmRegistry[ConvAlgorithm] = AlgorithmRegistry(
+    "convolution algorithm", ConvAlgorithm, (Default(), Direct(), Im2col(), ImplicitGemm(), Winograd2x2(), Winograd4x4(), FFT(),
+     ChannelsLast(), Mkldnn(), MkldnnPacked(), *CUDNN_MODES),
+    {"winograd": "winograd_2x2", "smm": "implicit_gemm", "gemm": "im2col", "onednn": "mkldnn"})
+_REGISTRY = _FAMILY.entries  # name → algorithm (tests patch it)
+ALIASES = _FAMILY.aliases
 
 
 def list_algorithms(device: str | None = None) -> list[str]:
-    """Registered algorithm names (canonical, no aliases), ``default`` first; with ``device``, only
+    """Registered convolution algorithm names (canonical, no aliases), ``default`` first; with ``device``, only
     those available there (e.g. no cuDNN modes on ``'cpu'``)."""
-    return [n for n, a in _REGISTRY.items() if device is None or a.available(device) is None]
+    return _FAMILY.names(device)
 
 
 def get_algorithm(name: str | ConvAlgorithm) -> ConvAlgorithm:
-    """The algorithm registered as ``name`` (or an alias); an instance is returned as is.
+    """The convolution algorithm registered as ``name`` (or an alias); an instance is returned as is.
 
     Raises:
-        UnknownName: ``name`` is not registered (the message lists the valid names).
+        UnknownName: not registered (the message lists the valid names and aliases).
     """
-    if isinstance(name, ConvAlgorithm):
-        return name
-    key = ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in _REGISTRY:
-        raise UnknownName(
-            f"unknown convolution algorithm {name!r}; choose one of {', '.join(list_algorithms())} "
-            f"(aliases: {', '.join(f'{k}→{v}' for k, v in ALIASES.items())})"
-        )
-    return _REGISTRY[key]
+    return _FAMILY.get(name)
 
 
 def register_algorithm(algorithm: ConvAlgorithm, *, replace: bool = False) -> None:
-    """Add a user algorithm to the registry (``replace=True`` to override an existing name)."""
-    if algorithm.name in _REGISTRY and not replace:
-        raise ValueError(f"algorithm {algorithm.name!r} already registered (pass replace=True)")
-    _REGISTRY[algorithm.name] = algorithm
+    """Add a user convolution algorithm (``replace=True`` to override an existing name)."""
+    _FAMILY.register(algorithm, replace=replace)

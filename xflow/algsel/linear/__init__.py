@@ -19,38 +19,33 @@ from xflow.algsel.linear.blocked import BlockedLinear
 from xflow.algsel.linear.default import DefaultLinear
 from xflow.algsel.linear.gemm_t import GemmTransposed
 from xflow.algsel.linear.mkldnn_packed import MkldnnPackedLinear
-from xflow.errors import UnknownName
+from xflow.algsel._registry import AlgorithmRegistry
 
 __all__ = ["LinearAlgorithm", "LinearConfig", "get_linear_algorithm", "list_linear_algorithms",
            "register_linear_algorithm"]
 
-_REGISTRY: dict[str, LinearAlgorithm] = {
-    a.name: a for a in (DefaultLinear(), GemmTransposed(), BlockedLinear(), MkldnnPackedLinear())
-}
-ALIASES = {"gemm": "default", "onednn": "mkldnn_packed"}
+_FAMILY: AlgorithmRegistry[LinearAlgorithm] = AlgorithmRegistry(
+    "linear algorithm", LinearAlgorithm, (DefaultLinear(), GemmTransposed(), BlockedLinear(), MkldnnPackedLinear()),
+    {"gemm": "default", "onednn": "mkldnn_packed"})
+_REGISTRY = _FAMILY.entries  # name → algorithm (tests patch it)
+ALIASES = _FAMILY.aliases
 
 
 def list_linear_algorithms(device: str | None = None) -> list[str]:
-    """Registered linear algorithm names, ``default`` first (only those available on ``device``)."""
-    return [n for n, a in _REGISTRY.items() if device is None or a.available(device) is None]
+    """Registered linear algorithm names (canonical, no aliases), ``default`` first; with ``device``, only
+    those available there."""
+    return _FAMILY.names(device)
 
 
 def get_linear_algorithm(name: str | LinearAlgorithm) -> LinearAlgorithm:
-    """The linear algorithm registered as ``name`` (or an alias).
+    """The linear algorithm registered as ``name`` (or an alias); an instance is returned as is.
 
     Raises:
-        UnknownName: not registered (the message lists the valid names).
+        UnknownName: not registered (the message lists the valid names and aliases).
     """
-    if isinstance(name, LinearAlgorithm):
-        return name
-    key = ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in _REGISTRY:
-        raise UnknownName(f"unknown linear algorithm {name!r}; choose one of {', '.join(_REGISTRY)}")
-    return _REGISTRY[key]
+    return _FAMILY.get(name)
 
 
 def register_linear_algorithm(algorithm: LinearAlgorithm, *, replace: bool = False) -> None:
-    """Add a user linear algorithm (``replace=True`` to override)."""
-    if algorithm.name in _REGISTRY and not replace:
-        raise ValueError(f"linear algorithm {algorithm.name!r} already registered (pass replace=True)")
-    _REGISTRY[algorithm.name] = algorithm
+    """Add a user linear algorithm (``replace=True`` to override an existing name)."""
+    _FAMILY.register(algorithm, replace=replace)

@@ -20,36 +20,33 @@ from xflow.algsel.pool.channels_last import ChannelsLastPool
 from xflow.algsel.pool.default import DefaultPool
 from xflow.algsel.pool.shift import ShiftPool
 from xflow.algsel.pool.unfold import UnfoldPool
-from xflow.errors import UnknownName
+from xflow.algsel._registry import AlgorithmRegistry
 
 __all__ = ["PoolAlgorithm", "PoolConfig", "pool_out_size", "get_pool_algorithm", "list_pool_algorithms",
            "register_pool_algorithm"]
 
-_REGISTRY: dict[str, PoolAlgorithm] = {a.name: a for a in (DefaultPool(), ChannelsLastPool(), ShiftPool(), UnfoldPool())}
-ALIASES = {"direct": "shift"}
+_FAMILY: AlgorithmRegistry[PoolAlgorithm] = AlgorithmRegistry(
+    "pooling algorithm", PoolAlgorithm, (DefaultPool(), ChannelsLastPool(), ShiftPool(), UnfoldPool()),
+    {"direct": "shift"})
+_REGISTRY = _FAMILY.entries  # name → algorithm (tests patch it)
+ALIASES = _FAMILY.aliases
 
 
 def list_pool_algorithms(device: str | None = None) -> list[str]:
-    """Registered pooling algorithm names, ``default`` first (only those available on ``device``)."""
-    return [n for n, a in _REGISTRY.items() if device is None or a.available(device) is None]
+    """Registered pooling algorithm names (canonical, no aliases), ``default`` first; with ``device``,
+    only those available there."""
+    return _FAMILY.names(device)
 
 
 def get_pool_algorithm(name: str | PoolAlgorithm) -> PoolAlgorithm:
-    """The pooling algorithm registered as ``name`` (or an alias).
+    """The pooling algorithm registered as ``name`` (or an alias); an instance is returned as is.
 
     Raises:
         UnknownName: not registered (the message lists the valid names).
     """
-    if isinstance(name, PoolAlgorithm):
-        return name
-    key = ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in _REGISTRY:
-        raise UnknownName(f"unknown pooling algorithm {name!r}; choose one of {', '.join(_REGISTRY)}")
-    return _REGISTRY[key]
+    return _FAMILY.get(name)
 
 
 def register_pool_algorithm(algorithm: PoolAlgorithm, *, replace: bool = False) -> None:
-    """Add a user pooling algorithm (``replace=True`` to override)."""
-    if algorithm.name in _REGISTRY and not replace:
-        raise ValueError(f"pooling algorithm {algorithm.name!r} already registered (pass replace=True)")
-    _REGISTRY[algorithm.name] = algorithm
+    """Add a user pooling algorithm (``replace=True`` to override an existing name)."""
+    _FAMILY.register(algorithm, replace=replace)
