@@ -112,6 +112,21 @@ def env_memory_table() -> str:
                           ["l", "l"] + ["r"] * 8)
 
 
+@report_table("envs.encoder")
+def encoder_table() -> str:
+    """Scoring every candidate of one observation: batched re-encoding of each candidate graph
+    (``full``, baseline) vs the diff encoder; median thread-CPU ms [IQR] and the ratio
+    diff/full with its 95 % interval and verdict (interleaved rounds of one run)."""
+    df = load_result("envs/encoder.csv")
+    rows = []
+    for r in df.sort_values(["model", "variant"]).itertuples():
+        ratio = "—" if r.variant == r.baseline else f"{r.ratio:.2f}× [{r.ci_lo:.2f}, {r.ci_hi:.2f}] {r.verdict}"
+        rows.append([f"`{r.model}`", r.variant, int(r.candidates), f"{r.thread_cpu_ms:.0f} ms (IQR {r.iqr_ms:.0f})",
+                     ratio, int(r.rounds), "yes" if bool(r.busy) else "no", f"{r.git_sha}"[:10]])
+    return markdown_table(["model", "encoder", "candidates", "time (thread CPU, median)", "time / full",
+                           "rounds", "busy", "git"], rows, ["l", "l", "r", "r", "r", "r", "l", "l"])
+
+
 @report_table("envs.rl_toy")
 def rl_toy_table() -> str:
     """Predicted cost / original of the final graph per toy graph: the PPO policy (IQM over seeds

@@ -41,8 +41,8 @@ class GraphActorCritic(nn.Module):
         diff_encoder (bool, optional): embed the current graph once and each candidate from its
             local difference (:mod:`xflow.nn.diff_encoder`; exact, needs the env's
             ``CandidateGraphs`` observations) instead of re-encoding every candidate graph
-            (default: :obj:`False`: on CPU at zoo scale the batched re-encoding was faster here,
-            see ``docs/rl.md``).
+            (default: :obj:`False`: the PPO path stays as it was until measured there; scoring
+            one observation's candidates is timed in the ``envs.encoder`` table of ``docs/rl.md``).
 
     Shapes:
         - **input:** a list of ``B`` observations (``{"graph", "candidates"}``), optional mask
