@@ -143,8 +143,8 @@ class RewriteEnv(gym.Env[Obs, int]):
     again), features are updated incrementally
     (:class:`~xflow.envs.features.IncrementalFeaturizer`), candidates are described by their
     :class:`~xflow.rewrites.candidates.EditDiff`. ``incremental=False`` rebuilds everything every
-    step (the reference the tests compare against). Initial states are cached by graph hash in a
-    byte-bounded LRU (``cache_bytes``).
+    step (the reference the tests compare against). Start states (the loaded graph's candidate
+    set) are cached by graph hash and model id in a byte-bounded LRU (``cache_bytes``).
 
     ## Rewards
 
@@ -298,7 +298,10 @@ class RewriteEnv(gym.Env[Obs, int]):
     def _enter(self, graph: Graph, key: str, prev: Graph | None) -> None:
         """Make ``graph`` current: candidates (incrementally from ``prev`` when it is one rewrite
         back), features (incrementally), per-node costs."""
-        cached = self._cache.get(key) if prev is None or not self.incremental else None
+        # only loaded (start) graphs are cached: sites name nodes, and a graph reached by two
+        # rewrite paths can hash equal while its generated node names differ
+        key = (key, self.model_id)
+        cached = self._cache.get(key) if prev is None else None
         if cached is not None:
             sites, order = cached
             self._cset.graph, self._cset.sites, self._cset.order = graph, dict(sites), list(order)
@@ -307,7 +310,8 @@ class RewriteEnv(gym.Env[Obs, int]):
             self._cset.advance(graph)
         else:
             self._cset.build(graph)
-            self._cache.put(key, (dict(self._cset.sites), list(self._cset.order)), self._cset_nbytes())
+            if prev is None:
+                self._cache.put(key, (dict(self._cset.sites), list(self._cset.order)), self._cset_nbytes())
         self._node_costs = self._per_node_costs(graph)
         featurizer = self._featurizer if self.incremental else IncrementalFeaturizer()  # fresh: from scratch
         self._features_now = featurizer.features(graph, self._node_costs)
