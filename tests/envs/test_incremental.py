@@ -96,7 +96,7 @@ def test_shape_check_rejects_a_shape_changing_rewrite():
     from xflow.graphs.ir import Graph
     from xflow.rewrites._base import Location, Rule
 
-    class Squash(Rule):  # replaces a Relu on (1, 4) by a Flatten(axis=0) → (4,)... (1,4) → (1, 4)? no: Reshape
+    class Squash(Rule):  # replaces Relu(h: (1, 4)) by Reshape(h, [4]) -> (4,): a shape-changing "rewrite"
         name = "test_squash"
 
         def _sites(self, view):
