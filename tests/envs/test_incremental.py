@@ -121,3 +121,22 @@ def test_shape_check_rejects_a_shape_changing_rewrite():
     assert site.diff is not None and site.diff.verdict and "(4,)" in site.diff.verdict
     assert cs.candidates(10) == []
     assert len(CandidateSet([Squash()], verify=False).build(graph).candidates(10)) == 1
+
+
+def test_numeric_verification_runs_once_per_diff(monkeypatch):
+    """verify='local' checks each candidate in ORT once; a kept site is not checked again."""
+    import xflow.envs.candidate_set as cs_mod
+
+    calls = []
+    real = cs_mod._numeric_ok
+    monkeypatch.setattr(cs_mod, "_numeric_ok", lambda g, c, mode: calls.append(c.location) or real(g, c, mode))
+    env = RewriteEnv("zoo:squeezenet1_1", max_candidates=50, horizon=5, cost_model="nominal", verify="local")
+    env.reset()
+    first = len(calls)
+    before = {c.location for c in env.candidates}
+    assert first == len(env.candidates) >= 2 and all(c.diff.numeric for c in env.candidates)
+    env.step(0)
+    kept = [c for c in env.candidates if c.location in before]
+    assert kept and all(c.diff.numeric for c in env.candidates)
+    # only re-checked sites ran in ORT again (without the per-diff verdict every candidate would)
+    assert len(calls) - first <= env._cset.last_checked and len(calls) - first < len(env.candidates)

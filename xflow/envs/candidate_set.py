@@ -309,8 +309,11 @@ class CandidateSet:
                 continue
             seen.add(d.signature)
             c = LazyCandidate(self.rules[s.rule_index], s.loc, d, g)
-            if self.verify in ("local", "full") and not _numeric_ok(g, c, self.verify):
-                continue
+            if self.verify in ("local", "full"):
+                if d.numeric is None:  # checked once per diff: kept sites keep their verdict
+                    d.numeric = _numeric_ok(g, c, self.verify)
+                if not d.numeric:
+                    continue
             out.append(c)
             if len(out) >= max_candidates:
                 break

@@ -148,7 +148,7 @@ class EditDiff:
     """
 
     __slots__ = ("removed", "rewired", "nodes", "rewired_nodes", "values", "inits", "signature",
-                 "verdict", "footprint", "node_costs", "_rename")
+                 "verdict", "footprint", "node_costs", "numeric", "_rename")
 
     def __init__(self) -> None:
         self.removed: frozenset[str] = frozenset()
@@ -162,6 +162,8 @@ class EditDiff:
         self.footprint: frozenset[str] = frozenset()
         #: ``{added node name: ms}`` once a consumer has costed the added region (cache)
         self.node_costs: dict[str, float] | None = None
+        #: outcome of a numeric (ONNX Runtime) check once one ran (``None``: not checked)
+        self.numeric: bool | None = None
         self._rename: dict[str, str] = {}
 
     def resolve(self, tensor: str) -> str:
