@@ -91,6 +91,11 @@ def test_env_bench_reports_step_time_candidates_and_memory(tmp_results):
 
     rows = pd.read_csv(d["wrote"])
     assert set(rows["mode"]) == {"incremental"} and len(rows) == 2 and rows["samples_ms"].str.count(";").min() == 4
+    # a second run appends its rows, each with its own provenance
+    args = p.parse_args(["rl", "env-bench", "--model", "builder:split_concat", "--steps", "2",
+                         "--label", "test2", "--save", "--json"])
+    rows = pd.read_csv(args.func(args).data["wrote"])
+    assert len(rows) == 4 and rows["git_sha"].notna().all() and rows["timestamp"].notna().all()
 
 
 def test_env_bench_rejects_zero_steps():

@@ -223,7 +223,10 @@ def save_env_bench(rows: list[dict], name: str = "envs/env_bench.csv") -> str:
 
     from xflow.tables import results_root, save_result
 
-    new = pd.DataFrame(rows)
+    from xflow.results import provenance
+
+    prov = provenance("cpu", 1)
+    new = pd.DataFrame([{**r, **{k: v for k, v in prov.items() if k not in r}} for r in rows])
     path = results_root() / name
     if path.exists():
         old = pd.read_csv(path)
