@@ -10,6 +10,7 @@ which ``make report`` turns into the table in ``docs/rewrites.md`` (``rewrites.s
     .venv/bin/python benchmarks/rewrite_searches.py             # six evaluation models, 120 s per search (long)
     .venv/bin/python benchmarks/rewrite_searches.py --checkpoint runs/RUN/agent.pt   # adds the RL agent
     .venv/bin/python benchmarks/rewrite_searches.py --zoo-check  # taso + tensat on every zoo model, 60 s each
+    .venv/bin/python benchmarks/rewrite_searches.py --zoo-check --searches tensat  # re-run TENSAT only (keeps TASO's rows)
 """
 from __future__ import annotations
 
@@ -33,11 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zoo-check", action="store_true",
                     help="instead: taso and tensat on every zoo model within the time budget (default 60 s), "
                          "outputs verified -> results/rewrites/searches_zoo.csv")
+    ap.add_argument("--searches", nargs="+", choices=["taso", "tensat"], default=None,
+                    help="--zoo-check: only these searches (the other searches' rows in the CSV are kept)")
     a = ap.parse_args(argv)
+    if a.searches and not a.zoo_check:
+        ap.error("--searches goes with --zoo-check (the comparison takes --methods)")
     if a.zoo_check:
         from xflow.rewrites.searches.compare import zoo_check
 
-        for r in zoo_check(a.models, time_budget_s=a.time_budget_s or 60.0, budget=a.budget or 1000,
+        for r in zoo_check(a.models, methods=tuple(a.searches or ("taso", "tensat")),
+                           time_budget_s=a.time_budget_s or 60.0, budget=a.budget or 1000,
                            out=None if a.no_write else "rewrites/searches_zoo.csv"):
             print(f"{r['model']:<20} {r['method']:<7} {r['search_time_s']:7.1f} s  verified={r['verified']}  "
                   f"predicted {r['predicted_speedup']:.3f}x  {r['detail']}")

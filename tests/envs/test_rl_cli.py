@@ -76,3 +76,28 @@ def test_optimize_writes_a_verified_graph(tmp_path):
     assert out.exists() and rep.data["method"] == "rl" and "wrote" in rep.text
     if rep.data["n_actions"]:
         assert rep.data["kept"] in ("original", "rewritten")
+
+
+def test_env_bench_reports_step_time_candidates_and_memory(tmp_results):
+    p = _parser()
+    args = p.parse_args(["rl", "env-bench", "--model", "builder:inception_like", "--steps", "5",
+                         "--label", "test", "--save", "--json"])
+    rep = args.func(args)
+    d = rep.data
+    assert d["steps_total"] >= 10 and d["step_ms"]["median"] > 0 and d["step_ms"]["clock"] == "thread"
+    assert d["candidates_per_step"]["median"] >= 1 and d["memory"][0]["rss_mb"] > 0
+    json.loads(json.dumps(d, allow_nan=False))
+    import pandas as pd
+
+    rows = pd.read_csv(d["wrote"])
+    assert set(rows["mode"]) == {"incremental"} and len(rows) == 2 and rows["samples_ms"].str.count(";").min() == 4
+    # a second run appends its rows, each with its own provenance
+    args = p.parse_args(["rl", "env-bench", "--model", "builder:split_concat", "--steps", "2",
+                         "--label", "test2", "--save", "--json"])
+    rows = pd.read_csv(args.func(args).data["wrote"])
+    assert len(rows) == 4 and rows["git_sha"].notna().all() and rows["timestamp"].notna().all()
+
+
+def test_env_bench_rejects_zero_steps():
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["rl", "env-bench", "--steps", "0"])

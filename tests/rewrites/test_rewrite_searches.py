@@ -118,3 +118,30 @@ def test_tensat_extraction_keeps_constant_nodes_and_output_names(extract):
     ops = sorted(n.op_type for n in res.model.graph.node)
     assert ops == sorted(n.op_type for n in direct.graph.node) and ops.count("Relu") == 1
     assert [o.name for o in res.model.graph.output] == ["out"]
+
+
+def test_taso_skips_a_rule_that_would_end_past_the_deadline(monkeypatch):
+    """A rule that takes 10 clock units is not started with less time left than it took last time
+    (fast rules take 1: without the check the second expansion starts it at t=14 of 20 and ends at 24)."""
+    import xflow.rewrites.search as search_mod
+    from xflow.rewrites.searches import taso as taso_mod
+
+    clock = {"t": 0.0}
+    fake_time = type("T", (), {"perf_counter": staticmethod(lambda: clock["t"])})
+    monkeypatch.setattr(search_mod, "time", fake_time)
+    monkeypatch.setattr(taso_mod, "time", fake_time)
+    names = {"gen_matmul_055d87df", "gen_matmul_3c867faf~r", "gen_transpose_f464f589"}  # they match _siblings
+    rules = [r for r in generated_rules() if r.name in names]
+    assert len(rules) == 3
+    slow = rules[-1].name
+    real = taso_mod.candidates
+
+    def timed(view, rs, *a, **kw):
+        clock["t"] += 10.0 if rs[0].name == slow else 1.0
+        return real(view, rs, *a, **kw)
+
+    monkeypatch.setattr(taso_mod, "candidates", timed)
+    res = taso_mod.taso_search(_siblings(), Roofline("cpu", name="nominal"), rules=rules, alpha=100.0, budget=1000,
+                               time_budget_s=20.0, max_candidates=200, verify=False)
+    assert res.time_s <= 20.0
+    assert res.n_expanded >= 3  # later expansions still ran the cheap rules

@@ -37,3 +37,24 @@ def test_cli_optimize_tensat(tmp_path, capsys):
     assert main(["rewrite", "optimize", str(src), "-o", str(out), "--search", "tensat", "--budget-s", "60",
                  "--iter-limit", "2", "--extract", "greedy", "--repeats", "3"]) == 0
     assert out.exists()
+
+
+def test_cli_search_tensat_writes_the_extracted_graph(tmp_path, capsys):
+    """Without measurement (``--repeats 0``) ``-o`` gets the extraction, not the input (an e-graph
+    extraction has no rewrite actions; the input was written before)."""
+    src, out = tmp_path / "sib.onnx", tmp_path / "best.onnx"
+    onnx.save(_siblings(), src)
+    assert main(["rewrite", "search", str(src), "--method", "tensat", "--iter-limit", "2", "--repeats", "0",
+                 "-o", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["predicted_speedup"] > 1.2 and data["tensat"]["changed"]
+    written = onnx.load(str(out))
+    assert sum(n.op_type in ("MatMul", "Gemm") for n in written.graph.node) == 1
+
+
+def test_cli_tensat_refuses_other_rule_sets(tmp_path, capsys):
+    src = tmp_path / "sib.onnx"
+    onnx.save(_siblings(), src)
+    assert main(["rewrite", "search", str(src), "--method", "tensat", "--rules", "all", "--repeats", "0"]) != 0
+    err = capsys.readouterr().err
+    assert "generated" in err and "Traceback" not in err

@@ -23,9 +23,11 @@ def test_run_synthetic_unifews_is_sparser_than_dense():
 
 @pytest.mark.parametrize("model", ["gat", "sgc", "appnp"])
 def test_run_other_models(model):
-    m = _metrics(run({"dataset": "sbm:300:6", "model": model, "delta_a": 0.5, "delta_w": 0.5, "epochs": 4,
+    m = _metrics(run({"dataset": "sbm:300:6", "model": model, "delta_a": 0.5, "delta_w": 0.5, "epochs": 30,
                       "threads": 1}))
-    assert 0.0 <= m["test_acc"] <= 1.0 and m["mac_reduction"] > 1.0
+    # 8 communities (chance 12.5 %); 30 epochs reach ~50 % (GAT) to ~100 % (SGC, APPNP) on this graph
+    assert m["test_acc"] > 0.3
+    assert m["weight_sparsity"] > 0.02 and m["mac_reduction"] > 1.0  # the rules pruned and it was counted
 
 
 @pytest.mark.parametrize("method", ["random", "dspar"])

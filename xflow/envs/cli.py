@@ -7,6 +7,8 @@
   search method (best graph seen, verified, kept only if measured faster: never slower)
 * ``xflow rl validate runs/RUN/episodes.csv`` — replay recorded episodes and check they reach
   the same graphs
+* ``xflow rl env-bench --model zoo:inception_v3 [--steps 100] [--save]`` — env step time
+  (median/IQR, thread CPU, through the measurement core), candidates per step, memory
 
 torch and the environment are imported inside the handlers so ``xflow --help`` stays fast.
 """
@@ -191,6 +193,81 @@ def _validate(args: argparse.Namespace) -> Report:
                   text=text + f"\n{len(rows)} episode(s) replayed exactly")
 
 
+def env_bench_records(res: dict, *, model: str, label: str, mode: str) -> list[dict]:
+    """Result rows of one :func:`xflow.envs.bench.env_bench` run (one per measured variant), with
+    candidates per step, memory at the checkpoints and the per-round samples."""
+    import numpy as np
+
+    m = res["measurement"]
+    cands = np.asarray(res["candidates"], dtype=float)
+    mem = {int(r["step"]): r for r in res["memory"]}
+    rows = m.records(model=model, label=label, mode=mode, steps_total=res["steps_total"],
+                     candidates_median=float(np.median(cands)) if cands.size else 0.0,
+                     candidates_max=int(cands.max()) if cands.size else 0,
+                     rechecked_median=float(np.median(res["rechecked"])) if res["rechecked"] else 0.0,
+                     peak_rss_mb=round(res["peak_rss_mb"], 1))
+    for r in rows:
+        r["samples_ms"] = ";".join(f"{1e3 * t:.3f}" for t in m.times(r["variant"], "thread"))
+        for k in (1, 50, 250, 500):
+            row = mem.get(k, {})
+            r[f"rss_mb_{k}"] = round(row["rss_mb"], 1) if "rss_mb" in row else None
+            r[f"traced_mb_{k}"] = round(row["traced_mb"], 2) if "traced_mb" in row else None
+            r[f"traced_peak_mb_{k}"] = round(row["traced_peak_mb"], 2) if "traced_peak_mb" in row else None
+    return rows
+
+
+def save_env_bench(rows: list[dict], name: str = "envs/env_bench.csv") -> str:
+    """Write ``rows`` with :func:`xflow.tables.save_result`, keeping the rows of other
+    (model, label, mode) combinations already in the file."""
+    import pandas as pd
+
+    from xflow.tables import results_root, save_result
+
+    from xflow.results import provenance
+
+    prov = provenance("cpu", 1)
+    new = pd.DataFrame([{**r, **{k: v for k, v in prov.items() if k not in r}} for r in rows])
+    path = results_root() / name
+    if path.exists():
+        old = pd.read_csv(path)
+        keys = {(r["model"], r["label"], r["mode"]) for r in rows}
+        old = old[[(a, b, c) not in keys for a, b, c in zip(old["model"], old["label"], old["mode"])]]
+        new = pd.concat([old, new], ignore_index=True)
+    return str(save_result(new, name))
+
+
+def _env_bench(args: argparse.Namespace) -> Report:
+    from xflow.envs.bench import env_bench
+
+    mode = "from-scratch" if args.from_scratch else "incremental"
+    res = env_bench(args.model, steps=args.steps, seed=args.seed, max_candidates=args.max_candidates,
+                    cost_model=args.cost_model or "nominal", incremental=not args.from_scratch,
+                    tracemalloc=args.tracemalloc, progress=not args.json)
+    m = res["measurement"]
+    rows = env_bench_records(res, model=args.model, label=args.label, mode=mode)
+    step = next(r for r in rows if r["variant"] == "step")
+    data = {"model": args.model, "mode": mode, "steps_timed": args.steps, "steps_total": res["steps_total"],
+            "step_ms": {"median": step["thread_cpu_ms"], "iqr": step["iqr_ms"], "wall_median": step["wall_ms"],
+                        "clock": m.clock},
+            "aa": {"ratio": next(r["ratio"] for r in rows if r["variant"] != "step"),
+                   "noise_floor": m.noise_floor()},
+            "candidates_per_step": {"median": step["candidates_median"], "max": step["candidates_max"]},
+            "rechecked_sites_median": step["rechecked_median"],
+            "memory": res["memory"], "peak_rss_mb": res["peak_rss_mb"], "conditions": m.conditions()}
+    if args.save:
+        data["wrote"] = save_env_bench(rows)
+    mem = ", ".join(f"step {r['step']}: RSS {r['rss_mb']:.0f} MB" + (f", traced {r['traced_mb']:.1f} MB"
+                                                                      if "traced_mb" in r else "")
+                    for r in res["memory"] if "rss_mb" in r)
+    text = (f"{args.model} ({mode}): step {step['thread_cpu_ms']:.1f} ms median thread CPU "
+            f"(IQR {step['iqr_ms']:.1f} ms; wall {step['wall_ms']:.1f} ms) over {args.steps} rounds, "
+            f"{res['steps_total']} env steps; candidates/step median {step['candidates_median']:.0f}\n"
+            f"memory: {mem}; peak RSS {res['peak_rss_mb']:.0f} MB"
+            + ("\nbusy machine: foreign CPU load during the run; timings are contended" if m.busy else "")
+            + (f"\nwrote {data['wrote']}" if args.save else ""))
+    return Report(data=data, text=text)
+
+
 def _optimize(args: argparse.Namespace) -> Report:
     import onnx
 
@@ -246,7 +323,7 @@ def _need_subcommand(args: argparse.Namespace) -> Report:
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
-    """Add ``xflow rl {train,eval,optimize,validate}``."""
+    """Add ``xflow rl {train,eval,optimize,env-bench,validate}``."""
     rl = add_command(subparsers, "rl", None, help="reinforcement-learning graph rewriting (X-RLflow)")
     sub = rl.add_subparsers(dest="rl_command", metavar="SUBCOMMAND")
     rl.set_defaults(func=_need_subcommand)
@@ -286,6 +363,22 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--threads", type=threads(), default=1, help="ORT intra-op threads for the measurement")
     p.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
                    help="interleaved measurement rounds (0: keep the predicted best; else >= 2)")
+
+    p = add_command(sub, "env-bench", _env_bench,
+                    help="time env steps of a seeded random rollout (thread CPU), candidates, memory")
+    p.add_argument("--model", type=_model_id, default="zoo:inception_v3", help="model id")
+    p.add_argument("--steps", type=positive_int(100_000), default=100,
+                   help="timed rounds (the A/A control doubles the env steps)")
+    p.add_argument("--seed", type=int_range(0), default=0, help="seed of the random rollout")
+    p.add_argument("--max-candidates", type=positive_int(100_000), default=500, help="candidate actions")
+    p.add_argument("--cost-model", choices=list(COST_MODELS), default=None,
+                   help="cost model of the env (default: nominal, never measured)")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="rebuild candidates every step (the non-incremental reference)")
+    p.add_argument("--tracemalloc", action="store_true",
+                   help="also replay the rollout under tracemalloc (traced heap at steps 1/50/250/500)")
+    p.add_argument("--label", type=safe_name("--label"), default="cli", help="label of the result rows")
+    p.add_argument("--save", action="store_true", help="write results/envs/env_bench.csv")
 
     p = add_command(sub, "validate", _validate, help="replay recorded episodes (episodes.csv) exactly")
     p.add_argument("states", type=existing_file("episodes CSV"), help="CSV of EpisodeState rows (runs/RUN/episodes.csv)")

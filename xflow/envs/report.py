@@ -1,7 +1,10 @@
 """Docs tables of the graph-rewrite environment (``make report``, ``docs/rl.md``).
 
-* ``envs.env_step`` — step time (candidate generation + featurization) before and after a code
-  change, from ``results/envs/env_step.csv`` (``benchmarks/env_step.py``).
+* ``envs.env_step`` — step time (candidate generation + featurization) before and after the
+  graph-core change, from ``results/envs/env_step.csv`` (the earlier ``benchmarks/env_step.py``).
+* ``envs.env_bench`` / ``envs.env_memory`` — step time of random rollouts (incremental env, and
+  the from-scratch reference) and memory over the rollout, from ``results/envs/env_bench.csv``
+  (``benchmarks/env_step.py`` / ``xflow rl env-bench --save``).
 """
 from __future__ import annotations
 
@@ -54,6 +57,74 @@ def env_step_table() -> str:
     return markdown_table(["model", "code", "candidates", "step (thread CPU, median)", "wall", "wall/CPU",
                            "rounds", "git", "speed-up (before/after)"], rows,
                           ["l", "l", "r", "r", "r", "r", "r", "l", "r"])
+
+
+def _mb(x) -> str:
+    return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{float(x):.0f}"
+
+
+@report_table("envs.env_bench")
+def env_bench_table() -> str:
+    """Env step of a seeded random rollout per model and mode: median thread-CPU ms [IQR], wall,
+    candidates and re-checked sites per step (medians), and the from-scratch/incremental ratio of
+    medians with its 95 % bootstrap interval (independent runs)."""
+    df = load_result("envs/env_bench.csv")
+    df = df[~df["is_aa_control"].astype(bool)]
+    rows = []
+    for (model, label), d in df.groupby(["model", "label"], sort=True):
+        by = {r.mode: r for r in d.itertuples()}
+        for mode in ("from-scratch", "incremental"):
+            r = by.get(mode)
+            if r is None:
+                continue
+            speed = "—"
+            if mode == "incremental" and "from-scratch" in by:
+                ratio, lo, hi = ratio_interval(_samples(by["from-scratch"].samples_ms), _samples(r.samples_ms))
+                speed = f"{ratio:.1f}× [{lo:.1f}, {hi:.1f}]"
+            rows.append([f"`{model}`", mode, f"{r.thread_cpu_ms:.1f} ms (IQR {r.iqr_ms:.1f})",
+                         f"{r.wall_ms:.0f} ms", f"{r.candidates_median:.0f}", f"{r.rechecked_median:.0f}",
+                         int(r.rounds), int(r.steps_total), "yes" if bool(r.busy) else "no",
+                         f"{r.git_sha}"[:10], speed])
+    return markdown_table(["model", "env", "step (thread CPU, median)", "wall", "candidates/step",
+                           "sites re-checked/step", "rounds", "env steps", "busy", "git",
+                           "speed-up (scratch/incremental)"], rows,
+                          ["l", "l", "r", "r", "r", "r", "r", "r", "l", "l", "r"])
+
+
+@report_table("envs.env_memory")
+def env_memory_table() -> str:
+    """Memory over the incremental rollout: resident set (MB) at env steps 1/50/250/500, the
+    process's peak (it includes the tracemalloc replay, which holds a second env), and the traced
+    Python heap (tracemalloc, current / peak MB) of a replay of the same rollout."""
+    df = load_result("envs/env_bench.csv")
+    df = df[~df["is_aa_control"].astype(bool) & (df["mode"] == "incremental")]
+    rows = []
+    for r in df.sort_values(["model", "label"]).itertuples():
+        traced = []
+        for k in (50, 250, 500):
+            cur, peak = getattr(r, f"traced_mb_{k}", None), getattr(r, f"traced_peak_mb_{k}", None)
+            traced.append("—" if cur is None or (isinstance(cur, float) and np.isnan(cur))
+                          else f"{float(cur):.0f} / {float(peak):.0f}")
+        rows.append([f"`{r.model}`", r.label, *(_mb(getattr(r, f"rss_mb_{k}", None)) for k in (1, 50, 250, 500)),
+                     _mb(r.peak_rss_mb), *traced])
+    return markdown_table(["model", "label", "RSS @1", "RSS @50", "RSS @250", "RSS @500", "peak RSS",
+                           "traced @50", "traced @250", "traced @500"], rows,
+                          ["l", "l"] + ["r"] * 8)
+
+
+@report_table("envs.encoder")
+def encoder_table() -> str:
+    """Scoring every candidate of one observation: batched re-encoding of each candidate graph
+    (``full``, baseline) vs the diff encoder; median thread-CPU ms [IQR] and the ratio
+    diff/full with its 95 % interval and verdict (interleaved rounds of one run)."""
+    df = load_result("envs/encoder.csv")
+    rows = []
+    for r in df.sort_values(["model", "variant"]).itertuples():
+        ratio = "—" if r.variant == r.baseline else f"{r.ratio:.2f}× [{r.ci_lo:.2f}, {r.ci_hi:.2f}] {r.verdict}"
+        rows.append([f"`{r.model}`", r.variant, int(r.candidates), f"{r.thread_cpu_ms:.0f} ms (IQR {r.iqr_ms:.0f})",
+                     ratio, int(r.rounds), "yes" if bool(r.busy) else "no", f"{r.git_sha}"[:10]])
+    return markdown_table(["model", "encoder", "candidates", "time (thread CPU, median)", "time / full",
+                           "rounds", "busy", "git"], rows, ["l", "l", "r", "r", "r", "r", "l", "l"])
 
 
 @report_table("envs.rl_toy")

@@ -12,6 +12,7 @@ from torch.distributions import Categorical
 
 from xflow.errors import ModelFileNotFound, ModelLoadError
 from xflow.nn.batching import batch_observations
+from xflow.nn.diff_encoder import encode_candidates, encode_with_layers
 from xflow.nn.gat_encoder import GATEncoder
 from xflow.nn.policy_head import CandidatePolicyHead
 from xflow.nn.value_head import ValueHead
@@ -37,6 +38,11 @@ class GraphActorCritic(nn.Module):
         hidden_channels (int, optional): width everywhere (default: :obj:`64`).
         num_layers (int, optional): message-passing steps (default: :obj:`3`).
         heads (int, optional): attention heads (default: :obj:`2`).
+        diff_encoder (bool, optional): embed the current graph once and each candidate from its
+            local difference (:mod:`xflow.nn.diff_encoder`; exact, needs the env's
+            ``CandidateGraphs`` observations) instead of re-encoding every candidate graph
+            (default: :obj:`False`: the PPO path stays as it was until measured there; scoring
+            one observation's candidates is timed in the ``envs.encoder`` table of ``docs/rl.md``).
 
     Shapes:
         - **input:** a list of ``B`` observations (``{"graph", "candidates"}``), optional mask
@@ -45,8 +51,9 @@ class GraphActorCritic(nn.Module):
     """
 
     def __init__(self, num_actions: int, node_dim: int, edge_dim: int, hidden_channels: int = 64,
-                 num_layers: int = 3, heads: int = 2) -> None:
+                 num_layers: int = 3, heads: int = 2, diff_encoder: bool = False) -> None:
         super().__init__()
+        self.diff_encoder = bool(diff_encoder)
         self.config = dict(num_actions=num_actions, node_dim=node_dim, edge_dim=edge_dim,
                            hidden_channels=hidden_channels, num_layers=num_layers, heads=heads)
         self.num_actions = num_actions
@@ -61,13 +68,16 @@ class GraphActorCritic(nn.Module):
     def forward(self, observations: Sequence[dict],
                 mask: np.ndarray | Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(masked logits (B, A), values (B))`` for a list of observations."""
-        current, cands, counts = batch_observations(observations)
-        z = self._embed(current)
+        if self.diff_encoder and all(hasattr(o["candidates"], "parts") for o in observations):
+            z, zc, counts = self._embed_diffs(observations)
+        else:
+            current, cands, counts = batch_observations(observations)
+            z = self._embed(current)
+            zc = self._embed(cands) if cands is not None else None
         b = z.size(0)
         logits = z.new_full((b, self.num_actions), MASKED_LOGIT)
         logits[:, -1] = self.policy.stop(z)
-        if cands is not None:
-            zc = self._embed(cands)
+        if zc is not None and zc.size(0):
             owner = torch.repeat_interleave(torch.arange(b), counts)
             starts = torch.cumsum(counts, 0) - counts
             pos = torch.arange(zc.size(0)) - starts[owner]
@@ -77,6 +87,16 @@ class GraphActorCritic(nn.Module):
             m = torch.as_tensor(np.asarray(mask), dtype=torch.bool).reshape(b, -1)
             logits = logits.masked_fill(~m, MASKED_LOGIT)
         return logits, self.value(z)
+
+    def _embed_diffs(self, observations: Sequence[dict]) -> tuple[Tensor, Tensor, Tensor]:
+        zs, zcs, counts = [], [], []
+        for o in observations:
+            z, layers = encode_with_layers(self.encoder, o["graph"])
+            cg = o["candidates"]
+            zs.append(z)
+            zcs.append(encode_candidates(self.encoder, layers, [cg.parts(i) for i in range(len(cg))]))
+            counts.append(len(cg))
+        return torch.cat(zs), torch.cat(zcs), torch.tensor(counts, dtype=torch.long)
 
     def get_value(self, observations: Sequence[dict]) -> Tensor:
         """Critic values ``(B)``."""

@@ -10,18 +10,22 @@ inputs) is dropped and logged at WARNING — that would be a rule bug.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Sequence
 
 import onnx
+import onnx_ir as ir
 
-from xflow.graphs.edit import Changes
-from xflow.graphs.ir import Graph
+from xflow.graphs.edit import Changes, Editor, _topological_order
+from xflow.graphs.hashing import _attr_bytes, _Names, array_digest
+from xflow.graphs.ir import Graph, node_reads, outs
+from xflow.graphs.shapes import infer_node_shapes
 from xflow.rewrites._base import Location, Rule
 from xflow.rewrites._registry import RULES, get_rule
 from xflow.rewrites.verify import Verifier, verify_local
 
-__all__ = ["Candidate", "candidates", "graph_hash"]
+__all__ = ["Candidate", "candidates", "graph_hash", "EditDiff", "edit_diff"]
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +121,280 @@ def candidates(
                     continue
             out.append(Candidate(rule.name, loc, new, h))
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# local differences: a candidate described by what its edit changes, without building it
+# ---------------------------------------------------------------------------------------
+class EditDiff:
+    """What one rewrite would change in ``view``, computed without building the new graph.
+
+    From the :class:`~xflow.graphs.edit.Editor` a rule records (nothing is finished):
+
+    * ``removed``: source node names that disappear — the nodes the rule removes plus the ones
+      that become dead code (what :meth:`Editor.finish` would drop), so ``removed`` equals the
+      finished graph's ``changes.removed``;
+    * ``rewired``: kept source nodes whose input names change (readers of a redirected tensor);
+    * ``nodes``: IR nodes of the added operators (live ones only, plus the ``Identity`` bridges of
+      redirected graph outputs), standing alone — their inputs are fresh values that copy the
+      source's shapes, so the source graph is never touched — with their output shapes inferred
+      locally (:func:`xflow.graphs.shapes.infer_node_shapes`), and the rewired nodes' new
+      versions (``rewired_nodes``);
+    * ``signature``: a digest of the edit with generated names replaced by their order of first
+      appearance, so two locations that make the same edit deduplicate without a graph hash;
+    * ``verdict``: ``None`` when every tensor that leaves the changed region (read by a kept node
+      or a graph output) keeps its shape and element type, else the reason — the cheap check
+      that catches a rewrite changing an output's shape.
+    """
+
+    __slots__ = ("removed", "rewired", "nodes", "rewired_nodes", "values", "inits", "signature",
+                 "verdict", "footprint", "node_costs", "numeric", "_rename")
+
+    def __init__(self) -> None:
+        self.removed: frozenset[str] = frozenset()
+        self.rewired: frozenset[str] = frozenset()
+        self.nodes: list = []
+        self.rewired_nodes: list = []
+        self.values: dict = {}
+        self.inits: dict = {}
+        self.signature: str = ""
+        self.verdict: str | None = None
+        self.footprint: frozenset[str] = frozenset()
+        #: ``{added node name: ms}`` once a consumer has costed the added region (cache)
+        self.node_costs: dict[str, float] | None = None
+        #: outcome of a numeric (ONNX Runtime) check once one ran (``None``: not checked)
+        self.numeric: bool | None = None
+        self._rename: dict[str, str] = {}
+
+    def resolve(self, tensor: str) -> str:
+        """The tensor that readers of ``tensor`` read after the edit."""
+        seen = set()
+        while tensor in self._rename and tensor not in seen:
+            seen.add(tensor)
+            tensor = self._rename[tensor]
+        return tensor
+
+    def region_graph(self) -> Graph:
+        """The added and rewired nodes as a standalone :class:`~xflow.graphs.Graph` (their inputs
+        as graph inputs, shapes as inferred), for per-node costs of the changed region."""
+        nodes = list(self.nodes) + list(self.rewired_nodes)
+        produced = {id(o) for n in nodes for o in n.outputs}
+        inputs, seen = [], set()
+        for n in nodes:
+            for v in n.inputs:
+                if v is not None and id(v) not in produced and id(v) not in seen:
+                    seen.add(id(v))
+                    inputs.append(v)
+        outputs = [o for n in nodes for o in n.outputs if o.name]
+        g = ir.Graph(inputs, outputs, nodes=nodes, name="region")
+        return Graph(ir.Model(g, ir_version=10))
+
+    @property
+    def nbytes(self) -> int:
+        """Rough memory held (new constants plus a per-node overhead), for byte-bounded caches."""
+        return sum(int(a.nbytes) for a in self.inits.values()) + 2048 * (len(self.nodes) + len(self.rewired_nodes)) + 512
+
+
+class _ArrayMeta:
+    """Shape and dtype of a new constant of an :class:`EditDiff` (the array itself is dropped)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple, dtype) -> None:
+        self.shape, self.dtype = shape, dtype
+
+    @property
+    def nbytes(self) -> int:
+        return 64
+
+
+def _canon_names(view: Graph, ed) -> "callable":
+    table: dict[str, str] = {}
+    known = view._values
+    nodes = view.node_by_name
+
+    def canon(name: str) -> str:
+        if not name or name in known or name in nodes:
+            return name
+        if name not in table:
+            table[name] = f"#{len(table)}"
+        return table[name]
+
+    return canon
+
+
+def _edit_signature(view: Graph, ed, removed: frozenset[str]) -> str:
+    """Digest of an edit (removed nodes, added nodes, constants, redirections), generated names
+    canonicalized: equal signatures mean equal graphs."""
+    canon = _canon_names(view, ed)
+    h = hashlib.sha256()
+    h.update("\x00".join(sorted(removed)).encode())
+    for spec in ed._added:
+        h.update("\x01".join([spec.domain, spec.op_type, spec.overload,
+                              *(canon(ed._resolve(t)) if t else "" for t in spec.inputs), "|",
+                              *(canon(o) for o in spec.outputs)]).encode())
+        names = _Names(set())
+        for a in sorted(spec.attributes, key=lambda a: a.name):
+            h.update(a.name.encode() + _attr_bytes(a, names))
+    for name, arr in ed._inits.items():
+        h.update(canon(name).encode() + array_digest(arr))
+    for old in sorted(ed._rename):
+        h.update(f"{old}->{canon(ed._resolve(old))}".encode())
+    return h.hexdigest()[:32]
+
+
+def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
+    """The :class:`EditDiff` of applying ``rule`` at ``loc`` (the check must already pass)."""
+    ed = Editor(view, tag=rule.name)
+    rule._rewrite(view, loc, ed)
+    d = EditDiff()
+    d._rename = dict(ed._rename)
+    resolve = ed._resolve
+    removed = set(ed._removed)
+    outputs = set(view.outputs)
+    specs = list(ed._added)
+    spec_out = {o for s in specs for o in s.outputs if o}
+    # graph outputs redirected to another tensor get an Identity bridge (as Editor.finish does)
+    bridges = [(o, resolve(o)) for o in view.outputs if resolve(o) != o and o not in spec_out]
+    # liveness after the edit, locally (Editor.finish does it over the whole graph by name)
+    consumers = view.consumer_map
+    inv: dict[str, list[str]] = {}
+    for old in ed._rename:
+        inv.setdefault(resolve(old), []).append(old)
+    bridge_targets = {t for _, t in bridges}
+    gone = set(removed)
+
+    def kept_reader(t: str) -> bool:
+        names = ([t] if resolve(t) == t else []) + inv.get(t, [])
+        return any(c.name not in gone for x in names for c in consumers.get(x, ()))
+
+    while True:
+        live_spec = [False] * len(specs)
+        grew = True
+        while grew:
+            grew = False
+            spec_reads = {resolve(t) for i, s in enumerate(specs) if live_spec[i] for t in s.inputs if t}
+            for i, s in enumerate(specs):
+                if not live_spec[i] and any(o and (o in outputs or o in bridge_targets or o in spec_reads
+                                                   or kept_reader(o)) for o in s.outputs):
+                    live_spec[i] = grew = True
+        spec_reads = {resolve(t) for i, s in enumerate(specs) if live_spec[i] for t in s.inputs if t}
+        work = [view.producer(t) for n in gone for t in node_reads(view.node_by_name[n])]
+        work += [view.producer(t) for t in ed._rename]
+        died = False
+        while work:
+            p = work.pop()
+            if p is None or p.name in gone:
+                continue
+            if not any(o and (o in outputs or o in bridge_targets or o in spec_reads or kept_reader(o))
+                       for o in outs(p)):
+                gone.add(p.name)
+                died = True
+                work.extend(view.producer(t) for t in node_reads(p))
+        if not died:
+            break
+    removed = gone
+    d.removed = frozenset(removed)
+    # kept nodes whose inputs now name other tensors
+    rewired = set()
+    for old in ed._rename:
+        for c in consumers.get(old, ()):
+            if c.name not in removed and resolve(old) != old:
+                rewired.add(c.name)
+    d.rewired = frozenset(rewired)
+    # standalone IR nodes of the added region, with locally inferred shapes
+    values: dict[str, ir.Value] = {}
+
+    def value(t: str):
+        if not t:
+            return None
+        t = resolve(t)
+        v = values.get(t)
+        if v is None:
+            if t in ed._inits:
+                arr = ed._inits[t]
+                v = ir.Value(name=t, shape=ir.Shape(arr.shape), type=ir.TensorType(ir.DataType.from_numpy(arr.dtype)))
+            else:
+                src = view.value(t)
+                v = ir.Value(name=t, shape=None if src is None else src.shape, type=None if src is None else src.type)
+            values[t] = v
+        return v
+
+    live = [s for i, s in enumerate(specs) if live_spec[i]]
+    order = _topological_order([[resolve(t) for t in s.inputs if t] for s in live], [list(s.outputs) for s in live])
+    spec_values = []
+    for s in live:
+        outs_ = []
+        for o in s.outputs:
+            nv = ir.Value(name=o or "")
+            if o:
+                values[o] = nv
+            outs_.append(nv)
+        spec_values.append(outs_)
+    new_nodes = []
+    for i in order:
+        s = live[i]
+        new_nodes.append(ir.Node(s.domain, s.op_type, [value(t) for t in s.inputs], s.attributes,
+                                 outputs=spec_values[i], name=s.name, overload=s.overload))
+    for out, target in bridges:
+        nv = ir.Value(name=out)
+        new_nodes.append(ir.Node("", "Identity", [value(target)], outputs=[nv], name=f"{out}/identity"))
+        values.setdefault(out + "\x00bridge", nv)
+    if new_nodes:
+        def lookup_const(name: str):
+            return ed._inits[name] if name in ed._inits else view.const(name)
+
+        m = view.ir
+        infer_node_shapes(new_nodes, opset_imports=m.opset_imports, ir_version=m.ir_version,
+                          const=lookup_const, functions=m.functions.values())
+    rewired_nodes = []
+    for name in sorted(rewired):
+        n = view.node_by_name[name]
+        outs_ = [ir.Value(name=o.name, shape=o.shape, type=o.type) for o in n.outputs]
+        rewired_nodes.append(ir.Node(n.domain, n.op_type, [value(v.name) if v is not None else None for v in n.inputs],
+                                     [a for a in n.attributes.values() if isinstance(a, ir.Attr)],
+                                     outputs=outs_, name=n.name, overload=n.overload))
+    d.nodes = new_nodes
+    d.rewired_nodes = rewired_nodes
+    d.values = values
+    d.signature = _edit_signature(view, ed, d.removed)
+    # keep what features need (shape, dtype), not the new arrays (merged / padded weights)
+    d.inits = {k: _ArrayMeta(tuple(a.shape), a.dtype) for k, a in ed._inits.items()}
+    d.verdict = _boundary_check(view, d, bridges)
+    d.footprint = frozenset(loc.nodes) | d.removed | d.rewired
+    return d
+
+
+def _same_type(a, b) -> bool:
+    sa = None if a is None or a.shape is None else tuple(a.shape.dims)
+    sb = None if b is None or b.shape is None else tuple(b.shape.dims)
+    ta = None if a is None else a.dtype
+    tb = None if b is None else b.dtype
+    return sa == sb and ta == tb
+
+
+def _boundary_check(view: Graph, d: EditDiff, bridges) -> str | None:
+    """``None`` when each tensor leaving the changed region keeps its shape and element type."""
+    for name in sorted(d.removed):
+        for o in outs(view.node_by_name[name]):
+            if not o:
+                continue
+            readers = [c for c in view.consumers(o) if c.name not in d.removed]
+            if not readers and not view.is_graph_output(o):
+                continue
+            target = d.resolve(o)
+            new = d.values.get(target)
+            if new is None:
+                new = view.value(target)
+            if new is None:
+                return f"tensor {o!r} has no producer after the rewrite"
+            if new.shape is None:
+                return f"the shape of {target!r} (replacing {o!r}) could not be inferred"
+            if not _same_type(view.value(o), new):
+                return (f"{o!r} changes from {tuple(view.value(o).shape.dims)}:{view.value(o).dtype} "
+                        f"to {tuple(new.shape.dims)}:{new.dtype}")
+    for out, target in bridges:
+        new = d.values.get(target) or view.value(target)
+        if not _same_type(view.value(out), new):
+            return f"graph output {out!r} changes type/shape"
+    return None

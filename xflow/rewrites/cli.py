@@ -193,7 +193,9 @@ def _cmd_search(args: argparse.Namespace) -> Report:
         meas["kept_actions"] = 0
         data.update(meas)
     if args.output:
-        unchanged = not res.actions or data.get("kept") == "original"
+        # an e-graph extraction has no actions: it changed the graph when its stats say so
+        changed = bool(res.actions) or bool((getattr(res, "stats", None) or {}).get("changed"))
+        unchanged = not changed or data.get("kept") == "original"
         data["output"] = _save(best, args.output, source=args.model if unchanged else None)
     cost_name = "checkpoint's cost model" if args.method == "rl" else args.cost
     lines = [f"{args.method} search on {args.model}: {len(res.actions)} rewrite(s) "
@@ -224,9 +226,15 @@ def _baseline_search(original, args: argparse.Namespace):
                            max_candidates=args.max_candidates)
     from xflow.rewrites.searches.tensat import tensat_search
 
+    if args.rules not in (None, "generated"):
+        from xflow.errors import XflowError
+
+        raise XflowError(f"--rules {args.rules}: tensat takes only the generated rules (rules as data); "
+                         "drop --rules or use --rules generated")
     return tensat_search(original, cost, rules=rule_set("generated"), node_limit=args.node_limit,
                          iter_limit=args.iter_limit, time_limit_s=args.time_budget_s or 60.0,
-                         k_multi=args.k_multi, extract=args.extract, ilp_time_s=args.ilp_time_s)
+                         k_multi=args.k_multi, extract=args.extract, ilp_time_s=args.ilp_time_s,
+                         saturation_share=args.saturation_share)
 
 
 def _rl_search(original, args: argparse.Namespace):
@@ -253,6 +261,24 @@ def _cmd_optimize(args: argparse.Namespace) -> Report:
         verify_rewrite(_load(args.model), onnx.load(out), n_trials=2)
     lines = [report.text] + [f"  {i + 1}. {a['rule']} at {a['location']['nodes']}" for i, a in enumerate(report.data["actions"])]
     return Report(report.data, "\n".join(lines))
+
+
+def _add_baseline_options(p: argparse.ArgumentParser) -> None:
+    """The rule-set and TASO/TENSAT options that ``rewrite search`` and ``rewrite optimize`` share."""
+    p.add_argument("--rules", choices=["generated", "handwritten", "all"], default=None,
+                   help="rule set (default: hand-written for greedy/beam/random, all for taso; tensat: generated, "
+                        "the only set its e-graph takes)")
+    p.add_argument("--node-limit", type=positive_int(10_000_000), default=50_000,
+                   help="tensat: e-graph node limit (TENSAT: 50000)")
+    p.add_argument("--iter-limit", type=positive_int(10_000), default=15,
+                   help="tensat: saturation iterations (TENSAT: 15)")
+    p.add_argument("--k-multi", type=int_range(0, 10_000), default=1,
+                   help="tensat: iterations with multi-pattern rules (TENSAT --iter_multi)")
+    p.add_argument("--extract", choices=["greedy", "ilp"], default="ilp", help="tensat: extraction")
+    p.add_argument("--ilp-time-s", type=finite_float(0, lo_open=True), default=60.0,
+                   help="tensat: ILP solver time limit, capped by the time left in the budget (falls back to greedy)")
+    p.add_argument("--saturation-share", type=finite_float(0.0, 0.9, lo_open=True), default=0.5,
+                   help="tensat: share of the time budget saturation may use (the rest: extraction, verification)")
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -298,13 +324,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     s.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
                    help="interleaved measurement rounds (0: do not measure; else >= 2)")
     add_output(s, default=None, suffixes=(".onnx",), help="write the faster of input / result here")
-    s.add_argument("--rules", choices=["generated", "handwritten", "all"], default=None,
-                   help="rule set (default: hand-written for greedy/beam/random, all for taso; tensat: generated)")
-    s.add_argument("--node-limit", type=positive_int(10_000_000), default=50_000, help="tensat: e-graph node limit (TENSAT: 50000)")
-    s.add_argument("--iter-limit", type=positive_int(10_000), default=15, help="tensat: saturation iterations (TENSAT: 15)")
-    s.add_argument("--k-multi", type=int_range(0, 10_000), default=1, help="tensat: iterations with multi-pattern rules")
-    s.add_argument("--extract", choices=["greedy", "ilp"], default="ilp", help="tensat: extraction")
-    s.add_argument("--ilp-time-s", type=finite_float(0, lo_open=True), default=60.0, help="tensat: ILP solver time limit")
+    _add_baseline_options(s)
 
     o = add_command(sub, "optimize", _cmd_optimize,
                     help="search, verify and write the measured-faster of input / result (never slower)")
@@ -327,13 +347,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="interleaved measurement rounds (0: keep the predicted best; else >= 2)")
     o.add_argument("--checkpoint", type=existing_file("checkpoint"), default=None,
                    help="agent.pt of a trained PPO policy (--search rl)")
-    o.add_argument("--rules", choices=["generated", "handwritten", "all"], default=None,
-                   help="rule set (default: hand-written for greedy/beam/random, all for taso; tensat: generated)")
-    o.add_argument("--node-limit", type=positive_int(10_000_000), default=50_000, help="tensat: e-graph node limit (TENSAT: 50000)")
-    o.add_argument("--iter-limit", type=positive_int(10_000), default=15, help="tensat: saturation iterations (TENSAT: 15)")
-    o.add_argument("--k-multi", type=int_range(0, 10_000), default=1, help="tensat: iterations with multi-pattern rules")
-    o.add_argument("--extract", choices=["greedy", "ilp"], default="ilp", help="tensat: extraction")
-    o.add_argument("--ilp-time-s", type=finite_float(0, lo_open=True), default=60.0, help="tensat: ILP solver time limit")
+    _add_baseline_options(o)
 
     o.add_argument("--horizon", type=positive_int(100_000), default=None,
                    help="--search rl: rollout length (default: the checkpoint's training horizon)")

@@ -129,9 +129,12 @@ def searches_zoo_table() -> str:
     df = load_result("rewrites/searches_zoo.csv")
     rows = []
     for r in df.itertuples():
-        rows.append([f"`{r.model}`", r.method, fmt(r.search_time_s, 1), fmt(r.time_budget_s, 0),
+        rules = getattr(r, "rules", None)
+        rows.append([f"`{r.model}`", r.method, rules if isinstance(rules, str) else "—",
+                     fmt(r.search_time_s, 1), fmt(r.time_budget_s, 0),
                      fmt(getattr(r, "wall_s", float("nan")), 1), "yes" if r.verified else "NO",
                      fmt(r.predicted_speedup, 4), f"{int(r.nodes_before)} → {int(r.nodes_after)}",
                      r.detail if isinstance(r.detail, str) else ""])
-    return markdown_table(["model", "search", "time s", "budget s", "CLI wall s", "verified", "predicted speed-up",
-                           "nodes", "detail"], rows, ["l", "l", "r", "r", "r", "l", "r", "r", "l"])
+    return markdown_table(["model", "search", "rules", "time s", "budget s", "CLI wall s", "verified",
+                           "predicted speed-up", "nodes", "detail"], rows,
+                          ["l", "l", "l", "r", "r", "r", "l", "r", "r", "l"])

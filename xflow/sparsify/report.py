@@ -48,6 +48,47 @@ def headline() -> str:
                            "MAC reduction", "seeds"], rows, ["l", "l", "l", "r", "r", "r", "r", "r", "r", "r"])
 
 
+@report_table("sparsify.done_when")
+def done_when() -> str:
+    """The issue's "Done when" command (with ``--lock-eval-nodes``) and the same without it, as run by
+    ``benchmarks/sparsify_done_when.py``; the tech report's Fig. 10 cell δ = (1, 1) beside."""
+    from xflow.sparsify.reproduce import DELTAS, PAPER_FIG10_CORA_GCN
+
+    df = load_result("sparsify/done_when.csv")
+    paper = {"dense": PAPER_FIG10_CORA_GCN[0][0],
+             "unifews": PAPER_FIG10_CORA_GCN[DELTAS.index(1.0)][DELTAS.index(1.0)]}
+    rows = []
+    for r in df.itertuples():
+        sparse = r.method != "dense"
+        ok = (sparse and r.acc_delta_points >= -2 and r.edge_sparsity_offdiag >= 0.7 and r.weight_sparsity >= 0.7)
+        rows.append(["with" if r.lock_flag else "without", r.method, "yes" if r.lock_eval_nodes else "no",
+                     f"{100 * r.test_acc_mean:.1f} ± {100 * r.test_acc_std:.1f}",
+                     f"{r.acc_delta_points:+.1f} ± {r.acc_delta_std:.1f}" if sparse else "—",
+                     f"{100 * r.edge_sparsity_offdiag:.1f}%", f"{100 * r.weight_sparsity:.1f}%",
+                     ("yes" if ok else "no") if sparse else "—", f"{paper[r.method]:.1f}", r.seeds])
+    return markdown_table(["run (--lock-eval-nodes)", "model", "eval node lock", "test acc (%)",
+                           "Δ vs dense (points, paired)", "off-diag. edges removed", "weights removed",
+                           "within 2 points, ≥ 70 % / ≥ 70 %", "paper (Fig. 10)", "seeds"], rows,
+                          ["l", "l", "l", "r", "r", "r", "r", "l", "r", "r"])
+
+
+@report_table("sparsify.scale")
+def scale() -> str:
+    """Full-batch and mini-batch training on a ≥ 10⁷-entry synthetic graph, peak memory per mode
+    (``benchmarks/sparsify_scale.py``)."""
+    df = load_result("sparsify/scale.csv")
+    rows = []
+    for r in df.itertuples():
+        removed = r.push_sparsity if r.mode.startswith("minibatch") else r.edge_sparsity_offdiag
+        rows.append([r.mode.replace("_", " "), r.model, f"{r.num_nodes:,}", f"{r.num_edges:,}", r.epochs,
+                     f"δ_a={r.delta_a:.3g}, δ_w={r.delta_w:g}", f"{100 * removed:.1f}%", f"{100 * r.weight_sparsity:.1f}%",
+                     f"{r.mac_reduction:.2f}×", f"{100 * r.test_acc:.1f} (chance {100 / r.classes:.1f})",
+                     f"{r.peak_gib:.2f} GiB", "yes" if r.within_budget else "no"])
+    return markdown_table(["mode", "model", "nodes", "entries of Â", "epochs", "δ", "edges / pushes removed",
+                           "weights removed", "MAC reduction", "test acc (%)", "peak memory", "within 24 GiB"], rows,
+                          ["l", "l", "r", "r", "r", "l", "r", "r", "r", "r", "r", "l"])
+
+
 def _fig10(dataset: str, lock: bool) -> str:
     from xflow.sparsify.reproduce import PAPER_FIG10_CORA_GCN, fig10_markdown
 
@@ -163,8 +204,9 @@ def speed_training() -> str:
     df = load_result("sparsify/speed_training.csv")
     rows = _speed_rows(df, [lambda r: f"{100 * r.edge_sparsity_offdiag:.0f}%", lambda r: f"{100 * r.weight_sparsity:.0f}%",
                             lambda r: f"{r.mac_reduction:.1f}×"],
-                       lambda r: f"{r.dataset} GCN h={r.hidden}: {r.variant.replace('unifews_', 'δ=(').replace('_', ', ')})")
-    return markdown_table(["training epoch", "off-diag. edges removed", "weights removed", "MAC reduction",
+                       lambda r: f"{r.dataset} GCN h={r.hidden}, {getattr(r, 'phase', 'recompute')}: "
+                                 f"{r.variant.replace('unifews_', 'δ=(').replace('_', ', ')})")
+    return markdown_table(["training epoch (phase)", "off-diag. edges removed", "weights removed", "MAC reduction",
                            "speed-up vs dense [95% CI]", "ms (thread CPU)", "A/A floor", "busy"], rows,
                           ["l", "r", "r", "r", "l", "r", "r", "l"])
 
@@ -205,7 +247,15 @@ def speed_targets() -> str:
                                 r, 3.0))
     t = load_result("sparsify/speed_training.csv")
     for r in t.itertuples():
-        met = "met (not slower)" if r.verdict != "slower" else "not met (slower)"
-        rows.append(["training epoch never slower than dense", f"{r.dataset} h={r.hidden} {r.variant}",
+        if r.verdict == "slower":
+            met = "not met (slower)"
+        elif r.speedup_hi < 1.0:
+            met = "not shown slower: CI below 1, inside the A/A noise floor"
+        elif r.value < 1.0:
+            met = "not shown slower (point estimate below 1, CI includes 1)"
+        else:
+            met = "met (not slower)"
+        rows.append(["training epoch never slower than dense",
+                     f"{r.dataset} h={r.hidden} {getattr(r, 'phase', 'recompute')} {r.variant}",
                      fmt_ci(r.value, r.speedup_lo, r.speedup_hi, r.verdict), met])
     return markdown_table(["target", "measurement", "speed-up [95% CI] verdict", "judgement"], rows)

@@ -190,15 +190,19 @@ def training_timing(config: dict) -> list[dict]:
 
     Keys: ``dataset`` (``sbm:<n>:<deg>`` or ``cora``/``citeseer``), ``profile`` (``reference``),
     ``hidden`` (None: the profile's), ``deltas`` (``[(δ_a, δ_w), ...]``), ``warm_epochs`` (20: the
-    models are trained this long first, so the masks are those of a trained model), ``rounds`` (10).
+    models are trained this long first, so the masks are those of a trained model), ``rounds`` (10),
+    ``phase`` (``recompute``: a first-half epoch, every mask recomputed from the full weights;
+    ``cumulative``: a second-half epoch, weight masks intersected with the previous ones).
     An epoch = the reference schedule's mask scheme for the epoch, forward with mask recomputation,
     cross-entropy, backward, Adam step (:func:`xflow.sparsify.train.train_step`); for the reference
     profile also the lock-free evaluation pass the reference runs every epoch is *not* included.
     """
 
     cfg = {"dataset": "sbm:20000:10", "profile": "reference", "hidden": None, "model": "gcn",
-           "deltas": [(0.5, 0.5), (1.0, 1.0), (2.0, 2.0)], "warm_epochs": 20, "rounds": 10, "seed": 0,
-           "max_seconds": None, **config}
+           "deltas": [(0.1, 0.1), (0.5, 0.5), (1.0, 1.0), (2.0, 2.0)], "warm_epochs": 20, "rounds": 10, "seed": 0,
+           "phase": "recompute", "max_seconds": None, **config}
+    if cfg["phase"] not in ("recompute", "cumulative"):
+        raise UnknownName(f"unknown phase {cfg['phase']!r}; choose 'recompute' or 'cumulative'")
     torch.set_num_threads(1)
     r = resolve({"dataset": cfg["dataset"], "model": cfg["model"], "profile": cfg["profile"], "split": "random",
                  "hidden": cfg["hidden"]})
@@ -223,11 +227,15 @@ def training_timing(config: dict) -> list[dict]:
         counter = MacCounter()
         evaluate(model, inp, graph, counter)
         s = counter.summary()
-        info[name] = {"edge_sparsity_offdiag": s.get("edge_sparsity_offdiag", 0.0),
+        info[name] = {"delta_a": da, "delta_w": dw, "edge_sparsity_offdiag": s.get("edge_sparsity_offdiag", 0.0),
                       "weight_sparsity": s.get("weight_sparsity", 0.0), "mac_reduction": s.get("mac_reduction", 1.0)}
 
-        def epoch(m=model, o=opt):
-            set_reference_epoch(m, 1, epochs)  # first-half scheme: every mask recomputed
+        # first half ('recompute', pruneall: every mask from the full weights) or second half
+        # ('cumulative', pruneinc: new weight mask = old AND rule); edge masks recomputed in both
+        phase_epoch = 1 if cfg["phase"] == "recompute" else epochs - 1
+
+        def epoch(m=model, o=opt, e=phase_epoch):
+            set_reference_epoch(m, e, epochs)
             train_step(m, inp, graph, o)
         fns[name] = epoch
 
@@ -237,7 +245,7 @@ def training_timing(config: dict) -> list[dict]:
     for name in fns:
         if name == "dense":
             continue
-        rows += comparison_rows(meas, [(name, "dense")], bench="training", dataset=cfg["dataset"],
+        rows += comparison_rows(meas, [(name, "dense")], bench="training", dataset=cfg["dataset"], phase=cfg["phase"],
                                 model=cfg["model"], profile=cfg["profile"], hidden=int(r["hp"].get("hidden", 0)),
                                 num_nodes=graph.num_nodes, num_edges=graph.num_edges, threads=1, **info[name])
     return rows

@@ -31,7 +31,8 @@ from xflow.rewrites.search import measure_balanced, search
 from xflow.rewrites.searches.taso import taso_search
 from xflow.rewrites.searches.tensat import tensat_search
 from xflow.rewrites.verify import Verifier
-from xflow.tables import save_result
+from xflow.results import provenance
+from xflow.tables import load_result, save_result
 
 __all__ = ["CompareConfig", "FULL", "QUICK", "compare_model", "run"]
 
@@ -140,20 +141,30 @@ def run(cfg: CompareConfig, *, out: str | None = "rewrites/searches.csv", progre
     return records
 
 
+#: the rule set each search of the zoo check uses: the CLI's default (TENSAT's e-graph takes only
+#: the generated rules; TASO's default adds the hand-written ones, variadic merges included)
+ZOO_RULES = {"taso": "all", "tensat": "generated"}
+
+
 def zoo_check(models: list[str] | None = None, *, methods=("taso", "tensat"), time_budget_s: float = 60.0,
               budget: int = 1000, out: str | None = "rewrites/searches_zoo.csv") -> list[dict[str, Any]]:
     """``xflow rewrite search MODEL.onnx --search METHOD`` on every zoo model within ``time_budget_s``
     (the real CLI, one subprocess per run, ``--repeats 0``: no timing): its own search time, whether
-    its output verifies against the original in ORT, predicted speed-up; saved after each run."""
+    its output verifies against the original in ORT, predicted speed-up; saved after each run.
+
+    Rows already in ``out`` for other methods or models are kept (each row carries its own
+    provenance), so ``--searches tensat`` re-runs TENSAT only and ``--models M`` only model ``M``."""
     import json
     import subprocess
     import sys
     import tempfile
     from pathlib import Path
 
+    models = list(models or zoo.list_models())
+    kept = _kept_rows(out, models, methods) if out else []
     recs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="xflow-zoo-check-") as tmp:
-        for name in models or zoo.list_models():
+        for name in models:
             src = Path(tmp) / f"{name}.onnx"
             onnx.save(zoo.load(name), str(src))
             model = load_model(str(src)).model  # what the CLI searches (loaded and folded the same way)
@@ -166,9 +177,9 @@ def zoo_check(models: list[str] | None = None, *, methods=("taso", "tensat"), ti
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 wall = time.perf_counter() - t0
-                rec: dict[str, Any] = {"model": name, "method": method, "time_budget_s": time_budget_s,
-                                       "budget": budget, "wall_s": wall, "nodes_before": len(model.graph.node),
-                                       "exit_code": proc.returncode}
+                rec: dict[str, Any] = {"model": name, "method": method, "rules": ZOO_RULES.get(method, ""),
+                                       "time_budget_s": time_budget_s, "budget": budget, "wall_s": wall,
+                                       "nodes_before": len(model.graph.node), "exit_code": proc.returncode}
                 if proc.returncode != 0:
                     msg = (proc.stderr.strip().splitlines() or ["no output"])[0]
                     rec.update({"search_time_s": math.nan, "verified": False, "predicted_speedup": math.nan,
@@ -177,14 +188,43 @@ def zoo_check(models: list[str] | None = None, *, methods=("taso", "tensat"), ti
                     data = json.loads(proc.stdout)
                     new = load_model(str(dst)).model  # folded like the input: node counts compare like with like
                     st = data.get("tensat") or {}
-                    detail = (f"{st.get('nodes')} e-nodes, {st.get('iterations')} it., {st.get('stop_reason')}"
-                              if method == "tensat" else
+                    detail = (f"{st.get('nodes')} e-nodes, {st.get('iterations')} it., {st.get('stop_reason')}; "
+                              f"{st.get('extracted')}" if method == "tensat" else
                               f"{data['n_expanded']} expanded, {data['n_actions']} rewrites")
+                    rec["rules_applied"] = " ".join(sorted({a["rule"] for a in data.get("actions", [])}))
                     rec.update({"search_time_s": data["time_s"], "verified": bool(ver.check(new).ok),
                                 "predicted_speedup": data["predicted_speedup"], "nodes_after": len(new.graph.node),
                                 "detail": detail})
+                    if method == "tensat":
+                        rec.update({"tensat_iterations": st.get("iterations"), "tensat_enodes": st.get("nodes"),
+                                    "tensat_stop": st.get("stop_reason"), "tensat_extracted": st.get("extracted"),
+                                    "tensat_ilp_status": st.get("ilp_status"),
+                                    "tensat_saturation_s": st.get("saturation_s"),
+                                    "tensat_extraction_s": st.get("extraction_s")})
+                rec.update({k: v for k, v in provenance("cpu", None).items() if k not in rec})
                 log.info("%s", rec)
                 recs.append(rec)
                 if out:
-                    save_result(recs, out)
+                    save_result(_ordered(kept + recs), out)
     return recs
+
+
+def _kept_rows(out: str, models: list[str], methods) -> list[dict[str, Any]]:
+    """Rows of ``out`` that this run does not redo (another method, or a model not run); empty when
+    the file does not exist yet."""
+    try:
+        df = load_result(out)
+    except FileNotFoundError:
+        return []
+    redo = {(m, s) for m in models for s in methods}
+    rows = [r for r in df.to_dict("records") if (r["model"], r["method"]) not in redo]
+    for r in rows:  # rows from before the column existed: the CLI's default rule set then
+        if not isinstance(r.get("rules"), str):
+            r["rules"] = ZOO_RULES.get(r["method"], "")
+    return rows
+
+
+def _ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows by zoo model order, then method."""
+    order = {m: i for i, m in enumerate(zoo.list_models())}
+    return sorted(rows, key=lambda r: (order.get(r["model"], len(order)), str(r["model"]), str(r["method"])))

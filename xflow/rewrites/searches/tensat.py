@@ -15,18 +15,17 @@ MLSys 2021; uwplse/tensat ``src/main.rs``, ``src/rewrites.rs``, ``src/optimize.r
    outputs are TENSAT's **multi-pattern rules** (``converted_multi.txt``), in ruleset ``multi``,
    run only in the first ``k_multi`` iterations (TENSAT's ``--iter_multi``, default 1).
 3. **Saturation** one iteration at a time until saturated or a limit is hit: ``node_limit``
-   e-nodes, ``iter_limit`` iterations, ``time_limit_s`` (TENSAT: ``--n_nodes`` 50000,
-   ``--n_iter`` 15, ``--n_sec`` in its experiments).
-4. **Cycles** (TENSAT ``--no_cycle`` with filtering after each iteration,
-   ``remove_cycle_by_order``): cycles reachable from the root are broken by blacklisting the
-   most recently added e-node of each; extraction never picks a blacklisted node.
+   e-nodes, ``iter_limit`` iterations, or its share of the time budget (TENSAT: egg's runner with
+   a node limit, ``--n_iter``, ``--n_sec``; see :func:`tensat_search` for the split).
+4. **Cycles** (TENSAT ``--no_cycle``, ``remove_cycle_by_order`` after saturation): cycles
+   reachable from the root are broken by blacklisting one new e-node of each
+   (:func:`~xflow.rewrites.searches.tensat_egraph.break_cycles`); the input term's e-nodes, found
+   by structure, are never blacklisted; extraction never picks a blacklisted node.
 5. **Extraction** with the search's cost model, per e-node (the nominal roofline of that node
-   at its shapes; nodes whose inputs are all constants cost 0, as TASO folds them):
-   ``greedy`` (egg's ``Extractor``: per class the node minimising its cost plus its children's
-   tree costs) or ``ilp`` (TENSAT's ILP: binary :math:`x_i`, root class picked, a picked node's
-   child classes picked, blacklist :math:`x_i = 0`, minimise :math:`\sum_i c_i x_i`; with order
-   variables :math:`t_m \in [0,1]` and :math:`t_{g(i)} - t_m - \epsilon + A(1 - x_i) \ge 0` when
-   cycles remain), solved with SciPy's HiGHS ``milp``.
+   at its shapes; nodes whose inputs are all constants cost 0, as TASO folds them): ``greedy``
+   (egg's ``Extractor``) or ``ilp`` (TENSAT's ILP, HiGHS), see
+   :mod:`~xflow.rewrites.searches.tensat_extract`; the greedy answer always exists and is kept
+   when the ILP finds nothing better in its time.
 6. The extracted term is rebuilt as ONNX, weight-only nodes folded, and verified against the input.
 """
 from __future__ import annotations
@@ -35,7 +34,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import onnx
@@ -47,6 +46,8 @@ from xflow.rewrites.generator.ops import OPS
 from xflow.rewrites.generator.pattern import Pattern, is_var
 from xflow.rewrites.generator.rule import _FLOATS, GeneratedRule, generated_rules
 from xflow.rewrites.search import CostFn, SearchResult
+from xflow.rewrites.searches import tensat_egraph as E
+from xflow.rewrites.searches import tensat_extract as X
 from xflow.rewrites.verify import Verifier
 
 __all__ = ["tensat_search", "TensatStats", "signature", "encode", "egglog_rule"]
@@ -106,6 +107,16 @@ class TensatStats:
     n_rules_multi: int = 0
     extract: str = "ilp"
     ilp_status: str = ""
+    budget_s: float = 0.0
+    elapsed_s: float = 0.0           # on the search's clock: saturation + extraction + rebuild + verification
+    polls: int = 0                   # clock reads: a deterministic count of budget checks
+    original_nodes: int = 0          # e-nodes of the input term, found again in the e-graph
+    original_cost: float = 0.0       # their summed e-node costs (equals the cost of the input)
+    greedy_cost: float = 0.0         # DAG cost of the greedy extraction (each picked e-node once)
+    extracted_cost: float = 0.0      # DAG cost of what was extracted
+    rebuilt_cost: float = float("nan")  # the cost model on the rebuilt ONNX graph
+    extracted: str = ""              # greedy | ilp | original (why)
+    changed: bool = False            # the result differs from the input
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able dict."""
@@ -123,6 +134,9 @@ class _Enc:
     sig_info: dict[str, tuple[str, dict, str, int]] = field(default_factory=dict)  # sig -> op, attrs, domain, n_out
     leaves: set[str] = field(default_factory=set)
     root_outputs: list[str] = field(default_factory=list)
+    #: global -> (constructor, primitive args, child globals): the original term's e-nodes, found
+    #: again in the saturated e-graph by structure (serialized node ids are not stable)
+    struct: dict[str, tuple[str, tuple, tuple[str, ...]]] = field(default_factory=dict)
 
 
 def _q(s: str) -> str:
@@ -135,15 +149,17 @@ def encode(model: onnx.ModelProto) -> _Enc:
     enc = _Enc(view)
     counter = [0]
 
-    def glob(expr: str) -> str:
+    def glob(expr: str, op: str = "", prims: tuple = (), kids: tuple = ()) -> str:
         counter[0] += 1
         name = f"$t{counter[0]}"
         enc.lines.append(f"(let {name} {expr})")
+        if op:
+            enc.struct[name] = (op, tuple(prims), tuple(kids))
         return name
 
     def leaf(t: str) -> str:
         if t not in enc.var_of:
-            enc.var_of[t] = glob(f"(Leaf {_q(t)})")
+            enc.var_of[t] = glob(f"(Leaf {_q(t)})", "Leaf", (t,), ())
             enc.leaves.add(t)
         return enc.var_of[t]
 
@@ -162,11 +178,11 @@ def encode(model: onnx.ModelProto) -> _Enc:
             if sizes is not None and shp is not None:
                 axis = int(attrs.get("axis", 0)) % len(shp)
                 x = enc.var_of.get(ins[0]) or leaf(ins[0])
-                node = glob(f"(Split2 {axis} {sizes[0]} {x})")
+                node = glob(f"(Split2 {axis} {sizes[0]} {x})", "Split2", (axis, int(sizes[0])), (x,))
                 enc.sig_info.setdefault("Split", ("Split", {}, "", 2))
                 for j, o in enumerate(outs):
                     if o:
-                        enc.var_of[o] = glob(f"(Out {j} {node})")
+                        enc.var_of[o] = glob(f"(Out {j} {node})", "Out", (j,), (node,))
                 continue
         if op in ("Concat", "Transpose", "Split") and "axis" in attrs:
             shp = G.shape(view, ins[0])
@@ -181,18 +197,20 @@ def encode(model: onnx.ModelProto) -> _Enc:
         args = [enc.var_of.get(t) or leaf(t) if t else leaf("") for t in ins]
         if 1 <= len(args) <= 4:
             expr = f"(N{len(args)} {_q(sig)} {' '.join(args)})"
+            struct = (f"N{len(args)}", (sig,), tuple(args))
         else:
+            struct = ("", (), ())  # NL: rules never make one, so it is never blacklisted
             lst = "(TNil)"
             for a in reversed(args):
                 lst = f"(TCons {a} {lst})"
             expr = f"(NL {_q(sig)} {lst})"
-        node = glob(expr)
+        node = glob(expr, *struct)
         if len(outs) == 1:
             enc.var_of[outs[0]] = node
         else:
             for j, o in enumerate(outs):
                 if o:
-                    enc.var_of[o] = glob(f"(Out {j} {node})")
+                    enc.var_of[o] = glob(f"(Out {j} {node})", "Out", (j,), (node,))
     enc.root_outputs = G.graph_outputs(view)
     lst = "(TNil)"
     for o in reversed(enc.root_outputs):
@@ -318,87 +336,35 @@ def egglog_rule(name: str, src: Pattern, dst: Pattern, ruleset: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# the serialized e-graph
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class _ENode:
-    id: str
-    op: str
-    cls: str
-    children: list[str]          # child e-class ids (T or TL or primitive classes)
-    prims: list[Any]             # primitive arguments (strings, ints) in order
-
-
-class _EGraphView:
-    """The parts of egglog's serialized e-graph that extraction needs."""
-
-    def __init__(self, js: dict[str, Any]):
-        nodes = js["nodes"]
-        self.prim: dict[str, Any] = {}
-        for nid, n in nodes.items():
-            if nid.startswith("primitive-"):
-                op = n["op"]
-                self.prim[nid] = json.loads(op) if op.startswith('"') else int(op) if op.lstrip("-").isdigit() else op
-        self.classes: dict[str, list[_ENode]] = {}
-        self.rank: dict[str, int] = {}
-        self.dims: dict[str, dict[int, int]] = {}
-        cls_of = {nid: n["eclass"] for nid, n in nodes.items()}
-        self.prim_of_class = {n["eclass"]: self.prim[nid] for nid, n in nodes.items() if nid in self.prim}
-        for nid, n in nodes.items():
-            op = n["op"]
-            if nid.startswith("primitive-"):
-                continue
-            if op == "rank":
-                self.rank[cls_of[n["children"][0]]] = int(self.prim_of_class[n["eclass"]])
-                continue
-            if op == "dim":
-                c = cls_of[n["children"][0]]
-                self.dims.setdefault(c, {})[int(self.prim[n["children"][1]])] = int(self.prim_of_class[n["eclass"]])
-                continue
-            children, prims = [], []
-            for ch in n["children"]:
-                if ch.startswith("primitive-"):
-                    prims.append(self.prim[ch])
-                else:
-                    children.append(cls_of[ch])
-            self.classes.setdefault(n["eclass"], []).append(_ENode(nid, op, n["eclass"], children, prims))
-        self.out_shapes: dict[str, dict[int, tuple | None]] = {}
-        for c2, ns in self.classes.items():
-            for m in ns:
-                if m.op == "Out" and m.children:
-                    self.out_shapes.setdefault(m.children[0], {})[int(m.prims[0])] = None
-        for c2, ns in self.classes.items():
-            for m in ns:
-                if m.op == "Out" and m.children:
-                    self.out_shapes[m.children[0]][int(m.prims[0])] = self.shape(c2)
-
-    def shape(self, cls: str) -> tuple[int, ...] | None:
-        r = self.rank.get(cls)
-        if r is None:
-            return None
-        d = self.dims.get(cls, {})
-        if any(i not in d for i in range(r)):
-            return None
-        return tuple(d[i] for i in range(r))
-
-    def size(self) -> int:
-        return sum(len(v) for v in self.classes.values())
-
-
-# ---------------------------------------------------------------------------------------------
 # the search
 # ---------------------------------------------------------------------------------------------
 def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | None = None,
                   node_limit: int = 50_000, iter_limit: int = 15, time_limit_s: float = 60.0,
                   k_multi: int = 1, extract: str = "ilp", ilp_time_s: float = 60.0, no_cycle: bool = True,
-                  verify: bool = True, **_: Any) -> SearchResult:
-    """Equality saturation + extraction (see the module docstring); returns a :class:`SearchResult`
-    whose ``actions`` is empty (an e-graph has no rewrite sequence) and ``stats`` the TENSAT counters."""
+                  verify: bool = True, saturation_share: float = 0.5, reserve_share: float = 0.1,
+                  clock: Callable[[], float] = time.perf_counter, **_: Any) -> SearchResult:
+    r"""Equality saturation + extraction (see the module docstring) within ``time_limit_s`` in all.
+
+    The budget :math:`T` is split: saturation starts no iteration after
+    :math:`t_0 + s T` (``saturation_share`` :math:`s`) nor one that the last iteration's duration,
+    scaled by the e-graph's growth, says would end after it; cycle filtering, costing and
+    extraction must end by :math:`t_0 + (1 - r) T` (``reserve_share`` :math:`r` is left for
+    rebuilding and verifying). The greedy extraction runs first; the ILP then gets
+    ``min(ilp_time_s, time left)`` and replaces it only with a solution at most as costly (no ILP
+    solution in time means the greedy one); a phase out of time means the input graph, which is
+    always a valid extraction (anytime). Not interruptible: one egglog iteration (hence the
+    prediction) and the final ORT verification of a changed graph.
+
+    Returns a :class:`SearchResult` whose ``actions`` is empty (an e-graph has no rewrite
+    sequence) and ``stats`` the TENSAT counters (:class:`TensatStats`)."""
     import egglog.bindings as eb
 
+    if extract not in ("greedy", "ilp"):
+        raise XflowError(f"unknown extraction {extract!r}; use greedy or ilp")
+    bud = E.Budget(time_limit_s, clock, saturation_share, reserve_share)
     t0 = time.perf_counter()
     rules = [r for r in (rules if rules is not None else generated_rules()) if isinstance(r, GeneratedRule)]
-    stats = TensatStats(extract=extract)
+    stats = TensatStats(extract=extract, budget_s=time_limit_s)
     enc = encode(model)
     eg = eb.EGraph()
     single, multi = [], []
@@ -412,33 +378,31 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
         for k in range(0, len(chunk), 10):
             eg.run_program(*eg.parse_program("\n".join(chunk[k:k + 10])))
     eg.run_program(*eg.parse_program("(run-schedule (saturate shapes))"))
-    first_seen: dict[str, int] = {}
-    ev = _EGraphView(json.loads(eg.serialize([]).to_json()))
-    for cls_nodes in ev.classes.values():
-        for n in cls_nodes:
-            first_seen.setdefault(n.id, 0)
+    first_seen: dict[tuple, int] = {}
+    ev = E.EGraphView(json.loads(eg.serialize([]).to_json()))
+    E.note_first_seen(ev, first_seen, 0)
     stop = "saturated"
     it = 0
-    last_iter_s = 0.0
+    last_iter_s, growth = 0.0, 1.0
     while True:
         if it >= iter_limit:
             stop = "iteration limit"
             break
-        # egglog cannot stop inside an iteration: do not start one that the last one's duration
-        # says will not finish in time (iterations only grow), keeping the total within the budget
-        if time.perf_counter() - t0 + last_iter_s > time_limit_s:
+        # egglog cannot stop inside an iteration: start none that would end past the saturation
+        # share of the budget by the last one's duration times the e-graph's last growth
+        if bud.left(bud.saturation_end) < last_iter_s * growth:
             stop = "time limit"
             break
-        t_it = time.perf_counter()
+        t_it = bud.now()
         sched = "(run single 1)" if it >= k_multi else "(run multi 1) (run single 1)"
         out = eg.run_program(*eg.parse_program(sched))
         eg.run_program(*eg.parse_program("(run-schedule (saturate shapes))"))
         it += 1
-        ev = _EGraphView(json.loads(eg.serialize([]).to_json()))
-        for cls_nodes in ev.classes.values():
-            for n in cls_nodes:
-                first_seen.setdefault(n.id, it)
-        last_iter_s = time.perf_counter() - t_it
+        before = ev.size()
+        ev = E.EGraphView(json.loads(eg.serialize([]).to_json()))
+        E.note_first_seen(ev, first_seen, it)
+        last_iter_s = bud.now() - t_it
+        growth = max(1.0, ev.size() / max(1, before))
         if ev.size() > node_limit:
             stop = "node limit"
             break
@@ -449,37 +413,81 @@ def tensat_search(model: onnx.ModelProto, cost: CostFn, *, rules: Sequence | Non
     stats.nodes, stats.classes = ev.size(), len(ev.classes)
     stats.saturation_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    blacklist: set[str] = set()
-    root = _root_class(ev)
-    if no_cycle:
-        blacklist = _break_cycles(ev, root, first_seen)
-    stats.blacklisted = len(blacklist)
-    costs = _node_costs(ev, enc, cost)
-    if extract == "greedy":
-        choice = _greedy(ev, costs, blacklist)
-    elif extract == "ilp":
-        left = max(5.0, time_limit_s - (time.perf_counter() - t0))
-        choice, status = _ilp(ev, root, costs, blacklist, min(ilp_time_s, left),
-                              order=not no_cycle or _has_cycle(ev, root, blacklist))
-        stats.ilp_status = status
-    else:
-        raise XflowError(f"unknown extraction {extract!r}; use greedy or ilp")
-    new = _rebuild(ev, enc, root, choice)
-    stats.extraction_s = time.perf_counter() - t1
+    root = E.root_class(ev)
+    original = _original_nodes(ev, enc)
+    stats.original_nodes = len(original)
+    choice = _extract(ev, enc, root, cost, original, first_seen, bud, stats, extract=extract,
+                      ilp_time_s=ilp_time_s, no_cycle=no_cycle)
     init = float(cost(model))
-    new_cost = float(cost(new))
-    best, best_cost = new, new_cost
-    if verify:
-        v = Verifier(model).check(new)
-        if not v.ok:
-            log.warning("tensat: extracted graph is not equivalent to the input (%s); keeping the input", v.reason)
-            best, best_cost = model, init
-    if best_cost > init:  # an extraction can only be as good as its cost model; never return worse
-        best, best_cost = model, init
+    best, best_cost = model, init
+    if choice is not None:
+        new = _rebuild(ev, enc, root, choice)
+        stats.extraction_s = time.perf_counter() - t1
+        new_cost = float(cost(new))
+        stats.rebuilt_cost = new_cost
+        if new_cost < init:  # an extraction is only as good as its cost model: never return a costlier graph
+            best, best_cost = new, new_cost
+            if verify:
+                v = Verifier(model).check(new)
+                if not v.ok:
+                    log.warning("tensat: extracted graph is not equivalent to the input (%s); keeping the input",
+                                v.reason)
+                    best, best_cost = model, init
+                    stats.extracted = "original (not verified)"
+    else:
+        stats.extraction_s = time.perf_counter() - t1
+    stats.changed = best is not model
+    stats.elapsed_s = bud.elapsed()
+    stats.polls = bud.polls
     res = SearchResult("tensat", G.view_of(best), best_cost, init, [], [init, best_cost], stats.nodes,
                        stats.iterations, time.perf_counter() - t0)
     res.stats = stats.as_dict()  # type: ignore[attr-defined]
     return res
+
+
+def _extract(ev: E.EGraphView, enc: _Enc, root: str, cost: CostFn, original: set[str],
+             first_seen: dict[tuple, int], bud: E.Budget, stats: TensatStats, *, extract: str,
+             ilp_time_s: float, no_cycle: bool) -> dict[str, E.ENode] | None:
+    """Cycle filtering, per-e-node costs, greedy then (``ilp``) the ILP, each within the
+    extraction deadline; ``None`` (keep the input) when even the greedy answer is out of time."""
+    end = bud.extraction_end
+    blacklist: set[str] = set()
+    cycles_left = True
+    try:
+        costs = _node_costs(ev, enc, cost, bud, end)
+        stats.original_cost = sum(costs.get(i, 0.0) for i in original)
+        # greedy needs no filtering (non-negative costs, strict improvement: its choice is acyclic)
+        choice = X.greedy_extract(ev, costs, blacklist, bud, end)
+        if no_cycle:
+            picked = {n.id for n in choice.values()}
+            blacklist = E.break_cycles(ev, root, original, first_seen, bud, end, keep=picked)
+            cycles_left = False
+            if blacklist & picked:
+                choice = X.greedy_extract(ev, costs, blacklist, bud, end)
+        stats.blacklisted = len(blacklist)
+    except E.OutOfTime as exc:
+        stats.extracted = f"original (out of time in {exc})"
+        return None
+    stats.extracted = "greedy"
+    stats.greedy_cost = X.dag_cost(ev, root, choice, costs)
+    stats.extracted_cost = stats.greedy_cost
+    if extract == "ilp":
+        left = min(ilp_time_s, bud.left(end))
+        if left <= 0.0:
+            stats.ilp_status = "skipped: no time left"
+            return choice
+        try:
+            ilp, status = X.ilp_extract(ev, root, costs, blacklist, left, order=not no_cycle or cycles_left)
+        except XflowError as exc:
+            stats.ilp_status = f"no solution: {exc}"
+            return choice
+        stats.ilp_status = status
+        if ilp is not None:
+            ilp_cost = X.dag_cost(ev, root, ilp, costs)
+            if ilp_cost <= stats.greedy_cost + 1e-12:
+                stats.extracted, stats.extracted_cost = "ilp", ilp_cost
+                return ilp
+    return choice
 
 
 def _changed(outputs) -> bool:
@@ -490,89 +498,31 @@ def _changed(outputs) -> bool:
     return True
 
 
-def _root_class(ev: _EGraphView) -> str:
-    for cls, ns in ev.classes.items():
-        if any(n.op == "Root" for n in ns):
-            return cls
-    raise XflowError("tensat: no root in the e-graph")
+def _original_nodes(ev: E.EGraphView, enc: _Enc) -> set[str]:
+    """Ids of the e-nodes that make up the input term, found by structure bottom-up (TENSAT gives
+    them no order, so they are never blacklisted: every cycle holds at least one new e-node)."""
+    index: dict[tuple, E.ENode] = {}
+    for ns in ev.classes.values():
+        for n in ns:
+            index[(n.op, tuple(map(str, n.prims)), tuple(n.children))] = n
+    cls_of: dict[str, str] = {}
+    out: set[str] = set()
+    for g, (op, prims, kids) in enc.struct.items():
+        if any(k not in cls_of for k in kids):
+            continue
+        n = index.get((op, tuple(map(str, prims)), tuple(cls_of[k] for k in kids)))
+        if n is not None:
+            cls_of[g] = n.cls
+            out.add(n.id)
+    # lists, the root and leaves are only ever made by the encoding
+    out.update(n.id for ns in ev.classes.values() for n in ns if n.op in ("TCons", "TNil", "Root", "Leaf", "NL"))
+    return out
 
 
-def _tensor_children(ev: _EGraphView, n: _ENode) -> list[str]:
-    """Child T-classes of ``n`` (TL lists flattened)."""
-    out = []
-    if n.op in ("NL", "Root"):
-        return _list_items(ev, n.children[0])
-    if n.op in ("TCons", "TNil"):
-        return []
-    return list(n.children)
-
-
-def _list_items(ev: _EGraphView, cls: str) -> list[str]:
-    items = []
-    seen = set()
-    while cls not in seen:
-        seen.add(cls)
-        n = next((x for x in ev.classes.get(cls, []) if x.op == "TCons"), None)
-        if n is None:
-            break
-        items.append(n.children[0])
-        cls = n.children[1]
-    return items
-
-
-def _has_cycle(ev: _EGraphView, root: str, blacklist: set[str]) -> bool:
-    return bool(_find_cycles(ev, root, blacklist))
-
-
-def _find_cycles(ev: _EGraphView, root: str, blacklist: set[str]) -> list[list[_ENode]]:
-    """Cycles reachable from ``root`` through non-blacklisted e-nodes (TENSAT ``get_cycles``)."""
-    import sys
-
-    sys.setrecursionlimit(max(10000, sys.getrecursionlimit()))
-    state: dict[str, int] = {}
-    path: list[_ENode] = []
-    on_path: dict[str, int] = {}
-    cycles = []
-
-    def visit(cls: str) -> None:
-        state[cls] = 1
-        for n in ev.classes.get(cls, []):
-            if n.id in blacklist:
-                continue
-            for ch in _tensor_children(ev, n):
-                if state.get(ch) == 1:
-                    start = on_path.get(ch, 0)
-                    cycles.append(path[start:] + [n])
-                elif state.get(ch) is None:
-                    on_path[ch] = len(path) + 1
-                    path.append(n)
-                    visit(ch)
-                    path.pop()
-                    on_path.pop(ch, None)
-        state[cls] = 2
-
-    visit(root)
-    return cycles
-
-
-def _break_cycles(ev: _EGraphView, root: str, first_seen: dict[str, int]) -> set[str]:
-    """Blacklist the most recently added e-node of each cycle until none is left."""
-    blacklist: set[str] = set()
-    for _ in range(10_000):
-        cycles = _find_cycles(ev, root, blacklist)
-        if not cycles:
-            break
-        for cyc in cycles:
-            if any(n.id in blacklist for n in cyc):
-                continue
-            newest = max(cyc, key=lambda n: (first_seen.get(n.id, 0), n.id))
-            blacklist.add(newest.id)
-    return blacklist
-
-
-def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn) -> dict[str, float]:
+def _node_costs(ev: E.EGraphView, enc: _Enc, cost: CostFn, bud: E.Budget, end: float) -> dict[str, float]:
     """Per-e-node cost: the cost model on a one-node model at the e-node's shapes; 0 for leaves,
-    projections, lists, the root and nodes whose inputs are all constants (folded, as TASO does)."""
+    projections, lists, the root and nodes whose inputs are all constants (folded, as TASO does).
+    Polls the budget once per sweep of the constant fixpoint and every 64 distinct costings."""
     const_cls: set[str] = set()
     for cls, ns in ev.classes.items():
         for n in ns:
@@ -581,12 +531,14 @@ def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn) -> dict[str, float]:
     changed = True
     while changed:  # classes computable from constants only
         changed = False
+        if bud.left(end) <= 0:
+            raise E.OutOfTime("costing")
         for cls, ns in ev.classes.items():
             if cls in const_cls:
                 continue
             for n in ns:
-                if n.op in ("N1", "N2", "N3", "N4", "Split2", "Out") and _tensor_children(ev, n) and \
-                        all(c in const_cls for c in _tensor_children(ev, n)):
+                if n.op in ("N1", "N2", "N3", "N4", "Split2", "Out") and E.tensor_children(ev, n) and \
+                        all(c in const_cls for c in E.tensor_children(ev, n)):
                     const_cls.add(cls)
                     changed = True
                     break
@@ -597,7 +549,7 @@ def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn) -> dict[str, float]:
             if n.op in ("Leaf", "Out", "TNil", "TCons", "Root"):
                 out[n.id] = 0.0
                 continue
-            kids = _tensor_children(ev, n)
+            kids = E.tensor_children(ev, n)
             if kids and all(c in const_cls for c in kids):
                 out[n.id] = 0.0
                 continue
@@ -605,19 +557,21 @@ def _node_costs(ev: _EGraphView, enc: _Enc, cost: CostFn) -> dict[str, float]:
             out_shapes = _out_shapes(ev, cls, n)
             key = (n.op, tuple(map(str, n.prims)), shapes, out_shapes)
             if key not in cache:
+                if len(cache) % 64 == 0 and bud.left(end) <= 0:
+                    raise E.OutOfTime("costing")
                 cache[key] = _one_node_cost(n, shapes, out_shapes, enc, cost)
             out[n.id] = cache[key]
     return out
 
 
-def _out_shapes(ev: _EGraphView, cls: str, n: _ENode) -> tuple:
+def _out_shapes(ev: E.EGraphView, cls: str, n: E.ENode) -> tuple:
     if cls in ev.out_shapes:  # a multi-output node: its outputs are the Out classes pointing at it
         outs = ev.out_shapes[cls]
         return tuple(outs.get(i) for i in range(max(outs) + 1))
     return (ev.shape(cls),)
 
 
-def _one_node_cost(n: _ENode, in_shapes: tuple, out_shapes: tuple, enc: _Enc, cost: CostFn) -> float:
+def _one_node_cost(n: E.ENode, in_shapes: tuple, out_shapes: tuple, enc: _Enc, cost: CostFn) -> float:
     """``cost`` of a model holding only this node (inputs as graph inputs at their shapes)."""
     if any(s is None for s in in_shapes) or any(s is None for s in out_shapes) or not out_shapes:
         return 0.0
@@ -655,86 +609,7 @@ def _sig_info(sig: str, enc: _Enc) -> tuple[str, dict, str, int]:
     raise XflowError(f"tensat: unknown signature {sig!r}")
 
 
-def _greedy(ev: _EGraphView, costs: dict[str, float], blacklist: set[str]) -> dict[str, _ENode]:
-    """egg's ``Extractor``: fixpoint of per-class min over nodes of cost + children's tree costs."""
-    best: dict[str, tuple[float, _ENode]] = {}
-    changed = True
-    while changed:
-        changed = False
-        for cls, ns in ev.classes.items():
-            for n in ns:
-                if n.id in blacklist:
-                    continue
-                kids = n.children
-                if any(c not in best for c in kids if not c.startswith(("String", "i64"))):
-                    continue
-                total = costs.get(n.id, 0.0) + sum(best[c][0] for c in kids if c in best)
-                if cls not in best or total < best[cls][0] - 1e-12:
-                    best[cls] = (total, n)
-                    changed = True
-    return {c: n for c, (_, n) in best.items()}
-
-
-def _ilp(ev: _EGraphView, root: str, costs: dict[str, float], blacklist: set[str], time_s: float,
-         order: bool) -> tuple[dict[str, _ENode], str]:
-    """TENSAT's ILP (``extractor/extract.py``) with SciPy's HiGHS ``milp``."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import lil_matrix
-
-    nodes = [n for ns in ev.classes.values() for n in ns]
-    idx = {n.id: i for i, n in enumerate(nodes)}
-    cls_list = list(ev.classes)
-    cidx = {c: i for i, c in enumerate(cls_list)}
-    members: dict[str, list[int]] = {c: [idx[n.id] for n in ns] for c, ns in ev.classes.items()}
-    nx, nt = len(nodes), (len(cls_list) if order else 0)
-    rows = []
-    lo, hi = [], []
-    # root picked
-    rows.append({i: 1.0 for i in members[root]})
-    lo.append(1.0), hi.append(1.0)
-    eps = 1.0 / (10 * max(1, len(cls_list)))
-    A = 2.0
-    for n in nodes:
-        i = idx[n.id]
-        for c in set(n.children):
-            if c.startswith(("String", "i64")) or c not in members:
-                continue
-            row = {j: 1.0 for j in members[c]}
-            row[i] = row.get(i, 0.0) - 1.0
-            rows.append(row)
-            lo.append(0.0), hi.append(np.inf)
-            if order:
-                # t_g(i) - t_c - eps + A (1 - x_i) >= 0  ->  t_g - t_c - A x_i >= eps - A
-                r2 = {nx + cidx[n.cls]: 1.0}
-                r2[nx + cidx[c]] = r2.get(nx + cidx[c], 0.0) - 1.0
-                r2[i] = r2.get(i, 0.0) - A
-                rows.append(r2)
-                lo.append(eps - A), hi.append(np.inf)
-    mat = lil_matrix((len(rows), nx + nt))
-    for r, row in enumerate(rows):
-        for j, v in row.items():
-            mat[r, j] = v
-    c_vec = np.array([costs.get(n.id, 0.0) for n in nodes] + [0.0] * nt)
-    c_vec[:nx] += 1e-9  # prefer fewer nodes among equal costs (keeps the extraction minimal)
-    ub = np.ones(nx + nt)
-    for b in blacklist:
-        if b in idx:
-            ub[idx[b]] = 0.0
-    integrality = np.array([1] * nx + [0] * nt)
-    res = milp(c_vec, constraints=LinearConstraint(mat.tocsr(), lo, hi), integrality=integrality,
-               bounds=Bounds(np.zeros(nx + nt), ub), options={"time_limit": time_s, "disp": False})
-    if res.x is None:
-        raise XflowError(f"tensat: ILP extraction failed ({res.message})")
-    choice: dict[str, _ENode] = {}
-    for n in nodes:
-        if res.x[idx[n.id]] > 0.5:
-            prev = choice.get(n.cls)
-            if prev is None or costs.get(n.id, 0.0) < costs.get(prev.id, 0.0):
-                choice[n.cls] = n
-    return choice, str(res.message)
-
-
-def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -> onnx.ModelProto:
+def _rebuild(ev: E.EGraphView, enc: _Enc, root: str, choice: dict[str, E.ENode]) -> onnx.ModelProto:
     """The extracted term as ONNX (weight-only rule ops folded), outputs keep their names."""
     view = enc.view
     src = G.proto(view)
@@ -783,14 +658,14 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
         name_of[cls] = outs[0]
         return outs[0]
 
-    def build_multi(cls: str, n: _ENode | None = None) -> list[str]:
+    def build_multi(cls: str, n: E.ENode | None = None) -> list[str]:
         if cls in multi_outs:
             return multi_outs[cls]
         n = n or choice[cls]
-        ins = [build(c) for c in _tensor_children(ev, n)]
+        ins = [build(c) for c in E.tensor_children(ev, n)]
         if n.op == "Split2":
             op_type, attrs, dom, n_out = "Split", {"axis": int(n.prims[0])}, "", 2
-            shp = ev.shape(_tensor_children(ev, n)[0])
+            shp = ev.shape(E.tensor_children(ev, n)[0])
             sizes = [int(n.prims[1]), shp[attrs["axis"]] - int(n.prims[1])]
         else:
             op_type, attrs, dom, n_out = _sig_info(str(n.prims[0]), enc)
@@ -816,7 +691,7 @@ def _rebuild(ev: _EGraphView, enc: _Enc, root: str, choice: dict[str, _ENode]) -
         return outs
 
     root_node = choice[root]
-    out_classes = _list_items(ev, root_node.children[0])
+    out_classes = E.list_items(ev, root_node.children[0])
     out_names = [build(c) for c in out_classes]
     g = onnx.GraphProto()
     g.name = src.graph.name

@@ -29,7 +29,8 @@ from torch import Tensor
 from xflow import paths
 
 __all__ = ["available", "library", "push", "spmm_rows", "scatter_rows", "prune_spmm", "spmm_t", "spmm_panel", "pack_panels", "row_norms", "col_norms", "edge_rule", "sddmm_t",
-           "build_error"]
+           "masked_absmax", "weight_rule", "spmm_rows_skip", "spmm_rows_masked", "edge_threshold",
+           "scatter_rows_keep", "build_error"]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,18 @@ def library() -> ctypes.CDLL | None:
     lib.xf_spmm_panel.argtypes = [i64, i64, p, p, p, p, i64, p]
     lib.xf_sddmm_t.restype = None
     lib.xf_sddmm_t.argtypes = [i64, p, p, p, p, i64, p]
+    lib.xf_masked_absmax.restype = ctypes.c_float
+    lib.xf_masked_absmax.argtypes = [i64, i64, p, p]
+    lib.xf_weight_rule.restype = i64
+    lib.xf_weight_rule.argtypes = [i64, i64, p, p, ctypes.c_float, i64, i64, p, p, p]
+    lib.xf_spmm_rows_skip.restype = None
+    lib.xf_spmm_rows_skip.argtypes = [i64, p, p, p, p, i64, p, p]
+    lib.xf_edge_threshold.restype = ctypes.c_float
+    lib.xf_edge_threshold.argtypes = [i64, p, p, p, p, f64]
+    lib.xf_scatter_rows_keep.restype = None
+    lib.xf_scatter_rows_keep.argtypes = [i64, i64, p, p, p, p, p, i64, p]
+    lib.xf_spmm_rows_masked.restype = None
+    lib.xf_spmm_rows_masked.argtypes = [i64, p, p, p, p, i64, p, p, p]
     return lib
 
 
@@ -255,3 +268,73 @@ def sddmm_t(ii: Tensor, oo: Tensor, xt: Tensor, dt: Tensor) -> Tensor:
     _lib().xf_sddmm_t(int(ii.numel()), ii.data_ptr(), oo.data_ptr(), xt.data_ptr(), dt.data_ptr(), int(xt.shape[1]),
                       g.data_ptr())
     return g
+
+
+def masked_absmax(w: Tensor, mask: Tensor | None = None) -> float:
+    """``max |w|`` over all entries of a 2-D float32 matrix, or over those where ``mask`` is true."""
+    w = _c(w, torch.float32)
+    m = None if mask is None else _c(mask.view(torch.uint8) if mask.dtype == torch.bool else mask, torch.uint8)
+    return float(_lib().xf_masked_absmax(int(w.shape[0]), int(w.shape[1]), w.data_ptr(),
+                                         None if m is None else m.data_ptr()))
+
+
+def weight_rule(w: Tensor, c: Tensor, thr: float, tau_mode: bool, cumulative: bool, mask: Tensor
+                ) -> tuple[Tensor, Tensor, int]:
+    """The Unifews weight rule and its application in one pass over ``w`` (``(F_in, F_out)`` float32).
+
+    ``tau_mode=False``: keep ``|w_ij|·c_i ≥ thr`` (``c`` = the input's column norms); ``True``: keep
+    ``|w_ij| ≥ c_i`` (``c`` = per-row thresholds). ``cumulative``: also require the old ``mask``.
+    ``mask`` (contiguous bool) is overwritten in place. Returns ``(w ⊙ mask, rows with any kept
+    entry (bool (F_in,)), kept entries)``."""
+    w, c = _c(w, torch.float32), _c(c, torch.float32)
+    if mask.dtype != torch.bool or not mask.is_contiguous() or mask.shape != w.shape:
+        raise ValueError("weight_rule needs a contiguous bool mask of the weight's shape")
+    fin, fout = int(w.shape[0]), int(w.shape[1])
+    wm = torch.empty_like(w)
+    rows = torch.empty(fin, dtype=torch.uint8)
+    kept = _lib().xf_weight_rule(fin, fout, w.data_ptr(), c.data_ptr(), float(thr), int(tau_mode), int(cumulative),
+                                 mask.data_ptr(), wm.data_ptr(), rows.data_ptr())
+    return wm, rows.view(torch.bool), int(kept)
+
+
+def spmm_rows_skip(ptr: Tensor, col: Tensor, val: Tensor, w: Tensor, rowkeep: Tensor) -> Tensor:
+    """``X W`` for a CSR ``X`` (``ptr``, ``col``, ``val``) leaving out the entries of ``X`` whose
+    weight row is not in ``rowkeep`` (fully pruned rows contribute nothing)."""
+    ptr, col, val, w = _c(ptr, torch.int64), _c(col, torch.int64), _c(val, torch.float32), _c(w, torch.float32)
+    rk = _c(rowkeep.view(torch.uint8) if rowkeep.dtype == torch.bool else rowkeep, torch.uint8)
+    n = int(ptr.numel() - 1)
+    out = torch.empty(n, w.shape[1], dtype=torch.float32)
+    _lib().xf_spmm_rows_skip(n, ptr.data_ptr(), col.data_ptr(), val.data_ptr(), w.data_ptr(), int(w.shape[1]),
+                             rk.data_ptr(), out.data_ptr())
+    return out
+
+
+def spmm_rows_masked(ptr: Tensor, src: Tensor, val: Tensor, g: Tensor, mask: Tensor, rowkeep: Tensor) -> Tensor:
+    """``(Xᵀ G) ⊙ M`` for ``Xᵀ`` as CSR (``ptr``, ``src``, ``val``; rows = weight rows), computing
+    only rows in ``rowkeep`` (the others are 0): the weight gradient of a sparse-input layer."""
+    ptr, src, val, g = _c(ptr, torch.int64), _c(src, torch.int64), _c(val, torch.float32), _c(g, torch.float32)
+    m = _c(mask.view(torch.uint8) if mask.dtype == torch.bool else mask, torch.uint8)
+    rk = _c(rowkeep.view(torch.uint8) if rowkeep.dtype == torch.bool else rowkeep, torch.uint8)
+    fin = int(ptr.numel() - 1)
+    out = torch.empty(fin, g.shape[1], dtype=torch.float32)
+    _lib().xf_spmm_rows_masked(fin, ptr.data_ptr(), src.data_ptr(), val.data_ptr(), g.data_ptr(), int(g.shape[1]),
+                               m.data_ptr(), rk.data_ptr(), out.data_ptr())
+    return out
+
+
+def edge_threshold(src: Tensor, w: Tensor, node_norm: Tensor, cand: Tensor, delta: float) -> float:
+    """The edge rule's threshold ``δ·mean_{e∈cand} |w_e|·‖h_{src_e}‖`` (float32, as :func:`edge_rule`)."""
+    src, w, node_norm = _c(src, torch.int64), _c(w, torch.float32), _c(node_norm, torch.float32)
+    cand = _c(cand, torch.uint8)
+    return float(_lib().xf_edge_threshold(int(src.numel()), src.data_ptr(), w.data_ptr(), node_norm.data_ptr(),
+                                          cand.data_ptr(), float(delta)))
+
+
+def scatter_rows_keep(n: int, src: Tensor, dst: Tensor, w: Tensor, keep: Tensor, g: Tensor) -> Tensor:
+    """:func:`scatter_rows` over the edges with ``keep`` only (the backward of a pruned propagation)."""
+    src, dst, w, g = _c(src, torch.int64), _c(dst, torch.int64), _c(w, torch.float32), _c(g, torch.float32)
+    k = _c(keep.view(torch.uint8) if keep.dtype == torch.bool else keep, torch.uint8)
+    out = torch.empty(int(n), g.shape[1], dtype=torch.float32)
+    _lib().xf_scatter_rows_keep(int(n), int(src.numel()), src.data_ptr(), dst.data_ptr(), w.data_ptr(), k.data_ptr(),
+                                g.data_ptr(), int(g.shape[1]), out.data_ptr())
+    return out

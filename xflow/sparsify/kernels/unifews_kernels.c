@@ -8,6 +8,9 @@
  *   xf_prune_spmm   the same with the Unifews edge rule applied on the fly (norm test per edge)
  *   xf_spmm_t       Y^T = W^T X^T for a CSR W^T (weight matmul, register-blocked over nodes)
  *   xf_sddmm_t      G[e] = <X^T[i_e,:], D^T[o_e,:]> for the kept weight entries (weight gradient)
+ *   xf_weight_rule  the Unifews weight mask fused with W*M and the rows left (one pass over W)
+ *   xf_spmm_rows_skip / xf_spmm_rows_masked  sparse-input X (W*M) and its weight gradient, fully
+ *                   pruned weight rows skipped, the gradient masked in the same pass
  */
 #include <stdint.h>
 #include <string.h>
@@ -277,11 +280,109 @@ void xf_pack_panels(int64_t n, int64_t fin, const float *x, float *xp) {
 
 /* norm[v] = ||h[v, :]|| (rows of an n x f matrix), one pass. */
 void xf_row_norms(int64_t n, int64_t f, const float *h, float *norm) {
+    /* 16 partial sums per row (vectorisable without -ffast-math), then summed */
     for (int64_t v = 0; v < n; v++) {
         const float *x = h + v * f;
+        float acc[16] = {0};
+        int64_t j = 0;
+        for (; j + 16 <= f; j += 16)
+            for (int k = 0; k < 16; k++) acc[k] += x[j + k] * x[j + k];
         float s = 0.0f;
-        for (int64_t j = 0; j < f; j++) s += x[j] * x[j];
+        for (; j < f; j++) s += x[j] * x[j];
+        for (int k = 0; k < 16; k++) s += acc[k];
         norm[v] = sqrtf(s);
+    }
+}
+
+/* max |w| over the entries of an fin x fout matrix (over those with mask != 0 when mask is given). */
+float xf_masked_absmax(int64_t fin, int64_t fout, const float *w, const uint8_t *mask) {
+    /* 16 lane-wise maxima (vectorisable: a > m ? a : m is MAXPS), then reduced */
+    const int64_t m = fin * fout;
+    float lane[16] = {0};
+    int64_t e = 0;
+    if (mask) {
+        for (; e + 16 <= m; e += 16)
+            for (int k = 0; k < 16; k++) {
+                const float a = fabsf(w[e + k]) * (float)mask[e + k];
+                lane[k] = a > lane[k] ? a : lane[k];
+            }
+    } else {
+        for (; e + 16 <= m; e += 16)
+            for (int k = 0; k < 16; k++) {
+                const float a = fabsf(w[e + k]);
+                lane[k] = a > lane[k] ? a : lane[k];
+            }
+    }
+    float best = 0.0f;
+    for (; e < m; e++) {
+        const float a = mask ? fabsf(w[e]) * (float)mask[e] : fabsf(w[e]);
+        best = a > best ? a : best;
+    }
+    for (int k = 0; k < 16; k++) best = lane[k] > best ? lane[k] : best;
+    return best;
+}
+
+/* The Unifews weight rule fused with its application, one pass over W (fin x fout, row = input i):
+ *   tau_mode 0: keep = |w_ij| * c[i] >= thr     (c = column norms of the input)
+ *   tau_mode 1: keep = |w_ij| >= c[i]           (c = per-row thresholds tau_i, already capped)
+ *   cumulative: keep &= mask[ij] (the old mask)
+ * Writes mask (in place), wm = keep ? w : 0 (the masked weight), rowkeep[i] = any kept in row i.
+ * Returns the number of kept entries. */
+int64_t xf_weight_rule(int64_t fin, int64_t fout, const float *w, const float *c, float thr, int64_t tau_mode,
+                       int64_t cumulative, uint8_t *mask, float *wm, uint8_t *rowkeep) {
+    int64_t kept = 0;
+    for (int64_t i = 0; i < fin; i++) {
+        const float *wr = w + i * fout;
+        uint8_t *mr = mask + i * fout;
+        float *wo = wm + i * fout;
+        const float ci = c[i];
+        int64_t rk = 0;
+        for (int64_t j = 0; j < fout; j++) {
+            const float a = fabsf(wr[j]);
+            uint8_t k = tau_mode ? (a >= ci) : (a * ci >= thr);
+            if (cumulative) k &= mr[j];
+            mr[j] = k;
+            wo[j] = k ? wr[j] : 0.0f;
+            rk += k;
+        }
+        rowkeep[i] = rk > 0;
+        kept += rk;
+    }
+    return kept;
+}
+
+/* Sparse-input transformation with skipped weight rows: out[v,:] = sum_e x_e * w[col_e,:] over the
+ * CSR row v of X, leaving out entries whose weight row col_e is fully pruned (rowkeep == 0). */
+void xf_spmm_rows_skip(int64_t n, const int64_t *ptr, const int64_t *col, const float *val, const float *w,
+                       int64_t fdim, const uint8_t *rowkeep, float *out) {
+    for (int64_t v = 0; v < n; v++) {
+        float *o = out + v * fdim;
+        for (int64_t j = 0; j < fdim; j++) o[j] = 0.0f;
+        for (int64_t e = ptr[v]; e < ptr[v + 1]; e++) {
+            const int64_t i = col[e];
+            if (!rowkeep[i]) continue;
+            const float a = val[e];
+            const float *x = w + i * fdim;
+            for (int64_t j = 0; j < fdim; j++) o[j] += a * x[j];
+        }
+    }
+}
+
+/* Its weight gradient at the kept entries only: for each weight row i with rowkeep[i],
+ * gw[i,:] = (sum_e xt_e * g[src_e,:]) masked by mask[i,:] (CSR rows of X^T); pruned rows are 0. */
+void xf_spmm_rows_masked(int64_t fin, const int64_t *ptr, const int64_t *src, const float *val, const float *g,
+                         int64_t fdim, const uint8_t *mask, const uint8_t *rowkeep, float *out) {
+    for (int64_t i = 0; i < fin; i++) {
+        float *o = out + i * fdim;
+        for (int64_t j = 0; j < fdim; j++) o[j] = 0.0f;
+        if (!rowkeep[i]) continue;
+        for (int64_t e = ptr[i]; e < ptr[i + 1]; e++) {
+            const float a = val[e];
+            const float *x = g + src[e] * fdim;
+            for (int64_t j = 0; j < fdim; j++) o[j] += a * x[j];
+        }
+        const uint8_t *m = mask + i * fdim;
+        for (int64_t j = 0; j < fdim; j++) o[j] = m[j] ? o[j] : 0.0f;
     }
 }
 
@@ -313,4 +414,29 @@ int64_t xf_edge_rule(int64_t ne, const int64_t *src, const float *w, const float
         kept += k;
     }
     return kept;
+}
+
+/* The edge rule's threshold alone: (float)(delta * mean of |w_e| * norm[src_e] over the candidates),
+ * computed exactly as in xf_edge_rule (double sum, float result). */
+float xf_edge_threshold(int64_t ne, const int64_t *src, const float *w, const float *norm, const uint8_t *cand,
+                        double delta) {
+    double sum = 0.0;
+    int64_t nc = 0;
+    for (int64_t e = 0; e < ne; e++) {
+        if (cand[e]) { sum += fabsf(w[e]) * norm[src[e]]; nc++; }
+    }
+    return nc ? (float)(delta * (sum / (double)nc)) : 0.0f;
+}
+
+/* The transpose of a pruned propagation: out[src_e,:] += w_e * g[dst_e,:] over the kept edges only. */
+void xf_scatter_rows_keep(int64_t n, int64_t ne, const int64_t *src, const int64_t *dst, const float *w,
+                          const uint8_t *keep, const float *g, int64_t fdim, float *out) {
+    memset(out, 0, sizeof(float) * n * fdim);
+    for (int64_t e = 0; e < ne; e++) {
+        if (!keep[e]) continue;
+        const float a = w[e];
+        const float *x = g + dst[e] * fdim;
+        float *o = out + src[e] * fdim;
+        for (int64_t j = 0; j < fdim; j++) o[j] += a * x[j];
+    }
 }

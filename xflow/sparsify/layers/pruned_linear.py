@@ -12,12 +12,16 @@ entries no gradient even while the mask is recomputed (they keep their stale val
 the threshold moves), and ``cumulative=True`` intersects the new mask with the old one
 (:math:`M \leftarrow M \wedge \text{rule}(W, X)`), so sparsity only grows.
 
-Execution skips work: input columns whose whole weight row is pruned are dropped before the
-matmul (``X[:, rows] @ W[rows]``); the rest runs masked-dense, which on CPU beats ``torch.sparse``
-at GNN widths (see ``benchmarks/sparsify_speed.py``). A sparse input (``torch.sparse_csr`` /
-COO, e.g. the raw bag-of-words features of Cora, 1.3 % non-zero) runs as ``torch.sparse.mm`` with
-gradients to ``W``; the rule's column norms are then taken from the non-zeros and cached while the
-input tensor is unchanged. MACs are counted exactly as ``N·‖M‖₀`` (the input treated as dense, as
+Execution skips work: with δ_w = 0 and nothing pruned the layer is a plain ``X W`` (no mask
+work). On the CPU kernels the rule, the mask, ``W ⊙ M`` and the rows left come from one pass over
+``W`` (``kernels.weight_rule``; the pruned entries' zero gradient is a custom backward, no autograd
+through the mask). A dense input's columns whose whole weight row is pruned are dropped before the
+matmul (``X[:, rows] @ W[rows]``) when at most half the rows are left; the rest runs masked-dense,
+which on CPU beats ``torch.sparse`` at GNN widths (see ``benchmarks/sparsify_speed.py``). A sparse
+input (``torch.sparse_csr`` / COO, e.g. the raw bag-of-words features of Cora, 1.3 % non-zero)
+runs on the sparse-input kernels (input entries of fully pruned rows skipped, the weight gradient
+computed at kept rows and masked in the same pass) or ``torch.sparse.mm``; the rule's column norms
+are then taken from the non-zeros and cached while the input tensor is unchanged. MACs are counted exactly as ``N·‖M‖₀`` (the input treated as dense, as
 the reference counts them).
 """
 from __future__ import annotations
@@ -28,8 +32,9 @@ import weakref
 import torch
 from torch import Tensor, nn
 
+from xflow.sparsify import kernels
 from xflow.sparsify.macs import MacCounter
-from xflow.sparsify.ops import col_norms, dense_mm, sparse_input_mm
+from xflow.sparsify.ops import col_norms, dense_mm, sparse_input_mm, sparse_masked_mm, sparse_masked_ok
 from xflow.sparsify.pruning import weight_prune_mask
 
 __all__ = ["PrunedLinear"]
@@ -38,6 +43,21 @@ __all__ = ["PrunedLinear"]
 #: a dense input's columns are gathered (fully pruned weight rows skipped) only when at most this
 #: share of the rows is left; otherwise the copy of X costs more than the skipped rows save
 SKIP_ROWS_BELOW = 0.5
+
+
+class _MaskedWeight(torch.autograd.Function):
+    """``W ⊙ M`` already computed (by the fused rule kernel) as an autograd node: the gradient
+    reaches the kept entries only (``∂/∂W = G ⊙ M``), as for ``weight * mask``."""
+
+    @staticmethod
+    def forward(ctx, weight, wm, mask):  # noqa: D102 - torch.autograd.Function protocol
+        ctx.save_for_backward(mask)
+        return wm
+
+    @staticmethod
+    def backward(ctx, g):  # noqa: D102
+        (mask,) = ctx.saved_tensors
+        return g * mask, None, None
 
 
 class PrunedLinear(nn.Module):
@@ -69,6 +89,7 @@ class PrunedLinear(nn.Module):
         self.cap_kept = True  # cumulative: take that max over the surviving entries (GNN layers' prune.remove)
         self._cache: tuple | None = None  # frozen, no-grad inference: (versions, row idx, masked W rows)
         self._norms: tuple | None = None  # (input identity, column norms, Frobenius norm) of a constant input
+        self._full: tuple | None = None  # (mask version, whether every entry is kept)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -122,40 +143,95 @@ class PrunedLinear(nn.Module):
         self._norms = (key, col, fro)
         return col, fro
 
-    def forward(self, x: Tensor, counter: MacCounter | None = None, name: str = "lin") -> Tensor:
-        """Recompute the mask unless frozen, then ``x @ (W ⊙ M) + b`` skipping all-pruned rows."""
-        if not self.frozen and self.delta_w > 0:
-            col, fro = self.input_norms(x)
+    def _fused_ok(self, x: Tensor) -> bool:
+        """Whether the compiled fused weight-rule kernels apply (CPU float32 weights, contiguous mask)."""
+        w = self.weight
+        return (w.device.type == "cpu" and w.dtype == torch.float32 and x.device.type == "cpu"
+                and self.mask.is_contiguous() and kernels.available())
+
+    def _recompute_mask(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """Recompute ``self.mask`` by the weight rule (in place). On the compiled path also returns
+        ``(W ⊙ M, rows with a kept entry)`` from the same pass over ``W``; ``None`` otherwise."""
+        col, fro = self.input_norms(x)
+        wd = self.weight.detach()
+        f_in = wd.shape[0]
+        if not self._fused_ok(x) or float(fro) / f_in <= 1e-8:
             # cumulative (reference 'pruneinc'): the cap 0.999·max|W| is taken over the surviving
             # entries, as the reference's weights hold zeros where they were pruned before
-            w = self.weight.detach() * self.mask if (self.cumulative and self.cap_kept) else self.weight.detach()
+            w = wd * self.mask if (self.cumulative and self.cap_kept) else wd
             new = weight_prune_mask(w, None, self.delta_w, self.clamp, col_norms=col, fro_norm=fro)
             self.mask.copy_(new & self.mask if self.cumulative else new)
-        mask = self.mask
-        weight = self.weight
+            return None
+        thr = self.delta_w * fro / f_in  # the same float32 threshold as weight_prune_mask
+        if self.clamp:
+            tau = thr / col
+            kept_only = self.mask if (self.cumulative and self.cap_kept) else None
+            # the cap 0.999·max|W| changes nothing when every τ_i is below 0.999 × a lower bound of
+            # max|W| (the max over the first rows): then the full max pass is skipped (same mask)
+            head = max(1, min(wd.shape[0], 4096 // max(1, wd.shape[1])))
+            lower = kernels.masked_absmax(wd[:head], None if kept_only is None else kept_only[:head])
+            if float(tau.max()) < lower * (1 - 1e-3):
+                wm, rows, _ = kernels.weight_rule(wd, tau, 0.0, True, self.cumulative, self.mask)
+            else:
+                cap = kernels.masked_absmax(wd, kept_only)
+                tau = torch.clamp(tau, max=cap * (1 - 1e-3))
+                wm, rows, _ = kernels.weight_rule(wd, tau, 0.0, True, self.cumulative, self.mask)
+        else:
+            wm, rows, _ = kernels.weight_rule(wd, col, float(thr), False, self.cumulative, self.mask)
+        return wm, rows
+
+    def _mask_is_full(self) -> bool:
+        """Whether no entry is pruned (cached on the mask's version counter: any in-place change —
+        :meth:`set_mask`, ``load_state_dict``, the rule — invalidates it)."""
+        key = (self.mask._version, self.mask.data_ptr())
+        if self._full is None or self._full[0] != key:
+            self._full = (key, bool(self.mask.all()))
+        return self._full[1]
+
+    def forward(self, x: Tensor, counter: MacCounter | None = None, name: str = "lin") -> Tensor:
+        """Recompute the mask unless frozen, then ``x @ (W ⊙ M) + b`` skipping all-pruned rows.
+
+        Execution per case: δ_w = 0 with nothing pruned runs ``x @ W`` (no mask work at all); the
+        compiled path (CPU, float32) computes mask, ``W ⊙ M`` and the rows left in one pass and, for a
+        sparse input, skips the input entries of fully pruned rows in the forward and computes the
+        weight gradient only at kept rows, masked in the same pass."""
+        fused = None
+        if not self.frozen and self.delta_w > 0:
+            fused = self._recompute_mask(x)
         sparse_in = x.layout != torch.strided
         if self.frozen and not torch.is_grad_enabled() and not sparse_in:
             return self._frozen_inference(x, counter, name)
-        if not self.frozen and self.training and self.straight_through:  # pruned entries can regrow
-            weight = weight + (weight * mask - weight).detach()
-            mask = torch.ones_like(mask)
-        if sparse_in:
-            out = sparse_input_mm(x, weight * mask)
+        weight = self.weight
+        if fused is None and self.delta_w == 0 and self._mask_is_full():
+            out = sparse_input_mm(x, weight) if sparse_in else dense_mm(x, weight)  # dense: no mask work
+        elif not self.frozen and self.training and self.straight_through:  # pruned entries can regrow
+            ste = weight + (weight * self.mask - weight).detach()
+            out = sparse_input_mm(x, ste) if sparse_in else dense_mm(x, ste)
         else:
-            rows = mask.any(dim=1)
-            n_rows = int(rows.sum())
-            if n_rows <= SKIP_ROWS_BELOW * self.in_channels:  # gathering X's columns pays only then
-                idx = rows.nonzero().view(-1)
-                out = dense_mm(x.index_select(-1, idx), weight.index_select(0, idx) * mask.index_select(0, idx))
+            if fused is None:
+                rows = self.mask.any(dim=1)
+                wm_fn = lambda: weight * self.mask  # noqa: E731
             else:
-                out = dense_mm(x, weight * mask)
+                rows = fused[1]
+                wm_fn = lambda: _MaskedWeight.apply(weight, fused[0], self.mask)  # noqa: E731
+            if sparse_in and fused is not None and sparse_masked_ok(x):
+                out = sparse_masked_mm(x, weight, fused[0], self.mask, rows)
+            elif sparse_in:
+                out = sparse_input_mm(x, wm_fn())
+            else:
+                n_rows = int(rows.sum())
+                if n_rows <= SKIP_ROWS_BELOW * self.in_channels:  # gathering X's columns pays only then
+                    idx = rows.nonzero().view(-1)
+                    m = self.mask.index_select(0, idx)
+                    out = dense_mm(x.index_select(-1, idx), weight.index_select(0, idx) * m)
+                else:
+                    out = dense_mm(x, wm_fn())
         if self.bias is not None:
             out = out + self.bias
-        mask = self.mask
         if counter is not None:
             n = x.shape[0]
-            kept = int(mask.sum())
-            counter.add(name, "transformation", kept, mask.numel(), n * kept, n * mask.numel())
+            kept = int(self.mask.sum())
+            counter.add(name, "transformation", kept, self.mask.numel(), n * kept, n * self.mask.numel())
         return out
 
     def _frozen_inference(self, x: Tensor, counter: MacCounter | None, name: str) -> Tensor:
