@@ -1,10 +1,10 @@
 """Gymnasium environments over graph rewrites, their rewards and replayable states.
 
-Importing this package registers ``xflow/GraphRewrite-v1`` (the only registration site)::
+Importing this package registers ``xflow/GraphRewrite-v2`` (the only registration site)::
 
     import gymnasium as gym
     import xflow.envs  # noqa: F401
-    env = gym.make("xflow/GraphRewrite-v1", model="builder:inception_like", horizon=20)
+    env = gym.make("xflow/GraphRewrite-v2", model="builder:inception_like", horizon=20)
 
 Cost models come from the one cost layer (:mod:`xflow.costs`), model ids from
 :mod:`xflow.graphs.model_ids`. Submodules are imported lazily so the registration stays cheap.
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: The id of the graph-rewrite environment (v1: onnx-ir graphs, graph-hash encoding v2).
-ENV_ID = "xflow/GraphRewrite-v1"
+ENV_ID = "xflow/GraphRewrite-v2"
 
 if ENV_ID not in gymnasium.registry:
     gymnasium.register(id=ENV_ID, entry_point="xflow.envs.rewrite:RewriteEnv")

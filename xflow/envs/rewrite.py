@@ -1,4 +1,4 @@
-"""The graph-rewrite environment ``xflow/GraphRewrite-v1`` (after X-RLflow, MLSys 2023)."""
+"""The graph-rewrite environment ``xflow/GraphRewrite-v2`` (after X-RLflow, MLSys 2023)."""
 from __future__ import annotations
 
 import copy
@@ -167,7 +167,7 @@ class RewriteEnv(gym.Env[Obs, int]):
 
     ## Arguments
 
-    ``gymnasium.make("xflow/GraphRewrite-v1", model="builder:inception_like",
+    ``gymnasium.make("xflow/GraphRewrite-v2", model="builder:inception_like",
     max_candidates=500, horizon=100, reward="cost", cost_model="calibrated", measure_every=10,
     rules=None, verify="shape", node_cost_model=None, hops=1, incremental=True,
     cache_bytes=256 << 20)``
