@@ -103,16 +103,7 @@ def share_constants(old: Graph, new: Graph) -> int:
     object), so rules reading weights (``Graph.const``) on the next graph do not convert them
     from the protobuf again; returns how many were shared. (``Graph`` caches constants per
     instance; a tensor-sharing clone starts with an empty cache.)"""
-    n = 0
-    cache, src = old._const, old._values
-    for name, arr in cache.items():
-        if arr is None or name in new._const:
-            continue
-        ov, nv = src.get(name), new._values.get(name)
-        if ov is not None and nv is not None and ov.const_value is not None and nv.const_value is ov.const_value:
-            new._const[name] = arr
-            n += 1
-    return n
+    return new.share_constants(old)
 
 
 def fingerprint(g: Graph, names: Iterable[str]) -> int:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import heapq
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import onnx_ir as ir
@@ -31,7 +32,7 @@ from xflow.errors import InvalidModel
 from xflow.graphs.ir import Graph, _copy_value, node_reads, outs, ins
 from xflow.graphs.shapes import infer_model_shapes, infer_node_shapes
 
-__all__ = ["Editor", "Changes"]
+__all__ = ["Editor", "Changes", "topological_order"]
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,31 @@ class Editor:
         return self.add_node("Split", [x], outputs, name=name, axis=axis, split=list(sizes))
 
     # -- building --------------------------------------------------------------------------
+    # -- the recorded edit, read-only (for local diffs of candidates without building the graph) --
+    @property
+    def removed(self) -> frozenset[str]:
+        """Names of the source nodes dropped so far."""
+        return frozenset(self._removed)
+
+    @property
+    def added(self) -> tuple["_NewNode", ...]:
+        """The nodes added so far (op, domain, inputs, outputs, attributes, name), in order."""
+        return tuple(self._added)
+
+    @property
+    def initializers(self) -> Mapping[str, np.ndarray]:
+        """New constant tensors by name (a read-only view)."""
+        return MappingProxyType(self._inits)
+
+    @property
+    def renames(self) -> Mapping[str, str]:
+        """Redirections ``old tensor -> new tensor`` recorded so far (a read-only view)."""
+        return MappingProxyType(self._rename)
+
+    def resolve(self, t: str) -> str:
+        """The tensor that readers of ``t`` read after the edit (follows chained redirections)."""
+        return self._resolve(t)
+
     def _resolve(self, t: str) -> str:
         seen = set()
         while t in self._rename and t not in seen:
@@ -187,7 +213,7 @@ class Editor:
                 bridges.append((out, target))
                 reads.append([target])
                 writes.append([out])
-        order = _topological_order(reads, writes)
+        order = topological_order(reads, writes)
         live = _live(order, reads, writes, set(src.outputs))
         n_kept, n_added = len(kept), len(added)
         used = {t for i in live for t in reads[i]} | set(src.outputs)
@@ -308,7 +334,7 @@ def _attr_copy(a, vmap: dict) -> ir.Attr:
     return cloner.clone_attr(a.name, a)
 
 
-def _topological_order(reads: list[list[str]], writes: list[list[str]]) -> list[int]:
+def topological_order(reads: list[list[str]], writes: list[list[str]]) -> list[int]:
     """Stable topological order of nodes given by the names they read and write (Kahn's
     algorithm; among ready nodes the earliest in the list goes first).
 

@@ -32,7 +32,8 @@ import onnx
 import onnx_ir as ir
 from onnx import helper, numpy_helper
 
-__all__ = ["HASH_VERSION", "graph_hash", "model_hash", "tensor_digest", "array_digest", "value_digest"]
+__all__ = ["HASH_VERSION", "graph_hash", "model_hash", "tensor_digest", "array_digest", "value_digest",
+           "attribute_bytes"]
 
 #: Version of the hash encoding; part of every hash (bump on any change to what is hashed).
 HASH_VERSION = 2
@@ -140,6 +141,12 @@ def _attr_bytes(a: ir.Attr, names: "_Names") -> bytes:
         body = ir.serde.serialize_attribute(a).SerializeToString(deterministic=True)
     head = f"{a.name}:{int(t)}".encode()
     return len(head).to_bytes(4, "little") + head + len(body).to_bytes(4, "little") + body
+
+
+def attribute_bytes(a: ir.Attr) -> bytes:
+    """Canonical bytes of one attribute (value, type and any subgraph, names canonicalized): equal
+    bytes mean equal attributes. Used to fingerprint edits before their graph is built."""
+    return _attr_bytes(a, _Names(set()))
 
 
 class _Names:

@@ -349,6 +349,24 @@ class Graph:
         """The ``ir.Value`` called ``tensor`` (graph input, initializer or node output)."""
         return self._values.get(tensor)
 
+    def has_tensor(self, tensor: str) -> bool:
+        """Whether a value called ``tensor`` exists (graph input, initializer or node output)."""
+        return tensor in self._values
+
+    def share_constants(self, other: "Graph") -> int:
+        """Reuse ``other``'s converted constants (:meth:`const`) for the initializers both graphs
+        share (the same tensor object, as in a tensor-sharing clone), so the next graph of a
+        rollout does not convert weights from the protobuf again; returns how many were shared."""
+        n = 0
+        for name, arr in other._const.items():
+            if arr is None or name in self._const:
+                continue
+            ov, nv = other._values.get(name), self._values.get(name)
+            if ov is not None and nv is not None and ov.const_value is not None and nv.const_value is ov.const_value:
+                self._const[name] = arr
+                n += 1
+        return n
+
     @cached_property
     def inputs(self) -> list[str]:
         """Graph input names, excluding initializers."""

@@ -17,8 +17,8 @@ from typing import Sequence
 import onnx
 import onnx_ir as ir
 
-from xflow.graphs.edit import Changes, Editor, _topological_order
-from xflow.graphs.hashing import _attr_bytes, _Names, array_digest
+from xflow.graphs.edit import Changes, Editor, topological_order
+from xflow.graphs.hashing import array_digest, attribute_bytes
 from xflow.graphs.ir import Graph, node_reads, outs
 from xflow.graphs.shapes import infer_node_shapes
 from xflow.rewrites._base import Location, Rule
@@ -210,11 +210,10 @@ class _ArrayMeta:
 
 def _canon_names(view: Graph, ed) -> "callable":
     table: dict[str, str] = {}
-    known = view._values
     nodes = view.node_by_name
 
     def canon(name: str) -> str:
-        if not name or name in known or name in nodes:
+        if not name or view.has_tensor(name) or name in nodes:
             return name
         if name not in table:
             table[name] = f"#{len(table)}"
@@ -229,17 +228,16 @@ def _edit_signature(view: Graph, ed, removed: frozenset[str]) -> str:
     canon = _canon_names(view, ed)
     h = hashlib.sha256()
     h.update("\x00".join(sorted(removed)).encode())
-    for spec in ed._added:
+    for spec in ed.added:
         h.update("\x01".join([spec.domain, spec.op_type, spec.overload,
-                              *(canon(ed._resolve(t)) if t else "" for t in spec.inputs), "|",
+                              *(canon(ed.resolve(t)) if t else "" for t in spec.inputs), "|",
                               *(canon(o) for o in spec.outputs)]).encode())
-        names = _Names(set())
         for a in sorted(spec.attributes, key=lambda a: a.name):
-            h.update(a.name.encode() + _attr_bytes(a, names))
-    for name, arr in ed._inits.items():
+            h.update(a.name.encode() + attribute_bytes(a))
+    for name, arr in ed.initializers.items():
         h.update(canon(name).encode() + array_digest(arr))
-    for old in sorted(ed._rename):
-        h.update(f"{old}->{canon(ed._resolve(old))}".encode())
+    for old in sorted(ed.renames):
+        h.update(f"{old}->{canon(ed.resolve(old))}".encode())
     return h.hexdigest()[:32]
 
 
@@ -248,18 +246,18 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
     ed = Editor(view, tag=rule.name)
     rule._rewrite(view, loc, ed)
     d = EditDiff()
-    d._rename = dict(ed._rename)
-    resolve = ed._resolve
-    removed = set(ed._removed)
+    d._rename = dict(ed.renames)
+    resolve = ed.resolve
+    removed = set(ed.removed)
     outputs = set(view.outputs)
-    specs = list(ed._added)
+    specs = list(ed.added)
     spec_out = {o for s in specs for o in s.outputs if o}
     # graph outputs redirected to another tensor get an Identity bridge (as Editor.finish does)
     bridges = [(o, resolve(o)) for o in view.outputs if resolve(o) != o and o not in spec_out]
     # liveness after the edit, locally (Editor.finish does it over the whole graph by name)
     consumers = view.consumer_map
     inv: dict[str, list[str]] = {}
-    for old in ed._rename:
+    for old in ed.renames:
         inv.setdefault(resolve(old), []).append(old)
     bridge_targets = {t for _, t in bridges}
     gone = set(removed)
@@ -280,7 +278,7 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
                     live_spec[i] = grew = True
         spec_reads = {resolve(t) for i, s in enumerate(specs) if live_spec[i] for t in s.inputs if t}
         work = [view.producer(t) for n in gone for t in node_reads(view.node_by_name[n])]
-        work += [view.producer(t) for t in ed._rename]
+        work += [view.producer(t) for t in ed.renames]
         died = False
         while work:
             p = work.pop()
@@ -297,7 +295,7 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
     d.removed = frozenset(removed)
     # kept nodes whose inputs now name other tensors
     rewired = set()
-    for old in ed._rename:
+    for old in ed.renames:
         for c in consumers.get(old, ()):
             if c.name not in removed and resolve(old) != old:
                 rewired.add(c.name)
@@ -311,8 +309,8 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
         t = resolve(t)
         v = values.get(t)
         if v is None:
-            if t in ed._inits:
-                arr = ed._inits[t]
+            if t in ed.initializers:
+                arr = ed.initializers[t]
                 v = ir.Value(name=t, shape=ir.Shape(arr.shape), type=ir.TensorType(ir.DataType.from_numpy(arr.dtype)))
             else:
                 src = view.value(t)
@@ -321,7 +319,7 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
         return v
 
     live = [s for i, s in enumerate(specs) if live_spec[i]]
-    order = _topological_order([[resolve(t) for t in s.inputs if t] for s in live], [list(s.outputs) for s in live])
+    order = topological_order([[resolve(t) for t in s.inputs if t] for s in live], [list(s.outputs) for s in live])
     spec_values = []
     for s in live:
         outs_ = []
@@ -342,7 +340,7 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
         values.setdefault(out + "\x00bridge", nv)
     if new_nodes:
         def lookup_const(name: str):
-            return ed._inits[name] if name in ed._inits else view.const(name)
+            return ed.initializers[name] if name in ed.initializers else view.const(name)
 
         m = view.ir
         infer_node_shapes(new_nodes, opset_imports=m.opset_imports, ir_version=m.ir_version,
@@ -359,7 +357,7 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
     d.values = values
     d.signature = _edit_signature(view, ed, d.removed)
     # keep what features need (shape, dtype), not the new arrays (merged / padded weights)
-    d.inits = {k: _ArrayMeta(tuple(a.shape), a.dtype) for k, a in ed._inits.items()}
+    d.inits = {k: _ArrayMeta(tuple(a.shape), a.dtype) for k, a in ed.initializers.items()}
     d.verdict = _boundary_check(view, d, bridges)
     d.footprint = frozenset(loc.nodes) | d.removed | d.rewired
     return d
