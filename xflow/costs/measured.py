@@ -9,21 +9,18 @@ older encoding is never read). A corrupt cache file is ignored and rewritten.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from xflow import paths
 from xflow.costs.base import CachedCost
+from xflow.costs.disk_cache import load_costs, store_cost
 from xflow.costs.profiles import device_slug
 from xflow.graphs.hashing import HASH_VERSION
 from xflow.graphs.ir import Graph
 from xflow.runtime import measure_latency
 from xflow.runtime.device import describe_device
-from xflow.safeio import file_lock
 
 __all__ = ["MeasuredCost", "CACHE_VERSION", "measure_ms"]
 
@@ -71,30 +68,10 @@ class MeasuredCost(CachedCost):
             f"{slug}-{self.level}-t{self.threads}-c{CACHE_VERSION}-h{HASH_VERSION}.json")
 
     def _load_disk(self) -> dict[str, float]:
-        p = self._disk_path()
-        try:
-            data = json.loads(p.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.warning("latency cache %s is unreadable (%s); it will be rebuilt", p, exc)
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))}
+        return load_costs(self._disk_path(), "latency cache")
 
     def _store(self, key: str, ms: float) -> None:
-        p = self._disk_path()
-        try:
-            with file_lock(p):  # processes share this file: locked read-merge-write, atomic replace
-                disk = self._load_disk()
-                disk[key] = ms
-                fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-                with os.fdopen(fd, "w") as f:
-                    json.dump(disk, f, sort_keys=True)
-                os.replace(tmp, p)
-        except OSError as exc:  # pragma: no cover - a read-only cache is not fatal
-            log.warning("cannot write latency cache: %s", exc)
+        store_cost(self._disk_path(), key, ms, "latency cache")
 
     def cost(self, model, key: str | None = None) -> float:
         """Measured median latency of ``model`` in ms (first call measures, later ones look up)."""

@@ -29,7 +29,6 @@ disk (``cache_dir('costs', 'ort')``, one file per device label, level, threads, 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import tempfile
@@ -43,6 +42,7 @@ import onnx_ir as ir
 
 from xflow import paths
 from xflow.costs.base import CachedCost
+from xflow.costs.disk_cache import load_costs, store_cost
 from xflow.costs.optable import OPTABLE_VERSION, MeasuredOpCost, op_model
 from xflow.costs.profiles import device_slug
 from xflow.errors import InvalidModel
@@ -50,7 +50,6 @@ from xflow.graphs.hashing import HASH_VERSION
 from xflow.graphs.ir import Graph
 from xflow.runtime.device import describe_device
 from xflow.runtime.session import _ort_level, random_inputs
-from xflow.safeio import file_lock
 
 __all__ = ["OrtOptimizedCost", "optimized_model", "optimized_op_counts", "transient_proto", "release_heap", "CACHE_VERSION"]
 
@@ -188,31 +187,10 @@ class OrtOptimizedCost(CachedCost):
             f"-o{OPTABLE_VERSION}-h{HASH_VERSION}.json")
 
     def _load_disk(self) -> dict[str, float]:
-        p = self._disk_path()
-        try:
-            data = json.loads(p.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.warning("ort cost cache %s is unreadable (%s); it will be rebuilt", p, exc)
-            return {}
-        if not isinstance(data, dict):
-            log.warning("ort cost cache %s is not a JSON object; it will be rebuilt", p)
-            return {}
-        return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and np.isfinite(v)}
+        return load_costs(self._disk_path(), "ort cost cache")
 
     def _store(self, key: str, ms: float) -> None:
-        p = self._disk_path()
-        try:
-            with file_lock(p):
-                disk = self._load_disk()
-                disk[key] = ms
-                fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-                with os.fdopen(fd, "w") as f:
-                    json.dump(disk, f, sort_keys=True)
-                os.replace(tmp, p)
-        except OSError as exc:  # pragma: no cover - a read-only cache is not fatal
-            log.warning("cannot write ort cost cache: %s", exc)
+        store_cost(self._disk_path(), key, ms, "ort cost cache")
 
     # -- costs --------------------------------------------------------------------------------
     def optimized(self, model: Graph | onnx.ModelProto) -> Graph:
