@@ -114,3 +114,17 @@ def test_ppo_agent_with_diff_encoder_gives_the_full_encodings_logits_and_gradien
     assert calls, "the diff encoder was not used"
     np.testing.assert_allclose(diff.logits.numpy(), full.logits.numpy(), atol=1e-4)
     np.testing.assert_allclose(grads[0].numpy(), grads[1].numpy(), atol=1e-4)
+
+
+def test_training_set_episodes_alternate_between_models_and_time_budget_stops(tmp_path):
+    from xflow.agents.ppo import profile_args
+
+    a = profile_args("quick", model="builder:split_concat", extra_models=("builder:transpose_chain",), horizon=2,
+                     total_timesteps=64, num_steps=8, runs_dir=str(tmp_path), hidden=8, gnn_layers=1,
+                     cost_model="nominal", max_candidates=4, time_budget_s=1e-6)
+    res = train(a)
+    models = [e["model"] for e in res.episodes]
+    assert models[:2] == ["builder:split_concat", "builder:transpose_chain"]
+    assert all(m != n for m, n in zip(models, models[1:]))
+    assert res.scalars[-1]["step"] == 8  # stopped after the first iteration (budget spent)
+    assert (res.run_dir / "agent.pt").exists()
