@@ -36,6 +36,14 @@ TRAIN_MODELS = ("zoo:squeezenet1_1", "zoo:nasrnn", "zoo:inception_toy", "builder
 POLICY = "data/policies/xrlflow_pretrained.pt"
 
 
+def read_curve(path: Path) -> list[dict]:
+    """The rows of a ``<name>.curve.csv`` (for ``results/rl/pretrain.csv``)."""
+    with open(path, newline="") as f:
+        return [{"episode": int(r["episode"]), "model": r["model"], "global_step": int(r["global_step"]),
+                 "episodic_return": float(r["episodic_return"]), "episodic_length": int(r["episodic_length"]),
+                 "final_cost_ratio": float(r["final_cost_ratio"])} for r in csv.DictReader(f)]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train, then copy the checkpoint and write its training record; returns the exit status."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,8 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizon", type=int, default=25)
     ap.add_argument("--quick", action="store_true", help="a 2-iteration smoke run to /tmp (not committed)")
     ap.add_argument("--out", default=None, help=f"checkpoint path (default: {POLICY})")
+    ap.add_argument("--record-only", action="store_true",
+                    help="only re-write results/rl/pretrain.csv from the committed curve")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if a.record_only:
+        from xflow.tables import save_result
+
+        save_result(read_curve((repo_root() / POLICY).with_suffix(".curve.csv")), "rl/pretrain.csv", threads=1)
+        return 0
     torch.set_num_threads(1)
     from xflow.agents.ppo import profile_args, train
 
@@ -79,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         "episodes": len(res.episodes), "env_steps_to_last_episode": steps,
         "machine": f"{platform.processor() or platform.machine()}, shared with other jobs",
         "command": "benchmarks/rl_pretrain.py " + " ".join(sys.argv[1:]), "curve": curve.name}, indent=2)
+    if not a.quick:
+        from xflow.tables import save_result
+
+        save_result(read_curve(curve), "rl/pretrain.csv", threads=1)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), {len(res.episodes)} episodes in {wall:.0f} s")  # noqa: T201
     return 0
 

@@ -31,8 +31,14 @@ from typing import Any
 
 import numpy as np
 
+from xflow.costs.registry import make_cost_model
 from xflow.errors import XflowError
+from xflow.graphs import zoo
+from xflow.graphs.model_ids import parse_model_id, resolve_graph
 from xflow.paths import repo_root
+from xflow.rewrites.search import beam_search, greedy_search, measure_balanced, random_search
+from xflow.rewrites.searches.taso import taso_search
+from xflow.rewrites.searches.tensat import tensat_search
 
 __all__ = ["DEFAULT_POLICY", "default_policy", "parse_shape", "shaped_model_id", "evaluate_policy",
            "STOCHASTIC", "METHODS"]
@@ -87,8 +93,6 @@ def shaped_model_id(model_id: str, shapes: Mapping[str, Sequence[int]]) -> str:
     """
     if not shapes:
         return model_id
-    from xflow.graphs import zoo
-    from xflow.graphs.model_ids import parse_model_id
 
     scheme, name, kw = parse_model_id(model_id)
     if scheme != "zoo":
@@ -136,7 +140,6 @@ def _summary(values: Sequence[float]) -> dict[str, float]:
 def _run_search(method: str, graph, cost, agent, *, seed: int, horizon: int, cost_name: str,
                 time_budget_s: float, beam_budget: int, max_candidates: int):
     from xflow.agents.search import rl_search
-    from xflow.rewrites.search import beam_search, greedy_search, random_search
 
     if method in ("rl", "rl-sample"):
         return rl_search(graph.model, agent, horizon=horizon, cost_model=cost_name, sample=method == "rl-sample",
@@ -150,13 +153,9 @@ def _run_search(method: str, graph, cost, agent, *, seed: int, horizon: int, cos
         return random_search(graph, cost, n_walks=1, walk_length=horizon, seed=seed, time_budget_s=time_budget_s,
                              max_candidates=max_candidates)
     if method == "taso":
-        from xflow.rewrites.searches.taso import taso_search
-
         return taso_search(graph.model, cost, budget=beam_budget, time_budget_s=time_budget_s,
                            max_candidates=max_candidates)
     if method == "tensat":
-        from xflow.rewrites.searches.tensat import tensat_search
-
         return tensat_search(graph.model, cost, time_limit_s=time_budget_s, ilp_time_s=time_budget_s)
     raise XflowError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
@@ -176,8 +175,6 @@ def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, S
     """
     import torch
 
-    from xflow.costs.registry import make_cost_model
-    from xflow.graphs.model_ids import resolve_graph
     from xflow.nn import GraphActorCritic
 
     bad = [m for m in methods if m not in METHODS]
@@ -224,8 +221,6 @@ def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, S
     meas_info: dict[str, Any] = {}
     cmp: dict[str, Any] = {}
     if measure and finals:
-        from xflow.rewrites.search import measure_balanced
-
         settings = {"level": "all", "intra_threads": threads, "device": "cpu"}
         labels = {h: f"g{i}" for i, h in enumerate(finals)}
         variants = {"original": (graph.model, settings)}
