@@ -20,7 +20,8 @@ from pathlib import Path
 
 #: ``(case label, model id, shapes)``: none of these models is in the training set
 #: (benchmarks/rl_pretrain.py ``TRAIN_MODELS``); the last two are held-out models at shapes other
-#: than their defaults (batch 2 / sequence 64; batch 4).
+#: than their defaults (batch 2 / sequence 64; batch 4); googlenet is held out too; the last is a
+#: training model at an unseen shape (batch 4, 160x160 images).
 CASES: list[tuple[str, str, dict[str, tuple[int, ...]]]] = [
     ("bert_base", "zoo:bert_base", {}),
     ("vit_encoder", "zoo:vit_encoder", {}),
@@ -28,6 +29,8 @@ CASES: list[tuple[str, str, dict[str, tuple[int, ...]]]] = [
     ("inception_v3", "zoo:inception_v3", {}),
     ("bert_base b2 s64", "zoo:bert_base", {"input": (2, 64, 768)}),
     ("vit_encoder b4", "zoo:vit_encoder", {"input": (4, 3, 128, 128)}),
+    ("googlenet", "zoo:googlenet", {}),
+    ("squeezenet1_1 b4 160px", "zoo:squeezenet1_1", {"input": (4, 3, 160, 160)}),
 ]
 
 
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     from xflow.agents.policy_eval import default_policy, evaluate_policy
+    from xflow.results import provenance
     from xflow.safeio import sha256_file
     from xflow.tables import save_result
 
@@ -53,13 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     train_models = json.loads(record.read_text())["train_models"] if record.exists() else []
     budget, repeats = (20.0, 15) if a.quick else (60.0, 30)
     rows: list[dict] = []
+    if a.cases and not a.no_write:  # a partial re-run keeps the other cases' rows (each with its provenance)
+        from xflow.tables import load_result
+
+        try:
+            old = load_result("rl/evaluate.csv")
+            rows = [r for r in old.to_dict("records") if r["case"] not in a.cases]
+        except Exception:  # noqa: BLE001 - no earlier file: start empty
+            rows = []
     for label, mid, shapes in CASES:
         if a.cases and label not in a.cases:
             continue
         res = evaluate_policy(policy, mid, shapes=shapes, seeds=a.seeds, repeats=repeats, time_budget_s=budget)
         m = res["measurement"]
+        prov = provenance("cpu", 1)  # stamped per row: a partial re-run mixes rows of two runs
         for r in res["methods"]:
-            rows.append({"case": label, "model_id": res["model_id"], "shape": json.dumps(res["shapes"]),
+            rows.append({**prov, "case": label, "model_id": res["model_id"], "shape": json.dumps(res["shapes"]),
                          "unseen_shape": bool(shapes), **{k: v for k, v in r.items() if k != "rules"},
                          "rules": r.get("rules", ""), "cost_model": res["cost_model"], "horizon": res["horizon"],
                          "time_budget_s": budget, "policy": policy.name, "policy_sha256": sha256_file(policy)[:16],

@@ -85,3 +85,18 @@ def test_evaluate_policy_without_measurement_and_bad_methods(policy):
     json.loads(json.dumps(res, allow_nan=False))
     with pytest.raises(XflowError, match="unknown method"):
         evaluate_policy(policy, "builder:split_concat", methods=("dfs",))
+
+
+def test_the_committed_policy_loads_with_its_training_record():
+    from xflow.agents.policy_eval import default_policy
+    from xflow.nn import GraphActorCritic
+
+    path = default_policy()
+    assert path.stat().st_size < 5e6  # small enough to commit
+    agent, extra = GraphActorCritic.load_with_extra(path)
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert list(extra["args"]["extra_models"]) == record["train_models"][1:]
+    assert agent.diff_encoder and agent.num_actions == record["args"]["max_candidates"] + 1
+    held_out = {"zoo:bert_base", "zoo:vit_encoder", "zoo:resnext50_32x4d", "zoo:inception_v3"}
+    assert not held_out & set(record["train_models"])
+    assert path.with_suffix(".curve.csv").exists()
