@@ -162,9 +162,9 @@ def rl_toy_training_table() -> str:
 
 def _eval_cells(r) -> tuple[str, str]:
     if bool(r.stochastic):
-        pred = f"{fmt(r.predicted_ratio, 4)} [{fmt(r.predicted_lo, 4)}, {fmt(r.predicted_hi, 4)}]"
+        pred = f"{float(r.predicted_ratio):.6f} [{float(r.predicted_lo):.6f}, {float(r.predicted_hi):.6f}]"
     else:
-        pred = fmt(r.predicted_ratio, 4)
+        pred = f"{float(r.predicted_ratio):.6f}"
     if r.verdict == "unchanged":
         meas = "unchanged graph"
     elif not np.isfinite(float(r.measured_speedup if r.measured_speedup is not None else np.nan)):
@@ -186,7 +186,7 @@ def rl_evaluate_table() -> str:
     for r in df.itertuples():
         pred, meas = _eval_cells(r)
         rows.append([f"`{r.case}`", r.method, int(r.seeds), pred, meas, f"{float(r.search_time_s):.1f}",
-                     fmt(float(r.n_rewrites), 3)])
+                     f"{float(r.n_rewrites):g}"])
     return markdown_table(["case", "method", "seeds", "predicted cost ratio", "measured speed-up (ORT, 1 thread)",
                            "search s (median)", "rewrites"], rows, ["l", "l", "r", "r", "l", "r", "r"])
 
@@ -194,8 +194,8 @@ def rl_evaluate_table() -> str:
 @report_table("envs.rl_targets")
 def rl_targets_table() -> str:
     """Issue 12's targets per evaluation case, from ``results/rl/evaluate.csv``: RL (arg-max) vs
-    greedy, predicted (``rl / greedy`` cost ratio; never worse means ≤ 1) and whether RL's graph
-    is significantly faster than the original when measured."""
+    greedy, predicted (``rl / greedy - 1`` of the cost in %; never worse means ≤ 0, ≥ 2 % better
+    means ≤ -2 %) and whether RL's graph is significantly faster than the original when measured."""
     df = load_result("rl/evaluate.csv")
     rows = []
     for case, d in df.groupby("case", sort=False):
@@ -205,10 +205,10 @@ def rl_targets_table() -> str:
         rel = float(rl.predicted_ratio.iloc[0]) / float(gr.predicted_ratio.iloc[0])
         better = rel <= 0.98
         measured = rl.verdict.iloc[0] == "faster"
-        rows.append([f"`{case}`", fmt(float(rl.predicted_ratio.iloc[0]), 4), fmt(float(gr.predicted_ratio.iloc[0]), 4),
-                     fmt(rel, 4), "yes" if rel <= 1 + 1e-9 else "**no**", "yes" if better else "no",
+        rows.append([f"`{case}`", f"{float(rl.predicted_ratio.iloc[0]):.6f}", f"{float(gr.predicted_ratio.iloc[0]):.6f}",
+                     f"{100 * (rel - 1):+.4f} %", "yes" if rel <= 1 + 1e-9 else "**no**", "yes" if better else "no",
                      rl.verdict.iloc[0], "yes" if better and measured else "no"])
-    return markdown_table(["case", "rl predicted", "greedy predicted", "rl / greedy", "rl never worse",
+    return markdown_table(["case", "rl predicted", "greedy predicted", "rl vs greedy (cost)", "rl never worse",
                            "rl ≥ 2 % better (predicted)", "rl measured vs original", "both"],
                           rows, ["l", "r", "r", "r", "l", "l", "l", "l"])
 
