@@ -77,3 +77,54 @@ def test_default_profile_is_xrlflow_and_quick_keeps_the_old_values():
     assert (d.learning_rate, d.clip_coef, d.target_kl, d.horizon) == (2.5e-4, 0.1, 0.05, 50)
     q = profile_args("quick", seed=7)
     assert (q.learning_rate, q.clip_coef, q.target_kl, q.horizon, q.seed) == (5e-4, 0.2, None, 20, 7)
+
+
+def test_ppo_agent_with_diff_encoder_gives_the_full_encodings_logits_and_gradients(monkeypatch):
+    """PPO's default agent (diff encoder) scores one real observation exactly like re-encoding every
+    candidate graph, gradients included, and really goes through the diff path."""
+    import torch
+
+    import xflow.nn.actor_critic as ac
+    from xflow.agents.ppo import make_agent, make_env, profile_args
+
+    a = profile_args("xrlflow", model="builder:inception_like", cost_model="nominal", hidden=16, gnn_layers=2)
+    assert a.diff_encoder is True
+    env = make_env(a)
+    obs, info = env.reset(seed=0)
+    assert len(obs["candidates"]) >= 2
+    torch.manual_seed(0)
+    diff = make_agent(a, int(env.action_space.n))
+    with torch.no_grad():  # the policy head starts near zero (cleanrl init): spread the logits
+        for p in diff.policy.parameters():
+            p.normal_(0.0, 0.5)
+    full = make_agent(profile_args("xrlflow", hidden=16, gnn_layers=2, diff_encoder=False), int(env.action_space.n))
+    full.load_state_dict(diff.state_dict())
+    calls = []
+    real = ac.encode_candidates
+    monkeypatch.setattr(ac, "encode_candidates", lambda *x, **k: calls.append(1) or real(*x, **k))
+    mask = info["action_mask"][None]
+    grads = []
+    for agent in (diff, full):
+        logits, value = agent([obs], mask)
+        legal = logits[0, torch.as_tensor(mask[0])]
+        assert legal.std() > 1e-3  # the logits do not vanish
+        (torch.log_softmax(legal, -1)[0] + value.sum()).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in agent.parameters() if p.grad is not None]))
+        agent.logits = logits.detach()
+    assert calls, "the diff encoder was not used"
+    np.testing.assert_allclose(diff.logits.numpy(), full.logits.numpy(), atol=1e-4)
+    np.testing.assert_allclose(grads[0].numpy(), grads[1].numpy(), atol=1e-4)
+
+
+def test_training_set_episodes_alternate_between_models_and_time_budget_stops(tmp_path):
+    from xflow.agents.ppo import profile_args
+
+    a = profile_args("quick", model="builder:split_concat", extra_models=("builder:transpose_chain",), horizon=2,
+                     total_timesteps=64, num_steps=8, runs_dir=str(tmp_path), hidden=8, gnn_layers=1,
+                     cost_model="nominal", max_candidates=4, time_budget_s=1e-6)
+    res = train(a)
+    models = [e["model"] for e in res.episodes]
+    assert models[:2] == ["builder:split_concat", "builder:transpose_chain"]
+    assert all(m != n for m, n in zip(models, models[1:]))
+    assert res.scalars[-1]["step"] == 8  # stopped after the first iteration (budget spent)
+    assert (res.run_dir / "agent.pt").exists()

@@ -101,3 +101,49 @@ def test_env_bench_reports_step_time_candidates_and_memory(tmp_results):
 def test_env_bench_rejects_zero_steps():
     with pytest.raises(SystemExit):
         _parser().parse_args(["rl", "env-bench", "--steps", "0"])
+
+
+def _tiny_policy(tmp_path):
+    from xflow.envs.features import EDGE_DIM, NODE_DIM
+    from xflow.nn import GraphActorCritic
+
+    return GraphActorCritic(9, NODE_DIM, EDGE_DIM, 8, 1).save(
+        tmp_path / "agent.pt", args={"horizon": 3, "cost_model": "nominal"})
+
+
+def test_evaluate_reports_every_method_as_strict_json(tmp_path):
+    ckpt = _tiny_policy(tmp_path)
+    args = _parser().parse_args(["rl", "evaluate", "--policy", str(ckpt), "--model", "builder:inception_like",
+                                 "--seeds", "2", "--repeats", "2", "--json"])
+    rep = args.func(args)
+    assert [r["method"] for r in rep.data["methods"]] == ["rl", "rl-sample", "greedy", "beam", "random"]
+    assert "greedy" in rep.text and "measured" in rep.text
+    json.loads(json.dumps(rep.data, allow_nan=False))
+
+
+def test_evaluate_shape_on_a_builder_is_a_clear_error(tmp_path):
+    args = _parser().parse_args(["rl", "evaluate", "--policy", str(_tiny_policy(tmp_path)),
+                                 "--model", "builder:split_concat", "--shape", "x=1x4"])
+    with pytest.raises(XflowError, match="zoo models only"):
+        args.func(args)
+
+
+def test_optimize_defaults_to_the_committed_policy_and_says_when_it_is_missing(tmp_path, monkeypatch):
+    import onnx
+
+    import xflow.agents.policy_eval as pe
+    from xflow.graphs.builders import build
+
+    src = tmp_path / "in.onnx"
+    onnx.save(build("split_concat"), src)
+    args = _parser().parse_args(["rl", "optimize", str(src), "--repeats", "0"])
+    assert args.checkpoint is None
+    monkeypatch.setattr(pe, "repo_root", lambda: tmp_path)
+    with pytest.raises(XflowError, match="pretrained policy .* is missing"):
+        args.func(args)
+    bad = tmp_path / pe.DEFAULT_POLICY
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a checkpoint")
+    args = _parser().parse_args(["rl", "optimize", str(src), "--repeats", "0"])
+    with pytest.raises(XflowError, match="not a GraphActorCritic checkpoint"):
+        args.func(args)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from xflow._lazy import lazy_getattr
 
 _EXPORTS = {
-    **{n: "xflow.agents.ppo" for n in ("Args", "TrainResult", "train", "run", "make_env")},
+    **{n: "xflow.agents.ppo" for n in ("Args", "PROFILES", "profile_args", "TrainResult", "train", "run", "make_env")},
     **{n: "xflow.agents.evaluation" for n in ("iqm", "bootstrap_ci", "iqm_curve", "rollout",
                                                "evaluate_agent", "greedy_episode",
                                                "random_episode", "replay_models",

@@ -5,6 +5,9 @@
   greedy and random search on the same environment settings
 * ``xflow rl optimize IN.onnx -o OUT.onnx --checkpoint runs/RUN/agent.pt`` — the policy as a
   search method (best graph seen, verified, kept only if measured faster: never slower)
+* ``xflow rl evaluate --model zoo:bert_base [--policy P] [--shape input=2x128x768]`` — the
+  policy vs greedy / beam / random (``xflow.agents.policy_eval``): predicted cost ratio, measured
+  speed-up with interval and verdict, search time; IQM over seeds for the stochastic methods
 * ``xflow rl validate runs/RUN/episodes.csv`` — replay recorded episodes and check they reach
   the same graphs
 * ``xflow rl env-bench --model zoo:inception_v3 [--steps 100] [--save]`` — env step time
@@ -280,6 +283,10 @@ def _optimize(args: argparse.Namespace) -> Report:
         from xflow.errors import XflowError
 
         raise XflowError("--repeats must be 0 (keep the predicted best) or >= 2 (an interval needs two rounds)")
+    if args.checkpoint is None:
+        from xflow.agents.policy_eval import default_policy
+
+        args.checkpoint = str(default_policy())
     original = load_model(args.model).model
     res = rl_search(original, args.checkpoint, horizon=args.horizon, cost_model=args.cost_model)
     data = {"input": args.model, "checkpoint": args.checkpoint, **res.summary(),
@@ -316,14 +323,51 @@ def _optimize(args: argparse.Namespace) -> Report:
     return Report(data=data, text="\n".join(lines))
 
 
+def _evaluate(args: argparse.Namespace) -> Report:
+    from xflow.agents.policy_eval import default_policy, evaluate_policy, parse_shape
+    from xflow.runtime.measure import format_speedup
+
+    shapes = dict(parse_shape(s) for s in args.shape or [])
+    methods = ["rl", "rl-sample", "greedy", "beam", "random"] + (["taso"] if args.taso else []) \
+        + (["tensat"] if args.tensat else [])
+    policy = args.policy or str(default_policy())
+    res = evaluate_policy(policy, args.model, shapes=shapes, methods=methods, seeds=args.seeds,
+                          cost_model=args.cost_model, horizon=args.horizon, repeats=args.repeats,
+                          threads=args.threads, time_budget_s=args.time_budget_s, measure=args.repeats > 0,
+                          progress=not getattr(args, "json", False))
+    lines = [f"{res['model_id']}: policy {policy}, cost model {res['cost_model']}, horizon {res['horizon']}, "
+             f"{args.seeds} seed(s) for rl-sample and random (IQM [95% bootstrap])"]
+    for r in res["methods"]:
+        pred = (f"x{r['predicted_ratio']:.4f} [{r['predicted_lo']:.4f}, {r['predicted_hi']:.4f}]"
+                if r["stochastic"] else f"x{r['predicted_ratio']:.4f}")
+        if r["measured_speedup"] is None:
+            meas = r["verdict"]
+        elif r["stochastic"]:
+            meas = (f"{r['measured_speedup']:.3f}x [{r['speedup_lo']:.3f}, {r['speedup_hi']:.3f}] "
+                    f"({r['verdict']})")
+        elif r["verdict"] == "unchanged":
+            meas = "unchanged graph"
+        else:
+            meas = format_speedup(r["measured_speedup"], (r["speedup_lo"], r["speedup_hi"]), r["verdict"])
+        lines.append(f"  {r['method']:<9} predicted cost {pred:<28} measured {meas:<40} "
+                     f"search {r['search_time_s']:.1f} s")
+    m = res["measurement"]
+    if m:
+        lines.append(f"  measured: ORT level all, {m['threads']} thread(s), {m['repeats']} interleaved rounds, "
+                     f"{m['clock']} clock, A/A noise floor {m['noise_floor']:.3f}"
+                     + ("; busy machine (contended)" if m["busy"] else ""))
+    return Report(data=res, text="\n".join(lines))
+
+
 def _need_subcommand(args: argparse.Namespace) -> Report:
     from xflow.errors import XflowError
 
-    raise XflowError("choose a subcommand: xflow rl {train,eval,optimize,validate} (see xflow rl --help)")
+    raise XflowError("choose a subcommand: xflow rl {train,eval,evaluate,optimize,validate,env-bench} "
+                     "(see xflow rl --help)")
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
-    """Add ``xflow rl {train,eval,optimize,env-bench,validate}``."""
+    """Add ``xflow rl {train,eval,evaluate,optimize,env-bench,validate}``."""
     rl = add_command(subparsers, "rl", None, help="reinforcement-learning graph rewriting (X-RLflow)")
     sub = rl.add_subparsers(dest="rl_command", metavar="SUBCOMMAND")
     rl.set_defaults(func=_need_subcommand)
@@ -352,8 +396,9 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p = add_command(sub, "optimize", _optimize,
                     help="optimize an ONNX file with a trained policy (verified, never slower)")
     add_onnx_input(p, help="input .onnx file")
-    p.add_argument("--checkpoint", type=existing_file("checkpoint"), required=True,
-                   help="agent.pt written by `xflow rl train`")
+    p.add_argument("--checkpoint", type=existing_file("checkpoint"), default=None,
+                   help="agent.pt written by `xflow rl train` (default: the committed pretrained policy, "
+                        "data/policies/xrlflow_pretrained.pt)")
     add_output(p, inputs=("model", "checkpoint"), default=None, suffixes=(".onnx",),
                help="write the measured-faster of input / result")
     p.add_argument("--horizon", type=positive_int(100_000), default=None,
@@ -363,6 +408,25 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--threads", type=threads(), default=1, help="ORT intra-op threads for the measurement")
     p.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
                    help="interleaved measurement rounds (0: keep the predicted best; else >= 2)")
+
+    p = add_command(sub, "evaluate", _evaluate,
+                    help="a policy vs greedy/beam/random search on one model: predicted and measured gains")
+    p.add_argument("--policy", type=existing_file("policy"), default=None,
+                   help="agent.pt (default: the committed pretrained policy, data/policies/xrlflow_pretrained.pt)")
+    p.add_argument("--model", type=_model_id, required=True, help="model id: zoo:NAME, builder:NAME or file:PATH")
+    p.add_argument("--shape", action="append", default=None, metavar="NAME=DIMS",
+                   help="re-export a zoo model at this input shape (e.g. input=4x3x224x224; repeatable)")
+    p.add_argument("--seeds", type=positive_int(1000), default=5, help="seeds of the stochastic methods (>= 5 for IQM)")
+    p.add_argument("--horizon", type=positive_int(100_000), default=None,
+                   help="episode length of rl and random, greedy's step budget (default: the policy's)")
+    p.add_argument("--cost-model", choices=list(COST_MODELS), default=None,
+                   help="cost model of every search (default: the policy's)")
+    p.add_argument("--time-budget-s", type=float, default=60.0, help="time budget of each search")
+    p.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
+                   help="interleaved measurement rounds (0: predicted only)")
+    p.add_argument("--threads", type=threads(), default=1, help="ORT intra-op threads for the measurement")
+    p.add_argument("--taso", action="store_true", help="also TASO's search")
+    p.add_argument("--tensat", action="store_true", help="also TENSAT's equality saturation")
 
     p = add_command(sub, "env-bench", _env_bench,
                     help="time env steps of a seeded random rollout (thread CPU), candidates, memory")

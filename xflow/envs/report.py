@@ -158,3 +158,70 @@ def rl_toy_training_table() -> str:
              fmt(r.train_return_last20, 3)] for r in d.itertuples()]
     return markdown_table(["seed", "trained on", "steps", "return, first 20 episodes", "return, last 20 episodes"],
                           rows, ["r", "l", "r", "r", "r"])
+
+
+def _eval_cells(r) -> tuple[str, str]:
+    if bool(r.stochastic):
+        pred = f"{float(r.predicted_ratio):.6f} [{float(r.predicted_lo):.6f}, {float(r.predicted_hi):.6f}]"
+    else:
+        pred = f"{float(r.predicted_ratio):.6f}"
+    if r.verdict == "unchanged":
+        meas = "unchanged graph"
+    elif not np.isfinite(float(r.measured_speedup if r.measured_speedup is not None else np.nan)):
+        meas = "—"
+    else:
+        meas = (f"{float(r.measured_speedup):.3f}× [{float(r.speedup_lo):.3f}, {float(r.speedup_hi):.3f}] "
+                f"{'(' + r.verdict + ')' if bool(r.stochastic) else r.verdict}")
+    return pred, meas
+
+
+@report_table("envs.rl_evaluate")
+def rl_evaluate_table() -> str:
+    """The pretrained policy vs greedy / beam / random on held-out models and shapes
+    (``benchmarks/rl_evaluate.py`` → ``results/rl/evaluate.csv``): predicted cost ratio (IQM
+    [95 % bootstrap] over seeds for rl-sample and random), measured ORT speed-up vs the original
+    with interval and verdict (stochastic: IQM of the per-seed speed-ups, verdict counts), search time."""
+    df = load_result("rl/evaluate.csv")
+    rows = []
+    for r in df.itertuples():
+        pred, meas = _eval_cells(r)
+        rows.append([f"`{r.case}`", r.method, int(r.seeds), pred, meas, f"{float(r.search_time_s):.1f}",
+                     f"{float(r.n_rewrites):g}"])
+    return markdown_table(["case", "method", "seeds", "predicted cost ratio", "measured speed-up (ORT, 1 thread)",
+                           "search s (median)", "rewrites"], rows, ["l", "l", "r", "r", "l", "r", "r"])
+
+
+@report_table("envs.rl_targets")
+def rl_targets_table() -> str:
+    """Issue 12's targets per evaluation case, from ``results/rl/evaluate.csv``: RL (arg-max) vs
+    greedy, predicted (``rl / greedy - 1`` of the cost in %; never worse means ≤ 0, ≥ 2 % better
+    means ≤ -2 %) and whether RL's graph is significantly faster than the original when measured."""
+    df = load_result("rl/evaluate.csv")
+    rows = []
+    for case, d in df.groupby("case", sort=False):
+        rl, gr = d[d.method == "rl"], d[d.method == "greedy"]
+        if rl.empty or gr.empty:
+            continue
+        rel = float(rl.predicted_ratio.iloc[0]) / float(gr.predicted_ratio.iloc[0])
+        better = rel <= 0.98
+        measured = rl.verdict.iloc[0] == "faster"
+        rows.append([f"`{case}`", f"{float(rl.predicted_ratio.iloc[0]):.6f}", f"{float(gr.predicted_ratio.iloc[0]):.6f}",
+                     f"{100 * (rel - 1):+.4f} %", "yes" if rel <= 1 + 1e-9 else "**no**", "yes" if better else "no",
+                     rl.verdict.iloc[0], "yes" if better and measured else "no"])
+    return markdown_table(["case", "rl predicted", "greedy predicted", "rl vs greedy (cost)", "rl never worse",
+                           "rl ≥ 2 % better (predicted)", "rl measured vs original", "both"],
+                          rows, ["l", "r", "r", "r", "l", "l", "l", "l"])
+
+
+@report_table("envs.rl_pretrain")
+def rl_pretrain_table() -> str:
+    """Training of the committed policy per training model (``benchmarks/rl_pretrain.py`` →
+    ``results/rl/pretrain.csv``): episodes, mean final cost ratio of its first and last 5 episodes."""
+    df = load_result("rl/pretrain.csv")
+    rows = []
+    for model, d in df.groupby("model", sort=False):
+        d = d.sort_values("episode")
+        rows.append([f"`{model}`", len(d), fmt(d.final_cost_ratio.head(5).mean(), 4),
+                     fmt(d.final_cost_ratio.tail(5).mean(), 4), fmt(d.final_cost_ratio.min(), 4)])
+    return markdown_table(["training model", "episodes", "final cost ratio, first 5", "last 5", "best"],
+                          rows, ["l", "r", "r", "r", "r"])

@@ -1,0 +1,106 @@
+"""Train the committed pretrained rewrite policy (``data/policies/xrlflow_pretrained.pt``).
+
+PPO with X-RLflow's public settings (:data:`xflow.agents.ppo.PROFILES` ``"xrlflow"``) except the
+horizon (25 instead of 50, to fit more episodes into the budget), on a training set of small and
+medium graphs whose episodes alternate; stops after the PPO iteration that ends past
+``--budget-s`` seconds of one core. Writes next to the checkpoint its training record
+``<name>.json`` (config, git sha, seed, training set, wall/CPU time) and curve ``<name>.curve.csv``
+(one row per training episode: model, step, return, final cost ratio).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/rl_pretrain.py [--budget-s 1500] [--quick]
+
+The held-out evaluation models (``benchmarks/rl_evaluate.py``) are not in :data:`TRAIN_MODELS`.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from xflow.paths import repo_root
+from xflow.results import git_sha
+from xflow.safeio import atomic_output, atomic_write_json
+
+#: The training set: small/medium CNNs, an RNN cell, attention blocks, inception-style builders.
+TRAIN_MODELS = ("zoo:squeezenet1_1", "zoo:nasrnn", "zoo:inception_toy", "builder:inception_like",
+                "zoo:bert_encoder")
+#: Where the committed policy lives (``xflow rl optimize`` loads it by default).
+POLICY = "data/policies/xrlflow_pretrained.pt"
+
+
+def read_curve(path: Path) -> list[dict]:
+    """The rows of a ``<name>.curve.csv`` (for ``results/rl/pretrain.csv``)."""
+    with open(path, newline="") as f:
+        return [{"episode": int(r["episode"]), "model": r["model"], "global_step": int(r["global_step"]),
+                 "episodic_return": float(r["episodic_return"]), "episodic_length": int(r["episodic_length"]),
+                 "final_cost_ratio": float(r["final_cost_ratio"])} for r in csv.DictReader(f)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, then copy the checkpoint and write its training record; returns the exit status."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budget-s", type=float, default=1500.0, help="training time budget (seconds)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--horizon", type=int, default=25)
+    ap.add_argument("--quick", action="store_true", help="a 2-iteration smoke run to /tmp (not committed)")
+    ap.add_argument("--out", default=None, help=f"checkpoint path (default: {POLICY})")
+    ap.add_argument("--record-only", action="store_true",
+                    help="only re-write results/rl/pretrain.csv from the committed curve")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if a.record_only:
+        from xflow.tables import save_result
+
+        save_result(read_curve((repo_root() / POLICY).with_suffix(".curve.csv")), "rl/pretrain.csv", threads=1)
+        return 0
+    torch.set_num_threads(1)
+    from xflow.agents.ppo import profile_args, train
+
+    out = Path(a.out or ("/tmp/xflow_pretrained_quick.pt" if a.quick else repo_root() / POLICY))
+    args = profile_args("xrlflow", model=TRAIN_MODELS[0], extra_models=TRAIN_MODELS[1:], seed=a.seed,
+                        horizon=a.horizon, cost_model="calibrated", max_candidates=64,
+                        total_timesteps=256 if a.quick else 10_000_000, num_steps=128,
+                        time_budget_s=60.0 if a.quick else a.budget_s, exp_name="pretrain",
+                        runs_dir=str(Path("/tmp") / "xflow_pretrain_runs"))
+    t0, c0 = time.time(), time.process_time()
+    res = train(args)
+    wall, cpu = time.time() - t0, time.process_time() - c0
+    with atomic_output(out) as tmp:
+        shutil.copyfile(res.run_dir / "agent.pt", tmp)
+    shutil.copyfile(f"{res.run_dir / 'agent.pt'}.sha256", f"{out}.sha256")
+    curve = out.with_suffix(".curve.csv")
+    with atomic_output(curve) as tmp, tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["episode", "model", "global_step", "episodic_return",
+                                          "episodic_length", "final_cost_ratio"])
+        w.writeheader()
+        for i, e in enumerate(res.episodes):
+            w.writerow({"episode": i, "model": e["model"], "global_step": e["global_step"],
+                        "episodic_return": round(float(e["episodic_return"]), 5),
+                        "episodic_length": e["episodic_length"],
+                        "final_cost_ratio": round(float(e["final_cost"]) / float(e["initial_cost"]), 6)})
+    steps = res.episodes[-1]["global_step"] if res.episodes else 0
+    atomic_write_json(out.with_suffix(".json"), {
+        "checkpoint": out.name, "git_sha": git_sha(), "seed": a.seed, "train_models": list(TRAIN_MODELS),
+        "profile": "xrlflow", "horizon_note": f"horizon {a.horizon} (X-RLflow: 50) to fit the budget",
+        "args": asdict(args), "budget_s": args.time_budget_s, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+        "episodes": len(res.episodes), "env_steps_to_last_episode": steps,
+        "machine": f"{platform.processor() or platform.machine()}, shared with other jobs",
+        "command": "benchmarks/rl_pretrain.py " + " ".join(sys.argv[1:]), "curve": curve.name}, indent=2)
+    if not a.quick:
+        from xflow.tables import save_result
+
+        save_result(read_curve(curve), "rl/pretrain.csv", threads=1)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), {len(res.episodes)} episodes in {wall:.0f} s")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""xflow.agents.policy_eval: input re-shaping and the per-method evaluation protocol."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xflow.agents.policy_eval import evaluate_policy, parse_shape, shaped_model_id
+from xflow.errors import XflowError
+
+
+def test_parse_shape_reads_x_or_commas_and_rejects_junk():
+    assert parse_shape("input=2x3x64x64") == ("input", (2, 3, 64, 64))
+    assert parse_shape("x=1,16,256") == ("x", (1, 16, 256))
+    for bad in ("input", "input=", "input=2xa", "=2x3", "input=0x3"):
+        with pytest.raises(XflowError, match="NAME=DIMS"):
+            parse_shape(bad)
+
+
+def test_shaped_model_id_maps_batch_and_sequence_length_and_refuses_the_rest():
+    import onnx
+
+    from xflow.graphs import zoo
+
+    model = zoo.load("bert_encoder")
+    name = model.graph.input[0].name
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    mid = shaped_model_id("zoo:bert_encoder", {name: (2, 32, dims[2])})
+    assert mid == "zoo:bert_encoder?batch=2&seq=32"
+    from xflow.graphs.model_ids import resolve_model
+
+    shaped = resolve_model(mid)
+    assert [d.dim_value for d in shaped.graph.input[0].type.tensor_type.shape.dim] == [2, 32, dims[2]]
+    with pytest.raises(XflowError, match="hidden width"):
+        shaped_model_id("zoo:bert_encoder", {name: (1, 32, dims[2] + 1)})
+    with pytest.raises(XflowError, match="no input"):
+        shaped_model_id("zoo:bert_encoder", {"nope": (1, 32, dims[2])})
+    with pytest.raises(XflowError, match="zoo models only"):
+        shaped_model_id("builder:split_concat", {"x": (1, 2)})
+    assert shaped_model_id("zoo:bert_encoder", {}) == "zoo:bert_encoder"
+    assert isinstance(shaped, onnx.ModelProto)
+
+
+def test_shaped_model_id_image_models_square_sizes_and_vit_patches():
+    from xflow.graphs import zoo
+
+    name = zoo.load("inception_toy").graph.input[0].name
+    assert shaped_model_id("zoo:inception_toy", {name: (3, 3, 32, 32)}) == "zoo:inception_toy?batch=3&image_size=32"
+    with pytest.raises(XflowError, match="square"):
+        shaped_model_id("zoo:inception_toy", {name: (1, 3, 32, 48)})
+    vit = zoo.load("vit_encoder").graph.input[0].name
+    with pytest.raises(XflowError, match="patch size 16"):
+        shaped_model_id("zoo:vit_encoder", {vit: (1, 3, 120, 120)})
+
+
+@pytest.fixture()
+def policy(tmp_path):
+    from xflow.envs.features import EDGE_DIM, NODE_DIM
+    from xflow.nn import GraphActorCritic
+
+    return GraphActorCritic(9, NODE_DIM, EDGE_DIM, 8, 1).save(
+        tmp_path / "agent.pt", args={"horizon": 3, "cost_model": "nominal"})
+
+
+def test_evaluate_policy_runs_every_method_with_seeds_and_measures_distinct_graphs(policy):
+    res = evaluate_policy(policy, "builder:inception_like", seeds=3, repeats=3)
+    rows = {r["method"]: r for r in res["methods"]}
+    assert list(rows) == ["rl", "rl-sample", "greedy", "beam", "random"]
+    assert rows["random"]["seeds"] == 3 and rows["rl-sample"]["seeds"] == 3 and rows["greedy"]["seeds"] == 1
+    assert len(res["runs"]) == 3 + 3 + 3
+    # greedy lowers the (nominal) cost on this graph and its final graph is timed against the original
+    g = rows["greedy"]
+    assert g["predicted_ratio"] < 1.0 and g["n_rewrites"] >= 1
+    assert g["verdict"] in ("faster", "same", "slower") and g["speedup_lo"] <= g["measured_speedup"] <= g["speedup_hi"]
+    assert rows["beam"]["predicted_ratio"] <= g["predicted_ratio"] + 1e-12
+    assert rows["random"]["predicted_lo"] <= rows["random"]["predicted_ratio"] <= rows["random"]["predicted_hi"]
+    assert res["measurement"]["graphs_timed"] == len({r["graph"] for r in res["runs"] if r["n_rewrites"]})
+    assert res["cost_model"] == "nominal" and res["horizon"] == 3
+    json.loads(json.dumps(res, allow_nan=False))
+
+
+def test_evaluate_policy_without_measurement_and_bad_methods(policy):
+    res = evaluate_policy(policy, "builder:split_concat", methods=("greedy", "random"), seeds=2, measure=False)
+    assert all(r["measured_speedup"] is None or r["verdict"] == "unchanged" for r in res["runs"])
+    json.loads(json.dumps(res, allow_nan=False))
+    with pytest.raises(XflowError, match="unknown method"):
+        evaluate_policy(policy, "builder:split_concat", methods=("dfs",))
+
+
+def test_the_committed_policy_loads_with_its_training_record():
+    from xflow.agents.policy_eval import default_policy
+    from xflow.nn import GraphActorCritic
+
+    path = default_policy()
+    assert path.stat().st_size < 5e6  # small enough to commit
+    agent, extra = GraphActorCritic.load_with_extra(path)
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert list(extra["args"]["extra_models"]) == record["train_models"][1:]
+    assert agent.diff_encoder and agent.num_actions == record["args"]["max_candidates"] + 1
+    held_out = {"zoo:bert_base", "zoo:vit_encoder", "zoo:resnext50_32x4d", "zoo:inception_v3"}
+    assert not held_out & set(record["train_models"])
+    assert path.with_suffix(".curve.csv").exists()

@@ -1,0 +1,269 @@
+"""X-RLflow's evaluation protocol for one model: the policy vs greedy / beam / random search.
+
+:func:`evaluate_policy` runs every method on the same start graph (the zoo/builder/file model,
+loaded and folded as the environment loads it), under the same cost model (the policy's), and
+reports per method
+
+* the **predicted cost ratio** (final / initial cost; < 1 is a predicted gain),
+* the **measured speed-up** of the method's final graph vs the original in ONNX Runtime (level
+  ``all``), all distinct final graphs plus the original and an A/A control timed in one interleaved
+  run of the measurement core (:func:`xflow.rewrites.search.measure_balanced`), each with its
+  interval and verdict; a method that returns the original graph unchanged gets ``unchanged``,
+* the **search time** (wall seconds of the search, verification included).
+
+Stochastic methods (``rl-sample``: the policy's sampled actions; ``random``) run once per seed
+and are summarised by the IQM over seeds with a percentile-bootstrap interval
+(:func:`xflow.agents.evaluation.bootstrap_ci`); ``rl`` (arg-max actions), ``greedy`` and ``beam``
+are deterministic. Random search gets one walk of the policy's horizon per seed: the budget of
+one policy episode.
+
+:func:`shaped_model_id` turns ``--shape input=dims`` into the zoo config that re-exports the model
+at that input shape (batch size; sequence length for sequence models; image size for image
+models), or raises a one-line error.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xflow.costs.registry import make_cost_model
+from xflow.errors import XflowError
+from xflow.graphs import zoo
+from xflow.graphs.model_ids import parse_model_id, resolve_graph
+from xflow.paths import repo_root
+from xflow.rewrites.search import beam_search, greedy_search, measure_balanced, random_search
+from xflow.rewrites.searches.taso import taso_search
+from xflow.rewrites.searches.tensat import tensat_search
+
+__all__ = ["DEFAULT_POLICY", "default_policy", "parse_shape", "shaped_model_id", "evaluate_policy",
+           "STOCHASTIC", "METHODS"]
+
+log = logging.getLogger(__name__)
+
+#: The committed pretrained policy (``benchmarks/rl_pretrain.py``), relative to the repository root.
+DEFAULT_POLICY = "data/policies/xrlflow_pretrained.pt"
+
+#: Methods run once per seed (the rest are deterministic).
+STOCHASTIC = ("rl-sample", "random")
+#: Every method :func:`evaluate_policy` knows (``taso`` / ``tensat`` only when asked for).
+METHODS = ("rl", "rl-sample", "greedy", "beam", "random", "taso", "tensat")
+
+
+def default_policy() -> Path:
+    """Path of the committed pretrained policy; a clear error when it is missing."""
+    path = repo_root() / DEFAULT_POLICY
+    if not path.exists():
+        raise XflowError(f"the pretrained policy {DEFAULT_POLICY} is missing from this checkout; restore it "
+                         "(git checkout -- data/policies) or train one with benchmarks/rl_pretrain.py, "
+                         "or pass --checkpoint/--policy")
+    return path
+
+
+def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """``"input=1x3x224x224"`` (or ``1,3,224,224``) → ``("input", (1, 3, 224, 224))``."""
+    name, sep, dims = text.partition("=")
+    parts = dims.replace(",", "x").split("x") if sep else []
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if not name or not shape or any(d < 1 for d in shape):
+        raise XflowError(f"--shape {text!r} is not NAME=DIMS with positive integer dims "
+                         "(e.g. input=2x3x224x224 or input=1,64,768)")
+    return name, shape
+
+
+def _input_dims(model) -> dict[str, tuple[int, ...]]:
+    inits = {t.name for t in model.graph.initializer}
+    return {i.name: tuple(int(d.dim_value) for d in i.type.tensor_type.shape.dim)
+            for i in model.graph.input if i.name not in inits}
+
+
+def shaped_model_id(model_id: str, shapes: Mapping[str, Sequence[int]]) -> str:
+    """The model id re-exporting ``model_id`` at input ``shapes`` (``{input name: dims}``).
+
+    Only zoo models re-export: dim 0 becomes ``batch``; for sequence models (``seq`` in the config)
+    dim 1 becomes ``seq``; for image models (``image_size``) dims 2 and 3 (equal) become
+    ``image_size``. Any other change (channels, hidden width) is an error naming what may change.
+    """
+    if not shapes:
+        return model_id
+
+    scheme, name, kw = parse_model_id(model_id)
+    if scheme != "zoo":
+        raise XflowError(f"--shape re-exports zoo models only, and {model_id!r} is a {scheme} model; "
+                         "export it at the shape you want and pass the .onnx file")
+    defaults = zoo.resolve_config(name, **{k: v for k, v in kw.items() if k != "batch"})
+    current = _input_dims(zoo.load(name, **kw))
+    new = dict(kw)
+    for in_name, dims in shapes.items():
+        dims = tuple(int(d) for d in dims)
+        if in_name not in current:
+            raise XflowError(f"{model_id} has no input {in_name!r}; its inputs: "
+                             + ", ".join(f"{k} {list(v)}" for k, v in current.items()))
+        cur = current[in_name]
+        if len(dims) != len(cur):
+            raise XflowError(f"--shape {in_name}: {len(dims)} dims given, the input has {len(cur)} ({list(cur)})")
+        new["batch"] = dims[0]
+        if "seq" in defaults and len(cur) == 3:
+            if dims[2] != cur[2]:
+                raise XflowError(f"--shape {in_name}: only batch (dim 0) and sequence length (dim 1) can change "
+                                 f"for {name}; its hidden width is {cur[2]}")
+            new["seq"] = dims[1]
+        elif "image_size" in defaults and len(cur) == 4:
+            if dims[1] != cur[1] or dims[2] != dims[3]:
+                raise XflowError(f"--shape {in_name}: only batch (dim 0) and a square image size (dims 2, 3) "
+                                 f"can change for {name}; it has {cur[1]} channels")
+            patch = defaults.get("patch")
+            if patch and dims[2] % int(patch):
+                raise XflowError(f"--shape {in_name}: the image size of {name} must be a multiple of its "
+                                 f"patch size {patch}, got {dims[2]}")
+            new["image_size"] = dims[2]
+        elif dims[1:] != cur[1:]:
+            raise XflowError(f"--shape {in_name}: only the batch size (dim 0) of {name} can change")
+    query = "&".join(f"{k}={v}" for k, v in sorted(new.items()))
+    return f"zoo:{name}?{query}"
+
+
+def _summary(values: Sequence[float]) -> dict[str, float]:
+    from xflow.agents.evaluation import bootstrap_ci
+
+    point, lo, hi = bootstrap_ci(values)
+    return {"iqm": point, "lo": lo, "hi": hi}
+
+
+def _run_search(method: str, graph, cost, agent, *, seed: int, horizon: int, cost_name: str,
+                time_budget_s: float, beam_budget: int, max_candidates: int):
+    from xflow.agents.search import rl_search
+
+    if method in ("rl", "rl-sample"):
+        return rl_search(graph.model, agent, horizon=horizon, cost_model=cost_name, sample=method == "rl-sample",
+                         seed=seed)
+    if method == "greedy":
+        return greedy_search(graph, cost, budget=horizon, time_budget_s=time_budget_s, max_candidates=max_candidates)
+    if method == "beam":
+        return beam_search(graph, cost, budget=beam_budget, time_budget_s=time_budget_s,
+                           max_candidates=max_candidates)
+    if method == "random":
+        return random_search(graph, cost, n_walks=1, walk_length=horizon, seed=seed, time_budget_s=time_budget_s,
+                             max_candidates=max_candidates)
+    if method == "taso":
+        return taso_search(graph.model, cost, budget=beam_budget, time_budget_s=time_budget_s,
+                           max_candidates=max_candidates)
+    if method == "tensat":
+        return tensat_search(graph.model, cost, time_limit_s=time_budget_s, ilp_time_s=time_budget_s)
+    raise XflowError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, Sequence[int]] | None = None,
+                    methods: Sequence[str] = ("rl", "rl-sample", "greedy", "beam", "random"),
+                    seeds: int = 5, cost_model: str | None = None, horizon: int | None = None,
+                    repeats: int = 20, threads: int = 1, time_budget_s: float = 60.0, beam_budget: int = 30,
+                    measure: bool = True, progress: bool = False) -> dict[str, Any]:
+    """Every method on ``model_id`` (re-shaped by ``shapes``); see the module docstring.
+
+    Returns ``{"model", "model_id", "policy", "cost_model", "horizon", "methods": [row, …],
+    "runs": [per-seed row, …], "measurement": {...}}``: one row per method with ``predicted_ratio``
+    (IQM for stochastic methods) and its ``predicted_lo/hi``, ``measured_speedup`` with
+    ``speedup_lo/hi`` and ``verdict`` (stochastic: IQM of the per-seed speed-ups with a bootstrap
+    interval, ``verdict`` the per-seed verdict counts), ``search_time_s``, ``n_rewrites``.
+    """
+    import torch
+
+    from xflow.nn import GraphActorCritic
+
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise XflowError(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}")
+    if seeds < 1:
+        raise XflowError(f"seeds must be >= 1, got {seeds}")
+    torch.set_num_threads(1)
+    agent, extra = GraphActorCritic.load_with_extra(policy)
+    saved = extra.get("args", {})
+    cost_name = cost_model or saved.get("cost_model", "calibrated")
+    horizon = int(horizon or saved.get("horizon", 20))
+    max_candidates = agent.num_actions - 1
+    mid = shaped_model_id(model_id, shapes or {})
+    graph = resolve_graph(mid)
+    cost = make_cost_model(cost_name)
+    orig_hash = graph.content_hash
+
+    runs: list[dict[str, Any]] = []
+    finals: dict[str, Any] = {}  # graph hash -> onnx model (distinct final graphs to time)
+    plan = [(m, s) for m in methods for s in (range(seeds) if m in STOCHASTIC else [0])]
+    it = plan
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(plan, desc=f"searches on {mid}")
+    for method, seed in it:
+        t0 = time.perf_counter()
+        res = _run_search(method, graph, cost, agent, seed=seed, horizon=horizon, cost_name=cost_name,
+                          time_budget_s=time_budget_s, beam_budget=beam_budget, max_candidates=max_candidates)
+        wall = time.perf_counter() - t0
+        g = res.graph
+        h = g.content_hash if res.actions else orig_hash
+        if h != orig_hash:
+            finals.setdefault(h, g.model)
+        # every method's ratio under the one cost model (the policy's), whatever the search used
+        ratio = float(cost(g)) / float(cost(graph)) if res.actions else 1.0
+        runs.append({"method": method, "seed": seed, "predicted_ratio": ratio, "search_time_s": wall,
+                     "n_rewrites": len(res.actions), "rules": " ".join(a["rule"] for a in res.actions),
+                     "graph": h})
+        log.info("%s seed %d on %s: predicted x%.4f, %d rewrites, %.1f s", method, seed, mid, ratio,
+                 len(res.actions), wall)
+
+    meas_info: dict[str, Any] = {}
+    cmp: dict[str, Any] = {}
+    if measure and finals:
+        settings = {"level": "all", "intra_threads": threads, "device": "cpu"}
+        labels = {h: f"g{i}" for i, h in enumerate(finals)}
+        variants = {"original": (graph.model, settings)}
+        variants.update({labels[h]: (m, settings) for h, m in finals.items()})
+        meas = measure_balanced(variants, repeats=repeats, baseline="original")
+        cmp = {h: meas.compare(labels[h]) for h in finals}
+        meas_info = {"original_ms": meas.median_ms("original"), "noise_floor": meas.noise_floor(),
+                     "clock": meas.clock, "repeats": repeats, "threads": threads, "busy": bool(meas.busy),
+                     "graphs_timed": len(finals)}
+    for r in runs:
+        c = cmp.get(r["graph"])
+        if r["graph"] == orig_hash:
+            r.update(measured_speedup=1.0, speedup_lo=1.0, speedup_hi=1.0, verdict="unchanged")
+        elif c is not None:
+            r.update(measured_speedup=float(c.speedup), speedup_lo=float(c.speedup_ci[0]),
+                     speedup_hi=float(c.speedup_ci[1]), verdict=c.verdict)
+        else:
+            r.update(measured_speedup=None, speedup_lo=None, speedup_hi=None, verdict="not measured")
+
+    rows = []
+    for method in methods:
+        rs = [r for r in runs if r["method"] == method]
+        pred = _summary([r["predicted_ratio"] for r in rs])
+        row: dict[str, Any] = {"method": method, "seeds": len(rs), "stochastic": method in STOCHASTIC,
+                               "predicted_ratio": pred["iqm"], "predicted_lo": pred["lo"], "predicted_hi": pred["hi"],
+                               "search_time_s": float(np.median([r["search_time_s"] for r in rs])),
+                               "n_rewrites": float(np.median([r["n_rewrites"] for r in rs]))}
+        sp = [r["measured_speedup"] for r in rs]
+        if all(v is not None for v in sp):
+            if method in STOCHASTIC:
+                s = _summary(sp)
+                counts = {v: sum(r["verdict"] == v for r in rs) for v in ("faster", "same", "slower", "unchanged")}
+                row.update(measured_speedup=s["iqm"], speedup_lo=s["lo"], speedup_hi=s["hi"],
+                           verdict=", ".join(f"{n} {v}" for v, n in counts.items() if n))
+            else:
+                r0 = rs[0]
+                row.update(measured_speedup=r0["measured_speedup"], speedup_lo=r0["speedup_lo"],
+                           speedup_hi=r0["speedup_hi"], verdict=r0["verdict"])
+        else:
+            row.update(measured_speedup=None, speedup_lo=None, speedup_hi=None, verdict="not measured")
+        if method not in STOCHASTIC:
+            row["rules"] = rs[0]["rules"]
+        rows.append(row)
+    return {"model": model_id, "model_id": mid, "shapes": {k: list(v) for k, v in (shapes or {}).items()},
+            "policy": str(policy), "cost_model": cost_name, "horizon": horizon, "methods": rows, "runs": runs,
+            "measurement": meas_info}
