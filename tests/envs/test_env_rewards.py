@@ -70,3 +70,19 @@ def test_make_reward_takes_any_registered_cost_model():
     hybrid = make_reward("hybrid", cost_model=TableCost(PRED), measured_model="ort", measure_every=2)
     assert isinstance(hybrid.sparse.cost_model, OrtOptimizedCost)
     assert isinstance(make_reward("cost", cost_model=TorchKernelCost()).cost_model, TorchKernelCost)
+
+
+def test_env_with_the_ort_cost_model_resets_and_steps_on_a_real_model():
+    """The per-node costs of a candidate's region run in ONNX Runtime: the region graph needs the
+    source's opset and its small constants (split sizes) — it failed at reset on squeezenet1_1."""
+    import math
+
+    import gymnasium as gym
+
+    import xflow.envs  # noqa: F401
+
+    env = gym.make("xflow/GraphRewrite-v2", model="zoo:squeezenet1_1", cost_model="ort", horizon=2)
+    obs, _ = env.reset(seed=0)
+    assert len(obs["candidates"]) > 0 and float(obs["graph_cost"][0]) > 0
+    _, reward, *_ = env.step(0)
+    assert math.isfinite(float(reward))

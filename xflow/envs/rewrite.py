@@ -324,7 +324,8 @@ class RewriteEnv(gym.Env[Obs, int]):
         d = c.diff
         if d.node_costs is None:
             nodes = list(d.nodes) + list(d.rewired_nodes)
-            d.node_costs = ({r["node"]: float(r["ms"]) for r in self.node_cost_model.breakdown(d.region_graph())}
+            d.node_costs = ({r["node"]: float(r["ms"]) for r in self.node_cost_model.breakdown(
+                d.region_graph(self._cset.graph.ir.graph.opset_imports))}
                             if nodes else {})
         return d.node_costs
 

@@ -14,6 +14,7 @@ import hashlib
 import logging
 from typing import Sequence
 
+import numpy as np
 import onnx
 import onnx_ir as ir
 
@@ -174,9 +175,11 @@ class EditDiff:
             tensor = self._rename[tensor]
         return tensor
 
-    def region_graph(self) -> Graph:
+    def region_graph(self, opset_imports: dict[str, int] | None = None) -> Graph:
         """The added and rewired nodes as a standalone :class:`~xflow.graphs.Graph` (their inputs
-        as graph inputs, shapes as inferred), for per-node costs of the changed region."""
+        as graph inputs, small integer constants such as split sizes as initializers, shapes as
+        inferred), for per-node costs of the changed region. ``opset_imports``: the source graph's
+        (a cost model that runs the region in ONNX Runtime needs them; default opset 17)."""
         nodes = list(self.nodes) + list(self.rewired_nodes)
         produced = {id(o) for n in nodes for o in n.outputs}
         inputs, seen = [], set()
@@ -186,7 +189,10 @@ class EditDiff:
                     seen.add(id(v))
                     inputs.append(v)
         outputs = [o for n in nodes for o in n.outputs if o.name]
-        g = ir.Graph(inputs, outputs, nodes=nodes, name="region")
+        consts = [v for v in inputs if v.const_value is not None]  # small constants: initializers
+        inputs = [v for v in inputs if v.const_value is None]
+        g = ir.Graph(inputs, outputs, nodes=nodes, initializers=consts, name="region",
+                     opset_imports=dict(opset_imports) if opset_imports else {"": 17})
         return Graph(ir.Model(g, ir_version=10))
 
     @property
@@ -309,12 +315,15 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
         t = resolve(t)
         v = values.get(t)
         if v is None:
-            if t in ed.initializers:
-                arr = ed.initializers[t]
+            arr = ed.initializers[t] if t in ed.initializers else None
+            if arr is not None:
                 v = ir.Value(name=t, shape=ir.Shape(arr.shape), type=ir.TensorType(ir.DataType.from_numpy(arr.dtype)))
             else:
                 src = view.value(t)
                 v = ir.Value(name=t, shape=None if src is None else src.shape, type=None if src is None else src.type)
+                arr = view.const(t) if src is not None else None
+            if arr is not None and (arr.dtype.kind in "iub" or arr.size <= 64):
+                v.const_value = ir.tensor(np.asarray(arr))  # split sizes, shapes, axes: a region run needs them
             values[t] = v
         return v
 
