@@ -45,14 +45,33 @@ class CachedCost:
     def compute(self, graph: Graph) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    #: models that pay for a measurement set this (and implement ``_load_disk``/``_store``) to keep
+    #: their costs on disk across processes as well
+    persist: bool = False
+
     def cost(self, model: Graph | onnx.ModelProto, key: str | None = None) -> float:
-        """Cost of ``model`` in milliseconds (computed once per graph hash)."""
+        """Cost of ``model`` in milliseconds (computed once per graph hash; looked up on disk first
+        when the model persists its costs)."""
         graph = Graph.of(model)
         key = key or graph.content_hash
         hit = self._cache.get(key)
-        if hit is None:
-            hit = self._cache[key] = float(self.compute(graph))
-        return hit
+        if hit is not None:
+            return hit
+        if self.persist:
+            hit = self._load_disk().get(key)
+            if hit is not None:
+                self._cache[key] = hit
+                return hit
+        ms = self._cache[key] = float(self.compute(graph))
+        if self.persist:
+            self._store(key, ms)
+        return ms
+
+    def _load_disk(self) -> dict[str, float]:  # pragma: no cover - persistent models override
+        return {}
+
+    def _store(self, key: str, ms: float) -> None:  # pragma: no cover - persistent models override
+        pass
 
     def __call__(self, model: Graph | onnx.ModelProto) -> float:
         return self.cost(model)

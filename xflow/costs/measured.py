@@ -73,23 +73,7 @@ class MeasuredCost(CachedCost):
     def _store(self, key: str, ms: float) -> None:
         store_cost(self._disk_path(), key, ms, "latency cache")
 
-    def cost(self, model, key: str | None = None) -> float:
-        """Measured median latency of ``model`` in ms (first call measures, later ones look up)."""
-        graph = Graph.of(model)
-        key = key or graph.content_hash
-        if key in self._cache:
-            return self._cache[key]
-        if self.persist:
-            disk = self._load_disk()
-            if key in disk:
-                self._cache[key] = disk[key]
-                return disk[key]
-        ms = measure_ms(graph, level=self.level, threads=self.threads, warmup=self.warmup, repeats=self.repeats,
-                        device=self.device)
-        self._cache[key] = ms
-        if self.persist:
-            self._store(key, ms)
-        return ms
-
     def compute(self, graph: Graph) -> float:
-        return self.cost(graph)
+        """Measured median latency of ``graph`` in ms (:meth:`cost` caches it by hash, in memory and on disk)."""
+        return float(measure_ms(graph, level=self.level, threads=self.threads, warmup=self.warmup,
+                                repeats=self.repeats, device=self.device))

@@ -236,22 +236,7 @@ class OrtOptimizedCost(CachedCost):
         self.ops.time_models(pending)
         return [{**r, "ms": self.ops.table[r["key"]] if r["key"] is not None else 0.0} for r in rows]
 
-    def cost(self, model: Graph | onnx.ModelProto, key: str | None = None) -> float:
-        """Cost of ``model`` in ms (ORT optimizes each distinct graph once; memory + disk cache)."""
-        graph = Graph.of(model)
-        key = key or graph.content_hash
-        if key in self._cache:
-            return self._cache[key]
-        if self.persist:
-            disk = self._load_disk()
-            if key in disk:
-                self._cache[key] = disk[key]
-                return disk[key]
-        ms = float(sum(r["ms"] for r in self.breakdown(graph)))
-        self._cache[key] = ms
-        if self.persist:
-            self._store(key, ms)
-        return ms
-
     def compute(self, graph: Graph) -> float:
-        return self.cost(graph)
+        """Cost of ``graph`` in ms: the per-op table over ORT's optimized graph (:meth:`cost` caches it
+        by hash, in memory and on disk, so ORT optimizes each distinct graph once)."""
+        return float(sum(r["ms"] for r in self.breakdown(graph)))
