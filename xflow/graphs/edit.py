@@ -32,7 +32,7 @@ from xflow.errors import InvalidModel
 from xflow.graphs.ir import Graph, _copy_value, node_reads, outs, ins
 from xflow.graphs.shapes import infer_model_shapes, infer_node_shapes
 
-__all__ = ["Editor", "Changes", "topological_order"]
+__all__ = ["Editor", "Changes", "topological_order", "follow_renames"]
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +170,7 @@ class Editor:
         return self._resolve(t)
 
     def _resolve(self, t: str) -> str:
-        seen = set()
-        while t in self._rename and t not in seen:
-            seen.add(t)
-            t = self._rename[t]
-        return t
+        return follow_renames(self._rename, t)
 
     def finish(self) -> Graph:
         """The edited graph (see the module docstring); the source graph is left unchanged.
@@ -332,6 +328,15 @@ def _attr_copy(a, vmap: dict) -> ir.Attr:
 
     cloner = Cloner(attr_map={}, value_map=dict(vmap), metadata_props={}, allow_outer_scope_values=True)
     return cloner.clone_attr(a.name, a)
+
+
+def follow_renames(renames: Mapping[str, str], t: str) -> str:
+    """The tensor readers of ``t`` read after redirections ``renames`` (chains followed, cycles stop)."""
+    seen = set()
+    while t in renames and t not in seen:
+        seen.add(t)
+        t = renames[t]
+    return t
 
 
 def topological_order(reads: list[list[str]], writes: list[list[str]]) -> list[int]:

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
-from xflow.graphs.edit import Changes, Editor, topological_order
+from xflow.graphs.edit import Changes, Editor, follow_renames, topological_order
 from xflow.graphs.hashing import array_digest, attribute_bytes
 from xflow.graphs.ir import Graph, node_reads, outs
 from xflow.graphs.shapes import infer_node_shapes
@@ -169,11 +169,7 @@ class EditDiff:
 
     def resolve(self, tensor: str) -> str:
         """The tensor that readers of ``tensor`` read after the edit."""
-        seen = set()
-        while tensor in self._rename and tensor not in seen:
-            seen.add(tensor)
-            tensor = self._rename[tensor]
-        return tensor
+        return follow_renames(self._rename, tensor)
 
     def region_graph(self, opset_imports: dict[str, int] | None = None) -> Graph:
         """The added and rewired nodes as a standalone :class:`~xflow.graphs.Graph` (their inputs
