@@ -187,3 +187,23 @@ def test_cuda_streams_module_is_generated_and_guarded(toy):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
             res.load()
+
+
+@pytest.mark.parametrize("backend", ["threads", "torchscript"])
+def test_onednn_residual_conv_runs_on_every_backend(nas, backend):
+    """NASNet-like cells end in Conv + residual Add: with every conv on oneDNN the fused
+    ``Conv+Add`` is emitted through the op packet's ``binary`` schema. The explicit ``.binary``
+    attribute did not script, so the torchscript backend failed at load (mutant: emit
+    ``_convolution_pointwise.binary``)."""
+    from tests.runtime.backend_helpers import assert_close, assert_signal
+    from xflow.runtime.backend_lower import LowerOptions
+
+    m, x, path = nas
+    ref = _ref(path, x)
+    assert_signal([ref])
+    res = compile_model(path, mode="serial", backend=backend, cost="analytic",
+                        lower=LowerOptions(onednn="on", onednn_min_flops=0))
+    assert "'add'" in res.source and "_convolution_pointwise(" in res.source
+    model = res.load()
+    assert_close([model(x).numpy()], [ref], rtol=1e-3, atol=1e-4)
+    model.close()

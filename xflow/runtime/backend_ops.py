@@ -339,7 +339,9 @@ def _emit_conv(c: Ctx) -> str:
         attr, scalars, alg = onednn_act
         if add is not None:
             unary = f"'{attr}'" if attr != "none" else "None"
-            return (f"{c.out()} = torch.ops.mkldnn._convolution_pointwise.binary({x}, {add}, {p}, {bias}, "
+            # the overload packet resolves to the ``binary`` schema by its arguments; the explicit
+            # ``.binary`` attribute is not scriptable (the torchscript backend failed on it)
+            return (f"{c.out()} = torch.ops.mkldnn._convolution_pointwise({x}, {add}, {p}, {bias}, "
                     f"{_lst(begin)}, {_lst(strides)}, {_lst(dil)}, {group}, 'add', None, {unary}, "
                     f"[{', '.join(scalars)}], {repr(alg) if alg else 'None'})")
         return (f"{c.out()} = torch.ops.mkldnn._convolution_pointwise({x}, {p}, {bias}, {_lst(begin)}, "
