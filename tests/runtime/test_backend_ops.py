@@ -362,3 +362,59 @@ def test_conv_choice_is_measured_and_cached(tmp_path, monkeypatch):
     assert seen and s.program.options.onednn == "tuned"
     feeds = {"x": f32(1, 16, 20, 20)}
     assert_close(s.run(feeds), ort_outputs(m, feeds))
+
+
+@pytest.mark.parametrize("cin,cout,hw,k,stride,group,want", [
+    (64, 64, 28, 1, 1, 1, False),    # 1x1 on 784 pixels: F.conv2d's GEMM wins (oneDNN's fixed cost)
+    (64, 192, 28, 3, 1, 1, True),    # 173 MFLOP 3x3: oneDNN's brgemm kernel
+    (96, 208, 7, 3, 1, 1, False),    # 17.6 MFLOP 3x3 on 49 pixels: F.conv2d
+    (448, 384, 3, 3, 1, 1, True),    # 9 output pixels: oneDNN
+    (2048, 384, 3, 1, 1, 1, True),   # 1x1 with 9 output pixels: oneDNN
+    (32, 32, 16, 3, 2, 1, True),     # strided, small: oneDNN
+    (16, 16, 32, 3, 1, 16, True),    # depthwise: oneDNN
+    (16, 64, 8, 3, 1, 1, False),     # below the FLOP floor: F.conv2d
+])
+def test_auto_onednn_follows_the_shape_rule(cin, cout, hw, k, stride, group, want):
+    """``onednn="auto"`` picks the kernel per convolution by shape (mutants: the FLOP threshold
+    alone, ignoring strides, groups or the pixel count all flip at least one case)."""
+    pad = k // 2
+    m = onnx_model([N("Conv", ["x", "w"], ["c"], pads=[pad] * 4, strides=[stride] * 2, group=group),
+                    N("Relu", ["c"], ["y"])],
+                   [("x", [1, cin, hw, hw])], [("y", None)], {"w": f32(cout, cin // group, k, k, scale=0.1)})
+    s = make_backend_session(m, "torch", lower=LowerOptions(onednn="auto"))
+    assert s.program.options.onednn == "auto"
+    assert ("_convolution_pointwise" in s.program.kernels[0].line) is want
+    feeds = {"x": f32(1, cin, hw, hw)}
+    assert_close(s.run(feeds), ort_outputs(m, feeds))
+
+
+def test_tuning_keeps_the_rules_choice_when_nothing_is_significant(tmp_path, monkeypatch):
+    """The tuner's baseline (kept unless a candidate is significantly faster) is the shape rule's
+    choice, not always F.conv2d: on a noisy machine a 173-MFLOP 3x3 convolution stays on oneDNN."""
+    from xflow.runtime import backend_tune
+
+    monkeypatch.setenv("XFLOW_CACHE", str(tmp_path))
+    seen = {}
+
+    class Undecided:
+        busy = True
+
+        def __init__(self, baseline):
+            self.baseline = baseline
+
+        def best(self, candidates):
+            return self.baseline, None
+
+        def median_ms(self, name):
+            return 1.0
+
+    def fake_measure(variants, *, baseline, **kw):
+        seen["baseline"], seen["names"] = baseline, list(variants)
+        return Undecided(baseline)
+
+    monkeypatch.setattr(backend_tune, "measure", fake_measure)
+    m = onnx_model([N("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), N("Relu", ["c"], ["y"])],
+                   [("x", [1, 64, 28, 28])], [("y", None)], {"w": f32(192, 64, 3, 3, scale=0.1)})
+    s = make_backend_session(m, "torch", lower=LowerOptions(onednn="tuned"))
+    assert seen["baseline"] == "onednn" and "native" in seen["names"]
+    assert "_convolution_pointwise" in s.program.kernels[0].line

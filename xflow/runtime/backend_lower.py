@@ -46,11 +46,13 @@ class LowerOptions:
         layout: ``"auto"`` (channels-last when the graph has 2-D convolutions, on the CPU),
             ``"channels_last"`` or ``"contiguous"``.
         fuse: fuse Conv+BN+Add+activation, MatMul+bias and erf-GELU.
-        onednn: ``"auto"`` (on the CPU when torch has oneDNN), ``"on"``, ``"off"``, or ``"tuned"``:
-            each convolution configuration measured both ways (:mod:`xflow.runtime.backend_tune`)
-            and oneDNN used only where it is significantly faster.
-        onednn_min_flops: with ``auto``/``on``, convolutions with fewer FLOPs stay on ``F.conv2d``
-            (fixed-cost break-even).
+        onednn: ``"auto"`` (on the CPU when torch has oneDNN: each convolution by the shape rule
+            :func:`xflow.runtime.backend_ops.prefers_onednn`), ``"on"`` (every convolution of at
+            least ``onednn_min_flops``), ``"off"``, or ``"tuned"``: each convolution configuration
+            measured (:mod:`xflow.runtime.backend_tune`), the rule's choice kept unless another
+            kernel is significantly faster. Resolves to ``"off"`` where oneDNN is missing.
+        onednn_min_flops: convolutions with fewer FLOPs stay on ``F.conv2d`` (fixed-cost
+            break-even; the rule exempts grouped and strided ones).
     """
 
     device: str = "cpu"
@@ -211,17 +213,20 @@ def _resolve(opts: LowerOptions, view: GraphView) -> LowerOptions:
 
         ok = opts.device == "cpu" and torch.backends.mkldnn.is_available() \
             and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
-        onednn = ("on" if onednn == "auto" else "tuned") if ok else "off"
+        onednn = onednn if ok else "off"
     return replace(opts, layout=layout, onednn=onednn)
 
 
 class _Lowering:
-    def __init__(self, view: GraphView, opts: LowerOptions) -> None:
+    def __init__(self, view: GraphView, opts: LowerOptions, conv_hook: Any = None) -> None:
         self.v = view
         self.opts = opts
+        self.conv_hook = conv_hook
         self.names = Names(view)
         self.emit_opts = EmitOptions(device=opts.device, channels_last=opts.layout == "channels_last",
-                                     onednn=opts.onednn in ("on", "tuned"), onednn_min_flops=opts.onednn_min_flops)
+                                     onednn=opts.onednn in ("on", "auto", "tuned"),
+                                     onednn_min_flops=opts.onednn_min_flops,
+                                     onednn_rule=opts.onednn in ("auto", "tuned"))
         self.rename: dict[str, str] = {}
         self.derived: list[tuple[list[str], str]] = []
         self.graph_outputs = set(view.outputs)
@@ -380,6 +385,8 @@ class _Lowering:
                 if self.opts.onednn == "tuned" and len(self.v.shape(n.inputs[0]) or ()) == 4 \
                         and self.v.is_const(n.inputs[1]) and all(s is not None for s in c.in_shapes[:2]):
                     c.fused["impl"] = backend_tune.conv_choice(c)
+                if self.conv_hook is not None:
+                    self.conv_hook(c)
                 line = emit(c)
             elif n.op_type == "MatMul" and (lin := self.linear_group(n)) is not None:
                 group, bias, out_tensor = lin
@@ -426,11 +433,13 @@ class _Lowering:
                        aliases={t: self.src(t) for t in self.rename})
 
 
-def lower(view: GraphView, options: LowerOptions | None = None) -> Program:
+def lower(view: GraphView, options: LowerOptions | None = None, *, conv_hook: Any = None) -> Program:
     """Lower ``view`` into a :class:`Program` (see module docstring).
 
+    ``conv_hook(ctx)`` is called with every (fused) convolution's emit context before it is emitted
+    (``benchmarks/conv_kernels.py`` collects them to time each kernel choice).
     Raises :class:`~xflow.errors.UnsupportedOperator` naming the first node the torch backend
     cannot translate.
     """
     opts = _resolve(options or LowerOptions(), view)
-    return _Lowering(view, opts).run()
+    return _Lowering(view, opts, conv_hook).run()

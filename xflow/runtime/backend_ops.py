@@ -30,7 +30,7 @@ import numpy as np
 from xflow.errors import UnsupportedOperator
 from xflow.runtime.backend_graph import OpView
 
-__all__ = ["Ctx", "EmitOptions", "EMITTERS", "ALIAS_OPS", "ACTIVATIONS", "emit", "supported_ops",
+__all__ = ["Ctx", "EmitOptions", "prefers_onednn", "conv_flops", "EMITTERS", "ALIAS_OPS", "ACTIVATIONS", "emit", "supported_ops",
            "torch_dtype", "activation_expr", "onednn_activation"]
 
 #: Operators that only forward their input: compiled to a variable alias, never to a torch call.
@@ -52,12 +52,15 @@ class EmitOptions:
             cost on this CPU, more than a small convolution takes. A node's ``fused["impl"]``
             (``"onednn"`` / ``"native"`` / ``"nnpack"``, measured by :mod:`xflow.runtime.backend_tune`)
             overrides it.
+        onednn_rule: choose per convolution with :func:`prefers_onednn` (shape rule) instead of
+            the FLOP threshold alone.
     """
 
     device: str = "cpu"
     channels_last: bool = False
     onednn: bool = False
     onednn_min_flops: float = 4e6
+    onednn_rule: bool = False
 
 
 @dataclass
@@ -283,12 +286,46 @@ def _torch_pad(begin: list[int], end: list[int]) -> list[int]:
     return out
 
 
-def _conv_flops(c: Ctx) -> float:
+def conv_flops(c: Ctx) -> float:
+    """Multiply-adds × 2 of the convolution in ``c`` (0 when a shape is unknown)."""
     o = c.out_shapes[0] if c.out_shapes else None
     w = c.in_shapes[1] if len(c.in_shapes) > 1 else None
     if o is None or w is None:
         return 0.0
     return 2.0 * float(np.prod(o)) * float(np.prod(w[1:]))
+
+
+def prefers_onednn(c: Ctx) -> bool:
+    """The shape rule of ``onednn="auto"``: does a 2-D convolution run faster through oneDNN
+    (prepacked weights, fused post-ops) than through ``F.conv2d`` at one thread?
+
+    A oneDNN call costs ~40-60 µs more than ``F.conv2d`` before any arithmetic (torch's
+    ``_convolution_pointwise`` goes through primitive creation, a cache hit, on every call), while
+    its brgemm kernels beat the im2col+GEMM path by 5-30 % on large spatial convolutions and by up
+    to 1.6x when the output is tiny (GEMMs with M = H·W ≤ 16 rows) or strided. Fitted on the
+    115 distinct convolutions of GoogLeNet, Inception-v3, SqueezeNet 1.1 and NASNet-like
+    (``benchmarks/conv_kernels.py``, table ``runtime.conv_kernels``); ``onednn="tuned"`` measures
+    instead and keeps this rule's choice unless another kernel is significantly faster:
+
+    * grouped (depthwise) or strided convolutions: oneDNN;
+    * otherwise below ``onednn_min_flops``: ``F.conv2d`` (fixed cost dominates);
+    * 1×1: oneDNN only when the output has ≤ 9 pixels, or ≤ 16 pixels and ≥ 2·min FLOPs;
+    * k×k: oneDNN from 30 MFLOP up, or when the output has ≤ 16 pixels.
+    """
+    w = c.in_shapes[1] if len(c.in_shapes) > 1 else None
+    o = c.out_shapes[0] if c.out_shapes else None
+    if w is None or o is None or len(w) != 4:
+        return False
+    strides = [int(s) for s in c.attr("strides", [1, 1])]
+    if int(c.attr("group", 1)) > 1 or max(strides) > 1:
+        return True
+    flops, floor = conv_flops(c), c.opts.onednn_min_flops
+    if flops < floor:
+        return False
+    pixels = int(np.prod(o[2:]))
+    if tuple(w[2:]) == (1, 1):
+        return pixels <= 9 or (pixels <= 16 and flops >= 2 * floor)
+    return flops >= 30e6 or pixels <= 16
 
 
 def _emit_conv(c: Ctx) -> str:
@@ -317,7 +354,8 @@ def _emit_conv(c: Ctx) -> str:
     impl = c.fused.get("impl")  # a measured choice (backend_tune) overrides the FLOP threshold
     use_dnn = (c.opts.onednn and c.opts.device == "cpu" and k == 2 and w_const
                and (c.in_dtypes[0] is None or np.dtype(c.in_dtypes[0]) == np.float32)
-               and (impl == "onednn" if impl is not None else _conv_flops(c) >= c.opts.onednn_min_flops))
+               and (impl == "onednn" if impl is not None
+                    else prefers_onednn(c) if c.opts.onednn_rule else conv_flops(c) >= c.opts.onednn_min_flops))
     if impl == "nnpack":  # Winograd/FFT convolution of NNPACK (chosen by measurement only)
         expr = f"torch._nnpack_spatial_convolution({x}, {w}, {b or 'None'}, {_lst(begin)}, {_lst(strides)})"
         if add is not None:

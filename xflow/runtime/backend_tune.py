@@ -7,9 +7,12 @@ has ~60 µs more fixed cost per call on this CPU; and, for 3×3 / 5×5 stride-1 
 NNPACK's Winograd kernel (NCHW; converted back to channels-last). Which one wins depends on the
 shape, so for every distinct configuration (input and weight shape, stride, padding, dilation,
 groups, fused ops) the lines the emitter would produce are built and timed with the measurement
-core (one intra-op thread, thread CPU time, A/A control of ``F.conv2d``); another path is chosen
+core (one intra-op thread, thread CPU time, A/A control of the prior). The prior is the shape rule
+of ``onednn="auto"`` (:func:`~xflow.runtime.backend_ops.prefers_onednn`); another path is chosen
 only when :meth:`~xflow.runtime.measure.Measurement.best` (Bonferroni over the candidates) finds it
-significantly faster. Choices are cached
+significantly faster — so on a noisy machine, where nothing is significant, tuning falls back to
+the rule and not to the slower of the two paths (version 2 kept ``F.conv2d``, which sent 54 of
+GoogLeNet's 57 convolutions to im2col+GEMM). Choices are cached
 under ``cache_dir('backend', 'conv_choice')`` by configuration, device and torch version.
 """
 from __future__ import annotations
@@ -23,16 +26,16 @@ from typing import Any
 import numpy as np
 
 from xflow.paths import cache_dir
-from xflow.runtime.backend_ops import Ctx, emit
+from xflow.runtime.backend_ops import Ctx, emit, prefers_onednn
 from xflow.runtime.backend_prelude import PRELUDE
 from xflow.runtime.measure import Variant, measure
 
-__all__ = ["conv_choice", "CHOICE_VERSION"]
+__all__ = ["conv_choice", "measure_conv", "conv_key", "CHOICE_VERSION"]
 
 log = logging.getLogger(__name__)
 
 #: Bump when the candidates or the decision rule change.
-CHOICE_VERSION = 2
+CHOICE_VERSION = 3
 _PRELUDE_ENV: dict[str, Any] | None = None
 
 
@@ -43,6 +46,12 @@ def _prelude() -> dict[str, Any]:
         exec(compile(PRELUDE, "<backend prelude>", "exec"), env)  # noqa: S102 - our own source
         _PRELUDE_ENV = env
     return _PRELUDE_ENV
+
+
+def conv_key(c: Ctx, threads: int = 1) -> str:
+    """Content hash of a convolution configuration (shapes, attributes, fused ops, layout, threads,
+    torch version): the cache key of its choice."""
+    return _key(c, threads)
 
 
 def _key(c: Ctx, threads: int) -> str:
@@ -110,35 +119,44 @@ def _candidate(c: Ctx, impl: str):
     return run, line
 
 
-def conv_choice(c: Ctx, *, rounds: int = 7, warmup: int = 2, use_cache: bool = True) -> str:
-    """``"native"``, ``"onednn"`` or ``"nnpack"`` for the convolution described by ``c`` (see module
-    docstring)."""
+def measure_conv(c: Ctx, *, rounds: int = 7, warmup: int = 2) -> tuple[Any, str, list[str]]:
+    """Time every kernel the emitter can produce for ``c`` at one thread, interleaved, through the
+    measurement core: ``(measurement, prior, candidates)``; the baseline is ``prior``, the shape
+    rule's choice (:func:`~xflow.runtime.backend_ops.prefers_onednn`)."""
     import torch
 
     threads = 1
-    path = cache_dir("backend", "conv_choice") / f"{_key(c, threads)}.json"
-    if use_cache and path.exists():
-        try:
-            return json.loads(path.read_text())["choice"]
-        except (ValueError, KeyError):
-            log.warning("corrupt conv-choice cache entry %s: measuring again", path)
     prev = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)
-        impls = ["native", "onednn"] + (["nnpack"] if _nnpack_ok(c) else [])
+        prior = "onednn" if prefers_onednn(c) else "native"
+        impls = [prior] + [i for i in ("native", "onednn") if i != prior] + (["nnpack"] if _nnpack_ok(c) else [])
         vs = {i: Variant(_candidate(c, i)[0], threads=1) for i in impls}
         lg = logging.getLogger("xflow.runtime.measure")
         level = lg.level
         lg.setLevel(logging.ERROR)  # one warning per convolution on a busy machine is noise; `busy` is kept
         try:
             with torch.no_grad():
-                m = measure(vs, baseline="native", aa=True, warmup=warmup, rounds=rounds)
+                m = measure(vs, baseline=prior, aa=True, warmup=warmup, rounds=rounds)
         finally:
             lg.setLevel(level)
     finally:
         torch.set_num_threads(prev)
+    return m, prior, impls
+
+
+def conv_choice(c: Ctx, *, rounds: int = 7, warmup: int = 2, use_cache: bool = True) -> str:
+    """``"native"``, ``"onednn"`` or ``"nnpack"`` for the convolution described by ``c`` (see module
+    docstring)."""
+    path = cache_dir("backend", "conv_choice") / f"{_key(c, 1)}.json"
+    if use_cache and path.exists():
+        try:
+            return json.loads(path.read_text())["choice"]
+        except (ValueError, KeyError):
+            log.warning("corrupt conv-choice cache entry %s: measuring again", path)
+    m, prior, impls = measure_conv(c, rounds=rounds, warmup=warmup)
     best, cmp = m.best(impls[1:])
-    rec = {"choice": best, **{f"{i}_ms": m.median_ms(i) for i in impls},
+    rec = {"choice": best, "prior": prior, **{f"{i}_ms": m.median_ms(i) for i in impls},
            "comparison": cmp.as_dict() if cmp else None, "busy": m.busy}
     if not m.busy:  # a decision taken on a busy machine is not cached
         tmp = path.with_suffix(f".tmp{id(rec)}")

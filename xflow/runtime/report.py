@@ -53,3 +53,31 @@ def false_positive_table() -> str:
         rows.append([d, len(g), n, k, f"{100 * k / n:.1f}%" if n else "—"])
     return markdown_table(["decider", "A/A trials", "decisions", "switched (false positives)", "rate"], rows,
                           ["l", "r", "r", "r", "r"])
+
+
+@report_table("runtime.conv_kernels")
+def conv_kernels_table() -> str:
+    """Per model: the convolutions' summed time (Σ count × median, thread CPU, 1 thread) under each
+    kernel policy, and how often the shape rule's choice was measurably beaten."""
+    df = load_result("runtime/conv_kernels.csv")
+    df = df[~df.is_aa_control.astype(bool)]
+    rows = []
+    for model, g in df.groupby("model", sort=False):
+        per = {cfg: c for cfg, c in g.groupby("config", sort=False)}
+        med = {cfg: dict(zip(c.variant, c.value)) for cfg, c in per.items()}
+        count = {cfg: int(c["count"].iloc[0]) for cfg, c in per.items()}
+        prior = {cfg: c.prior.iloc[0] for cfg, c in per.items()}
+        chosen = {cfg: c.measured_choice.iloc[0] for cfg, c in per.items()}
+
+        def total(pick) -> float:
+            return sum(count[k] * med[k][pick(k)] for k in med)
+        beaten = sum(1 for k in med if chosen[k] != prior[k])
+        rows.append([f"`{model}`", sum(count.values()), len(med),
+                     fmt(total(lambda k: "native")), fmt(total(lambda k: "onednn")),
+                     fmt(total(lambda k: prior[k])), fmt(total(lambda k: chosen[k])),
+                     fmt(total(lambda k: min(med[k], key=med[k].get))), f"{beaten} / {len(med)}",
+                     f"±{100 * float(g.noise_floor.median()):.1f}%", "yes" if bool(g.busy.any()) else "no"])
+    return markdown_table(["model", "convs", "configs", "F.conv2d everywhere ms", "oneDNN everywhere ms",
+                           "shape rule (`auto`) ms", "measured (`tuned`) ms", "fastest median (oracle) ms",
+                           "rule beaten significantly", "A/A floor (median)", "busy"], rows,
+                          ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "l"])
