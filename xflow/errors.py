@@ -20,6 +20,7 @@ __all__ = [
     "RewriteVerificationError",
     "UnknownName",
     "GraphvizMissing",
+    "UnsupportedLowering",
     "DeviceUnavailable",
     "ExportError",
 ]
@@ -82,6 +83,10 @@ class UnknownName(XflowError, KeyError):
 
 class GraphvizMissing(XflowError):
     """The Graphviz ``dot`` binary is not installed."""
+
+
+class UnsupportedLowering(XflowError, ValueError):
+    """A lowering option that the chosen backend or plan cannot run (the message names the fix)."""
 
 
 class DeviceUnavailable(XflowError):

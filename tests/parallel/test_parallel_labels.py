@@ -11,7 +11,8 @@ from xflow.parallel.labels import FAMILIES, variant_family, variant_label
 # the names the benchmark measures (its module docstring lists them) plus the A/A control's suffix
 NAMES = ["gen_serial", "gen_serial_torchscript", "gen_serial_plain", "gen_serial_tuned", "gen_intra",
          "gen_branch_threads", "gen_branch_torchscript", "gen_branch_regions_threads", "gen_hybrid_threads",
-         "gen_hybrid_torchscript", "gen_verified_threads", "eager_1t", "eager_2t", "ort_seq_1t", "ort_seq_2t",
+         "gen_hybrid_torchscript", "gen_verified_threads", "gen_serial_graph", "gen_branch_torchscript_graph",
+         "gen_hybrid_torchscript_graph", "eager_1t", "eager_2t", "ort_seq_1t", "ort_seq_2t",
          "ort_1t", "ort_2t", "ort_parallel", "ort_clusters", "gen_serial~aa"]
 
 

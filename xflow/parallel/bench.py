@@ -10,6 +10,10 @@ decides (descheduling on a shared machine does not count):
 * ``gen_serial_torchscript`` the same module, scripted
 * ``gen_serial_plain``       generated code without the fast lowering (NCHW, no fusion, F.conv2d)
 * ``gen_serial_tuned``       the fast lowering with each convolution's kernel chosen by measurement
+* ``gen_serial_graph``       the ``onednn="graph"`` lowering: frozen TorchScript run by torch's oneDNN
+                             Graph fuser (process-wide once on, so it is loaded after every other
+                             TorchScript variant is built and warmed)
+* ``gen_branch_torchscript_graph`` / ``gen_hybrid_torchscript_graph``  the same, parallel (torchscript backend)
 * ``eager_1t``               the torch module (when given)
 * ``ort_1t``                 ONNX Runtime, sequential, 1 intra-op thread
 
@@ -77,7 +81,8 @@ def _ort(path: Any, feeds: dict, *, intra: int, parallel: bool = False) -> Varia
 
 def variants_for(onnx_path: Any, *, workers: int = 2, module: Any = None,
                  backends: tuple[str, ...] = ("threads", "torchscript"), cost: str = "measured",
-                 ort: bool = True, lower: Any = None) -> tuple[dict[str, dict[str, Variant]], dict[str, Any]]:
+                 ort: bool = True, lower: Any = None,
+                 graph_lowering: bool = True) -> tuple[dict[str, dict[str, Variant]], dict[str, Any]]:
     """The variants of both tables for one model: ``({"serial": {...}, "parallel": {...}}, info)``.
 
     ``info`` holds each generated variant's compile summary and record. Generated modules keep
@@ -147,7 +152,35 @@ def variants_for(onnx_path: Any, *, workers: int = 2, module: Any = None,
     if ort and hybrid_plan is not None:
         runner = OrtClusterRunner(hybrid_plan.graph, hybrid_plan.plan)
         par["ort_clusters"] = Variant(lambda: runner(feeds_np), threads=None)
+    if graph_lowering:
+        _graph_variants(onnx_path, gen, serial, par, feeds_t, workers=W, cost=cost, hand=hand,
+                        torchscript="torchscript" in backends)
     return {"serial": serial, "parallel": par}, info
+
+
+def _graph_variants(onnx_path: Any, gen: Callable[..., Any], serial: dict[str, Variant], par: dict[str, Variant],
+                    feeds_t: list, *, workers: int, cost: str, hand: dict[str, float], torchscript: bool) -> None:
+    """The ``onednn="graph"`` variants (serial; branch and hybrid on the torchscript backend). Built
+    last: the oneDNN Graph fuser is a process-wide switch, and TorchScript variants warmed before it
+    is turned on keep their optimized graphs."""
+    import torch
+
+    gg = from_onnx(onnx_path, lower=LowerOptions(onednn="graph"))
+    m = gen("gen_serial_graph", "serial", "threads", graph=gg).load()
+    with torch.no_grad():
+        for _ in range(3):  # the profiling executor fuses on the second call
+            m(*feeds_t)
+    serial["gen_serial_graph"] = Variant(lambda: m(*feeds_t), threads=1, before=_threads(1))
+    if not torchscript:
+        return
+    if cost == "measured":
+        apply_costs(gg, measured_costs(gg, sorted({1, workers})))
+    for mode in ("branch", "hybrid"):
+        mm = gen(f"gen_{mode}_torchscript_graph", mode, "torchscript", graph=gg, **hand).load()
+        with torch.no_grad():
+            for _ in range(3):
+                mm(*feeds_t)
+        par[f"gen_{mode}_torchscript_graph"] = Variant(lambda mm=mm: mm(*feeds_t), threads=None)
 
 
 def speedup_rows(m: Measurement, *, table: str, **config: Any) -> list[dict[str, Any]]:
@@ -178,8 +211,9 @@ TARGETS = (("serial within 1.25x of ORT (1 thread)", "gen_serial", "ort_1t", "se
            ("ORT clusters vs generated hybrid", "ort_clusters", "gen_hybrid_threads", "parallel", None))
 
 _PARALLEL_GEN = ("gen_branch_threads", "gen_hybrid_threads", "gen_branch_torchscript", "gen_hybrid_torchscript",
-                 "gen_branch_regions_threads", "gen_verified_threads")
-_SERIAL_GEN = ("gen_serial", "gen_serial_torchscript", "gen_serial_tuned")
+                 "gen_branch_regions_threads", "gen_verified_threads", "gen_branch_torchscript_graph",
+                 "gen_hybrid_torchscript_graph")
+_SERIAL_GEN = ("gen_serial", "gen_serial_torchscript", "gen_serial_tuned", "gen_serial_graph")
 
 
 def target_rows(ms: dict[str, Measurement], *, workers: int, **config: Any) -> list[dict[str, Any]]:

@@ -42,8 +42,11 @@ def _compile(args: argparse.Namespace) -> Report:
         ov = measured_overheads(args.workers)
         cfg.fork_us = max(cfg.fork_us, ov["fork_us"])
         cfg.sync_us = max(cfg.sync_us, ov["sync_us"])
+    from xflow.runtime.backend_lower import LowerOptions
+
     res = compile_model(args.model, workers=args.workers, mode=args.mode, backend=args.backend,
-                        cost=args.cost, config=cfg, verify=args.verify)
+                        cost=args.cost, config=cfg, verify=args.verify,
+                        lower=LowerOptions(onednn=args.onednn) if args.onednn != "auto" else None)
     refuse_overwrite(_outputs(args.output), [getattr(args, "_given_paths", {}).get("model", args.model)])
     paths = res.write(args.output)
     s = res.summary()
@@ -108,6 +111,10 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     c.add_argument("--min-gain", type=finite_float(0, 1, hi_open=True), default=0.05,
                    help="safety valve threshold (fraction)")
     c.add_argument("--no-cloning", action="store_true")
+    c.add_argument("--onednn", default="auto", choices=["auto", "on", "off", "tuned", "graph"],
+                   help="convolution lowering: shape rule (auto), every conv on oneDNN (on), F.conv2d (off), "
+                        "measured per conv (tuned), or frozen TorchScript run by the oneDNN Graph fuser (graph; "
+                        "parallel stages need --backend torchscript)")
     c.add_argument("--verify", action="store_true",
                    help="time the generated code against the serial baseline; emit serial unless faster")
     b = add_command(sub, "bench", _bench,

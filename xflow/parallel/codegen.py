@@ -36,7 +36,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from xflow.errors import UnknownName
+from xflow.errors import UnknownName, UnsupportedLowering
 from xflow.parallel.dataflow import DataflowGraph
 from xflow.parallel.schedule import Cluster, Plan, cut_tasks
 from xflow.runtime.backend_codegen import (PRELUDE, header_meta, kernel_line, kernels_class, load_module, method_source,
@@ -359,6 +359,12 @@ class _Gen:
         outs = [self.names.expr(o).replace("self.", "self.k.", 1) if o in g.initializers else self.v(o)
                 for o in g.outputs]
         script = self.backend == "torchscript"
+        graph = self.program.options.onednn == "graph"  # frozen TorchScript kernels on every backend
+        if graph and self.backend == "threads" and n_par:
+            raise UnsupportedLowering(
+                "the onednn='graph' lowering needs frozen TorchScript kernels, and the threads backend's "
+                "parallel clusters hand tensors over through Python futures; use backend='torchscript' "
+                "(or mode='serial', or another onednn setting)")
         streams = self.backend == "cuda_streams"
         model = [
             "class Model:",
@@ -377,10 +383,8 @@ class _Gen:
             "        with torch.no_grad():",
             "            k = Kernels(weights).eval()",
         ] + ([
-            "        with warnings.catch_warnings():  # torch>=2.9 marks TorchScript deprecated",
-            "            warnings.simplefilter('ignore', FutureWarning)",
-            "            k = torch.jit.script(k)",
-        ] if script else []) + [
+            f"        k = _compile_kernels(k, {_method_names(self.methods)!r}, {graph})",
+        ] if script or graph else []) + [
             "        self.k = k",
             f"        self._pool = ThreadPoolExecutor({max(plan.workers - 1, 1)}, initializer=_worker_init)", "",
             "    def close(self) -> None:",
@@ -410,6 +414,13 @@ class _Gen:
                        "TRACE: List[Tuple[int, int, float, float]] = []  # (thread id, node index, start, end)"]
         return "\n".join([header, PRELUDE, "\n".join(consts), "", "", kern, "",
                           "\n".join(model), ""])
+
+
+def _method_names(methods: list[str]) -> list[str]:
+    """The names of the ``def`` s in generated method sources (kept callable by ``torch.jit.freeze``)."""
+    import re
+
+    return [m.group(1) for src in methods for m in [re.search(r"def (\w+)\(", src)] if m]
 
 
 def generate(g: DataflowGraph, plan: Plan, *, backend: str = "threads",

@@ -28,13 +28,15 @@ def serial_table() -> str:
         rows.append([f"`{model}`" + (" (quick)" if bool(quick) else ""), fmt(base.value) if base is not None else "—",
                      fmt(ort.value) if ort is not None else "—",
                      _sp(ort),  # time_gen / time_ort: how many times faster ORT is
-                     _sp(_row(g, "gen_serial_tuned")), _sp(_row(g, "gen_serial_plain")),
+                     _sp(_row(g, "gen_serial_tuned")), _sp(_row(g, "gen_serial_graph")),
+                     _sp(_row(g, "gen_serial_plain")),
                      _sp(_row(g, "gen_serial_torchscript")), _sp(_row(g, "eager_1t")),
                      f"±{100 * float(g.noise_floor.iloc[0]):.1f}%", fmt(float(g.foreign_cpu.iloc[0]), 2)])
     return markdown_table(
         ["model", "gen_serial ms", "ORT 1 thr ms", "gen_serial ÷ ORT (target ≤ 1.25)", "tuned convs vs gen_serial",
-         "plain lowering vs gen_serial", "TorchScript vs gen_serial", "torch eager vs gen_serial", "A/A floor",
-         "other procs (cores)"], rows, ["l", "r", "r", "l", "l", "l", "l", "l", "r", "r"])
+         "oneDNN Graph vs gen_serial", "plain lowering vs gen_serial", "TorchScript vs gen_serial",
+         "torch eager vs gen_serial", "A/A floor", "other procs (cores)"], rows,
+        ["l", "r", "r", "l", "l", "l", "l", "l", "l", "r", "r"])
 
 
 @report_table("parallel.speedups")

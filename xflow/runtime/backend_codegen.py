@@ -144,7 +144,8 @@ def serial_module(p: Program, *, source: str | None = None, weights_file: str = 
 
     ``Model(weights=None, path=None, device='cpu', threads=0, script=False)``: weights from the dict
     or the ONNX file ``path`` (default: ``weights_file`` next to the module); ``threads`` > 0 sets
-    torch's intra-op threads for each call; ``script`` compiles ``Kernels`` with TorchScript.
+    torch's intra-op threads for each call; ``script`` compiles ``Kernels`` with TorchScript (always
+    done, and frozen, for the ``onednn="graph"`` lowering).
     """
     meta = header_meta(source)
     nm = p.names
@@ -175,10 +176,8 @@ def serial_module(p: Program, *, source: str | None = None, weights_file: str = 
         "        self.device = torch.device(device)",
         "        with torch.no_grad():",
         "            k = Kernels({n: t.to(self.device) for n, t in weights.items()}).eval()",
-        "        if script:",
-        "            with warnings.catch_warnings():  # torch>=2.9 marks TorchScript deprecated",
-        "                warnings.simplefilter('ignore', FutureWarning)",
-        "                k = torch.jit.script(k)",
+        "        if script or ONEDNN_GRAPH:  # the oneDNN Graph fuser runs frozen TorchScript",
+        "            k = _compile_kernels(k, ['run'], ONEDNN_GRAPH)",
         "        self.k = k",
         "        self.threads = int(threads)", "",
         "    def close(self) -> None:",
@@ -194,6 +193,7 @@ def serial_module(p: Program, *, source: str | None = None, weights_file: str = 
         f"INPUTS = {list(p.inputs)!r}",
         f"OUTPUTS = {list(p.output_names)!r}",
         f"DEFAULT_ONNX = os.path.join(os.path.dirname(os.path.abspath(__file__)), {weights_file!r})",
+        f"ONEDNN_GRAPH = {opts.onednn == 'graph'}",
     ]
     return "\n".join([header, PRELUDE, "\n".join(consts), "", "", kern, "", "\n".join(model), ""])
 

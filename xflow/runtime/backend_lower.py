@@ -32,9 +32,18 @@ from xflow.runtime import backend_tune  # conv_choice looked up per call: tests 
 from xflow.runtime.backend_graph import GraphView, OpView
 from xflow.runtime.backend_ops import ALIAS_OPS, FUSIBLE_ACTIVATIONS, Ctx, EmitOptions, emit
 
-__all__ = ["LowerOptions", "Kernel", "Program", "Names", "lower", "LAYOUTS"]
+__all__ = ["LowerOptions", "Kernel", "Program", "Names", "lower", "LAYOUTS", "ONEDNN_MODES"]
 
 LAYOUTS = ("auto", "channels_last", "contiguous")
+#: ``LowerOptions.onednn`` values (see there).
+ONEDNN_MODES = ("auto", "on", "off", "tuned", "graph")
+
+
+def torch_jit():
+    """``torch.jit`` (imported lazily: torch is heavy)."""
+    import torch
+
+    return torch.jit
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,12 @@ class LowerOptions:
             :func:`xflow.runtime.backend_ops.prefers_onednn`), ``"on"`` (every convolution of at
             least ``onednn_min_flops``), ``"off"``, or ``"tuned"``: each convolution configuration
             measured (:mod:`xflow.runtime.backend_tune`), the rule's choice kept unless another
-            kernel is significantly faster. Resolves to ``"off"`` where oneDNN is missing.
+            kernel is significantly faster; or ``"graph"``: convolutions, residual adds and
+            activations emitted as plain ``aten`` ops and the generated module frozen and run by
+            torch's oneDNN Graph fuser (TorchScript; it compiles conv/BN/add/ReLU/pool partitions
+            once per input shape, which removes most of the per-call cost of the direct oneDNN
+            calls). Resolves to ``"off"`` where oneDNN is missing (``"graph"`` to ``"auto"``
+            where the fuser is missing).
         onednn_min_flops: convolutions with fewer FLOPs stay on ``F.conv2d`` (fixed-cost
             break-even; the rule exempts grouped and strided ones).
     """
@@ -201,14 +215,16 @@ def _resolve(opts: LowerOptions, view: GraphView) -> LowerOptions:
         raise UnknownName(f"unknown device {opts.device!r}; use 'cpu' or 'cuda'")
     if opts.layout not in LAYOUTS:
         raise UnknownName(f"unknown layout {opts.layout!r}; use one of {', '.join(LAYOUTS)}")
-    if opts.onednn not in ("auto", "on", "off", "tuned"):
-        raise UnknownName(f"unknown onednn setting {opts.onednn!r}; use auto, on, off or tuned")
+    if opts.onednn not in ONEDNN_MODES:
+        raise UnknownName(f"unknown onednn setting {opts.onednn!r}; use one of {', '.join(ONEDNN_MODES)}")
     layout = opts.layout
     if layout == "auto":
         convs = [n for n in view.nodes if n.op_type == "Conv" and len(view.shape(n.inputs[0]) or ()) == 4]
         layout = "channels_last" if convs and opts.device == "cpu" else "contiguous"
     onednn = opts.onednn
-    if onednn in ("auto", "tuned"):
+    if onednn == "graph" and (opts.device != "cpu" or not hasattr(torch_jit(), "enable_onednn_fusion")):
+        onednn = "auto"
+    if onednn in ("auto", "tuned", "graph"):
         import torch
 
         ok = opts.device == "cpu" and torch.backends.mkldnn.is_available() \
@@ -226,7 +242,8 @@ class _Lowering:
         self.emit_opts = EmitOptions(device=opts.device, channels_last=opts.layout == "channels_last",
                                      onednn=opts.onednn in ("on", "auto", "tuned"),
                                      onednn_min_flops=opts.onednn_min_flops,
-                                     onednn_rule=opts.onednn in ("auto", "tuned"))
+                                     onednn_rule=opts.onednn in ("auto", "tuned"),
+                                     onednn_graph=opts.onednn == "graph")
         self.rename: dict[str, str] = {}
         self.derived: list[tuple[list[str], str]] = []
         self.graph_outputs = set(view.outputs)

@@ -54,6 +54,10 @@ class EmitOptions:
             overrides it.
         onednn_rule: choose per convolution with :func:`prefers_onednn` (shape rule) instead of
             the FLOP threshold alone.
+        onednn_graph: the module will be frozen and run by torch's oneDNN Graph fuser: convolutions
+            stay ``F.conv2d`` and residual adds / activations are emitted out of place (the fuser
+            matches ``aten::conv2d`` → ``aten::add`` → ``aten::relu`` partitions, not in-place ops
+            or direct oneDNN calls).
     """
 
     device: str = "cpu"
@@ -61,6 +65,7 @@ class EmitOptions:
     onednn: bool = False
     onednn_min_flops: float = 4e6
     onednn_rule: bool = False
+    onednn_graph: bool = False
 
 
 @dataclass
@@ -352,7 +357,7 @@ def _emit_conv(c: Ctx) -> str:
     add = c.fused.get("add")  # expression of the residual operand
     w_const = c.const(1) is not None or c.fused.get("impl") is not None
     impl = c.fused.get("impl")  # a measured choice (backend_tune) overrides the FLOP threshold
-    use_dnn = (c.opts.onednn and c.opts.device == "cpu" and k == 2 and w_const
+    use_dnn = (c.opts.onednn and not c.opts.onednn_graph and c.opts.device == "cpu" and k == 2 and w_const
                and (c.in_dtypes[0] is None or np.dtype(c.in_dtypes[0]) == np.float32)
                and (impl == "onednn" if impl is not None
                     else prefers_onednn(c) if c.opts.onednn_rule else conv_flops(c) >= c.opts.onednn_min_flops))
@@ -387,12 +392,13 @@ def _emit_conv(c: Ctx) -> str:
     if c.opts.channels_last and k == 2 and w_const:
         (w,) = c.derive([f"{c.y[0]}_wcl"], f"{w}.contiguous(memory_format=torch.channels_last)")
     expr = (f"F.conv{k}d({x}, {w}, {b or 'None'}, {_lst(strides)}, {_lst(begin)}, {_lst(dil)}, {group})")
+    inplace = not c.opts.onednn_graph  # the conv output is ours; the graph fuser wants out-of-place ops
     if add is not None:
-        expr = f"{expr}.add_({add})"
+        expr = f"{expr}.add_({add})" if inplace else f"torch.add({expr}, {add})"
     if act is not None:
         expr = activation_expr(act[0], act[1], expr, act[2])
-        if act[0] == "Relu":
-            expr = expr.replace("torch.relu(", "torch.relu_(", 1)  # the conv output is ours
+        if act[0] == "Relu" and inplace:
+            expr = expr.replace("torch.relu(", "torch.relu_(", 1)
     return f"{c.out()} = {expr}"
 
 

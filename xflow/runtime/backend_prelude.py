@@ -60,6 +60,19 @@ def _set_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def _compile_kernels(k: torch.nn.Module, methods: List[str], graph: bool) -> torch.nn.Module:
+    """TorchScript-compile ``k``. With ``graph`` (lowering ``onednn="graph"``) also freeze it (weights
+    become constants) and switch on torch's oneDNN Graph fuser — a process-wide setting — which
+    compiles conv/BN/add/ReLU/pool partitions once per input shape on the first calls."""
+    with warnings.catch_warnings():  # torch>=2.9 marks TorchScript deprecated
+        warnings.simplefilter('ignore', FutureWarning)
+        k = torch.jit.script(k)
+        if graph:
+            torch.jit.enable_onednn_fusion(True)
+            k = torch.jit.freeze(k, preserved_attrs=methods)
+    return k
+
+
 def _worker_init() -> None:
     torch.set_num_threads(1)
     torch.set_grad_enabled(False)
