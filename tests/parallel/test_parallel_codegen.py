@@ -249,3 +249,30 @@ def test_onednn_graph_with_threaded_parallel_stages_is_refused(nas):
     with pytest.raises(UnsupportedLowering, match="backend='torchscript'"):
         compile_model(path, backend="threads", lower=LowerOptions(onednn="graph"), cost="analytic",
                       config=PlanConfig(workers=2, mode="branch", min_gain=0.0, fork_us=0.0))
+
+
+def test_onednn_graph_module_leaves_other_torchscript_modules_alone(nas):
+    """The fuser switch is process-wide: a graph-lowered module must turn it on only for its own
+    calls. Left on (the first version), the next plain TorchScript module was re-optimized into
+    oneDNN partitions and its ``torch.cat`` failed on their opaque outputs (mutant: enable it
+    globally at load)."""
+    import torch
+
+    from xflow.runtime.backend_lower import LowerOptions
+
+    m, x, path = nas
+    ref = _ref(path, x)
+    graph = compile_model(path, mode="serial", backend="torchscript", cost="analytic",
+                          lower=LowerOptions(onednn="graph")).load()
+    for _ in range(3):
+        graph(x)
+    assert "oneDNNFusionGroup" in str(torch.jit.last_executed_optimized_graph())
+    assert not torch.jit.onednn_fusion_enabled()
+    plain = compile_model(path, mode="branch", backend="torchscript", cost="analytic",
+                          config=PlanConfig(workers=2, mode="branch", min_gain=0.0, fork_us=0.0)).load()
+    for _ in range(3):
+        got = plain(x).numpy()
+    assert "oneDNNFusionGroup" not in str(torch.jit.last_executed_optimized_graph())
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-4)
+    graph.close()
+    plain.close()

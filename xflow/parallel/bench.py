@@ -11,8 +11,7 @@ decides (descheduling on a shared machine does not count):
 * ``gen_serial_plain``       generated code without the fast lowering (NCHW, no fusion, F.conv2d)
 * ``gen_serial_tuned``       the fast lowering with each convolution's kernel chosen by measurement
 * ``gen_serial_graph``       the ``onednn="graph"`` lowering: frozen TorchScript run by torch's oneDNN
-                             Graph fuser (process-wide once on, so it is loaded after every other
-                             TorchScript variant is built and warmed)
+                             Graph fuser (switched on only during that module's calls)
 * ``gen_branch_torchscript_graph`` / ``gen_hybrid_torchscript_graph``  the same, parallel (torchscript backend)
 * ``eager_1t``               the torch module (when given)
 * ``ort_1t``                 ONNX Runtime, sequential, 1 intra-op thread
@@ -160,9 +159,9 @@ def variants_for(onnx_path: Any, *, workers: int = 2, module: Any = None,
 
 def _graph_variants(onnx_path: Any, gen: Callable[..., Any], serial: dict[str, Variant], par: dict[str, Variant],
                     feeds_t: list, *, workers: int, cost: str, hand: dict[str, float], torchscript: bool) -> None:
-    """The ``onednn="graph"`` variants (serial; branch and hybrid on the torchscript backend). Built
-    last: the oneDNN Graph fuser is a process-wide switch, and TorchScript variants warmed before it
-    is turned on keep their optimized graphs."""
+    """The ``onednn="graph"`` variants (serial; branch and hybrid on the torchscript backend). Their
+    modules turn torch's process-wide oneDNN Graph switch on only during their own calls, so the
+    other TorchScript variants of the run are not re-optimized into oneDNN partitions."""
     import torch
 
     gg = from_onnx(onnx_path, lower=LowerOptions(onednn="graph"))

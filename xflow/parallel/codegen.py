@@ -394,6 +394,9 @@ class _Gen:
             f"        return self.forward({', '.join(ins)})", "",
             f"    def forward(self, {', '.join(ins)}):",
             "        prev = torch.get_num_threads()",
+        ] + ([
+            "        fusion = _onednn_fusion(True)  # for this module's calls only (see _onednn_fusion)",
+        ] if graph else []) + [
             "        try:",
             "            with torch.no_grad():",
         ]
@@ -401,6 +404,8 @@ class _Gen:
         model += ["                " + d for d in to_dev + list(self.program.prologue) + self.driver]
         model.append(f"                return {outs[0] if len(outs) == 1 else _tuple(outs)}")
         model += ["        finally:", "            _set_threads(prev)"]
+        if graph:
+            model.append("            _onednn_fusion(fusion)")
         consts = [
             f"INPUTS = {list(g.inputs)!r}",
             f"OUTPUTS = {list(self.program.output_names)!r}",

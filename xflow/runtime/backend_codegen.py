@@ -186,8 +186,13 @@ def serial_module(p: Program, *, source: str | None = None, weights_file: str = 
         f"        return self.forward({', '.join(ins)})", "",
         f"    def forward(self, {', '.join(ins)}):",
         "        _set_threads(self.threads)",
-        "        with torch.no_grad():",
-        f"            return self.k.run({', '.join(ins)})",
+        "        fusion = _onednn_fusion(True) if ONEDNN_GRAPH else False",
+        "        try:",
+        "            with torch.no_grad():",
+        f"                return self.k.run({', '.join(ins)})",
+        "        finally:",
+        "            if ONEDNN_GRAPH:",
+        "                _onednn_fusion(fusion)",
     ]
     consts = [
         f"INPUTS = {list(p.inputs)!r}",

@@ -61,16 +61,25 @@ def _set_threads(n: int) -> None:
 
 
 def _compile_kernels(k: torch.nn.Module, methods: List[str], graph: bool) -> torch.nn.Module:
-    """TorchScript-compile ``k``. With ``graph`` (lowering ``onednn="graph"``) also freeze it (weights
-    become constants) and switch on torch's oneDNN Graph fuser — a process-wide setting — which
-    compiles conv/BN/add/ReLU/pool partitions once per input shape on the first calls."""
+    """TorchScript-compile ``k``; with ``graph`` (lowering ``onednn="graph"``) also freeze it (weights
+    become constants) for torch's oneDNN Graph fuser (see :func:`_onednn_fusion`)."""
     with warnings.catch_warnings():  # torch>=2.9 marks TorchScript deprecated
         warnings.simplefilter('ignore', FutureWarning)
         k = torch.jit.script(k)
         if graph:
-            torch.jit.enable_onednn_fusion(True)
             k = torch.jit.freeze(k, preserved_attrs=methods)
     return k
+
+
+def _onednn_fusion(on: bool) -> bool:
+    """Set torch's oneDNN Graph fuser switch and return its previous state. The switch is
+    process-wide and read when TorchScript (re-)optimizes a graph during a call, so a module of the
+    ``graph`` lowering turns it on only for its own calls: other TorchScript modules of the process
+    are not re-optimized into oneDNN partitions (which broke ``torch.cat`` on their outputs)."""
+    prev = torch.jit.onednn_fusion_enabled()
+    if prev != on:
+        torch.jit.enable_onednn_fusion(on)
+    return prev
 
 
 def _worker_init() -> None:
