@@ -203,6 +203,7 @@ def _train_e2e(model, x, tune, cfg, common, thr) -> list[dict]:
         warnings.simplefilter("ignore", AlgorithmFallbackWarning)
         for k, m in variants.items():
             opt.zero_grad(set_to_none=True)
+            torch.manual_seed(cfg["seed"])  # the same dropout masks for every variant (VGG16's classifier)
             out = m(x)
             out.float().square().mean().backward()
             grads = torch.cat([p.grad.detach().flatten() for p in params])
