@@ -252,10 +252,16 @@ class _Accum:
             ent = self.deferred[k] = [p, []]
         ent[1].append((off, B, X))
 
-    def flush(self, grad_of_arena) -> None:
+    def flush(self, grad_of_arena, pool: "WeightPool | None" = None, serial: int = -1) -> None:
         """Compute every deferred product: per (parameter, arena), the output-gradient rows of all its
         groups (one slice of the arena's gradient when they are contiguous, as they are within one
-        forward) times the concatenated operands — one GEMM, or one row sum."""
+        forward) times the concatenated operands — one GEMM, or one row sum.
+
+        With a ``pool`` (the graph's :class:`WeightPool`, ``serial`` = this segment's number) the
+        rows of a parameter that an earlier segment also reads are handed to the pool instead, and
+        the earliest segment reading it (whose backward runs last) computes the product for every
+        segment at once; this segment then also computes the pooled products it is the first for."""
+        task = torch._C._current_graph_task_id() if pool is not None else -1
         for (_, arena, key), (p, parts) in self.deferred.items():
             G = grad_of_arena(arena)
             if G is None:
@@ -269,12 +275,21 @@ class _Accum:
                     contiguous = False
                 hi = off + B if off + B > hi else hi
             gY = G[lo:hi] if contiguous else torch.cat([G[off:off + B] for off, B, _ in parts])
-            if key < 0:  # a row sum (bias)
-                self.add(p, gY.sum(0))
+            X = None if key < 0 else (parts[0][2] if len(parts) == 1 else torch.cat([x for _, _, x in parts]))
+            if pool is not None and pool.pools(p, serial):
+                pool.put(p, key < 0, gY, X, task)
                 continue
-            X = parts[0][2] if len(parts) == 1 else torch.cat([x for _, _, x in parts])
-            self.addmm(p, gY.t(), X)
+            self._product(p, key < 0, gY, X)
         self.deferred.clear()
+        if pool is not None:
+            for p, bias, gY, X in pool.take(serial, task):
+                self._product(p, bias, gY, X)
+
+    def _product(self, p: torch.Tensor, bias: bool, gY: torch.Tensor, X: torch.Tensor | None) -> None:
+        if bias:  # a row sum
+            self.add(p, gY.sum(0))
+        else:
+            self.addmm(p, gY.t(), X)
 
     def add(self, p: torch.Tensor, g: torch.Tensor) -> None:
         k = id(p)
@@ -335,6 +350,72 @@ class _Accum:
         if d is not None:
             return d.index_add_(0, idx, vals)
         return torch.sparse_coo_tensor(idx.unsqueeze(0), vals, p.shape, check_invariants=False)
+
+
+class WeightPool:
+    """Deferred weight-gradient products of all the segments of one graph (DyNet computes a weight's
+    gradient once per backward; a parser's ~100 incremental forwards would otherwise each do one
+    small GEMM per weight).
+
+    Every training segment gets a serial number and registers, for each parameter it reads, the
+    serial of the first segment reading it (:meth:`register`). Segments form a chain (each takes
+    the previous one's *token* output as an input), so their backwards run in reverse serial order
+    and the first reader of a parameter runs after every later one. A later segment's rows for a
+    parameter (the slice of its output gradient and the operand) are :meth:`put` here; the first
+    reader :meth:`take` s them and computes one product over all rows (a ``cat`` + one GEMM / one
+    row sum). Rows are tagged with the autograd graph task that produced them, so rows left over
+    by a pass that never reached the first reader (``torch.autograd.grad`` on other inputs) are
+    dropped, never added to a later pass.
+    """
+
+    __slots__ = ("first", "done", "parts", "serial")
+
+    def __init__(self) -> None:
+        self.first: dict[int, int] = {}  # id(param) -> serial of its first reading segment
+        self.done: set[int] = set()      # serials whose backward has run
+        self.parts: dict[tuple[int, bool], list] = {}  # (id(param), bias) -> [param, task, [gY], [X]]
+        self.serial = 0
+
+    def register(self, params: Sequence[torch.Tensor]) -> int:
+        """A new training segment reading ``params``; returns its serial."""
+        s = self.serial
+        self.serial += 1
+        first = self.first
+        for p in params:
+            k = id(p)
+            j = first.get(k)
+            if j is None or j in self.done:  # a consumed first reader computes nothing any more
+                first[k] = s
+        return s
+
+    def pools(self, p: torch.Tensor, serial: int) -> bool:
+        """Whether segment ``serial`` hands ``p``'s rows to the pool: it is ``p``'s first reader (it then
+        takes them back at once, with the later segments' rows) or an earlier reader is still pending."""
+        j = self.first.get(id(p), -1)
+        return j == serial or (0 <= j < serial and j not in self.done)
+
+    def put(self, p: torch.Tensor, bias: bool, gY: torch.Tensor, X: torch.Tensor | None, task: int) -> None:
+        key = (id(p), bias)
+        ent = self.parts.get(key)
+        if ent is None or ent[1] != task:
+            ent = self.parts[key] = [p, task, [], []]
+        ent[2].append(gY)
+        if X is not None:
+            ent[3].append(X)
+
+    def take(self, serial: int, task: int) -> list[tuple[torch.Tensor, bool, torch.Tensor, torch.Tensor | None]]:
+        """The pooled ``(param, bias, gY, X)`` products segment ``serial`` computes (it is their first
+        reader); marks the segment done."""
+        self.done.add(serial)
+        out = []
+        for key in [k for k in self.parts if self.first.get(k[0]) == serial]:
+            p, t, gys, xs = self.parts.pop(key)
+            if t != task:
+                continue  # left over from another backward pass
+            gY = gys[0] if len(gys) == 1 else torch.cat(gys)
+            X = None if key[1] else (xs[0] if len(xs) == 1 else torch.cat(xs))
+            out.append((p, key[1], gY, X))
+        return out
 
 
 class _PG:
@@ -432,6 +513,9 @@ class _Runner:
         self.src_leaf: list[bool] = list(g._src_leaf)
         self.src_rg: list[bool] = list(g._src_rg)
         self.commit = commit
+        self.pool: WeightPool | None = None  # set by inputs() for a training segment
+        self.serial = -1
+        self.token_in: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ forward
     def _gather(self, kind: int, src: int, a: int, b: int, L: int) -> torch.Tensor:
@@ -581,7 +665,16 @@ class _Runner:
                 seen.setdefault(id(t), t)
                 self.in_src[id(t)] = s
         self.in_tensors = list(seen.values())
-        return self.in_tensors
+        if self.commit and defer_weight_grads:
+            g = self.g
+            if g._wpool is None:
+                g._wpool = WeightPool()
+            self.pool = g._wpool
+            self.serial = self.pool.register([t for t in self.in_tensors if id(t) not in self.in_src])
+            self.token_in = g._token
+        else:
+            self.token_in = None
+        return self.in_tensors + ([self.token_in] if self.token_in is not None else [])
 
     def backward(self, grads: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
         set_segment_memo(getattr(self, "memo", None))
@@ -661,7 +754,7 @@ class _Runner:
                             acc.add(p, gp)
             self._scatter(gi, sid, gXs, need)
             self.saved[gi] = None  # free what this group kept
-        acc.flush(gbuf.get)
+        acc.flush(gbuf.get, self.pool, self.serial)
         out: list[torch.Tensor | None] = []
         for t in self.in_tensors:
             gp = acc.grad_of(t)
@@ -755,18 +848,29 @@ class _SegmentFn(torch.autograd.Function):
     def forward(ctx, runner: _Runner, *inputs: torch.Tensor):  # type: ignore[override]
         ctx.set_materialize_grads(False)
         ctx.runner = runner
+        ctx.n_in = len(inputs)
         outs = runner.forward(train=True)
         nd = [o for o, rg in zip(outs, runner.src_rg[runner.base:]) if not rg]
         if nd:
             ctx.mark_non_differentiable(*nd)
-        return tuple(outs)
+        if runner.pool is None:
+            return tuple(outs)
+        # the token orders the segments' backwards (see WeightPool); it carries no value
+        return (*outs, torch.empty(0, dtype=outs[0].dtype, device=outs[0].device))
 
     @staticmethod
     def backward(ctx, *grads: torch.Tensor | None):  # type: ignore[override]
         runner = ctx.runner
+        if runner is None:  # a later pass reached this consumed segment through the token chain only
+            if any(gr is not None and gr.numel() for gr in grads):
+                raise RuntimeError("autobatch: backward through an already back-propagated forward segment "
+                                   "(each graph supports one backward pass; build a new Graph per step)")
+            return (None,) * (1 + ctx.n_in)
+        if runner.pool is not None:
+            grads = grads[:-1]  # the token's
         out = runner.backward(grads)
         ctx.runner = None
-        return (None, *out)
+        return (None, *out) + ((None,) if runner.token_in is not None else ())
 
 
 def _train_mode(g: "Graph", r: _Runner) -> bool:
@@ -797,6 +901,8 @@ def run_segment(g: "Graph", inp: "PlanInput", order: np.ndarray | None, starts: 
     if _train_mode(g, r):
         ins = r.inputs()
         outs = list(_SegmentFn.apply(r, *ins))
+        if r.pool is not None:
+            g._token = outs.pop()
         r.srcs[r.base:] = outs
     else:
         outs = r.forward(train=False)

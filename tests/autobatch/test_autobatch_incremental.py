@@ -1,0 +1,88 @@
+"""Incremental forwards (the parser's use): weight gradients of all segments are computed once, each
+backward pass stands alone, and a forward never re-runs nodes an earlier forward evaluated."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from xflow import autobatch as ab
+from xflow.autobatch import executor
+from xflow.autobatch.bench import PRESETS
+from xflow.autobatch.models import get_model
+
+
+def _parser_grads(defer: bool, count: list | None = None):
+    torch.manual_seed(0)
+    model = get_model("parser", **PRESETS["tiny"]["parser"])
+    batch = model.make_data(4, seed=3)
+    executor.defer_weight_grads = defer
+    orig = executor._Accum._product
+    if count is not None:
+        def counting(self, p, bias, gY, X):
+            count.append((id(p), bias))
+            return orig(self, p, bias, gY, X)
+        executor._Accum._product = counting
+    try:
+        with ab.Graph("agenda") as g:
+            loss = g.forward_batch(model.loss_autobatch(batch)).sum()
+        loss.backward()
+    finally:
+        executor.defer_weight_grads = True
+        executor._Accum._product = orig
+    return g, {n: p.grad.to_dense() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_weight_gradients_of_all_forwards_are_one_product_per_weight():
+    """~20 incremental forwards, yet each weight (and bias) gets one product over all its rows —
+    equal to one rank-B update per group."""
+    products: list = []
+    g, pooled = _parser_grads(True, products)
+    _, per_group = _parser_grads(False)
+    assert g.stats["n_forwards"] > 10
+    assert len(products) == len(set(products)), "a weight's product was computed more than once"
+    assert set(pooled) == set(per_group)
+    for n in pooled:
+        assert pooled[n].abs().sum() > 0, n
+        assert torch.allclose(pooled[n], per_group[n], atol=1e-5, rtol=1e-4), n
+
+
+def _two_forwards():
+    torch.manual_seed(1)
+    W = torch.randn(4, 3, requires_grad=True)
+    b = torch.randn(4, requires_grad=True)
+    x, y = torch.randn(3), torch.randn(3, requires_grad=True)
+    g = ab.Graph("agenda")
+    with g:
+        a = ab.tanh(ab.affine(b, W, ab.inp(x)))
+        va = a.value()                          # forward 1 reads W
+        c = ab.tanh(ab.affine(b, W, ab.inp(y)))  # forward 2 reads W too, independent of forward 1
+        vc = c.value()
+    ga = torch.autograd.grad(torch.tanh(b + W @ x).sum(), (W, b))
+    gc = torch.autograd.grad(torch.tanh(b + W @ y).sum(), (W, b))
+    return W, b, y, va, vc, ga, gc
+
+
+def test_two_losses_of_one_graph_backpropagated_one_after_the_other():
+    W, b, _, va, vc, ga, gc = _two_forwards()
+    va.sum().backward()
+    assert torch.allclose(W.grad, ga[0], atol=1e-6) and torch.allclose(b.grad, ga[1], atol=1e-6)
+    vc.sum().backward()  # reaches the first (consumed) forward only through the ordering token
+    assert torch.allclose(W.grad, ga[0] + gc[0], atol=1e-6)
+    assert torch.allclose(b.grad, ga[1] + gc[1], atol=1e-6)
+
+
+def test_rows_left_over_by_an_autograd_grad_pass_are_not_added_later():
+    """``autograd.grad`` towards ``y`` runs forward 2 only: its W rows wait for forward 1, which never
+    runs in that pass; the next pass must not pick them up."""
+    W, b, y, va, vc, ga, _ = _two_forwards()
+    (gy,) = torch.autograd.grad(vc.sum(), (y,))
+    assert torch.allclose(gy, W.detach().t() @ (1 - vc.detach() ** 2), atol=1e-6)
+    va.sum().backward()
+    assert torch.allclose(W.grad, ga[0], atol=1e-6) and torch.allclose(b.grad, ga[1], atol=1e-6)
+
+
+def test_a_second_backward_through_a_segment_is_a_clear_error():
+    W, b, _, va, vc, _, _ = _two_forwards()
+    (va.sum() + vc.sum()).backward()
+    with pytest.raises(RuntimeError):
+        (va.sum() * 2).backward()
