@@ -262,19 +262,24 @@ class _Accum:
         the earliest segment reading it (whose backward runs last) computes the product for every
         segment at once; this segment then also computes the pooled products it is the first for."""
         task = torch._C._current_graph_task_id() if pool is not None else -1
+        rows_of: dict[tuple, torch.Tensor] = {}  # the weights and bias of one signature share their gY rows
         for (_, arena, key), (p, parts) in self.deferred.items():
             G = grad_of_arena(arena)
             if G is None:
                 continue
             parts.sort(key=lambda e: e[0])
-            lo = parts[0][0]
-            hi = lo
-            contiguous = True
-            for off, B, _ in parts:
-                if off != hi:
-                    contiguous = False
-                hi = off + B if off + B > hi else hi
-            gY = G[lo:hi] if contiguous else torch.cat([G[off:off + B] for off, B, _ in parts])
+            rk = (arena, *(off for off, _, _ in parts), parts[-1][1])
+            gY = rows_of.get(rk)
+            if gY is None:
+                lo = parts[0][0]
+                hi = lo
+                contiguous = True
+                for off, B, _ in parts:
+                    if off != hi:
+                        contiguous = False
+                    hi = off + B if off + B > hi else hi
+                gY = G[lo:hi] if contiguous else torch.cat([G[off:off + B] for off, B, _ in parts])
+                rows_of[rk] = gY
             X = None if key < 0 else (parts[0][2] if len(parts) == 1 else torch.cat([x for _, _, x in parts]))
             if pool is not None and pool.pools(p, serial):
                 pool.put(p, key < 0, gY, X, task)
@@ -408,11 +413,19 @@ class WeightPool:
         reader); marks the segment done."""
         self.done.add(serial)
         out = []
+        cats: dict[tuple[int, ...], tuple] = {}  # weights of one signature share their gY rows
         for key in [k for k in self.parts if self.first.get(k[0]) == serial]:
             p, t, gys, xs = self.parts.pop(key)
             if t != task:
                 continue  # left over from another backward pass
-            gY = gys[0] if len(gys) == 1 else torch.cat(gys)
+            if len(gys) == 1:
+                gY = gys[0]
+            else:
+                ck = tuple(map(id, gys))
+                hit = cats.get(ck)
+                if hit is None:
+                    hit = cats[ck] = (gys, torch.cat(gys))  # keeps the parts (hence their ids) alive
+                gY = hit[1]
             X = None if key[1] else (xs[0] if len(xs) == 1 else torch.cat(xs))
             out.append((p, key[1], gY, X))
         return out
