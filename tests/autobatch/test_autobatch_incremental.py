@@ -86,3 +86,50 @@ def test_a_second_backward_through_a_segment_is_a_clear_error():
     (va.sum() + vc.sum()).backward()
     with pytest.raises(RuntimeError):
         (va.sum() * 2).backward()
+
+
+def test_gradients_between_forwards_bypass_autograd_and_are_unchanged():
+    """A later forward's gradient for an earlier forward's output goes through the graph's pool: autograd
+    delivers gradients only to what user code read (the final loss), and the result is the same."""
+    torch.manual_seed(0)
+    model = get_model("parser", **PRESETS["tiny"]["parser"])
+    batch = model.make_data(4, seed=3)
+    got = {}
+    for route in (True, False):
+        executor.route_activation_grads = route
+        try:
+            with ab.Graph("agenda") as g:
+                losses = model.loss_autobatch(batch)
+                n0 = len(g._sources)  # the final forward (the loss sums) writes the sources from here on
+                loss = g.forward_batch(losses).sum()
+            hooked: list[int] = []
+            for s, t in enumerate(g._sources):
+                if t.requires_grad and not g._src_leaf[s] and t.grad_fn is not None:
+                    t.register_hook(lambda gr, s=s: hooked.append(s) if gr is not None else None)
+            loss.backward()
+        finally:
+            executor.route_activation_grads = True
+        got[route] = (hooked, {n: p.grad.to_dense() for n, p in model.named_parameters()})
+        model.zero_grad(set_to_none=True)
+    last = set(range(n0, len(g._sources)))
+    assert got[True][0] and set(got[True][0]) <= last, "only the last forward's outputs reach autograd"
+    assert len(set(got[False][0])) > 5 * len(set(got[True][0]))
+    for n, gr in got[True][1].items():
+        assert torch.allclose(gr, got[False][1][n], atol=1e-5, rtol=1e-4), n
+
+
+def test_an_arena_gradient_left_over_by_an_autograd_grad_pass_is_not_added_later():
+    """Forward 2 reads forward 1's output; ``autograd.grad`` towards forward 2's own input leaves a
+    gradient for forward 1's output in the pool (forward 1 is not needed in that pass): the next
+    pass must not add it."""
+    torch.manual_seed(2)
+    W, V = torch.randn(3, 3, requires_grad=True), torch.randn(3, 3, requires_grad=True)
+    x, y = torch.randn(3), torch.randn(3, requires_grad=True)
+    with ab.Graph("agenda"):
+        a = ab.tanh(ab.linear(W, ab.inp(x)))
+        va = a.value()
+        vc = ab.tanh(ab.affine(None, W, a, V, ab.inp(y))).value()
+    torch.autograd.grad(vc.sum(), (y,))
+    va.sum().backward()
+    (ref,) = torch.autograd.grad(torch.tanh(W @ x).sum(), (W,))
+    assert V.grad is None and torch.allclose(W.grad, ref, atol=1e-6)

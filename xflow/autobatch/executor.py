@@ -28,7 +28,13 @@ A plan is an ordered list of groups; every node of a group has the same signatur
    Gradients equal the unbatched ones up to float summation order (tested).
 
 Incremental forwards chain segments: a later segment lists the earlier outputs it reads as
-inputs, so one ``loss.backward()`` runs every segment's batched backward in reverse.
+inputs, and the previous training segment's *token* (an empty output that orders the backwards),
+so one ``loss.backward()`` runs every segment's batched backward in reverse. What a later segment
+owes an earlier one goes through the graph's :class:`BackwardPool` instead of autograd: the
+gradients of the earlier outputs it read (accumulated in one buffer per arena, not returned as one
+full-size tensor per reader) and its rows of every weight an earlier segment also reads (the
+earliest reader computes each weight's gradient once, over the rows of all segments, as DyNet's
+single backward does).
 """
 from __future__ import annotations
 
@@ -59,6 +65,9 @@ MAX_RUNS = 8
 force_autograd = False
 #: Switch (tests, benchmarks): compute deferred weight gradients per group instead of once per signature.
 defer_weight_grads = True
+#: Switch (tests, benchmarks): a later segment's gradients for an earlier segment's arenas go through
+#: the graph's :class:`BackwardPool` (accumulated in one buffer per arena) instead of through autograd.
+route_activation_grads = True
 
 
 def _gather_kernel(order, starts, ptr, rs, rr, flat, src_rows, n_src, max_runs):
@@ -252,12 +261,12 @@ class _Accum:
             ent = self.deferred[k] = [p, []]
         ent[1].append((off, B, X))
 
-    def flush(self, grad_of_arena, pool: "WeightPool | None" = None, serial: int = -1) -> None:
+    def flush(self, grad_of_arena, pool: "BackwardPool | None" = None, serial: int = -1) -> None:
         """Compute every deferred product: per (parameter, arena), the output-gradient rows of all its
         groups (one slice of the arena's gradient when they are contiguous, as they are within one
         forward) times the concatenated operands — one GEMM, or one row sum.
 
-        With a ``pool`` (the graph's :class:`WeightPool`, ``serial`` = this segment's number) the
+        With a ``pool`` (the graph's :class:`BackwardPool`, ``serial`` = this segment's number) the
         rows of a parameter that an earlier segment also reads are handed to the pool instead, and
         the earliest segment reading it (whose backward runs last) computes the product for every
         segment at once; this segment then also computes the pooled products it is the first for."""
@@ -357,10 +366,11 @@ class _Accum:
         return torch.sparse_coo_tensor(idx.unsqueeze(0), vals, p.shape, check_invariants=False)
 
 
-class WeightPool:
-    """Deferred weight-gradient products of all the segments of one graph (DyNet computes a weight's
-    gradient once per backward; a parser's ~100 incremental forwards would otherwise each do one
-    small GEMM per weight).
+class BackwardPool:
+    """What the segments of one graph hand each other in a backward pass: deferred weight-gradient
+    products and the gradients of earlier segments' arenas (DyNet computes a weight's gradient once
+    per backward; a parser's ~100 incremental forwards would otherwise each do one small GEMM per
+    weight, and return one full-size gradient per earlier arena they read).
 
     Every training segment gets a serial number and registers, for each parameter it reads, the
     serial of the first segment reading it (:meth:`register`). Segments form a chain (each takes
@@ -370,16 +380,43 @@ class WeightPool:
     reader :meth:`take` s them and computes one product over all rows (a ``cat`` + one GEMM / one
     row sum). Rows are tagged with the autograd graph task that produced them, so rows left over
     by a pass that never reached the first reader (``torch.autograd.grad`` on other inputs) are
-    dropped, never added to a later pass.
+    dropped, never added to a later pass. Arena gradients work the same way (:meth:`routes`,
+    :meth:`put_grad`, :meth:`take_grad`): a reader adds into the one buffer of the arena, and the
+    arena's writer, whose backward comes later in the chain, takes it.
     """
 
-    __slots__ = ("first", "done", "parts", "serial")
+    __slots__ = ("first", "done", "parts", "serial", "owner", "grads")
 
     def __init__(self) -> None:
         self.first: dict[int, int] = {}  # id(param) -> serial of its first reading segment
         self.done: set[int] = set()      # serials whose backward has run
         self.parts: dict[tuple[int, bool], list] = {}  # (id(param), bias) -> [param, task, [gY], [X]]
         self.serial = 0
+        self.owner: dict[int, int] = {}  # arena source -> serial of the training segment that wrote it
+        self.grads: dict[int, tuple[int, torch.Tensor, bool]] = {}  # arena source -> (task, gradient, owned)
+
+    def own(self, sources: Sequence[int], serial: int) -> None:
+        """Arena sources ``sources`` are written by training segment ``serial``."""
+        for s in sources:
+            self.owner[s] = serial
+
+    def routes(self, s: int) -> bool:
+        """Whether a later segment hands the gradient of arena ``s`` to the pool (its writer's backward
+        is still to come in this pass) instead of returning it through autograd."""
+        j = self.owner.get(s)
+        return route_activation_grads and j is not None and j not in self.done
+
+    def put_grad(self, s: int, t: torch.Tensor, owned: bool, task: int) -> None:
+        """Leave ``t``, the gradient of arena ``s`` accumulated so far in pass ``task``, for the next reader."""
+        self.grads[s] = (task, t, owned)
+
+    def take_grad(self, s: int, task: int) -> tuple[torch.Tensor, bool] | None:
+        """The gradient later segments of pass ``task`` accumulated for arena ``s`` (and whether the
+        tensor may be added to in place), removing it; ``None`` if there is none."""
+        ent = self.grads.pop(s, None)
+        if ent is None or ent[0] != task:
+            return None
+        return ent[1], ent[2]
 
     def register(self, params: Sequence[torch.Tensor]) -> int:
         """A new training segment reading ``params``; returns its serial."""
@@ -526,7 +563,7 @@ class _Runner:
         self.src_leaf: list[bool] = list(g._src_leaf)
         self.src_rg: list[bool] = list(g._src_rg)
         self.commit = commit
-        self.pool: WeightPool | None = None  # set by inputs() for a training segment
+        self.pool: BackwardPool | None = None  # set by inputs() for a training segment
         self.serial = -1
         self.token_in: torch.Tensor | None = None
 
@@ -681,7 +718,7 @@ class _Runner:
         if self.commit and defer_weight_grads:
             g = self.g
             if g._wpool is None:
-                g._wpool = WeightPool()
+                g._wpool = BackwardPool()
             self.pool = g._wpool
             self.serial = self.pool.register([t for t in self.in_tensors if id(t) not in self.in_src])
             self.token_in = g._token
@@ -707,6 +744,29 @@ class _Runner:
         for k, gr in enumerate(grads):
             if gr is not None:
                 gbuf[base + k] = gr
+        pool = self.pool
+        routed: list[int] = []
+        if pool is not None:
+            task = torch._C._current_graph_task_id()
+            for s in range(base, base + self.A):  # what later segments left for this segment's arenas
+                got = pool.take_grad(s, task)
+                if got is not None:
+                    t, own = got
+                    gr = gbuf.get(s)
+                    if gr is not None:
+                        t = t.add_(gr) if own else t + gr
+                        own = True
+                    gbuf[s] = t
+                    if own:
+                        owned.add(s)
+            for s in self.in_src.values():  # earlier arenas: their gradient goes to the pool
+                if pool.routes(s):
+                    routed.append(s)
+                    got = pool.take_grad(s, task)
+                    if got is not None:
+                        gbuf[s] = got[0]
+                        if got[1]:
+                            owned.add(s)
         acc = _Accum()
         starts = self.starts.tolist()
         data = self.data
@@ -768,6 +828,10 @@ class _Runner:
             self._scatter(gi, sid, gXs, need)
             self.saved[gi] = None  # free what this group kept
         acc.flush(gbuf.get, self.pool, self.serial)
+        for s in routed:
+            t = gbuf.pop(s, None)
+            if t is not None:
+                pool.put_grad(s, t, s in owned, task)
         out: list[torch.Tensor | None] = []
         for t in self.in_tensors:
             gp = acc.grad_of(t)
@@ -848,6 +912,8 @@ class _Runner:
         if not self.commit:
             return
         g = self.g
+        if self.pool is not None:
+            self.pool.own(range(self.base, self.base + self.A), self.serial)
         g._sources.extend(arenas)
         g._src_leaf.extend([False] * self.A)
         g._src_rg.extend(self.src_rg[self.base:])
@@ -868,7 +934,7 @@ class _SegmentFn(torch.autograd.Function):
             ctx.mark_non_differentiable(*nd)
         if runner.pool is None:
             return tuple(outs)
-        # the token orders the segments' backwards (see WeightPool); it carries no value
+        # the token orders the segments' backwards (see BackwardPool); it carries no value
         return (*outs, torch.empty(0, dtype=outs[0].dtype, device=outs[0].device))
 
     @staticmethod

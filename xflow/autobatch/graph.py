@@ -278,7 +278,7 @@ class Graph:
         self._done = 0  # every node before this index has a value
         self._reg_from = 0  # leaves before this index are registered as sources
         self.segments: list[Any] = []
-        self._wpool: Any = None   # the segments' shared weight-gradient products (executor.WeightPool)
+        self._wpool: Any = None   # the segments' shared weight-gradient products (executor.BackwardPool)
         self._token: torch.Tensor | None = None  # the latest training segment's ordering token
         self.plans: list[list[list[int]]] = []
         self.stats: dict[str, float] = {"schedule_s": 0.0, "execute_s": 0.0, "n_groups": 0, "n_executed": 0,
