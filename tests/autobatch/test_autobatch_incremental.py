@@ -133,3 +133,19 @@ def test_an_arena_gradient_left_over_by_an_autograd_grad_pass_is_not_added_later
     va.sum().backward()
     (ref,) = torch.autograd.grad(torch.tanh(W @ x).sum(), (W,))
     assert V.grad is None and torch.allclose(W.grad, ref, atol=1e-6)
+
+
+def test_three_pair_affine_fast_path_records_the_generic_signature():
+    """The second ``affine(b, W1, x, W2, y, W3, z)`` takes the recording fast path: same signature as
+    the first (they batch), operands in order (values equal the reference)."""
+    torch.manual_seed(3)
+    b = torch.randn(4)
+    Ws = [torch.randn(4, k) for k in (2, 3, 5)]
+    ins = [[torch.randn(k) for k in (2, 3, 5)] for _ in range(2)]
+    with ab.Graph("agenda") as g:
+        outs = [ab.affine(b, Ws[0], ab.inp(x), Ws[1], ab.inp(y), Ws[2], ab.inp(z)) for x, y, z in ins]
+        g.forward()
+    assert g.sig[outs[0].node] == g.sig[outs[1].node]
+    assert [len(grp) for grp in g.last_plan] == [2]
+    for o, (x, y, z) in zip(outs, ins):
+        assert torch.allclose(o.value(), b + Ws[0] @ x + Ws[1] @ y + Ws[2] @ z, atol=1e-5)
