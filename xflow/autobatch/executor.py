@@ -70,7 +70,7 @@ defer_weight_grads = True
 route_activation_grads = True
 
 
-def _gather_kernel(order, starts, ptr, rs, rr, flat, src_rows, n_src, max_runs):
+def _gather_kernel(order, starts, ptr, rs, rr, flat, n_src, max_runs):
     """Gather descriptors of every (group, operand position) — see module docstring.
 
     ``order``/``starts``: the arranged plan (local ids); ``ptr``: local operand offsets; ``rs``/``rr``:
@@ -528,21 +528,16 @@ class _Runner:
         vrow[first + ops] = inp.lrow[ops]
         self.sizes = np.diff(starts).tolist()
         n_src = base + self.A
-        src_rows = np.ones(n_src, dtype=np.int64)
-        if base:
-            src_rows[:base] = g._src_rows
-        src_rows[base:] = self.arena_rows
         specs = g._sig_spec
         self.flat_sig = {}
         for sid in set(self.gsig):
-            views = {g._types[t][3] for t in g._sig_in[sid]}
-            self.flat_sig[sid] = bool(specs[sid].flat and len(views) == 1)
+            self.flat_sig[sid] = g._sig_flat(sid)
         flat = np.fromiter((self.flat_sig[sid] for sid in self.gsig), dtype=np.int64, count=G)
         rs = vsrc[inp.args]
         rr = vrow[inp.args]
         res = kernel(_gather_kernel)(
             to_engine(order), to_engine(starts), inp.eng("ptr"), to_engine(rs), to_engine(rr),
-            to_engine(flat), to_engine(src_rows), n_src, MAX_RUNS)
+            to_engine(flat), n_src, MAX_RUNS)
         s_group, s_kind, s_src, s_a, s_b, idx, runs = (from_engine(x) for x in res)
         self.slots = list(zip(s_group.tolist(), s_kind.tolist(), s_src.tolist(), s_a.tolist(), s_b.tolist()))
         self.runs = runs.tolist()
@@ -558,7 +553,7 @@ class _Runner:
             self.data = None
         kinds = s_kind.tolist()
         self.gathers: Counter = Counter(KIND_NAMES[k] for k in kinds)
-        self.rows_copied = int(sum(s_b[i] - s_a[i] for i in range(len(kinds)) if kinds[i] == INDEX))
+        self.rows_copied = int((s_b - s_a)[s_kind == INDEX].sum())
         self.srcs: list[torch.Tensor] = list(g._sources)
         self.src_leaf: list[bool] = list(g._src_leaf)
         self.src_rg: list[bool] = list(g._src_rg)
@@ -991,7 +986,8 @@ def run_segment(g: "Graph", inp: "PlanInput", order: np.ndarray | None, starts: 
     seg.gathers = r.gathers
     seg.rows_copied = r.rows_copied
     lo = r.slot_lo
-    seg.group_gathers = [tuple(KIND_NAMES[r.slots[i][1]] for i in range(lo[k], lo[k + 1])) for k in range(r.G)]
+    names = [KIND_NAMES[sl[1]] for sl in r.slots]
+    seg.group_gathers = [tuple(names[lo[k]:lo[k + 1]]) for k in range(r.G)]
     return seg
 
 

@@ -263,6 +263,7 @@ class Graph:
         self._sig_out: list[int] = []              # output type id
         self._sig_primary: list[int] = []          # operand position the batch rows are ordered by
         self._flags: tuple[int, np.ndarray, np.ndarray] = (0, np.zeros(0, bool), np.zeros(0, bool))
+        self._flat: dict[int, bool] = {}
         # types
         self._types: list[TypeInfo] = []
         self._type_ids: dict[tuple, int] = {}
@@ -482,6 +483,15 @@ class Graph:
 
         self._sig_primary.append(primary_slot(spec, tids, self._types))
         return sid
+
+    def _sig_flat(self, sid: int) -> bool:
+        """Whether signature ``sid`` gathers all its operands in one call (a ``flat`` op whose operands
+        share one view); cached per signature."""
+        f = self._flat.get(sid)
+        if f is None:
+            views = {self._types[t][3] for t in self._sig_in[sid]}
+            f = self._flat[sid] = bool(self._sig_spec[sid].flat and len(views) == 1)
+        return f
 
     def _sig_flags(self) -> tuple[np.ndarray, np.ndarray]:
         """``(batchable, complex)`` per signature (cached until a signature is added)."""
