@@ -149,3 +149,24 @@ def test_three_pair_affine_fast_path_records_the_generic_signature():
     assert [len(grp) for grp in g.last_plan] == [2]
     for o, (x, y, z) in zip(outs, ins):
         assert torch.allclose(o.value(), b + Ws[0] @ x + Ws[1] @ y + Ws[2] @ z, atol=1e-5)
+
+
+def test_cached_fused_lstm_steps_record_the_same_graph_as_the_slow_path():
+    """After its first step an LSTM step appends its two nodes straight from a per-graph cache; the
+    recorded graph (signatures, operands, views) is the one the slow path records."""
+    from xflow.autobatch.cells import LSTMWeights, lstm_sequence
+
+    torch.manual_seed(4)
+    lstm = torch.nn.LSTM(3, 5)
+    w = LSTMWeights.from_lstm(lstm)
+    xs = [torch.randn(3) for _ in range(4)]
+    graphs = []
+    for cached in (True, False):
+        with ab.Graph("agenda") as g:
+            if not cached:
+                g._cells = type("NoCache", (dict,), {"get": lambda self, k: None})()
+            hs = lstm_sequence(w, [ab.inp(x) for x in xs])
+        graphs.append((list(g._sig), list(g._args), list(g._ptr), [h.tid for h in hs]))
+        if cached:
+            assert g._cells, "the steps after the first went through the cache"
+    assert graphs[0] == graphs[1]

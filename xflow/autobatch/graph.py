@@ -264,6 +264,7 @@ class Graph:
         self._sig_primary: list[int] = []          # operand position the batch rows are ordered by
         self._flags: tuple[int, np.ndarray, np.ndarray] = (0, np.zeros(0, bool), np.zeros(0, bool))
         self._flat: dict[int, bool] = {}
+        self._cells: dict[tuple, tuple[int, int, int, int]] = {}  # fused LSTM step -> its signatures (cells.py)
         # types
         self._types: list[TypeInfo] = []
         self._type_ids: dict[tuple, int] = {}
