@@ -526,7 +526,7 @@ class _Runner:
         ops = np.flatnonzero(inp.sig >= 0)
         vsrc[first + ops] = inp.lsrc[ops]
         vrow[first + ops] = inp.lrow[ops]
-        self.sizes = np.diff(starts).tolist()
+        self.sizes = inp.sizes if hasattr(inp, "sizes") else np.diff(starts).tolist()
         n_src = base + self.A
         specs = g._sig_spec
         self.flat_sig = {}
@@ -552,7 +552,7 @@ class _Runner:
         else:
             self.data = None
         kinds = s_kind.tolist()
-        self.gathers: Counter = Counter(KIND_NAMES[k] for k in kinds)
+        self.gathers: Counter = Counter(map(KIND_NAMES.__getitem__, kinds))
         self.rows_copied = int((s_b - s_a)[s_kind == INDEX].sum())
         self.srcs: list[torch.Tensor] = list(g._sources)
         self.src_leaf: list[bool] = list(g._src_leaf)
