@@ -607,13 +607,17 @@ class _Runner:
         need: list[bool] = []
         lo, hi = self.slot_lo[gi], self.slot_lo[gi + 1]
         slots = self.slots
+        srcs = self.srcs
         for si in range(lo, hi):
             _, kind, src, a, b = slots[si]
-            X = self._gather(kind, src, a, b, B * len(in_t) if flat else B)
             t = types[in_t[0] if flat else in_t[si - lo]]
             sl = t[3]
-            if sl is not None:
-                X = X[:, sl[0]:sl[1]]
+            if kind == VIEW and sl is not None:  # rows and columns in one indexing step
+                X = srcs[src][a:b, sl[0]:sl[1]]
+            else:
+                X = self._gather(kind, src, a, b, B * len(in_t) if flat else B)
+                if sl is not None:
+                    X = X[:, sl[0]:sl[1]]
             if t[1] != out_dtype and t[1].is_floating_point:
                 X = X.to(out_dtype)
             if flat:
@@ -786,8 +790,8 @@ class _Runner:
                 return
             t = target(s)
             if rows is not None:
-                t = t[rows]
-            if sl is not None:
+                t = t[rows] if sl is None else t[rows, sl[0]:sl[1]]
+            elif sl is not None:
                 t = t[..., sl[0]:sl[1]]
             t.add_(gX)
 
@@ -801,7 +805,7 @@ class _Runner:
                 continue
             off = self.g_off[gi]
             B = self.sizes[gi]
-            gY = ga[off:off + B]
+            gY = ga if (off == 0 and B == ga.shape[0]) else ga[off:off + B]
             sid = self.gsig[gi]
             spec = specs[sid]
             params = sparams[sid]
