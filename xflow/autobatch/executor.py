@@ -65,6 +65,9 @@ MAX_RUNS = 8
 force_autograd = False
 #: Switch (tests, benchmarks): compute deferred weight gradients per group instead of once per signature.
 defer_weight_grads = True
+#: Switch (tests, benchmarks): a weight read by several forwards gets one product over all their rows
+#: (the earliest reader computes it, :class:`BackwardPool`) instead of one product per forward.
+pool_weight_grads = True
 #: Switch (tests, benchmarks): a later segment's gradients for an earlier segment's arenas go through
 #: the graph's :class:`BackwardPool` (accumulated in one buffer per arena) instead of through autograd.
 route_activation_grads = True
@@ -290,7 +293,7 @@ class _Accum:
                 gY = G[lo:hi] if contiguous else torch.cat([G[off:off + B] for off, B, _ in parts])
                 rows_of[rk] = gY
             X = None if key < 0 else (parts[0][2] if len(parts) == 1 else torch.cat([x for _, _, x in parts]))
-            if pool is not None and pool.pools(p, serial):
+            if pool is not None and pool_weight_grads and pool.pools(p, serial):
                 pool.put(p, key < 0, gY, X, task)
                 continue
             self._product(p, key < 0, gY, X)
