@@ -170,3 +170,25 @@ def test_cached_fused_lstm_steps_record_the_same_graph_as_the_slow_path():
         if cached:
             assert g._cells, "the steps after the first went through the cache"
     assert graphs[0] == graphs[1]
+
+
+def test_parser_minibatch_batches_and_forwards_are_pinned():
+    """A fixed tiny parser minibatch: every op node runs exactly once over the 18 incremental forwards
+    (no forward re-runs an evaluated node), and the agenda / depth strategies make a pinned number of
+    batches (the agenda's average-depth priority and affine tie-break fold steps that ``depth`` splits)."""
+    got = {}
+    for strategy in ("agenda", "depth"):
+        torch.manual_seed(0)
+        model = get_model("parser", **PRESETS["tiny"]["parser"])
+        batch = model.make_data(6, seed=5)
+        with ab.Graph(strategy) as g:
+            losses = model.loss_autobatch(batch)
+            g.forward_batch(losses)
+        ops = [n for n in range(len(g)) if g.sig[n] >= 0]
+        ran = [n for plan in g.plans for grp in plan for n in grp]
+        assert sorted(ran) == ops, "an op node ran twice or never"
+        assert g.stats["n_executed"] == len(ops) and g.stats["n_forwards"] == 18
+        for seg, plan in zip(g.segments, g.plans):  # a forward runs only nodes recorded since the last one
+            assert all(seg.first <= n < seg.end for grp in plan for n in grp)
+        got[strategy] = (len(g), g.stats["n_groups"])
+    assert got == {"agenda": (879, 230), "depth": (879, 278)}
