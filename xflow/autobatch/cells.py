@@ -127,13 +127,39 @@ def lstm_step(w: LSTMWeights, x: Expr, h: Expr, c: Expr, fused: bool = True) -> 
     ``fused``: one ``affine`` + one ``lstm_gates`` node (``h``, ``c`` are views of its output);
     unfused: the ``affine`` and ten elementwise nodes on views of it (3 sigmoid, 2 tanh, 3 mul,
     1 add) — the graph DyNet's ``VanillaLSTMBuilder`` builds (its ``pick_range`` nodes are views here).
+    A fused step whose signatures the graph already knows (same weights, same operand types) appends
+    its two nodes straight from the graph's cell cache.
     """
     g = x.graph
+    if fused:
+        if x.__class__ is Expr and h.__class__ is Expr and c.__class__ is Expr and h.graph is g and c.graph is g:
+            ck = (w._key, x.tid, h.tid, c.tid)  # parameter identities (kept alive by the graph) and types
+            hit = g._cells.get(ck)
+            if hit is not None:  # the step's two signatures are known: append both nodes at once
+                sa, sgt, th, tc = hit
+                sig, args, ptr, idata = g._sig, g._args, g._ptr, g._idata
+                n = len(sig)
+                sig.append(sa)
+                sig.append(sgt)
+                args.append(x.node)
+                args.append(h.node)
+                ptr.append(len(args))
+                args.append(n)
+                args.append(c.node)
+                ptr.append(len(args))
+                idata.append(0)
+                idata.append(0)
+                return Expr(g, n + 1, th), Expr(g, n + 1, tc)
+        else:
+            ck = None
+        pre = _affine(g, w._key, w._params, (2,), (x, h))
+        hc = g.record_binary("lstm_gates", pre, c)
+        hh, cc = _halves(hc, w._H)
+        if ck is not None and g._sig[pre.node] >= 0:
+            g._cells[ck] = (g._sig[pre.node], g._sig[hc.node], hh.tid, cc.tid)
+        return hh, cc
     pre = _affine(g, w._key, w._params, (2,), (x, h))
     H = w._H
-    if fused:
-        hc = g.record_binary("lstm_gates", pre, c)
-        return _halves(hc, H)
     r1 = g.record_unary
     i = r1("sigmoid", _part(pre, 0, H))
     f = r1("sigmoid", _part(pre, 1, H))

@@ -28,7 +28,13 @@ A plan is an ordered list of groups; every node of a group has the same signatur
    Gradients equal the unbatched ones up to float summation order (tested).
 
 Incremental forwards chain segments: a later segment lists the earlier outputs it reads as
-inputs, so one ``loss.backward()`` runs every segment's batched backward in reverse.
+inputs, and the previous training segment's *token* (an empty output that orders the backwards),
+so one ``loss.backward()`` runs every segment's batched backward in reverse. What a later segment
+owes an earlier one goes through the graph's :class:`BackwardPool` instead of autograd: the
+gradients of the earlier outputs it read (accumulated in one buffer per arena, not returned as one
+full-size tensor per reader) and its rows of every weight an earlier segment also reads (the
+earliest reader computes each weight's gradient once, over the rows of all segments, as DyNet's
+single backward does).
 """
 from __future__ import annotations
 
@@ -59,9 +65,15 @@ MAX_RUNS = 8
 force_autograd = False
 #: Switch (tests, benchmarks): compute deferred weight gradients per group instead of once per signature.
 defer_weight_grads = True
+#: Switch (tests, benchmarks): a weight read by several forwards gets one product over all their rows
+#: (the earliest reader computes it, :class:`BackwardPool`) instead of one product per forward.
+pool_weight_grads = True
+#: Switch (tests, benchmarks): a later segment's gradients for an earlier segment's arenas go through
+#: the graph's :class:`BackwardPool` (accumulated in one buffer per arena) instead of through autograd.
+route_activation_grads = True
 
 
-def _gather_kernel(order, starts, ptr, rs, rr, flat, src_rows, n_src, max_runs):
+def _gather_kernel(order, starts, ptr, rs, rr, flat, n_src, max_runs):
     """Gather descriptors of every (group, operand position) — see module docstring.
 
     ``order``/``starts``: the arranged plan (local ids); ``ptr``: local operand offsets; ``rs``/``rr``:
@@ -252,29 +264,49 @@ class _Accum:
             ent = self.deferred[k] = [p, []]
         ent[1].append((off, B, X))
 
-    def flush(self, grad_of_arena) -> None:
+    def flush(self, grad_of_arena, pool: "BackwardPool | None" = None, serial: int = -1) -> None:
         """Compute every deferred product: per (parameter, arena), the output-gradient rows of all its
         groups (one slice of the arena's gradient when they are contiguous, as they are within one
-        forward) times the concatenated operands — one GEMM, or one row sum."""
+        forward) times the concatenated operands — one GEMM, or one row sum.
+
+        With a ``pool`` (the graph's :class:`BackwardPool`, ``serial`` = this segment's number) the
+        rows of a parameter that an earlier segment also reads are handed to the pool instead, and
+        the earliest segment reading it (whose backward runs last) computes the product for every
+        segment at once; this segment then also computes the pooled products it is the first for."""
+        task = torch._C._current_graph_task_id() if pool is not None else -1
+        rows_of: dict[tuple, torch.Tensor] = {}  # the weights and bias of one signature share their gY rows
         for (_, arena, key), (p, parts) in self.deferred.items():
             G = grad_of_arena(arena)
             if G is None:
                 continue
             parts.sort(key=lambda e: e[0])
-            lo = parts[0][0]
-            hi = lo
-            contiguous = True
-            for off, B, _ in parts:
-                if off != hi:
-                    contiguous = False
-                hi = off + B if off + B > hi else hi
-            gY = G[lo:hi] if contiguous else torch.cat([G[off:off + B] for off, B, _ in parts])
-            if key < 0:  # a row sum (bias)
-                self.add(p, gY.sum(0))
+            rk = (arena, *(off for off, _, _ in parts), parts[-1][1])
+            gY = rows_of.get(rk)
+            if gY is None:
+                lo = parts[0][0]
+                hi = lo
+                contiguous = True
+                for off, B, _ in parts:
+                    if off != hi:
+                        contiguous = False
+                    hi = off + B if off + B > hi else hi
+                gY = G[lo:hi] if contiguous else torch.cat([G[off:off + B] for off, B, _ in parts])
+                rows_of[rk] = gY
+            X = None if key < 0 else (parts[0][2] if len(parts) == 1 else torch.cat([x for _, _, x in parts]))
+            if pool is not None and pool_weight_grads and pool.pools(p, serial):
+                pool.put(p, key < 0, gY, X, task)
                 continue
-            X = parts[0][2] if len(parts) == 1 else torch.cat([x for _, _, x in parts])
-            self.addmm(p, gY.t(), X)
+            self._product(p, key < 0, gY, X)
         self.deferred.clear()
+        if pool is not None:
+            for p, bias, gY, X in pool.take(serial, task):
+                self._product(p, bias, gY, X)
+
+    def _product(self, p: torch.Tensor, bias: bool, gY: torch.Tensor, X: torch.Tensor | None) -> None:
+        if bias:  # a row sum
+            self.add(p, gY.sum(0))
+        else:
+            self.addmm(p, gY.t(), X)
 
     def add(self, p: torch.Tensor, g: torch.Tensor) -> None:
         k = id(p)
@@ -337,6 +369,108 @@ class _Accum:
         return torch.sparse_coo_tensor(idx.unsqueeze(0), vals, p.shape, check_invariants=False)
 
 
+class BackwardPool:
+    """What the segments of one graph hand each other in a backward pass: deferred weight-gradient
+    products and the gradients of earlier segments' arenas (DyNet computes a weight's gradient once
+    per backward; a parser's ~100 incremental forwards would otherwise each do one small GEMM per
+    weight, and return one full-size gradient per earlier arena they read).
+
+    Every training segment gets a serial number and registers, for each parameter it reads, the
+    serial of the first segment reading it (:meth:`register`). Segments form a chain (each takes
+    the previous one's *token* output as an input), so their backwards run in reverse serial order
+    and the first reader of a parameter runs after every later one. A later segment's rows for a
+    parameter (the slice of its output gradient and the operand) are :meth:`put` here; the first
+    reader :meth:`take` s them and computes one product over all rows (a ``cat`` + one GEMM / one
+    row sum). Rows are tagged with the autograd graph task that produced them, so rows left over
+    by a pass that never reached the first reader (``torch.autograd.grad`` on other inputs) are
+    dropped, never added to a later pass. Arena gradients work the same way (:meth:`routes`,
+    :meth:`put_grad`, :meth:`take_grad`): a reader adds into the one buffer of the arena, and the
+    arena's writer, whose backward comes later in the chain, takes it.
+    """
+
+    __slots__ = ("first", "done", "parts", "serial", "owner", "grads")
+
+    def __init__(self) -> None:
+        self.first: dict[int, int] = {}  # id(param) -> serial of its first reading segment
+        self.done: set[int] = set()      # serials whose backward has run
+        self.parts: dict[tuple[int, bool], list] = {}  # (id(param), bias) -> [param, task, [gY], [X]]
+        self.serial = 0
+        self.owner: dict[int, int] = {}  # arena source -> serial of the training segment that wrote it
+        self.grads: dict[int, tuple[int, torch.Tensor, bool]] = {}  # arena source -> (task, gradient, owned)
+
+    def own(self, sources: Sequence[int], serial: int) -> None:
+        """Arena sources ``sources`` are written by training segment ``serial``."""
+        for s in sources:
+            self.owner[s] = serial
+
+    def routes(self, s: int) -> bool:
+        """Whether a later segment hands the gradient of arena ``s`` to the pool (its writer's backward
+        is still to come in this pass) instead of returning it through autograd."""
+        j = self.owner.get(s)
+        return route_activation_grads and j is not None and j not in self.done
+
+    def put_grad(self, s: int, t: torch.Tensor, owned: bool, task: int) -> None:
+        """Leave ``t``, the gradient of arena ``s`` accumulated so far in pass ``task``, for the next reader."""
+        self.grads[s] = (task, t, owned)
+
+    def take_grad(self, s: int, task: int) -> tuple[torch.Tensor, bool] | None:
+        """The gradient later segments of pass ``task`` accumulated for arena ``s`` (and whether the
+        tensor may be added to in place), removing it; ``None`` if there is none."""
+        ent = self.grads.pop(s, None)
+        if ent is None or ent[0] != task:
+            return None
+        return ent[1], ent[2]
+
+    def register(self, params: Sequence[torch.Tensor]) -> int:
+        """A new training segment reading ``params``; returns its serial."""
+        s = self.serial
+        self.serial += 1
+        first = self.first
+        for p in params:
+            k = id(p)
+            j = first.get(k)
+            if j is None or j in self.done:  # a consumed first reader computes nothing any more
+                first[k] = s
+        return s
+
+    def pools(self, p: torch.Tensor, serial: int) -> bool:
+        """Whether segment ``serial`` hands ``p``'s rows to the pool: it is ``p``'s first reader (it then
+        takes them back at once, with the later segments' rows) or an earlier reader is still pending."""
+        j = self.first.get(id(p), -1)
+        return j == serial or (0 <= j < serial and j not in self.done)
+
+    def put(self, p: torch.Tensor, bias: bool, gY: torch.Tensor, X: torch.Tensor | None, task: int) -> None:
+        key = (id(p), bias)
+        ent = self.parts.get(key)
+        if ent is None or ent[1] != task:
+            ent = self.parts[key] = [p, task, [], []]
+        ent[2].append(gY)
+        if X is not None:
+            ent[3].append(X)
+
+    def take(self, serial: int, task: int) -> list[tuple[torch.Tensor, bool, torch.Tensor, torch.Tensor | None]]:
+        """The pooled ``(param, bias, gY, X)`` products segment ``serial`` computes (it is their first
+        reader); marks the segment done."""
+        self.done.add(serial)
+        out = []
+        cats: dict[tuple[int, ...], tuple] = {}  # weights of one signature share their gY rows
+        for key in [k for k in self.parts if self.first.get(k[0]) == serial]:
+            p, t, gys, xs = self.parts.pop(key)
+            if t != task:
+                continue  # left over from another backward pass
+            if len(gys) == 1:
+                gY = gys[0]
+            else:
+                ck = tuple(map(id, gys))
+                hit = cats.get(ck)
+                if hit is None:
+                    hit = cats[ck] = (gys, torch.cat(gys))  # keeps the parts (hence their ids) alive
+                gY = hit[1]
+            X = None if key[1] else (xs[0] if len(xs) == 1 else torch.cat(xs))
+            out.append((p, key[1], gY, X))
+        return out
+
+
 class _PG:
     """The :class:`xflow.autobatch.ops.ParamGrads` view of one group's parameters (group rows
     ``off .. off + B`` of arena ``arena``)."""
@@ -395,23 +529,18 @@ class _Runner:
         ops = np.flatnonzero(inp.sig >= 0)
         vsrc[first + ops] = inp.lsrc[ops]
         vrow[first + ops] = inp.lrow[ops]
-        self.sizes = np.diff(starts).tolist()
+        self.sizes = inp.sizes if hasattr(inp, "sizes") else np.diff(starts).tolist()
         n_src = base + self.A
-        src_rows = np.ones(n_src, dtype=np.int64)
-        if base:
-            src_rows[:base] = g._src_rows
-        src_rows[base:] = self.arena_rows
         specs = g._sig_spec
         self.flat_sig = {}
         for sid in set(self.gsig):
-            views = {g._types[t][3] for t in g._sig_in[sid]}
-            self.flat_sig[sid] = bool(specs[sid].flat and len(views) == 1)
+            self.flat_sig[sid] = g._sig_flat(sid)
         flat = np.fromiter((self.flat_sig[sid] for sid in self.gsig), dtype=np.int64, count=G)
         rs = vsrc[inp.args]
         rr = vrow[inp.args]
         res = kernel(_gather_kernel)(
             to_engine(order), to_engine(starts), inp.eng("ptr"), to_engine(rs), to_engine(rr),
-            to_engine(flat), to_engine(src_rows), n_src, MAX_RUNS)
+            to_engine(flat), n_src, MAX_RUNS)
         s_group, s_kind, s_src, s_a, s_b, idx, runs = (from_engine(x) for x in res)
         self.slots = list(zip(s_group.tolist(), s_kind.tolist(), s_src.tolist(), s_a.tolist(), s_b.tolist()))
         self.runs = runs.tolist()
@@ -426,12 +555,15 @@ class _Runner:
         else:
             self.data = None
         kinds = s_kind.tolist()
-        self.gathers: Counter = Counter(KIND_NAMES[k] for k in kinds)
-        self.rows_copied = int(sum(s_b[i] - s_a[i] for i in range(len(kinds)) if kinds[i] == INDEX))
+        self.gathers: Counter = Counter(map(KIND_NAMES.__getitem__, kinds))
+        self.rows_copied = int((s_b - s_a)[s_kind == INDEX].sum())
         self.srcs: list[torch.Tensor] = list(g._sources)
         self.src_leaf: list[bool] = list(g._src_leaf)
         self.src_rg: list[bool] = list(g._src_rg)
         self.commit = commit
+        self.pool: BackwardPool | None = None  # set by inputs() for a training segment
+        self.serial = -1
+        self.token_in: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ forward
     def _gather(self, kind: int, src: int, a: int, b: int, L: int) -> torch.Tensor:
@@ -478,13 +610,17 @@ class _Runner:
         need: list[bool] = []
         lo, hi = self.slot_lo[gi], self.slot_lo[gi + 1]
         slots = self.slots
+        srcs = self.srcs
         for si in range(lo, hi):
             _, kind, src, a, b = slots[si]
-            X = self._gather(kind, src, a, b, B * len(in_t) if flat else B)
             t = types[in_t[0] if flat else in_t[si - lo]]
             sl = t[3]
-            if sl is not None:
-                X = X[:, sl[0]:sl[1]]
+            if kind == VIEW and sl is not None:  # rows and columns in one indexing step
+                X = srcs[src][a:b, sl[0]:sl[1]]
+            else:
+                X = self._gather(kind, src, a, b, B * len(in_t) if flat else B)
+                if sl is not None:
+                    X = X[:, sl[0]:sl[1]]
             if t[1] != out_dtype and t[1].is_floating_point:
                 X = X.to(out_dtype)
             if flat:
@@ -581,7 +717,16 @@ class _Runner:
                 seen.setdefault(id(t), t)
                 self.in_src[id(t)] = s
         self.in_tensors = list(seen.values())
-        return self.in_tensors
+        if self.commit and defer_weight_grads:
+            g = self.g
+            if g._wpool is None:
+                g._wpool = BackwardPool()
+            self.pool = g._wpool
+            self.serial = self.pool.register([t for t in self.in_tensors if id(t) not in self.in_src])
+            self.token_in = g._token
+        else:
+            self.token_in = None
+        return self.in_tensors + ([self.token_in] if self.token_in is not None else [])
 
     def backward(self, grads: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
         set_segment_memo(getattr(self, "memo", None))
@@ -601,6 +746,29 @@ class _Runner:
         for k, gr in enumerate(grads):
             if gr is not None:
                 gbuf[base + k] = gr
+        pool = self.pool
+        routed: list[int] = []
+        if pool is not None:
+            task = torch._C._current_graph_task_id()
+            for s in range(base, base + self.A):  # what later segments left for this segment's arenas
+                got = pool.take_grad(s, task)
+                if got is not None:
+                    t, own = got
+                    gr = gbuf.get(s)
+                    if gr is not None:
+                        t = t.add_(gr) if own else t + gr
+                        own = True
+                    gbuf[s] = t
+                    if own:
+                        owned.add(s)
+            for s in self.in_src.values():  # earlier arenas: their gradient goes to the pool
+                if pool.routes(s):
+                    routed.append(s)
+                    got = pool.take_grad(s, task)
+                    if got is not None:
+                        gbuf[s] = got[0]
+                        if got[1]:
+                            owned.add(s)
         acc = _Accum()
         starts = self.starts.tolist()
         data = self.data
@@ -625,8 +793,8 @@ class _Runner:
                 return
             t = target(s)
             if rows is not None:
-                t = t[rows]
-            if sl is not None:
+                t = t[rows] if sl is None else t[rows, sl[0]:sl[1]]
+            elif sl is not None:
                 t = t[..., sl[0]:sl[1]]
             t.add_(gX)
 
@@ -640,7 +808,7 @@ class _Runner:
                 continue
             off = self.g_off[gi]
             B = self.sizes[gi]
-            gY = ga[off:off + B]
+            gY = ga if (off == 0 and B == ga.shape[0]) else ga[off:off + B]
             sid = self.gsig[gi]
             spec = specs[sid]
             params = sparams[sid]
@@ -661,7 +829,11 @@ class _Runner:
                             acc.add(p, gp)
             self._scatter(gi, sid, gXs, need)
             self.saved[gi] = None  # free what this group kept
-        acc.flush(gbuf.get)
+        acc.flush(gbuf.get, self.pool, self.serial)
+        for s in routed:
+            t = gbuf.pop(s, None)
+            if t is not None:
+                pool.put_grad(s, t, s in owned, task)
         out: list[torch.Tensor | None] = []
         for t in self.in_tensors:
             gp = acc.grad_of(t)
@@ -742,6 +914,8 @@ class _Runner:
         if not self.commit:
             return
         g = self.g
+        if self.pool is not None:
+            self.pool.own(range(self.base, self.base + self.A), self.serial)
         g._sources.extend(arenas)
         g._src_leaf.extend([False] * self.A)
         g._src_rg.extend(self.src_rg[self.base:])
@@ -755,18 +929,29 @@ class _SegmentFn(torch.autograd.Function):
     def forward(ctx, runner: _Runner, *inputs: torch.Tensor):  # type: ignore[override]
         ctx.set_materialize_grads(False)
         ctx.runner = runner
+        ctx.n_in = len(inputs)
         outs = runner.forward(train=True)
         nd = [o for o, rg in zip(outs, runner.src_rg[runner.base:]) if not rg]
         if nd:
             ctx.mark_non_differentiable(*nd)
-        return tuple(outs)
+        if runner.pool is None:
+            return tuple(outs)
+        # the token orders the segments' backwards (see BackwardPool); it carries no value
+        return (*outs, torch.empty(0, dtype=outs[0].dtype, device=outs[0].device))
 
     @staticmethod
     def backward(ctx, *grads: torch.Tensor | None):  # type: ignore[override]
         runner = ctx.runner
+        if runner is None:  # a later pass reached this consumed segment through the token chain only
+            if any(gr is not None and gr.numel() for gr in grads):
+                raise RuntimeError("autobatch: backward through an already back-propagated forward segment "
+                                   "(each graph supports one backward pass; build a new Graph per step)")
+            return (None,) * (1 + ctx.n_in)
+        if runner.pool is not None:
+            grads = grads[:-1]  # the token's
         out = runner.backward(grads)
         ctx.runner = None
-        return (None, *out)
+        return (None, *out) + ((None,) if runner.token_in is not None else ())
 
 
 def _train_mode(g: "Graph", r: _Runner) -> bool:
@@ -797,6 +982,8 @@ def run_segment(g: "Graph", inp: "PlanInput", order: np.ndarray | None, starts: 
     if _train_mode(g, r):
         ins = r.inputs()
         outs = list(_SegmentFn.apply(r, *ins))
+        if r.pool is not None:
+            g._token = outs.pop()
         r.srcs[r.base:] = outs
     else:
         outs = r.forward(train=False)
@@ -806,7 +993,8 @@ def run_segment(g: "Graph", inp: "PlanInput", order: np.ndarray | None, starts: 
     seg.gathers = r.gathers
     seg.rows_copied = r.rows_copied
     lo = r.slot_lo
-    seg.group_gathers = [tuple(KIND_NAMES[r.slots[i][1]] for i in range(lo[k], lo[k + 1])) for k in range(r.G)]
+    names = [KIND_NAMES[sl[1]] for sl in r.slots]
+    seg.group_gathers = [tuple(names[lo[k]:lo[k + 1]]) for k in range(r.G)]
     return seg
 
 

@@ -93,6 +93,15 @@ def affine(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> E
                     sid = g._sig_ids.get(key) if key is not None else None
                     if sid is not None:
                         return g._push(sid, x.node, y.node)
+    elif n == 6 and bias is not None and bias.__class__ is not tuple:  # three pairs, one tensor bias
+        x, y, z = pairs[1], pairs[3], pairs[5]
+        if x.__class__ is Expr and y.__class__ is Expr and z.__class__ is Expr:
+            g = x.graph
+            if y.graph is g and z.graph is g:
+                sid = g._sig_ids.get(("affine", (1,), id(bias), id(pairs[0]), id(pairs[2]), id(pairs[4]), -1,
+                                      x.tid, y.tid, z.tid))
+                if sid is not None:
+                    return g._push(sid, x.node, y.node, extra=z.node)
     if n % 2 or not pairs:
         raise ShapeMismatch("affine: expects affine(bias, W1, x1[, W2, x2 ...]) with matching W/x pairs")
     weights = pairs[0::2]

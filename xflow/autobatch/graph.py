@@ -262,7 +262,10 @@ class Graph:
         self._sig_in: list[tuple[int, ...]] = []   # operand type ids
         self._sig_out: list[int] = []              # output type id
         self._sig_primary: list[int] = []          # operand position the batch rows are ordered by
+        self._primary_arr = np.zeros(0, np.int64)  # _sig_primary as an array (schedule.primary_slots)
         self._flags: tuple[int, np.ndarray, np.ndarray] = (0, np.zeros(0, bool), np.zeros(0, bool))
+        self._flat: dict[int, bool] = {}
+        self._cells: dict[tuple, tuple[int, int, int, int]] = {}  # fused LSTM step -> its signatures (cells.py)
         # types
         self._types: list[TypeInfo] = []
         self._type_ids: dict[tuple, int] = {}
@@ -276,9 +279,11 @@ class Graph:
         self._src_rg: list[bool] = []    # source requires grad (DyNet's needs_derivative)
         self._src_rows: list[int] = []   # rows of a source (1 for a leaf)
         self._done = 0  # every node before this index has a value
-        self._reg_from = 0  # leaves before this index are registered as sources
+        self._new_leaves: list[int] = []  # leaf nodes not yet registered as sources
         self.segments: list[Any] = []
-        self.plans: list[list[list[int]]] = []
+        self._wpool: Any = None   # the segments' shared weight-gradient products (executor.BackwardPool)
+        self._token: torch.Tensor | None = None  # the latest training segment's ordering token
+        self._plans: list[list[list[int]]] = []  # plans of segments[:len(_plans)] (filled on demand)
         self.stats: dict[str, float] = {"schedule_s": 0.0, "execute_s": 0.0, "n_groups": 0, "n_executed": 0,
                                         "n_forwards": 0}
         self._open = False
@@ -383,9 +388,17 @@ class Graph:
         return self._sig_out[s] if s >= 0 else self._leaf[n][1]
 
     @property
+    def plans(self) -> list[list[list[int]]]:
+        """Per forward so far, its groups (node ids) in execution order (built on first access)."""
+        for seg in self.segments[len(self._plans):]:
+            self._plans.append(seg.groups_as_lists())
+        return self._plans
+
+    @property
     def last_plan(self) -> list[list[int]]:
         """Groups (node ids) of the latest forward, in execution order."""
-        return self.plans[-1] if self.plans else []
+        plans = self.plans
+        return plans[-1] if plans else []
 
     # types -----------------------------------------------------------------------------------
     def _type(self, shape: Shape, dtype: torch.dtype, device: torch.device, view: tuple[int, int] | None) -> int:
@@ -413,6 +426,7 @@ class Graph:
         self._ptr.append(self._ptr[-1])
         self._idata.append(0)
         self._leaf[n] = (t, tid)
+        self._new_leaves.append(n)
         return Expr(self, n, tid)
 
     def input(self, value: Any, requires_grad: bool = False) -> Expr:
@@ -480,6 +494,15 @@ class Graph:
 
         self._sig_primary.append(primary_slot(spec, tids, self._types))
         return sid
+
+    def _sig_flat(self, sid: int) -> bool:
+        """Whether signature ``sid`` gathers all its operands in one call (a ``flat`` op whose operands
+        share one view); cached per signature."""
+        f = self._flat.get(sid)
+        if f is None:
+            views = {self._types[t][3] for t in self._sig_in[sid]}
+            f = self._flat[sid] = bool(self._sig_spec[sid].flat and len(views) == 1)
+        return f
 
     def _sig_flags(self) -> tuple[np.ndarray, np.ndarray]:
         """``(batchable, complex)`` per signature (cached until a signature is added)."""
@@ -628,7 +651,6 @@ class Graph:
         self.stats["n_executed"] += inp.n_ops
         self.stats["n_forwards"] += 1
         self.segments.append(seg)
-        self.plans.append(seg.groups_as_lists())
 
     def _register_leaves(self, first: int) -> None:
         """Grow the value arrays to every node and make each new leaf a source (row -1)."""
@@ -640,10 +662,8 @@ class Graph:
                 new = np.full(cap, -1, dtype=np.int64)
                 new[:len(old)] = old
                 setattr(self, name, new)
-        lo = self._reg_from
-        sig = np.array(self._sig[lo:N], dtype=np.int64)
-        leaves = (np.flatnonzero(sig < 0) + lo).tolist()
-        self._reg_from = N
+        leaves = self._new_leaves
+        self._new_leaves = []
         for n in leaves:
             if self._vsrc[n] < 0:
                 self._vsrc[n] = len(self._sources)

@@ -46,6 +46,7 @@ __all__ = ["PlanInput", "analyze", "arrange", "POS_ROW_BITS"]
 
 #: Bits of a row inside a batch position key (``source << POS_ROW_BITS | row``).
 POS_ROW_BITS = 21
+_EMPTY = np.zeros(0, np.int64)  # placeholder of the arrays of a range without op nodes (never written)
 
 
 @dataclass
@@ -135,9 +136,9 @@ def analyze(g: "Graph", first: int) -> PlanInput:
     n_sig = len(g.sig_keys)
     batchable, cplx = g._sig_flags()
     n = N - first
-    n_ops = int((sig >= 0).sum())
-    inp = PlanInput(g, first, n, n_ops, sig, ptr, args, np.zeros(0, np.int64), np.zeros(0, np.int64),
-                    np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), n_sig, batchable, cplx)
+    n_ops = n - int(np.count_nonzero(sig < 0))
+    e = _EMPTY
+    inp = PlanInput(g, first, n, n_ops, sig, ptr, args, e, e, e, e, e, n_sig, batchable, cplx)
     if n_ops:
         out = kernel(_analyze_kernel)(inp.eng("sig"), inp.eng("ptr"), inp.eng("args"), first)
         inp.waiting, inp.depth, inp.uptr, inp.users, inp.height = (from_engine(x) for x in out)
@@ -194,8 +195,12 @@ def primary_slot(spec: Any, tids: Sequence[int], types: Sequence[Any]) -> int:
 
 
 def primary_slots(g: "Graph") -> np.ndarray:
-    """:func:`primary_slot` of every signature (kept by the graph as signatures are registered)."""
-    return np.asarray(g._sig_primary, dtype=np.int64)
+    """:func:`primary_slot` of every signature (kept by the graph as signatures are registered; the
+    array is cached until a signature is added)."""
+    cached = g._primary_arr
+    if len(cached) != len(g._sig_primary):
+        cached = g._primary_arr = np.asarray(g._sig_primary, dtype=np.int64)
+    return cached
 
 
 def arrange(inp: PlanInput, order: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -217,7 +222,7 @@ def arrange(inp: PlanInput, order: np.ndarray, starts: np.ndarray) -> tuple[np.n
     g._register_leaves(inp.first)
     G = len(starts) - 1
     gsig = inp.sig[order[starts[:-1]]].tolist()
-    sizes = np.diff(starts).tolist()
+    inp.sizes = sizes = np.diff(starts).tolist()
     base = len(g._sources)
     arena_of: dict[int, int] = {}
     rows: list[int] = []

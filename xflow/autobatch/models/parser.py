@@ -300,6 +300,11 @@ class _GraphBackend:
     def __init__(self, m: TransitionParser, fused: bool):
         self.m, self.fused = m, fused
         self.g = g = current_graph()
+        # the parameters as plain attributes (an nn.Module attribute lookup costs more than a node)
+        self.A, self.C_h, self.C_d, self.c_b = m.A, m.C_h, m.C_d, m.c_b
+        self.W_s, self.W_b, self.W_a, self.b_p = m.W_s, m.W_b, m.W_a, m.b_p
+        self.W_o, self.b_o = m.out.weight, m.out.bias
+        self.sparse = m.sparse_emb
         self.fw = LSTMWeights.from_lstm(m.lstm, reverse=False)
         self.bw = LSTMWeights.from_lstm(m.lstm, reverse=True)
         self.sw = LSTMWeights.from_lstm(m.stack_lstm)
@@ -311,7 +316,8 @@ class _GraphBackend:
         self.pad = g.param(m.pad)
 
     def token_vectors(self, s: ParseExample) -> list:
-        xs = [self.m.lookup(self.m.E, w) for w in s.words]
+        E, sparse = self.m.E, self.sparse
+        xs = [ab.lookup(E, w, sparse=sparse) for w in s.words]
         f = lstm_sequence(self.fw, xs, fused=self.fused)
         b = lstm_sequence(self.bw, xs, reverse=True, fused=self.fused)
         return [ab.concat([ft, bt]) for ft, bt in zip(f, b)]
@@ -324,16 +330,14 @@ class _GraphBackend:
         return lstm_step(self.sw, x, below[0], below[1], self.fused)
 
     def act_step(self, st, a: int):
-        return lstm_step(self.aw, ab.lookup(self.m.A, a), st[0], st[1], self.fused)
+        return lstm_step(self.aw, ab.lookup(self.A, a, sparse=self.sparse), st[0], st[1], self.fused)
 
     def compose(self, h, d):
-        m = self.m
-        return ab.tanh(ab.affine(m.c_b, m.C_h, h, m.C_d, d))
+        return ab.tanh(ab.affine(self.c_b, self.C_h, h, self.C_d, d))
 
     def scores(self, sh, buf, ah):
-        m = self.m
-        p = ab.tanh(ab.affine(m.b_p, m.W_s, sh, m.W_b, buf, m.W_a, ah))
-        return ab.affine(m.out.bias, m.out.weight, p)
+        p = ab.tanh(ab.affine(self.b_p, self.W_s, sh, self.W_b, buf, self.W_a, ah))
+        return ab.affine(self.b_o, self.W_o, p)
 
     def values(self, scores):
         return self.g.forward_batch(scores).detach().tolist()
