@@ -133,7 +133,8 @@ def anatomy_table() -> str:
         step = float(t.value["agenda"])
         rec = float(t.value["agenda:record"]) if "agenda:record" in t.index else math.nan
         fwd = float(t.value["agenda:forward"]) if "agenda:forward" in t.index else math.nan
-        pct = (lambda x: f"{x:.1f} ({100 * x / step:.0f}%)") if step > 0 else fmt
+        # phases are differences of medians of separately timed variants: a negative one is noise
+        pct = (lambda x: "≈ 0 (noise)" if x < 0 else f"{x:.1f} ({100 * x / step:.0f}%)") if step > 0 else fmt
         rows.append([MODEL_TITLE.get(m, m), f"{step:.1f}", pct(rec), pct(fwd - rec), pct(step - fwd),
                      fmt(int(st.get("n_nodes", 0))), fmt(int(st.get("n_groups", 0))),
                      " / ".join(fmt(int(st.get(f"gathers_{k}", 0))) for k in ("view", "expand", "index", "runs", "multi")),
