@@ -295,23 +295,9 @@ def test_every_op_batched_equals_unbatched(strategy):
 
 def test_deferred_weight_gradients_equal_per_group_accumulation():
     """One GEMM per weight over every group (the default) = one rank-B update per group."""
-    from xflow.autobatch import executor
-    from xflow.autobatch.bench import PRESETS
-    from xflow.autobatch.models import get_model
+    from tests.autobatch.helpers import agenda_grads
 
-    grads = []
-    for defer in (True, False):
-        torch.manual_seed(0)
-        model = get_model("bilstm", **PRESETS["tiny"]["bilstm"])
-        batch = model.make_data(4, seed=3)
-        executor.defer_weight_grads = defer
-        try:
-            with ab.Graph("agenda") as g:
-                loss = g.forward_batch(model.loss_autobatch(batch)).sum()
-            loss.backward()
-        finally:
-            executor.defer_weight_grads = True
-        grads.append({n: p.grad.to_dense() for n, p in model.named_parameters()})
+    grads = [agenda_grads("bilstm", defer)[1] for defer in (True, False)]
     for n in grads[0]:
         assert grads[0][n].abs().sum() > 0, n
         assert torch.allclose(grads[0][n], grads[1][n], atol=1e-5, rtol=1e-4), n

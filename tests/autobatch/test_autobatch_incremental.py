@@ -10,26 +10,12 @@ from xflow.autobatch import executor
 from xflow.autobatch.bench import PRESETS
 from xflow.autobatch.models import get_model
 
+from tests.autobatch.helpers import agenda_grads
+
 
 def _parser_grads(defer: bool, count: list | None = None):
-    torch.manual_seed(0)
-    model = get_model("parser", **PRESETS["tiny"]["parser"])
-    batch = model.make_data(4, seed=3)
-    executor.defer_weight_grads = defer
-    orig = executor._Accum._product
-    if count is not None:
-        def counting(self, p, bias, gY, X):
-            count.append((id(p), bias))
-            return orig(self, p, bias, gY, X)
-        executor._Accum._product = counting
-    try:
-        with ab.Graph("agenda") as g:
-            loss = g.forward_batch(model.loss_autobatch(batch)).sum()
-        loss.backward()
-    finally:
-        executor.defer_weight_grads = True
-        executor._Accum._product = orig
-    return g, {n: p.grad.to_dense() for n, p in model.named_parameters() if p.grad is not None}
+    g, grads = agenda_grads("parser", defer, count)
+    return g, {n: v for n, v in grads.items() if v is not None}
 
 
 def test_weight_gradients_of_all_forwards_are_one_product_per_weight():
