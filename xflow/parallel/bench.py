@@ -164,11 +164,15 @@ def _graph_variants(onnx_path: Any, gen: Callable[..., Any], serial: dict[str, V
     other TorchScript variants of the run are not re-optimized into oneDNN partitions."""
     import torch
 
+    def warmed(res: Any) -> Any:
+        mod = res.load()
+        with torch.no_grad():
+            for _ in range(3):  # the profiling executor fuses on the second call
+                mod(*feeds_t)
+        return mod
+
     gg = from_onnx(onnx_path, lower=LowerOptions(onednn="graph"))
-    m = gen("gen_serial_graph", "serial", "threads", graph=gg).load()
-    with torch.no_grad():
-        for _ in range(3):  # the profiling executor fuses on the second call
-            m(*feeds_t)
+    m = warmed(gen("gen_serial_graph", "serial", "threads", graph=gg))
     serial["gen_serial_graph"] = Variant(lambda: m(*feeds_t), threads=1, before=_threads(1))
     par["gen_serial_graph"] = serial["gen_serial_graph"]  # the parallel graph variants' own baseline
     if not torchscript:
@@ -176,10 +180,7 @@ def _graph_variants(onnx_path: Any, gen: Callable[..., Any], serial: dict[str, V
     if cost == "measured":
         apply_costs(gg, measured_costs(gg, sorted({1, workers})))
     for mode in ("branch", "hybrid"):
-        mm = gen(f"gen_{mode}_torchscript_graph", mode, "torchscript", graph=gg, **hand).load()
-        with torch.no_grad():
-            for _ in range(3):
-                mm(*feeds_t)
+        mm = warmed(gen(f"gen_{mode}_torchscript_graph", mode, "torchscript", graph=gg, **hand))
         par[f"gen_{mode}_torchscript_graph"] = Variant(lambda mm=mm: mm(*feeds_t), threads=None)
 
 

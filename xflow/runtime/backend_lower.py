@@ -39,12 +39,6 @@ LAYOUTS = ("auto", "channels_last", "contiguous")
 ONEDNN_MODES = ("auto", "on", "off", "tuned", "graph")
 
 
-def torch_jit():
-    """``torch.jit`` (imported lazily: torch is heavy)."""
-    import torch
-
-    return torch.jit
-
 
 @dataclass(frozen=True)
 class LowerOptions:
@@ -222,11 +216,11 @@ def _resolve(opts: LowerOptions, view: GraphView) -> LowerOptions:
         convs = [n for n in view.nodes if n.op_type == "Conv" and len(view.shape(n.inputs[0]) or ()) == 4]
         layout = "channels_last" if convs and opts.device == "cpu" else "contiguous"
     onednn = opts.onednn
-    if onednn == "graph" and (opts.device != "cpu" or not hasattr(torch_jit(), "enable_onednn_fusion")):
-        onednn = "auto"
     if onednn in ("auto", "tuned", "graph"):
         import torch
 
+        if onednn == "graph" and (opts.device != "cpu" or not hasattr(torch.jit, "enable_onednn_fusion")):
+            onednn = "auto"
         ok = opts.device == "cpu" and torch.backends.mkldnn.is_available() \
             and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
         onednn = onednn if ok else "off"

@@ -51,10 +51,6 @@ def _prelude() -> dict[str, Any]:
 def conv_key(c: Ctx, threads: int = 1) -> str:
     """Content hash of a convolution configuration (shapes, attributes, fused ops, layout, threads,
     torch version): the cache key of its choice."""
-    return _key(c, threads)
-
-
-def _key(c: Ctx, threads: int) -> str:
     import torch
 
     f = c.fused
@@ -148,7 +144,7 @@ def measure_conv(c: Ctx, *, rounds: int = 7, warmup: int = 2) -> tuple[Any, str,
 def conv_choice(c: Ctx, *, rounds: int = 7, warmup: int = 2, use_cache: bool = True) -> str:
     """``"native"``, ``"onednn"`` or ``"nnpack"`` for the convolution described by ``c`` (see module
     docstring)."""
-    path = cache_dir("backend", "conv_choice") / f"{_key(c, 1)}.json"
+    path = cache_dir("backend", "conv_choice") / f"{conv_key(c)}.json"
     if use_cache and path.exists():
         try:
             return json.loads(path.read_text())["choice"]
