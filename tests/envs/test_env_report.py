@@ -22,3 +22,26 @@ def test_ratio_interval_widens_with_noise_and_is_deterministic():
     noisy = ratio_interval(a, b)
     assert (noisy[2] - noisy[1]) > 10 * (quiet[2] - quiet[1])
     assert ratio_interval(a, b) == noisy
+
+
+def test_ablation_summary_counts_runs_that_match_or_beat_greedy(tmp_path, monkeypatch):
+    """Pooled over held-out graphs: ``≤ greedy`` counts runs whose predicted ratio is at most
+    greedy's on the same graph (a flipped comparison or a pooled greedy would change the count)."""
+    import pandas as pd
+
+    from xflow.envs.report import rl_ablation_summary_table
+
+    monkeypatch.setenv("XFLOW_RESULTS", str(tmp_path))
+    rows = [{"variant": "greedy", "seed": 0, "graph": "a", "held_out": True, "final_cost_ratio": 0.5},
+            {"variant": "greedy", "seed": 0, "graph": "b", "held_out": True, "final_cost_ratio": 0.9},
+            {"variant": "greedy", "seed": 0, "graph": "t", "held_out": False, "final_cost_ratio": 0.8}]
+    for seed, (ra, rb) in enumerate([(0.5, 0.95), (0.6, 0.9), (0.4, 1.0)], start=1):
+        for g, r, held in (("a", ra, True), ("b", rb, True), ("t", 0.8, False)):
+            rows.append({"variant": "gnn+dense", "seed": seed, "graph": g, "held_out": held, "final_cost_ratio": r,
+                         "train_return_first20": -1.0, "train_return_last20": 2.0, "train_cpu_s": 60.0})
+    (tmp_path / "envs").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "envs" / "rl_ablation.csv", index=False)
+    table = rl_ablation_summary_table()
+    line = next(ln for ln in table.splitlines() if ln.startswith("| gnn+dense"))
+    assert "| 3 / 6 |" in line  # a: 0.5 and 0.4 ≤ 0.5; b: 0.9 ≤ 0.9; not 0.6, 0.95, 1.0
+    assert "| 3 |" in line  # seeds

@@ -71,3 +71,28 @@ def test_actor_critic_diff_path_matches_full_path():
         ld, vd = diff([obs], mask)
     np.testing.assert_allclose(ld.numpy(), lf.numpy(), atol=1e-4)
     np.testing.assert_allclose(vd.numpy(), vf.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("layers", [0, 2])
+def test_graph_free_encoder_ignores_connectivity(layers):
+    """The ablation's graph-free encoder (``num_layers=0``) sees only the bag of node features:
+    rewiring the edges leaves it unchanged, while any message-passing encoder changes; the diff
+    path agrees with the full path at 0 layers too."""
+    torch.manual_seed(0)
+    enc = GATEncoder(NODE_DIM, EDGE_DIM, 16, 8, num_layers=layers).eval()
+    _, obs = _obs_after("builder:inception_like", 1)
+    g = obs["graph"]
+    b = batch_graphs([g])
+    perm = torch.randperm(b.x.size(0))
+    rewired = perm[b.edge_index]  # same nodes and edge features, different connectivity
+    with torch.no_grad():
+        z = enc(b.x, b.edge_index, b.edge_attr)
+        z_rewired = enc(b.x, rewired, b.edge_attr)
+        cg = obs["candidates"]
+        _, base = encode_with_layers(enc, g)
+        parts = [cg.parts(i) for i in range(len(cg))]
+        bc = batch_graphs([p[0] for p in parts])
+        np.testing.assert_allclose(encode_candidates(enc, base, parts).numpy(),
+                                   enc(bc.x, bc.edge_index, bc.edge_attr, bc.batch).numpy(), atol=1e-5)
+    assert z.abs().max() > 1e-3
+    assert torch.allclose(z, z_rewired, atol=1e-6) == (layers == 0)

@@ -225,3 +225,78 @@ def rl_pretrain_table() -> str:
                      fmt(d.final_cost_ratio.tail(5).mean(), 4), fmt(d.final_cost_ratio.min(), 4)])
     return markdown_table(["training model", "episodes", "final cost ratio, first 5", "last 5", "best"],
                           rows, ["l", "r", "r", "r", "r"])
+
+
+#: Row order of the ablation table (greedy is the deterministic reference).
+_ABLATION_ORDER = ("gnn+dense", "graphfree+dense", "gnn+sparse", "gnn+dense lr2.5e-4", "greedy")
+
+
+def _iqm_cell(values: np.ndarray, digits: int = 3, unit: str = "") -> str:
+    from xflow.agents.evaluation import bootstrap_ci
+
+    if values.size == 1:
+        return f"{values[0]:.{digits}f}{unit}"
+    mid, lo, hi = bootstrap_ci(values)
+    return f"{mid:.{digits}f}{unit} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+@report_table("envs.rl_ablation")
+def rl_ablation_table() -> str:
+    """Issue 12's ablations (``benchmarks/rl_ablation.py`` → ``results/envs/rl_ablation.csv``):
+    per agent variant and toy graph, the final graph's predicted cost ratio and measured ORT
+    speed-up (IQM over seeds with a 95 % percentile bootstrap interval) and the per-seed verdict
+    counts; greedy search is the deterministic reference."""
+    df = load_result("envs/rl_ablation.csv")
+    rows = []
+    graphs = list(dict.fromkeys(df["graph"]))
+    for g in graphs:
+        d = df[df["graph"] == g]
+        for v in _ABLATION_ORDER:
+            r = d[d["variant"] == v]
+            if not len(r):
+                continue
+            counts = r["verdict"].value_counts()
+            verdicts = ", ".join(f"{int(counts[k])} {k}" for k in ("faster", "same", "slower", "unchanged") if k in counts)
+            rows.append([f"`{g.split('?')[0]}{'?…' if '?' in g else ''}`" + (" (train)" if not bool(r["held_out"].iloc[0]) else ""), v, len(r),
+                         _iqm_cell(r["final_cost_ratio"].to_numpy(float)),
+                         _iqm_cell(r["measured_speedup"].to_numpy(float), unit="×"), verdicts])
+    return markdown_table(["graph", "agent", "seeds", "predicted cost ratio (nominal)",
+                           "measured speed-up (ORT, 1 thread)", "verdicts"], rows,
+                          ["l", "l", "r", "r", "r", "l"])
+
+
+@report_table("envs.rl_ablation_summary")
+def rl_ablation_summary_table() -> str:
+    """The ablations pooled over the held-out toy graphs: per variant the IQM over (seed, graph)
+    of the predicted cost ratio with its 95 % bootstrap interval, how often the agent matched or
+    beat greedy's predicted cost, and the training returns (first/last 20 episodes, IQM over
+    seeds; the sparse reward's return is in measured %, the dense one's in predicted %)."""
+    df = load_result("envs/rl_ablation.csv")
+    held = df[df["held_out"].astype(bool)]
+    greedy = held[held["variant"] == "greedy"].set_index("graph")["final_cost_ratio"]
+    rows = []
+    for v in _ABLATION_ORDER[:-1]:
+        r = held[held["variant"] == v]
+        if not len(r):
+            continue
+        tol = 1e-9
+        le = int((r["final_cost_ratio"].to_numpy(float) <= greedy.reindex(r["graph"]).to_numpy(float) + tol).sum())
+        train = df[(df["variant"] == v) & ~df["held_out"].astype(bool)]
+        rows.append([v, int(r["seed"].nunique()), _iqm_cell(r["final_cost_ratio"].to_numpy(float)),
+                     f"{le} / {len(r)}", _iqm_cell(train["final_cost_ratio"].to_numpy(float)),
+                     _iqm_cell(train["train_return_first20"].to_numpy(float), 2),
+                     _iqm_cell(train["train_return_last20"].to_numpy(float), 2),
+                     _kl_entropy(train), f"{float(np.median(train['train_cpu_s'])):.0f} s"])
+    return markdown_table(["agent", "seeds", "held-out predicted ratio (IQM)", "≤ greedy (held-out runs)",
+                           "training graph ratio (IQM)", "return, first 20", "return, last 20",
+                           "max approx. KL · entropy first → last (medians)", "training CPU (median)"], rows,
+                          ["l", "r", "r", "r", "r", "r", "r", "r", "r"])
+
+
+def _kl_entropy(train) -> str:
+    """Whether PPO moved the policy at all: the largest per-update approximate KL and the policy
+    entropy at the first and last update (medians over seeds)."""
+    if "approx_kl_max" not in train:
+        return "—"
+    return (f"{float(np.median(train['approx_kl_max'])):.4f} · {float(np.median(train['entropy_first'])):.2f} → "
+            f"{float(np.median(train['entropy_last'])):.2f}")
