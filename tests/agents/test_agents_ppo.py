@@ -77,6 +77,10 @@ def test_default_profile_is_xrlflow_and_quick_keeps_the_old_values():
     assert (d.learning_rate, d.clip_coef, d.target_kl, d.horizon) == (2.5e-4, 0.1, 0.05, 50)
     q = profile_args("quick", seed=7)
     assert (q.learning_rate, q.clip_coef, q.target_kl, q.horizon, q.seed) == (5e-4, 0.2, None, 20, 7)
+    # the budget profile differs from X-RLflow's in the learning rate only
+    b = PROFILES["xrlflow-budget"]
+    assert {k for k in b if b[k] != PROFILES["xrlflow"][k]} == {"learning_rate"} and b["learning_rate"] == 2.5e-3
+    assert set(b) == set(PROFILES["xrlflow"])
 
 
 def test_ppo_agent_with_diff_encoder_gives_the_full_encodings_logits_and_gradients(monkeypatch):

@@ -167,7 +167,8 @@ class Args:
 
 #: Named default profiles: ``xrlflow`` (the defaults of :class:`Args`, from X-RLflow's public code,
 #: see the module docstring) and ``quick`` (this file's earlier defaults: shorter episodes, a
-#: smaller GNN, faster updates; the toy benchmarks and notebooks' quick runs).
+#: smaller GNN, faster updates; the toy benchmarks and notebooks' quick runs); ``xrlflow-budget``
+#: (X-RLflow's with a 10x learning rate, below: the pretrained policy and the ablations).
 PROFILES: dict[str, dict[str, Any]] = {
     "xrlflow": {"learning_rate": 2.5e-4, "clip_coef": 0.1, "target_kl": 0.05, "target_kl_warmup": 11,
                 "horizon": 50, "gamma": 0.99, "gae_lambda": 0.95, "num_minibatches": 8, "update_epochs": 3,
@@ -178,6 +179,14 @@ PROFILES: dict[str, dict[str, Any]] = {
               "ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 0.5, "hidden": 64, "gnn_layers": 3,
               "heads": 2},
 }
+
+
+# X-RLflow's settings with a 10x learning rate, for CPU budgets of ~10 PPO updates of 128 steps:
+# there X-RLflow's lr 2.5e-4 leaves the policy where it started (approx. KL < 5e-4 per update,
+# entropy flat, the returns of a random policy; the ``lr 2.5e-4`` rows of ``envs.rl_ablation`` in
+# docs/rl.md). X-RLflow's own updates use batches of 30 episodes (~1500 steps, minibatches of ~190),
+# far less noisy per Adam step than our 16-step minibatches.
+PROFILES["xrlflow-budget"] = {**PROFILES["xrlflow"], "learning_rate": 2.5e-3}
 
 
 def profile_args(profile: str = "xrlflow", **overrides: Any) -> "Args":
