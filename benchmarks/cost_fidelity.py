@@ -122,12 +122,13 @@ def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, se
         m = measure_models(variants, baseline="g0", warmup=warmup, rounds=rounds, seed=seed + k,
                            max_seconds=max_seconds)
         base_ms = m.median_ms("g0")
+        cond = {key: m.conditions()[key] for key in ("busy", "foreign_cpu", "load_before", "load_after")}
         if out[0]["chunk"] == -1:
-            out[0].update(median_ms=base_ms, chunk=k, clock=m.clock, rounds=m.rounds)
+            out[0].update(median_ms=base_ms, chunk=k, clock=m.clock, rounds=m.rounds, **cond)
         for i in idx:
             c = m.compare(f"g{i}", "g0")
             out[i].update(ratio=c.ratio, lo=c.ci[0], hi=c.ci[1], verdict=c.verdict, median_ms=m.median_ms(f"g{i}"),
-                          chunk=k, clock=m.clock, noise_floor=c.noise_floor, rounds=m.rounds)
+                          chunk=k, clock=m.clock, noise_floor=c.noise_floor, rounds=m.rounds, **cond)
         del variants, m
         release_memory()
     return out
@@ -165,7 +166,8 @@ def run_model(name: str, args) -> list[dict]:
                          "verdict": m["verdict"], "measured_ms": m["median_ms"], "chunk": m["chunk"],
                          "clock": m["clock"], "spearman": rho, "spearman_lo": lo, "spearman_hi": hi,
                          "n_graphs": len(pool), "rounds": m["rounds"], "warmup": args.warmup,
-                         "seed": args.seed, "threads": 1, "level": "all", "machine_shared": True,
+                         "seed": args.seed, "threads": 1, "level": "all",
+                         "busy": m.get("busy"), "foreign_cpu": m.get("foreign_cpu"),
                          "seconds_total": time.time() - t0,
                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     return rows

@@ -21,6 +21,15 @@ def _span(values) -> str:
     return str(lo) if lo == hi else f"{lo}–{hi}"
 
 
+def _busy(first) -> str:
+    """Chunks the measurement core flagged busy, of all chunks; older files recorded only that the
+    machine was shared (``machine_shared``)."""
+    if "busy" not in first or first["busy"].isna().all():
+        return "shared (not recorded)"
+    per_chunk = first[first["chunk"] >= 0].drop_duplicates("chunk")
+    return f"{int(per_chunk['busy'].astype(bool).sum())} / {len(per_chunk)}"
+
+
 @report_table("costs.fidelity")
 def fidelity_table() -> str:
     """One row per evaluation model: graphs, measured spread, and ρ [95 % bootstrap interval] per
@@ -37,6 +46,7 @@ def fidelity_table() -> str:
         faster = int((first["verdict"] == "faster").sum())
         row = [f"`{m}`", str(len(first) - 1), f"{fmt(meas.min(), 2)}–{fmt(meas.max(), 2)}", f"{faster} / {slower}",
                _span(first["rounds"][first["graph"] > 0])]
+        row.append(_busy(first))
         enough = len(first) - 1 >= MIN_GRAPHS
         for cm in cms:
             r = d[d["cost_model"] == cm].iloc[0]
@@ -47,6 +57,6 @@ def fidelity_table() -> str:
             row.append(("met" if r["spearman"] >= TARGET_RHO else "not met") if enough
                        else f"not measurable (< {MIN_GRAPHS} graphs)")
         rows.append(row)
-    headers = ["model", "graphs", "measured ratio range", "faster / slower", "rounds",
+    headers = ["model", "graphs", "measured ratio range", "faster / slower", "rounds", "busy chunks",
                *[f"ρ {cm}" for cm in cms]] + ([f"ort ρ ≥ {TARGET_RHO}"] if "ort" in cms else [])
-    return markdown_table(headers, rows, ["l", "r", "r", "r", "r", *["r"] * len(cms)] + (["l"] if "ort" in cms else []))
+    return markdown_table(headers, rows, ["l", "r", "r", "r", "r", "r", *["r"] * len(cms)] + (["l"] if "ort" in cms else []))
