@@ -30,7 +30,7 @@ latencies are measured next to another training job). Its latencies go to a cach
 benchmark's own (under the sweep cache), so no latency of an unrelated, possibly busy run enters
 its training signal.
 
-    .venv/bin/python benchmarks/rl_ablation.py            # 5 seeds x 1024 steps (≈ 15 min on 2 cores)
+    .venv/bin/python benchmarks/rl_ablation.py            # 5 seeds x 1024 steps (≈ 27 min on 2 cores)
     .venv/bin/python benchmarks/rl_ablation.py --quick    # 1 seed, 128 steps, results to /tmp
 
 Writes ``results/envs/rl_ablation.csv``.
