@@ -60,3 +60,16 @@ def fidelity_table() -> str:
     headers = ["model", "graphs", "measured ratio range", "faster / slower", "rounds", "busy chunks",
                *[f"ρ {cm}" for cm in cms]] + ([f"ort ρ ≥ {TARGET_RHO}"] if "ort" in cms else [])
     return markdown_table(headers, rows, ["l", "r", "r", "r", "r", "r", *["r"] * len(cms)] + (["l"] if "ort" in cms else []))
+
+
+@report_table("costs.session_spread")
+def session_spread_table() -> str:
+    """Several ORT sessions of the original and of one rewritten graph in one interleaved run
+    (``benchmarks/session_spread.py``): each session's median thread-CPU time and its ratio to
+    the first original session with the 95 % interval and verdict."""
+    df = load_result("costs/session_spread.csv")
+    rows = [[f"`{r.model}`", r.variant, f"{r.thread_cpu_ms:.2f} ms",
+             "—" if r.verdict == "baseline" else fmt_ci(r.ratio, r.ci_lo, r.ci_hi, suffix="×") + f" {r.verdict}",
+             int(r.rounds), "yes" if bool(r.busy) else "no"] for r in df.itertuples()]
+    return markdown_table(["model", "session", "time (thread CPU, median)", "vs original #0", "rounds", "busy"],
+                          rows, ["l", "l", "r", "r", "r", "l"])
