@@ -122,7 +122,8 @@ def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, se
         m = measure_models(variants, baseline="g0", warmup=warmup, rounds=rounds, seed=seed + k,
                            max_seconds=max_seconds)
         base_ms = m.median_ms("g0")
-        cond = {key: m.conditions()[key] for key in ("busy", "foreign_cpu", "load_before", "load_after")}
+        conditions = m.conditions()
+        cond = {key: conditions[key] for key in ("busy", "foreign_cpu", "load_before", "load_after")}
         if out[0]["chunk"] == -1:
             out[0].update(median_ms=base_ms, chunk=k, clock=m.clock, rounds=m.rounds, **cond)
         for i in idx:

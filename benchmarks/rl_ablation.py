@@ -64,7 +64,6 @@ def _eval_env(graph: str):
 def train_unit(config: dict) -> list[dict]:
     """One sweep unit: train ``config['variant']`` with ``config['seed']``, roll out on every
     evaluation graph; one record per graph (with the rollout's actions, to rebuild its final graph)."""
-    import tempfile as tf
     import time
 
     import numpy as np
@@ -76,7 +75,7 @@ def train_unit(config: dict) -> list[dict]:
     os.environ["XFLOW_CACHE"] = config["latency_cache"]  # the sparse reward's latencies: this benchmark's own
     torch.set_num_threads(1)
     profile, layers, reward = VARIANTS[config["variant"]]
-    with tf.TemporaryDirectory() as runs:
+    with tempfile.TemporaryDirectory() as runs:
         a = profile_args(profile, model=TRAIN_GRAPH, seed=config["seed"], total_timesteps=config["steps"],
                          num_steps=128, runs_dir=runs, save_model=False, gnn_layers=layers, reward=reward,
                          measure_every=0, **COMMON)
@@ -156,7 +155,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from xflow import paths
     from xflow.agents.evaluation import greedy_episode
-    from xflow.graphs.ir import Graph
     from xflow.sweep import grid, run_sweep
     from xflow.tables import save_result
 

@@ -182,7 +182,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 # X-RLflow's settings with a 10x learning rate, for CPU budgets of ~10 PPO updates of 128 steps:
-# there X-RLflow's lr 2.5e-4 leaves the policy where it started (approx. KL < 5e-4 per update,
+# there X-RLflow's lr 2.5e-4 leaves the policy where it started (approx. KL < 5e-5 per update,
 # entropy flat, the returns of a random policy; the ``lr 2.5e-4`` rows of ``envs.rl_ablation`` in
 # docs/rl.md). X-RLflow's own updates use batches of 30 episodes (~1500 steps, minibatches of ~190),
 # far less noisy per Adam step than our 16-step minibatches.

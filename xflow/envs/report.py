@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xflow.tables import fmt, load_result, markdown_table, report_table
+from xflow.tables import fmt, fmt_ci, load_result, markdown_table, report_table
 
 __all__ = ["ratio_interval"]
 
@@ -232,12 +232,12 @@ _ABLATION_ORDER = ("gnn+dense", "graphfree+dense", "gnn+sparse", "gnn+dense lr2.
 
 
 def _iqm_cell(values: np.ndarray, digits: int = 3, unit: str = "") -> str:
+    """IQM over seeds with its 95 % bootstrap interval (:func:`fmt_ci`); a single value alone."""
     from xflow.agents.evaluation import bootstrap_ci
 
     if values.size == 1:
         return f"{values[0]:.{digits}f}{unit}"
-    mid, lo, hi = bootstrap_ci(values)
-    return f"{mid:.{digits}f}{unit} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    return fmt_ci(*bootstrap_ci(values), digits=digits, suffix=unit)
 
 
 @report_table("envs.rl_ablation")
@@ -279,8 +279,7 @@ def rl_ablation_summary_table() -> str:
         r = held[held["variant"] == v]
         if not len(r):
             continue
-        tol = 1e-9
-        le = int((r["final_cost_ratio"].to_numpy(float) <= greedy.reindex(r["graph"]).to_numpy(float) + tol).sum())
+        le = int((r["final_cost_ratio"].to_numpy(float) <= greedy.reindex(r["graph"]).to_numpy(float) + 1e-9).sum())
         train = df[(df["variant"] == v) & ~df["held_out"].astype(bool)]
         rows.append([v, int(r["seed"].nunique()), _iqm_cell(r["final_cost_ratio"].to_numpy(float)),
                      f"{le} / {len(r)}", _iqm_cell(train["final_cost_ratio"].to_numpy(float)),
