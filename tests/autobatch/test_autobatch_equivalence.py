@@ -14,12 +14,12 @@ STRATEGIES = ["none", "depth", "agenda"]
 
 def _ref_node(op, vals, params, attrs, data):
     """Independent per-example reference for one node (plain torch on unbatched tensors)."""
-    if op == "affine":
+    if op in ("affine", "affine_tanh"):
         nb = attrs[0]
         y = sum(W @ x for W, x in zip(params[nb:], vals))
         for b in params[:nb]:
             y = y + b
-        return y
+        return torch.tanh(y) if op == "affine_tanh" else y
     if op == "add":
         return vals[0] + vals[1]
     if op == "sub":
@@ -125,7 +125,8 @@ def build_random(seed: int, P: dict, n_examples: int = 4, steps: int = 12, d: in
             if k == 0:
                 y = ab.affine(P["b"], P["W"], a)
             elif k == 1:
-                y = ab.affine((P["b"], P["b2"]), P["W"], a, P["W2"], b)
+                fn = ab.affine_tanh if ex % 2 else ab.affine  # the fused op in every other example
+                y = fn((P["b"], P["b2"]), P["W"], a, P["W2"], b)
             elif k == 2:
                 y = a + b
             elif k == 3:
@@ -241,6 +242,7 @@ def _per_op_builders(P, H=3):
     d = 4
     return {
         "affine": lambda x, y: ab.affine((P["b"], P["b2"]), P["W"], x, P["W2"], y),
+        "affine_tanh": lambda x, y: ab.affine_tanh((P["b"], P["b2"]), P["W"], x, P["W2"], y),
         "add": lambda x, y: x + y,
         "sub": lambda x, y: x - y,
         "mul": lambda x, y: x * y,
@@ -266,6 +268,19 @@ def _per_op_builders(P, H=3):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_op_batched_equals_unbatched(strategy):
+    _check_every_op(strategy)
+
+
+def test_every_op_kernel_through_autograd_equals_unbatched(monkeypatch):
+    """The ops' ``kernel`` functions (the autograd fallback; the default path runs ``write`` and the
+    hand-written backward) are checked too: ``force_autograd`` routes every group through them."""
+    from xflow.autobatch import executor
+
+    monkeypatch.setattr(executor, "force_autograd", True)
+    _check_every_op("agenda")
+
+
+def _check_every_op(strategy):
     from xflow.autobatch.ops import OPS
 
     P = make_params(7)

@@ -158,10 +158,18 @@ def test_cached_fused_lstm_steps_record_the_same_graph_as_the_slow_path():
     assert graphs[0] == graphs[1]
 
 
-def test_parser_minibatch_batches_and_forwards_are_pinned():
+@pytest.mark.parametrize("fused_graph, pinned", [
+    (False, {"agenda": (879, 230), "depth": (879, 278)}),  # tanh(affine), a loss node per step (DyNet's graph)
+    (True, {"agenda": (783, 180), "depth": (783, 206)}),  # affine_tanh, the loss nodes after the last step
+])
+def test_parser_minibatch_batches_and_forwards_are_pinned(monkeypatch, fused_graph, pinned):
     """A fixed tiny parser minibatch: every op node runs exactly once over the 18 incremental forwards
     (no forward re-runs an evaluated node), and the agenda / depth strategies make a pinned number of
     batches (the agenda's average-depth priority and affine tie-break fold steps that ``depth`` splits)."""
+    from xflow.autobatch.models import parser as P
+
+    monkeypatch.setattr(P, "fuse_activations", fused_graph)
+    monkeypatch.setattr(P, "defer_losses", fused_graph)
     got = {}
     for strategy in ("agenda", "depth"):
         torch.manual_seed(0)
@@ -177,4 +185,4 @@ def test_parser_minibatch_batches_and_forwards_are_pinned():
         for seg, plan in zip(g.segments, g.plans):  # a forward runs only nodes recorded since the last one
             assert all(seg.first <= n < seg.end for grp in plan for n in grp)
         got[strategy] = (len(g), g.stats["n_groups"])
-    assert got == {"agenda": (879, 230), "depth": (879, 278)}
+    assert got == pinned

@@ -68,3 +68,51 @@ def test_model_parses_are_trees_and_forwards_are_incremental():
     for heads, s in zip(model.parse(batch), batch):
         roots = [i for i, h in enumerate(heads) if h == -2]
         assert len(roots) == 1 and all(0 <= h < len(s) for i, h in enumerate(heads) if i != roots[0])
+
+
+def _parser_loss_and_grads(model, batch, fuse: bool, defer: bool):
+    from xflow.autobatch.models import parser as P
+
+    saved = P.fuse_activations, P.defer_losses
+    P.fuse_activations, P.defer_losses = fuse, defer
+    try:
+        model.zero_grad(set_to_none=True)
+        with ab.Graph("agenda") as g:
+            loss = g.forward_batch(model.loss_autobatch(batch)).sum()
+        loss.backward()
+    finally:
+        P.fuse_activations, P.defer_losses = saved
+    grads = {n: (p.grad.to_dense() if p.grad.is_sparse else p.grad).clone()
+             for n, p in model.named_parameters() if p.grad is not None}
+    return float(loss.detach()), grads, g
+
+
+def test_fused_activations_and_deferred_losses_change_the_batches_not_the_function():
+    """``affine_tanh`` for tanh(affine) and the loss terms recorded after the last transition give the
+    eager loss and gradients; the loss terms then run as one batch in the final forward, and the fused
+    graph has no tanh nodes left (a switch that did nothing would fail here)."""
+    torch.manual_seed(0)
+    model = get_model("parser", **PRESETS["tiny"]["parser"])
+    batch = model.make_data(6, seed=5)
+    model.zero_grad(set_to_none=True)
+    ref = model.loss_eager(batch)
+    ref.backward()
+    ref_grads = {n: (p.grad.to_dense() if p.grad.is_sparse else p.grad).clone()
+                 for n, p in model.named_parameters() if p.grad is not None}
+    graphs = {}
+    for fuse in (False, True):
+        for defer in (False, True):
+            loss, grads, g = _parser_loss_and_grads(model, batch, fuse, defer)
+            graphs[fuse, defer] = g
+            assert abs(loss - float(ref.detach())) < 1e-4 * abs(float(ref.detach()))
+            assert set(grads) == set(ref_grads)
+            for n, r in ref_grads.items():
+                assert r.abs().sum() > 0, n
+                assert torch.allclose(grads[n], r, atol=1e-5, rtol=1e-4), n
+    n_terms = sum(2 * len(s) - 1 for s in batch)
+    ce_groups = lambda g: [grp for plan in g.plans for grp in plan if g.op[grp[0]] == "cross_entropy"]
+    assert [len(grp) for grp in ce_groups(graphs[True, True])] == [n_terms]  # one batch, in the last forward
+    assert len(ce_groups(graphs[True, False])) == 2 * max(len(s) for s in batch) - 1  # one per step
+    ops = lambda g: {g.op[n] for plan in g.plans for grp in plan for n in grp}
+    assert "tanh" in ops(graphs[False, True]) and "affine_tanh" not in ops(graphs[False, True])
+    assert "tanh" not in ops(graphs[True, True]) and "affine_tanh" in ops(graphs[True, True])

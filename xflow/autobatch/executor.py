@@ -815,6 +815,10 @@ class _Runner:
             Xs, need, Y, saved, fallback = self.saved[gi]
             d = data[starts[gi]:starts[gi + 1]] if spec.index_data else None
             if not fallback:
+                if spec.grad_in_place is not None:  # fused activation: gY becomes the pre-activation's gradient
+                    ga = target(a)
+                    gY = ga if (off == 0 and B == ga.shape[0]) else ga[off:off + B]
+                    spec.grad_in_place(Y, gY)
                 gXs = spec.backward(params, Xs, sattrs[sid], d, Y, saved, gY, need, _PG(params, acc, a, off, B, gY))
             else:
                 Pd = saved

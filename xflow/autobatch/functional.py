@@ -16,7 +16,7 @@ from xflow.errors import ShapeMismatch
 from .graph import Expr, Graph, _creation_site, current_graph
 
 __all__ = [
-    "inp", "param", "lookup", "affine", "linear", "add", "sub", "mul", "scale", "neg",
+    "inp", "param", "lookup", "affine", "affine_tanh", "linear", "add", "sub", "mul", "scale", "neg",
     "tanh", "sigmoid", "relu", "concat", "slice_", "pick", "esum", "sum_elems",
     "softmax", "log_softmax", "cross_entropy",
 ]
@@ -66,6 +66,18 @@ def affine(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> E
     weights batch into one ``addmm``); the ``x_k`` are vector expressions. ``bias`` may be a tuple
     of vectors that are summed (PyTorch's ``b_ih + b_hh``) or ``None``.
     """
+    return _affine("affine", bias, pairs)
+
+
+def affine_tanh(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> Expr:
+    """``tanh(bias + W_1 x_1 + …)`` as **one** node: the same value as ``tanh(affine(…))``, one batch
+    (one ``addmm`` chain with an in-place ``tanh_``) instead of two, and in backward
+    ``g_z = g_y ⊙ (1 − y²)`` computed in place before the affine's own backward. DyNet has no such
+    op; its graph is ``tanh(affine_transform(…))``, what :func:`affine` + :func:`tanh` record."""
+    return _affine("affine_tanh", bias, pairs)
+
+
+def _affine(op: str, bias: torch.Tensor | Sequence[torch.Tensor] | None, pairs: tuple) -> Expr:
     n = len(pairs)
     if n == 2 or n == 4:  # fast paths: one tensor bias (or none) and one or two pairs, signature already known
         x = pairs[1]
@@ -73,11 +85,11 @@ def affine(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> E
             g = x.graph
             if n == 2:
                 if bias is None:
-                    key = ("affine", (0,), id(pairs[0]), -1, x.tid)
+                    key = (op, (0,), id(pairs[0]), -1, x.tid)
                 elif bias.__class__ is tuple:
                     key = None
                 else:
-                    key = ("affine", (1,), id(bias), id(pairs[0]), -1, x.tid)
+                    key = (op, (1,), id(bias), id(pairs[0]), -1, x.tid)
                 sid = g._sig_ids.get(key) if key is not None else None
                 if sid is not None:
                     return g._push(sid, x.node)
@@ -85,9 +97,9 @@ def affine(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> E
                 y = pairs[3]
                 if y.__class__ is Expr and y.graph is g:
                     if bias.__class__ is tuple and len(bias) == 2:
-                        key = ("affine", (2,), id(bias[0]), id(bias[1]), id(pairs[0]), id(pairs[2]), -1, x.tid, y.tid)
+                        key = (op, (2,), id(bias[0]), id(bias[1]), id(pairs[0]), id(pairs[2]), -1, x.tid, y.tid)
                     elif bias is not None and bias.__class__ is not tuple:
-                        key = ("affine", (1,), id(bias), id(pairs[0]), id(pairs[2]), -1, x.tid, y.tid)
+                        key = (op, (1,), id(bias), id(pairs[0]), id(pairs[2]), -1, x.tid, y.tid)
                     else:
                         key = None
                     sid = g._sig_ids.get(key) if key is not None else None
@@ -98,17 +110,17 @@ def affine(bias: torch.Tensor | Sequence[torch.Tensor] | None, *pairs: Any) -> E
         if x.__class__ is Expr and y.__class__ is Expr and z.__class__ is Expr:
             g = x.graph
             if y.graph is g and z.graph is g:
-                sid = g._sig_ids.get(("affine", (1,), id(bias), id(pairs[0]), id(pairs[2]), id(pairs[4]), -1,
+                sid = g._sig_ids.get((op, (1,), id(bias), id(pairs[0]), id(pairs[2]), id(pairs[4]), -1,
                                       x.tid, y.tid, z.tid))
                 if sid is not None:
                     return g._push(sid, x.node, y.node, extra=z.node)
     if n % 2 or not pairs:
-        raise ShapeMismatch("affine: expects affine(bias, W1, x1[, W2, x2 ...]) with matching W/x pairs")
+        raise ShapeMismatch(f"{op}: expects {op}(bias, W1, x1[, W2, x2 ...]) with matching W/x pairs")
     weights = pairs[0::2]
     xs = pairs[1::2]
-    g = _graph_of(xs, "affine")
+    g = _graph_of(xs, op)
     biases = () if bias is None else ((bias,) if isinstance(bias, torch.Tensor) else tuple(bias))
-    return g.record("affine", xs, biases + tuple(weights), (len(biases),))
+    return g.record(op, xs, biases + tuple(weights), (len(biases),))
 
 
 def linear(W: torch.Tensor, x: Expr) -> Expr:

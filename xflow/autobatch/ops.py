@@ -105,6 +105,11 @@ class OpSpec:
     promote: bool = True
     backward: Callable[..., list[torch.Tensor | None]] | None = None
     write: Callable[..., Any] | None = None
+    #: ``(Y, gY) -> None``: turns the output gradient of a group into the gradient of the op's
+    #: pre-activation **in place** before :attr:`backward` runs (fused activations). The executor
+    #: hands it rows of a gradient buffer it owns, so the deferred weight gradients, which read
+    #: those rows later, see the pre-activation gradient too.
+    grad_in_place: Callable[[torch.Tensor, torch.Tensor], None] | None = None
 
 
 OPS: dict[str, OpSpec] = {}
@@ -256,6 +261,25 @@ def _affine_backward(params, args, attrs, data, Y, saved, gY, need, pg):
 
 register_op(OpSpec("affine", _affine_infer, _affine_kernel, nary=True, complex=True, backward=_affine_backward,
                    write=_affine_write))
+
+
+# ---------------------------------------------------------------- affine_tanh: tanh(b + sum_k W_k x_k), fused
+def _affine_tanh_kernel(params, args, attrs, data):
+    return torch.tanh(_affine_kernel(params, args, attrs, data))
+
+
+def _affine_tanh_write(params, args, attrs, data, out):
+    _affine_write(params, args, attrs, data, out)
+    out.tanh_()
+
+
+def _tanh_grad_in_place(Y: torch.Tensor, gY: torch.Tensor) -> None:
+    """``gY <- gY * (1 - Y²)``: the gradient of the affine pre-activation of ``Y = tanh(z)``."""
+    gY.mul_(torch.mul(Y, Y).neg_().add_(1.0))
+
+
+register_op(OpSpec("affine_tanh", _affine_infer, _affine_tanh_kernel, nary=True, complex=True,
+                   backward=_affine_backward, write=_affine_tanh_write, grad_in_place=_tanh_grad_in_place))
 
 
 # ---------------------------------------------------------------- elementwise

@@ -55,6 +55,14 @@ __all__ = ["TransitionParser", "ParseExample", "make_parses", "parse_lockstep", 
 SHIFT, LEFT, RIGHT = 0, 1, 2
 N_ACTIONS = 3
 
+#: Record the loss terms after the last transition (one batch) instead of at every step (one small
+#: batch per step, DyNet-example style). Same function either way; a switch so that benchmarks can
+#: measure the effect in-process.
+defer_losses = True
+#: With ``fused=True``, record ``tanh(affine(...))`` (compositions, the state MLP) as one fused
+#: :func:`~xflow.autobatch.functional.affine_tanh` node; a switch for in-process measurement.
+fuse_activations = True
+
 
 @dataclass
 class ParseExample:
@@ -175,16 +183,26 @@ def parse_lockstep(backend: Any, batch: Sequence[ParseExample]) -> list[Transiti
     """Parse ``batch`` in lockstep with ``backend`` (see module docstring); returns the final configurations
     (``losses`` hold the per-step loss terms)."""
     confs = [Transitions(s.heads, backend.token_vectors(s), backend.act0) for s in batch]
+    targets: list[list[tuple[Any, int]]] = [[] for _ in confs]
     while True:
-        active = [c for c in confs if not c.done]
+        active = [k for k, c in enumerate(confs) if not c.done]
         if not active:
-            return confs
-        scores = [backend.scores(*c.features(backend)) for c in active]
+            break
+        scores = [backend.scores(*confs[k].features(backend)) for k in active]
         values = backend.values(scores)
-        for c, s, v in zip(active, scores, values):
+        for k, s, v in zip(active, scores, values):
+            c = confs[k]
             taken, target = c.decide(v)
-            c.losses.append(backend.ce(s, target))
+            if defer_losses:
+                targets[k].append((s, target))
+            else:
+                c.losses.append(backend.ce(s, target))
             c.apply(taken, backend)
+    # the loss terms feed no decision: recorded after the last transition, so an autobatching
+    # backend computes them as one batch instead of one small batch per step
+    for c, tg in zip(confs, targets):
+        c.losses.extend(backend.ce(s, t) for s, t in tg)
+    return confs
 
 
 class TransitionParser(DynamicModel):
@@ -333,10 +351,15 @@ class _GraphBackend:
         return lstm_step(self.aw, ab.lookup(self.A, a, sparse=self.sparse), st[0], st[1], self.fused)
 
     def compose(self, h, d):
+        if self.fused and fuse_activations:
+            return ab.affine_tanh(self.c_b, self.C_h, h, self.C_d, d)
         return ab.tanh(ab.affine(self.c_b, self.C_h, h, self.C_d, d))
 
     def scores(self, sh, buf, ah):
-        p = ab.tanh(ab.affine(self.b_p, self.W_s, sh, self.W_b, buf, self.W_a, ah))
+        if self.fused and fuse_activations:
+            p = ab.affine_tanh(self.b_p, self.W_s, sh, self.W_b, buf, self.W_a, ah)
+        else:
+            p = ab.tanh(ab.affine(self.b_p, self.W_s, sh, self.W_b, buf, self.W_a, ah))
         return ab.affine(self.b_o, self.W_o, p)
 
     def values(self, scores):
