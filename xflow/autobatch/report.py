@@ -28,6 +28,7 @@ TARGETS: tuple[tuple[str, str, Any, float, tuple[str, ...], str], ...] = (
     ("train", "agenda", "eager", 5.0, ("bilstm",), "training ≥ 5× eager"),
     ("infer", "agenda", "eager", 2.0, MODEL_ORDER, "inference ≥ 2× eager"),
     ("train", "agenda", "hand", 1 / 1.5, MODEL_ORDER, "training within 1.5× of hand-batched"),
+    ("infer", "agenda", "hand", 1 / 1.5, MODEL_ORDER, "inference within 1.5× of hand-batched"),
 )
 
 
@@ -163,3 +164,18 @@ def conditions_table() -> str:
                          f"±{100 * float(r.noise_floor):.1f}%"])
     return markdown_table(["model", "mode", "minibatch", "rounds", "deciding clock", "load (1 min)",
                            "other procs (cores)", "busy", "wall / CPU (agenda)", "A/A floor"], rows)
+
+
+SWITCHES_FILE = "autobatch/switches.csv"
+
+
+@report_table("autobatch.switches")
+def switches_table() -> str:
+    """Each design switch off vs on, one training step in-process (``benchmarks/autobatch_switches.py``)."""
+    df = load_result(SWITCHES_FILE)
+    rows = [[f"`{r.switch}`", MODEL_TITLE.get(r.model, r.model), "on" if bool(r.default) else "off",
+             f"{r.off_ms:.1f}", f"{r.on_ms:.1f}", fmt_ci(r.value, r.lo, r.hi, r.verdict),
+             f"±{100 * float(r.noise_floor):.1f}%", "yes" if bool(r.busy) else "no"]
+            for r in df.itertuples()]
+    return markdown_table(["switch", "model", "default", "off: step ms", "on: step ms", "on vs off [95% CI]",
+                           "A/A floor", "busy"], rows, ["l", "l", "l", "r", "r", "l", "r", "l"])

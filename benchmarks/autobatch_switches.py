@@ -1,0 +1,122 @@
+"""Autobatching design switches, each measured in-process: one training step with the switch off vs on.
+
+Each switch is a module attribute that changes *how* a step is computed, never *what* (tests pin
+that every setting gives the same loss and gradients):
+
+* ``parser.defer_losses`` — the parser records its loss terms after the last transition (one batch)
+  instead of at every step (one small batch per forward);
+* ``parser.fuse_activations`` — ``tanh(affine(…))`` as one fused ``affine_tanh`` node;
+* ``executor.pool_weight_grads`` — one weight-gradient product per weight for all incremental
+  forwards of a graph, instead of one per forward;
+* ``executor.defer_weight_grads`` — one weight-gradient product per weight and forward over every
+  group that used it, instead of one rank-B update per group.
+
+Per (model, switch): the measurement core times ``off`` and ``on`` in interleaved shuffled rounds,
+thread CPU time deciding (torch on one thread), with an A/A control of ``off``, and reports the
+speed-up of ``on`` over ``off`` with its paired 95 % interval and verdict. DyNet's sizes, minibatch
+64; the SGD update runs with learning rate 0, so that every round parses the same sentences the
+same way (the parser follows its own predictions). Writes ``results/autobatch/switches.csv``; the
+docs table ``autobatch.switches`` is generated from it (``make report``)::
+
+    .venv/bin/python benchmarks/autobatch_switches.py            # ~5 min on 2 cores
+    .venv/bin/python benchmarks/autobatch_switches.py --rounds 4 --switches parser.defer_losses
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+from xflow.autobatch.graph import Graph
+from xflow.autobatch.models import get_model
+from xflow.autobatch.presets import PRESETS
+from xflow.runtime.measure import Variant, measure
+from xflow.tables import save_result
+
+#: switch name -> (module, attribute, models it is measured on)
+SWITCHES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "parser.defer_losses": ("xflow.autobatch.models.parser", "defer_losses", ("parser",)),
+    "parser.fuse_activations": ("xflow.autobatch.models.parser", "fuse_activations", ("parser",)),
+    "executor.pool_weight_grads": ("xflow.autobatch.executor", "pool_weight_grads", ("parser",)),
+    "executor.defer_weight_grads": ("xflow.autobatch.executor", "defer_weight_grads", ("parser", "bilstm")),
+}
+OUT = "autobatch/switches.csv"
+
+
+def _step(model, batches, mod, attr: str, value: bool, opt) -> Callable[[], None]:
+    state = {"i": 0}
+
+    def step() -> None:
+        setattr(mod, attr, value)
+        b = batches[state["i"] % len(batches)]
+        state["i"] += 1
+        with Graph("agenda") as g:
+            loss = g.forward_batch(model.loss_autobatch(b)).sum()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        gc.collect()
+    return step
+
+
+def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[dict]:
+    """Measure ``switch`` off vs on for one model; returns result rows (the default value restored)."""
+    modname, attr, _ = SWITCHES[switch]
+    mod = importlib.import_module(modname)
+    default = getattr(mod, attr)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = get_model(model_name, **PRESETS["full"][model_name])
+    data = model.make_data(2 * batch, seed=1)
+    batches = [data[:batch], data[batch:]]
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    try:
+        res = measure({"off": Variant(_step(model, batches, mod, attr, False, opt), threads=1),
+                       "on": Variant(_step(model, batches, mod, attr, True, opt), threads=1)},
+                      warmup=2, rounds=rounds, inner=2, desc=switch)
+    finally:
+        setattr(mod, attr, default)
+    c = res.compare("on", "off")
+    cond = res.conditions()
+    return [{"switch": switch, "model": model_name, "batch": batch, "default": bool(default),
+             "off_ms": res.median_ms("off") / 2, "on_ms": res.median_ms("on") / 2,
+             "value": c.speedup, "lo": c.speedup_ci[0], "hi": c.speedup_ci[1], "verdict": c.verdict,
+             "noise_floor": c.noise_floor, "wall_off_ms": res.median_ms("off", "wall") / 2,
+             "wall_on_ms": res.median_ms("on", "wall") / 2, **cond}]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--switches", default=",".join(SWITCHES), help=f"comma-separated subset of {','.join(SWITCHES)}")
+    ap.add_argument("--rounds", type=int, default=10, help="interleaved rounds per switch (>= 2)")
+    ap.add_argument("--out", default=OUT, help=f"result file under results/ (default {OUT})")
+    args = ap.parse_args(argv)
+    names = [s for s in args.switches.split(",") if s]
+    bad = [s for s in names if s not in SWITCHES]
+    if bad:
+        sys.stderr.write(f"error: unknown switch(es) {bad}; choose from {list(SWITCHES)}\n")
+        return 2
+    if args.rounds < 2:
+        sys.stderr.write("error: --rounds must be >= 2 (an interval needs two rounds)\n")
+        return 2
+    rows: list[dict] = []
+    for s in names:
+        for m in SWITCHES[s][2]:
+            t0 = time.perf_counter()
+            rows.extend(run_one(s, m, args.rounds))
+            r = rows[-1]
+            print(f"{s:30s} {m:8s} off {r['off_ms']:7.1f} ms  on {r['on_ms']:7.1f} ms  "
+                  f"on vs off {r['value']:.3f}× [{r['lo']:.3f}, {r['hi']:.3f}] {r['verdict']}  "
+                  f"(A/A ±{100 * r['noise_floor']:.1f}%, busy={r['busy']}, {time.perf_counter() - t0:.0f} s)",
+                  flush=True)
+            save_result(rows, args.out)  # after every finished unit
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
