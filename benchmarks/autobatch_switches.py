@@ -10,6 +10,9 @@ that every setting gives the same loss and gradients):
   forwards of a graph, instead of one per forward;
 * ``executor.defer_weight_grads`` — one weight-gradient product per weight and forward over every
   group that used it, instead of one rank-B update per group.
+* ``memory.retain_heap`` — freed memory stays in the process heap (glibc ``mallopt``), the allocator
+  side of DyNet's memory pools; *off* restores glibc's starting thresholds and trims the heap before
+  each sample (:func:`xflow.autobatch.memory.release_heap`), as in a process that never retained it.
 
 Per (model, switch): the measurement core times ``off`` and ``on`` in interleaved shuffled rounds,
 thread CPU time deciding (torch on one thread), with an A/A control of ``off``, and reports the
@@ -38,21 +41,30 @@ from xflow.autobatch.presets import PRESETS
 from xflow.runtime.measure import Variant, measure
 from xflow.tables import save_result
 
-#: switch name -> (module, attribute, models it is measured on)
+#: switch name -> (module, attribute, models it is measured on); the attribute is a bool flag, or
+#: for ``memory.retain_heap`` the pair of functions that turn it on / off
 SWITCHES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "parser.defer_losses": ("xflow.autobatch.models.parser", "defer_losses", ("parser",)),
     "parser.fuse_activations": ("xflow.autobatch.models.parser", "fuse_activations", ("parser",)),
     "executor.pool_weight_grads": ("xflow.autobatch.executor", "pool_weight_grads", ("parser",)),
     "executor.defer_weight_grads": ("xflow.autobatch.executor", "defer_weight_grads", ("parser", "bilstm")),
+    "memory.retain_heap": ("xflow.autobatch.memory", "retain_heap/release_heap", ("parser", "bilstm", "treelstm")),
 }
 OUT = "autobatch/switches.csv"
 
 
-def _step(model, batches, mod, attr: str, value: bool, opt) -> Callable[[], None]:
+def _setter(mod, attr: str) -> tuple[Callable[[bool], None], bool]:
+    """``(set(value), default)`` for one switch."""
+    if "/" in attr:
+        on, off = (getattr(mod, a) for a in attr.split("/"))
+        return (lambda v: on() if v else off()), mod.heap_retained()
+    return (lambda v: setattr(mod, attr, v)), bool(getattr(mod, attr))
+
+
+def _step(model, batches, opt) -> Callable[[], None]:
     state = {"i": 0}
 
     def step() -> None:
-        setattr(mod, attr, value)
         b = batches[state["i"] % len(batches)]
         state["i"] += 1
         with Graph("agenda") as g:
@@ -60,15 +72,21 @@ def _step(model, batches, mod, attr: str, value: bool, opt) -> Callable[[], None
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        gc.collect()
     return step
+
+
+def _before(setter: Callable[[bool], None], value: bool) -> Callable[[], None]:
+    def before() -> None:  # untimed, right before each sample
+        gc.collect()
+        setter(value)
+    return before
 
 
 def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[dict]:
     """Measure ``switch`` off vs on for one model; returns result rows (the default value restored)."""
     modname, attr, _ = SWITCHES[switch]
     mod = importlib.import_module(modname)
-    default = getattr(mod, attr)
+    setter, default = _setter(mod, attr)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = get_model(model_name, **PRESETS["full"][model_name])
@@ -76,11 +94,11 @@ def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[
     batches = [data[:batch], data[batch:]]
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     try:
-        res = measure({"off": Variant(_step(model, batches, mod, attr, False, opt), threads=1),
-                       "on": Variant(_step(model, batches, mod, attr, True, opt), threads=1)},
+        res = measure({"off": Variant(_step(model, batches, opt), threads=1, before=_before(setter, False)),
+                       "on": Variant(_step(model, batches, opt), threads=1, before=_before(setter, True))},
                       warmup=2, rounds=rounds, inner=2, desc=switch)
     finally:
-        setattr(mod, attr, default)
+        setter(default)
     c = res.compare("on", "off")
     cond = res.conditions()
     return [{"switch": switch, "model": model_name, "batch": batch, "default": bool(default),

@@ -48,6 +48,7 @@ from xflow.errors import DeviceUnavailable, UnknownName
 from xflow.runtime.measure import Variant, measure
 from .dynet_peer import PEER_VARIANTS, build, dynet_available, init_dynet, run_dynet
 from .graph import Graph
+from .memory import retain_heap
 from .models import DynamicModel, get_model
 from .presets import PRESETS
 
@@ -61,7 +62,7 @@ IMPLS = ("eager", *STRATEGY_IMPLS, "hand")
 DEFAULT_IMPLS = ("eager", "none", "depth", "agenda", "agenda-unfused", "hand")
 
 #: Bumped whenever a change alters what is measured, so cached sweep results (keyed by config) expire.
-BENCH_VERSION = 3
+BENCH_VERSION = 4
 
 #: (a, b) pairs reported as speed-ups of ``a`` over ``b`` when both were measured.
 PAIRS: tuple[tuple[str, str], ...] = (
@@ -81,7 +82,8 @@ def default_config(model: str = "bilstm", quick: bool = True, **over: Any) -> di
         batch = 16
     cfg = dict(model=model, preset="quick" if quick else "full", batch=batch, impls=list(DEFAULT_IMPLS),
                modes=["train", "infer"], warmup=1, rounds=5 if quick else 10, max_seconds=None, threads=1,
-               seed=0, lr=1e-3, n_batches=2, phases=True, dynet=None, bench_version=BENCH_VERSION)
+               seed=0, lr=1e-3, n_batches=2, phases=True, dynet=None, retain_heap=True,
+               bench_version=BENCH_VERSION)
     cfg.update(over)
     return cfg
 
@@ -182,6 +184,8 @@ def run(config: dict) -> list[dict]:
         raise DeviceUnavailable(f"the autobatch benchmark runs on CPU only (asked for {cfg['device']!r})")
     torch.set_num_threads(int(cfg["threads"]))
     torch.manual_seed(int(cfg["seed"]))
+    if cfg.get("retain_heap", True):  # for every implementation alike, before any is timed (see memory.py)
+        retain_heap()
     dims = dict(PRESETS[cfg["preset"]][cfg["model"]])
     dims.update(cfg.get("dims") or {})
     model = get_model(cfg["model"], **dims)

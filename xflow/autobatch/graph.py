@@ -46,6 +46,7 @@ import torch
 from xflow.errors import ShapeMismatch, UnknownName, XflowError
 
 from .executor import gather_values, run_segment
+from .memory import ensure_default as _retain_heap_once
 from .ops import OPS, OpShapeError, OpSpec, Shape
 from .schedule import analyze, arrange, primary_slot
 from .strategies import resolve_strategy
@@ -243,6 +244,7 @@ class Graph:
     """
 
     def __init__(self, strategy: Any = "agenda", device: str | torch.device | None = None):
+        _retain_heap_once()  # freed memory stays in the heap for the next step (see xflow.autobatch.memory)
         self.strategy_name, self._strategy = resolve_strategy(strategy)
         self.device = torch.device(device) if device is not None else None
         # per node (struct of arrays)
