@@ -114,28 +114,16 @@ def _final_graph(graph: str, actions: list[int]):
 
 
 def _measure(graph_id: str, finals: dict[str, object], rounds: int, max_seconds: float) -> dict[str, dict]:
-    """Measured speed-up of every distinct final graph of ``graph_id`` over the original."""
+    """Measured speed-up of every distinct final graph of ``graph_id`` over the original (one run)."""
+    from xflow.agents.policy_eval import measure_finals
     from xflow.graphs.model_ids import resolve_graph
-    from xflow.runtime.latency import measure_models
 
     orig = resolve_graph(graph_id)
-    settings = {"level": "all", "intra_threads": 1}
-    variants = {"original": (orig.model, settings)}
-    labels = {}
-    for h, g in finals.items():
-        if h != orig.content_hash:
-            labels[h] = f"g{len(labels)}"
-            variants[labels[h]] = (g.model, settings)
-    out = {orig.content_hash: {"measured_speedup": 1.0, "speedup_lo": 1.0, "speedup_hi": 1.0, "verdict": "unchanged"}}
-    if not labels:
-        return out
-    m = measure_models(variants, baseline="original", warmup=3, rounds=rounds, max_seconds=max_seconds)
-    for h, lab in labels.items():
-        c = m.compare(lab)
-        out[h] = {"measured_speedup": c.speedup, "speedup_lo": c.speedup_ci[0], "speedup_hi": c.speedup_ci[1],
-                  "verdict": str(c.verdict)}
-    cond = m.conditions()
-    return {h: {**v, **cond} for h, v in out.items()}
+    per, info = measure_finals(orig.model, orig.content_hash, {h: g.model for h, g in finals.items()},
+                               rounds=rounds, max_seconds=max_seconds)
+    cond = {k: info[k] for k in ("clock", "rounds", "load_before", "load_after", "foreign_cpu", "busy", "elapsed_s")
+            if k in info}
+    return {h: {**v, **cond} for h, v in per.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

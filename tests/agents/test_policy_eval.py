@@ -100,3 +100,23 @@ def test_the_committed_policy_loads_with_its_training_record():
     held_out = {"zoo:bert_base", "zoo:vit_encoder", "zoo:resnext50_32x4d", "zoo:inception_v3"}
     assert not held_out & set(record["train_models"])
     assert path.with_suffix(".curve.csv").exists()
+
+
+def test_measure_finals_times_each_distinct_graph_once_and_leaves_the_original_unchanged():
+    """The one measurement of final graphs that ``evaluate_policy`` and the RL ablation share."""
+    from xflow.agents.policy_eval import measure_finals
+    from xflow.costs.registry import make_cost_model
+    from xflow.graphs.model_ids import resolve_graph
+    from xflow.rewrites.search import greedy_search
+
+    orig = resolve_graph("builder:inception_like")
+    res = greedy_search(orig, make_cost_model("nominal"), budget=2)
+    assert res.actions, "greedy must rewrite this graph for the test to mean anything"
+    finals = {orig.content_hash: orig.model, res.graph.content_hash: res.graph.model}
+    per, info = measure_finals(orig.model, orig.content_hash, finals, rounds=3)
+    assert per[orig.content_hash]["verdict"] == "unchanged" and per[orig.content_hash]["measured_speedup"] == 1.0
+    r = per[res.graph.content_hash]
+    assert r["verdict"] in ("faster", "same", "slower") and r["speedup_lo"] <= r["measured_speedup"] <= r["speedup_hi"]
+    assert info["graphs_timed"] == 1 and info["rounds"] == 3 and info["original_ms"] > 0
+    assert measure_finals(orig.model, orig.content_hash, {orig.content_hash: orig.model}) == (
+        {orig.content_hash: per[orig.content_hash]}, {})

@@ -40,7 +40,7 @@ from xflow.rewrites.search import beam_search, greedy_search, measure_balanced, 
 from xflow.rewrites.searches.taso import taso_search
 from xflow.rewrites.searches.tensat import tensat_search
 
-__all__ = ["DEFAULT_POLICY", "default_policy", "parse_shape", "shaped_model_id", "evaluate_policy",
+__all__ = ["DEFAULT_POLICY", "default_policy", "parse_shape", "shaped_model_id", "evaluate_policy", "measure_finals",
            "STOCHASTIC", "METHODS"]
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,38 @@ def _run_search(method: str, graph, cost, agent, *, seed: int, horizon: int, cos
     raise XflowError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
+_UNCHANGED = {"measured_speedup": 1.0, "speedup_lo": 1.0, "speedup_hi": 1.0, "verdict": "unchanged"}
+
+
+def measure_finals(original: Any, original_hash: str, finals: Mapping[str, Any], *, threads: int = 1,
+                   rounds: int = 20, max_seconds: float | None = None,
+                   warmup: int = 3) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Measured speed-up of every distinct final graph of a search over the original, in one run.
+
+    ``finals`` maps content hash -> ONNX model (the original's hash, if present, is not timed: it is
+    ``unchanged``). All graphs and an A/A control (a second session of the original) are timed in
+    interleaved rounds by the measurement core (:func:`~xflow.rewrites.search.measure_balanced`, ORT
+    with every optimization, ``threads`` intra-op threads). Returns ``(per_hash, info)``: per hash
+    ``measured_speedup`` (original time / graph time), its 95 % interval ``speedup_lo``/``speedup_hi``
+    and ``verdict``; ``info`` holds the original's median, the noise floor and the run conditions.
+    """
+    out: dict[str, dict[str, Any]] = {original_hash: dict(_UNCHANGED)}
+    labels = {h: f"g{i}" for i, h in enumerate(h for h in finals if h != original_hash)}
+    if not labels:
+        return out, {}
+    settings = {"level": "all", "intra_threads": threads, "device": "cpu"}
+    variants = {"original": (original, settings)}
+    variants.update({lab: (finals[h], settings) for h, lab in labels.items()})
+    meas = measure_balanced(variants, warmup=warmup, repeats=rounds, baseline="original", max_seconds=max_seconds)
+    for h, lab in labels.items():
+        c = meas.compare(lab)
+        out[h] = {"measured_speedup": float(c.speedup), "speedup_lo": float(c.speedup_ci[0]),
+                  "speedup_hi": float(c.speedup_ci[1]), "verdict": str(c.verdict)}
+    info = {"original_ms": meas.median_ms("original"), "noise_floor": meas.noise_floor(), "threads": threads,
+            "graphs_timed": len(labels), **meas.conditions(), "busy": bool(meas.busy)}
+    return out, info
+
+
 def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, Sequence[int]] | None = None,
                     methods: Sequence[str] = ("rl", "rl-sample", "greedy", "beam", "random"),
                     seeds: int = 5, cost_model: str | None = None, horizon: int | None = None,
@@ -219,26 +251,13 @@ def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, S
                  len(res.actions), wall)
 
     meas_info: dict[str, Any] = {}
-    cmp: dict[str, Any] = {}
+    per_graph: dict[str, dict[str, Any]] = {orig_hash: dict(_UNCHANGED)}
     if measure and finals:
-        settings = {"level": "all", "intra_threads": threads, "device": "cpu"}
-        labels = {h: f"g{i}" for i, h in enumerate(finals)}
-        variants = {"original": (graph.model, settings)}
-        variants.update({labels[h]: (m, settings) for h, m in finals.items()})
-        meas = measure_balanced(variants, repeats=repeats, baseline="original")
-        cmp = {h: meas.compare(labels[h]) for h in finals}
-        meas_info = {"original_ms": meas.median_ms("original"), "noise_floor": meas.noise_floor(),
-                     "clock": meas.clock, "repeats": repeats, "threads": threads, "busy": bool(meas.busy),
-                     "graphs_timed": len(finals)}
+        per_graph, meas_info = measure_finals(graph.model, orig_hash, finals, threads=threads, rounds=repeats)
+        meas_info["repeats"] = repeats
     for r in runs:
-        c = cmp.get(r["graph"])
-        if r["graph"] == orig_hash:
-            r.update(measured_speedup=1.0, speedup_lo=1.0, speedup_hi=1.0, verdict="unchanged")
-        elif c is not None:
-            r.update(measured_speedup=float(c.speedup), speedup_lo=float(c.speedup_ci[0]),
-                     speedup_hi=float(c.speedup_ci[1]), verdict=c.verdict)
-        else:
-            r.update(measured_speedup=None, speedup_lo=None, speedup_hi=None, verdict="not measured")
+        r.update(per_graph.get(r["graph"], {"measured_speedup": None, "speedup_lo": None, "speedup_hi": None,
+                                            "verdict": "not measured"}))
 
     rows = []
     for method in methods:
