@@ -5,7 +5,8 @@ that every setting gives the same loss and gradients):
 
 * ``parser.defer_losses`` — the parser records its loss terms after the last transition (one batch)
   instead of at every step (one small batch per forward);
-* ``parser.fuse_activations`` — ``tanh(affine(…))`` as one fused ``affine_tanh`` node;
+* ``models.fuse_activations`` — ``tanh(affine(…))`` as one fused ``affine_tanh`` node (the parser's
+  compositions and state MLP, the taggers' MLP);
 * ``executor.pool_weight_grads`` — one weight-gradient product per weight for all incremental
   forwards of a graph, instead of one per forward;
 * ``executor.defer_weight_grads`` — one weight-gradient product per weight and forward over every
@@ -39,13 +40,13 @@ from xflow.autobatch.graph import Graph
 from xflow.autobatch.models import get_model
 from xflow.autobatch.presets import PRESETS
 from xflow.runtime.measure import Variant, measure
-from xflow.tables import save_result
+from xflow.tables import load_result, save_result
 
 #: switch name -> (module, attribute, models it is measured on); the attribute is a bool flag, or
 #: for ``memory.retain_heap`` the pair of functions that turn it on / off
 SWITCHES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "parser.defer_losses": ("xflow.autobatch.models.parser", "defer_losses", ("parser",)),
-    "parser.fuse_activations": ("xflow.autobatch.models.parser", "fuse_activations", ("parser",)),
+    "models.fuse_activations": ("xflow.autobatch.models.base", "fuse_activations", ("parser", "bilstm")),
     "executor.pool_weight_grads": ("xflow.autobatch.executor", "pool_weight_grads", ("parser",)),
     "executor.defer_weight_grads": ("xflow.autobatch.executor", "defer_weight_grads", ("parser", "bilstm")),
     "memory.retain_heap": ("xflow.autobatch.memory", "retain_heap/release_heap", ("parser", "bilstm", "treelstm")),
@@ -108,6 +109,19 @@ def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[
              "wall_on_ms": res.median_ms("on", "wall") / 2, **cond}]
 
 
+def _kept_rows(out: str, names: list[str]) -> list[dict]:
+    """Rows of the existing result file for switches not measured now (a subset run updates its rows
+    and keeps the others, each with its own git sha and conditions)."""
+    try:
+        df = load_result(out)
+    except FileNotFoundError:
+        return []
+    if "switch" not in df.columns:
+        return []
+    keep = df[~df.switch.isin(names) & df.switch.isin(list(SWITCHES))]
+    return keep.to_dict("records")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--switches", default=",".join(SWITCHES), help=f"comma-separated subset of {','.join(SWITCHES)}")
@@ -122,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 2:
         sys.stderr.write("error: --rounds must be >= 2 (an interval needs two rounds)\n")
         return 2
-    rows: list[dict] = []
+    rows: list[dict] = _kept_rows(args.out, names)
     for s in names:
         for m in SWITCHES[s][2]:
             t0 = time.perf_counter()

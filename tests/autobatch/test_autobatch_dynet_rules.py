@@ -100,15 +100,21 @@ def _tagger_batch(name="bilstm", n=6):
     return model, model.make_data(n, seed=3)
 
 
-@pytest.mark.parametrize("name, expected", [
+@pytest.mark.parametrize("name, fused_act, expected", [
     # (none, depth, agenda, agenda-level) batches on a fixed minibatch of 6: the average-depth
     # priority merges the output layers across sentence lengths (depth cannot); a planner that
-    # picks any ready signature instead of the lowest average depth needs more batches
-    ("bilstm", (384, 87, 47, 47)),
-    ("bilstm-char", (1501, 149, 80, 87)),
-    ("treelstm", (360, 35, 35, 35)),
+    # picks any ready signature instead of the lowest average depth needs more batches.
+    # fused_act=False: the taggers' MLP as tanh(affine) (DyNet's graph); True: one affine_tanh node
+    ("bilstm", False, (384, 87, 47, 47)),
+    ("bilstm-char", False, (1501, 149, 80, 87)),
+    ("treelstm", False, (360, 35, 35, 35)),
+    ("bilstm", True, (342, 76, 46, 46)),
+    ("bilstm-char", True, (1459, 136, 79, 84)),
 ])
-def test_group_counts_on_a_fixed_minibatch(name, expected):
+def test_group_counts_on_a_fixed_minibatch(monkeypatch, name, fused_act, expected):
+    from xflow.autobatch.models import base
+
+    monkeypatch.setattr(base, "fuse_activations", fused_act)
     model, batch = _tagger_batch(name)
     got = []
     for s in ("none", "depth", "agenda", "agenda-level"):

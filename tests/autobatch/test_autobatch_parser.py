@@ -71,17 +71,18 @@ def test_model_parses_are_trees_and_forwards_are_incremental():
 
 
 def _parser_loss_and_grads(model, batch, fuse: bool, defer: bool):
+    from xflow.autobatch.models import base as B
     from xflow.autobatch.models import parser as P
 
-    saved = P.fuse_activations, P.defer_losses
-    P.fuse_activations, P.defer_losses = fuse, defer
+    saved = B.fuse_activations, P.defer_losses
+    B.fuse_activations, P.defer_losses = fuse, defer
     try:
         model.zero_grad(set_to_none=True)
         with ab.Graph("agenda") as g:
             loss = g.forward_batch(model.loss_autobatch(batch)).sum()
         loss.backward()
     finally:
-        P.fuse_activations, P.defer_losses = saved
+        B.fuse_activations, P.defer_losses = saved
     grads = {n: (p.grad.to_dense() if p.grad.is_sparse else p.grad).clone()
              for n, p in model.named_parameters() if p.grad is not None}
     return float(loss.detach()), grads, g

@@ -20,10 +20,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..functional import lookup
+from ..functional import affine, affine_tanh, lookup, tanh
 from ..graph import Expr
 
-__all__ = ["DynamicModel"]
+__all__ = ["DynamicModel", "tanh_affine", "fuse_activations"]
+
+#: With a model's ``fused=True``, record ``tanh(affine(...))`` as one fused
+#: :func:`~xflow.autobatch.functional.affine_tanh` node (``fused=False`` keeps DyNet's two nodes);
+#: a switch for in-process measurement (``benchmarks/autobatch_switches.py``).
+fuse_activations = True
+
+
+def tanh_affine(fused: bool, bias: Any, *pairs: Any) -> Expr:
+    """``tanh(bias + W_1 x_1 + …)``: one ``affine_tanh`` node when ``fused`` (and
+    :data:`fuse_activations`), else ``tanh`` of an ``affine`` (the graph DyNet's code builds)."""
+    if fused and fuse_activations:
+        return affine_tanh(bias, *pairs)
+    return tanh(affine(bias, *pairs))
 
 
 class DynamicModel(nn.Module, ABC):

@@ -18,7 +18,7 @@ from .. import functional as ab
 from ..cells import LSTMWeights, lstm_sequence
 from ..data import Sentence, make_sentences
 from ..graph import Expr
-from .base import DynamicModel
+from .base import DynamicModel, tanh_affine
 
 __all__ = ["BiLSTMTagger", "eager_lstm"]
 
@@ -106,7 +106,7 @@ class BiLSTMTagger(DynamicModel):
             b = lstm_sequence(bw, xs, reverse=True, fused=fused)
             terms = []
             for ft, bt, y in zip(f, b, s.tags):
-                z = ab.tanh(ab.affine(self.b_1, self.W_f, ft, self.W_b, bt))
+                z = tanh_affine(fused, self.b_1, self.W_f, ft, self.W_b, bt)
                 terms.append(ab.cross_entropy(ab.affine(b2, W2, z), y))
             losses.append(ab.esum(terms))
         return losses

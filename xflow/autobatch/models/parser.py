@@ -46,7 +46,7 @@ from .. import functional as ab
 from ..cells import LSTMWeights, lstm_sequence, lstm_step, zeros_state
 from ..data import _zipf_ids, sentence_lengths
 from ..graph import current_graph
-from .base import DynamicModel
+from .base import DynamicModel, tanh_affine
 from .bilstm import eager_lstm
 
 __all__ = ["TransitionParser", "ParseExample", "make_parses", "parse_lockstep", "Transitions",
@@ -59,9 +59,6 @@ N_ACTIONS = 3
 #: batch per step, DyNet-example style). Same function either way; a switch so that benchmarks can
 #: measure the effect in-process.
 defer_losses = True
-#: With ``fused=True``, record ``tanh(affine(...))`` (compositions, the state MLP) as one fused
-#: :func:`~xflow.autobatch.functional.affine_tanh` node; a switch for in-process measurement.
-fuse_activations = True
 
 
 @dataclass
@@ -351,15 +348,10 @@ class _GraphBackend:
         return lstm_step(self.aw, ab.lookup(self.A, a, sparse=self.sparse), st[0], st[1], self.fused)
 
     def compose(self, h, d):
-        if self.fused and fuse_activations:
-            return ab.affine_tanh(self.c_b, self.C_h, h, self.C_d, d)
-        return ab.tanh(ab.affine(self.c_b, self.C_h, h, self.C_d, d))
+        return tanh_affine(self.fused, self.c_b, self.C_h, h, self.C_d, d)
 
     def scores(self, sh, buf, ah):
-        if self.fused and fuse_activations:
-            p = ab.affine_tanh(self.b_p, self.W_s, sh, self.W_b, buf, self.W_a, ah)
-        else:
-            p = ab.tanh(ab.affine(self.b_p, self.W_s, sh, self.W_b, buf, self.W_a, ah))
+        p = tanh_affine(self.fused, self.b_p, self.W_s, sh, self.W_b, buf, self.W_a, ah)
         return ab.affine(self.b_o, self.W_o, p)
 
     def values(self, scores):
