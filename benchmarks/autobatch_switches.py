@@ -103,10 +103,10 @@ def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[
     c = res.compare("on", "off")
     cond = res.conditions()
     return [{"switch": switch, "model": model_name, "batch": batch, "default": bool(default),
-             "off_ms": res.median_ms("off") / 2, "on_ms": res.median_ms("on") / 2,
+             "off_ms": res.median_ms("off"), "on_ms": res.median_ms("on"),
              "value": c.speedup, "lo": c.speedup_ci[0], "hi": c.speedup_ci[1], "verdict": c.verdict,
-             "noise_floor": c.noise_floor, "wall_off_ms": res.median_ms("off", "wall") / 2,
-             "wall_on_ms": res.median_ms("on", "wall") / 2, **cond}]
+             "noise_floor": c.noise_floor, "wall_off_ms": res.median_ms("off", "wall"),
+             "wall_on_ms": res.median_ms("on", "wall"), **cond}]
 
 
 def _kept_rows(out: str, names: list[str]) -> list[dict]:
