@@ -39,27 +39,33 @@ import torch
 from xflow.autobatch.graph import Graph
 from xflow.autobatch.models import get_model
 from xflow.autobatch.presets import PRESETS
-from xflow.runtime.measure import Variant, measure
+from xflow.clitools import int_range, name_list
+from xflow.runtime.measure import Variant, format_speedup, measure
 from xflow.tables import load_result, save_result
 
-#: switch name -> (module, attribute, models it is measured on); the attribute is a bool flag, or
-#: for ``memory.retain_heap`` the pair of functions that turn it on / off
-SWITCHES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "parser.defer_losses": ("xflow.autobatch.models.parser", "defer_losses", ("parser",)),
-    "models.fuse_activations": ("xflow.autobatch.models.base", "fuse_activations", ("parser", "bilstm")),
-    "executor.pool_weight_grads": ("xflow.autobatch.executor", "pool_weight_grads", ("parser",)),
-    "executor.defer_weight_grads": ("xflow.autobatch.executor", "defer_weight_grads", ("parser", "bilstm")),
-    "memory.retain_heap": ("xflow.autobatch.memory", "retain_heap/release_heap", ("parser", "bilstm", "treelstm")),
+def _flag(modname: str, attr: str) -> tuple[Callable[[bool], None], Callable[[], bool]]:
+    """``(set, get)`` of a module's boolean switch attribute."""
+    mod = importlib.import_module(modname)
+    return (lambda v: setattr(mod, attr, v)), (lambda: bool(getattr(mod, attr)))
+
+
+def _heap() -> tuple[Callable[[bool], None], Callable[[], bool]]:
+    """``(set, get)`` of heap retention (two functions, not a flag)."""
+    from xflow.autobatch import memory
+
+    return (lambda v: memory.retain_heap() if v else memory.release_heap()), memory.heap_retained
+
+
+#: switch name -> (its (set, get) pair, models it is measured on)
+SWITCHES: dict[str, tuple[Callable[[], tuple[Callable[[bool], None], Callable[[], bool]]], tuple[str, ...]]] = {
+    "parser.defer_losses": (lambda: _flag("xflow.autobatch.models.parser", "defer_losses"), ("parser",)),
+    "models.fuse_activations": (lambda: _flag("xflow.autobatch.models.base", "fuse_activations"), ("parser", "bilstm")),
+    "executor.pool_weight_grads": (lambda: _flag("xflow.autobatch.executor", "pool_weight_grads"), ("parser",)),
+    "executor.defer_weight_grads": (lambda: _flag("xflow.autobatch.executor", "defer_weight_grads"),
+                                    ("parser", "bilstm")),
+    "memory.retain_heap": (_heap, ("parser", "bilstm", "treelstm")),
 }
 OUT = "autobatch/switches.csv"
-
-
-def _setter(mod, attr: str) -> tuple[Callable[[bool], None], bool]:
-    """``(set(value), default)`` for one switch."""
-    if "/" in attr:
-        on, off = (getattr(mod, a) for a in attr.split("/"))
-        return (lambda v: on() if v else off()), mod.heap_retained()
-    return (lambda v: setattr(mod, attr, v)), bool(getattr(mod, attr))
 
 
 def _step(model, batches, opt) -> Callable[[], None]:
@@ -85,9 +91,8 @@ def _before(setter: Callable[[bool], None], value: bool) -> Callable[[], None]:
 
 def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[dict]:
     """Measure ``switch`` off vs on for one model; returns result rows (the default value restored)."""
-    modname, attr, _ = SWITCHES[switch]
-    mod = importlib.import_module(modname)
-    setter, default = _setter(mod, attr)
+    setter, getter = SWITCHES[switch][0]()
+    default = getter()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = get_model(model_name, **PRESETS["full"][model_name])
@@ -124,18 +129,13 @@ def _kept_rows(out: str, names: list[str]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--switches", default=",".join(SWITCHES), help=f"comma-separated subset of {','.join(SWITCHES)}")
-    ap.add_argument("--rounds", type=int, default=10, help="interleaved rounds per switch (>= 2)")
+    ap.add_argument("--switches", type=name_list(list(SWITCHES)), default=",".join(SWITCHES),
+                    help=f"comma-separated subset of {','.join(SWITCHES)}")
+    ap.add_argument("--rounds", type=int_range(2, hint="an interval needs two rounds"), default=10,
+                    help="interleaved rounds per switch")
     ap.add_argument("--out", default=OUT, help=f"result file under results/ (default {OUT})")
     args = ap.parse_args(argv)
-    names = [s for s in args.switches.split(",") if s]
-    bad = [s for s in names if s not in SWITCHES]
-    if bad:
-        sys.stderr.write(f"error: unknown switch(es) {bad}; choose from {list(SWITCHES)}\n")
-        return 2
-    if args.rounds < 2:
-        sys.stderr.write("error: --rounds must be >= 2 (an interval needs two rounds)\n")
-        return 2
+    names = args.switches.split(",")
     rows: list[dict] = _kept_rows(args.out, names)
     for s in names:
         for m in SWITCHES[s][2]:
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(run_one(s, m, args.rounds))
             r = rows[-1]
             print(f"{s:30s} {m:8s} off {r['off_ms']:7.1f} ms  on {r['on_ms']:7.1f} ms  "
-                  f"on vs off {r['value']:.3f}× [{r['lo']:.3f}, {r['hi']:.3f}] {r['verdict']}  "
+                  f"on vs off {format_speedup(r['value'], (r['lo'], r['hi']), r['verdict'])}  "
                   f"(A/A ±{100 * r['noise_floor']:.1f}%, busy={r['busy']}, {time.perf_counter() - t0:.0f} s)",
                   flush=True)
             save_result(rows, args.out)  # after every finished unit

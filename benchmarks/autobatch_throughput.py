@@ -24,6 +24,7 @@ import time
 
 from xflow.autobatch.bench import default_config, run_experiment
 from xflow.autobatch.dynet_peer import dynet_available
+from xflow.clitools import int_range, name_list
 from xflow.sweep import run_sweep
 from xflow.tables import save_result
 
@@ -56,19 +57,14 @@ def _rows(records: list[dict]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small dimensions, minibatch 32 (char model 16), 5 rounds")
-    ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {','.join(MODELS)}")
-    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per model (default 10, quick 5)")
+    ap.add_argument("--models", type=name_list(MODELS), default=",".join(MODELS),
+                    help=f"comma-separated subset of {','.join(MODELS)}")
+    ap.add_argument("--rounds", type=int_range(2, hint="an interval needs two rounds"), default=None,
+                    help="interleaved rounds per model (default 10, quick 5)")
     ap.add_argument("--no-dynet", action="store_true", help="skip the DyNet peer even when dynet38 is installed")
     ap.add_argument("--out", default=None, help="result file under results/ (default autobatch/throughput[_quick].csv)")
     args = ap.parse_args(argv)
-    models = [m for m in args.models.split(",") if m]
-    bad = [m for m in models if m not in MODELS]
-    if bad:
-        sys.stderr.write(f"error: unknown model(s) {bad}; choose from {list(MODELS)}\n")
-        return 2
-    if args.rounds is not None and args.rounds < 2:
-        sys.stderr.write("error: --rounds must be >= 2 (an interval needs two rounds)\n")
-        return 2
+    models = args.models.split(",")
     dynet = not args.no_dynet and dynet_available()
     if not args.no_dynet and not dynet:
         sys.stderr.write("dynet38 not installed: the DyNet peer is skipped (pip install dynet38)\n")
