@@ -184,7 +184,7 @@ def run(config: dict) -> list[dict]:
         raise DeviceUnavailable(f"the autobatch benchmark runs on CPU only (asked for {cfg['device']!r})")
     torch.set_num_threads(int(cfg["threads"]))
     torch.manual_seed(int(cfg["seed"]))
-    if cfg.get("retain_heap", True):  # for every implementation alike, before any is timed (see memory.py)
+    if cfg["retain_heap"]:  # for every implementation alike, before any is timed (see memory.py)
         retain_heap()
     dims = dict(PRESETS[cfg["preset"]][cfg["model"]])
     dims.update(cfg.get("dims") or {})

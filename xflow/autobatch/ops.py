@@ -275,7 +275,7 @@ def _affine_tanh_write(params, args, attrs, data, out):
 
 def _tanh_grad_in_place(Y: torch.Tensor, gY: torch.Tensor) -> None:
     """``gY <- gY * (1 - Y²)``: the gradient of the affine pre-activation of ``Y = tanh(z)``."""
-    gY.mul_(torch.mul(Y, Y).neg_().add_(1.0))
+    gY.mul_(_one_minus_sq(Y))
 
 
 register_op(OpSpec("affine_tanh", _affine_infer, _affine_tanh_kernel, nary=True, complex=True,
