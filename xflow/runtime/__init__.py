@@ -7,32 +7,34 @@
 * :func:`outputs_close`, :func:`assert_equivalent` — numeric equivalence with dtype-aware tolerances
 * :func:`describe_device` — which machine produced a number
 """
-from xflow.runtime.device import DeviceInfo, cuda_available, describe_device
-from xflow.runtime.equivalence import (
-    DEFAULT_TOLERANCES,
-    CompareOptions,
-    OutputDiff,
-    assert_equivalent,
-    compare_outputs,
-    outputs_close,
-    tolerances_for,
-)
-from xflow.runtime.latency import (
-    LatencyComparison,
-    LatencyStats,
-    compare_latency,
-    measure_interleaved,
-    measure_latency,
-    summarize,
-)
-from xflow.runtime.session import (
-    LEVELS,
-    SessionSettings,
-    available_devices,
-    make_session,
-    model_bytes,
-    random_inputs,
-)
+from xflow._lazy import lazy_getattr
+
+# submodules load on first use: importing ``xflow.runtime.measure`` (the measurement core) does not
+# import ONNX Runtime or onnx_ir
+_EXPORTS = {
+    "DeviceInfo": "xflow.runtime.device",
+    "cuda_available": "xflow.runtime.device",
+    "describe_device": "xflow.runtime.device",
+    "DEFAULT_TOLERANCES": "xflow.runtime.equivalence",
+    "CompareOptions": "xflow.runtime.equivalence",
+    "OutputDiff": "xflow.runtime.equivalence",
+    "assert_equivalent": "xflow.runtime.equivalence",
+    "compare_outputs": "xflow.runtime.equivalence",
+    "outputs_close": "xflow.runtime.equivalence",
+    "tolerances_for": "xflow.runtime.equivalence",
+    "LatencyComparison": "xflow.runtime.latency",
+    "LatencyStats": "xflow.runtime.latency",
+    "compare_latency": "xflow.runtime.latency",
+    "measure_interleaved": "xflow.runtime.latency",
+    "measure_latency": "xflow.runtime.latency",
+    "summarize": "xflow.runtime.latency",
+    "LEVELS": "xflow.runtime.session",
+    "SessionSettings": "xflow.runtime.session",
+    "available_devices": "xflow.runtime.session",
+    "make_session": "xflow.runtime.session",
+    "model_bytes": "xflow.runtime.session",
+    "random_inputs": "xflow.runtime.session",
+}
 
 __all__ = [
     "DeviceInfo",
@@ -58,3 +60,5 @@ __all__ = [
     "assert_equivalent",
     "tolerances_for",
 ]
+
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
