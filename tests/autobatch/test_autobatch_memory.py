@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from xflow.autobatch import memory
+from xflow.runtime.heap import glibc
 
 
 class _MallInfo2(ctypes.Structure):
@@ -15,7 +16,7 @@ class _MallInfo2(ctypes.Structure):
 
 
 def _mmapped_bytes() -> int:
-    libc = memory._glibc()
+    libc = glibc()
     if libc is None or not hasattr(libc, "mallinfo2"):
         pytest.skip("needs glibc >= 2.33 (mallinfo2)")
     libc.mallinfo2.restype = _MallInfo2
@@ -55,4 +56,4 @@ def test_default_applies_once_and_respects_the_environment(monkeypatch, restore_
     monkeypatch.setitem(memory._state, "checked", False)
     monkeypatch.delenv("XFLOW_AUTOBATCH_RETAIN_HEAP")
     memory.ensure_default()
-    assert memory.heap_retained() == (memory._glibc() is not None)
+    assert memory.heap_retained() == (glibc() is not None)

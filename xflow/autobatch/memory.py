@@ -6,7 +6,8 @@ graph. PyTorch's CPU tensors come from ``malloc``: glibc serves blocks above its
 them back with ``munmap`` when freed, and it trims the top of the heap when more than
 ``M_TRIM_THRESHOLD`` is free. An autobatched step allocates and frees its arenas, gradient
 buffers and kernel temporaries — many of them one or two hundred KiB — every step, so without
-retention each step pays page faults and cold pages again.
+retention each step pays page faults and cold pages again. (The glibc calls themselves live in
+the core, :mod:`xflow.runtime.heap`, shared with the cost layer.)
 
 :func:`retain_heap` raises both thresholds with ``mallopt`` (glibc only): blocks up to 32 MiB come
 from the heap and freed memory stays there for the next step, as in DyNet's pools. The process
@@ -18,18 +19,15 @@ use unless ``XFLOW_AUTOBATCH_RETAIN_HEAP=0``. Measured effect: ``benchmarks/auto
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
-import platform
+
+from xflow.runtime.heap import glibc, set_thresholds, trim
 
 __all__ = ["retain_heap", "release_heap", "heap_retained", "ensure_default"]
 
 log = logging.getLogger(__name__)
 
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
 #: Largest block served from the heap (glibc accepts up to 32 MiB on 64-bit systems).
 MMAP_THRESHOLD = 32 << 20
 #: Free memory at the top of the heap kept before trimming (effectively: never trim).
@@ -39,27 +37,12 @@ DEFAULT_MMAP_THRESHOLD = 128 * 1024
 DEFAULT_TRIM_THRESHOLD = 128 * 1024
 
 _state = {"retained": False, "checked": False}
-_libc: ctypes.CDLL | None = None
-
-
-def _glibc() -> ctypes.CDLL | None:
-    global _libc
-    if _libc is None and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        try:
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _libc = lib if hasattr(lib, "mallopt") else None
-        except OSError:
-            _libc = None
-    return _libc
 
 
 def retain_heap() -> bool:
     """Serve blocks up to :data:`MMAP_THRESHOLD` from the heap and never trim it (see module
     docstring). Returns whether the setting applies (``False`` off glibc)."""
-    libc = _glibc()
-    if libc is None:
-        return False
-    ok = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    ok = set_thresholds(MMAP_THRESHOLD, TRIM_THRESHOLD)
     _state["retained"] = ok
     return ok
 
@@ -67,12 +50,10 @@ def retain_heap() -> bool:
 def release_heap() -> bool:
     """glibc's starting thresholds again (fixed, not adaptive) and the free heap given back to the
     system now (``malloc_trim``): how a process without :func:`retain_heap` behaves, for A/B runs."""
-    libc = _glibc()
-    if libc is None:
+    if glibc() is None:
         return False
-    libc.mallopt(_M_MMAP_THRESHOLD, DEFAULT_MMAP_THRESHOLD)
-    libc.mallopt(_M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
-    libc.malloc_trim(0)
+    set_thresholds(DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
+    trim(collect=False)
     _state["retained"] = False
     return True
 

@@ -28,7 +28,6 @@ disk (``cache_dir('costs', 'ort')``, one file per device label, level, threads, 
 """
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import tempfile
@@ -49,6 +48,7 @@ from xflow.errors import InvalidModel
 from xflow.graphs.hashing import HASH_VERSION
 from xflow.graphs.ir import Graph
 from xflow.runtime.device import describe_device
+from xflow.runtime.heap import trim
 from xflow.runtime.session import _ort_level, random_inputs
 
 __all__ = ["OrtOptimizedCost", "optimized_model", "optimized_op_counts", "transient_proto", "release_heap", "CACHE_VERSION"]
@@ -81,13 +81,7 @@ def release_heap() -> None:
     """Collect garbage and return freed heap pages to the OS (``malloc_trim``; glibc only). ORT
     sessions over full-size weight copies fragment the heap: without this, costing 31 graphs of a
     170 MB model grew the process by ~100 MB per graph."""
-    import ctypes
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        pass
+    trim()  # xflow.runtime.heap: gc.collect + malloc_trim(0), a no-op off glibc
 
 
 def transient_proto(graph: Graph) -> onnx.ModelProto:
