@@ -117,12 +117,12 @@ def _measure(graph_id: str, finals: dict[str, object], rounds: int, max_seconds:
     """Measured speed-up of every distinct final graph of ``graph_id`` over the original (one run)."""
     from xflow.agents.policy_eval import measure_finals
     from xflow.graphs.model_ids import resolve_graph
+    from xflow.runtime.measure import CONDITIONS
 
     orig = resolve_graph(graph_id)
     per, info = measure_finals(orig.model, orig.content_hash, {h: g.model for h, g in finals.items()},
                                rounds=rounds, max_seconds=max_seconds)
-    cond = {k: info[k] for k in ("clock", "rounds", "load_before", "load_after", "foreign_cpu", "busy", "elapsed_s")
-            if k in info}
+    cond = {k: info[k] for k in CONDITIONS if k in info}  # the measurement core's list of run conditions
     return {h: {**v, **cond} for h, v in per.items()}
 
 

@@ -131,3 +131,14 @@ def test_measure_rejects_bad_arguments():
 
 def test_format_speedup():
     assert format_speedup(1.0123, (0.98, 1.04), "same") == "1.012× [0.980, 1.040] same"
+
+
+def test_conditions_name_every_run_condition_once():
+    """``CONDITIONS`` is the one list benchmarks copy run conditions by (rl_ablation, policy_eval)."""
+    from xflow.runtime.measure import CONDITIONS, measure
+
+    m = measure({"a": lambda: sum(range(50)), "b": lambda: sum(range(50))}, rounds=2, warmup=0)
+    c = m.conditions()
+    assert tuple(c) == CONDITIONS
+    assert {"clock", "load_before", "load_after", "foreign_cpu", "busy"} <= set(CONDITIONS)
+    assert isinstance(c["busy"], bool) and c["rounds"] == 2 and c["clock"] in ("thread", "wall", "process")

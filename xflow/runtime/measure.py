@@ -57,7 +57,12 @@ __all__ = [
     "BUSY_CORES",
     "format_speedup",
     "torch_variant",
+    "CONDITIONS",
 ]
+
+#: The run conditions kept with every measured number (:meth:`Measurement.conditions`): deciding
+#: clock, rounds, load average before/after, other processes' CPU (cores), the busy flag, duration.
+CONDITIONS = ("clock", "rounds", "load_before", "load_after", "foreign_cpu", "busy", "elapsed_s")
 
 log = logging.getLogger(__name__)
 
@@ -276,10 +281,8 @@ class Measurement:
 
     # -- output --------------------------------------------------------------------------------
     def conditions(self) -> dict[str, Any]:
-        """Run conditions recorded with every number: clock, rounds, load, foreign CPU, busy."""
-        return {"clock": self.clock, "rounds": self.rounds, "load_before": self.load_before,
-                "load_after": self.load_after, "foreign_cpu": self.foreign_cpu, "busy": self.busy,
-                "elapsed_s": self.elapsed_s}
+        """Run conditions recorded with every number (the fields named by :data:`CONDITIONS`)."""
+        return {k: getattr(self, k) for k in CONDITIONS}
 
     def records(self, *, min_effect: float = 0.0, alpha: float = 0.05, **config: Any) -> list[dict[str, Any]]:
         """Long-format rows, one per variant (``metric="time_ms"``): median and IQR on the deciding
