@@ -14,10 +14,17 @@ that every setting gives the same loss and gradients):
 * ``memory.retain_heap`` — freed memory stays in the process heap (glibc ``mallopt``), the allocator
   side of DyNet's memory pools; *off* restores glibc's starting thresholds and trims the heap before
   each sample (:func:`xflow.autobatch.memory.release_heap`), as in a process that never retained it.
+* ``memory.quiet_gc`` — the cyclic garbage collector with the process's setup frozen out of it and
+  young collections every 20k allocations (:func:`xflow.autobatch.memory.quiet_gc`); *off* is
+  CPython's default collector (:func:`~xflow.autobatch.memory.restore_gc`). Measured without the
+  untimed ``gc.collect()`` that precedes every other sample (it would empty the generations, and the
+  full collections this switch avoids would not occur in the sample). Off by default: neither the
+  library nor the throughput benchmark applies it unless this switch shows a gain.
 
 Per (model, switch): the measurement core times ``off`` and ``on`` in interleaved shuffled rounds,
 thread CPU time deciding (torch on one thread), with an A/A control of ``off``, and reports the
-speed-up of ``on`` over ``off`` with its paired 95 % interval and verdict. DyNet's sizes, minibatch
+speed-up of ``on`` over ``off`` with its paired 95 % interval and verdict, and beside it the mean
+thread CPU time per step spent in Python's cyclic garbage collector under each setting. DyNet's sizes, minibatch
 64; the SGD update runs with learning rate 0, so that every round parses the same sentences the
 same way (the parser follows its own predictions). Writes ``results/autobatch/switches.csv``; the
 docs table ``autobatch.switches`` is generated from it (``make report``)::
@@ -56,6 +63,13 @@ def _heap() -> tuple[Callable[[bool], None], Callable[[], bool]]:
     return (lambda v: memory.retain_heap() if v else memory.release_heap()), memory.heap_retained
 
 
+def _gc() -> tuple[Callable[[bool], None], Callable[[], bool]]:
+    """``(set, get)`` of the benchmark's garbage-collector setting (freeze + raised threshold)."""
+    from xflow.autobatch import memory
+
+    return (lambda v: memory.quiet_gc() if v else memory.restore_gc()), memory.gc_quiet
+
+
 #: switch name -> (its (set, get) pair, models it is measured on)
 SWITCHES: dict[str, tuple[Callable[[], tuple[Callable[[bool], None], Callable[[], bool]]], tuple[str, ...]]] = {
     "parser.defer_losses": (lambda: _flag("xflow.autobatch.models.parser", "defer_losses"), ("parser",)),
@@ -64,6 +78,7 @@ SWITCHES: dict[str, tuple[Callable[[], tuple[Callable[[bool], None], Callable[[]
     "executor.defer_weight_grads": (lambda: _flag("xflow.autobatch.executor", "defer_weight_grads"),
                                     ("parser", "bilstm")),
     "memory.retain_heap": (_heap, ("parser", "bilstm", "treelstm")),
+    "memory.quiet_gc": (_gc, ("parser", "bilstm", "treelstm")),
 }
 OUT = "autobatch/switches.csv"
 
@@ -82,11 +97,47 @@ def _step(model, batches, opt) -> Callable[[], None]:
     return step
 
 
-def _before(setter: Callable[[bool], None], value: bool) -> Callable[[], None]:
+def _before(setter: Callable[[bool], None], value: bool, collect: bool = True) -> Callable[[], None]:
     def before() -> None:  # untimed, right before each sample
-        gc.collect()
+        if collect:
+            gc.collect()
         setter(value)
     return before
+
+
+#: Switches measured without the untimed ``gc.collect()`` before each sample: a collection by hand
+#: empties the generations, so the collections the switch is about would not happen in the sample.
+NO_COLLECT = {"memory.quiet_gc"}
+
+
+class _GcClock:
+    """Thread CPU time spent in the cyclic garbage collector during each variant's steps (a
+    ``gc.callbacks`` hook): mean milliseconds per step, warm-up included."""
+
+    def __init__(self) -> None:
+        self.ms = {"off": 0.0, "on": 0.0}
+        self.calls = {"off": 0, "on": 0}
+        self.current: str | None = None
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.thread_time()
+        elif self.current is not None:
+            self.ms[self.current] += (time.thread_time() - self._t0) * 1e3
+
+    def wrap(self, label: str, step: Callable[[], None]) -> Callable[[], None]:
+        def timed() -> None:
+            self.current = label
+            self.calls[label] += 1
+            try:
+                step()
+            finally:
+                self.current = None
+        return timed
+
+    def per_step(self, label: str) -> float:
+        return self.ms[label] / max(self.calls[label], 1)
 
 
 def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[dict]:
@@ -99,11 +150,17 @@ def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[
     data = model.make_data(2 * batch, seed=1)
     batches = [data[:batch], data[batch:]]
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    gc_clock = _GcClock()
     try:
-        res = measure({"off": Variant(_step(model, batches, opt), threads=1, before=_before(setter, False)),
-                       "on": Variant(_step(model, batches, opt), threads=1, before=_before(setter, True))},
+        collect = switch not in NO_COLLECT
+        gc.callbacks.append(gc_clock)
+        res = measure({"off": Variant(gc_clock.wrap("off", _step(model, batches, opt)), threads=1,
+                                      before=_before(setter, False, collect)),
+                       "on": Variant(gc_clock.wrap("on", _step(model, batches, opt)), threads=1,
+                                     before=_before(setter, True, collect))},
                       warmup=2, rounds=rounds, inner=2, desc=switch)
     finally:
+        gc.callbacks.remove(gc_clock)
         setter(default)
     c = res.compare("on", "off")
     cond = res.conditions()
@@ -111,7 +168,8 @@ def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[
              "off_ms": res.median_ms("off"), "on_ms": res.median_ms("on"),
              "value": c.speedup, "lo": c.speedup_ci[0], "hi": c.speedup_ci[1], "verdict": c.verdict,
              "noise_floor": c.noise_floor, "wall_off_ms": res.median_ms("off", "wall"),
-             "wall_on_ms": res.median_ms("on", "wall"), **cond}]
+             "wall_on_ms": res.median_ms("on", "wall"), "gc_off_ms": gc_clock.per_step("off"),
+             "gc_on_ms": gc_clock.per_step("on"), **cond}]
 
 
 def _kept_rows(out: str, names: list[str]) -> list[dict]:

@@ -57,3 +57,60 @@ def test_default_applies_once_and_respects_the_environment(monkeypatch, restore_
     monkeypatch.delenv("XFLOW_AUTOBATCH_RETAIN_HEAP")
     memory.ensure_default()
     assert memory.heap_retained() == (glibc() is not None)
+
+
+@pytest.fixture
+def restore_gc_setting():
+    import gc
+
+    before = gc.get_threshold()
+    yield
+    memory.restore_gc()
+    gc.set_threshold(*before)
+
+
+def test_quiet_gc_freezes_the_setup_and_raises_the_young_threshold(restore_gc_setting):
+    import gc
+
+    memory.restore_gc()
+    assert gc.get_freeze_count() == 0 and not memory.gc_quiet()
+    setup = [[i] for i in range(1000)]  # tracked containers alive at setup time
+    memory.quiet_gc()
+    assert memory.gc_quiet()
+    assert gc.get_threshold()[0] >= memory.GC_THRESHOLD0
+    assert gc.get_freeze_count() > len(setup)  # the setup is out of every later collection
+    memory.restore_gc()
+    assert gc.get_freeze_count() == 0 and not memory.gc_quiet()
+    assert gc.get_threshold() == memory._state["gc_default"]
+
+
+def test_cyclic_garbage_is_still_collected_after_quiet_gc(restore_gc_setting):
+    import gc
+    import weakref
+
+    memory.quiet_gc()
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a cycle created after the freeze
+    ref = weakref.ref(a)
+    del a, b
+    gc.collect()
+    assert ref() is None
+
+
+def test_default_raises_the_gc_threshold_only_when_asked(monkeypatch, restore_gc_setting, restore_heap_setting):
+    import gc
+
+    memory.restore_gc()
+    monkeypatch.setitem(memory._state, "checked", False)
+    monkeypatch.delenv("XFLOW_AUTOBATCH_TUNE_GC", raising=False)
+    memory.ensure_default()
+    assert gc.get_threshold()[0] == memory._state["gc_default"][0]  # not a default (no measured gain)
+    monkeypatch.setitem(memory._state, "checked", False)
+    monkeypatch.setenv("XFLOW_AUTOBATCH_TUNE_GC", "1")
+    memory.ensure_default()
+    assert gc.get_threshold()[0] == memory.GC_THRESHOLD0
+    assert gc.get_freeze_count() == 0  # the library never freezes on its own

@@ -16,15 +16,37 @@ benefits, so the benchmark applies it once before measuring any implementation (
 hand-batched and autobatched alike). :class:`~xflow.autobatch.graph.Graph` applies it on first
 use unless ``XFLOW_AUTOBATCH_RETAIN_HEAP=0``. Measured effect: ``benchmarks/autobatch_switches.py``
 (switch ``memory.retain_heap``).
+
+**Python's cyclic garbage collector** is the other per-object cost DyNet (C++) does not have. A
+parser minibatch records ~30k nodes and creates as many Python objects (expressions, transition
+states); with CPython's default thresholds (a young collection every 700 allocations) a plain
+training loop runs dozens of young and some full collections per step, and every full collection
+walks *all* tracked objects of the process (torch's modules, the model, the data: a few hundred
+thousand). Two process-wide settings, neither applied by default:
+
+* :func:`raise_gc_threshold` — young collections every :data:`GC_THRESHOLD0` allocations (most
+  per-step objects die by reference counting before a collection sees them); cyclic garbage is
+  still collected, later;
+* :func:`freeze_gc` — ``gc.freeze()`` after a collection: the objects alive *now* (imports, model,
+  data) move to the permanent generation, so later full collections walk only what was created
+  since. Frozen objects are never collected by the cyclic collector (reference counting still
+  frees them): for a long-running process whose setup is done.
+
+:func:`quiet_gc` applies both, :func:`restore_gc` undoes both. Their effect on a training step is
+the switch ``memory.quiet_gc`` of ``benchmarks/autobatch_switches.py``; they become defaults only if
+it shows a gain. ``XFLOW_AUTOBATCH_TUNE_GC=1`` makes :class:`~xflow.autobatch.graph.Graph` apply
+:func:`raise_gc_threshold` on first use.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
 from xflow.runtime.heap import glibc, set_thresholds, trim
 
-__all__ = ["retain_heap", "release_heap", "heap_retained", "ensure_default"]
+__all__ = ["retain_heap", "release_heap", "heap_retained", "ensure_default", "raise_gc_threshold", "freeze_gc",
+           "quiet_gc", "restore_gc", "gc_quiet", "GC_THRESHOLD0"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +58,10 @@ TRIM_THRESHOLD = (1 << 31) - 1
 DEFAULT_MMAP_THRESHOLD = 128 * 1024
 DEFAULT_TRIM_THRESHOLD = 128 * 1024
 
-_state = {"retained": False, "checked": False}
+#: Allocations between young-generation collections once :func:`raise_gc_threshold` applies.
+GC_THRESHOLD0 = 20_000
+
+_state = {"retained": False, "checked": False, "gc_default": gc.get_threshold(), "frozen": False}
 
 
 def retain_heap() -> bool:
@@ -63,12 +88,49 @@ def heap_retained() -> bool:
     return _state["retained"]
 
 
+def raise_gc_threshold() -> None:
+    """Young-generation collections every :data:`GC_THRESHOLD0` allocations (never lowers a
+    threshold the process already raised further)."""
+    t0, t1, t2 = gc.get_threshold()
+    if 0 < t0 < GC_THRESHOLD0:
+        gc.set_threshold(GC_THRESHOLD0, t1, t2)
+
+
+def freeze_gc() -> None:
+    """Collect, then move every object alive now to the permanent generation (``gc.freeze``), so
+    later full collections skip the process's setup objects (see module docstring)."""
+    gc.collect()
+    gc.freeze()
+    _state["frozen"] = True
+
+
+def quiet_gc() -> None:
+    """:func:`raise_gc_threshold` and :func:`freeze_gc` (the ``on`` side of switch ``memory.quiet_gc``)."""
+    raise_gc_threshold()
+    freeze_gc()
+
+
+def restore_gc() -> None:
+    """The collector as the process started: nothing frozen, the thresholds it began with."""
+    gc.unfreeze()
+    gc.set_threshold(*_state["gc_default"])
+    _state["frozen"] = False
+
+
+def gc_quiet() -> bool:
+    """Whether :func:`quiet_gc` is in effect (the threshold raised and the setup frozen)."""
+    return _state["frozen"] and gc.get_threshold()[0] >= GC_THRESHOLD0
+
+
 def ensure_default() -> None:
-    """Apply :func:`retain_heap` once per process unless ``XFLOW_AUTOBATCH_RETAIN_HEAP=0`` (called by
+    """Once per process: :func:`retain_heap` unless ``XFLOW_AUTOBATCH_RETAIN_HEAP=0``, and
+    :func:`raise_gc_threshold` when ``XFLOW_AUTOBATCH_TUNE_GC=1`` (called by
     :class:`~xflow.autobatch.graph.Graph`)."""
     if _state["checked"]:
         return
     _state["checked"] = True
+    if os.environ.get("XFLOW_AUTOBATCH_TUNE_GC", "0") == "1":
+        raise_gc_threshold()
     if os.environ.get("XFLOW_AUTOBATCH_RETAIN_HEAP", "1") == "0":
         return
     if retain_heap():

@@ -173,9 +173,15 @@ SWITCHES_FILE = "autobatch/switches.csv"
 def switches_table() -> str:
     """Each design switch off vs on, one training step in-process (``benchmarks/autobatch_switches.py``)."""
     df = load_result(SWITCHES_FILE)
+    def gc_ms(r: Any) -> str:  # GC time per step, off → on (rows measured before it was recorded: —)
+        off, on = getattr(r, "gc_off_ms", float("nan")), getattr(r, "gc_on_ms", float("nan"))
+        ok = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (off, on))
+        return f"{off:.1f} → {on:.1f}" if ok else "—"
+
     rows = [[f"`{r.switch}`", MODEL_TITLE.get(r.model, r.model), "on" if bool(r.default) else "off",
              f"{r.off_ms:.1f}", f"{r.on_ms:.1f}", fmt_ci(r.value, r.lo, r.hi, r.verdict),
-             f"±{100 * float(r.noise_floor):.1f}%", "yes" if bool(r.busy) else "no"]
+             f"±{100 * float(r.noise_floor):.1f}%", gc_ms(r), "yes" if bool(r.busy) else "no"]
             for r in df.itertuples()]
     return markdown_table(["switch", "model", "default", "off: step ms", "on: step ms", "on vs off [95% CI]",
-                           "A/A floor", "busy"], rows, ["l", "l", "l", "r", "r", "l", "r", "l"])
+                           "A/A floor", "GC ms/step off → on", "busy"], rows,
+                          ["l", "l", "l", "r", "r", "l", "r", "r", "l"])
