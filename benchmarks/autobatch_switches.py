@@ -14,6 +14,8 @@ that every setting gives the same loss and gradients):
 * ``memory.retain_heap`` — freed memory stays in the process heap (glibc ``mallopt``), the allocator
   side of DyNet's memory pools; *off* restores glibc's starting thresholds and trims the heap before
   each sample (:func:`xflow.autobatch.memory.release_heap`), as in a process that never retained it.
+* ``schedule.reader_order`` — batches with no produced operand that no reader is ordered by (the
+  embedding lookups) laid out in their first reader's order, so those reads are views, not copies;
 * ``memory.quiet_gc`` — the cyclic garbage collector with the process's setup frozen out of it and
   young collections every 20k allocations (:func:`xflow.autobatch.memory.quiet_gc`); *off* is
   CPython's default collector (:func:`~xflow.autobatch.memory.restore_gc`). Measured without the
@@ -78,6 +80,7 @@ SWITCHES: dict[str, tuple[Callable[[], tuple[Callable[[bool], None], Callable[[]
     "executor.defer_weight_grads": (lambda: _flag("xflow.autobatch.executor", "defer_weight_grads"),
                                     ("parser", "bilstm")),
     "memory.retain_heap": (_heap, ("parser", "bilstm", "treelstm")),
+    "schedule.reader_order": (lambda: _flag("xflow.autobatch.schedule", "reader_order"), ("parser", "bilstm")),
     "memory.quiet_gc": (_gc, ("parser", "bilstm", "treelstm")),
 }
 OUT = "autobatch/switches.csv"

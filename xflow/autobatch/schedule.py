@@ -26,7 +26,14 @@ produced operand (a shared zero state), so it is ordered longest-first; every la
 that order, and the examples that are still running are always a *prefix* of the previous step's
 rows — the next step reads a view, as a length-sorted hand-batched LSTM does.
 
-All three kernels are single-source (:mod:`xflow.autobatch._jit`): compiled by numba when
+A second pass orders the *free* groups — no operand produced in this forward, and not the primary
+operand of any reader (so no reader's order was derived from theirs), like a batch of embedding
+lookups — by where their **first reader** (in recording order) reads each member. The lookups of a
+BiLSTM are then laid out in the forward LSTM's step order, and every forward step reads its inputs
+as one view instead of an ``index_select`` (the backward direction reads them in another order and
+still gathers). Batches are unchanged; switch :data:`reader_order`.
+
+All four kernels are single-source (:mod:`xflow.autobatch._jit`): compiled by numba when
 available, interpreted otherwise; both give identical results (tested).
 """
 from __future__ import annotations
@@ -42,7 +49,11 @@ from ._jit import argsort_stable, copy_i, from_engine, kernel, to_engine, zeros_
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import Graph
 
-__all__ = ["PlanInput", "analyze", "arrange", "POS_ROW_BITS"]
+__all__ = ["PlanInput", "analyze", "arrange", "POS_ROW_BITS", "reader_order"]
+
+#: Second pass of :func:`arrange`: order *free* groups (no produced operand, not the primary operand
+#: of any reader) by where their first reader reads them. A switch so that benchmarks can measure it.
+reader_order = True
 
 #: Bits of a row inside a batch position key (``source << POS_ROW_BITS | row``).
 POS_ROW_BITS = 21
@@ -186,6 +197,54 @@ def _arrange_kernel(order, starts, sig, ptr, args, first, height, primary, rsrc,
     return out, lsrc, lrow
 
 
+def _reader_order_kernel(order, starts, sig, ptr, args, first, uptr, users, primary, lsrc, lrow, g_off):
+    """Second pass of :func:`arrange`: reorder the members of every *free* group by where their first
+    reader reads them (see :func:`arrange`); updates ``order`` and ``lrow`` in place, returns the
+    number of groups reordered."""
+    n = len(sig)
+    G = len(starts) - 1
+    shift = 1 << 21
+    done = 0
+    for g in range(G):
+        a0 = starts[g]
+        B = starts[g + 1] - a0
+        if B < 2:
+            continue
+        free = True
+        for k in range(B):
+            m = order[a0 + k]
+            for e in range(ptr[m], ptr[m + 1]):  # a produced operand: its own reads follow its order
+                la = args[e] - first
+                if la >= 0 and la < n and sig[la] >= 0:
+                    free = False
+            for e in range(uptr[m], uptr[m + 1]):  # a reader ordered by this group: keep its order
+                u = users[e]
+                j = primary[sig[u]]
+                if j >= 0 and args[ptr[u] + j] - first == m:
+                    free = False
+            if not free:
+                break
+        if not free:
+            continue
+        keys = zeros_i(B)
+        for k in range(B):
+            m = order[a0 + k]
+            if uptr[m + 1] > uptr[m]:
+                u = users[uptr[m]]  # the first reader recorded
+                keys[k] = lsrc[u] * shift + lrow[u]
+            else:
+                keys[k] = (1 << 62) + k
+        perm = argsort_stable(keys)
+        tmp = zeros_i(B)
+        for k in range(B):
+            tmp[k] = order[a0 + perm[k]]
+        for k in range(B):
+            order[a0 + k] = tmp[k]
+            lrow[tmp[k]] = g_off[g] + k
+        done += 1
+    return done
+
+
 def primary_slot(spec: Any, tids: Sequence[int], types: Sequence[Any]) -> int:
     """The operand position with the most elements (first on ties), -1 for none/flat (one signature)."""
     if spec.flat or not tids:
@@ -206,7 +265,8 @@ def primary_slots(g: "Graph") -> np.ndarray:
 def arrange(inp: PlanInput, order: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Reorder group members for contiguous reads (see module docstring); groups keep their order.
 
-    Every signature of the forward gets one **arena** (a source, numbered from the graph's current
+    Then, with :data:`reader_order`, the free groups are reordered by their first reader (module
+    docstring). Every signature of the forward gets one **arena** (a source, numbered from the graph's current
     number of sources, in order of first use): its groups write consecutive row ranges of it in
     execution order. Sets ``inp.lsrc`` / ``inp.lrow`` (arena and row of every local op node),
     ``inp.g_src`` / ``inp.g_off`` (arena and first row of every group) and ``inp.arena_sig`` /
@@ -245,6 +305,12 @@ def arrange(inp: PlanInput, order: np.ndarray, starts: np.ndarray) -> tuple[np.n
         to_engine(order), to_engine(starts), inp.eng("sig"), inp.eng("ptr"), inp.eng("args"), inp.first,
         inp.eng("height"), to_engine(primary_slots(g)), to_engine(rsrc), to_engine(rrow), to_engine(g_src),
         to_engine(g_off))
+    if reader_order:
+        lrow = to_engine(from_engine(lrow))  # writable in both engines
+        out = to_engine(from_engine(out))
+        kernel(_reader_order_kernel)(
+            out, to_engine(starts), inp.eng("sig"), inp.eng("ptr"), inp.eng("args"), inp.first, inp.eng("uptr"),
+            inp.eng("users"), to_engine(primary_slots(g)), lsrc, lrow, to_engine(g_off))
     inp.lsrc = from_engine(lsrc)
     inp.lrow = from_engine(lrow)
     return from_engine(out), starts
