@@ -165,6 +165,26 @@ def test_free_groups_are_ordered_by_their_first_reader(engine, monkeypatch):
     assert v_on.abs().min() > 0 and torch.equal(v_on, v_off)
 
 
+def test_reader_order_keeps_a_batch_that_a_reader_is_ordered_by():
+    """Lookups read by two batches: first by an affine ordered by its larger operand (recorded in
+    the opposite order), then by a ``tanh`` ordered by the lookups themselves (its only operand). The
+    lookups are the ``tanh``'s primary operand, so the pass must leave them alone: reordering them for
+    the affine would turn the ``tanh``'s view into a copy."""
+    torch.manual_seed(0)
+    E = torch.randn(10, 3)
+    W_y, W_x, b = torch.randn(2, 8), torch.randn(2, 3), torch.randn(2)
+    with ab.Graph("agenda") as g:
+        xs = [ab.lookup(E, i) for i in range(4)]
+        ys = [ab.tanh(ab.inp(torch.randn(8))) for _ in range(4)][::-1]  # recorded in reverse order
+        first = [ab.affine(b, W_y, y, W_x, x) for x, y in zip(xs, ys)]  # x's first reader
+        second = [ab.tanh(x) for x in xs]
+        g.forward()
+    seg = g.segments[-1]
+    tanh_of_x = [k for grp, k in zip(g.last_plan, seg.group_gathers) if second[0].node in grp]
+    assert tanh_of_x == [("view",)]
+    assert all(v.value().abs().min() > 0 for v in first + second)
+
+
 def test_reader_order_never_costs_a_view_on_the_benchmark_models():
     """The pass only reorders groups whose order no reader depends on: on every model (tiny sizes)
     it copies no more rows than without it and keeps every view the first pass made possible."""
