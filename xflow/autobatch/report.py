@@ -174,9 +174,8 @@ def switches_table() -> str:
     """Each design switch off vs on, one training step in-process (``benchmarks/autobatch_switches.py``)."""
     df = load_result(SWITCHES_FILE)
     def gc_ms(r: Any) -> str:  # GC time per step, off → on (rows measured before it was recorded: —)
-        off, on = getattr(r, "gc_off_ms", float("nan")), getattr(r, "gc_on_ms", float("nan"))
-        ok = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (off, on))
-        return f"{off:.1f} → {on:.1f}" if ok else "—"
+        off, on = fmt(getattr(r, "gc_off_ms", None), 1), fmt(getattr(r, "gc_on_ms", None), 1)
+        return "—" if "—" in (off, on) else f"{off} → {on}"
 
     rows = [[f"`{r.switch}`", MODEL_TITLE.get(r.model, r.model), "on" if bool(r.default) else "off",
              f"{r.off_ms:.1f}", f"{r.on_ms:.1f}", fmt_ci(r.value, r.lo, r.hi, r.verdict),

@@ -199,12 +199,10 @@ def _arrange_kernel(order, starts, sig, ptr, args, first, height, primary, rsrc,
 
 def _reader_order_kernel(order, starts, sig, ptr, args, first, uptr, users, primary, lsrc, lrow, g_off):
     """Second pass of :func:`arrange`: reorder the members of every *free* group by where their first
-    reader reads them (see :func:`arrange`); updates ``order`` and ``lrow`` in place, returns the
-    number of groups reordered."""
+    reader reads them (see :func:`arrange`); updates ``order`` and ``lrow`` in place."""
     n = len(sig)
     G = len(starts) - 1
     shift = 1 << 21
-    done = 0
     for g in range(G):
         a0 = starts[g]
         B = starts[g + 1] - a0
@@ -241,8 +239,6 @@ def _reader_order_kernel(order, starts, sig, ptr, args, first, uptr, users, prim
         for k in range(B):
             order[a0 + k] = tmp[k]
             lrow[tmp[k]] = g_off[g] + k
-        done += 1
-    return done
 
 
 def primary_slot(spec: Any, tids: Sequence[int], types: Sequence[Any]) -> int:
@@ -301,16 +297,14 @@ def arrange(inp: PlanInput, order: np.ndarray, starts: np.ndarray) -> tuple[np.n
     inp.arena_rows = rows
     rsrc = g._vsrc[inp.args]
     rrow = g._vrow[inp.args]
+    starts_e, primary_e, g_off_e = to_engine(starts), to_engine(primary_slots(g)), to_engine(g_off)
     out, lsrc, lrow = kernel(_arrange_kernel)(
-        to_engine(order), to_engine(starts), inp.eng("sig"), inp.eng("ptr"), inp.eng("args"), inp.first,
-        inp.eng("height"), to_engine(primary_slots(g)), to_engine(rsrc), to_engine(rrow), to_engine(g_src),
-        to_engine(g_off))
-    if reader_order:
-        lrow = to_engine(from_engine(lrow))  # writable in both engines
-        out = to_engine(from_engine(out))
+        to_engine(order), starts_e, inp.eng("sig"), inp.eng("ptr"), inp.eng("args"), inp.first,
+        inp.eng("height"), primary_e, to_engine(rsrc), to_engine(rrow), to_engine(g_src), g_off_e)
+    if reader_order:  # in place on the first pass's (writable) order and rows
         kernel(_reader_order_kernel)(
-            out, to_engine(starts), inp.eng("sig"), inp.eng("ptr"), inp.eng("args"), inp.first, inp.eng("uptr"),
-            inp.eng("users"), to_engine(primary_slots(g)), lsrc, lrow, to_engine(g_off))
+            out, starts_e, inp.eng("sig"), inp.eng("ptr"), inp.eng("args"), inp.first, inp.eng("uptr"),
+            inp.eng("users"), primary_e, lsrc, lrow, g_off_e)
     inp.lsrc = from_engine(lsrc)
     inp.lrow = from_engine(lrow)
     return from_engine(out), starts
