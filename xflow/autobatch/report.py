@@ -225,4 +225,3 @@ def switches_table() -> str:
     return markdown_table(["switch", "model", "default", "off: step ms", "on: step ms", "on vs off [95% CI]",
                            "A/A floor", "GC ms/step off → on", "busy"], rows,
                           ["l", "l", "l", "r", "r", "l", "r", "r", "l"])
-
