@@ -1,4 +1,4 @@
-"""Autobatching design switches, each measured in-process: one training step with the switch off vs on.
+"""Autobatching design switches, each measured in-process: one step with the switch off vs on.
 
 Each switch is a module attribute that changes *how* a step is computed, never *what* (tests pin
 that every setting gives the same loss and gradients):
@@ -16,6 +16,9 @@ that every setting gives the same loss and gradients):
   each sample (:func:`xflow.autobatch.memory.release_heap`), as in a process that never retained it.
 * ``schedule.reader_order`` — batches with no produced operand that no reader is ordered by (the
   embedding lookups) laid out in their first reader's order, so those reads are views, not copies;
+* ``executor.hoist_projections`` — a term ``W x`` that many groups read from one complete source (an
+  LSTM's input projection over all time steps) computed once as one large product
+  (:meth:`xflow.autobatch.executor._Runner.hoist_plan`); measured on training and on inference steps;
 * ``memory.quiet_gc`` — the cyclic garbage collector with the process's setup frozen out of it and
   young collections every 20k allocations (:func:`xflow.autobatch.memory.quiet_gc`); *off* is
   CPython's default collector (:func:`~xflow.autobatch.memory.restore_gc`). Measured without the
@@ -23,12 +26,13 @@ that every setting gives the same loss and gradients):
   full collections this switch avoids would not occur in the sample). Off by default: neither the
   library nor the throughput benchmark applies it unless this switch shows a gain.
 
-Per (model, switch): the measurement core times ``off`` and ``on`` in interleaved shuffled rounds,
-thread CPU time deciding (torch on one thread), with an A/A control of ``off``, and reports the
-speed-up of ``on`` over ``off`` with its paired 95 % interval and verdict, and beside it the mean
-thread CPU time per step spent in Python's cyclic garbage collector under each setting. DyNet's sizes, minibatch
-64; the SGD update runs with learning rate 0, so that every round parses the same sentences the
-same way (the parser follows its own predictions). Writes ``results/autobatch/switches.csv``; the
+A model entry ``name:infer`` measures an inference step (the batched forward, no gradient) instead
+of a training step. Per (model, switch): the measurement core times ``off`` and ``on`` in interleaved
+shuffled rounds, thread CPU time deciding (torch on one thread), with an A/A control of ``off``, and
+reports the speed-up of ``on`` over ``off`` with its paired 95 % interval and verdict, and beside it
+the mean thread CPU time per step spent in Python's cyclic garbage collector under each setting.
+DyNet's sizes, minibatch 64; the SGD update runs with learning rate 0, so that every round parses
+the same sentences the same way (the parser follows its own predictions). Writes ``results/autobatch/switches.csv``; the
 docs table ``autobatch.switches`` is generated from it (``make report``)::
 
     .venv/bin/python benchmarks/autobatch_switches.py            # ~5 min on 2 cores
@@ -81,17 +85,23 @@ SWITCHES: dict[str, tuple[Callable[[], tuple[Callable[[bool], None], Callable[[]
                                     ("parser", "bilstm")),
     "memory.retain_heap": (_heap, ("parser", "bilstm", "treelstm")),
     "schedule.reader_order": (lambda: _flag("xflow.autobatch.schedule", "reader_order"), ("parser", "bilstm")),
+    "executor.hoist_projections": (lambda: _flag("xflow.autobatch.executor", "hoist_projections"),
+                                   ("bilstm", "bilstm:infer", "bilstm-char:infer")),
     "memory.quiet_gc": (_gc, ("parser", "bilstm", "treelstm")),
 }
 OUT = "autobatch/switches.csv"
 
 
-def _step(model, batches, opt) -> Callable[[], None]:
+def _step(model, batches, opt, train: bool = True) -> Callable[[], None]:
     state = {"i": 0}
 
     def step() -> None:
         b = batches[state["i"] % len(batches)]
         state["i"] += 1
+        if not train:
+            with torch.no_grad(), Graph("agenda") as g:
+                g.forward_batch(model.loss_autobatch(b)).sum()
+            return
         with Graph("agenda") as g:
             loss = g.forward_batch(model.loss_autobatch(b)).sum()
         loss.backward()
@@ -143,8 +153,11 @@ class _GcClock:
         return self.ms[label] / max(self.calls[label], 1)
 
 
-def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[dict]:
-    """Measure ``switch`` off vs on for one model; returns result rows (the default value restored)."""
+def run_one(switch: str, model_spec: str, rounds: int, batch: int = 64) -> list[dict]:
+    """Measure ``switch`` off vs on for one model (``name`` or ``name:infer``); returns result rows
+    (the default value restored)."""
+    model_name, _, mode = model_spec.partition(":")
+    train = mode != "infer"
     setter, getter = SWITCHES[switch][0]()
     default = getter()
     torch.set_num_threads(1)
@@ -157,9 +170,9 @@ def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[
     try:
         collect = switch not in NO_COLLECT
         gc.callbacks.append(gc_clock)
-        res = measure({"off": Variant(gc_clock.wrap("off", _step(model, batches, opt)), threads=1,
+        res = measure({"off": Variant(gc_clock.wrap("off", _step(model, batches, opt, train)), threads=1,
                                       before=_before(setter, False, collect)),
-                       "on": Variant(gc_clock.wrap("on", _step(model, batches, opt)), threads=1,
+                       "on": Variant(gc_clock.wrap("on", _step(model, batches, opt, train)), threads=1,
                                      before=_before(setter, True, collect))},
                       warmup=2, rounds=rounds, inner=2, desc=switch)
     finally:
@@ -167,7 +180,7 @@ def run_one(switch: str, model_name: str, rounds: int, batch: int = 64) -> list[
         setter(default)
     c = res.compare("on", "off")
     cond = res.conditions()
-    return [{"switch": switch, "model": model_name, "batch": batch, "default": bool(default),
+    return [{"switch": switch, "model": model_name, "mode": "train" if train else "infer", "batch": batch, "default": bool(default),
              "off_ms": res.median_ms("off"), "on_ms": res.median_ms("on"),
              "value": c.speedup, "lo": c.speedup_ci[0], "hi": c.speedup_ci[1], "verdict": c.verdict,
              "noise_floor": c.noise_floor, "wall_off_ms": res.median_ms("off", "wall"),

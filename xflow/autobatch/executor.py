@@ -71,6 +71,12 @@ pool_weight_grads = True
 #: Switch (tests, benchmarks): a later segment's gradients for an earlier segment's arenas go through
 #: the graph's :class:`BackwardPool` (accumulated in one buffer per arena) instead of through autograd.
 route_activation_grads = True
+#: Switch (tests, benchmarks): hoist input projections (see :meth:`_Runner.hoist_plan`): a term
+#: ``W_j x`` that many groups of one signature read from one complete source is computed for all the
+#: source's rows in one matrix product, and each group copies its rows of it.
+hoist_projections = True
+#: Largest projection (bytes) the executor hoists; bigger ones stay per group.
+HOIST_MAX_BYTES = 256 << 20
 
 
 def _gather_kernel(order, starts, ptr, rs, rr, flat, n_src, max_runs):
@@ -231,6 +237,8 @@ class Segment:
     depth: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     gathers: Counter = field(default_factory=Counter)  # kind name -> number of operand gathers
     rows_copied: int = 0  # operand rows copied by gathers (forward)
+    hoisted: int = 0  # groups whose projection term was read from a hoisted product (forward)
+    projections: int = 0  # hoisted products computed (forward)
     group_gathers: list = field(default_factory=list)  # per group: the gather kind name of each operand slot
 
     @property
@@ -564,6 +572,8 @@ class _Runner:
         self.pool: BackwardPool | None = None  # set by inputs() for a training segment
         self.serial = -1
         self.token_in: torch.Tensor | None = None
+        self.n_hoisted = 0
+        self.n_projections = 0
 
     # ------------------------------------------------------------------ forward
     def _gather(self, kind: int, src: int, a: int, b: int, L: int) -> torch.Tensor:
@@ -600,7 +610,9 @@ class _Runner:
         runs = self.runs
         return any(self.src_rg[runs[3 * q]] for q in range(a, b))
 
-    def _operands(self, gi: int, sid: int, B: int) -> tuple[list[torch.Tensor], list[bool]]:
+    def _operands(self, gi: int, sid: int, B: int, skip: int = -1) -> tuple[list[torch.Tensor], list[bool]]:
+        """The gathered operands of group ``gi`` and whether each needs a gradient (``skip``: that
+        operand position is not gathered; its entry is ``None``)."""
         g = self.g
         in_t = g._sig_in[sid]
         types = g._types
@@ -613,6 +625,10 @@ class _Runner:
         srcs = self.srcs
         for si in range(lo, hi):
             _, kind, src, a, b = slots[si]
+            if si - lo == skip:
+                Xs.append(None)  # type: ignore[arg-type]
+                need.append(self._slot_rg(kind, src, a, b))
+                continue
             t = types[in_t[0] if flat else in_t[si - lo]]
             sl = t[3]
             if kind == VIEW and sl is not None:  # rows and columns in one indexing step
@@ -631,6 +647,57 @@ class _Runner:
             Xs = [torch.stack(Xs, 1)]
             need = [any(need)]
         return Xs, need
+
+    def hoist_plan(self, train: bool) -> dict[int, tuple[int, tuple[int, int, int], int, int, int]]:
+        """Groups whose term ``j`` is read from a hoisted projection: ``gi -> (j, key, kind, a, b)``.
+
+        For an op with :attr:`~xflow.autobatch.ops.OpSpec.project` (``affine``, ``affine_tanh``), the
+        term ``W_j x_j`` of a group whose operand ``j`` is one gather (a view or an index) from a source
+        ``S`` already complete when the group runs (a leaf, an earlier forward's output, or an arena
+        whose last writing group comes earlier) is a set of rows of ``P = b + S W_j^T``. When at least
+        two groups of the signature read term ``j`` from ``S`` and their reads cover at least half of
+        ``S``'s rows, ``P`` is computed once (one ``(|S|, in) x (in, out)`` product instead of one
+        small product per group, which is what ``nn.LSTM`` does with its input projection on CPU)
+        and each group copies its rows of ``P`` into its output before adding its other terms. The
+        same floating-point terms are summed (in another order, so results agree to rounding).
+        A group differentiated by torch autograd (:data:`force_autograd`, or an op without a
+        backward) computes its product itself; in training the operand is still gathered for the
+        backward.
+        """
+        if not hoist_projections:
+            return {}
+        g = self.g
+        specs, types, sattrs = g._sig_spec, g._types, g._sig_attrs
+        slots, lo = self.slots, self.slot_lo
+        last_write: dict[int, int] = {}
+        for gi, a in enumerate(self.g_src):
+            last_write[a] = gi
+        reads: dict[tuple[int, int, int], list[tuple[int, int, int, int]]] = {}
+        for gi, sid in enumerate(self.gsig):
+            spec = specs[sid]
+            if spec.project is None or self.flat_sig[sid]:
+                continue
+            out_t = types[g._sig_out[sid]]
+            in_t = g._sig_in[sid]
+            for si in range(lo[gi], lo[gi + 1]):
+                _, kind, src, a, b = slots[si]
+                if kind not in (VIEW, INDEX) or self.src_leaf[src] or last_write.get(src, -1) >= gi:
+                    continue
+                if types[in_t[si - lo[gi]]][1] != out_t[1]:
+                    continue
+                reads.setdefault((sid, si - lo[gi], src), []).append((gi, kind, a, b))
+        plan: dict[int, tuple[int, tuple[int, int, int], int, int, int]] = {}
+        for key, rs in reads.items():
+            sid, j, src = key
+            rows = self.srcs[src].shape[0]
+            width = types[g._sig_out[sid]][0]
+            nbytes = rows * int(np.prod(width)) * types[g._sig_out[sid]][1].itemsize
+            if len(rs) < 2 or 2 * sum(b - a for _, _, a, b in rs) < rows or nbytes > HOIST_MAX_BYTES:
+                continue
+            for gi, kind, a, b in rs:
+                if gi not in plan:  # one hoisted term per group (the first one found)
+                    plan[gi] = (j, key, kind, a, b)
+        return plan
 
     def forward(self, train: bool) -> list[torch.Tensor]:
         """Run every group, writing its rows of its signature's arena; with ``train`` keep what the
@@ -659,11 +726,14 @@ class _Runner:
         self.saved: list[Any] = [None] * self.G
         self.rg: list[bool] = [False] * self.G
         fa = force_autograd
+        hoist = self.hoist_plan(train)
+        proj: dict[tuple[int, int, int], torch.Tensor] = {}
         for gi in range(self.G):
             sid = self.gsig[gi]
             spec = specs[sid]
             B = self.sizes[gi]
-            Xs, need = self._operands(gi, sid, B)
+            h = hoist.get(gi)
+            Xs, need = self._operands(gi, sid, B, -1 if (h is None or train) else h[0])
             params = sparams[sid]
             attrs = sattrs[sid]
             d = data[starts[gi]:starts[gi + 1]] if spec.index_data else None
@@ -672,12 +742,28 @@ class _Runner:
             out = self.srcs[a][off:off + B]
             rg = train and (any(need) or any(p.requires_grad for p in params))
             if rg and (spec.backward is None or fa):
-                with torch.enable_grad():
-                    Xd = [x.detach().requires_grad_(n) for x, n in zip(Xs, need)]
+                with torch.enable_grad():  # copies: a view of an arena would see its later rows' writes
+                    Xd = [x.detach().clone().requires_grad_(n) for x, n in zip(Xs, need)]
                     Pd = [p.detach().requires_grad_(p.requires_grad) for p in params]
                     Yg = spec.kernel(Pd, Xd, attrs, d)
                 out.copy_(Yg.detach())
                 self.saved[gi] = (Xd, need, Yg, Pd, True)
+            elif h is not None:
+                j, key, kind, ra, rb = h
+                P = proj.get(key)
+                if P is None:
+                    S = self.srcs[key[2]]
+                    sl = self.g._types[self.g._sig_in[sid][j]][3]
+                    P = proj[key] = spec.project(params, attrs, j, S if sl is None else S[:, sl[0]:sl[1]])
+                    self.n_projections += 1
+                if kind == VIEW:
+                    out.copy_(P[ra:rb])
+                else:
+                    torch.index_select(P, 0, self.idx[ra:rb], out=out)
+                spec.write_rest(params, Xs, attrs, j, out)
+                self.n_hoisted += 1
+                if rg:
+                    self.saved[gi] = (Xs, need, out, None, False)
             else:
                 if spec.write is not None:
                     saved = spec.write(params, Xs, attrs, d, out)
@@ -996,6 +1082,8 @@ def run_segment(g: "Graph", inp: "PlanInput", order: np.ndarray | None, starts: 
     seg.starts = starts
     seg.gathers = r.gathers
     seg.rows_copied = r.rows_copied
+    seg.hoisted = r.n_hoisted
+    seg.projections = r.n_projections
     lo = r.slot_lo
     names = [KIND_NAMES[sl[1]] for sl in r.slots]
     seg.group_gathers = [tuple(names[lo[k]:lo[k + 1]]) for k in range(r.G)]

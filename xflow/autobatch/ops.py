@@ -110,6 +110,14 @@ class OpSpec:
     #: hands it rows of a gradient buffer it owns, so the deferred weight gradients, which read
     #: those rows later, see the pre-activation gradient too.
     grad_in_place: Callable[[torch.Tensor, torch.Tensor], None] | None = None
+    #: ``(params, attrs, j, S) -> P``: the op's term ``j`` (bias included) for *every* row of a source
+    #: ``S`` at once, ``P = b + S W_j^T`` — lets the executor hoist an input projection that many
+    #: groups read from one complete source (an LSTM's ``W_ih x_t`` over all time steps) into one
+    #: large matrix product, as ``nn.LSTM`` does on CPU. ``None``: the op cannot be hoisted.
+    project: Callable[..., torch.Tensor] | None = None
+    #: ``(params, args, attrs, j, out) -> None``: finish a group whose ``out`` already holds its rows
+    #: of :attr:`project`'s ``P``: add every other term (``args[j]`` is not read) and the activation.
+    write_rest: Callable[..., None] | None = None
 
 
 OPS: dict[str, OpSpec] = {}
@@ -245,6 +253,19 @@ def _affine_write(params, args, attrs, data, out):
         out.addmm_(X, W.t())
 
 
+def _affine_project(params, attrs, j, S):
+    (nb,) = attrs
+    W = params[nb + j]
+    return torch.addmm(_affine_bias(params, nb), S, W.t()) if nb else torch.mm(S, W.t())
+
+
+def _affine_rest(params, args, attrs, j, out):
+    (nb,) = attrs
+    for k, (W, X) in enumerate(zip(params[nb:], args)):
+        if k != j:
+            out.addmm_(X, W.t())
+
+
 def _affine_backward(params, args, attrs, data, Y, saved, gY, need, pg):
     (nb,) = attrs
     for k in range(nb):
@@ -260,7 +281,7 @@ def _affine_backward(params, args, attrs, data, Y, saved, gY, need, pg):
 
 
 register_op(OpSpec("affine", _affine_infer, _affine_kernel, nary=True, complex=True, backward=_affine_backward,
-                   write=_affine_write))
+                   write=_affine_write, project=_affine_project, write_rest=_affine_rest))
 
 
 # ---------------------------------------------------------------- affine_tanh: tanh(b + sum_k W_k x_k), fused
@@ -273,13 +294,19 @@ def _affine_tanh_write(params, args, attrs, data, out):
     out.tanh_()
 
 
+def _affine_tanh_rest(params, args, attrs, j, out):
+    _affine_rest(params, args, attrs, j, out)
+    out.tanh_()
+
+
 def _tanh_grad_in_place(Y: torch.Tensor, gY: torch.Tensor) -> None:
     """``gY <- gY * (1 - Y²)``: the gradient of the affine pre-activation of ``Y = tanh(z)``."""
     gY.mul_(_one_minus_sq(Y))
 
 
 register_op(OpSpec("affine_tanh", _affine_infer, _affine_tanh_kernel, nary=True, complex=True,
-                   backward=_affine_backward, write=_affine_tanh_write, grad_in_place=_tanh_grad_in_place))
+                   backward=_affine_backward, write=_affine_tanh_write, grad_in_place=_tanh_grad_in_place,
+                   project=_affine_project, write_rest=_affine_tanh_rest))
 
 
 # ---------------------------------------------------------------- elementwise

@@ -212,16 +212,20 @@ SWITCHES_FILE = "autobatch/switches.csv"
 
 @report_table("autobatch.switches")
 def switches_table() -> str:
-    """Each design switch off vs on, one training step in-process (``benchmarks/autobatch_switches.py``)."""
+    """Each design switch off vs on, one training or inference step in-process (``benchmarks/autobatch_switches.py``)."""
     df = load_result(SWITCHES_FILE)
     def gc_ms(r: Any) -> str:  # GC time per step, off → on (rows measured before it was recorded: —)
         off, on = fmt(getattr(r, "gc_off_ms", None), 1), fmt(getattr(r, "gc_on_ms", None), 1)
         return "—" if "—" in (off, on) else f"{off} → {on}"
 
-    rows = [[f"`{r.switch}`", MODEL_TITLE.get(r.model, r.model), "on" if bool(r.default) else "off",
+    def step(r: Any) -> str:  # rows measured before inference steps were: training
+        mode = getattr(r, "mode", None)
+        return "inference" if mode == "infer" else "training"
+
+    rows = [[f"`{r.switch}`", MODEL_TITLE.get(r.model, r.model), step(r), "on" if bool(r.default) else "off",
              f"{r.off_ms:.1f}", f"{r.on_ms:.1f}", fmt_ci(r.value, r.lo, r.hi, r.verdict),
              f"±{100 * float(r.noise_floor):.1f}%", gc_ms(r), "yes" if bool(r.busy) else "no"]
             for r in df.itertuples()]
-    return markdown_table(["switch", "model", "default", "off: step ms", "on: step ms", "on vs off [95% CI]",
+    return markdown_table(["switch", "model", "step", "default", "off: step ms", "on: step ms", "on vs off [95% CI]",
                            "A/A floor", "GC ms/step off → on", "busy"], rows,
-                          ["l", "l", "l", "r", "r", "l", "r", "r", "l"])
+                          ["l", "l", "l", "l", "r", "r", "l", "r", "r", "l"])
