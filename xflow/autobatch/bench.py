@@ -22,8 +22,8 @@ One *step* = one minibatch: ``train`` is forward + backward + SGD update, ``infe
 (no gradient). The ``k``-th call of every implementation uses minibatch ``k mod n_batches``, so
 one round measures every implementation on the same minibatch. ``gc.collect()`` runs (untimed)
 before each sample, so each step pays for its own garbage only. With ``phases``, ``agenda:record``
-(recording only) and ``agenda:forward`` (recording + batched forward) are measured in the same
-rounds: the shares of a training step follow from them.
+(recording only) and, in training, ``agenda:forward`` (recording + batched forward) are measured in
+the same rounds: the shares of a step follow from them.
 
 Records (long format): per variant the measurement core's ``time_ms`` rows (median of the deciding
 clock, IQR, wall and CPU medians, contention, ratio to the baseline with interval and verdict, A/A
@@ -62,7 +62,7 @@ IMPLS = ("eager", *STRATEGY_IMPLS, "hand")
 DEFAULT_IMPLS = ("eager", "none", "depth", "agenda", "agenda-unfused", "hand")
 
 #: Bumped whenever a change alters what is measured, so cached sweep results (keyed by config) expire.
-BENCH_VERSION = 4
+BENCH_VERSION = 5
 
 #: (a, b) pairs reported as speed-ups of ``a`` over ``b`` when both were measured.
 PAIRS: tuple[tuple[str, str], ...] = (
@@ -220,8 +220,8 @@ def run(config: dict) -> list[dict]:
         for impl in names:
             peer, trainer = peers.get(impl, (None, None))
             variants[impl] = Variant(step_fn(model, batches, impl, mode, opt, peer, trainer), before=gc.collect)
-        if cfg.get("phases") and mode == "train" and "agenda" in names:
-            for ph in ("record", "forward"):
+        if cfg.get("phases") and "agenda" in names:  # inference: the forward phase is the whole step
+            for ph in ("record", "forward") if mode == "train" else ("record",):
                 variants[f"agenda:{ph}"] = Variant(step_fn(model, batches, f"agenda:{ph}", mode, opt), before=gc.collect)
         m = measure(variants, baseline=baseline, aa=True, warmup=int(cfg["warmup"]), rounds=int(cfg["rounds"]),
                     inner=1, max_seconds=cfg.get("max_seconds"), desc=f"{cfg['model']} {mode}")

@@ -74,7 +74,7 @@ route_activation_grads = True
 #: Switch (tests, benchmarks): hoist input projections (see :meth:`_Runner.hoist_plan`): a term
 #: ``W_j x`` that many groups of one signature read from one complete source is computed for all the
 #: source's rows in one matrix product, and each group copies its rows of it.
-hoist_projections = True
+hoist_projections = False
 #: Largest projection (bytes) the executor hoists; bigger ones stay per group.
 HOIST_MAX_BYTES = 256 << 20
 

@@ -186,6 +186,32 @@ def anatomy_table() -> str:
                           ["l"] + ["r"] * 8)
 
 
+@report_table("autobatch.anatomy_infer")
+def anatomy_infer_table() -> str:
+    """One inference step of ``agenda`` split into recording and plan + batched forward, beside the
+    hand-batched step of the same rounds (rows measured before the inference phase was: skipped)."""
+    df = _frame()
+    rows = []
+    for m in _models(df):
+        t = df[(df.metric == "time_ms") & (df.model == m) & (df["mode"] == "infer")].set_index("variant")
+        if "agenda" not in t.index or "agenda:record" not in t.index:
+            continue
+        step = float(t.value["agenda"])
+        rec = float(t.value["agenda:record"])
+        hand = float(t.value["hand"]) if "hand" in t.index else math.nan
+        sp = df[(df.metric == "speedup") & (df.model == m) & (df["mode"] == "infer") & (df.a == "agenda")
+                & (df.b == "hand")]
+        ratio = fmt_ci(float(sp.value.iloc[0]), float(sp.lo.iloc[0]), float(sp.hi.iloc[0]), sp.verdict.iloc[0]) \
+            if len(sp) else "—"
+        fwd = step - rec  # a difference of medians of separately timed variants: a negative one is noise
+        rows.append([MODEL_TITLE.get(m, m), f"{step:.1f}", f"{rec:.1f} ({100 * rec / step:.0f}%)",
+                     "≈ 0 (noise)" if fwd < 0 else f"{fwd:.1f} ({100 * fwd / step:.0f}%)",
+                     fmt(hand, 1), "—" if fwd < 0 else fmt(fwd - hand, 1), ratio])
+    return markdown_table(["model", "agenda step ms", "recording ms", "plan + batched forward ms",
+                           "hand-batched step ms", "forward − hand ms", "agenda vs hand [95% CI]"], rows,
+                          ["l", "r", "r", "r", "r", "r", "l"])
+
+
 @report_table("autobatch.conditions")
 def conditions_table() -> str:
     """Run conditions per model and mode: rounds, load, other processes' CPU, contention, A/A floor."""
