@@ -52,6 +52,22 @@ def test_load_cora_public_and_random_split():
     assert not bool((r0.train_mask & r0.test_mask).any())
 
 
+@pytest.mark.skipif(datasets.find_planetoid_raw("cora") is None, reason="Cora raw files not available")
+def test_dangling_cached_raw_links_are_relinked(tmp_path, monkeypatch):
+    # The cache outlives checkouts: links left by a deleted checkout dangle (this broke CI once).
+    monkeypatch.setenv("XFLOW_CACHE", str(tmp_path / "cache"))
+    raw = paths.cache_dir("datasets", "Planetoid") / "Cora" / "raw"
+    raw.mkdir(parents=True)
+    for f in datasets.raw_file_names("cora"):
+        (raw / f).symlink_to(tmp_path / "gone" / f)
+    data = datasets.load_planetoid("cora")
+    assert data.num_nodes == 2708 and data.edge_index.shape[1] == 10556
+    src = datasets.find_planetoid_raw("cora")
+    for f in datasets.raw_file_names("cora"):
+        assert (raw / f).exists() and (raw / f).resolve() == (src / f).resolve()
+    assert not list(raw.glob(".*.tmp"))
+
+
 def test_random_split_partitions_nodes():
     data = sbm_graph(100, 4, seed=0)
     s = datasets.random_split(data, seed=3)

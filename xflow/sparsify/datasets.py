@@ -83,19 +83,30 @@ def find_planetoid_raw(name: str) -> Path | None:
 
 
 def _stage_raw(src_raw: Path, root: Path, canon: str) -> None:
-    """Symlink (or copy) the raw files into the writable ``root/<Name>/raw``."""
+    """Symlink (or copy) the raw files into the writable ``root/<Name>/raw``.
+
+    The cache outlives checkouts: a link left by a checkout that has since moved or been deleted
+    dangles, so a missing *or dangling* entry is replaced, atomically (a temporary link renamed
+    over it), so concurrent loaders never see a half-staged file.
+    """
+    import shutil
+
     dst = root / canon / "raw"
     dst.mkdir(parents=True, exist_ok=True)
     for f in raw_file_names(canon):
         target = dst / f
-        if target.exists():
+        if target.exists():  # follows links: a live link or a real copy
             continue
+        if target.is_symlink():
+            log.warning("cached raw file %s points to %s, which is gone; re-linking it to %s",
+                        target, os.readlink(target), src_raw / f)
+        tmp = dst / f".{f}.{os.getpid()}.tmp"
+        tmp.unlink(missing_ok=True)
         try:
-            os.symlink((src_raw / f).resolve(), target)
+            os.symlink((src_raw / f).resolve(), tmp)
         except OSError:  # filesystems without symlinks
-            import shutil
-
-            shutil.copyfile(src_raw / f, target)
+            shutil.copyfile(src_raw / f, tmp)
+        os.replace(tmp, target)
 
 
 def load_planetoid(name: str, *, split: str = "public", seed: int = 0, download: bool = True,
