@@ -11,6 +11,7 @@ from xflow.agents.evaluation import (
     iqm,
     iqm_curve,
     random_episode,
+    stable_from,
 )
 
 
@@ -76,3 +77,14 @@ def test_replay_models_and_changed_nodes(env):
     if r["rules"][0]:
         assert changed_nodes(models[0], models[1])
     assert changed_nodes(models[0], models[0]) == []
+
+
+def test_stable_from_is_the_start_of_the_last_unchanged_run():
+    assert stable_from(list("abcccccc"), window=5) == 2
+    assert stable_from(list("aaaaaaab"), window=5) is None  # a fresh change at the end is not stable
+    assert stable_from(list("abababab"), window=2) is None
+    assert stable_from(list("aaaaa"), window=5) == 0
+    assert stable_from(list("aaaa"), window=5) is None  # too few updates to tell
+    assert stable_from(list("abcbbbbb"), window=5) == 3  # only the last run counts, not an earlier visit
+    with pytest.raises(ValueError):
+        stable_from(["a"], window=0)

@@ -132,3 +132,22 @@ def test_training_set_episodes_alternate_between_models_and_time_budget_stops(tm
     assert all(m != n for m, n in zip(models, models[1:]))
     assert res.scalars[-1]["step"] == 8  # stopped after the first iteration (budget spent)
     assert (res.run_dir / "agent.pt").exists()
+
+
+def test_on_iteration_runs_after_every_update_outside_the_budget(tmp_path, monkeypatch):
+    from xflow.agents import ppo
+
+    clock = [1000.0]  # a clock that only the callback moves: training itself takes no time
+    monkeypatch.setattr(ppo.time, "time", lambda: clock[0])
+    a = ppo.profile_args("quick", model="builder:split_concat", horizon=2, total_timesteps=24, num_steps=8,
+                         runs_dir=str(tmp_path), hidden=8, gnn_layers=1, cost_model="nominal",
+                         max_candidates=4, time_budget_s=50.0, save_model=False)
+    calls = []
+
+    def slow_eval(iteration, global_step, agent):
+        calls.append((iteration, global_step, agent))
+        clock[0] += 100.0  # past the budget: counted against it, training would stop after update 1
+
+    res = train(a, on_iteration=slow_eval)
+    assert [(i, s) for i, s, _ in calls] == [(1, 8), (2, 16), (3, 24)]
+    assert all(ag is res.agent for _, _, ag in calls)

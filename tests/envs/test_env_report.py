@@ -45,3 +45,35 @@ def test_ablation_summary_counts_runs_that_match_or_beat_greedy(tmp_path, monkey
     line = next(ln for ln in table.splitlines() if ln.startswith("| gnn+dense"))
     assert "| 3 / 6 |" in line  # a: 0.5 and 0.4 ≤ 0.5; b: 0.9 ≤ 0.9; not 0.6, 0.95, 1.0
     assert "| 3 |" in line  # seeds
+
+
+def _converge_rows(hashes, ratios, t_step=100.0):
+    return [{"model": "m", "iteration": i + 1, "global_step": 128 * (i + 1), "train_s": t_step * (i + 1),
+             "eval_final_ratio": r, "eval_length": 3, "eval_hash": h, "greedy_ratio": 0.99,
+             "train_episodes": 2, "train_mean_ratio": 1.0, "train_ratios": "1.1;0.9"}
+            for i, (h, r) in enumerate(zip(hashes, ratios))]
+
+
+def test_converge_table_finds_the_stable_update_and_judges_the_budget(tmp_path, monkeypatch):
+    """Stable from the start of the last unchanged run (a late change means not stable), timed at
+    that update's training seconds against the 30-minute target."""
+    import pandas as pd
+
+    from xflow.envs.report import rl_converge_table
+
+    monkeypatch.setenv("XFLOW_RESULTS", str(tmp_path))
+    (tmp_path / "rl").mkdir()
+    f = tmp_path / "rl" / "converge.csv"
+    pd.DataFrame(_converge_rows(list("abcdddddd"), [1.2, 1.1, 1.0] + [0.999] * 6)).to_csv(f, index=False)
+    row = rl_converge_table().splitlines()[2]
+    assert "update 4 (400 s)" in row and row.rstrip(" |").endswith("met") and "1 / 5" in row
+    pd.DataFrame(_converge_rows(list("abcdddddd"), [1.0] * 9, t_step=500.0)).to_csv(f, index=False)
+    assert "not met (too slow)" in rl_converge_table()
+    pd.DataFrame(_converge_rows(list("aaaaaaaab"), [1.0] * 9)).to_csv(f, index=False)
+    row = rl_converge_table().splitlines()[2]
+    assert "not stable" in row and "2 / 5" in row and row.rstrip(" |").endswith("not met")
+    assert "| 8 |" in row  # the earlier unchanged run of eight "a"s that broke
+    pd.DataFrame(_converge_rows(list("abddddddd"), [1.0] * 8 + [1.05])).to_csv(f, index=False)
+    assert "ends worse than the input" in rl_converge_table()
+    pd.DataFrame(_converge_rows(list("abddddddd"), [1.0] * 8 + [0.99])).to_csv(f, index=False)
+    assert "(at greedy's graph)" in rl_converge_table()

@@ -23,6 +23,7 @@ __all__ = [
     "iqm",
     "bootstrap_ci",
     "iqm_curve",
+    "stable_from",
     "rollout",
     "evaluate_agent",
     "greedy_episode",
@@ -82,6 +83,24 @@ def iqm_curve(curves: Sequence[tuple[np.ndarray, np.ndarray]], *, points: int = 
     stats = np.array([bootstrap_ci(table[:, j], n_boot=n_boot, ci=ci, seed=seed)
                       for j in range(grid.size)])
     return {"step": grid, "iqm": stats[:, 0], "low": stats[:, 1], "high": stats[:, 2]}
+
+
+def stable_from(outcomes: Sequence[Any], *, window: int = 5) -> int | None:
+    """Index of the first update from which a policy's outcome never changes again, or ``None``.
+
+    ``outcomes[i]`` is what the policy does after update ``i`` (e.g. the final graph hash of its
+    arg-max rollout). The policy is *stable from* ``i`` when ``outcomes[i:]`` are all equal and
+    hold for at least ``window`` updates (a run that ends on a fresh change is not stable yet).
+    """
+    if window < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    n = len(outcomes)
+    if n < window:
+        return None
+    i = n - 1
+    while i > 0 and outcomes[i - 1] == outcomes[-1]:
+        i -= 1
+    return i if n - i >= window else None
 
 
 def rollout(env: Any, choose: Callable[[dict, dict], int], *, seed: int | None = 0,

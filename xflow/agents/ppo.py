@@ -51,7 +51,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -227,8 +227,12 @@ def make_agent(args: Args, num_actions: int) -> GraphActorCritic:
                             num_layers=args.gnn_layers, heads=args.heads, diff_encoder=args.diff_encoder)
 
 
-def train(args: Args) -> TrainResult:
-    """Train PPO as configured; returns the agent and its curves (also written to the run dir)."""
+def train(args: Args, on_iteration: Callable[[int, int, GraphActorCritic], None] | None = None) -> TrainResult:
+    """Train PPO as configured; returns the agent and its curves (also written to the run dir).
+
+    ``on_iteration(iteration, global_step, agent)``, when given, runs after every PPO update (an
+    evaluation rollout, a checkpoint); its time is left out of ``args.time_budget_s``.
+    """
     args.batch_size = int(args.num_steps)
     args.minibatch_size = max(1, int(args.batch_size // args.num_minibatches))
     args.num_iterations = max(1, args.total_timesteps // args.batch_size)
@@ -421,6 +425,10 @@ def train(args: Args) -> TrainResult:
                  int(global_step / max(time.time() - start_time, 1e-9)))
         if args.save_model:  # a long run keeps its latest finished iteration
             agent.save(run_dir / "agent.pt", args=asdict(args), run_name=run_name, iterations=iteration)
+        if on_iteration is not None:
+            t_cb = time.time()
+            on_iteration(iteration, global_step, agent)
+            start_time += time.time() - t_cb  # the callback's time is not training time
         if args.time_budget_s and time.time() - start_time >= args.time_budget_s:
             log.info("time budget of %.0f s spent after iteration %d", args.time_budget_s, iteration)
             break

@@ -227,6 +227,69 @@ def rl_pretrain_table() -> str:
                           rows, ["l", "r", "r", "r", "r"])
 
 
+#: Updates the arg-max rollout must keep its final graph for the policy to count as stable.
+CONVERGE_WINDOW = 5
+#: Issue 12's budget for a stable policy on a squeezenet-sized model (seconds).
+CONVERGE_TARGET_S = 1800.0
+
+
+@report_table("envs.rl_converge")
+def rl_converge_table() -> str:
+    """PPO on one model (``benchmarks/rl_converge.py`` → ``results/rl/converge.csv``): the arg-max
+    rollout's final predicted cost ratio after the first and last update, greedy's, the update from
+    which the rollout ends at the same graph every time (:func:`~xflow.agents.evaluation.stable_from`,
+    ≥ :data:`CONVERGE_WINDOW` updates) and its training time, the longest unchanged run before that
+    one (a stable stretch that later broke), and the sampled training episodes'
+    final ratio (IQM with a 95 % bootstrap interval over the episodes of the first and last five
+    updates); the target is a stable policy within :data:`CONVERGE_TARGET_S` of training."""
+    from xflow.agents.evaluation import bootstrap_ci, stable_from
+
+    df = load_result("rl/converge.csv")
+    rows = []
+    if "seed" not in df.columns:
+        df["seed"] = 0
+    for (model, seed), d in df.groupby(["model", "seed"], sort=True):
+        d = d.sort_values("iteration").reset_index(drop=True)
+        hashes = d.eval_hash.astype(str).tolist()
+        i = stable_from(hashes, window=CONVERGE_WINDOW)
+        last = d.iloc[-1]
+        tail = hashes[-CONVERGE_WINDOW:]
+        if i is None:
+            stable, status = "not stable", "not met"
+        else:
+            t = float(d.train_s.iloc[i])
+            stable = f"update {int(d.iteration.iloc[i])} ({t:.0f} s)"
+            worse = float(last.eval_final_ratio) > 1.0 + 1e-9
+            status = ("met" if t <= CONVERGE_TARGET_S else "not met (too slow)") + (
+                ", but ends worse than the input" if worse else "")
+            if abs(float(last.eval_final_ratio) - float(last.greedy_ratio)) <= 1e-9:
+                status += " (at greedy's graph)"
+            elif int(last.eval_length) == 1 and abs(float(last.eval_final_ratio) - 1.0) <= 1e-12:
+                status += " (stops at once: no rewrite)"
+        runs, k = [], 1
+        for prev_h, h in zip(hashes, hashes[1:]):
+            if h == prev_h:
+                k += 1
+            else:
+                runs.append(k)
+                k = 1
+        earlier = max(runs) if runs else 0  # the longest unchanged run before the final one
+
+        def window(part):
+            eps = np.concatenate([_samples(x) for x in part.train_ratios.fillna("")]) if len(part) else np.array([])
+            return fmt_ci(*bootstrap_ci(eps), digits=4, suffix="") + f" ({eps.size} ep.)" if eps.size else "—"
+
+        rows.append([f"`{model}`", int(seed), len(d), int(last.global_step), f"{float(last.train_s):.0f}",
+                     fmt(float(d.eval_final_ratio.iloc[0]), 6), fmt(float(last.eval_final_ratio), 6),
+                     str(int(last.eval_length)), fmt(float(last.greedy_ratio), 6), stable,
+                     f"{len(set(tail))} / {len(tail)}", str(earlier), window(d.head(5)), window(d.tail(5)), status])
+    return markdown_table(["model", "seed", "updates", "env steps", "training s", "arg-max ratio, update 1", "last update",
+                           "its length", "greedy", "stable from", f"distinct final graphs, last {CONVERGE_WINDOW}",
+                           "longest earlier unchanged run",
+                           "training episodes' ratio, first 5 updates", "last 5 updates", "stable ≤ 30 min"],
+                          rows, ["l", "r", "r", "r", "r", "r", "r", "r", "r", "l", "r", "r", "l", "l", "l"])
+
+
 #: Row order of the ablation table (greedy is the deterministic reference).
 _ABLATION_ORDER = ("gnn+dense", "graphfree+dense", "gnn+sparse", "gnn+dense lr2.5e-4", "greedy")
 
