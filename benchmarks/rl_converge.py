@@ -89,20 +89,16 @@ def main(argv: list[str] | None = None) -> int:
             print(r)  # noqa: T201
         return 0
     from xflow.results import provenance
-    from xflow.tables import results_root
     from xflow.safeio import file_lock
+    from xflow.tables import load_result
 
-    path = results_root() / "rl" / "converge.csv"
     with file_lock(Path("/tmp") / "xflow_converge_results"):  # runs of other seeds may finish at once
-        keep = []
-        if path.is_file():  # other (model, seed) runs stay; this one's earlier run is replaced
-            import pandas as pd
-
-            old = pd.read_csv(path)
-            old = old[~((old["model"] == a.model) & (old["seed"] == a.seed))]
-            keep = old.to_dict("records")  # with their own provenance columns
-        prov = provenance("cpu", 1)
-        out = save_result(keep + [{**prov, **r} for r in rows], "rl/converge.csv", threads=1)
+        try:  # other (model, seed) runs stay, each with its own provenance; this one's earlier run is replaced
+            old = load_result("rl/converge.csv")
+            keep = old[~((old["model"] == a.model) & (old["seed"] == a.seed))].to_dict("records")
+        except FileNotFoundError:
+            keep = []
+        out = save_result(keep + [{**provenance("cpu", 1), **r} for r in rows], "rl/converge.csv", threads=1)
     print(f"wrote {out}: {len(rows)} updates, {rows[-1]['train_s'] if rows else 0:.0f} s of training")  # noqa: T201
     return 0
 

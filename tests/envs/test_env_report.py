@@ -48,7 +48,7 @@ def test_ablation_summary_counts_runs_that_match_or_beat_greedy(tmp_path, monkey
 
 
 def _converge_rows(hashes, ratios, t_step=100.0):
-    return [{"model": "m", "iteration": i + 1, "global_step": 128 * (i + 1), "train_s": t_step * (i + 1),
+    return [{"model": "m", "seed": 1, "iteration": i + 1, "global_step": 128 * (i + 1), "train_s": t_step * (i + 1),
              "eval_final_ratio": r, "eval_length": 3, "eval_hash": h, "greedy_ratio": 0.99,
              "train_episodes": 2, "train_mean_ratio": 1.0, "train_ratios": "1.1;0.9"}
             for i, (h, r) in enumerate(zip(hashes, ratios))]
@@ -67,6 +67,7 @@ def test_converge_table_finds_the_stable_update_and_judges_the_budget(tmp_path, 
     pd.DataFrame(_converge_rows(list("abcdddddd"), [1.2, 1.1, 1.0] + [0.999] * 6)).to_csv(f, index=False)
     row = rl_converge_table().splitlines()[2]
     assert "update 4 (400 s)" in row and row.rstrip(" |").endswith("met") and "1 / 5" in row
+    assert [c.strip() for c in row.strip("|").split("|")][11] == "1"  # the final run of d's is not "earlier"
     pd.DataFrame(_converge_rows(list("abcdddddd"), [1.0] * 9, t_step=500.0)).to_csv(f, index=False)
     assert "not met (too slow)" in rl_converge_table()
     pd.DataFrame(_converge_rows(list("aaaaaaaab"), [1.0] * 9)).to_csv(f, index=False)

@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from xflow.tables import fmt, fmt_ci, load_result, markdown_table, report_table
@@ -244,10 +246,12 @@ def rl_converge_table() -> str:
     updates); the target is a stable policy within :data:`CONVERGE_TARGET_S` of training."""
     from xflow.agents.evaluation import bootstrap_ci, stable_from
 
+    def window(part) -> str:  # IQM [95 % CI] of the final ratios of every training episode in ``part``
+        eps = np.concatenate([_samples(x) for x in part.train_ratios.fillna("")]) if len(part) else np.array([])
+        return fmt_ci(*bootstrap_ci(eps), digits=4, suffix="") + f" ({eps.size} ep.)" if eps.size else "—"
+
     df = load_result("rl/converge.csv")
     rows = []
-    if "seed" not in df.columns:
-        df["seed"] = 0
     for (model, seed), d in df.groupby(["model", "seed"], sort=True):
         d = d.sort_values("iteration").reset_index(drop=True)
         hashes = d.eval_hash.astype(str).tolist()
@@ -266,19 +270,8 @@ def rl_converge_table() -> str:
                 status += " (at greedy's graph)"
             elif int(last.eval_length) == 1 and abs(float(last.eval_final_ratio) - 1.0) <= 1e-12:
                 status += " (stops at once: no rewrite)"
-        runs, k = [], 1
-        for prev_h, h in zip(hashes, hashes[1:]):
-            if h == prev_h:
-                k += 1
-            else:
-                runs.append(k)
-                k = 1
-        earlier = max(runs) if runs else 0  # the longest unchanged run before the final one
-
-        def window(part):
-            eps = np.concatenate([_samples(x) for x in part.train_ratios.fillna("")]) if len(part) else np.array([])
-            return fmt_ci(*bootstrap_ci(eps), digits=4, suffix="") + f" ({eps.size} ep.)" if eps.size else "—"
-
+        runs = [len(list(g)) for _, g in itertools.groupby(hashes)]
+        earlier = max(runs[:-1], default=0)  # the longest unchanged run before the final one
         rows.append([f"`{model}`", int(seed), len(d), int(last.global_step), f"{float(last.train_s):.0f}",
                      fmt(float(d.eval_final_ratio.iloc[0]), 6), fmt(float(last.eval_final_ratio), 6),
                      str(int(last.eval_length)), fmt(float(last.greedy_ratio), 6), stable,
