@@ -89,16 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             print(r)  # noqa: T201
         return 0
     from xflow.results import provenance
-    from xflow.safeio import file_lock
-    from xflow.tables import load_result
 
-    with file_lock(Path("/tmp") / "xflow_converge_results"):  # runs of other seeds may finish at once
-        try:  # other (model, seed) runs stay, each with its own provenance; this one's earlier run is replaced
-            old = load_result("rl/converge.csv")
-            keep = old[~((old["model"] == a.model) & (old["seed"] == a.seed))].to_dict("records")
-        except FileNotFoundError:
-            keep = []
-        out = save_result(keep + [{**provenance("cpu", 1), **r} for r in rows], "rl/converge.csv", threads=1)
+    # other (model, seed) runs stay, each with its own provenance; this one's earlier run is replaced
+    # (save_result locks the read-modify-write: runs of other seeds may finish at once)
+    out = save_result([{**provenance("cpu", 1), **r} for r in rows], "rl/converge.csv", threads=1,
+                      replace_on=("model", "seed"))
     print(f"wrote {out}: {len(rows)} updates, {rows[-1]['train_s'] if rows else 0:.0f} s of training")  # noqa: T201
     return 0
 

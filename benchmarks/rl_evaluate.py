@@ -57,14 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     train_models = json.loads(record.read_text())["train_models"] if record.exists() else []
     budget, repeats = (20.0, 15) if a.quick else (60.0, 30)
     rows: list[dict] = []
-    if a.cases and not a.no_write:  # a partial re-run keeps the other cases' rows (each with its provenance)
-        from xflow.tables import load_result
-
-        try:
-            old = load_result("rl/evaluate.csv")
-            rows = [r for r in old.to_dict("records") if r["case"] not in a.cases]
-        except Exception:  # noqa: BLE001 - no earlier file: start empty
-            rows = []
     for label, mid, shapes in CASES:
         if a.cases and label not in a.cases:
             continue
@@ -83,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<18} {r['method']:<9} predicted x{r['predicted_ratio']:.4f}  "  # noqa: T201
                   f"measured {r['measured_speedup'] if r['measured_speedup'] is None else round(r['measured_speedup'], 3)} "
                   f"{r['verdict']}  {r['search_time_s']:.1f} s", flush=True)
-        if not a.no_write:
-            save_result(rows, "rl/evaluate.csv", threads=1)
+        if not a.no_write:  # a partial re-run replaces its cases' rows and keeps the others (with their provenance)
+            save_result(rows, "rl/evaluate.csv", threads=1, replace_on=("case",) if a.cases else None)
     return 0
 
 

@@ -92,10 +92,47 @@ def load_result(relpath: str):
     return df
 
 
+def _result_lock(path: Path) -> Path:
+    """Where the lock of a result file's read-modify-write lives (outside the repository)."""
+    import hashlib
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"xflow-result-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}"
+
+
+def _kept_rows(p: Path, relpath: str, new, replace_on: Sequence[str], defaults: dict[str, Any]):
+    """Rows of the existing ``relpath`` whose ``replace_on`` key no new row has (empty frame if none)."""
+    import pandas as pd
+
+    src = p if p.is_file() else paths.repo_root() / "results" / relpath
+    if not src.is_file():
+        return pd.DataFrame()
+    old = pd.read_parquet(src) if src.suffix == ".parquet" else pd.read_csv(src)
+    if old.empty:
+        return old
+    for k, v in defaults.items():
+        old[k] = old[k].fillna(v) if k in old.columns else v
+    lost = [k for k in replace_on if k not in old.columns]
+    if lost:
+        raise ValueError(f"save_result({relpath!r}): the existing file has no column {lost[0]!r} to match "
+                         f"rows on; give it a default (defaults={{{lost[0]!r}: ...}})")
+    keys = set(new[list(replace_on)].astype(str).itertuples(index=False, name=None))
+    mine = old[list(replace_on)].astype(str).apply(tuple, axis=1).isin(keys)
+    return old[~mine]
+
+
 def save_result(records: Iterable[dict[str, Any]] | Any, relpath: str, *, device: str = "cpu",
-                threads: int | None = None) -> Path:
+                threads: int | None = None, replace_on: Sequence[str] | None = None,
+                defaults: dict[str, Any] | None = None) -> Path:
     """Write ``records`` (dicts or a DataFrame) with provenance columns to ``results/<relpath>``
-    atomically (CSV), replacing an older version of the same file; returns the path."""
+    atomically (CSV); returns the path.
+
+    By default the file is replaced. With ``replace_on`` (key columns) it is merged instead: the
+    existing file's rows whose key no new record has are kept, each with its own provenance, and
+    the others are replaced (a partial re-run of a benchmark updates only what it measured).
+    ``defaults`` fill key columns that older files lack or leave empty. The read-modify-write holds
+    a lock, so concurrent runs of one benchmark do not drop each other's rows.
+    """
     import pandas as pd
 
     df = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
@@ -107,9 +144,20 @@ def save_result(records: Iterable[dict[str, Any]] | Any, relpath: str, *, device
             df[k] = v
     p = results_root() / relpath
     p.parent.mkdir(parents=True, exist_ok=True)
+    if not replace_on:
+        with atomic_output(p) as tmp:  # unique temporary name, then rename
+            df.to_csv(tmp, index=False)
+        return p
+    missing = [k for k in replace_on if k not in df.columns]
+    if missing:
+        raise ValueError(f"save_result({relpath!r}): records have no key column {missing[0]!r}")
+    from xflow.safeio import file_lock
 
-    with atomic_output(p) as tmp:  # unique temporary name, then rename
-        df.to_csv(tmp, index=False)
+    with file_lock(_result_lock(p)):
+        kept = _kept_rows(p, relpath, df, replace_on, dict(defaults or {}))
+        merged = pd.concat([kept, df], ignore_index=True) if len(kept) else df
+        with atomic_output(p) as tmp:
+            merged.to_csv(tmp, index=False)
     return p
 
 
