@@ -1,10 +1,11 @@
-"""Cost-model fidelity: rank correlation of predicted vs measured ORT latency over rewritten graphs.
+"""Cost-model fidelity: rank correlation of predicted vs measured latency over rewritten graphs.
 
 Per evaluation model, random rewrite sequences of varying length (a random tree: each new graph is
 one random verified rewrite of a random graph already drawn, so lengths range from 1 to several)
 give ``--graphs`` distinct candidate graphs plus the original. Each graph's cost is predicted by
 every cost model of ``--cost-models`` (as a ratio to the original's cost) and its latency is
-measured in ONNX Runtime (level ``all``, 1 intra-op thread) through the measurement core: graphs in
+measured on ``--backend`` (``ort``: ONNX Runtime, level ``all``; ``torch``: the generated PyTorch
+module on the CPU; 1 intra-op thread either way) through the measurement core: graphs in
 chunks of ``--chunk``, each chunk in one interleaved run together with the original (the baseline,
 with its A/A control), thread CPU time deciding; the measured value of a graph is its time ratio to
 the original in its chunk, with the core's interval and verdict. The fidelity of a cost model is
@@ -13,10 +14,11 @@ graphs.
 
 Run (each finished model is saved at once; rows of other models in the file are kept)::
 
-    .venv/bin/python benchmarks/cost_fidelity.py [--quick] [--models squeezenet1_1 nasrnn ...]
+    .venv/bin/python benchmarks/cost_fidelity.py [--quick] [--backend torch] [--models squeezenet1_1 nasrnn ...]
 
-writes ``results/costs/fidelity.csv`` (one row per graph and cost model) — the table
-``costs.fidelity`` in ``docs/rl.md`` (``make report``).
+writes ``results/costs/fidelity.csv`` (one row per backend, graph and cost model; a run replaces
+only its own (model, backend) rows) — the tables ``costs.fidelity`` (ORT) and
+``costs.fidelity_torch`` in ``docs/rl.md`` (``make report``).
 """
 from __future__ import annotations
 
@@ -38,7 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 #: layer), fewer than the 30 a rank correlation needs; 5 layers give 31 (and stay under 4 GB).
 MODELS = ["squeezenet1_1", "inception_v3", "resnext50_32x4d", "nasrnn", "bert_base?layers=5",
           "vit_encoder?layers=5"]
-COST_MODELS = ["nominal", "calibrated", "ort"]
+#: Cost models compared per backend: the rooflines, and the backend's own model (the graph that
+#: backend runs: ORT's optimized graph, or the torch backend's lowered kernels).
+COST_MODELS = {"ort": ["nominal", "calibrated", "ort"], "torch": ["nominal", "calibrated", "torch"]}
+BACKENDS = tuple(COST_MODELS)
 RESULT = "costs/fidelity.csv"
 
 log = logging.getLogger("cost_fidelity")
@@ -103,24 +108,44 @@ def spearman_ci(pred: np.ndarray, meas: np.ndarray, *, n_boot: int = 2000, level
     return rho(pred, meas), float(lo), float(hi)
 
 
-def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, seed: int,
-                   max_seconds: float | None = None) -> list[dict]:
-    """Time ratio of every graph to the original (``pool[0]``), chunk by chunk, interleaved."""
+def _chunk_measurement(variants: dict, backend: str, *, warmup: int, rounds: int, seed: int,
+                       max_seconds: float | None):
+    """One interleaved run of ``{label: Graph}`` (``g0`` the baseline, with an A/A control) on
+    ``backend``; returns the :class:`~xflow.runtime.measure.Measurement`."""
     from xflow.costs.ort_optimized import transient_proto
-    from xflow.runtime.latency import measure_models
 
-    settings = {"level": "all", "intra_threads": 1}
+    if backend == "ort":
+        from xflow.runtime.latency import measure_models
+
+        settings = {"level": "all", "intra_threads": 1}
+        return measure_models({k: (transient_proto(g), settings) for k, g in variants.items()}, baseline="g0",
+                              warmup=warmup, rounds=rounds, seed=seed, max_seconds=max_seconds)
+    from xflow.runtime.backend import make_backend_session
+    from xflow.runtime.measure import measure
+    from xflow.runtime.session import random_inputs
+
+    feeds = random_inputs(transient_proto(variants["g0"]), seed=seed)
+    built = {k: make_backend_session(transient_proto(g), backend, threads=1).variant(feeds)
+             for k, g in variants.items()}
+    twin = make_backend_session(transient_proto(variants["g0"]), backend, threads=1).variant(feeds)
+    return measure(built, baseline="g0", aa=twin, warmup=warmup, rounds=rounds, seed=seed,
+                   max_seconds=max_seconds)
+
+
+def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, seed: int,
+                   max_seconds: float | None = None, backend: str = "ort") -> list[dict]:
+    """Time ratio of every graph to the original (``pool[0]``) on ``backend``, chunk by chunk,
+    interleaved."""
     base = pool[0]
     out = [dict(ratio=1.0, lo=1.0, hi=1.0, verdict="same", median_ms=float("nan"), chunk=-1, clock="",
                 rounds=0) for _ in pool]
     rest = list(range(1, len(pool)))
     for k, start in enumerate(range(0, len(rest), chunk)):
         idx = rest[start:start + chunk]
-        # protos built per chunk and dropped after it: each holds a full copy of the weights
-        variants = {"g0": (transient_proto(base["graph"]), settings)}
-        variants.update({f"g{i}": (transient_proto(pool[i]["graph"]), settings) for i in idx})
-        m = measure_models(variants, baseline="g0", warmup=warmup, rounds=rounds, seed=seed + k,
-                           max_seconds=max_seconds)
+        # sessions built per chunk and dropped after it: each holds a full copy of the weights
+        variants = {"g0": base["graph"], **{f"g{i}": pool[i]["graph"] for i in idx}}
+        m = _chunk_measurement(variants, backend, warmup=warmup, rounds=rounds, seed=seed + k,
+                               max_seconds=max_seconds)
         base_ms = m.median_ms("g0")
         conditions = m.conditions()
         cond = {key: conditions[key] for key in ("busy", "foreign_cpu", "load_before", "load_after")}
@@ -154,20 +179,21 @@ def run_model(name: str, args) -> list[dict]:
         c0 = cm.cost(pool[0]["graph"], pool[0]["hash"])
         preds[cm_name] = [cm.cost(p["graph"], p["hash"]) / c0 for p in pool]
     meas = measure_graphs(pool, chunk=args.chunk, rounds=args.rounds, warmup=args.warmup, seed=args.seed,
-                          max_seconds=args.max_seconds)
+                          max_seconds=args.max_seconds, backend=args.backend)
     measured = np.array([m["ratio"] for m in meas])
     rows = []
     for cm_name in args.cost_models:
         rho, lo, hi = spearman_ci(np.array(preds[cm_name]), measured, seed=args.seed)
         log.info("%s %s: Spearman %.2f [%.2f, %.2f]", name, cm_name, rho, lo, hi)
         for i, (p, m) in enumerate(zip(pool, meas)):
-            rows.append({"model": name, "cost_model": cm_name, "graph": i, "hash": p["hash"][:16],
+            rows.append({"model": name, "backend": args.backend, "cost_model": cm_name, "graph": i, "hash": p["hash"][:16],
                          "length": p["length"], "rules": p["rules"], "predicted_ratio": preds[cm_name][i],
                          "measured_ratio": m["ratio"], "measured_lo": m["lo"], "measured_hi": m["hi"],
                          "verdict": m["verdict"], "measured_ms": m["median_ms"], "chunk": m["chunk"],
                          "clock": m["clock"], "spearman": rho, "spearman_lo": lo, "spearman_hi": hi,
                          "n_graphs": len(pool), "rounds": m["rounds"], "warmup": args.warmup,
-                         "seed": args.seed, "threads": 1, "level": "all",
+                         "seed": args.seed, "threads": 1,
+                         "level": "all" if args.backend == "ort" else "",
                          "busy": m.get("busy"), "foreign_cpu": m.get("foreign_cpu"),
                          "seconds_total": time.time() - t0,
                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
@@ -179,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="30 graphs, <= 15 rounds or 20 s per chunk (default: 40 graphs, <= 30 rounds or 60 s)")
     p.add_argument("--models", nargs="+", default=MODELS, help="zoo models (default: the evaluation models)")
-    p.add_argument("--cost-models", nargs="+", default=COST_MODELS)
+    p.add_argument("--backend", choices=BACKENDS, default="ort", help="where the graphs are measured")
+    p.add_argument("--cost-models", nargs="+", default=None,
+                   help="default: the rooflines and the backend's own model (%s)" % COST_MODELS)
     p.add_argument("--graphs", type=int, default=None, help="candidate graphs per model (>= 30)")
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--warmup", type=int, default=1)
@@ -187,25 +215,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk", type=int, default=8, help="graphs per interleaved measurement (memory)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    args.cost_models = args.cost_models or COST_MODELS[args.backend]
     args.graphs = args.graphs or (30 if args.quick else 40)
     args.rounds = args.rounds or (15 if args.quick else 30)
     args.max_seconds = args.max_seconds or (20.0 if args.quick else 60.0)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    import pandas as pd
-
-    from xflow.tables import load_result, save_result
+    from xflow.tables import save_result
 
     for name in args.models:
         rows = run_model(name, args)
-        try:
-            old = load_result(RESULT)
-            old = old[old["model"] != name]
-            old = old[[c for c in old.columns if c in rows[0]]]
-        except FileNotFoundError:
-            old = pd.DataFrame()
-        path = save_result(pd.concat([old, pd.DataFrame(rows)], ignore_index=True), RESULT, threads=1)
-        print(f"{name}: saved {len(rows)} rows to {path}")  # noqa: T201 - benchmark script
+        # other (model, backend) rows stay; rows written before the backend column are ORT's
+        path = save_result(rows, RESULT, threads=1, replace_on=("model", "backend"),
+                           defaults={"backend": "ort"})
+        print(f"{name} [{args.backend}]: saved {len(rows)} rows to {path}")  # noqa: T201 - benchmark script
     return 0
 
 

@@ -25,3 +25,32 @@ def test_fidelity_table_marks_the_target(monkeypatch):
     assert "| 2 |" in a and "6–7" in a and "0 / 1" in a  # graphs beyond the original, rounds, verdicts
     monkeypatch.setattr(rep, "MIN_GRAPHS", 3)  # too few rewritten graphs: no ρ, no verdict on the target
     assert "too few graphs" in rep.fidelity_table().splitlines()[2]
+
+
+def test_fidelity_tables_split_rows_by_backend(monkeypatch):
+    """Rows without a backend (files older than the column) are ORT's; torch rows go to their own
+    table, judged on the torch model. Kills: one table mixing both backends' rows."""
+    rows = []
+    for backend, cm_own, rho in ((None, "ort", 0.9), ("torch", "torch", 0.3)):
+        for cm in ("nominal", cm_own):
+            for g in range(3):
+                rows.append({"model": "m", "backend": backend, "cost_model": cm, "graph": g,
+                             "measured_ratio": 1.0 + (0.2 if backend else 0.1) * g, "verdict": "same",
+                             "rounds": 5, "spearman": rho, "spearman_lo": rho - 0.1, "spearman_hi": rho + 0.05})
+    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    monkeypatch.setattr(rep, "MIN_GRAPHS", 2)
+    ort, torch_ = rep.fidelity_table().splitlines(), rep.fidelity_torch_table().splitlines()
+    assert len(ort) == len(torch_) == 3  # header, rule, one model each
+    assert "ρ ort" in ort[0] and "ρ torch" not in ort[0] and "1.00–1.20" in ort[2] and ort[2].rstrip(" |").endswith("met")
+    assert "torch ρ ≥ 0.7" in torch_[0] and "1.00–1.40" in torch_[2] and torch_[2].rstrip(" |").endswith("not met")
+
+
+def test_working_set_table_shows_ratio_and_added_weights(monkeypatch):
+    rows = [{"backend": "ort", "variant": "original", "extra_weight_mib": 0.0, "nodes": 10, "predicted_ort": 1.0,
+             "median_ms": 4.0, "ratio": 1.0, "lo": 1.0, "hi": 1.0, "verdict": "baseline", "rounds": 40, "busy": False},
+            {"backend": "ort", "variant": "dup-1", "extra_weight_mib": 2.0, "nodes": 10, "predicted_ort": 1.0,
+             "median_ms": 4.4, "ratio": 1.1, "lo": 1.05, "hi": 1.15, "verdict": "slower", "rounds": 40, "busy": True}]
+    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    lines = rep.working_set_table().splitlines()
+    assert "| — |" in lines[2] and "+0.0 MiB" in lines[2]
+    assert "+2.0 MiB" in lines[3] and "1.10× [1.05, 1.15] slower" in lines[3] and lines[3].rstrip(" |").endswith("yes")
