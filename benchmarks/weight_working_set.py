@@ -14,6 +14,10 @@ caches grow, with the same FLOPs. Two hypotheses, two predictions:
   costs about what the rewrite at that step costs; the rewrite at every step of one gate with one
   shared [W; U] costs about nothing (+1 MiB: the weights held are nearly those of the original),
   with a separate copy per step (+7 MiB) it costs more.
+* **node order**: the Editor schedules a rewrite's new nodes after every node that does not depend
+  on them, so the rewritten graph also runs in a different order. Then the original with only that
+  order change (``original-displaced``) is slower too, and the rewrite with its new nodes put back
+  where the replaced ones were (``rewrite-1-placed``) is not.
 
 Variants (ONNX Runtime at level ``all`` and ``basic``, the torch backend; 1 thread, thread CPU time, one
 interleaved run per backend with the original as baseline and an A/A control)::
@@ -23,10 +27,16 @@ interleaved run per backend with the original as baseline and an A/A control)::
     rewrite-1      concat_matmul_add at that step (+2 MiB)
     rewrite-all    concat_matmul_add at every step of gate 0, one new matrix per step
     rewrite-shared the same, the identical new matrices merged into one
+    rewrite-1-placed   rewrite-1 with its new nodes where the replaced ones were (the original's order)
+    original-displaced the original with rewrite-1's three nodes scheduled the way the Editor
+                       schedules a rewrite's new nodes (operators unchanged: node order only)
 
 Run::
 
-    .venv/bin/python benchmarks/weight_working_set.py [--rounds 40]
+    .venv/bin/python benchmarks/weight_working_set.py [--rounds 60] [--seed 0]
+
+Each seed is one more independent run (fresh sessions, its own round order, its own inputs); a run
+replaces only its own seed's rows, so runs of several seeds show how far a ratio moves between runs.
 
 writes ``results/costs/working_set.csv`` — the table ``costs.working_set`` in ``docs/rl.md``.
 """
@@ -91,6 +101,79 @@ def share_identical_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
+def _stable_topological(nodes: list, keys: list[float]) -> list:
+    """``nodes`` in a topological order that, among ready nodes, takes the smallest key first."""
+    import heapq
+
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output}
+    deps = [{producer[t] for t in n.input if t in producer} - {k} for k, n in enumerate(nodes)]
+    remaining = [len(d) for d in deps]
+    users: dict[int, list[int]] = {}
+    for k, d in enumerate(deps):
+        for j in d:
+            users.setdefault(j, []).append(k)
+    ready = [(keys[k], k) for k in range(len(nodes)) if remaining[k] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, k = heapq.heappop(ready)
+        order.append(nodes[k])
+        for u in users.get(k, ()):
+            remaining[u] -= 1
+            if remaining[u] == 0:
+                heapq.heappush(ready, (keys[u], u))
+    if len(order) != len(nodes):
+        raise ValueError("the nodes form a cycle")
+    return order
+
+
+def _reordered(model: onnx.ModelProto, nodes: list) -> onnx.ModelProto:
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    return m
+
+
+def placed_like(model: onnx.ModelProto, reference: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` (a rewrite of ``reference``) with its nodes in ``reference``'s order: kept nodes
+    keep their relative order, and a new node goes where the node it replaces was (the producer
+    of the same output), or else just before its first consumer. The Editor instead schedules new
+    nodes after every node that does not depend on them."""
+    pos = {o: i for i, n in enumerate(reference.graph.node) for o in n.output}
+    named = {n.name: i for i, n in enumerate(reference.graph.node)}
+    nodes = list(model.graph.node)
+    consumers: dict[str, list[int]] = {}
+    for k, n in enumerate(nodes):
+        for t in n.input:
+            consumers.setdefault(t, []).append(k)
+    keys: dict[int, float] = {}
+
+    def key(k: int, depth: int = 0) -> float:
+        if k in keys:
+            return keys[k]
+        n = nodes[k]
+        if n.name in named:
+            v = float(named[n.name])
+        elif any(o in pos for o in n.output):
+            v = min(pos[o] for o in n.output if o in pos) - 0.5
+        else:
+            after = [key(c, depth + 1) for o in n.output for c in consumers.get(o, ()) if depth < len(nodes)]
+            v = (min(after) if after else float(len(nodes))) - 0.25
+        keys[k] = v
+        return v
+
+    return _reordered(model, _stable_topological(nodes, [key(k) for k in range(len(nodes))]))
+
+
+def displaced(model: onnx.ModelProto, names: set[str]) -> onnx.ModelProto:
+    """``model`` with the nodes ``names`` moved to the end and the graph re-sorted as the Editor
+    sorts an edit (smallest list position first among ready nodes): the same operators, the
+    order a rewrite of those nodes would get."""
+    nodes = [n for n in model.graph.node if n.name not in names] + [n for n in model.graph.node if n.name in names]
+    return _reordered(model, _stable_topological(nodes, [float(k) for k in range(len(nodes))]))
+
+
 def gate_sites(graph) -> list[list]:
     """The rule's locations grouped by the (W, U) pair they read, each group in graph order (one
     location per unrolled step of that gate)."""
@@ -109,7 +192,7 @@ def gate_sites(graph) -> list[list]:
 
 
 def build_variants(graph) -> tuple[dict[str, onnx.ModelProto], dict[str, int]]:
-    """The five variants of the module docstring as ONNX models, and the rewritten sites of each."""
+    """The variants of the module docstring as ONNX models, and the rewritten sites of each."""
     from xflow.costs.ort_optimized import transient_proto
     from xflow.graphs.ir import ins, outs
     from xflow.rewrites import get_rule
@@ -128,8 +211,12 @@ def build_variants(graph) -> tuple[dict[str, onnx.ModelProto], dict[str, int]]:
     variants = {"original": original, "dup-1": duplicate_weights(original, matmuls),
                 "rewrite-1": transient_proto(rule.apply(graph, mid)), "rewrite-all": transient_proto(every)}
     variants["rewrite-shared"] = share_identical_weights(variants["rewrite-all"])
+    variants["rewrite-1-placed"] = placed_like(variants["rewrite-1"], original)
+    site_nodes = {n.name for n in original.graph.node} - {n.name for n in variants["rewrite-1"].graph.node}
+    variants["original-displaced"] = displaced(original, site_nodes)
     n = len(sites)
-    return variants, {"original": 0, "dup-1": 0, "rewrite-1": 1, "rewrite-all": n, "rewrite-shared": n}
+    return variants, {"original": 0, "dup-1": 0, "rewrite-1": 1, "rewrite-all": n, "rewrite-shared": n,
+                      "rewrite-1-placed": 1, "original-displaced": 0}
 
 
 def measure_backend(variants: dict[str, onnx.ModelProto], backend: str, *, rounds: int, seed: int):
@@ -149,7 +236,7 @@ def measure_backend(variants: dict[str, onnx.ModelProto], backend: str, *, round
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--backends", nargs="+", default=["ort", "ort-basic", "torch"],
                     choices=["ort", "ort-basic", "torch"])
@@ -191,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             r = rows[-1]
             print(f"{backend:<6} {name:<15} +{r['extra_weight_mib']:4.1f} MiB  {r['median_ms']:7.3f} ms  "  # noqa: T201
                   f"x{r['ratio']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}] {r['verdict']}", flush=True)
-    path = save_result(rows, RESULT, threads=1, replace_on=("backend",))
+    path = save_result(rows, RESULT, threads=1, replace_on=("backend", "seed"))  # runs of other seeds stay
     print(f"wrote {path}")  # noqa: T201 - benchmark script
     return 0
 

@@ -45,12 +45,17 @@ def test_fidelity_tables_split_rows_by_backend(monkeypatch):
     assert "torch ρ ≥ 0.7" in torch_[0] and "1.00–1.40" in torch_[2] and torch_[2].rstrip(" |").endswith("not met")
 
 
-def test_working_set_table_shows_ratio_and_added_weights(monkeypatch):
-    rows = [{"backend": "ort", "variant": "original", "extra_weight_mib": 0.0, "nodes": 10, "predicted_ort": 1.0,
-             "median_ms": 4.0, "ratio": 1.0, "lo": 1.0, "hi": 1.0, "verdict": "baseline", "rounds": 40, "busy": False},
-            {"backend": "ort", "variant": "dup-1", "extra_weight_mib": 2.0, "nodes": 10, "predicted_ort": 1.0,
-             "median_ms": 4.4, "ratio": 1.1, "lo": 1.05, "hi": 1.15, "verdict": "slower", "rounds": 40, "busy": True}]
+def test_working_set_table_shows_each_run_and_whether_they_agree(monkeypatch):
+    def row(variant, seed, ratio, verdict, busy=False):
+        return {"backend": "ort", "variant": variant, "extra_weight_mib": 2.0 * (variant != "original"), "nodes": 10,
+                "predicted_ort": 1.0, "median_ms": 4.0, "ratio": ratio, "lo": ratio - 0.03, "hi": ratio + 0.03,
+                "verdict": verdict, "rounds": 40, "busy": busy, "seed": seed}
+    rows = [row("original", 0, 1.0, "baseline"), row("original", 1, 1.0, "baseline"),
+            row("dup-1", 0, 1.1, "slower"), row("dup-1", 1, 1.0, "same", busy=True),
+            row("rw", 0, 1.1, "slower"), row("rw", 1, 1.08, "slower")]
     monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
     lines = rep.working_set_table().splitlines()
-    assert "| — |" in lines[2] and "+0.0 MiB" in lines[2]
-    assert "+2.0 MiB" in lines[3] and "1.10× [1.05, 1.15] slower" in lines[3] and lines[3].rstrip(" |").endswith("yes")
+    assert "run 2: time vs original" in lines[0] and "run 3" not in lines[0]
+    assert "+0.0 MiB" in lines[2] and lines[2].rstrip(" |").endswith("—")
+    assert "+2.0 MiB" in lines[3] and "1.10× [1.07, 1.13] slower" in lines[3] and "same (busy)" in lines[3]
+    assert lines[3].rstrip(" |").endswith("no") and lines[4].rstrip(" |").endswith("yes")

@@ -85,6 +85,33 @@ def test_nasrnn_variants_keep_outputs_and_differ_in_weights(ws):
     assert n_mm["dup-1"] == n_mm["original"] and n_mm["rewrite-all"] == n_mm["original"] - sites["rewrite-all"]
 
 
+def test_node_order_variants_move_only_the_order(ws):
+    """``rewrite-1-placed`` puts the new nodes where the replaced ones were; ``original-displaced``
+    has the original's nodes, the site's scheduled late. Kills: placing new nodes at the end, or a
+    reorder that changes outputs."""
+    from xflow.graphs.model_ids import resolve_graph
+    from xflow.runtime.session import random_inputs
+
+    variants, _ = ws.build_variants(resolve_graph("zoo:nasrnn?hidden=8&seq=3"))
+    orig, rw, placed, disp = (variants[k] for k in ("original", "rewrite-1", "rewrite-1-placed", "original-displaced"))
+    order = {n.name: i for i, n in enumerate(orig.graph.node)}
+
+    def kept(m):
+        return [n.name for n in m.graph.node if n.name in order]
+
+    assert sorted(kept(placed), key=order.get) == kept(placed)  # kept nodes in the original's order
+    new = [i for i, n in enumerate(placed.graph.node) if n.name not in order]
+    site = {n.name for n in orig.graph.node} - {n.name for n in rw.graph.node}
+    first_site = min(order[s] for s in site)
+    assert new and max(new) <= first_site + len(new) + len(site)  # near the replaced nodes, not at the end
+    assert [n.name for n in rw.graph.node] != [n.name for n in placed.graph.node]
+    assert sorted(n.name for n in disp.graph.node) == sorted(order) and kept(disp) != kept(orig)
+    feeds = random_inputs(orig, seed=0)
+    ref = _run(orig, feeds)[0]
+    for m in (placed, disp):
+        assert np.allclose(_run(m, feeds)[0], ref, atol=1e-5)
+
+
 def test_fidelity_measures_on_the_torch_backend():
     """Smoke test of the torch path (2 rounds, no timing asserted): the original is the baseline."""
     from xflow.graphs.model_ids import resolve_graph

@@ -102,13 +102,24 @@ def session_spread_table() -> str:
 
 @report_table("costs.working_set")
 def working_set_table() -> str:
-    """Per backend and variant: the distinct weights added, the ORT-aware model's predicted ratio
-    and the measured time with its ratio to the original [95 % interval] and verdict."""
+    """Per backend and variant: the weights held beyond the original's, the ORT-aware model's
+    predicted ratio, and per run (seed) the measured ratio to the original [95 % interval] and
+    verdict; the last column says whether the runs' verdicts agree."""
     df = load_result("costs/working_set.csv")
-    rows = [[r.backend, f"`{r.variant}`", f"{r.extra_weight_mib:+.1f} MiB", int(r.nodes), f"{r.predicted_ort:.4f}",
-             f"{r.median_ms:.2f} ms",
-             "—" if r.verdict == "baseline" else fmt_ci(r.ratio, r.lo, r.hi, suffix="×") + f" {r.verdict}",
-             int(r.rounds), "yes" if bool(r.busy) else "no"] for r in df.itertuples()]
+    if "seed" not in df.columns:
+        df = df.assign(seed=0)
+    seeds = sorted(df["seed"].unique())
+    rows = []
+    for (backend, variant), d in df.groupby(["backend", "variant"], sort=False):
+        r0 = d.iloc[0]
+        runs = {int(r.seed): r for r in d.itertuples()}
+        cells = ["—" if s not in runs else ("baseline" if runs[s].verdict == "baseline" else
+                 fmt_ci(runs[s].ratio, runs[s].lo, runs[s].hi, suffix="×") + f" {runs[s].verdict}"
+                 + (" (busy)" if bool(runs[s].busy) else "")) for s in seeds]
+        verdicts = {runs[s].verdict for s in seeds if s in runs}
+        agree = "—" if verdicts == {"baseline"} else ("yes" if len(verdicts) == 1 else "no")
+        rows.append([backend, f"`{variant}`", f"{r0.extra_weight_mib:+.1f} MiB", int(r0.nodes),
+                     f"{r0.predicted_ort:.4f}", *cells, agree])
     return markdown_table(["backend", "variant", "weights held vs original", "nodes", "predicted (ort model)",
-                           "time (thread CPU, median)", "time vs original", "rounds", "busy"],
-                          rows, ["l", "l", "r", "r", "r", "r", "r", "r", "l"])
+                           *[f"run {i + 1}: time vs original" for i in range(len(seeds))], "runs agree"],
+                          rows, ["l", "l", "r", "r", "r", *["r"] * len(seeds), "l"])
