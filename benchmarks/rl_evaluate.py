@@ -9,6 +9,10 @@ method, saved after each case), which ``make report`` renders as ``envs.rl_evalu
 
     PYTHONPATH=. .venv/bin/python benchmarks/rl_evaluate.py            # 60 s per search, 30 rounds
     PYTHONPATH=. .venv/bin/python benchmarks/rl_evaluate.py --quick    # 20 s per search, 15 rounds
+    PYTHONPATH=. .venv/bin/python benchmarks/rl_evaluate.py --quick --backend torch   # final graphs on torch
+
+``--backend`` says where the final graphs are measured (the searches do not depend on it); a run
+replaces the rows of its backend (of its cases, with ``--cases``) and keeps the others.
 """
 from __future__ import annotations
 
@@ -42,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", nargs="+", default=None, help="case labels to run (default: all)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--backend", choices=["ort", "torch", "torch-cuda"], default="ort",
+                    help="where the final graphs are measured")
+    ap.add_argument("--budget-s", type=float, default=None, help="time budget per search (default: 20 quick, 60)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
@@ -56,15 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     record = policy.with_suffix(".json")
     train_models = json.loads(record.read_text())["train_models"] if record.exists() else []
     budget, repeats = (20.0, 15) if a.quick else (60.0, 30)
+    budget = a.budget_s or budget
     rows: list[dict] = []
     for label, mid, shapes in CASES:
         if a.cases and label not in a.cases:
             continue
-        res = evaluate_policy(policy, mid, shapes=shapes, seeds=a.seeds, repeats=repeats, time_budget_s=budget)
+        res = evaluate_policy(policy, mid, shapes=shapes, seeds=a.seeds, repeats=repeats, time_budget_s=budget,
+                              backend=a.backend)
         m = res["measurement"]
         prov = provenance("cpu", 1)  # stamped per row: a partial re-run mixes rows of two runs
         for r in res["methods"]:
-            rows.append({**prov, "case": label, "model_id": res["model_id"], "shape": json.dumps(res["shapes"]),
+            rows.append({**prov, "case": label, "backend": a.backend, "model_id": res["model_id"], "shape": json.dumps(res["shapes"]),
                          "unseen_shape": bool(shapes), **{k: v for k, v in r.items() if k != "rules"},
                          "rules": r.get("rules", ""), "cost_model": res["cost_model"], "horizon": res["horizon"],
                          "time_budget_s": budget, "policy": policy.name, "policy_sha256": sha256_file(policy)[:16],
@@ -75,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<18} {r['method']:<9} predicted x{r['predicted_ratio']:.4f}  "  # noqa: T201
                   f"measured {r['measured_speedup'] if r['measured_speedup'] is None else round(r['measured_speedup'], 3)} "
                   f"{r['verdict']}  {r['search_time_s']:.1f} s", flush=True)
-        if not a.no_write:  # a partial re-run replaces its cases' rows and keeps the others (with their provenance)
-            save_result(rows, "rl/evaluate.csv", threads=1, replace_on=("case",) if a.cases else None)
+        if not a.no_write:  # replaces this backend's rows (of its cases); the others keep their provenance
+            save_result(rows, "rl/evaluate.csv", threads=1, replace_on=("case", "backend") if a.cases else ("backend",),
+                        defaults={"backend": "ort"})
     return 0
 
 

@@ -32,7 +32,7 @@ from xflow import paths
 from xflow.results import provenance
 from xflow.safeio import atomic_output
 
-__all__ = ["report_table", "load_result", "save_result", "markdown_table", "TableContext", "registered",
+__all__ = ["report_table", "load_result", "quoting", "save_result", "markdown_table", "TableContext", "registered",
            "fmt", "fmt_ci"]
 
 _REGISTRY: dict[str, Callable[[], str]] = {}
@@ -119,6 +119,15 @@ def _kept_rows(p: Path, relpath: str, new, replace_on: Sequence[str], defaults: 
     keys = set(new[list(replace_on)].astype(str).itertuples(index=False, name=None))
     mine = old[list(replace_on)].astype(str).apply(tuple, axis=1).isin(keys)
     return old[~mine]
+
+
+def quoting(df):
+    """Mark ``df``, rows of the result file a builder loaded last, as all the table quotes: the
+    provenance stamp (machine, dates, git) then describes those rows, not the whole file (a file
+    holding several backends' or runs' rows). Returns ``df``."""
+    if _CTX and _CTX[-1].frames:
+        _CTX[-1].frames[-1] = df
+    return df
 
 
 def save_result(records: Iterable[dict[str, Any]] | Any, relpath: str, *, device: str = "cpu",

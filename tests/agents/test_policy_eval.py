@@ -102,8 +102,10 @@ def test_the_committed_policy_loads_with_its_training_record():
     assert path.with_suffix(".curve.csv").exists()
 
 
-def test_measure_finals_times_each_distinct_graph_once_and_leaves_the_original_unchanged():
-    """The one measurement of final graphs that ``evaluate_policy`` and the RL ablation share."""
+@pytest.mark.parametrize("backend", ["ort", "torch"])
+def test_measure_finals_times_each_distinct_graph_once_and_leaves_the_original_unchanged(backend):
+    """The one measurement of final graphs that ``evaluate_policy`` and the RL ablation share, on
+    ONNX Runtime and on the torch backend."""
     from xflow.agents.policy_eval import measure_finals
     from xflow.costs.registry import make_cost_model
     from xflow.graphs.model_ids import resolve_graph
@@ -113,10 +115,24 @@ def test_measure_finals_times_each_distinct_graph_once_and_leaves_the_original_u
     res = greedy_search(orig, make_cost_model("nominal"), budget=2)
     assert res.actions, "greedy must rewrite this graph for the test to mean anything"
     finals = {orig.content_hash: orig.model, res.graph.content_hash: res.graph.model}
-    per, info = measure_finals(orig.model, orig.content_hash, finals, rounds=3)
+    per, info = measure_finals(orig.model, orig.content_hash, finals, rounds=3, backend=backend)
+    assert info["backend"] == backend
     assert per[orig.content_hash]["verdict"] == "unchanged" and per[orig.content_hash]["measured_speedup"] == 1.0
     r = per[res.graph.content_hash]
     assert r["verdict"] in ("faster", "same", "slower") and r["speedup_lo"] <= r["measured_speedup"] <= r["speedup_hi"]
     assert info["graphs_timed"] == 1 and info["rounds"] == 3 and info["original_ms"] > 0
-    assert measure_finals(orig.model, orig.content_hash, {orig.content_hash: orig.model}) == (
+    assert measure_finals(orig.model, orig.content_hash, {orig.content_hash: orig.model}, backend=backend) == (
         {orig.content_hash: per[orig.content_hash]}, {})
+
+
+def test_unknown_or_unavailable_backend_fails_before_any_search(tmp_path):
+    import torch
+
+    from xflow.agents.policy_eval import evaluate_policy
+    from xflow.errors import DeviceUnavailable, XflowError
+
+    with pytest.raises(XflowError, match="unknown backend 'tpu'"):
+        evaluate_policy(tmp_path / "missing.pt", "builder:inception_like", backend="tpu")
+    if not torch.cuda.is_available():  # checked before the policy is even loaded
+        with pytest.raises(DeviceUnavailable, match="torch-cuda"):
+            evaluate_policy(tmp_path / "missing.pt", "builder:inception_like", backend="torch-cuda")

@@ -78,3 +78,26 @@ def test_converge_table_finds_the_stable_update_and_judges_the_budget(tmp_path, 
     assert "ends worse than the input" in rl_converge_table()
     pd.DataFrame(_converge_rows(list("abddddddd"), [1.0] * 8 + [0.99])).to_csv(f, index=False)
     assert "(at greedy's graph)" in rl_converge_table()
+
+
+def test_rl_evaluate_and_targets_tables_split_rows_by_backend(monkeypatch):
+    """Rows without a backend are ORT's; the torch tables show only torch rows, with the torch
+    label. Kills: ignoring the backend column (both tables would list the case twice)."""
+    import pandas as pd
+
+    import xflow.envs.report as rep
+
+    def row(backend, method, ratio, verdict, speedup):
+        return {"case": "c", "backend": backend, "method": method, "seeds": 1, "stochastic": False,
+                "predicted_ratio": ratio, "predicted_lo": ratio, "predicted_hi": ratio, "measured_speedup": speedup,
+                "speedup_lo": speedup - 0.01, "speedup_hi": speedup + 0.01, "verdict": verdict,
+                "search_time_s": 1.0, "n_rewrites": 2}
+    rows = [row(None, "rl", 0.99, "same", 1.0), row(None, "greedy", 0.99, "same", 1.0),
+            row("torch", "rl", 0.99, "faster", 1.05), row("torch", "greedy", 0.99, "faster", 1.05)]
+    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    ort, torch_ = rep.rl_evaluate_table().splitlines(), rep.rl_evaluate_torch_table().splitlines()
+    assert len(ort) == len(torch_) == 4
+    assert "ORT, 1 thread" in ort[0] and "torch backend, CPU" in torch_[0]
+    assert "same" in ort[2] and "1.050× [1.040, 1.060] faster" in torch_[2]
+    t_ort, t_torch = rep.rl_targets_table().splitlines(), rep.rl_targets_torch_table().splitlines()
+    assert len(t_ort) == len(t_torch) == 3 and "| same |" in t_ort[2] and "| faster |" in t_torch[2]

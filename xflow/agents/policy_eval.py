@@ -5,9 +5,10 @@ loaded and folded as the environment loads it), under the same cost model (the p
 reports per method
 
 * the **predicted cost ratio** (final / initial cost; < 1 is a predicted gain),
-* the **measured speed-up** of the method's final graph vs the original in ONNX Runtime (level
-  ``all``), all distinct final graphs plus the original and an A/A control timed in one interleaved
-  run of the measurement core (:func:`xflow.rewrites.search.measure_balanced`), each with its
+* the **measured speed-up** of the method's final graph vs the original on ``backend`` (ONNX
+  Runtime at level ``all`` by default; ``torch`` / ``torch-cuda``: the generated PyTorch module),
+  all distinct final graphs plus the original and an A/A control timed in one interleaved run of
+  the measurement core (:func:`xflow.rewrites.search.measure_balanced` for ORT), each with its
   interval and verdict; a method that returns the original graph unchanged gets ``unchanged``,
 * the **search time** (wall seconds of the search, verification included).
 
@@ -163,32 +164,67 @@ def _run_search(method: str, graph, cost, agent, *, seed: int, horizon: int, cos
 _UNCHANGED = {"measured_speedup": 1.0, "speedup_lo": 1.0, "speedup_hi": 1.0, "verdict": "unchanged"}
 
 
+def _check_backend(backend: str, measure: bool) -> None:
+    """Fail before any search when the measurement backend is unknown or not usable here."""
+    from xflow.errors import DeviceUnavailable
+    from xflow.runtime.backend import BACKENDS, torch_cuda_available
+
+    if backend not in BACKENDS:
+        raise XflowError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if measure and backend == "torch-cuda" and not torch_cuda_available():
+        raise DeviceUnavailable("backend 'torch-cuda' needs a CUDA GPU, and torch sees none here; "
+                                "use --backend torch or ort")
+
+
+def _measure_on_torch(variants: Mapping[str, Any], backend: str, *, threads: int, rounds: int,
+                      max_seconds: float | None, warmup: int):
+    """One interleaved run of ``{label: model}`` on a torch backend, ``original`` the baseline,
+    with a second session of the original as the A/A control."""
+    from xflow.runtime.backend import make_backend_session
+    from xflow.runtime.measure import measure
+    from xflow.runtime.session import random_inputs
+
+    feeds = random_inputs(variants["original"], seed=0)
+    built = {k: make_backend_session(m, backend, threads=threads).variant(feeds) for k, m in variants.items()}
+    twin = make_backend_session(variants["original"], backend, threads=threads).variant(feeds)
+    return measure(built, baseline="original", aa=twin, warmup=warmup, rounds=rounds, max_seconds=max_seconds)
+
+
 def measure_finals(original: Any, original_hash: str, finals: Mapping[str, Any], *, threads: int = 1,
-                   rounds: int = 20, max_seconds: float | None = None,
-                   warmup: int = 3) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+                   rounds: int = 20, max_seconds: float | None = None, warmup: int = 3,
+                   backend: str = "ort") -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Measured speed-up of every distinct final graph of a search over the original, in one run.
 
     ``finals`` maps content hash -> ONNX model (the original's hash, if present, is not timed: it is
     ``unchanged``). All graphs and an A/A control (a second session of the original) are timed in
-    interleaved rounds by the measurement core (:func:`~xflow.rewrites.search.measure_balanced`, ORT
-    with every optimization, ``threads`` intra-op threads). Returns ``(per_hash, info)``: per hash
+    interleaved rounds by the measurement core on ``backend``: ``ort`` (ORT with every optimization,
+    :func:`~xflow.rewrites.search.measure_balanced`), ``torch`` or ``torch-cuda`` (the generated
+    PyTorch module), ``threads`` intra-op threads. Returns ``(per_hash, info)``: per hash
     ``measured_speedup`` (original time / graph time), its 95 % interval ``speedup_lo``/``speedup_hi``
-    and ``verdict``; ``info`` holds the original's median, the noise floor and the run conditions.
+    and ``verdict``; ``info`` holds the backend, the original's median, the noise floor and the run
+    conditions.
     """
+    _check_backend(backend, True)
     out: dict[str, dict[str, Any]] = {original_hash: dict(_UNCHANGED)}
     labels = {h: f"g{i}" for i, h in enumerate(h for h in finals if h != original_hash)}
     if not labels:
         return out, {}
-    settings = {"level": "all", "intra_threads": threads, "device": "cpu"}
-    variants = {"original": (original, settings)}
-    variants.update({lab: (finals[h], settings) for h, lab in labels.items()})
-    meas = measure_balanced(variants, warmup=warmup, repeats=rounds, baseline="original", max_seconds=max_seconds)
+    if backend == "ort":
+        settings = {"level": "all", "intra_threads": threads, "device": "cpu"}
+        variants = {"original": (original, settings)}
+        variants.update({lab: (finals[h], settings) for h, lab in labels.items()})
+        meas = measure_balanced(variants, warmup=warmup, repeats=rounds, baseline="original",
+                                max_seconds=max_seconds)
+    else:
+        models = {"original": original, **{lab: finals[h] for h, lab in labels.items()}}
+        meas = _measure_on_torch(models, backend, threads=threads, rounds=rounds, max_seconds=max_seconds,
+                                 warmup=warmup)
     for h, lab in labels.items():
         c = meas.compare(lab)
         out[h] = {"measured_speedup": float(c.speedup), "speedup_lo": float(c.speedup_ci[0]),
                   "speedup_hi": float(c.speedup_ci[1]), "verdict": str(c.verdict)}
-    info = {"original_ms": meas.median_ms("original"), "noise_floor": meas.noise_floor(), "threads": threads,
-            "graphs_timed": len(labels), **meas.conditions(), "busy": bool(meas.busy)}
+    info = {"backend": backend, "original_ms": meas.median_ms("original"), "noise_floor": meas.noise_floor(),
+            "threads": threads, "graphs_timed": len(labels), **meas.conditions(), "busy": bool(meas.busy)}
     return out, info
 
 
@@ -196,10 +232,12 @@ def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, S
                     methods: Sequence[str] = ("rl", "rl-sample", "greedy", "beam", "random"),
                     seeds: int = 5, cost_model: str | None = None, horizon: int | None = None,
                     repeats: int = 20, threads: int = 1, time_budget_s: float = 60.0, beam_budget: int = 30,
-                    measure: bool = True, progress: bool = False) -> dict[str, Any]:
+                    measure: bool = True, progress: bool = False, backend: str = "ort") -> dict[str, Any]:
     """Every method on ``model_id`` (re-shaped by ``shapes``); see the module docstring.
 
-    Returns ``{"model", "model_id", "policy", "cost_model", "horizon", "methods": [row, …],
+    ``backend`` is where the final graphs are measured (:func:`measure_finals`); the searches and
+    the predicted ratios do not depend on it. Returns ``{"model", "model_id", "policy",
+    "cost_model", "horizon", "backend", "methods": [row, …],
     "runs": [per-seed row, …], "measurement": {...}}``: one row per method with ``predicted_ratio``
     (IQM for stochastic methods) and its ``predicted_lo/hi``, ``measured_speedup`` with
     ``speedup_lo/hi`` and ``verdict`` (stochastic: IQM of the per-seed speed-ups with a bootstrap
@@ -214,6 +252,7 @@ def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, S
         raise XflowError(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}")
     if seeds < 1:
         raise XflowError(f"seeds must be >= 1, got {seeds}")
+    _check_backend(backend, measure)
     torch.set_num_threads(1)
     agent, extra = GraphActorCritic.load_with_extra(policy)
     saved = extra.get("args", {})
@@ -253,7 +292,8 @@ def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, S
     meas_info: dict[str, Any] = {}
     per_graph: dict[str, dict[str, Any]] = {orig_hash: dict(_UNCHANGED)}
     if measure and finals:
-        per_graph, meas_info = measure_finals(graph.model, orig_hash, finals, threads=threads, rounds=repeats)
+        per_graph, meas_info = measure_finals(graph.model, orig_hash, finals, threads=threads, rounds=repeats,
+                                              backend=backend)
         meas_info["repeats"] = repeats
     for r in runs:
         r.update(per_graph.get(r["graph"], {"measured_speedup": None, "speedup_lo": None, "speedup_hi": None,
@@ -284,5 +324,6 @@ def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, S
             row["rules"] = rs[0]["rules"]
         rows.append(row)
     return {"model": model_id, "model_id": mid, "shapes": {k: list(v) for k, v in (shapes or {}).items()},
-            "policy": str(policy), "cost_model": cost_name, "horizon": horizon, "methods": rows, "runs": runs,
+            "policy": str(policy), "cost_model": cost_name, "horizon": horizon, "backend": backend,
+            "methods": rows, "runs": runs,
             "measurement": meas_info}

@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from xflow.tables import fmt, fmt_ci, load_result, markdown_table, report_table
+from xflow.tables import fmt, fmt_ci, load_result, markdown_table, quoting, report_table
 
 __all__ = ["TARGET_RHO", "MIN_GRAPHS", "fidelity_table", "fidelity_torch_table", "backend_fidelity_table",
            "working_set_table"]
@@ -47,6 +47,7 @@ def backend_fidelity_table(backend: str, own_model: str) -> str:
     if df.empty:
         raise FileNotFoundError(f"results/costs/fidelity.csv has no rows for backend {backend!r}: run "
                                 f"benchmarks/cost_fidelity.py --backend {backend}")
+    quoting(df)
     models = list(dict.fromkeys(df["model"]))
     cms = list(dict.fromkeys(df["cost_model"]))
     rows = []

@@ -24,6 +24,7 @@ from xflow.clitools import (Report, UsageError, add_check, add_command, add_outp
                             output_dir, positive_int, safe_name, threads, zero_or)
 from xflow.costs.names import COST_MODELS
 from xflow.graphs.model_args import add_onnx_input
+from xflow.runtime.cli import CLI_BACKENDS
 
 __all__ = ["register"]
 
@@ -334,7 +335,7 @@ def _evaluate(args: argparse.Namespace) -> Report:
     res = evaluate_policy(policy, args.model, shapes=shapes, methods=methods, seeds=args.seeds,
                           cost_model=args.cost_model, horizon=args.horizon, repeats=args.repeats,
                           threads=args.threads, time_budget_s=args.time_budget_s, measure=args.repeats > 0,
-                          progress=not getattr(args, "json", False))
+                          progress=not getattr(args, "json", False), backend=args.backend)
     lines = [f"{res['model_id']}: policy {policy}, cost model {res['cost_model']}, horizon {res['horizon']}, "
              f"{args.seeds} seed(s) for rl-sample and random (IQM [95% bootstrap])"]
     for r in res["methods"]:
@@ -353,7 +354,8 @@ def _evaluate(args: argparse.Namespace) -> Report:
                      f"search {r['search_time_s']:.1f} s")
     m = res["measurement"]
     if m:
-        lines.append(f"  measured: ORT level all, {m['threads']} thread(s), {m['repeats']} interleaved rounds, "
+        where = "ORT level all" if m["backend"] == "ort" else f"backend {m['backend']}"
+        lines.append(f"  measured: {where}, {m['threads']} thread(s), {m['repeats']} interleaved rounds, "
                      f"{m['clock']} clock, A/A noise floor {m['noise_floor']:.3f}"
                      + ("; busy machine (contended)" if m["busy"] else ""))
     return Report(data=res, text="\n".join(lines))
@@ -424,7 +426,9 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--time-budget-s", type=float, default=60.0, help="time budget of each search")
     p.add_argument("--repeats", type=zero_or(int_range(2, 100_000, hint="an interval needs two rounds")), default=20,
                    help="interleaved measurement rounds (0: predicted only)")
-    p.add_argument("--threads", type=threads(), default=1, help="ORT intra-op threads for the measurement")
+    p.add_argument("--threads", type=threads(), default=1, help="intra-op threads for the measurement")
+    p.add_argument("--backend", choices=list(CLI_BACKENDS), default="ort",
+                   help="where the final graphs are measured (ort; torch, torch-cuda: generated PyTorch)")
     p.add_argument("--taso", action="store_true", help="also TASO's search")
     p.add_argument("--tensat", action="store_true", help="also TENSAT's equality saturation")
 

@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 
-from xflow.tables import fmt, fmt_ci, load_result, markdown_table, report_table
+from xflow.tables import fmt, fmt_ci, load_result, markdown_table, quoting, report_table
 
 __all__ = ["ratio_interval"]
 
@@ -177,30 +177,36 @@ def _eval_cells(r) -> tuple[str, str]:
     return pred, meas
 
 
-@report_table("envs.rl_evaluate")
-def rl_evaluate_table() -> str:
-    """The pretrained policy vs greedy / beam / random on held-out models and shapes
-    (``benchmarks/rl_evaluate.py`` → ``results/rl/evaluate.csv``): predicted cost ratio (IQM
-    [95 % bootstrap] over seeds for rl-sample and random), measured ORT speed-up vs the original
-    with interval and verdict (stochastic: IQM of the per-seed speed-ups, verdict counts), search time."""
+def _evaluate_rows(backend: str):
+    """Rows of ``results/rl/evaluate.csv`` measured on ``backend`` (rows written before the backend
+    column are ORT's)."""
     df = load_result("rl/evaluate.csv")
+    if "backend" not in df.columns:
+        df = df.assign(backend="ort")
+    df = df[df["backend"].fillna("ort") == backend]
+    if df.empty:
+        raise FileNotFoundError(f"results/rl/evaluate.csv has no rows measured on {backend!r}: run "
+                                f"benchmarks/rl_evaluate.py --backend {backend}")
+    return quoting(df)
+
+
+_BACKEND_LABEL = {"ort": "ORT, 1 thread", "torch": "torch backend, CPU, 1 thread", "torch-cuda": "torch backend, CUDA"}
+
+
+def _rl_evaluate(backend: str) -> str:
     rows = []
-    for r in df.itertuples():
+    for r in _evaluate_rows(backend).itertuples():
         pred, meas = _eval_cells(r)
         rows.append([f"`{r.case}`", r.method, int(r.seeds), pred, meas, f"{float(r.search_time_s):.1f}",
                      f"{float(r.n_rewrites):g}"])
-    return markdown_table(["case", "method", "seeds", "predicted cost ratio", "measured speed-up (ORT, 1 thread)",
-                           "search s (median)", "rewrites"], rows, ["l", "l", "r", "r", "l", "r", "r"])
+    return markdown_table(["case", "method", "seeds", "predicted cost ratio",
+                           f"measured speed-up ({_BACKEND_LABEL[backend]})", "search s (median)", "rewrites"],
+                          rows, ["l", "l", "r", "r", "l", "r", "r"])
 
 
-@report_table("envs.rl_targets")
-def rl_targets_table() -> str:
-    """Issue 12's targets per evaluation case, from ``results/rl/evaluate.csv``: RL (arg-max) vs
-    greedy, predicted (``rl / greedy - 1`` of the cost in %; never worse means ≤ 0, ≥ 2 % better
-    means ≤ -2 %) and whether RL's graph is significantly faster than the original when measured."""
-    df = load_result("rl/evaluate.csv")
+def _rl_targets(backend: str) -> str:
     rows = []
-    for case, d in df.groupby("case", sort=False):
+    for case, d in _evaluate_rows(backend).groupby("case", sort=False):
         rl, gr = d[d.method == "rl"], d[d.method == "greedy"]
         if rl.empty or gr.empty:
             continue
@@ -213,6 +219,35 @@ def rl_targets_table() -> str:
     return markdown_table(["case", "rl predicted", "greedy predicted", "rl vs greedy (cost)", "rl never worse",
                            "rl ≥ 2 % better (predicted)", "rl measured vs original", "both"],
                           rows, ["l", "r", "r", "r", "l", "l", "l", "l"])
+
+
+@report_table("envs.rl_evaluate")
+def rl_evaluate_table() -> str:
+    """The pretrained policy vs greedy / beam / random on held-out models and shapes
+    (``benchmarks/rl_evaluate.py`` → ``results/rl/evaluate.csv``): predicted cost ratio (IQM
+    [95 % bootstrap] over seeds for rl-sample and random), measured ORT speed-up vs the original
+    with interval and verdict (stochastic: IQM of the per-seed speed-ups, verdict counts), search time."""
+    return _rl_evaluate("ort")
+
+
+@report_table("envs.rl_evaluate_torch")
+def rl_evaluate_torch_table() -> str:
+    """:func:`rl_evaluate_table` with the final graphs measured on the torch backend (CPU)."""
+    return _rl_evaluate("torch")
+
+
+@report_table("envs.rl_targets")
+def rl_targets_table() -> str:
+    """Issue 12's targets per evaluation case, from ``results/rl/evaluate.csv``: RL (arg-max) vs
+    greedy, predicted (``rl / greedy - 1`` of the cost in %; never worse means ≤ 0, ≥ 2 % better
+    means ≤ -2 %) and whether RL's graph is significantly faster than the original when measured."""
+    return _rl_targets("ort")
+
+
+@report_table("envs.rl_targets_torch")
+def rl_targets_torch_table() -> str:
+    """:func:`rl_targets_table` with the measured column from the torch backend (CPU)."""
+    return _rl_targets("torch")
 
 
 @report_table("envs.rl_pretrain")
