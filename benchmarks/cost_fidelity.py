@@ -108,34 +108,13 @@ def spearman_ci(pred: np.ndarray, meas: np.ndarray, *, n_boot: int = 2000, level
     return rho(pred, meas), float(lo), float(hi)
 
 
-def _chunk_measurement(variants: dict, backend: str, *, warmup: int, rounds: int, seed: int,
-                       max_seconds: float | None):
-    """One interleaved run of ``{label: Graph}`` (``g0`` the baseline, with an A/A control) on
-    ``backend``; returns the :class:`~xflow.runtime.measure.Measurement`."""
-    from xflow.costs.ort_optimized import transient_proto
-
-    if backend == "ort":
-        from xflow.runtime.latency import measure_models
-
-        settings = {"level": "all", "intra_threads": 1}
-        return measure_models({k: (transient_proto(g), settings) for k, g in variants.items()}, baseline="g0",
-                              warmup=warmup, rounds=rounds, seed=seed, max_seconds=max_seconds)
-    from xflow.runtime.backend import make_backend_session
-    from xflow.runtime.measure import measure
-    from xflow.runtime.session import random_inputs
-
-    feeds = random_inputs(transient_proto(variants["g0"]), seed=seed)
-    built = {k: make_backend_session(transient_proto(g), backend, threads=1).variant(feeds)
-             for k, g in variants.items()}
-    twin = make_backend_session(transient_proto(variants["g0"]), backend, threads=1).variant(feeds)
-    return measure(built, baseline="g0", aa=twin, warmup=warmup, rounds=rounds, seed=seed,
-                   max_seconds=max_seconds)
-
-
 def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, seed: int,
                    max_seconds: float | None = None, backend: str = "ort") -> list[dict]:
     """Time ratio of every graph to the original (``pool[0]``) on ``backend``, chunk by chunk,
-    interleaved."""
+    interleaved (:func:`xflow.runtime.latency.measure_on_backend`)."""
+    from xflow.costs.ort_optimized import transient_proto
+    from xflow.runtime.latency import measure_on_backend
+
     base = pool[0]
     out = [dict(ratio=1.0, lo=1.0, hi=1.0, verdict="same", median_ms=float("nan"), chunk=-1, clock="",
                 rounds=0) for _ in pool]
@@ -143,9 +122,10 @@ def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, se
     for k, start in enumerate(range(0, len(rest), chunk)):
         idx = rest[start:start + chunk]
         # sessions built per chunk and dropped after it: each holds a full copy of the weights
-        variants = {"g0": base["graph"], **{f"g{i}": pool[i]["graph"] for i in idx}}
-        m = _chunk_measurement(variants, backend, warmup=warmup, rounds=rounds, seed=seed + k,
-                               max_seconds=max_seconds)
+        variants = {"g0": transient_proto(base["graph"]),
+                    **{f"g{i}": transient_proto(pool[i]["graph"]) for i in idx}}
+        m = measure_on_backend(variants, backend, baseline="g0", threads=1, warmup=warmup, rounds=rounds,
+                               seed=seed + k, max_seconds=max_seconds)
         base_ms = m.median_ms("g0")
         conditions = m.conditions()
         cond = {key: conditions[key] for key in ("busy", "foreign_cpu", "load_before", "load_after")}

@@ -223,15 +223,11 @@ def measure_backend(variants: dict[str, onnx.ModelProto], backend: str, *, round
     """One interleaved run of every variant on ``backend`` (``ort``: ONNX Runtime at level ``all``;
     ``ort-basic``: at level ``basic``, without the Gemm/activation fusions; ``torch``), baseline
     ``original``, with an A/A control."""
-    from xflow.runtime.backend import make_backend_session
-    from xflow.runtime.measure import measure
-    from xflow.runtime.session import random_inputs
+    from xflow.runtime.latency import measure_on_backend
 
-    feeds = random_inputs(variants["original"], seed=seed)
     kind, level = {"ort": ("ort", "all"), "ort-basic": ("ort", "basic"), "torch": ("torch", "all")}[backend]
-    built = {k: make_backend_session(m, kind, threads=1, level=level).variant(feeds) for k, m in variants.items()}
-    twin = make_backend_session(variants["original"], kind, threads=1, level=level).variant(feeds)
-    return measure(built, baseline="original", aa=twin, warmup=5, rounds=rounds, seed=seed)
+    return measure_on_backend(variants, kind, baseline="original", threads=1, level=level, warmup=5, rounds=rounds,
+                              seed=seed)
 
 
 def main(argv: list[str] | None = None) -> int:

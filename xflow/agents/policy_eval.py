@@ -8,7 +8,7 @@ reports per method
 * the **measured speed-up** of the method's final graph vs the original on ``backend`` (ONNX
   Runtime at level ``all`` by default; ``torch`` / ``torch-cuda``: the generated PyTorch module),
   all distinct final graphs plus the original and an A/A control timed in one interleaved run of
-  the measurement core (:func:`xflow.rewrites.search.measure_balanced` for ORT), each with its
+  the measurement core (:func:`xflow.runtime.latency.measure_on_backend`), each with its
   interval and verdict; a method that returns the original graph unchanged gets ``unchanged``,
 * the **search time** (wall seconds of the search, verification included).
 
@@ -37,7 +37,7 @@ from xflow.errors import XflowError
 from xflow.graphs import zoo
 from xflow.graphs.model_ids import parse_model_id, resolve_graph
 from xflow.paths import repo_root
-from xflow.rewrites.search import beam_search, greedy_search, measure_balanced, random_search
+from xflow.rewrites.search import beam_search, greedy_search, random_search
 from xflow.rewrites.searches.taso import taso_search
 from xflow.rewrites.searches.tensat import tensat_search
 
@@ -176,20 +176,6 @@ def _check_backend(backend: str, measure: bool) -> None:
                                 "use --backend torch or ort")
 
 
-def _measure_on_torch(variants: Mapping[str, Any], backend: str, *, threads: int, rounds: int,
-                      max_seconds: float | None, warmup: int):
-    """One interleaved run of ``{label: model}`` on a torch backend, ``original`` the baseline,
-    with a second session of the original as the A/A control."""
-    from xflow.runtime.backend import make_backend_session
-    from xflow.runtime.measure import measure
-    from xflow.runtime.session import random_inputs
-
-    feeds = random_inputs(variants["original"], seed=0)
-    built = {k: make_backend_session(m, backend, threads=threads).variant(feeds) for k, m in variants.items()}
-    twin = make_backend_session(variants["original"], backend, threads=threads).variant(feeds)
-    return measure(built, baseline="original", aa=twin, warmup=warmup, rounds=rounds, max_seconds=max_seconds)
-
-
 def measure_finals(original: Any, original_hash: str, finals: Mapping[str, Any], *, threads: int = 1,
                    rounds: int = 20, max_seconds: float | None = None, warmup: int = 3,
                    backend: str = "ort") -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
@@ -197,9 +183,9 @@ def measure_finals(original: Any, original_hash: str, finals: Mapping[str, Any],
 
     ``finals`` maps content hash -> ONNX model (the original's hash, if present, is not timed: it is
     ``unchanged``). All graphs and an A/A control (a second session of the original) are timed in
-    interleaved rounds by the measurement core on ``backend``: ``ort`` (ORT with every optimization,
-    :func:`~xflow.rewrites.search.measure_balanced`), ``torch`` or ``torch-cuda`` (the generated
-    PyTorch module), ``threads`` intra-op threads. Returns ``(per_hash, info)``: per hash
+    interleaved rounds by the measurement core on ``backend``
+    (:func:`~xflow.runtime.latency.measure_on_backend`): ``ort`` (ORT with every optimization),
+    ``torch`` or ``torch-cuda`` (the generated PyTorch module), ``threads`` intra-op threads. Returns ``(per_hash, info)``: per hash
     ``measured_speedup`` (original time / graph time), its 95 % interval ``speedup_lo``/``speedup_hi``
     and ``verdict``; ``info`` holds the backend, the original's median, the noise floor and the run
     conditions.
@@ -209,16 +195,11 @@ def measure_finals(original: Any, original_hash: str, finals: Mapping[str, Any],
     labels = {h: f"g{i}" for i, h in enumerate(h for h in finals if h != original_hash)}
     if not labels:
         return out, {}
-    if backend == "ort":
-        settings = {"level": "all", "intra_threads": threads, "device": "cpu"}
-        variants = {"original": (original, settings)}
-        variants.update({lab: (finals[h], settings) for h, lab in labels.items()})
-        meas = measure_balanced(variants, warmup=warmup, repeats=rounds, baseline="original",
-                                max_seconds=max_seconds)
-    else:
-        models = {"original": original, **{lab: finals[h] for h, lab in labels.items()}}
-        meas = _measure_on_torch(models, backend, threads=threads, rounds=rounds, max_seconds=max_seconds,
-                                 warmup=warmup)
+    from xflow.runtime.latency import measure_on_backend
+
+    models = {"original": original, **{lab: finals[h] for h, lab in labels.items()}}
+    meas = measure_on_backend(models, backend, baseline="original", threads=threads, warmup=warmup, rounds=rounds,
+                              max_seconds=max_seconds)
     for h, lab in labels.items():
         c = meas.compare(lab)
         out[h] = {"measured_speedup": float(c.speedup), "speedup_lo": float(c.speedup_ci[0]),

@@ -22,8 +22,8 @@ from typing import Any, Unpack
 from xflow.runtime.measure import Comparison, Measurement, Variant, measure
 from xflow.runtime.session import ModelLike, SessionSettings, make_session, random_inputs
 
-__all__ = ["LatencyStats", "LatencyComparison", "measure_models", "measure_latency", "compare_latency",
-           "measure_interleaved", "summarize", "ort_variant"]
+__all__ = ["LatencyStats", "LatencyComparison", "measure_models", "measure_on_backend", "measure_latency",
+           "compare_latency", "measure_interleaved", "summarize", "ort_variant"]
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +165,41 @@ def measure_models(
     vs = {label: built[label] for label in labels}
     return measure(vs, baseline=base, aa=built.get(base + "~aa", False) if aa else False,
                    warmup=warmup, rounds=rounds, seed=seed, max_seconds=max_seconds, progress=progress)
+
+
+def measure_on_backend(
+    models: Mapping[str, ModelLike],
+    backend: str = "ort",
+    *,
+    baseline: str,
+    threads: int = 1,
+    level: str = "all",
+    warmup: int = 5,
+    rounds: int = 30,
+    seed: int = 0,
+    max_seconds: float | None = None,
+) -> Measurement:
+    """Time ``{label: model}`` on one backend of :data:`xflow.runtime.backend.BACKENDS`, in
+    interleaved rounds, with a second session of ``baseline`` as the A/A control.
+
+    ``ort``: :func:`measure_models` at optimization ``level`` with ``threads`` intra-op threads.
+    ``torch`` / ``torch-cuda``: one generated-PyTorch session per model
+    (:func:`~xflow.runtime.backend.make_backend_session`), all run on the baseline's seeded random
+    inputs (the models must share their inputs, as rewrites of one graph do).
+    """
+    if baseline not in models:
+        raise KeyError(f"measure_on_backend: baseline {baseline!r} is not one of the models")
+    if backend == "ort":
+        settings = {"level": level, "intra_threads": threads}
+        return measure_models({k: (m, settings) for k, m in models.items()}, baseline=baseline, warmup=warmup,
+                              rounds=rounds, seed=seed, max_seconds=max_seconds)
+    from xflow.runtime.backend import make_backend_session  # lowering + codegen: loaded only when used
+
+    feeds = random_inputs(models[baseline], seed=seed)
+    built = {k: make_backend_session(m, backend, threads=threads).variant(feeds) for k, m in models.items()}
+    twin = make_backend_session(models[baseline], backend, threads=threads).variant(feeds)
+    return measure(built, baseline=baseline, aa=twin, warmup=warmup, rounds=rounds, seed=seed,
+                   max_seconds=max_seconds)
 
 
 def measure_interleaved(
