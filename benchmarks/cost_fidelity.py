@@ -17,7 +17,7 @@ Run (each finished model is saved at once; rows of other models in the file are 
     .venv/bin/python benchmarks/cost_fidelity.py [--quick] [--backend torch] [--models squeezenet1_1 nasrnn ...]
 
 writes ``results/costs/fidelity.csv`` (one row per backend, graph and cost model; a run replaces
-only its own (model, backend) rows) — the tables ``costs.fidelity`` (ORT) and
+only its own (model, backend, sessions) rows) — the tables ``costs.fidelity`` (ORT) and
 ``costs.fidelity_torch`` in ``docs/rl.md`` (``make report``).
 """
 from __future__ import annotations
@@ -109,7 +109,7 @@ def spearman_ci(pred: np.ndarray, meas: np.ndarray, *, n_boot: int = 2000, level
 
 
 def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, seed: int,
-                   max_seconds: float | None = None, backend: str = "ort") -> list[dict]:
+                   max_seconds: float | None = None, backend: str = "ort", sessions: int = 1) -> list[dict]:
     """Time ratio of every graph to the original (``pool[0]``) on ``backend``, chunk by chunk,
     interleaved (:func:`xflow.runtime.latency.measure_on_backend`)."""
     from xflow.costs.ort_optimized import transient_proto
@@ -125,7 +125,7 @@ def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, se
         variants = {"g0": transient_proto(base["graph"]),
                     **{f"g{i}": transient_proto(pool[i]["graph"]) for i in idx}}
         m = measure_on_backend(variants, backend, baseline="g0", threads=1, warmup=warmup, rounds=rounds,
-                               seed=seed + k, max_seconds=max_seconds)
+                               seed=seed + k, max_seconds=max_seconds, sessions=sessions)
         base_ms = m.median_ms("g0")
         conditions = m.conditions()
         cond = {key: conditions[key] for key in ("busy", "foreign_cpu", "load_before", "load_after")}
@@ -159,14 +159,14 @@ def run_model(name: str, args) -> list[dict]:
         c0 = cm.cost(pool[0]["graph"], pool[0]["hash"])
         preds[cm_name] = [cm.cost(p["graph"], p["hash"]) / c0 for p in pool]
     meas = measure_graphs(pool, chunk=args.chunk, rounds=args.rounds, warmup=args.warmup, seed=args.seed,
-                          max_seconds=args.max_seconds, backend=args.backend)
+                          max_seconds=args.max_seconds, backend=args.backend, sessions=args.sessions)
     measured = np.array([m["ratio"] for m in meas])
     rows = []
     for cm_name in args.cost_models:
         rho, lo, hi = spearman_ci(np.array(preds[cm_name]), measured, seed=args.seed)
         log.info("%s %s: Spearman %.2f [%.2f, %.2f]", name, cm_name, rho, lo, hi)
         for i, (p, m) in enumerate(zip(pool, meas)):
-            rows.append({"model": name, "backend": args.backend, "cost_model": cm_name, "graph": i, "hash": p["hash"][:16],
+            rows.append({"model": name, "backend": args.backend, "sessions": args.sessions, "cost_model": cm_name, "graph": i, "hash": p["hash"][:16],
                          "length": p["length"], "rules": p["rules"], "predicted_ratio": preds[cm_name][i],
                          "measured_ratio": m["ratio"], "measured_lo": m["lo"], "measured_hi": m["hi"],
                          "verdict": m["verdict"], "measured_ms": m["median_ms"], "chunk": m["chunk"],
@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="30 graphs, <= 15 rounds or 20 s per chunk (default: 40 graphs, <= 30 rounds or 60 s)")
     p.add_argument("--models", nargs="+", default=MODELS, help="zoo models (default: the evaluation models)")
     p.add_argument("--backend", choices=BACKENDS, default="ort", help="where the graphs are measured")
+    p.add_argument("--sessions", type=int, default=1,
+                   help="independent sessions per graph, taken in turn round by round (the original's and "
+                        "the A/A control's too), so that a session's placement effect is not read as the "
+                        "rewrite's; runs with other session counts are kept")
     p.add_argument("--cost-models", nargs="+", default=None,
                    help="default: the rooflines and the backend's own model (%s)" % COST_MODELS)
     p.add_argument("--graphs", type=int, default=None, help="candidate graphs per model (>= 30)")
@@ -206,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models:
         rows = run_model(name, args)
         # other (model, backend) rows stay; rows written before the backend column are ORT's
-        path = save_result(rows, RESULT, threads=1, replace_on=("model", "backend"),
-                           defaults={"backend": "ort"})
+        path = save_result(rows, RESULT, threads=1, replace_on=("model", "backend", "sessions"),
+                           defaults={"backend": "ort", "sessions": 1})
         print(f"{name} [{args.backend}]: saved {len(rows)} rows to {path}")  # noqa: T201 - benchmark script
     return 0
 

@@ -38,6 +38,13 @@ Run::
 Each seed is one more independent run (fresh sessions, its own round order, its own inputs); a run
 replaces only its own seed's rows, so runs of several seeds show how far a ratio moves between runs.
 
+    .venv/bin/python benchmarks/weight_working_set.py --sessions 3 [--rounds 100]
+
+times ``--sessions`` ORT sessions (level ``all``) of each of ``SESSION_VARIANTS`` in one interleaved
+run, every session against the first session of the original, and writes
+``results/costs/working_set_sessions.csv`` (table ``costs.working_set_sessions``): an effect that all
+sessions of a variant show, and no second session of the original, is the graph's, not a session's.
+
 writes ``results/costs/working_set.csv`` — the table ``costs.working_set`` in ``docs/rl.md``.
 """
 from __future__ import annotations
@@ -54,6 +61,9 @@ from onnx import numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RESULT = "costs/working_set.csv"
+RESULT_SESSIONS = "costs/working_set_sessions.csv"
+#: The variants of the several-sessions run (the contested ones, and the original's own spread).
+SESSION_VARIANTS = ("original", "dup-1", "rewrite-1", "rewrite-1-placed", "original-displaced")
 MODEL = "zoo:nasrnn"
 RULE = "concat_matmul_add"
 
@@ -230,10 +240,34 @@ def measure_backend(variants: dict[str, onnx.ModelProto], backend: str, *, round
                               seed=seed)
 
 
+def measure_sessions(variants: dict[str, onnx.ModelProto], sessions: int, *, rounds: int, seed: int) -> list[dict]:
+    """``sessions`` ORT sessions (level ``all``, 1 thread) of each of :data:`SESSION_VARIANTS` in one
+    interleaved run against ``original #0``; one row per session."""
+    from xflow.runtime.latency import measure_on_backend
+
+    models = {f"{v} #{j}": variants[v] for v in SESSION_VARIANTS for j in range(sessions)}
+    m = measure_on_backend(models, "ort", baseline="original #0", threads=1, level="all", warmup=5, rounds=rounds,
+                           seed=seed)
+    cond = m.conditions()
+    rows = []
+    for label in models:
+        variant, j = label.rsplit(" #", 1)
+        c = m.compare(label, "original #0") if label != "original #0" else None
+        rows.append({"backend": "ort", "variant": variant, "session": int(j), "model": MODEL,
+                     "median_ms": m.median_ms(label), "ratio": c.ratio if c else 1.0, "lo": c.ci[0] if c else 1.0,
+                     "hi": c.ci[1] if c else 1.0, "verdict": c.verdict if c else "baseline",
+                     "noise_floor": m.noise_floor(), "clock": m.clock, "rounds": m.rounds,
+                     "busy": bool(cond.get("busy")), "foreign_cpu": cond.get("foreign_cpu"), "threads": 1,
+                     "seed": seed})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sessions", type=int, default=1,
+                    help="> 1: several ORT sessions per variant instead (results/" + RESULT_SESSIONS + ")")
     ap.add_argument("--backends", nargs="+", default=["ort", "ort-basic", "torch"],
                     choices=["ort", "ort-basic", "torch"])
     args = ap.parse_args(argv)
@@ -254,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         bad = [d for d in compare_arrays(got, ref, [f"out{i}" for i in range(len(ref))]) if not d.ok]
         if bad:
             raise SystemExit(f"variant {name} changes output {bad[0].name}: {bad[0].reason}")
+    if args.sessions > 1:
+        rows = measure_sessions(variants, args.sessions, rounds=args.rounds, seed=args.seed)
+        for r in rows:
+            print(f"{r['variant']:<20} #{r['session']}  {r['median_ms']:7.3f} ms  x{r['ratio']:.3f} "  # noqa: T201
+                  f"[{r['lo']:.3f}, {r['hi']:.3f}] {r['verdict']}", flush=True)
+        print(f"wrote {save_result(rows, RESULT_SESSIONS, threads=1)}")  # noqa: T201
+        return 0
     base_bytes = weight_bytes(variants["original"])
     cost = make_cost_model("ort")
     c0 = cost.cost(Graph.of(variants["original"]))

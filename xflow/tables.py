@@ -30,7 +30,7 @@ from typing import Any
 
 from xflow import paths
 from xflow.results import provenance
-from xflow.safeio import atomic_output
+from xflow.safeio import atomic_output, file_lock
 
 __all__ = ["report_table", "load_result", "quoting", "save_result", "markdown_table", "TableContext", "registered",
            "fmt", "fmt_ci"]
@@ -160,8 +160,6 @@ def save_result(records: Iterable[dict[str, Any]] | Any, relpath: str, *, device
     missing = [k for k in replace_on if k not in df.columns]
     if missing:
         raise ValueError(f"save_result({relpath!r}): records have no key column {missing[0]!r}")
-    from xflow.safeio import file_lock
-
     with file_lock(_result_lock(p)):
         kept = _kept_rows(p, relpath, df, replace_on, dict(defaults or {}))
         merged = pd.concat([kept, df], ignore_index=True) if len(kept) else df

@@ -59,3 +59,30 @@ def test_working_set_table_shows_each_run_and_whether_they_agree(monkeypatch):
     assert "+0.0 MiB" in lines[2] and lines[2].rstrip(" |").endswith("—")
     assert "+2.0 MiB" in lines[3] and "1.10× [1.07, 1.13] slower" in lines[3] and "same (busy)" in lines[3]
     assert lines[3].rstrip(" |").endswith("no") and lines[4].rstrip(" |").endswith("yes")
+
+
+def test_working_set_sessions_table_counts_slower_sessions(monkeypatch):
+    def row(variant, session, ratio, verdict):
+        return {"variant": variant, "session": session, "ratio": ratio, "lo": ratio - 0.02, "hi": ratio + 0.02,
+                "verdict": verdict, "median_ms": 4.0 * ratio, "busy": False}
+    rows = [row("original", 0, 1.0, "baseline"), row("original", 1, 1.01, "same"),
+            row("rw", 0, 1.08, "slower"), row("rw", 1, 1.01, "same")]
+    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    lines = rep.working_set_sessions_table().splitlines()
+    assert "baseline · 1.01× [0.99, 1.03] same" in lines[2] and "| 0 / 1 |" in lines[2]
+    assert "1.08× [1.06, 1.10] slower · 1.01× [0.99, 1.03] same" in lines[3] and "| 1 / 2 |" in lines[3]
+
+
+def test_fidelity_table_keeps_runs_with_several_sessions_apart(monkeypatch):
+    rows = []
+    for sessions, rho in ((None, 0.2), (3, 0.8)):
+        for g in range(3):
+            rows.append({"model": "m", "backend": "ort", "sessions": sessions, "cost_model": "ort", "graph": g,
+                         "measured_ratio": 1.0 + 0.1 * g, "verdict": "same", "rounds": 5, "spearman": rho,
+                         "spearman_lo": rho - 0.1, "spearman_hi": rho + 0.1})
+    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    monkeypatch.setattr(rep, "MIN_GRAPHS", 2)
+    lines = rep.fidelity_table().splitlines()
+    assert len(lines) == 4 and "| 2 |" in lines[2] and "| 2 |" in lines[3]
+    assert lines[2].startswith("| `m` |") and lines[2].rstrip(" |").endswith("not met")
+    assert "(3 sessions per graph)" in lines[3] and lines[3].rstrip(" |").endswith("met")

@@ -31,3 +31,25 @@ def test_every_model_is_timed_against_the_baseline_with_an_aa_control(two_models
 def test_unknown_baseline_is_an_error(two_models):
     with pytest.raises(KeyError, match="baseline 'z'"):
         measure_on_backend(two_models, "torch", baseline="z")
+
+
+def test_session_pool_runs_the_sessions_in_turn():
+    """Each sample (after its untimed ``before``) runs the next session; kills a pool stuck on one."""
+    from xflow.runtime.latency import session_pool
+    from xflow.runtime.measure import Variant
+
+    calls: list[int] = []
+    pool = session_pool([Variant(lambda i=i: calls.append(i)) for i in range(3)])
+    for _ in range(6):
+        pool.before()
+        pool.fn()
+        pool.fn()  # inner repetitions of one sample stay on its session
+    assert calls == [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2]
+    single = Variant(lambda: None)
+    assert session_pool([single]) is single
+
+
+@pytest.mark.parametrize("backend", ["ort", "torch"])
+def test_several_sessions_per_model(two_models, backend):
+    m = measure_on_backend(two_models, backend, baseline="a", rounds=3, warmup=1, sessions=2)
+    assert m.aa == "a~aa" and m.rounds == 3 and m.compare("b", "a").verdict in ("faster", "same", "slower")

@@ -33,13 +33,15 @@ from typing import Any
 import numpy as np
 
 from xflow.costs.registry import make_cost_model
-from xflow.errors import XflowError
+from xflow.errors import DeviceUnavailable, XflowError
 from xflow.graphs import zoo
 from xflow.graphs.model_ids import parse_model_id, resolve_graph
 from xflow.paths import repo_root
 from xflow.rewrites.search import beam_search, greedy_search, random_search
 from xflow.rewrites.searches.taso import taso_search
 from xflow.rewrites.searches.tensat import tensat_search
+from xflow.runtime.backend import BACKENDS, torch_cuda_available
+from xflow.runtime.latency import measure_on_backend
 
 __all__ = ["DEFAULT_POLICY", "default_policy", "parse_shape", "shaped_model_id", "evaluate_policy", "measure_finals",
            "STOCHASTIC", "METHODS"]
@@ -166,9 +168,6 @@ _UNCHANGED = {"measured_speedup": 1.0, "speedup_lo": 1.0, "speedup_hi": 1.0, "ve
 
 def _check_backend(backend: str, measure: bool) -> None:
     """Fail before any search when the measurement backend is unknown or not usable here."""
-    from xflow.errors import DeviceUnavailable
-    from xflow.runtime.backend import BACKENDS, torch_cuda_available
-
     if backend not in BACKENDS:
         raise XflowError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if measure and backend == "torch-cuda" and not torch_cuda_available():
@@ -195,8 +194,6 @@ def measure_finals(original: Any, original_hash: str, finals: Mapping[str, Any],
     labels = {h: f"g{i}" for i, h in enumerate(h for h in finals if h != original_hash)}
     if not labels:
         return out, {}
-    from xflow.runtime.latency import measure_on_backend
-
     models = {"original": original, **{lab: finals[h] for h, lab in labels.items()}}
     meas = measure_on_backend(models, backend, baseline="original", threads=threads, warmup=warmup, rounds=rounds,
                               max_seconds=max_seconds)

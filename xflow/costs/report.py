@@ -13,7 +13,7 @@ from __future__ import annotations
 from xflow.tables import fmt, fmt_ci, load_result, markdown_table, quoting, report_table
 
 __all__ = ["TARGET_RHO", "MIN_GRAPHS", "fidelity_table", "fidelity_torch_table", "backend_fidelity_table",
-           "working_set_table"]
+           "working_set_table", "working_set_sessions_table"]
 
 #: The issue's target: rank correlation of the ORT-aware model on every evaluation model.
 TARGET_RHO = 0.7
@@ -48,16 +48,16 @@ def backend_fidelity_table(backend: str, own_model: str) -> str:
         raise FileNotFoundError(f"results/costs/fidelity.csv has no rows for backend {backend!r}: run "
                                 f"benchmarks/cost_fidelity.py --backend {backend}")
     quoting(df)
-    models = list(dict.fromkeys(df["model"]))
+    df = df.assign(sessions=df["sessions"].fillna(1).astype(int) if "sessions" in df.columns else 1)
     cms = list(dict.fromkeys(df["cost_model"]))
     rows = []
-    for m in models:  # graph 0 is the original (ratio 1 by definition)
-        d = df[df["model"] == m]
+    for (m, n_sessions), d in df.groupby(["model", "sessions"], sort=False):  # graph 0: the original
+        label = f"`{m}`" + (f" ({n_sessions} sessions per graph)" if n_sessions > 1 else "")
         first = d[d["cost_model"] == cms[0]]
         meas = first["measured_ratio"]
         slower = int((first["verdict"] == "slower").sum())
         faster = int((first["verdict"] == "faster").sum())
-        row = [f"`{m}`", str(len(first) - 1), f"{fmt(meas.min(), 2)}–{fmt(meas.max(), 2)}", f"{faster} / {slower}",
+        row = [label, str(len(first) - 1), f"{fmt(meas.min(), 2)}–{fmt(meas.max(), 2)}", f"{faster} / {slower}",
                _span(first["rounds"][first["graph"] > 0])]
         row.append(_busy(first))
         enough = len(first) - 1 >= MIN_GRAPHS
@@ -124,3 +124,20 @@ def working_set_table() -> str:
     return markdown_table(["backend", "variant", "weights held vs original", "nodes", "predicted (ort model)",
                            *[f"run {i + 1}: time vs original" for i in range(len(seeds))], "runs agree"],
                           rows, ["l", "l", "r", "r", "r", *["r"] * len(seeds), "l"])
+
+
+@report_table("costs.working_set_sessions")
+def working_set_sessions_table() -> str:
+    """Several ORT sessions per variant in one run: each session's ratio to the original's first
+    session [95 % interval] and verdict, and how many sessions are significantly slower."""
+    df = load_result("costs/working_set_sessions.csv")
+    rows = []
+    for variant, d in df.groupby("variant", sort=False):
+        d = d.sort_values("session")
+        cells = ["baseline" if r.verdict == "baseline" else fmt_ci(r.ratio, r.lo, r.hi, suffix="×") + f" {r.verdict}"
+                 for r in d.itertuples()]
+        timed = d[d.verdict != "baseline"]
+        rows.append([f"`{variant}`", " · ".join(cells), f"{int((timed.verdict == 'slower').sum())} / {len(timed)}",
+                     f"{d.median_ms.min():.2f}–{d.median_ms.max():.2f} ms", "yes" if d.busy.astype(bool).any() else "no"])
+    return markdown_table(["variant", "sessions vs original #0", "slower", "time range (thread CPU, median)", "busy"],
+                          rows, ["l", "l", "r", "r", "l"])

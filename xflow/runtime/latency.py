@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Unpack
 
+from xflow.runtime.backend import make_backend_session
 from xflow.runtime.measure import Comparison, Measurement, Variant, measure
 from xflow.runtime.session import ModelLike, SessionSettings, make_session, random_inputs
 
-__all__ = ["LatencyStats", "LatencyComparison", "measure_models", "measure_on_backend", "measure_latency",
+__all__ = ["LatencyStats", "LatencyComparison", "measure_models", "measure_on_backend", "session_pool", "measure_latency",
            "compare_latency", "measure_interleaved", "summarize", "ort_variant"]
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,26 @@ def measure_models(
                    warmup=warmup, rounds=rounds, seed=seed, max_seconds=max_seconds, progress=progress)
 
 
+def session_pool(variants: Sequence[Variant]) -> Variant:
+    """One :class:`Variant` over several sessions of one model: every sample runs the next session
+    in turn (the ``before`` hook advances, untimed), so the samples, and with them the interval and
+    the A/A floor, spread over what differs between sessions (memory placement, prepacked weights).
+    Two ORT sessions of the same graph measured up to 10 % apart here (``costs.working_set_sessions``)."""
+    vs = list(variants)
+    if not vs:
+        raise ValueError("session_pool: no sessions")
+    if len(vs) == 1:
+        return vs[0]
+    at = [len(vs) - 1]
+
+    def advance() -> None:
+        at[0] = (at[0] + 1) % len(vs)
+        if vs[at[0]].before is not None:
+            vs[at[0]].before()
+
+    return Variant(lambda: vs[at[0]].fn(), threads=vs[0].threads, before=advance, sync=vs[0].sync)
+
+
 def measure_on_backend(
     models: Mapping[str, ModelLike],
     backend: str = "ort",
@@ -178,26 +199,38 @@ def measure_on_backend(
     rounds: int = 30,
     seed: int = 0,
     max_seconds: float | None = None,
+    sessions: int = 1,
 ) -> Measurement:
     """Time ``{label: model}`` on one backend of :data:`xflow.runtime.backend.BACKENDS`, in
     interleaved rounds, with a second session of ``baseline`` as the A/A control.
 
-    ``ort``: :func:`measure_models` at optimization ``level`` with ``threads`` intra-op threads.
-    ``torch`` / ``torch-cuda``: one generated-PyTorch session per model
+    ``ort``: ONNX Runtime at optimization ``level`` with ``threads`` intra-op threads
+    (:func:`measure_models`). ``torch`` / ``torch-cuda``: one generated-PyTorch session per model
     (:func:`~xflow.runtime.backend.make_backend_session`), all run on the baseline's seeded random
-    inputs (the models must share their inputs, as rewrites of one graph do).
+    inputs (the models must share their inputs, as rewrites of one graph do). With ``sessions`` > 1
+    every label (and the A/A control) is a :func:`session_pool` of that many independent sessions.
     """
     if baseline not in models:
         raise KeyError(f"measure_on_backend: baseline {baseline!r} is not one of the models")
+    if sessions < 1:
+        raise ValueError(f"measure_on_backend: sessions must be >= 1, got {sessions}")
     if backend == "ort":
         settings = {"level": level, "intra_threads": threads}
-        return measure_models({k: (m, settings) for k, m in models.items()}, baseline=baseline, warmup=warmup,
-                              rounds=rounds, seed=seed, max_seconds=max_seconds)
-    from xflow.runtime.backend import make_backend_session  # lowering + codegen: loaded only when used
+        if sessions == 1:
+            return measure_models({k: (m, settings) for k, m in models.items()}, baseline=baseline, warmup=warmup,
+                                  rounds=rounds, seed=seed, max_seconds=max_seconds)
+        feeds = random_inputs(models[baseline], seed=seed)
 
-    feeds = random_inputs(models[baseline], seed=seed)
-    built = {k: make_backend_session(m, backend, threads=threads).variant(feeds) for k, m in models.items()}
-    twin = make_backend_session(models[baseline], backend, threads=threads).variant(feeds)
+        def build(m: ModelLike) -> Variant:
+            return ort_variant(m, settings, inputs=feeds, seed=seed)
+    else:
+        feeds = random_inputs(models[baseline], seed=seed)
+
+        def build(m: ModelLike) -> Variant:
+            return make_backend_session(m, backend, threads=threads).variant(feeds)
+
+    built = {k: session_pool([build(m) for _ in range(sessions)]) for k, m in models.items()}
+    twin = session_pool([build(models[baseline]) for _ in range(sessions)])
     return measure(built, baseline=baseline, aa=twin, warmup=warmup, rounds=rounds, seed=seed,
                    max_seconds=max_seconds)
 
