@@ -48,3 +48,15 @@ def test_without_replace_on_the_file_is_replaced_and_a_missing_key_is_an_error(r
     assert sorted(pd.read_csv(results / "x" / "r.csv").model) == ["b", "c"]
     with pytest.raises(ValueError, match="no key column 'seed'"):
         tables.save_result([{"model": "c", "v": 3}], "x/r.csv", replace_on=("seed",))
+
+
+def test_integral_float_keys_match_integer_keys(results):
+    """A key column read back as float (it once had an empty cell) still matches: a re-run
+    replaces its rows instead of adding a second copy of them."""
+    (results / "x").mkdir(parents=True)
+    pd.DataFrame([{"model": "a", "sessions": 3.0, "v": 1}, {"model": "a", "sessions": float("nan"), "v": 2}]).to_csv(
+        results / "x" / "r.csv", index=False)
+    tables.save_result([{"model": "a", "sessions": 3, "v": 9}], "x/r.csv", replace_on=("model", "sessions"),
+                       defaults={"sessions": 1})
+    df = pd.read_csv(results / "x" / "r.csv")
+    assert sorted(zip(df.sessions.astype(int), df.v)) == [(1, 2), (3, 9)]

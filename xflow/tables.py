@@ -116,9 +116,15 @@ def _kept_rows(p: Path, relpath: str, new, replace_on: Sequence[str], defaults: 
     if lost:
         raise ValueError(f"save_result({relpath!r}): the existing file has no column {lost[0]!r} to match "
                          f"rows on; give it a default (defaults={{{lost[0]!r}: ...}})")
-    keys = set(new[list(replace_on)].astype(str).itertuples(index=False, name=None))
-    mine = old[list(replace_on)].astype(str).apply(tuple, axis=1).isin(keys)
-    return old[~mine]
+    keys = {_key(r) for r in new[list(replace_on)].itertuples(index=False, name=None)}
+    mine = [_key(r) in keys for r in old[list(replace_on)].itertuples(index=False, name=None)]
+    return old[~pd.Series(mine, index=old.index, dtype=bool)]
+
+
+def _key(values: tuple) -> tuple[str, ...]:
+    """A row key as text, with integral floats as integers: a CSV column that once held an empty
+    cell reads back as float (``3.0``), and must still match the new records' ``3``."""
+    return tuple(str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values)
 
 
 def quoting(df):
