@@ -166,7 +166,8 @@ def run_model(name: str, args) -> list[dict]:
         rho, lo, hi = spearman_ci(np.array(preds[cm_name]), measured, seed=args.seed)
         log.info("%s %s: Spearman %.2f [%.2f, %.2f]", name, cm_name, rho, lo, hi)
         for i, (p, m) in enumerate(zip(pool, meas)):
-            rows.append({"model": name, "backend": args.backend, "sessions": args.sessions, "cost_model": cm_name, "graph": i, "hash": p["hash"][:16],
+            rows.append({"model": name, "backend": args.backend, "sessions": args.sessions, "cost_model": cm_name,
+                         "graph": i, "hash": p["hash"][:16],
                          "length": p["length"], "rules": p["rules"], "predicted_ratio": preds[cm_name][i],
                          "measured_ratio": m["ratio"], "measured_lo": m["lo"], "measured_hi": m["hi"],
                          "verdict": m["verdict"], "measured_ms": m["median_ms"], "chunk": m["chunk"],

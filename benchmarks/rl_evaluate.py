@@ -40,13 +40,15 @@ CASES: list[tuple[str, str, dict[str, tuple[int, ...]]]] = [
 
 def main(argv: list[str] | None = None) -> int:
     """Evaluate every case; returns the exit status."""
+    from xflow.runtime.cli import CLI_BACKENDS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20 s per search, 15 measurement rounds")
     ap.add_argument("--policy", default=None, help="agent.pt (default: data/policies/xrlflow_pretrained.pt)")
     ap.add_argument("--cases", nargs="+", default=None, help="case labels to run (default: all)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--backend", choices=["ort", "torch", "torch-cuda"], default="ort",
+    ap.add_argument("--backend", choices=list(CLI_BACKENDS), default="ort",
                     help="where the final graphs are measured")
     ap.add_argument("--budget-s", type=float, default=None, help="time budget per search (default: 20 quick, 60)")
     a = ap.parse_args(argv)

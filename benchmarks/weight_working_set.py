@@ -50,7 +50,6 @@ writes ``results/costs/working_set.csv`` — the table ``costs.working_set`` in 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -95,12 +94,12 @@ def share_identical_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     """``model`` with initializers of identical dtype, shape and values merged into the first one."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
-    first: dict[str, str] = {}
+    from xflow.graphs.hashing import array_digest
+
+    first: dict[bytes, str] = {}
     alias: dict[str, str] = {}
     for t in m.graph.initializer:
-        a = numpy_helper.to_array(t)
-        key = hashlib.sha1(a.tobytes() + str(a.shape).encode() + str(a.dtype).encode()).hexdigest()
-        alias[t.name] = first.setdefault(key, t.name)
+        alias[t.name] = first.setdefault(array_digest(numpy_helper.to_array(t)), t.name)
     for n in m.graph.node:
         for k, name in enumerate(n.input):
             if name in alias:
@@ -111,30 +110,14 @@ def share_identical_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
-def _stable_topological(nodes: list, keys: list[float]) -> list:
-    """``nodes`` in a topological order that, among ready nodes, takes the smallest key first."""
-    import heapq
+def _in_order(nodes: list, keys: list[float]) -> list:
+    """``nodes`` in a topological order that, among ready nodes, takes the smallest key first: the
+    graph core's stable order (:func:`xflow.graphs.edit.topological_order`, smallest list position
+    first) over the nodes sorted by key."""
+    from xflow.graphs.edit import topological_order
 
-    producer = {o: k for k, n in enumerate(nodes) for o in n.output}
-    deps = [{producer[t] for t in n.input if t in producer} - {k} for k, n in enumerate(nodes)]
-    remaining = [len(d) for d in deps]
-    users: dict[int, list[int]] = {}
-    for k, d in enumerate(deps):
-        for j in d:
-            users.setdefault(j, []).append(k)
-    ready = [(keys[k], k) for k in range(len(nodes)) if remaining[k] == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        _, k = heapq.heappop(ready)
-        order.append(nodes[k])
-        for u in users.get(k, ()):
-            remaining[u] -= 1
-            if remaining[u] == 0:
-                heapq.heappush(ready, (keys[u], u))
-    if len(order) != len(nodes):
-        raise ValueError("the nodes form a cycle")
-    return order
+    ordered = [nodes[k] for _, k in sorted(zip(keys, range(len(nodes))))]
+    return [ordered[i] for i in topological_order([list(n.input) for n in ordered], [list(n.output) for n in ordered])]
 
 
 def _reordered(model: onnx.ModelProto, nodes: list) -> onnx.ModelProto:
@@ -159,7 +142,7 @@ def placed_like(model: onnx.ModelProto, reference: onnx.ModelProto) -> onnx.Mode
             consumers.setdefault(t, []).append(k)
     keys: dict[int, float] = {}
 
-    def key(k: int, depth: int = 0) -> float:
+    def key(k: int) -> float:  # memoized; a model's nodes form no cycle
         if k in keys:
             return keys[k]
         n = nodes[k]
@@ -168,12 +151,12 @@ def placed_like(model: onnx.ModelProto, reference: onnx.ModelProto) -> onnx.Mode
         elif any(o in pos for o in n.output):
             v = min(pos[o] for o in n.output if o in pos) - 0.5
         else:
-            after = [key(c, depth + 1) for o in n.output for c in consumers.get(o, ()) if depth < len(nodes)]
+            after = [key(c) for o in n.output for c in consumers.get(o, ())]
             v = (min(after) if after else float(len(nodes))) - 0.25
         keys[k] = v
         return v
 
-    return _reordered(model, _stable_topological(nodes, [key(k) for k in range(len(nodes))]))
+    return _reordered(model, _in_order(nodes, [key(k) for k in range(len(nodes))]))
 
 
 def displaced(model: onnx.ModelProto, names: set[str]) -> onnx.ModelProto:
@@ -181,7 +164,7 @@ def displaced(model: onnx.ModelProto, names: set[str]) -> onnx.ModelProto:
     sorts an edit (smallest list position first among ready nodes): the same operators, the
     order a rewrite of those nodes would get."""
     nodes = [n for n in model.graph.node if n.name not in names] + [n for n in model.graph.node if n.name in names]
-    return _reordered(model, _stable_topological(nodes, [float(k) for k in range(len(nodes))]))
+    return _reordered(model, _in_order(nodes, [float(k) for k in range(len(nodes))]))
 
 
 def gate_sites(graph) -> list[list]:

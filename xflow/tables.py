@@ -32,7 +32,7 @@ from xflow import paths
 from xflow.results import provenance
 from xflow.safeio import atomic_output, file_lock
 
-__all__ = ["report_table", "load_result", "quoting", "save_result", "markdown_table", "TableContext", "registered",
+__all__ = ["report_table", "load_result", "with_defaults", "quoting", "save_result", "markdown_table", "TableContext", "registered",
            "fmt", "fmt_ci"]
 
 _REGISTRY: dict[str, Callable[[], str]] = {}
@@ -72,10 +72,20 @@ def results_root() -> Path:
     return paths.results_dir()
 
 
-def load_result(relpath: str):
+def with_defaults(df, defaults: dict[str, Any] | None):
+    """``df`` with each column of ``defaults`` added (when missing) or its empty cells filled:
+    how a file written before a column existed reads as if it had it."""
+    for k, v in (defaults or {}).items():
+        df = df.assign(**{k: df[k].fillna(v) if k in df.columns else v})
+    return df
+
+
+def load_result(relpath: str, *, defaults: dict[str, Any] | None = None):
     """The committed result file ``results/<relpath>`` (``.csv`` or ``.parquet``) as a DataFrame.
 
-    Raises ``FileNotFoundError`` naming the file and the command that produces it when absent.
+    ``defaults`` fill columns that older versions of the file lack or leave empty
+    (:func:`with_defaults`). Raises ``FileNotFoundError`` naming the file and the command that
+    produces it when absent.
     """
     import pandas as pd
 
@@ -85,7 +95,7 @@ def load_result(relpath: str):
     if not p.is_file():
         raise FileNotFoundError(f"result file {p} is missing: run the benchmark that writes it "
                                 f"(see the docs page quoting it), then `make report`")
-    df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+    df = with_defaults(pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p), defaults)
     if _CTX:
         _CTX[-1].files.append(p)
         _CTX[-1].frames.append(df)
@@ -110,8 +120,7 @@ def _kept_rows(p: Path, relpath: str, new, replace_on: Sequence[str], defaults: 
     old = pd.read_parquet(src) if src.suffix == ".parquet" else pd.read_csv(src)
     if old.empty:
         return old
-    for k, v in defaults.items():
-        old[k] = old[k].fillna(v) if k in old.columns else v
+    old = with_defaults(old, defaults)
     lost = [k for k in replace_on if k not in old.columns]
     if lost:
         raise ValueError(f"save_result({relpath!r}): the existing file has no column {lost[0]!r} to match "

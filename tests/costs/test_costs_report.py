@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 import xflow.costs.report as rep
+from xflow.tables import with_defaults
 
 
 def test_fidelity_table_marks_the_target(monkeypatch):
@@ -14,7 +15,7 @@ def test_fidelity_table_marks_the_target(monkeypatch):
                 rows.append({"model": model, "cost_model": cm, "graph": g, "measured_ratio": 1.0 + 0.1 * g,
                              "verdict": "slower" if g == 2 else "same", "rounds": 5 + g, "spearman": rho,
                              "spearman_lo": rho - 0.2, "spearman_hi": rho + 0.1})
-    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
     monkeypatch.setattr(rep, "MIN_GRAPHS", 2)
     text = rep.fidelity_table()
     lines = text.splitlines()
@@ -37,7 +38,7 @@ def test_fidelity_tables_split_rows_by_backend(monkeypatch):
                 rows.append({"model": "m", "backend": backend, "cost_model": cm, "graph": g,
                              "measured_ratio": 1.0 + (0.2 if backend else 0.1) * g, "verdict": "same",
                              "rounds": 5, "spearman": rho, "spearman_lo": rho - 0.1, "spearman_hi": rho + 0.05})
-    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
     monkeypatch.setattr(rep, "MIN_GRAPHS", 2)
     ort, torch_ = rep.fidelity_table().splitlines(), rep.fidelity_torch_table().splitlines()
     assert len(ort) == len(torch_) == 3  # header, rule, one model each
@@ -53,7 +54,7 @@ def test_working_set_table_shows_each_run_and_whether_they_agree(monkeypatch):
     rows = [row("original", 0, 1.0, "baseline"), row("original", 1, 1.0, "baseline"),
             row("dup-1", 0, 1.1, "slower"), row("dup-1", 1, 1.0, "same", busy=True),
             row("rw", 0, 1.1, "slower"), row("rw", 1, 1.08, "slower")]
-    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
     lines = rep.working_set_table().splitlines()
     assert "run 2: time vs original" in lines[0] and "run 3" not in lines[0]
     assert "+0.0 MiB" in lines[2] and lines[2].rstrip(" |").endswith("—")
@@ -67,7 +68,7 @@ def test_working_set_sessions_table_counts_slower_sessions(monkeypatch):
                 "verdict": verdict, "median_ms": 4.0 * ratio, "busy": False}
     rows = [row("original", 0, 1.0, "baseline"), row("original", 1, 1.01, "same"),
             row("rw", 0, 1.08, "slower"), row("rw", 1, 1.01, "same")]
-    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
     lines = rep.working_set_sessions_table().splitlines()
     assert "baseline · 1.01× [0.99, 1.03] same" in lines[2] and "| 0 / 1 |" in lines[2]
     assert "1.08× [1.06, 1.10] slower · 1.01× [0.99, 1.03] same" in lines[3] and "| 1 / 2 |" in lines[3]
@@ -80,7 +81,7 @@ def test_fidelity_table_keeps_runs_with_several_sessions_apart(monkeypatch):
             rows.append({"model": "m", "backend": "ort", "sessions": sessions, "cost_model": "ort", "graph": g,
                          "measured_ratio": 1.0 + 0.1 * g, "verdict": "same", "rounds": 5, "spearman": rho,
                          "spearman_lo": rho - 0.1, "spearman_hi": rho + 0.1})
-    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
     monkeypatch.setattr(rep, "MIN_GRAPHS", 2)
     lines = rep.fidelity_table().splitlines()
     assert len(lines) == 4 and "| 2 |" in lines[2] and "| 2 |" in lines[3]

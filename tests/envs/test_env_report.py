@@ -86,6 +86,7 @@ def test_rl_evaluate_and_targets_tables_split_rows_by_backend(monkeypatch):
     import pandas as pd
 
     import xflow.envs.report as rep
+    from xflow.tables import with_defaults
 
     def row(backend, method, ratio, verdict, speedup):
         return {"case": "c", "backend": backend, "method": method, "seeds": 1, "stochastic": False,
@@ -94,7 +95,7 @@ def test_rl_evaluate_and_targets_tables_split_rows_by_backend(monkeypatch):
                 "search_time_s": 1.0, "n_rewrites": 2}
     rows = [row(None, "rl", 0.99, "same", 1.0), row(None, "greedy", 0.99, "same", 1.0),
             row("torch", "rl", 0.99, "faster", 1.05), row("torch", "greedy", 0.99, "faster", 1.05)]
-    monkeypatch.setattr(rep, "load_result", lambda path: pd.DataFrame(rows))
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
     ort, torch_ = rep.rl_evaluate_table().splitlines(), rep.rl_evaluate_torch_table().splitlines()
     assert len(ort) == len(torch_) == 4
     assert "ORT, 1 thread" in ort[0] and "torch backend, CPU" in torch_[0]

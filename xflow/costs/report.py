@@ -39,16 +39,12 @@ def backend_fidelity_table(backend: str, own_model: str) -> str:
     """One row per evaluation model measured on ``backend``: graphs, measured spread, and ρ [95 %
     bootstrap interval] per cost model; whether ``own_model`` (the backend's cost model) reaches
     :data:`TARGET_RHO`. Rows of files written before the ``backend`` column are ORT's."""
-    df = load_result("costs/fidelity.csv")
-    if "backend" in df.columns:
-        df = df[df["backend"].fillna("ort") == backend]
-    elif backend != "ort":
-        df = df.iloc[:0]
+    df = load_result("costs/fidelity.csv", defaults={"backend": "ort", "sessions": 1})
+    df = df[df["backend"] == backend].astype({"sessions": int})
     if df.empty:
         raise FileNotFoundError(f"results/costs/fidelity.csv has no rows for backend {backend!r}: run "
                                 f"benchmarks/cost_fidelity.py --backend {backend}")
     quoting(df)
-    df = df.assign(sessions=df["sessions"].fillna(1).astype(int) if "sessions" in df.columns else 1)
     cms = list(dict.fromkeys(df["cost_model"]))
     rows = []
     for (m, n_sessions), d in df.groupby(["model", "sessions"], sort=False):  # graph 0: the original
@@ -106,9 +102,7 @@ def working_set_table() -> str:
     """Per backend and variant: the weights held beyond the original's, the ORT-aware model's
     predicted ratio, and per run (seed) the measured ratio to the original [95 % interval] and
     verdict; the last column says whether the runs' verdicts agree."""
-    df = load_result("costs/working_set.csv")
-    if "seed" not in df.columns:
-        df = df.assign(seed=0)
+    df = load_result("costs/working_set.csv", defaults={"seed": 0})
     seeds = sorted(df["seed"].unique())
     rows = []
     for (backend, variant), d in df.groupby(["backend", "variant"], sort=False):

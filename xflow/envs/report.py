@@ -180,10 +180,8 @@ def _eval_cells(r) -> tuple[str, str]:
 def _evaluate_rows(backend: str):
     """Rows of ``results/rl/evaluate.csv`` measured on ``backend`` (rows written before the backend
     column are ORT's)."""
-    df = load_result("rl/evaluate.csv")
-    if "backend" not in df.columns:
-        df = df.assign(backend="ort")
-    df = df[df["backend"].fillna("ort") == backend]
+    df = load_result("rl/evaluate.csv", defaults={"backend": "ort"})
+    df = df[df["backend"] == backend]
     if df.empty:
         raise FileNotFoundError(f"results/rl/evaluate.csv has no rows measured on {backend!r}: run "
                                 f"benchmarks/rl_evaluate.py --backend {backend}")

@@ -219,15 +219,12 @@ def measure_on_backend(
         if sessions == 1:
             return measure_models({k: (m, settings) for k, m in models.items()}, baseline=baseline, warmup=warmup,
                                   rounds=rounds, seed=seed, max_seconds=max_seconds)
-        feeds = random_inputs(models[baseline], seed=seed)
+    feeds = random_inputs(models[baseline], seed=seed)
 
-        def build(m: ModelLike) -> Variant:
+    def build(m: ModelLike) -> Variant:
+        if backend == "ort":
             return ort_variant(m, settings, inputs=feeds, seed=seed)
-    else:
-        feeds = random_inputs(models[baseline], seed=seed)
-
-        def build(m: ModelLike) -> Variant:
-            return make_backend_session(m, backend, threads=threads).variant(feeds)
+        return make_backend_session(m, backend, threads=threads).variant(feeds)
 
     built = {k: session_pool([build(m) for _ in range(sessions)]) for k, m in models.items()}
     twin = session_pool([build(models[baseline]) for _ in range(sessions)])
