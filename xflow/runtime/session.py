@@ -120,6 +120,7 @@ def make_session(
     device: str = "cpu",
     options: dict[str, str] | None = None,
     spinning: bool | None = None,
+    profile_prefix: str | None = None,
 ):
     """An ``onnxruntime.InferenceSession`` for ``model`` with the given settings.
 
@@ -139,6 +140,8 @@ def make_session(
             CUDA provider here).
         options: extra session config entries (``SessionOptions.add_session_config_entry``).
         spinning: allow intra-op busy-waiting (``None``: only with 1 intra-op thread, see above).
+        profile_prefix: turn ORT's profiler on, writing its JSON trace to files starting with this
+            path (``session.end_profiling()`` returns the file; :mod:`xflow.runtime.node_profile`).
     """
     import onnxruntime as ort
 
@@ -157,6 +160,9 @@ def make_session(
     opts.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
     for k, v in (options or {}).items():
         opts.add_session_config_entry(k, str(v))
+    if profile_prefix is not None:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(profile_prefix)
     if device == "cpu":
         providers = ["CPUExecutionProvider"]
     elif device == "cuda":
