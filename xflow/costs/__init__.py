@@ -12,6 +12,8 @@ by graph hash (:mod:`xflow.costs.base`). The names (:data:`COST_MODELS`) mean on
 * ``measured`` — end-to-end ONNX Runtime latency (:mod:`xflow.costs.measured`);
 * ``ort`` — the per-op table over ONNX Runtime's own optimized graph, what ORT actually runs
   (:mod:`xflow.costs.ort_optimized`);
+* ``ort-context`` — the same graph with each op configuration timed inside a graph, where the
+  other ops have pushed its weights out of the caches (:mod:`xflow.costs.ort_context`);
 * ``torch`` — the roofline over the torch backend's generated kernels
   (:mod:`xflow.costs.torch_kernels`).
 
@@ -34,6 +36,7 @@ _EXPORTS = {
     "MeasuredCost": "xflow.costs.measured",
     "MeasuredOpCost": "xflow.costs.optable",
     "OrtOptimizedCost": "xflow.costs.ort_optimized",
+    "OrtContextCost": "xflow.costs.ort_context",
     "TorchKernelCost": "xflow.costs.torch_kernels",
     "agreement": "xflow.costs.agreement",
     "COST_MODELS": "xflow.costs.names",

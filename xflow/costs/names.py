@@ -10,5 +10,6 @@ COST_MODELS: dict[str, str] = {
     "measured-ops": "sum of per-op times, each op configuration measured once (TASO)",
     "measured": "end-to-end ONNX Runtime latency of the graph",
     "ort": "per-op table over the graph ONNX Runtime runs (its own optimized graph, level all)",
+    "ort-context": "the graph ONNX Runtime runs, each op configuration timed inside a graph (ORT's profiler)",
     "torch": "roofline over the kernels of the torch backend's generated module (fused groups)",
 }

@@ -12,6 +12,8 @@ name                model
 ``measured``        :class:`~xflow.costs.measured.MeasuredCost`: end-to-end ORT latency
 ``ort``             :class:`~xflow.costs.ort_optimized.OrtOptimizedCost`: the per-op table over
                     the graph ORT runs (ORT's own optimized graph: fusions, NCHWc layout)
+``ort-context``     :class:`~xflow.costs.ort_context.OrtContextCost`: the same graph, each op
+                    configuration timed inside the first graph that has it (ORT's profiler)
 ``torch``           :class:`~xflow.costs.torch_kernels.TorchKernelCost`: roofline over the torch
                     backend's generated kernels (its Conv+BN+activation / linear fusions)
 ==================  ===========================================================================
@@ -28,6 +30,7 @@ from xflow.costs.calibration import calibrate
 from xflow.costs.measured import MeasuredCost
 from xflow.costs.names import COST_MODELS
 from xflow.costs.optable import MeasuredOpCost
+from xflow.costs.ort_context import OrtContextCost
 from xflow.costs.ort_optimized import OrtOptimizedCost
 from xflow.costs.roofline import Roofline
 from xflow.costs.torch_kernels import TorchKernelCost
@@ -56,6 +59,8 @@ def make_cost_model(spec: "str | CostModel | Callable[[Any], float]", device: st
         return MeasuredCost(device=device, threads=threads)
     if spec == "ort":
         return OrtOptimizedCost(device=device, threads=threads)
+    if spec == "ort-context":
+        return OrtContextCost(device=device, threads=threads)
     if spec == "torch":
         return TorchKernelCost(device, threads=threads, device=device)
     hint = " ('analytic' was split: use 'nominal' or 'calibrated')" if spec == "analytic" else ""
