@@ -16,6 +16,14 @@ Run (each finished model is saved at once; rows of other models in the file are 
 
     .venv/bin/python benchmarks/cost_fidelity.py [--quick] [--backend torch] [--models squeezenet1_1 nasrnn ...]
 
+``--rescore`` measures nothing: it re-draws the graphs of the rows already saved for each model
+(same seed and count; the graph hashes must match the saved ones), predicts them with
+``--cost-models`` and saves those models' rows with the saved measured columns (their
+``measured_git_sha`` and ``measured_timestamp`` say when they were measured); rows of the other
+cost models stay::
+
+    .venv/bin/python benchmarks/cost_fidelity.py --rescore --cost-models ort-context --sessions 3 [--models ...]
+
 writes ``results/costs/fidelity.csv`` (one row per backend, graph and cost model; a run replaces
 only its own (model, backend, sessions) rows) — the tables ``costs.fidelity`` (ORT) and
 ``costs.fidelity_torch`` in ``docs/rl.md`` (``make report``).
@@ -40,9 +48,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 #: layer), fewer than the 30 a rank correlation needs; 5 layers give 31 (and stay under 4 GB).
 MODELS = ["squeezenet1_1", "inception_v3", "resnext50_32x4d", "nasrnn", "bert_base?layers=5",
           "vit_encoder?layers=5"]
-#: Cost models compared per backend: the rooflines, and the backend's own model (the graph that
-#: backend runs: ORT's optimized graph, or the torch backend's lowered kernels).
-COST_MODELS = {"ort": ["nominal", "calibrated", "ort"], "torch": ["nominal", "calibrated", "torch"]}
+#: Cost models compared per backend: the rooflines, and the backend's own models (the graph that
+#: backend runs: ORT's optimized graph with the one-node or the in-graph op table, or the torch
+#: backend's lowered kernels).
+COST_MODELS = {"ort": ["nominal", "calibrated", "ort", "ort-context"], "torch": ["nominal", "calibrated", "torch"]}
+#: Columns a re-scored row takes from the measured rows it re-predicts.
+MEASURED_COLUMNS = ("graph", "hash", "length", "rules", "measured_ratio", "measured_lo", "measured_hi", "verdict",
+                    "measured_ms", "chunk", "clock", "n_graphs", "rounds", "warmup", "seed", "threads", "level",
+                    "busy", "foreign_cpu")
 BACKENDS = tuple(COST_MODELS)
 RESULT = "costs/fidelity.csv"
 
@@ -142,7 +155,6 @@ def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, se
 
 def run_model(name: str, args) -> list[dict]:
     """Draw, predict and measure the graphs of one zoo model; returns the result rows."""
-    from xflow.costs import make_cost_model
     from xflow.graphs.model_ids import resolve_graph
 
     t0 = time.time()
@@ -150,14 +162,7 @@ def run_model(name: str, args) -> list[dict]:
     pool = draw_graphs(graph, args.graphs, seed=args.seed)
     t_draw = time.time() - t0
     log.info("%s: %d graphs drawn in %.0f s", name, len(pool) - 1, t_draw)
-    preds: dict[str, list[float]] = {}
-    for cm_name in args.cost_models:
-        cm = make_cost_model(cm_name)
-        if hasattr(cm, "prepare"):
-            cm.prepare([p["graph"] for p in pool])  # every op configuration in one interleaved run
-            release_memory()
-        c0 = cm.cost(pool[0]["graph"], pool[0]["hash"])
-        preds[cm_name] = [cm.cost(p["graph"], p["hash"]) / c0 for p in pool]
+    preds = predict(pool, args.cost_models)
     meas = measure_graphs(pool, chunk=args.chunk, rounds=args.rounds, warmup=args.warmup, seed=args.seed,
                           max_seconds=args.max_seconds, backend=args.backend, sessions=args.sessions)
     measured = np.array([m["ratio"] for m in meas])
@@ -181,6 +186,72 @@ def run_model(name: str, args) -> list[dict]:
     return rows
 
 
+def predict(pool: list[dict], cost_models: list[str]) -> dict[str, list[float]]:
+    """Every cost model's predicted cost ratio of each graph of ``pool`` to the original (``pool[0]``);
+    models with a table fill it for the whole pool first, in pool order."""
+    from xflow.costs import make_cost_model
+
+    preds: dict[str, list[float]] = {}
+    for cm_name in cost_models:
+        cm = make_cost_model(cm_name)
+        if hasattr(cm, "prepare"):
+            cm.prepare([p["graph"] for p in pool])  # every op configuration in one run (ort: interleaved)
+            release_memory()
+        c0 = cm.cost(pool[0]["graph"], pool[0]["hash"])
+        preds[cm_name] = [cm.cost(p["graph"], p["hash"]) / c0 for p in pool]
+    return preds
+
+
+def saved_pool(name: str, backend: str, sessions: int):
+    """The graphs of the saved rows of ``name`` (``backend``, ``sessions``), re-drawn with their seed
+    and count and checked against the saved hashes, the saved rows of one cost model (graph order)
+    and the seed; exits with the reason when there are no such rows or the graphs differ."""
+    from xflow.graphs.model_ids import resolve_graph
+    from xflow.tables import load_result
+
+    df = load_result(RESULT, defaults={"backend": "ort", "sessions": 1})
+    df = df[(df["model"] == name) & (df["backend"] == backend) & (df["sessions"].astype(int) == sessions)]
+    if df.empty:
+        raise SystemExit(f"{RESULT} has no rows of {name} on {backend} with {sessions} sessions to re-score: "
+                         "run benchmarks/cost_fidelity.py first")
+    saved = df[df["cost_model"] == df["cost_model"].iloc[0]].sort_values("graph")
+    seed = int(saved["seed"].iloc[0])
+    pool = draw_graphs(resolve_graph(f"zoo:{name}"), len(saved) - 1, seed=seed)
+    if [p["hash"][:16] for p in pool] != list(saved["hash"]):
+        raise SystemExit(f"{name}: the re-drawn graphs differ from the saved ones (the rule set or the hashing "
+                         "changed since they were measured): re-measure instead of re-scoring")
+    return pool, saved, seed
+
+
+def _measured(rec: dict, column: str):
+    """``rec``'s provenance ``column`` of its measurement: its own, or, for a row that was itself
+    re-scored, the one it carried over (``measured_<column>``)."""
+    carried = rec.get(f"measured_{column}")
+    return carried if isinstance(carried, str) and carried else rec.get(column)
+
+
+def rescore_model(name: str, args) -> list[dict]:
+    """Re-predict the saved graphs of ``name`` (``args.backend``, ``args.sessions``) with
+    ``args.cost_models``; returns rows carrying the saved measured columns."""
+    t0 = time.time()
+    pool, saved, seed = saved_pool(name, args.backend, args.sessions)
+    preds = predict(pool, args.cost_models)
+    measured = saved["measured_ratio"].to_numpy(float)
+    rows = []
+    for cm_name in args.cost_models:
+        rho, lo, hi = spearman_ci(np.array(preds[cm_name]), measured, seed=seed)
+        log.info("%s %s: Spearman %.2f [%.2f, %.2f] (re-scored)", name, cm_name, rho, lo, hi)
+        for i, rec in enumerate(saved.to_dict("records")):
+            row = {"model": name, "backend": args.backend, "sessions": args.sessions, "cost_model": cm_name,
+                   **{c: rec.get(c) for c in MEASURED_COLUMNS},
+                   "predicted_ratio": preds[cm_name][i], "spearman": rho, "spearman_lo": lo, "spearman_hi": hi,
+                   "seconds_total": time.time() - t0,
+                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                   **{f"measured_{c}": _measured(rec, c) for c in ("git_sha", "timestamp")}}
+            rows.append(row)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
@@ -199,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-seconds", type=float, default=None, help="stop a chunk's rounds after this (>= 2 rounds)")
     p.add_argument("--chunk", type=int, default=8, help="graphs per interleaved measurement (memory)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rescore", action="store_true",
+                   help="measure nothing: re-predict the saved graphs with --cost-models (module docstring)")
     args = p.parse_args(argv)
     args.cost_models = args.cost_models or COST_MODELS[args.backend]
     args.graphs = args.graphs or (30 if args.quick else 40)
@@ -209,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     from xflow.tables import save_result
 
     for name in args.models:
+        if args.rescore:
+            rows = rescore_model(name, args)
+            path = save_result(rows, RESULT, threads=1, replace_on=("model", "backend", "sessions", "cost_model"),
+                               defaults={"backend": "ort", "sessions": 1})
+            print(f"{name} [{args.backend}, re-scored {', '.join(args.cost_models)}]: saved {len(rows)} rows to {path}")  # noqa: T201
+            continue
         rows = run_model(name, args)
         # other (model, backend) rows stay; rows written before the backend column are ORT's
         path = save_result(rows, RESULT, threads=1, replace_on=("model", "backend", "sessions"),
