@@ -87,3 +87,44 @@ def test_fidelity_table_keeps_runs_with_several_sessions_apart(monkeypatch):
     assert len(lines) == 4 and "| 2 |" in lines[2] and "| 2 |" in lines[3]
     assert lines[2].startswith("| `m` |") and lines[2].rstrip(" |").endswith("not met")
     assert "(3 sessions per graph)" in lines[3] and lines[3].rstrip(" |").endswith("met")
+
+
+def test_fidelity_table_judges_both_ort_models_and_shows_unscored_ones(monkeypatch):
+    """``ort-context`` (re-scored rows) has its own target column; a model it was not scored on shows
+    a dash instead of failing or borrowing another model's ρ."""
+    rows = []
+    for model, scored in (("a", {"ort": 0.3, "ort-context": 0.8}), ("b", {"ort": 0.9})):
+        for cm, rho in scored.items():
+            for g in range(3):
+                rows.append({"model": model, "cost_model": cm, "graph": g, "measured_ratio": 1.0 + 0.1 * g,
+                             "verdict": "same", "rounds": 5, "spearman": rho, "spearman_lo": rho - 0.1,
+                             "spearman_hi": rho + 0.05})
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
+    monkeypatch.setattr(rep, "MIN_GRAPHS", 2)
+    head, _, a, b = rep.fidelity_table().splitlines()
+    assert "ort ρ ≥ 0.7" in head and "ort-context ρ ≥ 0.7" in head
+    cells = [c.strip() for c in a.strip(" |").split("|")]
+    assert cells[-2:] == ["not met", "met"] and "0.80 [0.70, 0.85]" in a
+    cells = [c.strip() for c in b.strip(" |").split("|")]
+    assert cells[-2:] == ["met", "— (not scored)"] and cells[-3] == "—"
+
+
+def test_context_ops_table_shows_both_times_and_their_ratio(monkeypatch):
+    rows = [{"model": "nasrnn", "op": "MatMul", "inputs": "1×1024, W1024×512", "first_rule": "concat_matmul_add",
+             "nodes": 3, "alone_ms": 0.031, "context_ms": 0.106, "context_over_alone": 0.106 / 0.031},
+            {"model": "nasrnn", "op": "Relu", "inputs": float("nan"), "first_rule": "(original)", "nodes": 1,
+             "alone_ms": 0.0, "context_ms": 0.004, "context_over_alone": float("nan")}]
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
+    lines = rep.context_ops_table().splitlines()
+    assert "alone (ort)" in lines[0] and "in the graph (ort-context)" in lines[0]
+    assert "31.0 µs" in lines[2] and "106.0 µs" in lines[2] and "3.42×" in lines[2] and "| 3 |" in lines[2]
+    assert lines[3].rstrip(" |").endswith("—")  # nothing to divide by: no ratio
+
+
+def test_context_spread_table_lists_each_fresh_table_and_counts_the_target(monkeypatch):
+    rows = [{"model": "nasrnn", "sessions": 3, "run": r, "spearman": rho, "spearman_lo": rho - 0.2,
+             "spearman_hi": rho + 0.1} for r, rho in ((1, 0.6), (0, 0.8))]
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
+    line = rep.context_spread_table().splitlines()[2]
+    assert "0.80 [0.60, 0.90] · 0.60 [0.40, 0.70]" in line  # in run order
+    assert "0.60–0.80" in line and line.rstrip(" |").endswith("1 / 2")

@@ -93,7 +93,7 @@ def test_nominal_profiles_are_data_and_files_round_trip(tmp_path):
 
 
 def test_names_mean_one_thing():
-    assert list(COST_MODELS) == ["nominal", "calibrated", "measured-ops", "measured", "ort", "torch"]
+    assert list(COST_MODELS) == ["nominal", "calibrated", "measured-ops", "measured", "ort", "ort-context", "torch"]
     assert make_cost_model("nominal").name == "nominal"
     with pytest.raises(UnknownName, match="nominal.*calibrated"):
         make_cost_model("analytic")

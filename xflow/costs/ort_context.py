@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import onnx
 
@@ -45,12 +45,12 @@ from xflow.costs.ort_optimized import CACHE_VERSION, OrtOptimizedCost, optimized
 from xflow.costs.optable import OPTABLE_VERSION
 from xflow.costs.profiles import device_slug
 from xflow.graphs.hashing import HASH_VERSION
-from xflow.graphs.ir import Graph
+from xflow.graphs.ir import Graph, attrs, ins
 from xflow.runtime.device import describe_device
 from xflow.runtime.node_profile import node_times
 from xflow.safeio import atomic_write_json, file_lock
 
-__all__ = ["OrtContextCost", "CONTEXT_VERSION"]
+__all__ = ["OrtContextCost", "CONTEXT_VERSION", "configurations"]
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +168,54 @@ class OrtContextCost(OrtOptimizedCost):
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def _inputs_text(graph: Graph, node) -> str:
+    parts = []
+    for t in ins(node):
+        shp = graph.shape(t) if t else None
+        if shp is not None:
+            parts.append(("W" if graph.is_const(t) else "") + "×".join(str(d) for d in shp))
+    return ", ".join(parts)
+
+
+def _attrs_text(node) -> str:
+    """Scalar and string attributes (``activation=Sigmoid``): what tells configurations of one op
+    with the same input shapes apart."""
+    keep = {k: v for k, v in sorted(attrs(node).items()) if isinstance(v, (str, int, float)) and len(str(v)) <= 24}
+    return ", ".join(f"{k}={v}" for k, v in keep.items())
+
+
+def configurations(graphs: Sequence[Graph | onnx.ModelProto], labels: Sequence[str] | None = None, *,
+                   alone: OrtOptimizedCost | None = None, context: OrtContextCost | None = None
+                   ) -> list[dict[str, Any]]:
+    """One row per op configuration of ``graphs``' optimized graphs, slowest in the graph first:
+    ``op``, ``inputs`` (shapes; ``W`` marks a constant), ``attrs``, ``nodes`` (over all graphs),
+    ``first`` (the label of the first graph that has it), ``alone_ms`` (the one-node table of
+    ``ort``), ``context_ms`` (the in-graph table of ``ort-context``) and ``context_over_alone``.
+    Both tables are filled for the graphs in order first (``prepare``)."""
+    alone = alone or OrtOptimizedCost()
+    context = context or OrtContextCost()
+    graphs = [Graph.of(g) for g in graphs]
+    labels = list(labels) if labels is not None else [f"graph {i}" for i in range(len(graphs))]
+    alone.prepare(graphs)
+    context.prepare(graphs)
+    rows: dict[str, dict[str, Any]] = {}
+    for g, label in zip(graphs, labels):
+        by_node = {r["node"]: r for r in alone.breakdown(g)}
+        opt = None
+        for r in context.breakdown(g):
+            k = r["key"]
+            if k is None:
+                continue
+            if k not in rows:
+                if opt is None:
+                    opt = alone.optimized(g)
+                node = opt.node(r["node"])
+                rows[k] = {"key": k, "op": r["op"], "inputs": _inputs_text(opt, node), "attrs": _attrs_text(node),
+                           "first": label, "nodes": 0, "alone_ms": by_node[r["node"]]["ms"], "context_ms": r["ms"]}
+            rows[k]["nodes"] += 1
+        del opt
+    for r in rows.values():
+        r["context_over_alone"] = r["context_ms"] / r["alone_ms"] if r["alone_ms"] > 0 else float("nan")
+    return sorted(rows.values(), key=lambda r: -r["context_ms"])

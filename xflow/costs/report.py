@@ -2,18 +2,23 @@
 
 * ``costs.fidelity`` — per evaluation model and cost model, Spearman's ρ between predicted and
   measured ORT latency over random rewrites of the model, from ``results/costs/fidelity.csv``
-  (``benchmarks/cost_fidelity.py``).
+  (``benchmarks/cost_fidelity.py``; ``ort-context`` rows re-score the saved measurements,
+  ``--rescore``).
 * ``costs.fidelity_torch`` — the same on the torch backend (the generated PyTorch module on the
   CPU), with its own cost model ``torch`` (``cost_fidelity.py --backend torch``).
+* ``costs.context_ops`` — per op configuration, its time alone and inside the graph
+  (``benchmarks/context_op_times.py``).
+* ``costs.context_spread`` — ``ort-context``'s ρ with several fresh in-graph tables
+  (``benchmarks/context_table_spread.py``).
 * ``costs.working_set`` — NASRNN's ``concat_matmul_add`` slowdown split into the operator change and
   the growth of the distinct weights (``benchmarks/weight_working_set.py``).
 """
 from __future__ import annotations
 
-from xflow.tables import fmt, fmt_ci, load_result, markdown_table, quoting, report_table
+from xflow.tables import fmt, fmt_ci, load_result, markdown_table, quoting, report_table, with_defaults
 
 __all__ = ["TARGET_RHO", "MIN_GRAPHS", "fidelity_table", "fidelity_torch_table", "backend_fidelity_table",
-           "working_set_table", "working_set_sessions_table"]
+           "context_ops_table", "context_spread_table", "working_set_table", "working_set_sessions_table"]
 
 #: The issue's target: rank correlation of the ORT-aware model on every evaluation model.
 TARGET_RHO = 0.7
@@ -35,10 +40,10 @@ def _busy(first) -> str:
     return f"{int(per_chunk['busy'].astype(bool).sum())} / {len(per_chunk)}"
 
 
-def backend_fidelity_table(backend: str, own_model: str) -> str:
+def backend_fidelity_table(backend: str, own_models: tuple[str, ...]) -> str:
     """One row per evaluation model measured on ``backend``: graphs, measured spread, and ρ [95 %
-    bootstrap interval] per cost model; whether ``own_model`` (the backend's cost model) reaches
-    :data:`TARGET_RHO`. Rows of files written before the ``backend`` column are ORT's."""
+    bootstrap interval] per cost model; whether each of ``own_models`` (the backend's cost models)
+    reaches :data:`TARGET_RHO`. Rows of files written before the ``backend`` column are ORT's."""
     df = load_result("costs/fidelity.csv", defaults={"backend": "ort", "sessions": 1})
     df = df[df["backend"] == backend].astype({"sessions": int})
     if df.empty:
@@ -58,15 +63,23 @@ def backend_fidelity_table(backend: str, own_model: str) -> str:
         row.append(_busy(first))
         enough = len(first) - 1 >= MIN_GRAPHS
         for cm in cms:
-            r = d[d["cost_model"] == cm].iloc[0]
+            here = d[d["cost_model"] == cm]
+            if here.empty:  # a cost model scored on other models only
+                row.append("—")
+                continue
+            r = here.iloc[0]
             row.append(fmt_ci(r["spearman"], r["spearman_lo"], r["spearman_hi"], suffix="") if enough
                        else "— (too few graphs)")
-        if own_model in cms:
-            r = d[d["cost_model"] == own_model].iloc[0]
-            row.append(("met" if r["spearman"] >= TARGET_RHO else "not met") if enough
+        owned = [cm for cm in own_models if cm in cms]
+        for cm in owned:
+            here = d[d["cost_model"] == cm]
+            if here.empty:
+                row.append("— (not scored)")
+                continue
+            row.append(("met" if here.iloc[0]["spearman"] >= TARGET_RHO else "not met") if enough
                        else f"not measurable (< {MIN_GRAPHS} graphs)")
         rows.append(row)
-    target = [f"{own_model} ρ ≥ {TARGET_RHO}"] if own_model in cms else []
+    target = [f"{cm} ρ ≥ {TARGET_RHO}" for cm in own_models if cm in cms]
     headers = ["model", "graphs", "measured ratio range", "faster / slower", "rounds", "busy chunks",
                *[f"ρ {cm}" for cm in cms], *target]
     return markdown_table(headers, rows, ["l", "r", "r", "r", "r", "r", *["r"] * len(cms)] + ["l"] * len(target))
@@ -74,14 +87,15 @@ def backend_fidelity_table(backend: str, own_model: str) -> str:
 
 @report_table("costs.fidelity")
 def fidelity_table() -> str:
-    """Fidelity against ORT's measured latency; the issue's target is on the ``ort`` model."""
-    return backend_fidelity_table("ort", "ort")
+    """Fidelity against ORT's measured latency; the issue's target is on the ORT-aware models
+    (``ort``: one-node op table; ``ort-context``: op times inside a graph)."""
+    return backend_fidelity_table("ort", ("ort", "ort-context"))
 
 
 @report_table("costs.fidelity_torch")
 def fidelity_torch_table() -> str:
     """Fidelity against the torch backend's measured latency (generated PyTorch module, CPU)."""
-    return backend_fidelity_table("torch", "torch")
+    return backend_fidelity_table("torch", ("torch",))
 
 
 @report_table("costs.session_spread")
@@ -135,3 +149,37 @@ def working_set_sessions_table() -> str:
                      f"{d.median_ms.min():.2f}–{d.median_ms.max():.2f} ms", "yes" if d.busy.astype(bool).any() else "no"])
     return markdown_table(["variant", "sessions vs original #0", "slower", "time range (thread CPU, median)", "busy"],
                           rows, ["l", "l", "r", "r", "l"])
+
+
+@report_table("costs.context_ops")
+def context_ops_table() -> str:
+    """Per op configuration of a fidelity pool's optimized graphs (``benchmarks/context_op_times.py``):
+    its time alone (the ``ort`` table) and inside the first graph that has it (``ort-context``), the
+    ratio, how many nodes of the pool have it and the rewrite that first made it."""
+    df = load_result("costs/context_ops.csv")
+    quoting(df)
+    df = with_defaults(df, {"attrs": ""})
+    rows = [[f"`{r.model}`", f"`{r.op}`", r.inputs if isinstance(r.inputs, str) else "",
+             r.attrs if isinstance(r.attrs, str) else "", f"`{r.first_rule}`",
+             int(r.nodes), f"{1000 * r.alone_ms:.1f} µs", f"{1000 * r.context_ms:.1f} µs",
+             "—" if r.alone_ms <= 0 else f"{r.context_over_alone:.2f}×"] for r in df.itertuples()]
+    return markdown_table(["model", "op", "inputs (W: constant)", "attributes", "first made by", "nodes in the pool", "alone (ort)",
+                           "in the graph (ort-context)", "in graph / alone"],
+                          rows, ["l", "l", "l", "l", "l", "r", "r", "r", "r"])
+
+
+@report_table("costs.context_spread")
+def context_spread_table() -> str:
+    """Per model, ``ort-context``'s ρ [95 % bootstrap interval] with each of several fresh in-graph
+    tables (``benchmarks/context_table_spread.py``), against the same saved measurements."""
+    df = load_result("costs/context_spread.csv")
+    quoting(df)
+    rows = []
+    for (model, sessions), d in df.groupby(["model", "sessions"], sort=False):
+        d = d.sort_values("run")
+        cells = " · ".join(fmt_ci(r.spearman, r.spearman_lo, r.spearman_hi, suffix="") for r in d.itertuples())
+        rows.append([f"`{model}`", int(sessions), len(d), cells,
+                     f"{fmt(d.spearman.min(), 2)}–{fmt(d.spearman.max(), 2)}",
+                     f"{int((d.spearman >= TARGET_RHO).sum())} / {len(d)}"])
+    return markdown_table(["model", "sessions per graph (measured)", "tables", "ρ ort-context per fresh table",
+                           "range", f"tables with ρ ≥ {TARGET_RHO}"], rows, ["l", "r", "r", "l", "r", "r"])
