@@ -13,7 +13,7 @@ from pathlib import Path
 
 from xflow.safeio import atomic_write_json, file_lock
 
-__all__ = ["load_costs", "store_cost"]
+__all__ = ["load_costs", "store_cost", "store_costs"]
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,23 @@ def load_costs(path: Path, what: str = "cost cache") -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
-def store_cost(path: Path, key: str, ms: float, what: str = "cost cache") -> None:
-    """Add ``key: ms`` to ``path`` (locked read-merge-write, atomic replace); a read-only cache
-    directory only logs a warning."""
+def store_costs(path: Path, entries: dict[str, float], what: str = "cost cache", *,
+                keep_existing: bool = False) -> dict[str, float]:
+    """Merge ``entries`` into ``path`` (locked read-merge-write, atomic replace) and return the
+    stored value of each of their keys. ``keep_existing``: a key already on disk keeps its value
+    (the first process to store it wins) instead of being replaced. A read-only cache directory
+    only logs a warning (and the given values are returned)."""
     try:
         with file_lock(path):
-            disk = load_costs(path, what)
-            disk[key] = float(ms)
-            atomic_write_json(path, disk, sort_keys=True)
+            disk, new = load_costs(path, what), {k: float(v) for k, v in entries.items()}
+            merged = {**new, **disk} if keep_existing else {**disk, **new}
+            atomic_write_json(path, merged, sort_keys=True)
+        return {k: merged[k] for k in entries}
     except OSError as exc:  # pragma: no cover - a read-only cache is not fatal
         log.warning("cannot write %s: %s", what, exc)
+        return {k: float(v) for k, v in entries.items()}
+
+
+def store_cost(path: Path, key: str, ms: float, what: str = "cost cache") -> None:
+    """Add ``key: ms`` to ``path`` (:func:`store_costs`: locked, atomic, replacing the old value)."""
+    store_costs(path, {key: ms}, what)

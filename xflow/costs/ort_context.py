@@ -40,7 +40,7 @@ from typing import Any, Sequence
 import onnx
 
 from xflow import paths
-from xflow.costs.disk_cache import load_costs
+from xflow.costs.disk_cache import load_costs, store_costs
 from xflow.costs.ort_optimized import CACHE_VERSION, OrtOptimizedCost, optimized_model, release_heap
 from xflow.costs.optable import OPTABLE_VERSION
 from xflow.costs.profiles import device_slug
@@ -48,7 +48,6 @@ from xflow.graphs.hashing import HASH_VERSION
 from xflow.graphs.ir import Graph, attrs, ins
 from xflow.runtime.device import describe_device
 from xflow.runtime.node_profile import node_times
-from xflow.safeio import atomic_write_json, file_lock
 
 __all__ = ["OrtContextCost", "CONTEXT_VERSION", "configurations"]
 
@@ -100,24 +99,15 @@ class OrtContextCost(OrtOptimizedCost):
         """``{configuration key: ms}`` in context (read from disk on first use; an unreadable file
         is rebuilt)."""
         if self._table is None:
-            self._table = {}
-            if self.persist:
-                self._table = load_costs(self._table_path(), "in-context op table")
+            self._table = load_costs(self._table_path(), "in-context op table") if self.persist else {}
         return self._table
 
     def _save_table(self, new: dict[str, float]) -> None:
-        if not self.persist:
-            self.table.update(new)
-            return
-        p = self._table_path()
-        try:
-            with file_lock(p):  # merge with entries other processes added meanwhile; theirs win
-                disk = load_costs(p, "in-context op table")
-                merged = {**new, **disk}
-                atomic_write_json(p, merged, sort_keys=True)
-            self.table.update({k: merged[k] for k in new})
-        except OSError as exc:  # pragma: no cover - a read-only cache is not fatal
-            log.warning("cannot write the in-context op table %s: %s", p, exc)
+        """Add ``new`` to the table; on disk, an entry another process stored meanwhile wins (a
+        configuration keeps the time of the first graph profiled for it)."""
+        if self.persist:
+            new = store_costs(self._table_path(), new, "in-context op table", keep_existing=True)
+        self.table.update(new)
 
     # -- costs --------------------------------------------------------------------------------
     def _analyze(self, graph: Graph, key: str, pending: dict[str, onnx.ModelProto] | None = None
@@ -165,9 +155,6 @@ class OrtContextCost(OrtOptimizedCost):
         graph = Graph.of(model)
         rows = self._analyze(graph, graph.content_hash)
         return [{**r, "ms": self.table.get(r["key"], 0.0) if r["key"] is not None else 0.0} for r in rows]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def _inputs_text(graph: Graph, node) -> str:

@@ -15,7 +15,7 @@
 """
 from __future__ import annotations
 
-from xflow.tables import fmt, fmt_ci, load_result, markdown_table, quoting, report_table, with_defaults
+from xflow.tables import fmt, fmt_ci, load_result, markdown_table, quoting, report_table
 
 __all__ = ["TARGET_RHO", "MIN_GRAPHS", "fidelity_table", "fidelity_torch_table", "backend_fidelity_table",
            "context_ops_table", "context_spread_table", "working_set_table", "working_set_sessions_table"]
@@ -156,9 +156,8 @@ def context_ops_table() -> str:
     """Per op configuration of a fidelity pool's optimized graphs (``benchmarks/context_op_times.py``):
     its time alone (the ``ort`` table) and inside the first graph that has it (``ort-context``), the
     ratio, how many nodes of the pool have it and the rewrite that first made it."""
-    df = load_result("costs/context_ops.csv")
+    df = load_result("costs/context_ops.csv", defaults={"attrs": ""})
     quoting(df)
-    df = with_defaults(df, {"attrs": ""})
     rows = [[f"`{r.model}`", f"`{r.op}`", r.inputs if isinstance(r.inputs, str) else "",
              r.attrs if isinstance(r.attrs, str) else "", f"`{r.first_rule}`",
              int(r.nodes), f"{1000 * r.alone_ms:.1f} µs", f"{1000 * r.context_ms:.1f} µs",
