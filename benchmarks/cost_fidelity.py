@@ -43,6 +43,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from xflow.costs.agreement import spearman_ci  # noqa: E402 - after the path; re-exported for the other scripts
+
 #: The evaluation models (zoo ids with overrides). BERT-base and ViT-Base widths with 5 layers: at
 #: their 2-layer zoo defaults the rule set reaches only 3 distinct rewritten graphs (a Q/K/V merge per
 #: layer), fewer than the 30 a rank correlation needs; 5 layers give 31 (and stay under 4 GB).
@@ -101,24 +103,6 @@ def draw_graphs(graph, n: int, *, seed: int, max_attempts: int | None = None) ->
         pool.append({"graph": get_rule(rule).apply(parent["graph"], loc), "hash": h, "length": parent["length"] + 1,
                      "rules": (parent["rules"] + ";" if parent["rules"] else "") + rule})
     return pool
-
-
-def spearman_ci(pred: np.ndarray, meas: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
-                seed: int = 0) -> tuple[float, float, float]:
-    """Spearman's ρ of ``pred`` vs ``meas`` and a percentile bootstrap interval over the pairs."""
-    from scipy.stats import spearmanr
-
-    def rho(a, b):
-        if np.ptp(a) == 0 or np.ptp(b) == 0:
-            return 0.0
-        return float(spearmanr(a, b).statistic)
-
-    pred, meas = np.asarray(pred, float), np.asarray(meas, float)
-    rng = np.random.default_rng(seed)
-    boots = [rho(pred[i], meas[i]) for i in rng.integers(0, pred.size, (n_boot, pred.size))]
-    tail = (1 - level) / 2
-    lo, hi = np.quantile(boots, [tail, 1 - tail])
-    return rho(pred, meas), float(lo), float(hi)
 
 
 def measure_graphs(pool: list[dict], *, chunk: int, rounds: int, warmup: int, seed: int,

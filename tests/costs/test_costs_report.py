@@ -1,6 +1,7 @@
 """The ``costs.fidelity`` docs table from a (synthetic) fidelity result file."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 import xflow.costs.report as rep
@@ -128,3 +129,38 @@ def test_context_spread_table_lists_each_fresh_table_and_counts_the_target(monke
     line = rep.context_spread_table().splitlines()[2]
     assert "0.80 [0.60, 0.90] · 0.60 [0.40, 0.70]" in line  # in run order
     assert "0.60–0.80" in line and line.rstrip(" |").endswith("1 / 2")
+
+
+def test_fidelity_retest_table_matches_graphs_by_hash_and_flags_a_ranking_that_does_not_reproduce(monkeypatch):
+    """Model ``a``: the 3-session run lists the same graphs in another order with the same ranking
+    (reproduces); model ``b``: the 3-session ratios are unrelated to the 1-session ones. Kills:
+    pairing rows by position instead of hash (``a`` then looks unrelated), correlating a run with
+    itself (``b`` then reproduces), judging on ρ instead of its interval."""
+    rng = np.random.default_rng(5)  # b: rho 0.41, its interval includes 0
+    n = 12
+    rows = []
+    truth = {"a": rng.permutation(n) / 100, "b": rng.permutation(n) / 100}
+    other = {"a": truth["a"] + 0.001 * rng.standard_normal(n), "b": rng.permutation(n) / 100}
+    for model in ("a", "b"):
+        for sessions, ratios, order in ((1, truth[model], range(n)), (3, other[model], rng.permutation(n))):
+            for cm, pred in (("nominal", 1.5), ("ort", 1.02)):
+                rows.append({"model": model, "backend": "ort", "sessions": sessions, "cost_model": cm,
+                             "graph": 0, "hash": "h0", "measured_ratio": 1.0, "measured_lo": 1.0,
+                             "measured_hi": 1.0, "predicted_ratio": 1.0})
+                for pos, g in enumerate(order):
+                    rows.append({"model": model, "backend": "ort", "sessions": sessions, "cost_model": cm,
+                                 "graph": pos + 1, "hash": f"h{g + 1}", "measured_ratio": 1.0 + ratios[g],
+                                 "measured_lo": 0.98 + ratios[g], "measured_hi": 1.02 + ratios[g],
+                                 "predicted_ratio": pred})
+    rows.append({**rows[-1], "model": "c", "sessions": 1})  # measured once: no row
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
+    monkeypatch.setattr(rep, "MIN_GRAPHS", 10)
+    head, _, a, b = rep.fidelity_retest_table().splitlines()
+    assert "test-retest ρ" in head
+    ca = [c.strip() for c in a.strip(" |").split("|")]
+    cb = [c.strip() for c in b.strip(" |").split("|")]
+    assert ca[:3] == ["ort", "`a`", str(n)] and ca[-1] == "yes" and ca[-2].startswith("1.00 [")
+    assert ca[4] == "4.0 %" and ca[5] == "ort 1.000–1.020"  # interval width; own model's predictions only
+    assert cb[1] == "`b`" and cb[-2].startswith("0.41 [-") and cb[-1].startswith("no")
+    monkeypatch.setattr(rep, "MIN_GRAPHS", n + 1)
+    assert rep.fidelity_retest_table().splitlines()[2].rstrip(" |").endswith(f"not measurable (< {n + 1} graphs)")

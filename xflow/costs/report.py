@@ -6,6 +6,9 @@
   ``--rescore``).
 * ``costs.fidelity_torch`` — the same on the torch backend (the generated PyTorch module on the
   CPU), with its own cost model ``torch`` (``cost_fidelity.py --backend torch``).
+* ``costs.fidelity_retest`` — per backend and model measured twice (1 and 3 sessions per graph): how
+  well the two measurements of the same graphs rank them alike (test-retest ρ), next to the measured
+  interval widths and the spread the backend's own cost models predict.
 * ``costs.context_ops`` — per op configuration, its time alone and inside the graph
   (``benchmarks/context_op_times.py``).
 * ``costs.context_spread`` — ``ort-context``'s ρ with several fresh in-graph tables
@@ -15,9 +18,11 @@
 """
 from __future__ import annotations
 
+from xflow.costs.agreement import spearman_ci
 from xflow.tables import fmt, fmt_ci, load_result, markdown_table, quoting, report_table
 
-__all__ = ["TARGET_RHO", "MIN_GRAPHS", "fidelity_table", "fidelity_torch_table", "backend_fidelity_table",
+__all__ = ["TARGET_RHO", "MIN_GRAPHS", "fidelity_table", "fidelity_torch_table", "backend_fidelity_table", "fidelity_retest_table",
+           "OWN_MODELS",
            "context_ops_table", "context_spread_table", "working_set_table", "working_set_sessions_table"]
 
 #: The issue's target: rank correlation of the ORT-aware model on every evaluation model.
@@ -96,6 +101,54 @@ def fidelity_table() -> str:
 def fidelity_torch_table() -> str:
     """Fidelity against the torch backend's measured latency (generated PyTorch module, CPU)."""
     return backend_fidelity_table("torch", ("torch",))
+
+
+#: Each backend's own cost models (the ones the target is judged on).
+OWN_MODELS = {"ort": ("ort", "ort-context"), "torch": ("torch",)}
+
+
+@report_table("costs.fidelity_retest")
+def fidelity_retest_table() -> str:
+    """Test-retest of the fidelity measurements: per backend and model measured both with 1 and with
+    3 sessions per graph, Spearman's ρ between the two measured ratios of the same rewritten graphs
+    (matched by hash; the original, 1 by definition, left out) with a 95 % bootstrap interval.
+
+    A cost model's ρ against a measurement can only be judged where the measurement's own ranking
+    reproduces: when two measurements of the same graphs do not rank them alike (the interval
+    includes 0), a cost model's ρ against either is noise, whatever the model. The table puts that
+    next to the 3-session measurement's median interval width and the range of ratios the backend's
+    own cost models predict (an effect well inside the interval cannot be ranked)."""
+    df = load_result("costs/fidelity.csv", defaults={"backend": "ort", "sessions": 1})
+    df = df.astype({"sessions": int})
+    quoting(df)
+    rows = []
+    for (backend, m), d in df.groupby(["backend", "model"], sort=False):
+        cm0 = d["cost_model"].iloc[0]
+        one = d[(d["sessions"] == 1) & (d["cost_model"] == cm0) & (d["graph"] > 0)].set_index("hash")
+        three = d[(d["sessions"] == 3) & (d["cost_model"] == cm0) & (d["graph"] > 0)].set_index("hash")
+        both = one.index.intersection(three.index)
+        if one.empty or three.empty:
+            continue
+        own = [cm for cm in OWN_MODELS.get(backend, ()) if cm in set(d["cost_model"])]
+        pred = []
+        for cm in own:
+            p = d[(d["sessions"] == 3) & (d["cost_model"] == cm)]["predicted_ratio"]
+            pred.append(f"{cm} {fmt(p.min(), 3)}–{fmt(p.max(), 3)}" if not p.empty else f"{cm} —")
+        width = (three.loc[both, "measured_hi"] - three.loc[both, "measured_lo"]).median()
+        meas3 = three.loc[both, "measured_ratio"]
+        row = [backend, f"`{m}`", str(len(both)), f"{fmt(meas3.min(), 3)}–{fmt(meas3.max(), 3)}" if len(both) else "—",
+               f"{100 * width:.1f} %" if len(both) else "—", "; ".join(pred) or "—"]
+        if len(both) < MIN_GRAPHS:
+            row += ["— (too few graphs)", f"not measurable (< {MIN_GRAPHS} graphs)"]
+        else:
+            rho, lo, hi = spearman_ci(one.loc[both, "measured_ratio"], meas3, seed=0)
+            row += [fmt_ci(rho, lo, hi, suffix=""),
+                    "yes" if lo > 0 else "no: a cost model's ρ against it is not decidable"]
+        rows.append(row)
+    return markdown_table(["backend", "model", "graphs in both", "measured ratio range (3 sessions)",
+                           "median 95 % interval width (3 sessions)", "predicted ratio range (own models)",
+                           "test-retest ρ (1 vs 3 sessions)", "measured ranking reproduces"],
+                          rows, ["l", "l", "r", "r", "r", "l", "r", "l"])
 
 
 @report_table("costs.session_spread")
