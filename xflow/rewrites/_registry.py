@@ -11,6 +11,7 @@ from xflow.rewrites._base import Location, Rule
 from xflow.rewrites._enlarge_conv import enlarge_conv_rule, shrink_conv_rule
 from xflow.rewrites._fold_scale_into_weights import fold_into_conv_rule, fold_into_matmul_rule
 from xflow.rewrites._group_parallel_convs import group_parallel_convs_rule, ungroup_conv_rule
+from xflow.rewrites._merge_group_convs import merge_group_convs_rule
 from xflow.rewrites._matmul_reassoc import (concat_matmul_add_rule, factor_matmul_add_rule, reassoc_left_rule,
                                             reassoc_right_rule)
 from xflow.rewrites._merge_sibling_convs import merge_sibling_convs_rule, split_conv_rule
@@ -60,6 +61,8 @@ RULES: list[Rule] = [
     # 9: parallel convs on different inputs -> grouped conv, and back
     group_parallel_convs_rule,
     ungroup_conv_rule,
+    # 10: fewer, wider groups of one grouped conv (TASO's merge_group_convs; no inverse)
+    merge_group_convs_rule,
 ]
 
 
