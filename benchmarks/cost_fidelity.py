@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xflow.costs.agreement import spearman_ci  # noqa: E402 - after the path; re-exported for the other scripts
+from xflow.costs.spearman import spearman_ci  # noqa: E402 - after the path; re-exported for the other scripts
 
 #: The evaluation models (zoo ids with overrides). BERT-base and ViT-Base widths with 5 layers: at
 #: their 2-layer zoo defaults the rule set reaches only 3 distinct rewritten graphs (a Q/K/V merge per

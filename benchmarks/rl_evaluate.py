@@ -11,8 +11,13 @@ method, saved after each case), which ``make report`` renders as ``envs.rl_evalu
     PYTHONPATH=. .venv/bin/python benchmarks/rl_evaluate.py --quick    # 20 s per search, 15 rounds
     PYTHONPATH=. .venv/bin/python benchmarks/rl_evaluate.py --quick --backend torch   # final graphs on torch
 
-``--backend`` says where the final graphs are measured (the searches do not depend on it); a run
-replaces the rows of its backend (of its cases, with ``--cases``) and keeps the others.
+``--backend`` says where the final graphs are measured (the searches do not depend on it). ``--cost-model``
+runs every search, the policy's included, under another cost model than the one the policy was
+trained with (e.g. ``ort``, the backend-aware one; table ``envs.rl_evaluate_cost_models``)::
+
+    PYTHONPATH=. .venv/bin/python benchmarks/rl_evaluate.py --quick --cost-model ort --cases resnext50_32x4d
+
+A run replaces the rows of its backend and cost model (of its cases, with ``--cases``) and keeps the others.
 """
 from __future__ import annotations
 
@@ -51,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=list(CLI_BACKENDS), default="ort",
                     help="where the final graphs are measured")
     ap.add_argument("--budget-s", type=float, default=None, help="time budget per search (default: 20 quick, 60)")
+    ap.add_argument("--cost-model", default=None,
+                    help="cost model of every search (default: the one the policy was trained with)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
@@ -63,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
     policy = Path(a.policy) if a.policy else default_policy()
     record = policy.with_suffix(".json")
-    train_models = json.loads(record.read_text())["train_models"] if record.exists() else []
+    meta = json.loads(record.read_text()) if record.exists() else {}
+    train_models = meta.get("train_models", [])
+    policy_cost = meta.get("args", {}).get("cost_model", "calibrated")
     budget, repeats = (20.0, 15) if a.quick else (60.0, 30)
     budget = a.budget_s or budget
     rows: list[dict] = []
@@ -71,13 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         if a.cases and label not in a.cases:
             continue
         res = evaluate_policy(policy, mid, shapes=shapes, seeds=a.seeds, repeats=repeats, time_budget_s=budget,
-                              backend=a.backend)
+                              backend=a.backend, cost_model=a.cost_model)
         m = res["measurement"]
         prov = provenance("cpu", 1)  # stamped per row: a partial re-run mixes rows of two runs
         for r in res["methods"]:
             rows.append({**prov, "case": label, "backend": a.backend, "model_id": res["model_id"], "shape": json.dumps(res["shapes"]),
                          "unseen_shape": bool(shapes), **{k: v for k, v in r.items() if k != "rules"},
-                         "rules": r.get("rules", ""), "cost_model": res["cost_model"], "horizon": res["horizon"],
+                         "rules": r.get("rules", ""), "cost_model": res["cost_model"],
+                         "policy_cost_model": policy_cost, "horizon": res["horizon"],
                          "time_budget_s": budget, "policy": policy.name, "policy_sha256": sha256_file(policy)[:16],
                          "train_models": " ".join(train_models), "original_ms": m.get("original_ms"),
                          "noise_floor": m.get("noise_floor"), "clock": m.get("clock"),
@@ -86,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<18} {r['method']:<9} predicted x{r['predicted_ratio']:.4f}  "  # noqa: T201
                   f"measured {r['measured_speedup'] if r['measured_speedup'] is None else round(r['measured_speedup'], 3)} "
                   f"{r['verdict']}  {r['search_time_s']:.1f} s", flush=True)
-        if not a.no_write:  # replaces this backend's rows (of its cases); the others keep their provenance
-            save_result(rows, "rl/evaluate.csv", threads=1, replace_on=("case", "backend") if a.cases else ("backend",),
+        if not a.no_write:  # replaces this backend's and cost model's rows (of its cases); the others stay
+            key = ("backend", "cost_model")
+            save_result(rows, "rl/evaluate.csv", threads=1, replace_on=("case", *key) if a.cases else key,
                         defaults={"backend": "ort"})
     return 0
 

@@ -102,3 +102,29 @@ def test_rl_evaluate_and_targets_tables_split_rows_by_backend(monkeypatch):
     assert "same" in ort[2] and "1.050× [1.040, 1.060] faster" in torch_[2]
     t_ort, t_torch = rep.rl_targets_table().splitlines(), rep.rl_targets_torch_table().splitlines()
     assert len(t_ort) == len(t_torch) == 3 and "| same |" in t_ort[2] and "| faster |" in t_torch[2]
+
+
+def test_rl_evaluate_rows_under_another_cost_model_get_their_own_table(monkeypatch):
+    """Rows whose searches used another cost model than the policy's (``--cost-model``) leave the
+    main tables (which judge the policy under its own model) for ``envs.rl_evaluate_cost_models``;
+    rows older than the ``policy_cost_model`` column are the policy's own. Kills: mixing both in
+    one table (the case would be listed twice), judging RL vs greedy across cost models."""
+    import pandas as pd
+
+    import xflow.envs.report as rep
+    from xflow.tables import with_defaults
+
+    def row(cm, pcm, method, ratio):
+        return {"case": "c", "backend": "ort", "cost_model": cm, "policy_cost_model": pcm, "method": method,
+                "seeds": 1, "stochastic": False, "predicted_ratio": ratio, "predicted_lo": ratio,
+                "predicted_hi": ratio, "measured_speedup": 1.02, "speedup_lo": 1.01, "speedup_hi": 1.03,
+                "verdict": "faster", "search_time_s": 1.0, "n_rewrites": 2}
+    rows = [row("calibrated", None, "rl", 1.0), row("calibrated", None, "greedy", 1.0),
+            row("ort", "calibrated", "rl", 0.99), row("ort", "calibrated", "greedy", 0.98)]
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
+    main = rep.rl_evaluate_table().splitlines()
+    assert len(main) == 4 and "1.000000" in main[2]
+    other = rep.rl_evaluate_cost_models_table().splitlines()
+    assert len(other) == 4 and "`ort` (trained: `calibrated`)" in other[2]
+    assert "0.990000" in other[2] and "+1.0204 %" in other[2] and "+0.0000 %" in other[3]
+    assert rep.rl_targets_table().splitlines()[2].count("+0.0000 %") == 1  # own-model rows only

@@ -39,6 +39,7 @@ _EXPORTS = {
     "OrtContextCost": "xflow.costs.ort_context",
     "TorchKernelCost": "xflow.costs.torch_kernels",
     "agreement": "xflow.costs.agreement",
+    "spearman_ci": "xflow.costs.spearman",
     "COST_MODELS": "xflow.costs.names",
     "make_cost_model": "xflow.costs.registry",
 }

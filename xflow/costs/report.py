@@ -18,7 +18,7 @@
 """
 from __future__ import annotations
 
-from xflow.costs.agreement import spearman_ci
+from xflow.costs.spearman import spearman_ci
 from xflow.tables import fmt, fmt_ci, load_result, markdown_table, quoting, report_table
 
 __all__ = ["TARGET_RHO", "MIN_GRAPHS", "fidelity_table", "fidelity_torch_table", "backend_fidelity_table", "fidelity_retest_table",

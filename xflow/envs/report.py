@@ -177,14 +177,18 @@ def _eval_cells(r) -> tuple[str, str]:
     return pred, meas
 
 
-def _evaluate_rows(backend: str):
+def _evaluate_rows(backend: str, own_cost: bool = True):
     """Rows of ``results/rl/evaluate.csv`` measured on ``backend`` (rows written before the backend
-    column are ORT's)."""
-    df = load_result("rl/evaluate.csv", defaults={"backend": "ort"})
-    df = df[df["backend"] == backend]
+    column are ORT's) whose searches ran under the policy's own cost model (``own_cost``) or under
+    another one (``rl_evaluate.py --cost-model``; rows before that column are the policy's own)."""
+    df = load_result("rl/evaluate.csv", defaults={"backend": "ort", "cost_model": None, "policy_cost_model": None})
+    df["cost_model"] = df["cost_model"].fillna("")
+    df["policy_cost_model"] = df["policy_cost_model"].fillna(df["cost_model"])
+    df = df[(df["backend"] == backend) & ((df["cost_model"] == df["policy_cost_model"]) == own_cost)]
     if df.empty:
-        raise FileNotFoundError(f"results/rl/evaluate.csv has no rows measured on {backend!r}: run "
-                                f"benchmarks/rl_evaluate.py --backend {backend}")
+        hint = "" if own_cost else " --cost-model ort"
+        raise FileNotFoundError(f"results/rl/evaluate.csv has no such rows measured on {backend!r}: run "
+                                f"benchmarks/rl_evaluate.py --backend {backend}{hint}")
     return quoting(df)
 
 
@@ -232,6 +236,26 @@ def rl_evaluate_table() -> str:
 def rl_evaluate_torch_table() -> str:
     """:func:`rl_evaluate_table` with the final graphs measured on the torch backend (CPU)."""
     return _rl_evaluate("torch")
+
+
+@report_table("envs.rl_evaluate_cost_models")
+def rl_evaluate_cost_models_table() -> str:
+    """:func:`rl_evaluate_table` for the runs whose searches (the policy's included) used another
+    cost model than the one the policy was trained with (``rl_evaluate.py --cost-model``), with the
+    predicted ratio under that model and RL vs greedy under it; final graphs measured on ORT."""
+    df = _evaluate_rows("ort", own_cost=False)
+    rows = []
+    for (case, cm), d in df.groupby(["case", "cost_model"], sort=False):
+        gr = d[d.method == "greedy"]
+        for r in d.itertuples():
+            pred, meas = _eval_cells(r)
+            vs = (f"{100 * (float(r.predicted_ratio) / float(gr.predicted_ratio.iloc[0]) - 1):+.4f} %"
+                  if not gr.empty else "—")
+            rows.append([f"`{case}`", f"`{cm}` (trained: `{r.policy_cost_model}`)", r.method, int(r.seeds), pred,
+                         vs, meas, f"{float(r.search_time_s):.1f}", f"{float(r.n_rewrites):g}"])
+    return markdown_table(["case", "cost model of the searches", "method", "seeds", "predicted cost ratio",
+                           "vs greedy (predicted)", f"measured speed-up ({_BACKEND_LABEL['ort']})", "search s (median)",
+                           "rewrites"], rows, ["l", "l", "l", "r", "r", "r", "l", "r", "r"])
 
 
 @report_table("envs.rl_targets")

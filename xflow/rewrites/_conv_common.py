@@ -1,14 +1,16 @@
 """Shared helpers for the Conv rule families: normalised Conv attributes and constant weights."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import onnx_ir as ir
 
 from xflow.graphs.ir import Graph, attrs, ins, outs
+from xflow.rewrites._base import Location, Rule
 
-__all__ = ["ConvInfo", "conv_info", "conv_infos", "geometry_mismatch", "GEOMETRY", "conv_attrs"]
+__all__ = ["ConvInfo", "conv_info", "conv_infos", "geometry_mismatch", "GEOMETRY", "conv_attrs", "GroupedConvRule"]
 
 GEOMETRY = ("kernel", "strides", "pads", "dilations", "group")
 """The Conv attributes that fix how a kernel slides over its input."""
@@ -89,3 +91,23 @@ def conv_attrs(ci: ConvInfo, **override) -> dict:
     d = dict(kernel_shape=ci.kernel, strides=ci.strides, pads=ci.pads, dilations=ci.dilations, group=ci.group)
     d.update(override)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+
+class GroupedConvRule(Rule):
+    """Base of the rules whose site is one grouped Conv (``Location``: ``(conv,)``): every usable
+    Conv with more than one group is a site; subclasses check the :class:`ConvInfo` in ``_check_conv``."""
+
+    def _sites(self, view: Graph) -> Iterable[Location]:
+        for n in view.nodes:
+            if n.op_type == "Conv":
+                ci = conv_info(view, n)
+                if not isinstance(ci, str) and ci.group > 1:
+                    yield Location.of((n.name,))
+
+    def _check(self, view: Graph, loc: Location) -> str | None:
+        ci = conv_info(view, view.node(loc.nodes[0]))
+        return ci if isinstance(ci, str) else self._check_conv(view, ci)
+
+    def _check_conv(self, view: Graph, ci: ConvInfo) -> str | None:
+        raise NotImplementedError

@@ -23,7 +23,8 @@ from typing import Iterable
 import numpy as np
 
 from xflow.rewrites._base import Location, Rule
-from xflow.rewrites._conv_common import conv_attrs, conv_info, conv_infos, geometry_mismatch
+from xflow.rewrites._conv_common import (ConvInfo, GroupedConvRule, conv_attrs, conv_info, conv_infos,
+                                         geometry_mismatch)
 from xflow.graphs.edit import Editor
 from xflow.graphs.ir import Graph, ins, outs
 
@@ -109,22 +110,12 @@ class GroupParallelConvs(Rule):
                  name=f"{base}/grouped_split")
 
 
-class UngroupConv(Rule):
+class UngroupConv(GroupedConvRule):
     """``Conv(x, W, group=k) -> Concat(Conv(Split(x)[j], W[j]) for j < k)`` (k ≤ 8). Location: ``(conv,)``."""
 
     name = "ungroup_conv"
 
-    def _sites(self, view: Graph) -> Iterable[Location]:
-        for n in view.nodes:
-            if n.op_type == "Conv":
-                ci = conv_info(view, n)
-                if not isinstance(ci, str) and ci.group > 1:
-                    yield Location.of((n.name,))
-
-    def _check(self, view: Graph, loc: Location) -> str | None:
-        ci = conv_info(view, view.node(loc.nodes[0]))
-        if isinstance(ci, str):
-            return ci
+    def _check_conv(self, view: Graph, ci: ConvInfo) -> str | None:
         if ci.group > _MAX_UNGROUP:
             return f"group={ci.group} is more than {_MAX_UNGROUP} (depthwise-like; not ungrouped)"
         if view.shape(ci.x) is None:

@@ -36,14 +36,12 @@ weight op, ``count = 2``), registered in ``Graph::optimize`` (``src/core/graph.c
 """
 from __future__ import annotations
 
-from typing import Iterable
-
 import numpy as np
 
 from xflow.graphs.edit import Editor
 from xflow.graphs.ir import Graph, outs
-from xflow.rewrites._base import Location, Rule
-from xflow.rewrites._conv_common import conv_attrs, conv_info
+from xflow.rewrites._base import Location
+from xflow.rewrites._conv_common import ConvInfo, GroupedConvRule, conv_attrs, conv_info
 
 __all__ = ["MergeGroupConvs", "merge_group_convs_rule", "merged_group_weight"]
 
@@ -61,22 +59,12 @@ def merged_group_weight(w: np.ndarray, group: int) -> np.ndarray:
     return out
 
 
-class MergeGroupConvs(Rule):
+class MergeGroupConvs(GroupedConvRule):
     """Conv(x, W, group=G) -> Conv(x, W' zero-padded, group=G/2) (G even)."""
 
     name = "merge_group_convs"
 
-    def _sites(self, view: Graph) -> Iterable[Location]:
-        for n in view.nodes:
-            if n.op_type == "Conv":
-                ci = conv_info(view, n)
-                if not isinstance(ci, str) and ci.group > 1:
-                    yield Location.of((n.name,))
-
-    def _check(self, view: Graph, loc: Location) -> str | None:
-        ci = conv_info(view, view.node(loc.nodes[0]))
-        if isinstance(ci, str):
-            return ci
+    def _check_conv(self, view: Graph, ci: ConvInfo) -> str | None:
         if ci.group % 2:
             return f"group={ci.group} is odd (merging pairs of groups needs an even count)"
         if ci.out_channels % ci.group:
