@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     policy = Path(a.policy) if a.policy else default_policy()
     record = policy.with_suffix(".json")
-    meta = json.loads(record.read_text()) if record.exists() else {}
-    train_models = meta.get("train_models", [])
-    policy_cost = meta.get("args", {}).get("cost_model", "calibrated")
+    train_models = json.loads(record.read_text())["train_models"] if record.exists() else []
     budget, repeats = (20.0, 15) if a.quick else (60.0, 30)
     budget = a.budget_s or budget
     rows: list[dict] = []
@@ -87,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({**prov, "case": label, "backend": a.backend, "model_id": res["model_id"], "shape": json.dumps(res["shapes"]),
                          "unseen_shape": bool(shapes), **{k: v for k, v in r.items() if k != "rules"},
                          "rules": r.get("rules", ""), "cost_model": res["cost_model"],
-                         "policy_cost_model": policy_cost, "horizon": res["horizon"],
+                         "policy_cost_model": res["policy_cost_model"], "horizon": res["horizon"],
                          "time_budget_s": budget, "policy": policy.name, "policy_sha256": sha256_file(policy)[:16],
                          "train_models": " ".join(train_models), "original_ms": m.get("original_ms"),
                          "noise_floor": m.get("noise_floor"), "clock": m.get("clock"),

@@ -75,12 +75,14 @@ def test_evaluate_policy_runs_every_method_with_seeds_and_measures_distinct_grap
     assert rows["beam"]["predicted_ratio"] <= g["predicted_ratio"] + 1e-12
     assert rows["random"]["predicted_lo"] <= rows["random"]["predicted_ratio"] <= rows["random"]["predicted_hi"]
     assert res["measurement"]["graphs_timed"] == len({r["graph"] for r in res["runs"] if r["n_rewrites"]})
-    assert res["cost_model"] == "nominal" and res["horizon"] == 3
+    assert res["cost_model"] == res["policy_cost_model"] == "nominal" and res["horizon"] == 3
     json.loads(json.dumps(res, allow_nan=False))
 
 
 def test_evaluate_policy_without_measurement_and_bad_methods(policy):
-    res = evaluate_policy(policy, "builder:split_concat", methods=("greedy", "random"), seeds=2, measure=False)
+    res = evaluate_policy(policy, "builder:split_concat", methods=("greedy", "random"), seeds=2, measure=False,
+                          cost_model="calibrated")
+    assert res["cost_model"] == "calibrated" and res["policy_cost_model"] == "nominal"  # searched vs trained
     assert all(r["measured_speedup"] is None or r["verdict"] == "unchanged" for r in res["runs"])
     json.loads(json.dumps(res, allow_nan=False))
     with pytest.raises(XflowError, match="unknown method"):

@@ -215,7 +215,7 @@ def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, S
 
     ``backend`` is where the final graphs are measured (:func:`measure_finals`); the searches and
     the predicted ratios do not depend on it. Returns ``{"model", "model_id", "policy",
-    "cost_model", "horizon", "backend", "methods": [row, …],
+    "cost_model", "policy_cost_model" (the one the policy was trained with), "horizon", "backend", "methods": [row, …],
     "runs": [per-seed row, …], "measurement": {...}}``: one row per method with ``predicted_ratio``
     (IQM for stochastic methods) and its ``predicted_lo/hi``, ``measured_speedup`` with
     ``speedup_lo/hi`` and ``verdict`` (stochastic: IQM of the per-seed speed-ups with a bootstrap
@@ -234,7 +234,8 @@ def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, S
     torch.set_num_threads(1)
     agent, extra = GraphActorCritic.load_with_extra(policy)
     saved = extra.get("args", {})
-    cost_name = cost_model or saved.get("cost_model", "calibrated")
+    trained_cost = saved.get("cost_model", "calibrated")
+    cost_name = cost_model or trained_cost
     horizon = int(horizon or saved.get("horizon", 20))
     max_candidates = agent.num_actions - 1
     mid = shaped_model_id(model_id, shapes or {})
@@ -302,6 +303,7 @@ def evaluate_policy(policy: str | Path, model_id: str, *, shapes: Mapping[str, S
             row["rules"] = rs[0]["rules"]
         rows.append(row)
     return {"model": model_id, "model_id": mid, "shapes": {k: list(v) for k, v in (shapes or {}).items()},
-            "policy": str(policy), "cost_model": cost_name, "horizon": horizon, "backend": backend,
+            "policy": str(policy), "cost_model": cost_name, "policy_cost_model": trained_cost,
+            "horizon": horizon, "backend": backend,
             "methods": rows, "runs": runs,
             "measurement": meas_info}

@@ -93,7 +93,6 @@ def conv_attrs(ci: ConvInfo, **override) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
-
 class GroupedConvRule(Rule):
     """Base of the rules whose site is one grouped Conv (``Location``: ``(conv,)``): every usable
     Conv with more than one group is a site; subclasses check the :class:`ConvInfo` in ``_check_conv``."""
