@@ -292,3 +292,33 @@ def test_speedup_frame_reads_value_rows_with_speedup_bounds_and_keeps_pruned():
     fig, ax = viz.figure(width="page")
     viz.speedup_bars(ax, rows, x="sel")
     assert "pruned: stopped after one round (far slower)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_log_ticks_keep_labels_apart_on_a_short_axis():
+    """Just over a decade on a short panel (autobatch notebook: bars spanning ~13x): the 1-1.5-2-3-5-7
+    step put 100, 150, 200 closer than a label's height and the layout check failed the run. Kills:
+    ignoring ``min_gap`` (the dense ticks come back) and not passing it from the bars."""
+    import itertools
+    import math
+
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from xflow import viz
+    from xflow.viz.plots import _nice_log_ticks, layout_problems
+
+    dense = _nice_log_ticks(20.2, 539.0)
+    assert min(math.log10(b / a) for a, b in zip(dense, dense[1:])) < 0.15
+    sparse = _nice_log_ticks(20.2, 539.0, min_gap=0.18)
+    assert len(sparse) >= 3 and min(math.log10(b / a) for a, b in zip(sparse, sparse[1:])) >= 0.18
+    viz.use_style()
+    impls = ["eager", "depth", "agenda", "agenda-unfused", "hand"]
+    fig, axes = viz.figure(2, 4, width="page", height=4.8, squeeze=False)
+    for i, j in itertools.product(range(2), range(4)):
+        d = pd.DataFrame({"variant": impls, "throughput": [32.4, 60.0, 120.0, 250.0, 414.0]})
+        viz.grouped_bars(axes[i][j], d, x="variant", value="throughput", order=impls, legend=False)
+        axes[i][j].set_title("treelstm · infer · batch 16")
+        axes[i][j].set_ylabel("examples/s (thread CPU)")
+        axes[i][j].tick_params(axis="x", labelrotation=30)
+    assert not [p for p in layout_problems(fig) if "y tick labels overlap" in p]
+    plt.close(fig)

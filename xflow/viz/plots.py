@@ -275,9 +275,13 @@ def auto_log(values: Iterable[float], *, threshold: float = 10.0) -> bool:
     return bool(v.size >= 2 and v.max() / v.min() >= threshold)
 
 
-def _nice_log_ticks(lo: float, hi: float) -> list[float]:
+def _nice_log_ticks(lo: float, hi: float, min_gap: float = 0.0) -> list[float]:
     """Tick positions for a log axis over ``[lo, hi]``: 1-2-5 steps (1-3 over 1.5+ decades, powers of
-    ten over 3.5+), finer when that gives < 3 ticks or leaves an end of the axis unlabelled."""
+    ten over 3.5+), finer when that gives < 3 ticks or leaves an end of the axis unlabelled.
+
+    ``min_gap`` (decades) is the closest two neighbouring ticks may be, so that their labels do not
+    collide on a short axis (:func:`_log_tick_gap`); a finer step that packs ticks closer is skipped.
+    """
     e0, e1 = math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1
     if e1 - e0 > 8:
         step = math.ceil((e1 - e0) / 8)
@@ -287,17 +291,40 @@ def _nice_log_ticks(lo: float, hi: float) -> list[float]:
     fine = ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
     # coarser steps over wide ranges: at most about seven labels on an axis
     seqs = ((1,), (1, 3), *fine) if decades >= 3.5 else ((1, 3), *fine) if decades >= 1.5 else fine
+
+    def readable(ticks: list[float]) -> bool:
+        return all(math.log10(b / a) >= min_gap for a, b in zip(ticks, ticks[1:]))
+
+    candidates = [[k * 10.0 ** e for e in range(e0, e1 + 1) for k in subs if lo <= k * 10.0 ** e <= hi]
+                  for subs in seqs]
     enough = []
-    for subs in seqs:
-        ticks = [k * 10.0 ** e for e in range(e0, e1 + 1) for k in subs if lo <= k * 10.0 ** e <= hi]
-        if len(ticks) >= 3:
+    for ticks in candidates:
+        if len(ticks) >= 3 and readable(ticks):
             # both ends labelled: no more than a quarter of the axis without a tick at either side
             if math.log(ticks[0] / lo) <= 0.25 * span and math.log(hi / ticks[-1]) <= 0.25 * span:
                 return ticks
             enough.append(ticks)
     if enough:
         return enough[0]
+    sparse = [t for t in candidates if len(t) >= 2 and readable(t)]  # too short an axis for three labels
+    if sparse:
+        return sparse[0]
     return [lo, 1.0, hi] if lo < 1 < hi else [lo, hi]
+
+
+def _log_tick_gap(ax, axis: str, lo: float, hi: float) -> float:
+    """The smallest tick spacing (decades) at which ``ax``'s ``axis`` labels over ``[lo, hi]`` stay
+    apart: two label heights of the tick font on the axis' current length (upright labels on y,
+    the text width being unknown before drawing on x, so the same bound)."""
+    import matplotlib as mpl
+    from matplotlib.font_manager import FontProperties
+
+    size = FontProperties(size=mpl.rcParams[f"{axis}tick.labelsize"]).get_size_in_points()
+    box = ax.get_window_extent()
+    length_px = box.height if axis == "y" else box.width
+    if length_px <= 0 or hi <= lo:
+        return 0.0
+    return 2.0 * size * ax.figure.dpi / 72.0 / length_px * math.log10(hi / lo)
 
 
 def _plain(v: float, _pos: Any = None) -> str:
@@ -345,7 +372,7 @@ def ratio_axis(ax, values: Iterable[float], *, axis: str = "y", log: bool | None
         f = math.exp(pad * max(math.log(hi / lo), math.log(1.1)))
         lo, hi = lo / f, hi * f
         set_lim(lo, hi)
-        ax_.set_major_locator(FixedLocator(_nice_log_ticks(lo, hi)))
+        ax_.set_major_locator(FixedLocator(_nice_log_ticks(lo, hi, _log_tick_gap(ax, axis, lo, hi))))
         ax_.set_minor_locator(NullLocator())
         ax_.set_minor_formatter(NullFormatter())
     else:
@@ -370,7 +397,7 @@ def log_axis(ax, axis: str = "y", *, values: Iterable[float] | None = None, unit
             (ax.set_ylim if axis == "y" else ax.set_xlim)(v.min() / f, v.max() * f)
     lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
     a = ax.yaxis if axis == "y" else ax.xaxis
-    a.set_major_locator(FixedLocator(_nice_log_ticks(lo, hi)))
+    a.set_major_locator(FixedLocator(_nice_log_ticks(lo, hi, _log_tick_gap(ax, axis, lo, hi))))
     a.set_minor_locator(NullLocator())
     a.set_minor_formatter(NullFormatter())
     a.set_major_formatter(EngFormatter(unit=unit, sep="") if eng else FuncFormatter(lambda x, _p: f"{_plain(x)}{unit}"))
@@ -609,7 +636,8 @@ def grouped_bars(ax, df, *, x: str, hue: str | None = None, value: str = "value"
         axis = ax.yaxis if orient == "v" else ax.xaxis
         from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
-        axis.set_major_locator(FixedLocator(_nice_log_ticks(bottom, top)))
+        axis.set_major_locator(FixedLocator(_nice_log_ticks(bottom, top, _log_tick_gap(ax, "y" if orient == "v" else "x",
+                                                                                     bottom, top))))
         axis.set_minor_locator(NullLocator())
         axis.set_minor_formatter(NullFormatter())
         axis.set_major_formatter(FuncFormatter(_plain))
