@@ -17,7 +17,10 @@ trained with (e.g. ``ort``, the backend-aware one; table ``envs.rl_evaluate_cost
 
     PYTHONPATH=. .venv/bin/python benchmarks/rl_evaluate.py --quick --cost-model ort --cases resnext50_32x4d
 
-A run replaces the rows of its backend and cost model (of its cases, with ``--cases``) and keeps the others.
+``--policy data/policies/xrlflow_ort.pt`` evaluates the policy trained with the ``ort`` reward
+(``rl_pretrain.py --recipe ort``; tables ``envs.rl_evaluate_ort_policy`` / ``envs.rl_targets_ort_policy``).
+A run replaces the rows of its backend, cost model and policy (of its cases, with ``--cases``) and
+keeps the others.
 """
 from __future__ import annotations
 
@@ -95,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"measured {r['measured_speedup'] if r['measured_speedup'] is None else round(r['measured_speedup'], 3)} "
                   f"{r['verdict']}  {r['search_time_s']:.1f} s", flush=True)
         if not a.no_write:  # replaces this backend's and cost model's rows (of its cases); the others stay
-            key = ("backend", "cost_model")
+            key = ("backend", "cost_model", "policy")
             save_result(rows, "rl/evaluate.csv", threads=1, replace_on=("case", *key) if a.cases else key,
-                        defaults={"backend": "ort"})
+                        defaults={"backend": "ort", "policy": "xrlflow_pretrained.pt"})
     return 0
 
 

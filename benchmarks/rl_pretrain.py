@@ -10,8 +10,15 @@ medium graphs whose episodes alternate; stops after the PPO iteration that ends 
 (one row per training episode: model, step, return, final cost ratio).
 
     PYTHONPATH=. .venv/bin/python benchmarks/rl_pretrain.py [--budget-s 1500] [--quick]
+    PYTHONPATH=. .venv/bin/python benchmarks/rl_pretrain.py --recipe ort   # -> data/policies/xrlflow_ort.pt
 
-The held-out evaluation models (``benchmarks/rl_evaluate.py``) are not in :data:`TRAIN_MODELS`.
+``--recipe`` picks one of :data:`RECIPES`: ``calibrated`` (the default policy: the calibrated
+roofline reward, :data:`TRAIN_MODELS`) or ``ort`` (the backend-aware reward of ONNX Runtime's
+optimized graph with the measured op table, ``cost_model="ort"``, and :data:`TRAIN_MODELS` plus
+``zoo:resnext_toy``, a small ResNeXt-style net, so that the grouped-conv rewrite ``merge_group_convs``
+has sites in training). The held-out evaluation models (``benchmarks/rl_evaluate.py``) are in
+neither training set. Each recipe's curve rows are kept apart in ``results/rl/pretrain.csv`` by the
+``policy`` column.
 """
 from __future__ import annotations
 
@@ -37,14 +44,28 @@ TRAIN_MODELS = ("zoo:squeezenet1_1", "zoo:nasrnn", "zoo:inception_toy", "builder
                 "zoo:bert_encoder")
 #: Where the committed policy lives (``xflow rl optimize`` loads it by default).
 POLICY = "data/policies/xrlflow_pretrained.pt"
+#: ``name -> (training models, reward cost model, committed checkpoint)``.
+RECIPES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "calibrated": (TRAIN_MODELS, "calibrated", POLICY),
+    "ort": (TRAIN_MODELS + ("zoo:resnext_toy",), "ort", "data/policies/xrlflow_ort.pt"),
+}
 
 
 def read_curve(path: Path) -> list[dict]:
-    """The rows of a ``<name>.curve.csv`` (for ``results/rl/pretrain.csv``)."""
+    """The rows of a ``<name>.curve.csv`` (for ``results/rl/pretrain.csv``), labelled by policy file."""
+    policy = path.name.removesuffix(".curve.csv") + ".pt"
     with open(path, newline="") as f:
-        return [{"episode": int(r["episode"]), "model": r["model"], "global_step": int(r["global_step"]),
+        return [{"policy": policy, "episode": int(r["episode"]), "model": r["model"], "global_step": int(r["global_step"]),
                  "episodic_return": float(r["episodic_return"]), "episodic_length": int(r["episodic_length"]),
                  "final_cost_ratio": float(r["final_cost_ratio"])} for r in csv.DictReader(f)]
+
+
+def _save_curve(checkpoint: Path) -> None:
+    """Replace this policy's rows of ``results/rl/pretrain.csv`` by its curve (other policies' stay)."""
+    from xflow.tables import save_result
+
+    save_result(read_curve(checkpoint.with_suffix(".curve.csv")), "rl/pretrain.csv", threads=1,
+                replace_on=("policy",), defaults={"policy": Path(POLICY).name})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,22 +76,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizon", type=int, default=25)
     ap.add_argument("--profile", default="xrlflow-budget", help="a PPO profile of xflow.agents.ppo.PROFILES")
     ap.add_argument("--quick", action="store_true", help="a 2-iteration smoke run to /tmp (not committed)")
-    ap.add_argument("--out", default=None, help=f"checkpoint path (default: {POLICY})")
+    ap.add_argument("--recipe", choices=list(RECIPES), default="calibrated",
+                    help="training set and reward cost model (see RECIPES)")
+    ap.add_argument("--out", default=None, help="checkpoint path (default: the recipe's committed one)")
     ap.add_argument("--record-only", action="store_true",
                     help="only re-write results/rl/pretrain.csv from the committed curve")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    models, cost_model, policy = RECIPES[a.recipe]
     if a.record_only:
-        from xflow.tables import save_result
-
-        save_result(read_curve((repo_root() / POLICY).with_suffix(".curve.csv")), "rl/pretrain.csv", threads=1)
+        _save_curve(repo_root() / policy)
         return 0
     torch.set_num_threads(1)
     from xflow.agents.ppo import profile_args, train
 
-    out = Path(a.out or ("/tmp/xflow_pretrained_quick.pt" if a.quick else repo_root() / POLICY))
-    args = profile_args(a.profile, model=TRAIN_MODELS[0], extra_models=TRAIN_MODELS[1:], seed=a.seed,
-                        horizon=a.horizon, cost_model="calibrated", max_candidates=64,
+    out = Path(a.out or ("/tmp/xflow_pretrained_quick.pt" if a.quick else repo_root() / policy))
+    args = profile_args(a.profile, model=models[0], extra_models=models[1:], seed=a.seed,
+                        horizon=a.horizon, cost_model=cost_model, max_candidates=64,
                         total_timesteps=256 if a.quick else 10_000_000, num_steps=128,
                         time_budget_s=60.0 if a.quick else a.budget_s, exp_name="pretrain",
                         runs_dir=str(Path("/tmp") / "xflow_pretrain_runs"))
@@ -93,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                         "final_cost_ratio": round(float(e["final_cost"]) / float(e["initial_cost"]), 6)})
     steps = res.episodes[-1]["global_step"] if res.episodes else 0
     atomic_write_json(out.with_suffix(".json"), {
-        "checkpoint": out.name, "git_sha": git_sha(), "seed": a.seed, "train_models": list(TRAIN_MODELS),
+        "checkpoint": out.name, "git_sha": git_sha(), "seed": a.seed, "train_models": list(models),
+        "recipe": a.recipe, "cost_model": cost_model,
         "profile": a.profile, "horizon_note": f"horizon {a.horizon} (X-RLflow: 50) to fit the budget",
         "args": asdict(args), "budget_s": args.time_budget_s, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
         "episodes": len(res.episodes), "env_steps_to_last_episode": steps,
@@ -101,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_after": os.getloadavg()[0],
         "command": "benchmarks/rl_pretrain.py " + " ".join(sys.argv[1:]), "curve": curve.name}, indent=2)
     if not a.quick:
-        from xflow.tables import save_result
-
-        save_result(read_curve(curve), "rl/pretrain.csv", threads=1)
+        _save_curve(out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), {len(res.episodes)} episodes in {wall:.0f} s")  # noqa: T201
     return 0
 

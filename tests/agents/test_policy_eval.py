@@ -89,17 +89,32 @@ def test_evaluate_policy_without_measurement_and_bad_methods(policy):
         evaluate_policy(policy, "builder:split_concat", methods=("dfs",))
 
 
-def test_the_committed_policy_loads_with_its_training_record():
+@pytest.mark.parametrize("recipe", ["calibrated", "ort"])
+def test_the_committed_policies_load_with_their_training_records(recipe):
+    """Both committed policies (the default one and the ``ort``-reward one) load, were trained as
+    their recipe of ``benchmarks/rl_pretrain.py`` says (cost model, training set) and hold out every
+    evaluation model. Kills: a checkpoint trained under another reward, an evaluation model in training."""
+    import importlib.util
+
     from xflow.agents.policy_eval import default_policy
     from xflow.nn import GraphActorCritic
+    from xflow.paths import repo_root
 
-    path = default_policy()
+    spec = importlib.util.spec_from_file_location("rl_pretrain", repo_root() / "benchmarks" / "rl_pretrain.py")
+    pretrain = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pretrain)
+    models, cost_model, policy = pretrain.RECIPES[recipe]
+    path = repo_root() / policy
+    if recipe == "calibrated":
+        assert path == default_policy()
     assert path.stat().st_size < 5e6  # small enough to commit
     agent, extra = GraphActorCritic.load_with_extra(path)
     record = json.loads(path.with_suffix(".json").read_text())
-    assert list(extra["args"]["extra_models"]) == record["train_models"][1:]
+    assert record["train_models"] == list(models)
+    assert [extra["args"]["model"], *extra["args"]["extra_models"]] == list(models)
+    assert extra["args"]["cost_model"] == record["args"]["cost_model"] == cost_model
     assert agent.diff_encoder and agent.num_actions == record["args"]["max_candidates"] + 1
-    held_out = {"zoo:bert_base", "zoo:vit_encoder", "zoo:resnext50_32x4d", "zoo:inception_v3"}
+    held_out = {"zoo:bert_base", "zoo:vit_encoder", "zoo:resnext50_32x4d", "zoo:inception_v3", "zoo:googlenet"}
     assert not held_out & set(record["train_models"])
     assert path.with_suffix(".curve.csv").exists()
 

@@ -128,3 +128,46 @@ def test_rl_evaluate_rows_under_another_cost_model_get_their_own_table(monkeypat
     assert len(other) == 4 and "`ort` (trained: `calibrated`)" in other[2]
     assert "0.990000" in other[2] and "+1.0204 %" in other[2] and "+0.0000 %" in other[3]
     assert rep.rl_targets_table().splitlines()[2].count("+0.0000 %") == 1  # own-model rows only
+
+
+def test_rl_evaluate_rows_of_the_ort_policy_get_their_own_tables(monkeypatch):
+    """Rows of the ``ort``-reward policy (``policy`` = ``xrlflow_ort.pt``) leave the default
+    policy's tables for ``envs.rl_evaluate_ort_policy`` / ``envs.rl_targets_ort_policy``; rows
+    without a policy column are the default policy's. Kills: ignoring the policy column (the
+    case would be listed twice, RL judged against the other policy's greedy)."""
+    import pandas as pd
+
+    import xflow.envs.report as rep
+    from xflow.tables import with_defaults
+
+    def row(policy, cm, method, ratio, verdict="faster"):
+        return {"case": "c", "backend": "ort", "cost_model": cm, "policy_cost_model": cm, "policy": policy,
+                "method": method, "seeds": 1, "stochastic": False, "predicted_ratio": ratio,
+                "predicted_lo": ratio, "predicted_hi": ratio, "measured_speedup": 1.02, "speedup_lo": 1.01,
+                "speedup_hi": 1.03, "verdict": verdict, "search_time_s": 1.0, "n_rewrites": 2}
+    rows = [row(None, "calibrated", "rl", 1.0, "unchanged"), row(None, "calibrated", "greedy", 1.0, "unchanged"),
+            row("xrlflow_ort.pt", "ort", "rl", 0.95), row("xrlflow_ort.pt", "ort", "greedy", 0.97)]
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
+    main, ort = rep.rl_evaluate_table().splitlines(), rep.rl_evaluate_ort_policy_table().splitlines()
+    assert len(main) == len(ort) == 4
+    assert "unchanged graph" in main[2] and "0.950000" in ort[2] and "0.950000" not in "".join(main)
+    (t,) = rep.rl_targets_ort_policy_table().splitlines()[2:]
+    assert "-2.0619 %" in t and t.endswith("| yes | yes | faster | yes |")
+    assert "+0.0000 %" in rep.rl_targets_table().splitlines()[2]
+
+
+def test_rl_pretrain_table_keeps_each_policy_apart(monkeypatch):
+    """One row per (policy, training model); curve rows without a policy are the default policy's.
+    Kills: grouping by model only (the two policies' episodes of ``m`` would be averaged)."""
+    import pandas as pd
+
+    import xflow.envs.report as rep
+    from xflow.tables import with_defaults
+
+    rows = [{"policy": None, "model": "m", "episode": i, "final_cost_ratio": 1.0} for i in range(3)]
+    rows += [{"policy": "xrlflow_ort.pt", "model": "m", "episode": i, "final_cost_ratio": 0.9} for i in range(2)]
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
+    lines = rep.rl_pretrain_table().splitlines()
+    assert len(lines) == 4
+    assert lines[2].startswith("| `xrlflow_pretrained.pt` | `m` | 3 | 1.0000")
+    assert lines[3].startswith("| `xrlflow_ort.pt` | `m` | 2 | 0.9000")

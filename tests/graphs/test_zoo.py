@@ -150,3 +150,26 @@ def test_dynamo_exporter_fallback(cache, monkeypatch):
     path = zoo.export("nasrnn", **TINY["nasrnn"])
     assert '"exporter": "dynamo"' in path.with_suffix(".json").read_text()
     assert onnx.load(str(path)).opset_import[0].version == zoo.OPSET
+
+
+def test_resnext_toy_exports_grouped_bottlenecks_that_match_torch(cache):
+    """The RL training model for grouped-conv rewrites: its exported graph keeps the grouped 3x3
+    convs (one per block, ``group`` 8 here), matches torch, and offers ``merge_group_convs`` a site
+    per grouped conv. Kills: a block built with ``groups=1`` (no site), a lost residual (no Add)."""
+    from xflow.rewrites import get_rule
+
+    def attrs(n):
+        return {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+
+    cfg = dict(image_size=32, stem=16, width=32, groups=8, blocks=2, classes=10)
+    path = zoo.export("resnext_toy", batch=1, **cfg)
+    model = onnx.load(str(path))
+    groups = [attrs(n).get("group", 1) for n in model.graph.node if n.op_type == "Conv"]
+    assert sorted(g for g in groups if g > 1) == [8, 8]
+    assert [n.op_type for n in model.graph.node].count("Add") == 2  # one residual add per block
+    assert len(get_rule("merge_group_convs").match(model)) == 2
+    x = zoo.example_input("resnext_toy", batch=1, **cfg, seed=3)
+    ref = zoo.torch_model("resnext_toy", **cfg)(*x).detach().numpy()
+    out = make_session(path, level="disable").run(None, {model.graph.input[0].name: x[0].numpy()})[0]
+    assert ref.var() > 1e-6
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)

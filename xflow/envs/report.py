@@ -177,16 +177,27 @@ def _eval_cells(r) -> tuple[str, str]:
     return pred, meas
 
 
-def _evaluate_rows(backend: str, own_cost: bool = True):
+#: The default (calibrated-roofline) policy's file name: rows without a ``policy`` column are its.
+DEFAULT_POLICY_NAME = "xrlflow_pretrained.pt"
+#: The policy trained with the backend-aware ``ort`` reward (``rl_pretrain.py --recipe ort``).
+ORT_POLICY_NAME = "xrlflow_ort.pt"
+
+
+def _evaluate_rows(backend: str, own_cost: bool = True, policy: str | None = DEFAULT_POLICY_NAME):
     """Rows of ``results/rl/evaluate.csv`` measured on ``backend`` (rows written before the backend
     column are ORT's) whose searches ran under the policy's own cost model (``own_cost``) or under
-    another one (``rl_evaluate.py --cost-model``; rows before that column are the policy's own)."""
-    df = load_result("rl/evaluate.csv", defaults={"backend": "ort", "cost_model": None, "policy_cost_model": None})
+    another one (``rl_evaluate.py --cost-model``; rows before that column are the policy's own), of
+    one ``policy`` file (``None``: every policy)."""
+    df = load_result("rl/evaluate.csv", defaults={"backend": "ort", "cost_model": None, "policy_cost_model": None,
+                                                  "policy": DEFAULT_POLICY_NAME})
     df["cost_model"] = df["cost_model"].fillna("")
     df["policy_cost_model"] = df["policy_cost_model"].fillna(df["cost_model"])
     df = df[(df["backend"] == backend) & ((df["cost_model"] == df["policy_cost_model"]) == own_cost)]
+    if policy is not None:
+        df = df[df["policy"] == policy]
     if df.empty:
         hint = "" if own_cost else " --cost-model ort"
+        hint += "" if policy in (None, DEFAULT_POLICY_NAME) else f" --policy data/policies/{policy}"
         raise FileNotFoundError(f"results/rl/evaluate.csv has no such rows measured on {backend!r}: run "
                                 f"benchmarks/rl_evaluate.py --backend {backend}{hint}")
     return quoting(df)
@@ -195,9 +206,9 @@ def _evaluate_rows(backend: str, own_cost: bool = True):
 _BACKEND_LABEL = {"ort": "ORT, 1 thread", "torch": "torch backend, CPU, 1 thread", "torch-cuda": "torch backend, CUDA"}
 
 
-def _rl_evaluate(backend: str) -> str:
+def _rl_evaluate(backend: str, policy: str = DEFAULT_POLICY_NAME) -> str:
     rows = []
-    for r in _evaluate_rows(backend).itertuples():
+    for r in _evaluate_rows(backend, policy=policy).itertuples():
         pred, meas = _eval_cells(r)
         rows.append([f"`{r.case}`", r.method, int(r.seeds), pred, meas, f"{float(r.search_time_s):.1f}",
                      f"{float(r.n_rewrites):g}"])
@@ -206,9 +217,9 @@ def _rl_evaluate(backend: str) -> str:
                           rows, ["l", "l", "r", "r", "l", "r", "r"])
 
 
-def _rl_targets(backend: str) -> str:
+def _rl_targets(backend: str, policy: str = DEFAULT_POLICY_NAME) -> str:
     rows = []
-    for case, d in _evaluate_rows(backend).groupby("case", sort=False):
+    for case, d in _evaluate_rows(backend, policy=policy).groupby("case", sort=False):
         rl, gr = d[d.method == "rl"], d[d.method == "greedy"]
         if rl.empty or gr.empty:
             continue
@@ -238,12 +249,25 @@ def rl_evaluate_torch_table() -> str:
     return _rl_evaluate("torch")
 
 
+@report_table("envs.rl_evaluate_ort_policy")
+def rl_evaluate_ort_policy_table() -> str:
+    """:func:`rl_evaluate_table` for the policy trained with the backend-aware ``ort`` reward
+    (``data/policies/xrlflow_ort.pt``), every search under ``ort``; final graphs measured on ORT."""
+    return _rl_evaluate("ort", ORT_POLICY_NAME)
+
+
+@report_table("envs.rl_targets_ort_policy")
+def rl_targets_ort_policy_table() -> str:
+    """:func:`rl_targets_table` for the ``ort``-reward policy (predicted under ``ort``)."""
+    return _rl_targets("ort", ORT_POLICY_NAME)
+
+
 @report_table("envs.rl_evaluate_cost_models")
 def rl_evaluate_cost_models_table() -> str:
     """:func:`rl_evaluate_table` for the runs whose searches (the policy's included) used another
     cost model than the one the policy was trained with (``rl_evaluate.py --cost-model``), with the
     predicted ratio under that model and RL vs greedy under it; final graphs measured on ORT."""
-    df = _evaluate_rows("ort", own_cost=False)
+    df = _evaluate_rows("ort", own_cost=False, policy=None)
     rows = []
     for (case, cm), d in df.groupby(["case", "cost_model"], sort=False):
         gr = d[d.method == "greedy"]
@@ -274,16 +298,17 @@ def rl_targets_torch_table() -> str:
 
 @report_table("envs.rl_pretrain")
 def rl_pretrain_table() -> str:
-    """Training of the committed policy per training model (``benchmarks/rl_pretrain.py`` →
-    ``results/rl/pretrain.csv``): episodes, mean final cost ratio of its first and last 5 episodes."""
-    df = load_result("rl/pretrain.csv")
+    """Training of each committed policy per training model (``benchmarks/rl_pretrain.py`` →
+    ``results/rl/pretrain.csv``; rows without a policy are the default policy's): episodes, mean
+    final cost ratio (under the policy's reward cost model) of its first and last 5 episodes, best."""
+    df = load_result("rl/pretrain.csv", defaults={"policy": DEFAULT_POLICY_NAME})
     rows = []
-    for model, d in df.groupby("model", sort=False):
+    for (policy, model), d in df.groupby(["policy", "model"], sort=False):
         d = d.sort_values("episode")
-        rows.append([f"`{model}`", len(d), fmt(d.final_cost_ratio.head(5).mean(), 4),
+        rows.append([f"`{policy}`", f"`{model}`", len(d), fmt(d.final_cost_ratio.head(5).mean(), 4),
                      fmt(d.final_cost_ratio.tail(5).mean(), 4), fmt(d.final_cost_ratio.min(), 4)])
-    return markdown_table(["training model", "episodes", "final cost ratio, first 5", "last 5", "best"],
-                          rows, ["l", "r", "r", "r", "r"])
+    return markdown_table(["policy", "training model", "episodes", "final cost ratio, first 5", "last 5", "best"],
+                          rows, ["l", "l", "r", "r", "r", "r"])
 
 
 #: Updates the arg-max rollout must keep its final graph for the policy to count as stable.

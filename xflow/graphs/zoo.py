@@ -186,6 +186,10 @@ REGISTRY: dict[str, ZooModel] = {
         ZooModel("inception_toy", _toy("InceptionToy"), _image_inputs,
                  dict(width=16, blocks=2, classes=10, image_size=64),
                  "stem + Inception-A-like blocks of 4 unequal branches (parallelizer)", frozenset({"parallel"})),
+        ZooModel("resnext_toy", _toy("ResNeXtToy"), _image_inputs,
+                 dict(stem=64, width=128, groups=32, blocks=3, classes=10, image_size=112),
+                 "ResNeXt bottleneck blocks (32 groups of 4 and 8 channels) at 112x112: RL training model "
+                 "for the grouped-conv rewrites", frozenset({"rl"})),
         ZooModel("nasnet_like", _toy("NasNetLike"), _image_inputs, dict(c=32, cells=6, classes=10, image_size=112),
                  "NASNet-like cells wired to the two previous cells (parallelizer)", frozenset({"parallel"})),
         ZooModel("bert_encoder", _bert, _seq_inputs,

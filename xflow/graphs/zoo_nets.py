@@ -10,6 +10,9 @@
 * :class:`InceptionToy` — Inception-A-like blocks (4 branches of unequal cost joined by Concat),
   and :class:`NasNetLike` — a NASNet/randomly-wired-style stack of cells, each combining the two
   previous cell outputs through several separable-conv/pool branches (the parallelizer's models).
+* :class:`ResNeXtToy` — ResNeXt bottleneck blocks (1×1, grouped 3×3 with 4–8 channels per group,
+  1×1, residual add) at small widths: a training model for grouped-conv rewrites whose shapes
+  differ from ResNeXt-50's (held out from the RL policy's training set).
 * :class:`TinyNet` — a 7-conv CNN covering the conv configuration space (3×3, 5×5, 1×1, stride 2,
   dilation, groups, depthwise, ``padding='same'``, reflect padding): algorithm selection's tests.
 
@@ -23,7 +26,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["BertEncoder", "BertLayer", "ViTEncoder", "ViTLayer", "NASRNN", "NASCell", "InceptionToy", "NasNetLike", "TinyNet"]
+__all__ = ["BertEncoder", "BertLayer", "ViTEncoder", "ViTLayer", "NASRNN", "NASCell", "InceptionToy", "NasNetLike", "ResNeXtToy",
+           "TinyNet"]
 
 
 class BertLayer(nn.Module):
@@ -278,6 +282,51 @@ class NasNetLike(nn.Module):
         for cell in self.cells:
             h0, h1 = h1, cell(h0, h1)
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(h1, 1), 1))
+
+
+class _ResNeXtBlock(nn.Module):
+    r"""ResNeXt bottleneck: :math:`y = \mathrm{relu}(x' + \mathrm{BN}(W_3 * \mathrm{relu}(\mathrm{BN}(
+    W_2 *_{g} \mathrm{relu}(\mathrm{BN}(W_1 * x))))))` with a grouped 3×3 :math:`W_2` of ``groups``
+    groups and :math:`x'` the input or its strided 1×1 projection."""
+
+    def __init__(self, cin: int, width: int, cout: int, groups: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _cbr(cin, width),
+            nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.short = (nn.Identity() if stride == 1 and cin == cout else
+                      nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.short(x))
+
+
+class ResNeXtToy(nn.Module):
+    """Stem (3×3 stride-2 conv, max pool) + ResNeXt bottleneck blocks + global pool + linear head.
+
+    One block of bottleneck width ``width`` with ``groups`` groups, then ``blocks - 1`` blocks of
+    width ``2 * width`` (same groups) after a stride-2 block. The defaults put 32 groups of 4 and
+    of 8 channels at 28×28 and 14×14 for a 112×112 input (ResNeXt-50's layer1/layer2: 32 groups of
+    4 and 8 at 56×56 and 28×28), so the grouped-conv rewrites have sites with other shapes than
+    ResNeXt-50's.
+    """
+
+    def __init__(self, stem: int = 64, width: int = 128, groups: int = 32, blocks: int = 3,
+                 classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(_cbr(3, stem, 3, 2, 1), nn.MaxPool2d(3, 2, 1))
+        layers, cin = [], stem
+        for i in range(blocks):
+            w = width if i == 0 else 2 * width
+            layers.append(_ResNeXtBlock(cin, w, 2 * w, groups, 2 if i == 1 else 1))
+            cin = 2 * w
+        self.blocks = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        x = self.blocks(self.stem(x))
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
 class TinyNet(nn.Module):
