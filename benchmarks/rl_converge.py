@@ -10,9 +10,13 @@ at least ``--window`` updates up to the end; ``xflow.envs.report`` reads the tab
 
     PYTHONPATH=. .venv/bin/python benchmarks/rl_converge.py [--model zoo:squeezenet1_1] [--budget-s 1500]
     PYTHONPATH=. .venv/bin/python benchmarks/rl_converge.py --quick   # a 2-update smoke run, not saved
+    PYTHONPATH=. .venv/bin/python benchmarks/rl_converge.py --model zoo:resnext_toy --cost-model ort
 
-Each (model, seed) run replaces its own rows of the file and keeps the others', so seeds can run
-side by side, one core each (``--seed 2 &``).
+``--cost-model`` sets the reward's cost model (default: the calibrated roofline); greedy's reference
+runs under the same one. Each (model, seed, cost model) run replaces its own rows of the file and
+keeps the others'.
+
+Seeds can run side by side, one core each (``--seed 2 &``).
 """
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--horizon", type=int, default=25)
     ap.add_argument("--profile", default="xrlflow-budget", help="a PPO profile of xflow.agents.ppo.PROFILES")
+    ap.add_argument("--cost-model", default="calibrated",
+                    help="the reward's cost model (e.g. ort, the backend-aware one); greedy uses it too")
     ap.add_argument("--quick", action="store_true", help="two updates of 32 steps, printed, not saved")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -43,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from xflow.tables import save_result
 
     num_steps = 32 if a.quick else 128
-    args = profile_args(a.profile, model=a.model, seed=a.seed, horizon=a.horizon, cost_model="calibrated",
+    args = profile_args(a.profile, model=a.model, seed=a.seed, horizon=a.horizon, cost_model=a.cost_model,
                         max_candidates=64, total_timesteps=2 * num_steps if a.quick else 10_000_000,
                         num_steps=num_steps, time_budget_s=a.budget_s, exp_name="converge",
                         runs_dir=str(Path("/tmp") / "xflow_converge_runs"))
@@ -67,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                      "eval_rules": ";".join(r or "stop" for r in ep["rules"]),
                      "greedy_ratio": round(float(greedy["final_cost_ratio"]), 7),
                      "profile": a.profile, "horizon": a.horizon, "seed": a.seed, "budget_s": a.budget_s,
+                     "cost_model": a.cost_model,
                      "load_1min": round(os.getloadavg()[0], 2)})
         spent["eval_s"] += time.time() - t
         spent["eval_cpu"] += time.thread_time() - c
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     # other (model, seed) runs stay, each with its own provenance; this one's earlier run is replaced
     # (save_result locks the read-modify-write: runs of other seeds may finish at once)
     out = save_result([{**provenance("cpu", 1), **r} for r in rows], "rl/converge.csv", threads=1,
-                      replace_on=("model", "seed"))
+                      replace_on=("model", "seed", "cost_model"), defaults={"cost_model": "calibrated"})
     print(f"wrote {out}: {len(rows)} updates, {rows[-1]['train_s'] if rows else 0:.0f} s of training")  # noqa: T201
     return 0
 

@@ -54,6 +54,25 @@ def _converge_rows(hashes, ratios, t_step=100.0):
             for i, (h, r) in enumerate(zip(hashes, ratios))]
 
 
+def test_converge_table_keeps_runs_of_each_reward_cost_model_apart(tmp_path, monkeypatch):
+    """A run with ``--cost-model ort`` and one with the default reward (rows older than the column)
+    on the same model and seed are two rows, each judged on its own updates. Kills: grouping by
+    (model, seed) only (one row whose hashes interleave: never stable)."""
+    import pandas as pd
+
+    from xflow.envs.report import rl_converge_table
+
+    monkeypatch.setenv("XFLOW_RESULTS", str(tmp_path))
+    (tmp_path / "rl").mkdir()
+    old = _converge_rows(list("abcdddddd"), [1.0] * 9)
+    ort = [{**r, "cost_model": "ort"} for r in _converge_rows(list("xyyyyyyyy"), [0.9] * 9)]
+    pd.DataFrame(old + ort).to_csv(tmp_path / "rl" / "converge.csv", index=False)
+    lines = rl_converge_table().splitlines()
+    assert len(lines) == 4
+    assert lines[2].startswith("| `m` | `calibrated` | 1 | 9 |") and "update 4 (400 s)" in lines[2]
+    assert lines[3].startswith("| `m` | `ort` | 1 | 9 |") and "update 2 (200 s)" in lines[3]
+
+
 def test_converge_table_finds_the_stable_update_and_judges_the_budget(tmp_path, monkeypatch):
     """Stable from the start of the last unchanged run (a late change means not stable), timed at
     that update's training seconds against the 30-minute target."""
@@ -67,7 +86,7 @@ def test_converge_table_finds_the_stable_update_and_judges_the_budget(tmp_path, 
     pd.DataFrame(_converge_rows(list("abcdddddd"), [1.2, 1.1, 1.0] + [0.999] * 6)).to_csv(f, index=False)
     row = rl_converge_table().splitlines()[2]
     assert "update 4 (400 s)" in row and row.rstrip(" |").endswith("met") and "1 / 5" in row
-    assert [c.strip() for c in row.strip("|").split("|")][11] == "1"  # the final run of d's is not "earlier"
+    assert [c.strip() for c in row.strip("|").split("|")][12] == "1"  # the final run of d's is not "earlier"
     pd.DataFrame(_converge_rows(list("abcdddddd"), [1.0] * 9, t_step=500.0)).to_csv(f, index=False)
     assert "not met (too slow)" in rl_converge_table()
     pd.DataFrame(_converge_rows(list("aaaaaaaab"), [1.0] * 9)).to_csv(f, index=False)

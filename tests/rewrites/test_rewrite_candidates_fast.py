@@ -100,3 +100,30 @@ def test_roofline_of_a_candidate_equals_roofline_of_its_model():
     cost = Roofline()
     for c in candidates(zoo.load("squeezenet1_1"), verify=False)[-3:]:
         assert cost(c.graph) == cost(Graph.from_proto(c.model))
+
+
+def test_region_graph_links_a_rewired_nodes_output_to_its_rewired_reader():
+    """``concat_split_cancel`` rewires both readers of the Split: ``p = Relu(s1)`` and
+    ``q = Add(p, s2)``, and ``q`` reads ``p``'s output. The region graph that the per-node cost
+    models run in ONNX Runtime must define ``p`` once (found training on ``zoo:resnext_toy``: ORT
+    rejected such a region, "Duplicate definition of name"). Kills: building the rewired nodes'
+    outputs after their readers' inputs (``q`` reads a copy of ``p`` named like it)."""
+    import onnxruntime as ort
+
+    from tests.rewrites.toy import model, node
+    from xflow.rewrites import get_rule
+    from xflow.rewrites.candidates import edit_diff
+
+    m = model([node("Concat", ["a", "b"], ["c"], axis=1),
+               node("Split", ["c"], ["s1", "s2"], axis=1, num_outputs=2, name="split"),
+               node("Relu", ["s1"], ["p"]), node("Add", ["p", "s2"], ["q"])],
+              {"a": (1, 4), "b": (1, 4)}, ["q"], opset=18)
+    view = Graph.of(m)
+    rule = get_rule("concat_split_cancel")
+    (loc,) = rule.match(m)
+    d = edit_diff(rule, view, loc)
+    assert d.rewired == {"p", "q"}
+    region = d.region_graph(view.ir.graph.opset_imports).model
+    defined = [o for n in region.graph.node for o in n.output] + [i.name for i in region.graph.input]
+    assert sorted(defined) == sorted(set(defined)) and "p" not in [i.name for i in region.graph.input]
+    ort.InferenceSession(region.SerializeToString(), providers=["CPUExecutionProvider"])  # loads

@@ -332,9 +332,9 @@ def rl_converge_table() -> str:
         eps = np.concatenate([_samples(x) for x in part.train_ratios.fillna("")]) if len(part) else np.array([])
         return fmt_ci(*bootstrap_ci(eps), digits=4, suffix="") + f" ({eps.size} ep.)" if eps.size else "—"
 
-    df = load_result("rl/converge.csv")
+    df = load_result("rl/converge.csv", defaults={"cost_model": "calibrated"})
     rows = []
-    for (model, seed), d in df.groupby(["model", "seed"], sort=True):
+    for (model, cost_model, seed), d in df.groupby(["model", "cost_model", "seed"], sort=True):
         d = d.sort_values("iteration").reset_index(drop=True)
         hashes = d.eval_hash.astype(str).tolist()
         i = stable_from(hashes, window=CONVERGE_WINDOW)
@@ -354,15 +354,15 @@ def rl_converge_table() -> str:
                 status += " (stops at once: no rewrite)"
         runs = [len(list(g)) for _, g in itertools.groupby(hashes)]
         earlier = max(runs[:-1], default=0)  # the longest unchanged run before the final one
-        rows.append([f"`{model}`", int(seed), len(d), int(last.global_step), f"{float(last.train_s):.0f}",
+        rows.append([f"`{model}`", f"`{cost_model}`", int(seed), len(d), int(last.global_step), f"{float(last.train_s):.0f}",
                      fmt(float(d.eval_final_ratio.iloc[0]), 6), fmt(float(last.eval_final_ratio), 6),
                      str(int(last.eval_length)), fmt(float(last.greedy_ratio), 6), stable,
                      f"{len(set(tail))} / {len(tail)}", str(earlier), window(d.head(5)), window(d.tail(5)), status])
-    return markdown_table(["model", "seed", "updates", "env steps", "training s", "arg-max ratio, update 1", "last update",
+    return markdown_table(["model", "reward cost model", "seed", "updates", "env steps", "training s", "arg-max ratio, update 1", "last update",
                            "its length", "greedy", "stable from", f"distinct final graphs, last {CONVERGE_WINDOW}",
                            "longest earlier unchanged run",
                            "training episodes' ratio, first 5 updates", "last 5 updates", "stable ≤ 30 min"],
-                          rows, ["l", "r", "r", "r", "r", "r", "r", "r", "r", "l", "r", "r", "l", "l", "l"])
+                          rows, ["l", "l", "r", "r", "r", "r", "r", "r", "r", "r", "l", "r", "r", "l", "l", "l"])
 
 
 #: Row order of the ablation table (greedy is the deterministic reference).

@@ -334,6 +334,15 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
                 values[o] = nv
             outs_.append(nv)
         spec_values.append(outs_)
+    # the rewired nodes' outputs first: an added or rewired node reading one must read that value,
+    # not a copy of the source's under the same name (two definitions of one name in the region)
+    rewired_outs: dict[str, list] = {}
+    for name in sorted(rewired):
+        outs_ = [ir.Value(name=o.name, shape=o.shape, type=o.type) for o in view.node_by_name[name].outputs]
+        for nv in outs_:
+            if nv.name:
+                values[nv.name] = nv
+        rewired_outs[name] = outs_
     new_nodes = []
     for i in order:
         s = live[i]
@@ -353,10 +362,9 @@ def edit_diff(rule: Rule, view: Graph, loc: Location) -> EditDiff:
     rewired_nodes = []
     for name in sorted(rewired):
         n = view.node_by_name[name]
-        outs_ = [ir.Value(name=o.name, shape=o.shape, type=o.type) for o in n.outputs]
         rewired_nodes.append(ir.Node(n.domain, n.op_type, [value(v.name) if v is not None else None for v in n.inputs],
                                      [a for a in n.attributes.values() if isinstance(a, ir.Attr)],
-                                     outputs=outs_, name=n.name, overload=n.overload))
+                                     outputs=rewired_outs[name], name=n.name, overload=n.overload))
     d.nodes = new_nodes
     d.rewired_nodes = rewired_nodes
     d.values = values
