@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from xflow.agents.policy_eval import default_policy, evaluate_policy
+    from xflow.agents.policy_eval import DEFAULT_POLICY, default_policy, evaluate_policy
     from xflow.results import provenance
     from xflow.safeio import sha256_file
     from xflow.tables import save_result
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if not a.no_write:  # replaces this backend's and cost model's rows (of its cases); the others stay
             key = ("backend", "cost_model", "policy")
             save_result(rows, "rl/evaluate.csv", threads=1, replace_on=("case", *key) if a.cases else key,
-                        defaults={"backend": "ort", "policy": "xrlflow_pretrained.pt"})
+                        defaults={"backend": "ort", "policy": Path(DEFAULT_POLICY).name})
     return 0
 
 

@@ -105,6 +105,9 @@ def test_the_committed_policies_load_with_their_training_records(recipe):
     spec.loader.exec_module(pretrain)
     models, cost_model, policy = pretrain.RECIPES[recipe]
     path = repo_root() / policy
+    from xflow.envs.report import DEFAULT_POLICY_NAME, ORT_POLICY_NAME  # the tables' names for these files
+
+    assert path.name == {"calibrated": DEFAULT_POLICY_NAME, "ort": ORT_POLICY_NAME}[recipe]
     if recipe == "calibrated":
         assert path == default_policy()
     assert path.stat().st_size < 5e6  # small enough to commit
