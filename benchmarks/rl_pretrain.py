@@ -11,6 +11,11 @@ medium graphs whose episodes alternate; stops after the PPO iteration that ends 
 
     PYTHONPATH=. .venv/bin/python benchmarks/rl_pretrain.py [--budget-s 1500] [--quick]
     PYTHONPATH=. .venv/bin/python benchmarks/rl_pretrain.py --recipe ort   # -> data/policies/xrlflow_ort.pt
+    PYTHONPATH=. .venv/bin/python benchmarks/rl_pretrain.py --recipe ort --resume --budget-s 2400
+
+``--resume`` continues the recipe's committed checkpoint (its weights; Adam's moments start fresh)
+with the next seed, appends to its curve (episodes and steps numbered on) and keeps the earlier
+record under ``resumed_from``; ``total_wall_s`` and ``total_episodes`` sum the stages.
 
 ``--recipe`` picks one of :data:`RECIPES`: ``calibrated`` (the default policy: the calibrated
 roofline reward, :data:`TRAIN_MODELS`) or ``ort`` (the backend-aware reward of ONNX Runtime's
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import os
 import platform
@@ -60,6 +66,43 @@ def read_curve(path: Path) -> list[dict]:
                  "final_cost_ratio": float(r["final_cost_ratio"])} for r in csv.DictReader(f)]
 
 
+#: The columns of a ``<name>.curve.csv``.
+CURVE_FIELDS = ("episode", "model", "global_step", "episodic_return", "episodic_length", "final_cost_ratio")
+
+
+def curve_rows(before: list[dict], episodes: list[dict]) -> list[dict]:
+    """The curve after a training stage: the earlier stages' rows, then ``episodes`` (of
+    :func:`xflow.agents.ppo.train`) numbered on from them (episode index and global step)."""
+    ep0 = before[-1]["episode"] + 1 if before else 0
+    step0 = before[-1]["global_step"] if before else 0
+    rows = [{k: r[k] for k in CURVE_FIELDS} for r in before]
+    for i, e in enumerate(episodes):
+        rows.append({"episode": ep0 + i, "model": e["model"], "global_step": step0 + e["global_step"],
+                     "episodic_return": round(float(e["episodic_return"]), 5),
+                     "episodic_length": e["episodic_length"],
+                     "final_cost_ratio": round(float(e["final_cost"]) / float(e["initial_cost"]), 6)})
+    return rows
+
+
+def _previous_stage(checkpoint: Path) -> dict:
+    """What ``--resume`` continues: the committed checkpoint's record, curve rows and SHA-256."""
+    record = checkpoint.with_suffix(".json")
+    if not checkpoint.exists() or not record.exists():
+        raise SystemExit(f"--resume: {checkpoint} or its record {record.name} is missing; "
+                         "train it first without --resume")
+    sha = Path(f"{checkpoint}.sha256").read_text().split()[0]
+    return {"record": json.loads(record.read_text()), "curve": read_curve(checkpoint.with_suffix(".curve.csv")),
+            "sha256": sha}
+
+
+def _total(previous: dict | None, key: str) -> float:
+    """``key`` summed over the earlier stages (0 without ``--resume``)."""
+    if previous is None:
+        return 0.0
+    rec = previous["record"]
+    return float(rec.get(f"total_{key}", rec[key]))
+
+
 def _save_curve(checkpoint: Path) -> None:
     """Replace this policy's rows of ``results/rl/pretrain.csv`` by its curve (other policies' stay)."""
     from xflow.tables import save_result
@@ -72,13 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     """Train, then copy the checkpoint and write its training record; returns the exit status."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget-s", type=float, default=1500.0, help="training time budget (seconds)")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=None,
+                    help="training seed (default 1; with --resume, the previous stage's seed + 1)")
     ap.add_argument("--horizon", type=int, default=25)
     ap.add_argument("--profile", default="xrlflow-budget", help="a PPO profile of xflow.agents.ppo.PROFILES")
     ap.add_argument("--quick", action="store_true", help="a 2-iteration smoke run to /tmp (not committed)")
     ap.add_argument("--recipe", choices=list(RECIPES), default="calibrated",
                     help="training set and reward cost model (see RECIPES)")
     ap.add_argument("--out", default=None, help="checkpoint path (default: the recipe's committed one)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue training from the recipe's committed checkpoint: its curve is extended "
+                         "and its record kept under 'resumed_from'")
     ap.add_argument("--record-only", action="store_true",
                     help="only re-write results/rl/pretrain.csv from the committed curve")
     a = ap.parse_args(argv)
@@ -91,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     from xflow.agents.ppo import profile_args, train
 
     out = Path(a.out or ("/tmp/xflow_pretrained_quick.pt" if a.quick else repo_root() / policy))
-    args = profile_args(a.profile, model=models[0], extra_models=models[1:], seed=a.seed,
+    start = repo_root() / policy
+    previous = _previous_stage(start) if a.resume else None
+    seed = a.seed if a.seed is not None else (previous["record"]["seed"] + 1 if previous else 1)
+    args = profile_args(a.profile, model=models[0], extra_models=models[1:], seed=seed,
+                        init_checkpoint=str(start) if previous else "",
                         horizon=a.horizon, cost_model=cost_model, max_candidates=64,
                         total_timesteps=256 if a.quick else 10_000_000, num_steps=128,
                         time_budget_s=60.0 if a.quick else a.budget_s, exp_name="pretrain",
@@ -104,25 +155,24 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(res.run_dir / "agent.pt", tmp)
     shutil.copyfile(f"{res.run_dir / 'agent.pt'}.sha256", f"{out}.sha256")
     curve = out.with_suffix(".curve.csv")
+    rows = curve_rows(previous["curve"] if previous else [], res.episodes)
     with atomic_output(curve) as tmp, tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["episode", "model", "global_step", "episodic_return",
-                                          "episodic_length", "final_cost_ratio"])
+        w = csv.DictWriter(f, fieldnames=list(CURVE_FIELDS))
         w.writeheader()
-        for i, e in enumerate(res.episodes):
-            w.writerow({"episode": i, "model": e["model"], "global_step": e["global_step"],
-                        "episodic_return": round(float(e["episodic_return"]), 5),
-                        "episodic_length": e["episodic_length"],
-                        "final_cost_ratio": round(float(e["final_cost"]) / float(e["initial_cost"]), 6)})
+        w.writerows(rows)
     steps = res.episodes[-1]["global_step"] if res.episodes else 0
+    resumed = {"resumed_from": {**previous["record"], "sha256": previous["sha256"]}} if previous else {}
     atomic_write_json(out.with_suffix(".json"), {
-        "checkpoint": out.name, "git_sha": git_sha(), "seed": a.seed, "train_models": list(models),
+        "checkpoint": out.name, "git_sha": git_sha(), "seed": seed, "train_models": list(models),
         "recipe": a.recipe, "cost_model": cost_model,
         "profile": a.profile, "horizon_note": f"horizon {a.horizon} (X-RLflow: 50) to fit the budget",
         "args": asdict(args), "budget_s": args.time_budget_s, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
         "episodes": len(res.episodes), "env_steps_to_last_episode": steps,
         "machine": platform.processor() or platform.machine(), "load_before": load_before,
         "load_after": os.getloadavg()[0],
-        "command": "benchmarks/rl_pretrain.py " + " ".join(sys.argv[1:]), "curve": curve.name}, indent=2)
+        "command": "benchmarks/rl_pretrain.py " + " ".join(sys.argv[1:]), "curve": curve.name,
+        "total_wall_s": round(wall + _total(previous, "wall_s"), 1),
+        "total_episodes": len(res.episodes) + int(_total(previous, "episodes")), **resumed}, indent=2)
     if not a.quick:
         _save_curve(out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), {len(res.episodes)} episodes in {wall:.0f} s")  # noqa: T201

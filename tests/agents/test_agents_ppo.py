@@ -151,3 +151,32 @@ def test_on_iteration_runs_after_every_update_outside_the_budget(tmp_path, monke
     res = train(a, on_iteration=slow_eval)
     assert [(i, s) for i, s, _ in calls] == [(1, 8), (2, 16), (3, 24)]
     assert all(ag is res.agent for _, _, ag in calls)
+
+
+def test_init_checkpoint_starts_from_its_weights_and_refuses_another_shape(tmp_path):
+    import pytest
+    import torch
+
+    from xflow.agents.ppo import _load_weights, make_agent
+    from xflow.errors import ModelLoadError
+    from xflow.nn import GraphActorCritic
+
+    first = train(Args(runs_dir=str(tmp_path / "a"), seed=3, **TINY))
+    ckpt = first.run_dir / "agent.pt"
+    saved = GraphActorCritic.load(ckpt).state_dict()
+    args = Args(runs_dir=str(tmp_path / "b"), seed=4, **TINY)
+    fresh = make_agent(args, first.agent.config["num_actions"])
+    assert any(not torch.equal(fresh.state_dict()[k], v) for k, v in saved.items())
+    _load_weights(fresh, str(ckpt))
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in saved.items())
+    # one update on from the checkpoint: close to it (lr 5e-4 steps), not at a random start
+    cont = train(Args(runs_dir=str(tmp_path / "c"), seed=4, init_checkpoint=str(ckpt),
+                      **{**TINY, "total_timesteps": 16}))
+    random = train(Args(runs_dir=str(tmp_path / "d"), seed=4, **{**TINY, "total_timesteps": 16}))
+
+    def dist(agent):
+        return sum(float((agent.state_dict()[k].float() - v.float()).abs().sum()) for k, v in saved.items())
+
+    assert dist(cont.agent) < 0.1 * dist(random.agent)
+    with pytest.raises(ModelLoadError, match="network config"):
+        train(Args(runs_dir=str(tmp_path / "e"), seed=4, init_checkpoint=str(ckpt), **{**TINY, "hidden": 16}))

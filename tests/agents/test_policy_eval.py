@@ -120,6 +120,44 @@ def test_the_committed_policies_load_with_their_training_records(recipe):
     held_out = {"zoo:bert_base", "zoo:vit_encoder", "zoo:resnext50_32x4d", "zoo:inception_v3", "zoo:googlenet"}
     assert not held_out & set(record["train_models"])
     assert path.with_suffix(".curve.csv").exists()
+    curve = pretrain.read_curve(path.with_suffix(".curve.csv"))
+    assert len(curve) == record.get("total_episodes", record["episodes"])
+    stage = record
+    while "resumed_from" in stage:  # a continued policy: every earlier stage trained the same recipe
+        prev = stage["resumed_from"]
+        assert prev["recipe"] == record["recipe"] and prev["train_models"] == record["train_models"]
+        assert prev["sha256"] != Path(f"{path}.sha256").read_text().split()[0]
+        assert stage["args"]["init_checkpoint"] and prev["seed"] != stage["seed"]
+        stage = prev
+
+
+def _load_pretrain():
+    import importlib.util
+
+    from xflow.paths import repo_root
+
+    spec = importlib.util.spec_from_file_location("rl_pretrain", repo_root() / "benchmarks" / "rl_pretrain.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_resumed_stage_numbers_its_curve_on_from_the_earlier_stages(tmp_path):
+    """``rl_pretrain.py --resume`` keeps the earlier curve and numbers the new episodes and steps on
+    from it. Kills: restarting the numbering (two episode 0s), dropping the earlier rows."""
+    pretrain = _load_pretrain()
+    before = [{"policy": "p.pt", "episode": i, "model": "zoo:a", "global_step": 25 * (i + 1), "episodic_return": -1.0,
+               "episodic_length": 25, "final_cost_ratio": 1.0} for i in range(3)]
+    new = [{"model": "zoo:b", "global_step": 10, "episodic_return": 0.5, "episodic_length": 10,
+            "final_cost": 0.9, "initial_cost": 1.0},
+           {"model": "zoo:a", "global_step": 35, "episodic_return": 0.1, "episodic_length": 25,
+            "final_cost": 2.0, "initial_cost": 2.0}]
+    rows = pretrain.curve_rows(before, new)
+    assert [r["episode"] for r in rows] == [0, 1, 2, 3, 4]
+    assert [r["global_step"] for r in rows] == [25, 50, 75, 85, 110]
+    assert rows[3]["final_cost_ratio"] == 0.9 and set(rows[0]) == set(pretrain.CURVE_FIELDS)
+    assert pretrain._total({"record": {"wall_s": 5.0, "total_wall_s": 12.0}}, "wall_s") == 12.0
+    assert pretrain._total(None, "wall_s") == 0.0
 
 
 @pytest.mark.parametrize("backend", ["ort", "torch"])

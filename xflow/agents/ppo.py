@@ -63,7 +63,7 @@ from xflow.agents.evaluation import evaluate_agent
 from xflow.envs import ENV_ID  # importing xflow.envs registers the environment
 from xflow.envs.features import EDGE_DIM, NODE_DIM
 from xflow.envs.state import write_states_csv
-from xflow.errors import UnknownName
+from xflow.errors import ModelLoadError, UnknownName
 from xflow.nn import GraphActorCritic
 from xflow.results import write_records
 from xflow.safeio import atomic_output, atomic_write_json
@@ -91,6 +91,10 @@ class Args:
     """whether to save the agent to `{run_dir}/agent.pt`"""
     write_results: bool = False
     """also append the training curve to `results/rl_ppo_train` (xflow.results.write_records)"""
+
+    init_checkpoint: str = ""
+    """start from this checkpoint's weights (continue a training run; its network config must match
+    this run's; Adam's moments start fresh, as they are not saved); empty: random weights"""
 
     # Environment arguments
     env_id: str = ENV_ID
@@ -227,6 +231,17 @@ def make_agent(args: Args, num_actions: int) -> GraphActorCritic:
                             num_layers=args.gnn_layers, heads=args.heads, diff_encoder=args.diff_encoder)
 
 
+def _load_weights(agent: GraphActorCritic, path: str) -> None:
+    """Copy ``path``'s weights into ``agent``; a checkpoint of another network shape is refused."""
+    start = GraphActorCritic.load(path)
+    if start.config != agent.config:
+        diff = {k: (start.config.get(k), v) for k, v in agent.config.items() if start.config.get(k) != v}
+        raise ModelLoadError(f"checkpoint {path} has another network config than this run "
+                             f"(checkpoint, run): {diff}; pass the checkpoint's settings or train from scratch")
+    agent.load_state_dict(start.state_dict())
+    log.info("starting from the weights of %s", path)
+
+
 def train(args: Args, on_iteration: Callable[[int, int, GraphActorCritic], None] | None = None) -> TrainResult:
     """Train PPO as configured; returns the agent and its curves (also written to the run dir).
 
@@ -268,6 +283,8 @@ def train(args: Args, on_iteration: Callable[[int, int, GraphActorCritic], None]
     env_i, env = 0, envs[0]
     assert isinstance(env.action_space, gym.spaces.Discrete), "only discrete action space is supported"
     agent = make_agent(args, int(env.action_space.n))
+    if args.init_checkpoint:
+        _load_weights(agent, args.init_checkpoint)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
 
     # ALGO Logic: Storage setup (one env; observations are graphs, kept as Python objects)
