@@ -39,6 +39,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from xflow.paths import repo_root
@@ -57,11 +58,25 @@ RECIPES: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 
 
+def stage_ends(record: dict) -> list[int]:
+    """Cumulative episode counts at the end of each training stage, oldest first (one stage per
+    run; ``--resume`` runs nest the earlier record under ``resumed_from``)."""
+    counts = []
+    while record:
+        counts.append(int(record["episodes"]))
+        record = record.get("resumed_from")
+    return np.cumsum(counts[::-1]).tolist()
+
+
 def read_curve(path: Path) -> list[dict]:
-    """The rows of a ``<name>.curve.csv`` (for ``results/rl/pretrain.csv``), labelled by policy file."""
+    """The rows of a ``<name>.curve.csv`` (for ``results/rl/pretrain.csv``), labelled by policy file
+    and by training stage (1 = the first run; from the record beside it, when there is one)."""
     policy = path.name.removesuffix(".curve.csv") + ".pt"
+    record = path.with_name(policy).with_suffix(".json")
+    ends = stage_ends(json.loads(record.read_text())) if record.exists() else []
     with open(path, newline="") as f:
-        return [{"policy": policy, "episode": int(r["episode"]), "model": r["model"], "global_step": int(r["global_step"]),
+        return [{"policy": policy, "stage": 1 + sum(int(r["episode"]) >= e for e in ends[:-1]),
+                 "episode": int(r["episode"]), "model": r["model"], "global_step": int(r["global_step"]),
                  "episodic_return": float(r["episodic_return"]), "episodic_length": int(r["episodic_length"]),
                  "final_cost_ratio": float(r["final_cost_ratio"])} for r in csv.DictReader(f)]
 
@@ -108,7 +123,7 @@ def _save_curve(checkpoint: Path) -> None:
     from xflow.tables import save_result
 
     save_result(read_curve(checkpoint.with_suffix(".curve.csv")), "rl/pretrain.csv", threads=1,
-                replace_on=("policy",), defaults={"policy": Path(POLICY).name})
+                replace_on=("policy",), defaults={"policy": Path(POLICY).name, "stage": 1})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                         time_budget_s=60.0 if a.quick else a.budget_s, exp_name="pretrain",
                         runs_dir=str(Path("/tmp") / "xflow_pretrain_runs"))
     load_before = os.getloadavg()[0]
+    sha = git_sha()  # before this run rewrites the committed checkpoint (which would read as "+dirty")
     t0, c0 = time.time(), time.process_time()
     res = train(args)
     wall, cpu = time.time() - t0, time.process_time() - c0
@@ -163,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = res.episodes[-1]["global_step"] if res.episodes else 0
     resumed = {"resumed_from": {**previous["record"], "sha256": previous["sha256"]}} if previous else {}
     atomic_write_json(out.with_suffix(".json"), {
-        "checkpoint": out.name, "git_sha": git_sha(), "seed": seed, "train_models": list(models),
+        "checkpoint": out.name, "git_sha": sha, "seed": seed, "train_models": list(models),
         "recipe": a.recipe, "cost_model": cost_model,
         "profile": a.profile, "horizon_note": f"horizon {a.horizon} (X-RLflow: 50) to fit the budget",
         "args": asdict(args), "budget_s": args.time_budget_s, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),

@@ -1,7 +1,9 @@
 """xflow.agents.policy_eval: input re-shaping and the per-method evaluation protocol."""
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -122,6 +124,7 @@ def test_the_committed_policies_load_with_their_training_records(recipe):
     assert path.with_suffix(".curve.csv").exists()
     curve = pretrain.read_curve(path.with_suffix(".curve.csv"))
     assert len(curve) == record.get("total_episodes", record["episodes"])
+    assert max(r["stage"] for r in curve) == len(pretrain.stage_ends(record))
     stage = record
     while "resumed_from" in stage:  # a continued policy: every earlier stage trained the same recipe
         prev = stage["resumed_from"]
@@ -158,6 +161,14 @@ def test_a_resumed_stage_numbers_its_curve_on_from_the_earlier_stages(tmp_path):
     assert rows[3]["final_cost_ratio"] == 0.9 and set(rows[0]) == set(pretrain.CURVE_FIELDS)
     assert pretrain._total({"record": {"wall_s": 5.0, "total_wall_s": 12.0}}, "wall_s") == 12.0
     assert pretrain._total(None, "wall_s") == 0.0
+    # stages from the nested records: 3 episodes, then 2 more
+    assert pretrain.stage_ends({"episodes": 2, "resumed_from": {"episodes": 3}}) == [3, 5]
+    (tmp_path / "p.json").write_text(json.dumps({"episodes": 2, "resumed_from": {"episodes": 3}}))
+    with open(tmp_path / "p.curve.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=pretrain.CURVE_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    assert [r["stage"] for r in pretrain.read_curve(tmp_path / "p.curve.csv")] == [1, 1, 1, 2, 2]
 
 
 @pytest.mark.parametrize("backend", ["ort", "torch"])

@@ -176,17 +176,22 @@ def test_rl_evaluate_rows_of_the_ort_policy_get_their_own_tables(monkeypatch):
 
 
 def test_rl_pretrain_table_keeps_each_policy_apart(monkeypatch):
-    """One row per (policy, training model); curve rows without a policy are the default policy's.
-    Kills: grouping by model only (the two policies' episodes of ``m`` would be averaged)."""
+    """One row per (policy, stage, training model); curve rows without a policy are the default
+    policy's, without a stage the first stage's. Kills: grouping by model only (the two policies'
+    episodes of ``m`` would be averaged), ignoring the stage (a resumed run's rows merged)."""
     import pandas as pd
 
     import xflow.envs.report as rep
     from xflow.tables import with_defaults
 
-    rows = [{"policy": None, "model": "m", "episode": i, "final_cost_ratio": 1.0} for i in range(3)]
-    rows += [{"policy": "xrlflow_ort.pt", "model": "m", "episode": i, "final_cost_ratio": 0.9} for i in range(2)]
+    rows = [{"policy": None, "stage": None, "model": "m", "episode": i, "final_cost_ratio": 1.0} for i in range(3)]
+    rows += [{"policy": "xrlflow_ort.pt", "stage": 1, "model": "m", "episode": i, "final_cost_ratio": 0.9}
+             for i in range(2)]
+    rows += [{"policy": "xrlflow_ort.pt", "stage": 2, "model": "m", "episode": i, "final_cost_ratio": 0.8}
+             for i in range(2, 9)]
     monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
     lines = rep.rl_pretrain_table().splitlines()
-    assert len(lines) == 4
-    assert lines[2].startswith("| `xrlflow_pretrained.pt` | `m` | 3 | 1.0000")
-    assert lines[3].startswith("| `xrlflow_ort.pt` | `m` | 2 | 0.9000")
+    assert len(lines) == 5
+    assert lines[2].startswith("| `xrlflow_pretrained.pt` | 1 | `m` | 3 | 1.0000")
+    assert lines[3].startswith("| `xrlflow_ort.pt` | 1 | `m` | 2 | 0.9000")
+    assert lines[4].startswith("| `xrlflow_ort.pt` | 2 | `m` | 7 | 0.8000")

@@ -298,17 +298,20 @@ def rl_targets_torch_table() -> str:
 
 @report_table("envs.rl_pretrain")
 def rl_pretrain_table() -> str:
-    """Training of each committed policy per training model (``benchmarks/rl_pretrain.py`` →
-    ``results/rl/pretrain.csv``; rows without a policy are the default policy's): episodes, mean
-    final cost ratio (under the policy's reward cost model) of its first and last 5 episodes, best."""
-    df = load_result("rl/pretrain.csv", defaults={"policy": DEFAULT_POLICY_NAME})
+    """Training of each committed policy per training stage (one run; ``rl_pretrain.py --resume``
+    adds one) and training model (``benchmarks/rl_pretrain.py`` → ``results/rl/pretrain.csv``; rows
+    without a policy are the default policy's, without a stage the first stage's): episodes, mean
+    final cost ratio (under the policy's reward cost model) of the stage's first and last 5
+    episodes, best."""
+    df = load_result("rl/pretrain.csv", defaults={"policy": DEFAULT_POLICY_NAME, "stage": 1})
+    df["stage"] = df["stage"].astype(int)
     rows = []
-    for (policy, model), d in df.groupby(["policy", "model"], sort=False):
+    for (policy, stage, model), d in df.groupby(["policy", "stage", "model"], sort=False):
         d = d.sort_values("episode")
-        rows.append([f"`{policy}`", f"`{model}`", len(d), fmt(d.final_cost_ratio.head(5).mean(), 4),
+        rows.append([f"`{policy}`", stage, f"`{model}`", len(d), fmt(d.final_cost_ratio.head(5).mean(), 4),
                      fmt(d.final_cost_ratio.tail(5).mean(), 4), fmt(d.final_cost_ratio.min(), 4)])
-    return markdown_table(["policy", "training model", "episodes", "final cost ratio, first 5", "last 5", "best"],
-                          rows, ["l", "l", "r", "r", "r", "r"])
+    return markdown_table(["policy", "stage", "training model", "episodes", "final cost ratio, first 5", "last 5",
+                           "best"], rows, ["l", "r", "l", "r", "r", "r", "r"])
 
 
 #: Updates the arg-max rollout must keep its final graph for the policy to count as stable.
