@@ -131,6 +131,26 @@ def test_context_spread_table_lists_each_fresh_table_and_counts_the_target(monke
     assert "0.60–0.80" in line and line.rstrip(" |").endswith("1 / 2")
 
 
+def test_optable_search_spread_table_prices_each_run_under_its_own_and_the_other_tables(monkeypatch):
+    """Three greedy runs, each under its own table: runs 0 and 2 merge twice and reach the same graph
+    (0.95 under table 0, 0.99 and 0.97 under the others), run 1 stops. Kills: taking another
+    table's price as the run's own, counting runs instead of distinct final graphs (3 instead of
+    2), dropping the rule counts."""
+    price = {0: (0.95, 0.99, 0.97), 2: (0.96, 0.98, 0.94)}  # graph run -> ratio under tables 0, 1, 2
+    rows = []
+    for j in range(3):
+        merged = j in price
+        for k in range(3):
+            rows.append({"model": "m", "table": k, "graph_run": j, "own": k == j,
+                         "ratio": price[j][k] if merged else 1.0, "graph_hash": "h0" if merged else "h1",
+                         "rules": "merge merge" if merged else "", "n_rewrites": 2 if merged else 0})
+    monkeypatch.setattr(rep, "load_result", lambda path, defaults=None: with_defaults(pd.DataFrame(rows), defaults))
+    lines = rep.optable_search_spread_table().splitlines()
+    assert lines[2] == "| `m` | 0 | 2: 2× merge | 0.9500 | 0.9700–0.9900 | 2 / 3 |"
+    assert lines[3] == "| `m` | 1 | 0: none | 1.0000 | 1.0000–1.0000 | 2 / 3 |"
+    assert lines[4] == "| `m` | 2 | 2: 2× merge | 0.9400 | 0.9600–0.9800 | 2 / 3 |"
+
+
 def test_fidelity_retest_table_matches_graphs_by_hash_and_flags_a_ranking_that_does_not_reproduce(monkeypatch):
     """Model ``a``: the 3-session run lists the same graphs in another order with the same ranking
     (reproduces); model ``b``: the 3-session ratios are unrelated to the 1-session ones. Kills:

@@ -13,6 +13,8 @@
   (``benchmarks/context_op_times.py``).
 * ``costs.context_spread`` — ``ort-context``'s ρ with several fresh in-graph tables
   (``benchmarks/context_table_spread.py``).
+* ``costs.optable_search_spread`` — greedy search under several fresh ``ort`` op tables, each final
+  graph priced under every table (``benchmarks/optable_search_spread.py``).
 * ``costs.working_set`` — NASRNN's ``concat_matmul_add`` slowdown split into the operator change and
   the growth of the distinct weights (``benchmarks/weight_working_set.py``).
 """
@@ -23,7 +25,7 @@ from xflow.tables import fmt, fmt_ci, load_result, markdown_table, quoting, repo
 
 __all__ = ["TARGET_RHO", "MIN_GRAPHS", "fidelity_table", "fidelity_torch_table", "backend_fidelity_table", "fidelity_retest_table",
            "OWN_MODELS",
-           "context_ops_table", "context_spread_table", "working_set_table", "working_set_sessions_table"]
+           "context_ops_table", "context_spread_table", "optable_search_spread_table", "working_set_table", "working_set_sessions_table"]
 
 #: The issue's target: rank correlation of the ORT-aware model on every evaluation model.
 TARGET_RHO = 0.7
@@ -218,6 +220,35 @@ def context_ops_table() -> str:
     return markdown_table(["model", "op", "inputs (W: constant)", "attributes", "first made by", "nodes in the pool", "alone (ort)",
                            "in the graph (ort-context)", "in graph / alone"],
                           rows, ["l", "l", "l", "l", "l", "r", "r", "r", "r"])
+
+
+def _rule_counts(rules: str) -> str:
+    """``"a a b"`` → ``"2× a, b"`` (a search's rewrites, in first-use order)."""
+    names = rules.split() if isinstance(rules, str) else []
+    counts = {n: names.count(n) for n in dict.fromkeys(names)}
+    return ", ".join(f"{c}× {n}" if c > 1 else n for n, c in counts.items()) or "none"
+
+
+@report_table("costs.optable_search_spread")
+def optable_search_spread_table() -> str:
+    """Per model and greedy run (each under its own fresh ``ort`` op table,
+    ``benchmarks/optable_search_spread.py``): its rewrites, its final graph's predicted cost ratio
+    under its own table and the range under the other tables, and how many distinct final graphs
+    the runs reached."""
+    df = load_result("costs/optable_search_spread.csv")
+    quoting(df)
+    rows = []
+    for model, d in df.groupby("model", sort=False):
+        distinct = d.drop_duplicates("graph_run").graph_hash.nunique()
+        for run, g in d.groupby("graph_run", sort=True):
+            own = g[g["own"].astype(str).str.lower() == "true"]
+            others = g[g["own"].astype(str).str.lower() != "true"]
+            first = g.iloc[0]
+            span = (f"{fmt(others.ratio.min(), 4)}–{fmt(others.ratio.max(), 4)}" if len(others) else "—")
+            rows.append([f"`{model}`", int(run), f"{int(first.n_rewrites)}: {_rule_counts(first.rules)}",
+                         fmt(own.ratio.iloc[0], 4) if len(own) else "—", span, f"{distinct} / {d.graph_run.nunique()}"])
+    return markdown_table(["model", "greedy run (= its table)", "rewrites", "predicted ratio, own table",
+                           "under the other tables", "distinct final graphs"], rows, ["l", "r", "l", "r", "r", "r"])
 
 
 @report_table("costs.context_spread")
